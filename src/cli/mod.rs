@@ -1,0 +1,1 @@
+//! Flags, environment, prompts, output and exit codes.

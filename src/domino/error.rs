@@ -1,0 +1,58 @@
+use thiserror::Error;
+
+/// A request that failed for good (after the client's own retries of transient failures).
+///
+/// Every variant names the method and the path (never the host's query secrets nor the API key),
+/// so an error printed on its own says which call failed and why.
+#[derive(Debug, Clone, Error)]
+pub enum ApiError {
+    /// 401 or 403: the key is wrong or its user is not an administrator. Never retried.
+    #[error("{method} {path}: HTTP {status}: the API key was refused (wrong key, or its user is not a Domino administrator)")]
+    Unauthorized { method: String, path: String, status: u16 },
+    /// 404: the execution (or its project) no longer exists.
+    #[error("{method} {path}: HTTP 404: not found")]
+    NotFound { method: String, path: String },
+    /// Any other non-2xx answer, after retries if it was transient.
+    #[error("{method} {path}: HTTP {status}{}", body_suffix(.body))]
+    Status { method: String, path: String, status: u16, body: String },
+    /// No answer: connection refused or reset, timeout, TLS failure, after retries.
+    #[error("{method} {path}: {message}")]
+    Transport { method: String, path: String, message: String },
+    /// A 2xx answer whose body was not the JSON we expected.
+    #[error("{method} {path}: unexpected answer: {message}")]
+    Decode { method: String, path: String, message: String },
+}
+
+fn body_suffix(body: &str) -> String {
+    if body.is_empty() { String::new() } else { format!(": {body}") }
+}
+
+impl ApiError {
+    /// The HTTP status, when an answer came.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Unauthorized { status, .. } | ApiError::Status { status, .. } => Some(*status),
+            ApiError::NotFound { .. } => Some(404),
+            ApiError::Transport { .. } | ApiError::Decode { .. } => None,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::NotFound { .. })
+    }
+
+    /// A refused key ends the whole run: nothing else will succeed either.
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ApiError::Unauthorized { .. })
+    }
+
+    /// Transient failures that outlived the client's retries (the network or the API is down);
+    /// a later attempt may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ApiError::Transport { .. } => true,
+            ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Kind;
+
+/// What a run does to the deployment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Operation {
+    Shutdown,
+    Restore,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Shutdown => "shutdown",
+            Operation::Restore => "restore",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where one step (one stop or start of one execution) stands. See `DESIGN.md`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "reason")]
+pub enum StepPhase {
+    /// Planned; no request sent yet.
+    Pending,
+    /// Durably recorded *before* the request leaves: on resume the outcome is unknown.
+    Requested,
+    /// The API answered 2xx; waiting to see the target state.
+    Accepted,
+    /// Seen in the target state (or gone, for a stop). Never touched again.
+    Confirmed,
+    /// Gave up; retried only with `--retry-failed`.
+    Failed(String),
+    /// Deliberately not done (not restartable, inactive version). Never touched again.
+    Skipped(String),
+}
+
+impl StepPhase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepPhase::Pending => "Pending",
+            StepPhase::Requested => "Requested",
+            StepPhase::Accepted => "Accepted",
+            StepPhase::Confirmed => "Confirmed",
+            StepPhase::Failed(_) => "Failed",
+            StepPhase::Skipped(_) => "Skipped",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            StepPhase::Failed(r) | StepPhase::Skipped(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Confirmed, Failed and Skipped end a step (Failed until `--retry-failed`).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            StepPhase::Confirmed | StepPhase::Failed(_) | StepPhase::Skipped(_)
+        )
+    }
+}
+
+impl fmt::Display for StepPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.reason() {
+            Some(r) => write!(f, "{}({r})", self.name()),
+            None => f.write_str(self.name()),
+        }
+    }
+}
+
+/// Identifies a step: one operation on one execution.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct StepKey {
+    pub op: Operation,
+    pub kind: Kind,
+    /// The execution's id, `Entry::key`.
+    pub execution: String,
+}
+
+/// The journal's record of one step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub key: StepKey,
+    /// Display name and owner, copied from the snapshot so the audit reads on its own.
+    pub name: String,
+    pub owner: String,
+    pub phase: StepPhase,
+    /// Requests sent for this step so far (stop or start calls), across runs.
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub last_http_status: Option<u16>,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A step to create in `Pending` (or directly `Skipped`) when a run plans its work.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewStep {
+    pub key: StepKey,
+    pub name: String,
+    pub owner: String,
+    pub phase: StepPhase,
+}
+
+/// One change of a step's phase, as the runner asks for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub run: u64,
+    pub key: StepKey,
+    pub to: StepPhase,
+    /// The attempt this transition belongs to (the step's `attempts` after it).
+    pub attempt: u32,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+}
+
+/// One line of the append-only audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// RFC 3339 UTC.
+    pub time: String,
+    pub run: u64,
+    pub op: Operation,
+    pub kind: Kind,
+    pub execution: String,
+    pub name: String,
+    pub owner: String,
+    pub from: String,
+    pub to: String,
+    pub attempt: u32,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Every step ended and verification matched (or was skipped on request).
+    Completed,
+    /// Every step ended, but some failed or verification found a mismatch.
+    CompletedWithFailures,
+    /// Stopped by a signal or an outage; run the same command again to continue.
+    Interrupted,
+    /// Ended by an error that is not about one execution (refused key, journal error).
+    Aborted,
+}
+
+/// One invocation of `shutdown` or `restore`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: u64,
+    pub op: Operation,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub tool_version: String,
+    /// The options as given (never the API key).
+    pub options: serde_json::Value,
+    pub outcome: Option<RunOutcome>,
+    pub message: Option<String>,
+}
+
+/// The result of a verification pass, stored as JSON so the runner owns its shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationRecord {
+    pub run: Option<u64>,
+    pub op: Operation,
+    pub time: String,
+    pub passed: bool,
+    pub detail: serde_json::Value,
+}

@@ -1,0 +1,16 @@
+//! `dmm`: durable, resumable maintenance mode for Domino deployments.
+//!
+//! Layers, each depending only on the ones below it (see `DESIGN.md`):
+//! `cli` → `runner` → `journal`, `domino` → `snapshot`.
+
+pub mod cli;
+pub mod domino;
+pub mod journal;
+pub mod runner;
+pub mod snapshot;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+/// The version recorded in every journal run, so an audit can tell which build touched what.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

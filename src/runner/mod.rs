@@ -1,0 +1,1 @@
+//! Steps, phases, concurrency, polling and verification.

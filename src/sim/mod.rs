@@ -1,0 +1,1 @@
+//! `domino-sim`: an in-memory Domino deployment served over HTTP on loopback.
