@@ -126,7 +126,10 @@ pub struct Transition {
     /// The attempt this transition belongs to (the step's `attempts` after it).
     pub attempt: u32,
     pub http_status: Option<u16>,
+    /// For the event log: what happened ("stop accepted", "gone (404)", "retrying").
     pub message: Option<String>,
+    /// An error seen on this attempt; it becomes the step's `last_error`.
+    pub error: Option<String>,
 }
 
 /// One line of the append-only audit log.
