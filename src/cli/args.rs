@@ -1,0 +1,248 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::snapshot::Kind;
+
+const AFTER_HELP: &str = "\
+Environment:
+  DOMINO_HOSTNAME         Base URL of the deployment, scheme included (or --hostname)
+  DOMINO_API_KEY          API key of a Domino administrator (or --api-key-file); never a flag
+  DOMINO_SSL_NO_VERIFY    'true' turns TLS verification off (not recommended)
+
+Exit codes:
+  0 done and verified   1 done, but something failed or verification found a mismatch
+  2 bad input or configuration (nothing touched)   3 interrupted: run the same command again
+  4 the journal is held by another dmm process
+
+A maintenance window:
+  dmm snapshot before-upgrade.json
+  dmm shutdown before-upgrade.json
+  # ... upgrade Domino ...
+  dmm restore before-upgrade.json";
+
+/// Put a Domino deployment into maintenance mode and bring it back, with a durable journal:
+/// every stop and start is recorded, and an interrupted run continues where it stopped when
+/// the same command is run again.
+#[derive(Debug, Parser)]
+#[command(name = "dmm", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Base URL of the Domino deployment, scheme included (https://domino.example.com).
+    #[arg(long, env = "DOMINO_HOSTNAME", global = true, hide_env_values = true)]
+    pub hostname: Option<String>,
+    /// Read the API key from this file instead of DOMINO_API_KEY.
+    #[arg(long, env = "DOMINO_API_KEY_FILE", global = true, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// Turn TLS certificate verification off ('true'). Dangerous: warns on every run.
+    #[arg(long, env = "DOMINO_SSL_NO_VERIFY", global = true, value_name = "BOOL", value_parser = parse_bool)]
+    pub ssl_no_verify: Option<bool>,
+    /// Trust this PEM bundle of CA certificates as well as the system's.
+    #[arg(long, env = "DOMINO_CA_CERT", global = true, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Log line format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// More detail in logs (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only warnings, errors and the final summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected true or false, found '{other}'")),
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Record every running App, Model API version, Workspace and Scheduled Job in a new file.
+    #[command(after_help = "Example:\n  dmm snapshot before-upgrade.json")]
+    Snapshot(SnapshotArgs),
+    /// Stop everything the snapshot recorded (Scheduled Jobs are paused first).
+    #[command(after_help = "Examples:\n  dmm shutdown before-upgrade.json\n  dmm shutdown before-upgrade.json --dry-run\n  dmm shutdown before-upgrade.json -s App --yes\n\nRun it again after an interruption: it continues from the journal.")]
+    Shutdown(ShutdownArgs),
+    /// Start again what the snapshot recorded (Scheduled Jobs are resumed last). Workspaces
+    /// are left for their users, and only active Model API versions are started.
+    #[command(after_help = "Examples:\n  dmm restore before-upgrade.json\n  dmm restore before-upgrade.json --retry-failed --yes")]
+    Restore(RestoreArgs),
+    /// Check the deployment against the snapshot now, without a journal.
+    #[command(after_help = "Examples:\n  dmm verify before-upgrade.json --expect stopped\n  dmm verify before-upgrade.json --expect running")]
+    Verify(VerifyArgs),
+    /// Where the maintenance stands: steps per phase, last run, last verification, next command.
+    #[command(after_help = "Examples:\n  dmm status before-upgrade.json\n  dmm status before-upgrade.json --json")]
+    Status(StatusArgs),
+    /// The audit trail: every step transition, one line each.
+    #[command(after_help = "Examples:\n  dmm journal before-upgrade.json\n  dmm journal before-upgrade.json --failed --kind App\n  dmm journal before-upgrade.json --json > audit.jsonl")]
+    Journal(JournalArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Example:\n  dmm completions bash > /etc/bash_completion.d/dmm")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// The snapshot file to create; it must not exist.
+    pub file: PathBuf,
+    /// Workspaces fetched per request.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub workspaces_page_size: u32,
+    /// Model versions fetched per request.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub models_page_size: u32,
+    /// Project listings in flight at once.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
+}
+
+/// Options shared by shutdown and restore.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The snapshot file written by `dmm snapshot` (or by the earlier Python tool).
+    pub file: PathBuf,
+    /// Do not ask for confirmation (required when there is no terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print what would be done, and what the journal says is done already; touch nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The journal file [default: FILE.journal beside the snapshot].
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Try again the steps that failed in an earlier run.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Skip the verification pass at the end (recorded in the journal).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// Requests in flight at once [default: 10].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Option<u32>,
+    /// Requests per second at most [default: 25].
+    #[arg(long, value_name = "RPS")]
+    pub rate_limit: Option<f64>,
+    /// Earlier tool's flag: requests per batch; sets --concurrency.
+    #[arg(short = 'b', long, value_name = "N", hide_short_help = true)]
+    pub batch_size: Option<u32>,
+    /// Earlier tool's flag: seconds between batches; with -b sets --rate-limit to b/i.
+    #[arg(short = 'i', long = "batch-interval-s", alias = "batch-interval_s", value_name = "SECONDS", hide_short_help = true)]
+    pub batch_interval_s: Option<u32>,
+    /// Failed attempts per execution before its step is marked failed.
+    #[arg(short = 'm', long, default_value_t = 5)]
+    pub max_failures: u32,
+    /// Seconds to wait for each execution to reach its target state.
+    #[arg(short = 'g', long, default_value_t = 600)]
+    pub grace_period_s: u64,
+    /// First wait before asking whether an execution has stopped or started, in milliseconds;
+    /// later waits grow by half each time, up to 10 s.
+    #[arg(long, default_value_t = 1000, hide_short_help = true)]
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Only this kind: App, "Model API Version", Workspace or "Scheduled Job" (or app, model,
+    /// workspace, scheduled-job).
+    #[arg(short = 's', long = "service", value_name = "KIND")]
+    pub service: Option<Kind>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Only this kind (as for shutdown).
+    #[arg(short = 's', long = "service", value_name = "KIND")]
+    pub service: Option<Kind>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Expect {
+    Stopped,
+    Running,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    pub file: PathBuf,
+    /// What the deployment should look like.
+    #[arg(long, value_enum)]
+    pub expect: Expect,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    pub file: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Print the status as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JournalArgs {
+    pub file: PathBuf,
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// JSON Lines, one event per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Only the events of steps that are failed now.
+    #[arg(long)]
+    pub failed: bool,
+    /// Only this kind.
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<Kind>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn earlier_tool_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "dmm", "shutdown", "s.json", "-b", "3", "--batch-interval_s", "2", "-m", "2", "-g",
+            "30", "-s", "Model API Version",
+        ])
+        .unwrap();
+        let Command::Shutdown(a) = cli.command else { panic!() };
+        assert_eq!(a.run.batch_size, Some(3));
+        assert_eq!(a.run.batch_interval_s, Some(2));
+        assert_eq!(a.service, Some(Kind::ModelApiVersion));
+        assert_eq!(a.run.grace_period_s, 30);
+    }
+}

@@ -1,0 +1,131 @@
+//! `dmm snapshot`: record what runs now in a new snapshot file.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::ProgressBar;
+
+use crate::cli::args::{GlobalArgs, SnapshotArgs};
+use crate::cli::connect::connect;
+use crate::cli::exit::{CliError, Exit};
+use crate::cli::logging::Output;
+use crate::cli::progress::bar_style;
+use crate::domino::{ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, scan};
+use crate::snapshot::{self, Kind};
+
+pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Result<Exit, CliError> {
+    // Refuse before scanning: a long scan must not end in "file exists".
+    snapshot::check_writable(&args.file)?;
+    let conn = connect(global, Limits::default(), &KindOptions::default())?;
+    let options = ScanOptions {
+        workspaces_page_size: args.workspaces_page_size,
+        models_page_size: args.models_page_size,
+        concurrency: args.concurrency as usize,
+        ..ScanOptions::default()
+    };
+    let progress = ScanBars::new(out);
+    let report = scan(&conn.client, &options, &progress).await.map_err(scan_error)?;
+    progress.finish();
+    let sha = snapshot::write_new(&args.file, &report.snapshot)?;
+
+    println!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
+    for kind in Kind::ALL {
+        let errors = report.problems.iter().filter(|p| p.kind == kind).count();
+        println!(
+            "{:<18} {:>8} {:>7}",
+            kind.label(),
+            report.snapshot.entries(kind).len(),
+            errors
+        );
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
+    for p in &report.problems {
+        println!("error: {} {}: {}", p.kind, p.subject, p.reason);
+    }
+    println!(
+        "wrote {} ({} executions across {} projects, sha256 {})",
+        args.file.display(),
+        report.snapshot.len(),
+        report.projects,
+        &sha[..12]
+    );
+    if report.problems.is_empty() {
+        println!("next: dmm shutdown {}", args.file.display());
+        Ok(Exit::Success)
+    } else {
+        println!(
+            "the snapshot may be incomplete: {} record(s) or listing(s) could not be read (see above)",
+            report.problems.len()
+        );
+        Ok(Exit::Failures)
+    }
+}
+
+fn scan_error(e: ApiError) -> CliError {
+    let exit = if e.is_unauthorized() { Exit::BadInput } else { Exit::Failures };
+    CliError::new(exit, format!("snapshot not written: {e}"))
+}
+
+/// A bar per kind on a terminal; plain log lines otherwise.
+struct ScanBars {
+    out: Output,
+    bars: Mutex<HashMap<Kind, ProgressBar>>,
+}
+
+impl ScanBars {
+    fn new(out: &Output) -> Self {
+        ScanBars {
+            out: out.clone(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn finish(&self) {
+        if let Ok(bars) = self.bars.lock() {
+            for bar in bars.values() {
+                bar.finish();
+            }
+        }
+    }
+
+    fn with_bar(&self, kind: Kind, f: impl FnOnce(&ProgressBar)) {
+        if let Ok(bars) = self.bars.lock()
+            && let Some(bar) = bars.get(&kind)
+        {
+            f(bar);
+        }
+    }
+}
+
+impl ScanProgress for ScanBars {
+    fn kind_started(&self, kind: Kind, units_total: usize) {
+        tracing::info!("scanning {kind}: {units_total} listing(s)");
+        if self.out.interactive {
+            let bar = self.out.bars.add(ProgressBar::new(units_total as u64));
+            bar.set_style(bar_style());
+            bar.set_prefix(kind.label());
+            if let Ok(mut bars) = self.bars.lock() {
+                bars.insert(kind, bar);
+            }
+        }
+    }
+
+    fn unit_done(&self, kind: Kind) {
+        self.with_bar(kind, |b| b.inc(1));
+    }
+
+    fn found(&self, kind: Kind, n: usize) {
+        self.with_bar(kind, |b| b.set_message(format!("{n} running")));
+        tracing::debug!("{kind}: {n} running so far");
+    }
+
+    fn problem(&self, p: &ScanProblem) {
+        tracing::warn!("{} {}: {}", p.kind, p.subject, p.reason);
+    }
+
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+}

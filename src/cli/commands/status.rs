@@ -1,0 +1,153 @@
+//! `dmm status`: where the maintenance stands, at a glance.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::run::check_binding;
+use crate::cli::args::StatusArgs;
+use crate::cli::connect::journal_path;
+use crate::cli::exit::{CliError, Exit};
+use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
+use crate::snapshot::{self, Kind};
+
+const PHASES: [&str; 6] = ["Pending", "Requested", "Accepted", "Confirmed", "Skipped", "Failed"];
+
+pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
+    let loaded = snapshot::read(&args.file)?;
+    let path = journal_path(&args.file, args.journal.as_deref());
+    if !path.exists() {
+        let next = format!("dmm shutdown {}", args.file.display());
+        if args.json {
+            println!(
+                "{}",
+                json!({"journal": path.display().to_string(), "exists": false, "executions": loaded.snapshot.len(), "next": next})
+            );
+        } else {
+            println!(
+                "no journal yet at {}: nothing has been stopped or started from this snapshot ({} executions)",
+                path.display(),
+                loaded.snapshot.len()
+            );
+            println!("next: {next}");
+        }
+        return Ok(Exit::Success);
+    }
+    let reader = JournalReader::open(&path)?;
+    check_binding(&reader, &path, &loaded.sha256)?;
+    let steps = reader.steps(None)?;
+    let runs = reader.runs()?;
+    let verifications = reader.verifications()?;
+
+    let mut counts: BTreeMap<(Operation, Kind), BTreeMap<&'static str, usize>> = BTreeMap::new();
+    for s in &steps {
+        *counts
+            .entry((s.key.op, s.key.kind))
+            .or_default()
+            .entry(s.phase.name())
+            .or_default() += 1;
+    }
+    let next = next_command(&steps, &runs, &verifications, &args.file);
+    let last_run = runs.last();
+    let last_verification = verifications.last();
+
+    if args.json {
+        let ops: Vec<_> = counts
+            .iter()
+            .map(|((op, kind), phases)| json!({"operation": op, "kind": kind.label(), "phases": phases}))
+            .collect();
+        let doc = json!({
+            "journal": path.display().to_string(),
+            "exists": true,
+            "executions": loaded.snapshot.len(),
+            "steps": ops,
+            "last_run": last_run,
+            "last_verification": last_verification,
+            "runs": runs.len(),
+            "next": next,
+        });
+        println!("{doc}");
+        return Ok(Exit::Success);
+    }
+
+    println!("journal {} ({} runs)", path.display(), runs.len());
+    println!(
+        "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
+        "operation", "kind", "pending", "requested", "accepted", "confirmed", "skipped", "failed"
+    );
+    for ((op, kind), phases) in &counts {
+        let n = |p: &str| phases.get(p).copied().unwrap_or(0);
+        println!(
+            "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
+            op.as_str(),
+            kind.label(),
+            n(PHASES[0]),
+            n(PHASES[1]),
+            n(PHASES[2]),
+            n(PHASES[3]),
+            n(PHASES[4]),
+            n(PHASES[5])
+        );
+    }
+    if let Some(r) = last_run {
+        let outcome = match &r.outcome {
+            Some(o) => format!("{o:?}"),
+            None => "still running, or killed".into(),
+        };
+        println!(
+            "last run: {} #{} started {}, ended {}: {}{}",
+            r.op,
+            r.id,
+            r.started_at,
+            r.ended_at.as_deref().unwrap_or("-"),
+            outcome,
+            r.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+        );
+    }
+    if let Some(v) = last_verification {
+        println!(
+            "last verification: after {} at {}: {}",
+            v.op,
+            v.time,
+            if v.passed { "passed" } else { "FAILED" }
+        );
+    }
+    println!("next: {next}");
+    Ok(Exit::Success)
+}
+
+/// What the operator should run now, read from the journal.
+fn next_command(
+    steps: &[StepRecord],
+    runs: &[crate::journal::RunRecord],
+    verifications: &[crate::journal::VerificationRecord],
+    file: &Path,
+) -> String {
+    let file = file.display();
+    let of = |op| steps.iter().filter(move |s: &&StepRecord| s.key.op == op);
+    let unfinished = |op| of(op).any(|s| !s.phase.is_terminal());
+    let failed = |op| of(op).any(|s| matches!(s.phase, StepPhase::Failed(_)));
+    let last_op = runs.last().map(|r| r.op);
+    let last_ok = runs
+        .last()
+        .is_some_and(|r| r.outcome == Some(RunOutcome::Completed));
+    let verified = |op| {
+        verifications
+            .iter()
+            .rev()
+            .find(|v| v.op == op)
+            .is_some_and(|v| v.passed)
+    };
+    match last_op {
+        None => format!("dmm shutdown {file}"),
+        Some(op) if unfinished(op) || !runs.last().is_some_and(|r| r.outcome.is_some()) => {
+            format!("dmm {op} {file}   (continues where the last run stopped)")
+        }
+        Some(op) if failed(op) || !verified(op) || !last_ok => format!(
+            "inspect with `dmm journal {file} --failed`, then `dmm {op} {file} --retry-failed`"
+        ),
+        Some(Operation::Shutdown) => format!("upgrade Domino, then: dmm restore {file}"),
+        Some(Operation::Restore) => "nothing: the maintenance is complete".into(),
+    }
+}

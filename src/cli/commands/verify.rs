@@ -1,0 +1,47 @@
+//! `dmm verify`, and the verification pass that ends shutdown and restore.
+
+use super::render;
+use crate::cli::args::{Expect, GlobalArgs, VerifyArgs};
+use crate::cli::connect::{Connection, connect};
+use crate::cli::exit::{CliError, Exit};
+use crate::cli::logging::Output;
+use crate::domino::{KindOptions, Limits, NoProgress, ScanOptions, scan};
+use crate::runner::verify::{Expectation, Verification, verify};
+use crate::snapshot::{self, Kind, Snapshot};
+
+pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result<Exit, CliError> {
+    let loaded = snapshot::read(&args.file)?;
+    let conn = connect(global, Limits::default(), &KindOptions::default())?;
+    let expect = match args.expect {
+        Expect::Stopped => Expectation::Stopped,
+        Expect::Running => Expectation::Running,
+    };
+    let v = check(&conn, &loaded.snapshot, &Kind::ALL, expect, 10).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&v).unwrap_or_default());
+    } else {
+        render::print_verification(&v);
+    }
+    Ok(if v.passed { Exit::Success } else { Exit::Failures })
+}
+
+/// Lists the deployment again and compares it with the snapshot. A shutdown check also scans
+/// for executions started during maintenance (drift).
+pub async fn check(
+    conn: &Connection,
+    snapshot: &Snapshot,
+    kinds: &[Kind],
+    expect: Expectation,
+    concurrency: usize,
+) -> Result<Verification, CliError> {
+    let running_now = if expect == Expectation::Stopped {
+        let options = ScanOptions::default();
+        let report = scan(&conn.client, &options, &NoProgress)
+            .await
+            .map_err(|e| CliError::new(Exit::Failures, format!("verification could not list the deployment: {e}")))?;
+        Some(report.snapshot)
+    } else {
+        None
+    };
+    Ok(verify(snapshot, &conn.kinds, kinds, expect, running_now.as_ref(), concurrency).await)
+}

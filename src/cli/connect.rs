@@ -1,0 +1,63 @@
+//! From flags and environment to a validated client: every configuration mistake is reported
+//! here, before any request.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::args::GlobalArgs;
+use super::exit::CliError;
+use crate::domino::{
+    ApiKey, ClientConfig, DominoClient, ExecutionKind, KindOptions, Limits, execution_kinds,
+};
+
+pub struct Connection {
+    pub client: DominoClient,
+    pub kinds: Vec<Arc<dyn ExecutionKind>>,
+}
+
+pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig, CliError> {
+    let hostname = global
+        .hostname
+        .clone()
+        .filter(|h| !h.trim().is_empty())
+        .ok_or_else(|| {
+            CliError::bad_input("no Domino hostname: set DOMINO_HOSTNAME (or --hostname) to the deployment's URL, e.g. https://domino.example.com")
+        })?;
+    let key = ApiKey::from_env_or_file(
+        std::env::var("DOMINO_API_KEY").ok(),
+        global.api_key_file.as_deref(),
+    )
+    .map_err(|e| CliError::bad_input(e.to_string()))?;
+    let mut config = ClientConfig::new(hostname, key);
+    config.tls_no_verify = global.ssl_no_verify.unwrap_or(false);
+    config.ca_cert = global.ca_cert.clone();
+    config.limits = limits;
+    config
+        .validate()
+        .map_err(|e| CliError::bad_input(e.to_string()))?;
+    if config.tls_no_verify {
+        tracing::warn!(
+            "TLS certificate verification is OFF (DOMINO_SSL_NO_VERIFY): the API key could be sent to an impostor"
+        );
+    }
+    Ok(config)
+}
+
+pub fn connect(global: &GlobalArgs, limits: Limits, kind_options: &KindOptions) -> Result<Connection, CliError> {
+    let config = client_config(global, limits)?;
+    let client = DominoClient::new(&config).map_err(|e| CliError::bad_input(e.to_string()))?;
+    let kinds = execution_kinds(&client, kind_options);
+    Ok(Connection { client, kinds })
+}
+
+/// The journal travels with its snapshot: `FILE.journal` beside it unless `--journal` says.
+pub fn journal_path(snapshot: &Path, explicit: Option<&Path>) -> PathBuf {
+    match explicit {
+        Some(p) => p.to_owned(),
+        None => {
+            let mut name = snapshot.as_os_str().to_owned();
+            name.push(".journal");
+            PathBuf::from(name)
+        }
+    }
+}

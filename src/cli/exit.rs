@@ -1,0 +1,70 @@
+use std::fmt;
+use std::process::ExitCode;
+
+/// The exit codes of `DESIGN.md`, the contract scripts rely on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Done and verified.
+    Success = 0,
+    /// Done, but something failed or verification found a mismatch.
+    Failures = 1,
+    /// Bad input or configuration; nothing was touched.
+    BadInput = 2,
+    /// Interrupted; run the same command again to continue.
+    Interrupted = 3,
+    /// The journal is held by another process.
+    Locked = 4,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> Self {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error on its way to the one place that prints it: one line, and the exit code it means.
+#[derive(Debug)]
+pub struct CliError {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        CliError {
+            exit,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_input(message: impl Into<String>) -> Self {
+        Self::new(Exit::BadInput, message)
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<crate::snapshot::SnapshotError> for CliError {
+    fn from(e: crate::snapshot::SnapshotError) -> Self {
+        CliError::bad_input(e.to_string())
+    }
+}
+
+impl From<crate::journal::JournalError> for CliError {
+    fn from(e: crate::journal::JournalError) -> Self {
+        let exit = match e {
+            crate::journal::JournalError::Locked { .. } => Exit::Locked,
+            _ => Exit::BadInput,
+        };
+        CliError::new(exit, e.to_string())
+    }
+}
+
+/// Folds a multi-line message into one line, so every error is exactly one line on stderr.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,86 @@
+//! Log lines on stderr that never garble the progress bars: every write suspends the bars,
+//! writes, and lets them redraw below.
+
+use std::io::{self, IsTerminal, Write};
+
+use indicatif::{MultiProgress, ProgressDrawTarget};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+use super::args::{GlobalArgs, LogFormat};
+
+/// The terminal's bars (hidden when stderr is not a terminal, so logs stay plain lines).
+#[derive(Clone)]
+pub struct Output {
+    pub bars: MultiProgress,
+    pub interactive: bool,
+    pub color: bool,
+}
+
+impl Output {
+    pub fn detect() -> Output {
+        let interactive = io::stderr().is_terminal();
+        let bars = MultiProgress::new();
+        if !interactive {
+            bars.set_draw_target(ProgressDrawTarget::hidden());
+        }
+        let color = interactive && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        Output {
+            bars,
+            interactive,
+            color,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct BarSafeStderr {
+    bars: MultiProgress,
+}
+
+impl Write for BarSafeStderr {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.bars.suspend(|| io::stderr().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for BarSafeStderr {
+    type Writer = BarSafeStderr;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+pub fn init(global: &GlobalArgs, out: &Output) {
+    let default = if global.quiet {
+        "warn"
+    } else {
+        match global.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    // Only our own crate logs at the chosen level; dependencies stay at warn unless RUST_LOG says.
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}")));
+    let writer = BarSafeStderr {
+        bars: out.bars.clone(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(false);
+    let result = match global.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(out.color).compact().try_init(),
+    };
+    // A second init (tests calling main twice) keeps the first subscriber.
+    let _ = result;
+}

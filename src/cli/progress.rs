@@ -1,0 +1,94 @@
+//! The runner's and the scan's hooks drawn as progress bars on a terminal, or as plain log
+//! lines otherwise (the runner knows nothing of either).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::logging::Output;
+use crate::journal::{Operation, StepPhase, StepRecord};
+use crate::runner::Reporter;
+use crate::snapshot::Kind;
+
+pub struct RunProgress {
+    out: Output,
+    bars: Mutex<HashMap<Kind, ProgressBar>>,
+}
+
+impl RunProgress {
+    pub fn new(out: &Output) -> Self {
+        RunProgress {
+            out: out.clone(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bar(&self, kind: Kind) -> Option<ProgressBar> {
+        self.bars.lock().ok()?.get(&kind).cloned()
+    }
+}
+
+pub fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix:>18.bold} [{bar:30}] {pos:>6}/{len:<6} {msg}")
+        .expect("valid template")
+        .progress_chars("=> ")
+}
+
+impl Reporter for RunProgress {
+    fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
+        if self.out.interactive {
+            let bar = self.out.bars.add(ProgressBar::new(total as u64));
+            bar.set_style(bar_style());
+            bar.set_prefix(kind.label());
+            bar.set_position(done as u64);
+            if let Ok(mut bars) = self.bars.lock() {
+                bars.insert(kind, bar);
+            }
+        }
+        tracing::info!(
+            "{op} {kind}: {total} in the snapshot, {done} already done, {} to go",
+            total - done
+        );
+    }
+
+    fn step_changed(&self, step: &StepRecord) {
+        tracing::debug!(
+            kind = %step.key.kind,
+            execution = %step.key.execution,
+            name = %step.name,
+            attempt = step.attempts,
+            "{}",
+            step.phase
+        );
+    }
+
+    fn step_ended(&self, step: &StepRecord) {
+        if let Some(bar) = self.bar(step.key.kind) {
+            bar.inc(1);
+        }
+        if let StepPhase::Failed(reason) = &step.phase {
+            tracing::warn!(
+                "{} '{}' ({}) failed: {reason}",
+                step.key.kind,
+                step.name,
+                step.owner
+            );
+        }
+    }
+
+    fn kind_finished(&self, op: Operation, kind: Kind) {
+        if let Some(bar) = self.bar(kind) {
+            bar.finish();
+        }
+        tracing::info!("{op} {kind}: every step has ended");
+    }
+
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+
+    fn verification_started(&self) {
+        tracing::info!("verifying: listing the deployment again");
+    }
+}

@@ -1,0 +1,166 @@
+use std::collections::HashMap;
+
+use crate::domino::ExecutionKind;
+use crate::journal::{NewStep, Operation, StepKey, StepPhase, StepRecord};
+use crate::snapshot::{Kind, Snapshot};
+
+/// The kinds an operation touches, in the order it touches them: scheduled jobs are paused
+/// first on shutdown so nothing new launches, and resumed last on restore.
+pub fn kinds_in_order(op: Operation, only: &[Kind]) -> Vec<Kind> {
+    let mut order: Vec<Kind> = Kind::SHUTDOWN_ORDER.to_vec();
+    if op == Operation::Restore {
+        order.reverse();
+    }
+    order.retain(|k| only.is_empty() || only.contains(k));
+    order
+}
+
+/// One step per execution of the snapshot for the chosen kinds. On restore, executions that
+/// are not restartable are planned directly as `Skipped` with the reason.
+pub fn plan_steps(
+    op: Operation,
+    snapshot: &Snapshot,
+    kinds: &[&dyn ExecutionKind],
+) -> Result<Vec<NewStep>, String> {
+    let mut steps = Vec::new();
+    for api in kinds {
+        let kind = api.kind();
+        for entry in snapshot.entries(kind) {
+            let execution = entry.key(kind)?.to_owned();
+            let phase = match op {
+                Operation::Shutdown => StepPhase::Pending,
+                Operation::Restore => match api.restartable(entry) {
+                    Ok(()) => StepPhase::Pending,
+                    Err(reason) => StepPhase::Skipped(reason),
+                },
+            };
+            steps.push(NewStep {
+                key: StepKey {
+                    op,
+                    kind,
+                    execution,
+                },
+                name: entry.name.clone(),
+                owner: entry.owner.clone(),
+                phase,
+            });
+        }
+    }
+    Ok(steps)
+}
+
+/// What a run would do, per kind, given what the journal already records. Used for the
+/// confirmation prompt and for `--dry-run`.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub lines: Vec<PlanLine>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlanLine {
+    pub kind: Option<Kind>,
+    /// Steps that will send a request (new, or interrupted before an answer).
+    pub to_request: usize,
+    /// Steps whose request was accepted; the run only waits for them.
+    pub to_wait: usize,
+    pub confirmed: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// Failed steps this run will try again (`--retry-failed`).
+    pub failed_to_retry: usize,
+    /// Names of the executions this run will touch, for the dry run.
+    pub names: Vec<String>,
+}
+
+impl Plan {
+    /// Combines the planned steps with the journal's existing records (which win).
+    pub fn new(
+        op: Operation,
+        planned: &[NewStep],
+        existing: &[StepRecord],
+        retry_failed: bool,
+    ) -> Plan {
+        let known: HashMap<&StepKey, &StepRecord> = existing.iter().map(|s| (&s.key, s)).collect();
+        let mut by_kind: Vec<PlanLine> = Vec::new();
+        for kind in kinds_in_order(op, &[]) {
+            let mut line = PlanLine {
+                kind: Some(kind),
+                ..PlanLine::default()
+            };
+            for step in planned.iter().filter(|s| s.key.kind == kind) {
+                let phase = known
+                    .get(&step.key)
+                    .map(|r| &r.phase)
+                    .unwrap_or(&step.phase);
+                match phase {
+                    StepPhase::Pending | StepPhase::Requested => {
+                        line.to_request += 1;
+                        line.names.push(step.name.clone());
+                    }
+                    StepPhase::Accepted => line.to_wait += 1,
+                    StepPhase::Confirmed => line.confirmed += 1,
+                    StepPhase::Skipped(_) => line.skipped += 1,
+                    StepPhase::Failed(_) => {
+                        line.failed += 1;
+                        if retry_failed {
+                            line.failed_to_retry += 1;
+                            line.names.push(step.name.clone());
+                        }
+                    }
+                }
+            }
+            if planned.iter().any(|s| s.key.kind == kind) {
+                by_kind.push(line);
+            }
+        }
+        Plan { lines: by_kind }
+    }
+
+    /// Steps this run will act on (send or wait).
+    pub fn work(&self) -> usize {
+        self.lines
+            .iter()
+            .map(|l| l.to_request + l.to_wait + l.failed_to_retry)
+            .sum()
+    }
+}
+
+/// Whether a step still needs work in this run.
+pub fn needs_work(phase: &StepPhase, retry_failed: bool) -> bool {
+    match phase {
+        StepPhase::Pending | StepPhase::Requested | StepPhase::Accepted => true,
+        StepPhase::Failed(_) => retry_failed,
+        StepPhase::Confirmed | StepPhase::Skipped(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restore_runs_the_shutdown_order_backwards() {
+        assert_eq!(
+            kinds_in_order(Operation::Shutdown, &[]),
+            vec![Kind::ScheduledJob, Kind::App, Kind::ModelApiVersion, Kind::Workspace]
+        );
+        assert_eq!(
+            kinds_in_order(Operation::Restore, &[]).last(),
+            Some(&Kind::ScheduledJob)
+        );
+        assert_eq!(
+            kinds_in_order(Operation::Shutdown, &[Kind::App]),
+            vec![Kind::App]
+        );
+    }
+
+    #[test]
+    fn failed_steps_need_work_only_when_asked() {
+        let failed = StepPhase::Failed("x".into());
+        assert!(!needs_work(&failed, false));
+        assert!(needs_work(&failed, true));
+        assert!(!needs_work(&StepPhase::Confirmed, true));
+        assert!(!needs_work(&StepPhase::Skipped("y".into()), true));
+        assert!(needs_work(&StepPhase::Requested, false));
+    }
+}

@@ -1,0 +1,329 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::cancel::Cancel;
+use super::observe::Observer;
+use super::report::Reporter;
+use super::target_state;
+use crate::domino::{ApiError, ExecutionKind, Observed};
+use crate::journal::{JournalError, JournalWriter, Operation, StepPhase, StepRecord, Transition};
+use crate::snapshot::Entry;
+
+/// How often a step asks whether its execution has reached the target state: first after
+/// `initial`, then `factor` times longer each time, never longer than `max`.
+#[derive(Clone, Copy, Debug)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub factor: f64,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_millis(1000),
+            max: Duration::from_secs(10),
+            factor: 1.5,
+        }
+    }
+}
+
+impl PollPolicy {
+    fn next(&self, d: Duration) -> Duration {
+        d.mul_f64(self.factor).min(self.max)
+    }
+}
+
+/// Why a step stopped before reaching its end.
+#[derive(Debug)]
+pub(crate) enum StepAbort {
+    /// The run was cancelled; the step is left in a resumable phase.
+    Interrupted,
+    /// The key was refused: nothing else will succeed either.
+    Unauthorized(ApiError),
+    /// The journal could not record a transition: nothing may be sent without it.
+    Journal(JournalError),
+}
+
+impl From<JournalError> for StepAbort {
+    fn from(e: JournalError) -> Self {
+        StepAbort::Journal(e)
+    }
+}
+
+/// What every step of one kind shares.
+pub(crate) struct StepContext {
+    pub op: Operation,
+    pub run: u64,
+    pub api: Arc<dyn ExecutionKind>,
+    pub observer: Observer,
+    pub writer: JournalWriter,
+    pub cancel: Cancel,
+    /// Bounds the steps that are sending a stop or start at once, so a kill leaves few
+    /// steps in the uncertain `Requested` phase.
+    pub request_slots: Arc<Semaphore>,
+    pub max_failures: u32,
+    pub grace_period: Duration,
+    pub poll: PollPolicy,
+    pub reporter: Arc<dyn Reporter>,
+}
+
+/// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`.
+/// Follows the protocol of `DESIGN.md`: a `Requested` step is observed before anything is
+/// sent again; an `Accepted` one goes straight back to waiting.
+pub(crate) struct Step<'a> {
+    ctx: &'a StepContext,
+    entry: &'a Entry,
+    record: StepRecord,
+    /// Failed attempts in this run; `-m` bounds them per run, so `--retry-failed` gets a fresh
+    /// budget while the journal keeps counting attempts across runs.
+    failures: u32,
+}
+
+impl<'a> Step<'a> {
+    pub(crate) fn new(ctx: &'a StepContext, entry: &'a Entry, record: StepRecord) -> Self {
+        Step {
+            ctx,
+            entry,
+            record,
+            failures: 0,
+        }
+    }
+
+    fn verb(&self) -> &'static str {
+        match self.ctx.op {
+            Operation::Shutdown => "stop",
+            Operation::Restore => "start",
+        }
+    }
+
+    pub(crate) async fn drive(mut self) -> Result<StepRecord, StepAbort> {
+        loop {
+            match self.record.phase.clone() {
+                StepPhase::Confirmed | StepPhase::Skipped(_) => return Ok(self.record),
+                StepPhase::Failed(_) if self.failures > 0 => return Ok(self.record),
+                StepPhase::Pending | StepPhase::Failed(_) => self.request().await?,
+                StepPhase::Requested => {
+                    // The outcome of the last request is unknown: look before sending again.
+                    if !self.settled_by_observation(Instant::now()).await? {
+                        self.request().await?;
+                    }
+                }
+                StepPhase::Accepted => self.wait_for_target().await?,
+            }
+        }
+    }
+
+    async fn write(
+        &mut self,
+        to: StepPhase,
+        attempt: u32,
+        http_status: Option<u16>,
+        message: Option<String>,
+        error: Option<String>,
+    ) -> Result<(), StepAbort> {
+        let t = Transition {
+            run: self.ctx.run,
+            key: self.record.key.clone(),
+            to,
+            attempt,
+            http_status,
+            message,
+            error,
+        };
+        self.record = self.ctx.writer.apply(t).await?;
+        self.ctx.reporter.step_changed(&self.record);
+        if self.record.phase.is_terminal() {
+            self.ctx.reporter.step_ended(&self.record);
+        }
+        Ok(())
+    }
+
+    /// Observes the execution; if it already is where the operation wants it (or gone, for a
+    /// stop), records the step as confirmed. Returns whether the step ended.
+    async fn settled_by_observation(&mut self, not_before: Instant) -> Result<bool, StepAbort> {
+        let reading = self
+            .ctx
+            .observer
+            .read(self.entry, &self.record.key.execution, not_before, 0)
+            .await;
+        let attempt = self.record.attempts;
+        match reading.state {
+            Ok(state) if state == target_state(self.ctx.op) => {
+                let msg = format!("observed {}", describe(&state));
+                self.write(StepPhase::Confirmed, attempt, None, Some(msg), None)
+                    .await?;
+                Ok(true)
+            }
+            Ok(Observed::Gone) => {
+                self.gone(attempt, None).await?;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            // Cannot tell: sending again is safe, stops and starts set a state.
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// A stop of an execution that no longer exists is done; a start of one is a failure to
+    /// report, never to retry.
+    async fn gone(&mut self, attempt: u32, status: Option<u16>) -> Result<(), StepAbort> {
+        match self.ctx.op {
+            Operation::Shutdown => {
+                self.write(
+                    StepPhase::Confirmed,
+                    attempt,
+                    status,
+                    Some("gone (404): the execution no longer exists".into()),
+                    None,
+                )
+                .await
+            }
+            Operation::Restore => {
+                let reason = "the execution no longer exists (404)".to_string();
+                self.failures += 1;
+                self.write(
+                    StepPhase::Failed(reason.clone()),
+                    attempt,
+                    status,
+                    None,
+                    Some(reason),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Sends the stop or start, recording the intent durably first. Leaves the step
+    /// `Accepted`, ended, or (after a failed attempt with budget left) `Requested` again.
+    async fn request(&mut self) -> Result<(), StepAbort> {
+        if self.ctx.cancel.is_cancelled() {
+            return Err(StepAbort::Interrupted);
+        }
+        let _slot = tokio::select! {
+            slot = self.ctx.request_slots.acquire() => slot.expect("request slots are never closed"),
+            _ = self.ctx.cancel.cancelled() => return Err(StepAbort::Interrupted),
+        };
+        let attempt = self.record.attempts + 1;
+        let verb = self.verb();
+        self.write(
+            StepPhase::Requested,
+            attempt,
+            None,
+            Some(format!("{verb} requested")),
+            None,
+        )
+        .await?;
+        let sent = match self.ctx.op {
+            Operation::Shutdown => self.ctx.api.stop(self.entry).await,
+            Operation::Restore => self.ctx.api.start(self.entry).await,
+        };
+        drop(_slot);
+        match sent {
+            Ok(()) => {
+                self.write(
+                    StepPhase::Accepted,
+                    attempt,
+                    None,
+                    Some(format!("{verb} accepted")),
+                    None,
+                )
+                .await
+            }
+            Err(e) if e.is_not_found() => self.gone(attempt, Some(404)).await,
+            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            Err(e) => self.attempt_failed(attempt, e).await,
+        }
+    }
+
+    async fn attempt_failed(&mut self, attempt: u32, e: ApiError) -> Result<(), StepAbort> {
+        self.failures += 1;
+        let status = e.status();
+        let error = e.to_string();
+        if self.failures >= self.ctx.max_failures.max(1) {
+            let reason = format!("{} failed attempts in this run; last: {error}", self.failures);
+            return self
+                .write(StepPhase::Failed(reason), attempt, status, None, Some(error))
+                .await;
+        }
+        let verb = self.verb();
+        self.write(
+            StepPhase::Requested,
+            attempt,
+            status,
+            Some(format!("{verb} attempt {attempt} failed; will look and try again")),
+            Some(error),
+        )
+        .await?;
+        // Back off between attempts; the client already retried transient answers.
+        let pause = Duration::from_millis(500 * u64::from(self.failures.min(10)));
+        if !self.ctx.cancel.sleep(pause).await {
+            return Err(StepAbort::Interrupted);
+        }
+        Ok(())
+    }
+
+    /// Polls until the execution is in the target state or the grace period runs out.
+    async fn wait_for_target(&mut self) -> Result<(), StepAbort> {
+        let since = Instant::now();
+        let deadline = since + self.ctx.grace_period;
+        let mut delay = self.ctx.poll.initial;
+        let mut seen_generation = 0;
+        let mut last_seen = String::from("not yet observed");
+        let target = target_state(self.ctx.op);
+        let attempt = self.record.attempts;
+        loop {
+            let wake = (Instant::now() + delay).min(deadline);
+            let slept = tokio::select! {
+                _ = tokio::time::sleep_until(wake) => true,
+                _ = self.ctx.cancel.cancelled() => false,
+            };
+            if !slept {
+                return Err(StepAbort::Interrupted);
+            }
+            let reading = self
+                .ctx
+                .observer
+                .read(self.entry, &self.record.key.execution, since, seen_generation)
+                .await;
+            seen_generation = reading.generation;
+            match reading.state {
+                Ok(state) if state == target => {
+                    let msg = format!("observed {}", describe(&state));
+                    return self
+                        .write(StepPhase::Confirmed, attempt, None, Some(msg), None)
+                        .await;
+                }
+                Ok(Observed::Gone) => return self.gone(attempt, Some(404)).await,
+                Ok(state) => last_seen = describe(&state),
+                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+                Err(e) => last_seen = format!("unknown ({e})"),
+            }
+            if Instant::now() >= deadline {
+                let reason = format!(
+                    "not {} within the grace period of {}s (last seen: {last_seen})",
+                    describe(&target),
+                    self.ctx.grace_period.as_secs()
+                );
+                self.failures += 1;
+                return self
+                    .write(StepPhase::Failed(reason.clone()), attempt, None, None, Some(reason))
+                    .await;
+            }
+            delay = self.ctx.poll.next(delay);
+        }
+    }
+}
+
+pub(crate) fn describe(state: &Observed) -> String {
+    match state {
+        Observed::Running => "running".into(),
+        Observed::Stopped => "stopped".into(),
+        Observed::InMotion(s) => format!("in motion ({s})"),
+        Observed::Gone => "gone".into(),
+    }
+}

@@ -1,0 +1,174 @@
+//! The verification pass: after the steps, ask the API whether the deployment really is in the
+//! state the run promised.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::step::describe;
+use crate::domino::{ApiError, ExecutionKind, Observed};
+use crate::snapshot::{Entry, Kind, Snapshot};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Expectation {
+    Stopped,
+    Running,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finding {
+    /// As promised.
+    Ok,
+    /// After a shutdown: the execution is not stopped.
+    StillRunning,
+    /// After a restore: the execution is not running.
+    NotRunning,
+    /// After a shutdown: running now, but not in the snapshot (started during maintenance).
+    Drift,
+    /// Not expected to run (workspaces, inactive model versions): listed with the reason.
+    Skipped,
+    /// The API could not tell.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub kind: Kind,
+    pub execution: String,
+    pub name: String,
+    pub owner: String,
+    pub finding: Finding,
+    /// What was seen, or why it was skipped.
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verification {
+    pub expect: Expectation,
+    pub passed: bool,
+    pub checked: usize,
+    /// Every execution that is not simply `Ok`.
+    pub items: Vec<Item>,
+}
+
+impl Verification {
+    pub fn count(&self, finding: Finding) -> usize {
+        self.items.iter().filter(|i| i.finding == finding).count()
+    }
+}
+
+/// Compares the deployment with the snapshot for `kinds`. `running_now` is a fresh listing of
+/// what runs (as a snapshot takes it); with it, a shutdown check also reports drift.
+pub async fn verify(
+    snapshot: &Snapshot,
+    apis: &[Arc<dyn ExecutionKind>],
+    kinds: &[Kind],
+    expect: Expectation,
+    running_now: Option<&Snapshot>,
+    concurrency: usize,
+) -> Verification {
+    let mut items = Vec::new();
+    let mut checked = 0;
+    for api in apis.iter().filter(|a| kinds.contains(&a.kind())) {
+        let kind = api.kind();
+        let mut to_check: Vec<&Entry> = Vec::new();
+        for entry in snapshot.entries(kind) {
+            if expect == Expectation::Running
+                && let Err(reason) = api.restartable(entry)
+            {
+                items.push(item(kind, entry, Finding::Skipped, reason));
+                continue;
+            }
+            to_check.push(entry);
+        }
+        checked += to_check.len();
+        let states = observe_entries(api, &to_check, concurrency).await;
+        for (entry, state) in to_check.into_iter().zip(states) {
+            let (finding, detail) = judge(expect, state);
+            if finding != Finding::Ok {
+                items.push(item(kind, entry, finding, detail));
+            }
+        }
+        if expect == Expectation::Stopped
+            && let Some(now) = running_now
+        {
+            let known: HashSet<&str> = snapshot
+                .entries(kind)
+                .iter()
+                .filter_map(|e| e.key(kind).ok())
+                .collect();
+            for entry in now.entries(kind) {
+                if entry.key(kind).is_ok_and(|k| !known.contains(k)) {
+                    let detail = "running now, but not in the snapshot (started during maintenance)";
+                    items.push(item(kind, entry, Finding::Drift, detail.into()));
+                }
+            }
+        }
+    }
+    let passed = items
+        .iter()
+        .all(|i| matches!(i.finding, Finding::Ok | Finding::Skipped));
+    Verification {
+        expect,
+        passed,
+        checked,
+        items,
+    }
+}
+
+fn item(kind: Kind, entry: &Entry, finding: Finding, detail: String) -> Item {
+    Item {
+        kind,
+        execution: entry.key(kind).unwrap_or_default().to_owned(),
+        name: entry.name.clone(),
+        owner: entry.owner.clone(),
+        finding,
+        detail,
+    }
+}
+
+fn judge(expect: Expectation, state: Result<Observed, ApiError>) -> (Finding, String) {
+    match (expect, state) {
+        (_, Err(e)) => (Finding::Unknown, e.to_string()),
+        (Expectation::Stopped, Ok(Observed::Stopped | Observed::Gone)) => (Finding::Ok, String::new()),
+        (Expectation::Stopped, Ok(s)) => (Finding::StillRunning, describe(&s)),
+        (Expectation::Running, Ok(Observed::Running)) => (Finding::Ok, String::new()),
+        (Expectation::Running, Ok(s)) => (Finding::NotRunning, describe(&s)),
+    }
+}
+
+/// One listing for kinds that have one, else one read per execution, `concurrency` at a time.
+async fn observe_entries(
+    api: &Arc<dyn ExecutionKind>,
+    entries: &[&Entry],
+    concurrency: usize,
+) -> Vec<Result<Observed, ApiError>> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let kind = api.kind();
+    let listing = api.observe_all().await;
+    let listing = match listing {
+        Some(Ok(map)) => Some(map),
+        // A failed listing falls back to single reads rather than failing the pass.
+        Some(Err(_)) | None => None,
+    };
+    futures::stream::iter(entries.iter().map(|entry| {
+        let listed = listing
+            .as_ref()
+            .and_then(|m| entry.key(kind).ok().and_then(|k| m.get(k).cloned()));
+        async move {
+            match listed {
+                Some(state) => Ok(state),
+                None => api.observe(entry).await,
+            }
+        }
+    }))
+    .buffered(concurrency.max(1))
+    .collect()
+    .await
+}
