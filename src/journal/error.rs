@@ -104,6 +104,10 @@ impl JournalError {
                 path,
                 format!("redb file format {v} is not supported by this build"),
             ),
+            E::TableDoesNotExist(table) => JournalError::corrupt(
+                path,
+                format!("it has no {table} table; is it a dmm journal?"),
+            ),
             E::TableTypeMismatch { table, .. } | E::TableIsMultimap(table) => {
                 JournalError::corrupt(path, format!("table {table} has an unexpected type"))
             }

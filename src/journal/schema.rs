@@ -61,7 +61,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     })
 }
 
-/// Now, as RFC 3339 UTC with whole seconds' precision kept by the formatter.
+/// Now, as RFC 3339 UTC (with the clock's sub-second digits).
 pub(crate) fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)

@@ -410,6 +410,20 @@ fn a_record_that_does_not_decode_is_corrupt() {
 }
 
 #[test]
+fn a_redb_file_that_is_not_a_journal_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal_path(&dir);
+    drop(redb::Database::create(&path).unwrap());
+    let bytes = fs::read(&path).unwrap();
+    let err = Journal::open(&path, SHA, Path::new("snap.json"))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("dmm journal"), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
 fn reader_of_a_missing_journal_is_not_found() {
     let dir = tempfile::tempdir().unwrap();
     let path = journal_path(&dir);
@@ -481,6 +495,7 @@ fn a_read_only_directory_gives_a_clear_io_error() {
         "{err}"
     );
     let msg = err.to_string();
+    println!("{msg}");
     assert!(msg.starts_with("cannot create journal"), "{msg}");
     assert!(msg.contains(&path.display().to_string()), "{msg}");
 }
