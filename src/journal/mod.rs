@@ -2,5 +2,26 @@
 //!
 //! Knows redb tables, transactions, the event log and the snapshot binding; knows nothing of HTTP
 //! or Domino.
+//!
+//! - `Journal` holds the file for writing (one process at a time) and commits every change
+//!   durably; `JournalWriter` batches concurrent steps' transitions into shared commits.
+//! - `JournalReader` reads the file without the write lock, alongside a running `Journal`.
+//! - Both read through the `JournalRead` trait.
+mod error;
+mod open;
+mod read;
+mod schema;
+mod scratch;
+mod store;
 mod types;
+mod writer;
+
+pub use error::JournalError;
+pub use read::{JournalRead, JournalReader};
+pub use schema::SCHEMA_VERSION;
+pub use store::Journal;
 pub use types::*;
+pub use writer::JournalWriter;
+
+#[cfg(test)]
+mod tests;

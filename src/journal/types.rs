@@ -188,3 +188,17 @@ pub struct VerificationRecord {
     pub passed: bool,
     pub detail: serde_json::Value,
 }
+
+/// Journal-wide facts, written once when the journal is created.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalMeta {
+    pub schema_version: u32,
+    /// Binds the journal to its snapshot: a journal is only ever used with this snapshot.
+    pub snapshot_sha256: String,
+    /// Where the snapshot was when the journal was created; for display only.
+    pub snapshot_path: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The dmm version that created the journal.
+    pub tool_version: String,
+}

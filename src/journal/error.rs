@@ -1,0 +1,169 @@
+//! What can go wrong with a journal, each case one line that names the file.
+//!
+//! The CLI maps `Locked` to exit code 4 and everything else to its own codes, so the variants say
+//! *why* (held elsewhere, wrong snapshot, damaged) rather than which redb call failed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "journal {path} is held by another process (another dmm run?); wait for it to finish, or use --journal for a separate journal"
+    )]
+    Locked { path: PathBuf },
+
+    #[error(
+        "journal {path} belongs to another snapshot (sha256 {found}, this snapshot is {expected}); use the snapshot it was made with, or --journal to start a new one"
+    )]
+    WrongSnapshot {
+        path: PathBuf,
+        expected: String,
+        found: String,
+    },
+
+    #[error(
+        "journal {path} has schema version {found}, newer than the {supported} this dmm understands; use a newer dmm"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error(
+        "journal {path} is damaged ({detail}); it was left unchanged: keep it for the audit (a copy can be inspected with `dmm journal --journal COPY`), and use --journal to start a new one"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error("journal {path} does not exist")]
+    NotFound { path: PathBuf },
+
+    #[error("cannot {action} journal {path}: {source}")]
+    Io {
+        path: PathBuf,
+        /// What was being done ("create", "read", "copy"), so the line reads on its own.
+        action: &'static str,
+        #[source]
+        source: io::Error,
+    },
+
+    #[error("journal {path}: storage error: {detail}")]
+    Storage { path: PathBuf, detail: String },
+
+    #[error("journal {path} has no run {run}")]
+    UnknownRun { path: PathBuf, run: u64 },
+
+    #[error("journal {path} has no step {key}; plan it before changing its phase")]
+    UnknownStep { path: PathBuf, key: String },
+
+    #[error("journal {path}: run {run} is a {expected} run, but a {found} step was planned in it")]
+    WrongOperation {
+        path: PathBuf,
+        run: u64,
+        expected: String,
+        found: String,
+    },
+
+    #[error("journal {path}: the journal writer has stopped")]
+    WriterStopped { path: PathBuf },
+}
+
+impl JournalError {
+    pub(crate) fn io(path: &Path, action: &'static str, source: io::Error) -> Self {
+        JournalError::Io {
+            path: path.to_path_buf(),
+            action,
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: &Path, detail: impl Into<String>) -> Self {
+        JournalError::Corrupt {
+            path: path.to_path_buf(),
+            detail: detail.into(),
+        }
+    }
+
+    /// Maps a redb error. Damage is `Corrupt`; a lock held elsewhere is `Locked`; an I/O error
+    /// that means the bytes are not a database (short read, invalid data) is `Corrupt` too,
+    /// because it is the file and not the disk that is wrong.
+    pub(crate) fn from_redb(path: &Path, err: impl Into<redb::Error>) -> Self {
+        use redb::Error as E;
+        let path_buf = path.to_path_buf();
+        match err.into() {
+            E::DatabaseAlreadyOpen | E::LockProtocolMismatch => {
+                JournalError::Locked { path: path_buf }
+            }
+            E::Corrupted(detail) => JournalError::corrupt(path, detail),
+            E::RepairAborted => JournalError::corrupt(
+                path,
+                "the file was not closed cleanly and needs recovery, which was not allowed here",
+            ),
+            E::UpgradeRequired(v) => JournalError::corrupt(
+                path,
+                format!("redb file format {v} is not supported by this build"),
+            ),
+            E::TableDoesNotExist(table) => JournalError::corrupt(
+                path,
+                format!("it has no {table} table; is it a dmm journal?"),
+            ),
+            E::TableTypeMismatch { table, .. } | E::TableIsMultimap(table) => {
+                JournalError::corrupt(path, format!("table {table} has an unexpected type"))
+            }
+            E::Io(source)
+                if matches!(
+                    source.kind(),
+                    io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData
+                ) =>
+            {
+                JournalError::corrupt(path, format!("not a readable journal: {source}"))
+            }
+            E::Io(source) => JournalError::io(path, "access", source),
+            other => JournalError::Storage {
+                path: path_buf,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// The journal file the error is about.
+    pub fn path(&self) -> &Path {
+        match self {
+            JournalError::Locked { path }
+            | JournalError::WrongSnapshot { path, .. }
+            | JournalError::NewerSchema { path, .. }
+            | JournalError::Corrupt { path, .. }
+            | JournalError::NotFound { path }
+            | JournalError::Io { path, .. }
+            | JournalError::Storage { path, .. }
+            | JournalError::UnknownRun { path, .. }
+            | JournalError::UnknownStep { path, .. }
+            | JournalError::WrongOperation { path, .. }
+            | JournalError::WriterStopped { path } => path,
+        }
+    }
+
+    /// The same error again, for each caller of a failed group commit (`io::Error` is not
+    /// `Clone`, so an I/O error is rebuilt from its kind and text; others keep their variant
+    /// where the CLI distinguishes it and become `Storage` otherwise).
+    pub(crate) fn duplicate(&self) -> JournalError {
+        let path = self.path().to_path_buf();
+        match self {
+            JournalError::Io { action, source, .. } => JournalError::Io {
+                path,
+                action,
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            JournalError::Locked { .. } => JournalError::Locked { path },
+            JournalError::Corrupt { detail, .. } => JournalError::Corrupt {
+                path,
+                detail: detail.clone(),
+            },
+            other => JournalError::Storage {
+                path,
+                detail: other.to_string(),
+            },
+        }
+    }
+}

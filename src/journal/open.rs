@@ -1,0 +1,269 @@
+//! Opening a journal file without ever making a damaged one worse.
+//!
+//! What redb 4.6 does that shapes this (read from its documentation and source, and checked by
+//! the tests in this module):
+//!
+//! - `ConcurrencyMode::SingleWriter` lets one process write while any number of processes open
+//!   the file read-only (`Builder::open_read_only`) and follow its commits. The writer holds
+//!   byte-range locks (`fcntl` OFD locks on Linux), which conflict across processes *and* between
+//!   two opens in one process; a second writer gets `DatabaseError::DatabaseAlreadyOpen`.
+//! - Opening a file for writing that was not closed cleanly (the writer crashed or was killed)
+//!   *writes* to it (header, then a full repair and a commit) before the repair callback is ever
+//!   asked, and a file damaged outside redb may make a plain open panic (a `debug_assert` in debug
+//!   builds) instead of returning `Corrupted`.
+//! - A read-only open never writes, and refuses a file that needs recovery with `RepairAborted`.
+//!
+//! Hence: an existing journal is first looked at read-only (which also reveals a writer in
+//! another process), then checked in full on a private copy (`check_integrity_on_open`), and only
+//! when the copy opened, verified and carries the right meta is the real file opened for writing.
+//! A file that needed recovery after a crash is then recovered by redb in place, exactly as it
+//! did on the copy: that is the crash-resume the design relies on, not a repair of damage.
+
+use std::any::Any;
+use std::fs;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use redb::{Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase};
+
+use super::JournalError;
+use super::read::read_meta;
+use super::schema::{
+    EVENTS, META, META_CREATED_AT, META_SCHEMA_VERSION, META_SNAPSHOT_PATH, META_SNAPSHOT_SHA256,
+    META_TOOL_VERSION, RUNS, SCHEMA_VERSION, STEPS, VERIFICATIONS,
+};
+use super::scratch::{ScratchDir, copy_journal};
+use super::types::JournalMeta;
+use crate::snapshot::create_private;
+
+/// What a look at an existing file that changes nothing found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FileState {
+    /// Closed cleanly.
+    Clean,
+    /// Left open by a process that ended without closing it (crash, SIGKILL, power loss).
+    NeedsRecovery,
+}
+
+/// The builder for every handle on the real file: one writer, readers alongside it.
+fn shared_builder() -> Builder {
+    let mut builder = Builder::new();
+    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder
+}
+
+/// Runs redb code that may panic on a damaged file (redb trusts pages it did not verify), turning
+/// the panic into `Corrupt`. The panic message still reaches stderr through the panic hook.
+pub(crate) fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, JournalError> {
+    panic::catch_unwind(AssertUnwindSafe(open)).map_err(|payload| {
+        JournalError::corrupt(
+            path,
+            format!("redb gave up reading it: {}", panic_text(&payload)),
+        )
+    })
+}
+
+fn panic_text(payload: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unexpected internal error".to_string()
+    }
+}
+
+/// Fails with `NotFound` for a missing file and `Corrupt` for an empty one (a journal is created
+/// complete, by rename, so an empty file is never one of ours half-made).
+pub(crate) fn check_exists(path: &Path) -> Result<(), JournalError> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => Err(JournalError::io(
+            path,
+            "open",
+            io::Error::new(io::ErrorKind::IsADirectory, "it is a directory"),
+        )),
+        Ok(m) if m.len() == 0 => Err(JournalError::corrupt(path, "the file is empty")),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(JournalError::NotFound {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(JournalError::io(path, "open", e)),
+    }
+}
+
+/// Looks at an existing file read-only, in redb's default whole-file mode, so that a writer in
+/// any mode, in any process, is reported as `Locked`. Never writes.
+pub(crate) fn probe(path: &Path) -> Result<FileState, JournalError> {
+    match guarded(path, || Builder::new().open_read_only(path))? {
+        Ok(db) => {
+            drop(db);
+            Ok(FileState::Clean)
+        }
+        Err(DatabaseError::RepairAborted) => Ok(FileState::NeedsRecovery),
+        Err(e) => Err(JournalError::from_redb(path, e)),
+    }
+}
+
+/// A fully checked private copy of a journal, for looking at a file the real one cannot be
+/// opened as (it needs recovery, or a writer outside `SingleWriter` mode holds it).
+pub(crate) struct VerifiedCopy {
+    pub(crate) db: Database,
+    // Declared after `db` so that the database is closed before its directory is removed.
+    _scratch: ScratchDir,
+}
+
+/// Copies `path` and opens the copy with a full integrity check (recovering it if it needs
+/// recovery). `path` itself is only read. Any damage is `Corrupt` naming `path`.
+pub(crate) fn verified_copy(path: &Path) -> Result<VerifiedCopy, JournalError> {
+    let (scratch, copy) = copy_journal(path)?;
+    let opened = guarded(path, || {
+        Builder::new().set_check_integrity_on_open(true).open(&copy)
+    })?;
+    let db = opened.map_err(|e| match JournalError::from_redb(path, e) {
+        // The copy is ours alone: a lock error on it can only mean the file is odd.
+        JournalError::Locked { .. } => JournalError::corrupt(path, "the copy could not be locked"),
+        other => other,
+    })?;
+    Ok(VerifiedCopy {
+        db,
+        _scratch: scratch,
+    })
+}
+
+/// Opens the real file for writing. Call only after `probe` and `verified_copy` passed.
+pub(crate) fn open_writer(path: &Path, state: FileState) -> Result<Database, JournalError> {
+    let db = guarded(path, || shared_builder().open(path))?
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    if state == FileState::NeedsRecovery {
+        tracing::warn!(
+            journal = %path.display(),
+            "journal was not closed cleanly (crash or kill); recovered its last commit"
+        );
+    }
+    Ok(db)
+}
+
+/// Opens the real file read-only beside a writer, if there is one.
+pub(crate) fn open_shared_reader(
+    path: &Path,
+) -> Result<Result<ReadOnlyDatabase, DatabaseError>, JournalError> {
+    guarded(path, || shared_builder().open_read_only(path))
+}
+
+/// Creates a complete journal at `path`: written under a temporary name beside it and linked
+/// into place only once its meta is committed, so a journal file is never half-made. Returns
+/// `false` if another process created `path` first (then nothing was changed).
+pub(crate) fn create(path: &Path, meta: &JournalMeta) -> Result<bool, JournalError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "journal".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = dir.join(format!(".{name}.{}.{nanos}.new", std::process::id()));
+    // create_private makes it 0600 before redb writes a byte: the journal names owners.
+    create_private(&temp).map_err(|e| JournalError::io(path, "create", e))?;
+    let result = initialize(&temp, path, meta).and_then(|()| link_into_place(&temp, path, &dir));
+    let _ = fs::remove_file(&temp);
+    result
+}
+
+fn initialize(temp: &Path, path: &Path, meta: &JournalMeta) -> Result<(), JournalError> {
+    let redb_err = |e: redb::Error| JournalError::from_redb(path, e);
+    let db = Builder::new()
+        .create(temp)
+        .map_err(|e| redb_err(e.into()))?;
+    let txn = db.begin_write().map_err(|e| redb_err(e.into()))?;
+    {
+        let mut table = txn.open_table(META).map_err(|e| redb_err(e.into()))?;
+        let version = meta.schema_version.to_string();
+        for (key, value) in [
+            (META_SCHEMA_VERSION, version.as_str()),
+            (META_SNAPSHOT_SHA256, meta.snapshot_sha256.as_str()),
+            (META_SNAPSHOT_PATH, meta.snapshot_path.as_str()),
+            (META_CREATED_AT, meta.created_at.as_str()),
+            (META_TOOL_VERSION, meta.tool_version.as_str()),
+        ] {
+            table
+                .insert(key, value.as_bytes())
+                .map_err(|e| redb_err(e.into()))?;
+        }
+        // Every table exists from the start, so readers never meet a missing one.
+        txn.open_table(RUNS).map_err(|e| redb_err(e.into()))?;
+        txn.open_table(STEPS).map_err(|e| redb_err(e.into()))?;
+        txn.open_table(EVENTS).map_err(|e| redb_err(e.into()))?;
+        txn.open_table(VERIFICATIONS)
+            .map_err(|e| redb_err(e.into()))?;
+    }
+    txn.commit().map_err(|e| redb_err(e.into()))?;
+    db.close().map_err(|e| redb_err(e.into()))
+}
+
+/// `hard_link` fails if `path` exists, so two processes creating at once cannot clobber each
+/// other. Filesystems without hard links fall back to a rename after an existence check.
+fn link_into_place(temp: &Path, path: &Path, dir: &Path) -> Result<bool, JournalError> {
+    match fs::hard_link(temp, path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(_) if !path.exists() => {
+            fs::rename(temp, path).map_err(|e| JournalError::io(path, "create", e))?
+        }
+        Err(e) => return Err(JournalError::io(path, "create", e)),
+    }
+    // Make the new name itself durable, not just the file's contents.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(true)
+}
+
+/// The meta a new journal starts with.
+pub(crate) fn new_meta(snapshot_sha256: &str, snapshot_path: &Path) -> JournalMeta {
+    JournalMeta {
+        schema_version: SCHEMA_VERSION,
+        snapshot_sha256: snapshot_sha256.to_string(),
+        snapshot_path: snapshot_path.display().to_string(),
+        created_at: super::schema::now_rfc3339(),
+        tool_version: crate::TOOL_VERSION.to_string(),
+    }
+}
+
+/// Refuses a journal made for another snapshot.
+pub(crate) fn check_binding(
+    path: &Path,
+    meta: &JournalMeta,
+    snapshot_sha256: &str,
+) -> Result<(), JournalError> {
+    if meta.snapshot_sha256.eq_ignore_ascii_case(snapshot_sha256) {
+        Ok(())
+    } else {
+        Err(JournalError::WrongSnapshot {
+            path: path.to_path_buf(),
+            expected: snapshot_sha256.to_string(),
+            found: meta.snapshot_sha256.clone(),
+        })
+    }
+}
+
+/// Reads and checks the meta of a verified copy, so that a journal of another snapshot or a newer
+/// schema is refused before the real file is opened for writing.
+pub(crate) fn check_copy(
+    path: &Path,
+    copy: &VerifiedCopy,
+    snapshot_sha256: &str,
+) -> Result<(), JournalError> {
+    use redb::ReadableDatabase;
+    let txn = copy
+        .db
+        .begin_read()
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let meta = read_meta(&txn, path)?;
+    check_binding(path, &meta, snapshot_sha256)
+}

@@ -1,0 +1,216 @@
+//! Reading a journal: one trait over a redb read transaction, shared by the writing `Journal`
+//! and the lock-free `JournalReader`.
+
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable};
+use redb::{DatabaseError, TableDefinition};
+use serde::de::DeserializeOwned;
+
+use super::JournalError;
+use super::open::{self, VerifiedCopy};
+use super::schema::{
+    self, EVENTS, META, META_CREATED_AT, META_SCHEMA_VERSION, META_SNAPSHOT_PATH,
+    META_SNAPSHOT_SHA256, META_TOOL_VERSION, RUNS, SCHEMA_VERSION, STEPS, VERIFICATIONS,
+};
+use super::types::{Event, JournalMeta, Operation, RunRecord, StepRecord, VerificationRecord};
+
+/// Read access to a journal. Each call reads one consistent commit.
+pub trait JournalRead {
+    /// The journal file, for messages.
+    fn path(&self) -> &Path;
+
+    /// A read transaction on the latest commit. Not meant to be called from outside the journal.
+    #[doc(hidden)]
+    fn begin_read(&self) -> Result<ReadTransaction, JournalError>;
+
+    fn meta(&self) -> Result<JournalMeta, JournalError> {
+        read_guarded(self, read_meta)
+    }
+
+    /// Every run, oldest first.
+    fn runs(&self) -> Result<Vec<RunRecord>, JournalError> {
+        read_guarded(self, |txn, path| read_all(txn, path, RUNS, "runs"))
+    }
+
+    /// The steps of one operation, or of all, sorted by `StepKey`.
+    fn steps(&self, op: Option<Operation>) -> Result<Vec<StepRecord>, JournalError> {
+        read_guarded(self, |txn, path| read_steps(txn, path, op))
+    }
+
+    /// The audit log, in sequence order.
+    fn events(&self) -> Result<Vec<Event>, JournalError> {
+        read_guarded(self, |txn, path| read_all(txn, path, EVENTS, "events"))
+    }
+
+    /// Every verification pass, oldest first.
+    fn verifications(&self) -> Result<Vec<VerificationRecord>, JournalError> {
+        read_guarded(self, |txn, path| {
+            read_all(txn, path, VERIFICATIONS, "verifications")
+        })
+    }
+}
+
+/// Runs one read in its own transaction. redb may panic rather than fail on a page damaged
+/// after the file was checked (or, for a shared reader, never checked: it cannot copy a file a
+/// writer is changing), so a panic becomes `Corrupt`.
+fn read_guarded<R: JournalRead + ?Sized, T>(
+    reader: &R,
+    read: impl FnOnce(&ReadTransaction, &Path) -> Result<T, JournalError>,
+) -> Result<T, JournalError> {
+    let txn = reader.begin_read()?;
+    let path = reader.path();
+    open::guarded(path, || read(&txn, path))?
+}
+
+/// A journal opened for reading only, without taking the write lock, so that `dmm status` and
+/// `dmm journal` work while a run holds the journal.
+///
+/// How: the writer opens the file in redb's `SingleWriter` concurrency mode, in which any number
+/// of processes may open it read-only alongside the one writer and see each of its commits (redb
+/// 4.5+; byte-range locks). When that cannot be done without changing the file, the reader falls
+/// back to a private, integrity-checked copy in a temporary directory, which shows the last
+/// commit at the time of opening:
+/// - the file needs recovery (its writer crashed or was killed and no run has reopened it):
+///   recovering it would write to it, so the copy is recovered instead;
+/// - the file is held by a process not in `SingleWriter` mode (an older dmm, or another dmm's
+///   brief read-only probe while it starts): redb refuses a shared reader then.
+pub struct JournalReader {
+    path: PathBuf,
+    source: ReaderSource,
+}
+
+enum ReaderSource {
+    /// The real file, shared with a writer if there is one.
+    Shared(ReadOnlyDatabase),
+    /// A private copy (see `JournalReader`).
+    Copy(VerifiedCopy),
+}
+
+impl JournalReader {
+    /// Opens the journal at `path` for reading. Does not check the snapshot binding (the caller
+    /// compares `meta().snapshot_sha256`), but refuses a newer schema.
+    pub fn open(path: &Path) -> Result<JournalReader, JournalError> {
+        open::check_exists(path)?;
+        let source = match open::open_shared_reader(path)? {
+            Ok(db) => ReaderSource::Shared(db),
+            Err(DatabaseError::RepairAborted | DatabaseError::DatabaseAlreadyOpen) => {
+                ReaderSource::Copy(open::verified_copy(path)?)
+            }
+            Err(e) => return Err(JournalError::from_redb(path, e)),
+        };
+        let reader = JournalReader {
+            path: path.to_path_buf(),
+            source,
+        };
+        // Refuses a newer schema and a file without our meta before anyone reads records.
+        reader.meta()?;
+        Ok(reader)
+    }
+
+    /// Whether this reader shows a private copy taken at open rather than the live file.
+    pub fn is_snapshot_copy(&self) -> bool {
+        matches!(self.source, ReaderSource::Copy(_))
+    }
+}
+
+impl JournalRead for JournalReader {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, JournalError> {
+        let txn = match &self.source {
+            ReaderSource::Shared(db) => db.begin_read(),
+            ReaderSource::Copy(copy) => copy.db.begin_read(),
+        };
+        txn.map_err(|e| JournalError::from_redb(&self.path, e))
+    }
+}
+
+/// A read transaction on a writable database, for `Journal`.
+pub(crate) fn begin_read_on(db: &Database, path: &Path) -> Result<ReadTransaction, JournalError> {
+    db.begin_read()
+        .map_err(|e| JournalError::from_redb(path, e))
+}
+
+/// Reads the meta table. A schema newer than ours is `NewerSchema` before anything else is read,
+/// since the other fields may not mean what we think.
+pub(crate) fn read_meta(txn: &ReadTransaction, path: &Path) -> Result<JournalMeta, JournalError> {
+    let table = txn
+        .open_table(META)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let text = |key: &str| -> Result<String, JournalError> {
+        let value = table
+            .get(key)
+            .map_err(|e| JournalError::from_redb(path, e))?
+            .ok_or_else(|| JournalError::corrupt(path, format!("meta has no {key}")))?;
+        String::from_utf8(value.value().to_vec())
+            .map_err(|_| JournalError::corrupt(path, format!("meta {key} is not text")))
+    };
+    let version = text(META_SCHEMA_VERSION)?;
+    let schema_version: u32 = version.trim().parse().map_err(|_| {
+        JournalError::corrupt(
+            path,
+            format!("meta schema_version is not a number: {version:?}"),
+        )
+    })?;
+    if schema_version > SCHEMA_VERSION {
+        return Err(JournalError::NewerSchema {
+            path: path.to_path_buf(),
+            found: schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(JournalMeta {
+        schema_version,
+        snapshot_sha256: text(META_SNAPSHOT_SHA256)?,
+        snapshot_path: text(META_SNAPSHOT_PATH)?,
+        created_at: text(META_CREATED_AT)?,
+        tool_version: text(META_TOOL_VERSION)?,
+    })
+}
+
+/// Every record of a table keyed by sequence number, in key order.
+fn read_all<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    path: &Path,
+    table: TableDefinition<u64, &[u8]>,
+    name: &str,
+) -> Result<Vec<T>, JournalError> {
+    let table = txn
+        .open_table(table)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
+        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
+        out.push(schema::decode(path, name, key.value(), value.value())?);
+    }
+    Ok(out)
+}
+
+fn read_steps(
+    txn: &ReadTransaction,
+    path: &Path,
+    op: Option<Operation>,
+) -> Result<Vec<StepRecord>, JournalError> {
+    let table = txn
+        .open_table(STEPS)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let prefix = op.map(schema::op_prefix).unwrap_or_default();
+    let mut out: Vec<StepRecord> = Vec::new();
+    let entries = table
+        .range(prefix.as_str()..)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    for entry in entries {
+        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
+        if !key.value().starts_with(&prefix) {
+            break;
+        }
+        out.push(schema::decode(path, "steps", key.value(), value.value())?);
+    }
+    // The table's string order differs from `StepKey`'s (kind slugs sort alphabetically);
+    // callers get the type's order.
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}

@@ -1,0 +1,381 @@
+//! `Journal`: the one writable handle on a journal file, and its transactions.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTransaction};
+
+use super::JournalError;
+use super::open::{self, FileState};
+use super::read::{JournalRead, begin_read_on};
+use super::schema::{self, EVENTS, RUNS, STEPS, VERIFICATIONS};
+use super::types::{
+    Event, NewStep, Operation, RunOutcome, RunRecord, StepRecord, Transition, VerificationRecord,
+};
+
+/// The journal, held open for writing: while it lives no other process can write the file.
+/// Dropping it closes the file cleanly.
+pub struct Journal {
+    path: PathBuf,
+    db: Database,
+    /// Committed write transactions since open; shows how well group commit batches.
+    commits: AtomicU64,
+}
+
+impl Journal {
+    /// Opens or creates the journal at `path`, bound to the snapshot with this SHA-256.
+    ///
+    /// A new file is created with mode 0600 and records the schema version, the snapshot's
+    /// SHA-256 and path (display only), the creation time and the tool version. An existing file
+    /// is checked in full on a private copy before it is opened for writing (see `open.rs`), so a
+    /// damaged file, a journal of another snapshot or of a newer schema is refused unchanged.
+    pub fn open(
+        path: &Path,
+        snapshot_sha256: &str,
+        snapshot_path: &Path,
+    ) -> Result<Journal, JournalError> {
+        // Two rounds at most: a lost race to create the file sends us to open the winner's.
+        for _ in 0..2 {
+            let state = match open::check_exists(path) {
+                Err(JournalError::NotFound { .. }) => {
+                    let meta = open::new_meta(snapshot_sha256, snapshot_path);
+                    if !open::create(path, &meta)? {
+                        continue;
+                    }
+                    FileState::Clean
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    let state = open::probe(path)?;
+                    let copy = open::verified_copy(path)?;
+                    open::check_copy(path, &copy, snapshot_sha256)?;
+                    state
+                }
+            };
+            let journal = Journal {
+                path: path.to_path_buf(),
+                db: open::open_writer(path, state)?,
+                commits: AtomicU64::new(0),
+            };
+            // Checked again on the real file, now that we hold it: it may have changed hands
+            // between the look at the copy and the open.
+            open::check_binding(path, &journal.meta()?, snapshot_sha256)?;
+            return Ok(journal);
+        }
+        Err(JournalError::Storage {
+            path: path.to_path_buf(),
+            detail: "the file kept appearing and disappearing while it was being created".into(),
+        })
+    }
+
+    /// Write transactions committed through this handle since it was opened.
+    pub fn commit_count(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Starts a run and returns its record (ids count up from 1).
+    pub fn begin_run(
+        &self,
+        op: Operation,
+        options: serde_json::Value,
+    ) -> Result<RunRecord, JournalError> {
+        self.write(|txn| {
+            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
+            let id = next_key(&runs).map_err(|e| self.redb(e))?;
+            let run = RunRecord {
+                id,
+                op,
+                started_at: schema::now_rfc3339(),
+                ended_at: None,
+                tool_version: crate::TOOL_VERSION.to_string(),
+                options,
+                outcome: None,
+                message: None,
+            };
+            runs.insert(id, schema::encode(&run).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(run)
+        })
+    }
+
+    /// Records how a run ended.
+    pub fn end_run(
+        &self,
+        run: u64,
+        outcome: RunOutcome,
+        message: Option<String>,
+    ) -> Result<RunRecord, JournalError> {
+        self.write(|txn| {
+            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
+            let mut record = get_run(&runs, &self.path, run)?;
+            record.ended_at = Some(schema::now_rfc3339());
+            record.outcome = Some(outcome);
+            record.message = message;
+            runs.insert(run, schema::encode(&record).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(record)
+        })
+    }
+
+    /// Inserts the steps that do not exist yet, each with an event from "-" to its phase, in one
+    /// transaction; existing steps are left exactly as they are. Returns every step of the run's
+    /// operation after the insert, sorted by key.
+    pub fn plan(&self, run: u64, steps: Vec<NewStep>) -> Result<Vec<StepRecord>, JournalError> {
+        let op = self.write(|txn| {
+            let mut tables = StepTables::open(txn, &self.path)?;
+            let record = get_run(&tables.runs, &self.path, run)?;
+            if let Some(stray) = steps.iter().find(|s| s.key.op != record.op) {
+                return Err(JournalError::WrongOperation {
+                    path: self.path.clone(),
+                    run,
+                    expected: record.op.to_string(),
+                    found: stray.key.op.to_string(),
+                });
+            }
+            let now = schema::now_rfc3339();
+            for step in steps {
+                tables.insert_if_new(run, step, &now)?;
+            }
+            Ok(record.op)
+        })?;
+        self.steps(Some(op))
+    }
+
+    /// Applies a batch of transitions in one durable transaction, each updating its step and
+    /// appending one event. A transition to the step's current phase is a retry. A transition
+    /// for an unknown run or step fails the whole batch, and nothing of it is written.
+    pub fn apply(&self, batch: &[Transition]) -> Result<Vec<StepRecord>, JournalError> {
+        self.write(|txn| {
+            let mut tables = StepTables::open(txn, &self.path)?;
+            tables.validate(batch)?;
+            tables.apply(batch, &schema::now_rfc3339())
+        })
+    }
+
+    /// Stores the result of a verification pass.
+    pub fn record_verification(&self, v: &VerificationRecord) -> Result<(), JournalError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(VERIFICATIONS).map_err(|e| self.redb(e))?;
+            let id = next_key(&table).map_err(|e| self.redb(e))?;
+            table
+                .insert(id, schema::encode(v).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(())
+        })
+    }
+
+    /// Runs `body` in one write transaction and commits it durably (fsync before returning).
+    /// An error from `body` aborts the transaction: nothing of it is written.
+    pub(crate) fn write<T>(
+        &self,
+        body: impl FnOnce(&WriteTransaction) -> Result<T, JournalError>,
+    ) -> Result<T, JournalError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.redb(e))?;
+        // Immediate is redb's default; said here because the protocol depends on it: a step's
+        // `Requested` must be on disk before its request leaves.
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.redb(e))?;
+        let value = match body(&txn) {
+            Ok(value) => value,
+            Err(e) => {
+                let _ = txn.abort();
+                return Err(e);
+            }
+        };
+        txn.commit().map_err(|e| self.redb(e))?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    fn redb(&self, err: impl Into<redb::Error>) -> JournalError {
+        JournalError::from_redb(&self.path, err)
+    }
+}
+
+impl JournalRead for Journal {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, JournalError> {
+        begin_read_on(&self.db, &self.path)
+    }
+}
+
+/// The next id of a table keyed by sequence number (1 for an empty table).
+fn next_key<V: redb::Value>(table: &Table<u64, V>) -> Result<u64, redb::StorageError> {
+    Ok(table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(1))
+}
+
+fn get_run(runs: &Table<u64, &[u8]>, path: &Path, run: u64) -> Result<RunRecord, JournalError> {
+    let value = runs
+        .get(run)
+        .map_err(|e| JournalError::from_redb(path, e))?
+        .ok_or_else(|| JournalError::UnknownRun {
+            path: path.to_path_buf(),
+            run,
+        })?;
+    schema::decode(path, "runs", run, value.value())
+}
+
+/// The tables a change of steps touches, opened once per transaction so a group commit of many
+/// callers shares them.
+pub(crate) struct StepTables<'t> {
+    path: &'t Path,
+    runs: Table<'t, u64, &'static [u8]>,
+    steps: Table<'t, &'static str, &'static [u8]>,
+    events: Table<'t, u64, &'static [u8]>,
+    next_seq: u64,
+}
+
+impl<'t> StepTables<'t> {
+    pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> Result<Self, JournalError> {
+        let redb = |e: redb::TableError| JournalError::from_redb(path, e);
+        let events = txn.open_table(EVENTS).map_err(redb)?;
+        let next_seq = next_key(&events).map_err(|e| JournalError::from_redb(path, e))?;
+        Ok(StepTables {
+            path,
+            runs: txn.open_table(RUNS).map_err(redb)?,
+            steps: txn.open_table(STEPS).map_err(redb)?,
+            events,
+            next_seq,
+        })
+    }
+
+    fn get_step(&self, key: &str) -> Result<Option<StepRecord>, JournalError> {
+        match self
+            .steps
+            .get(key)
+            .map_err(|e| JournalError::from_redb(self.path, e))?
+        {
+            Some(v) => Ok(Some(schema::decode(self.path, "steps", key, v.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put_step(&mut self, record: &StepRecord) -> Result<(), JournalError> {
+        let key = schema::step_key(&record.key);
+        self.steps
+            .insert(key.as_str(), schema::encode(record).as_slice())
+            .map_err(|e| JournalError::from_redb(self.path, e))?;
+        Ok(())
+    }
+
+    fn append_event(&mut self, event: Event) -> Result<(), JournalError> {
+        let seq = self.next_seq;
+        let event = Event { seq, ..event };
+        self.events
+            .insert(seq, schema::encode(&event).as_slice())
+            .map_err(|e| JournalError::from_redb(self.path, e))?;
+        self.next_seq += 1;
+        Ok(())
+    }
+
+    fn insert_if_new(&mut self, run: u64, step: NewStep, now: &str) -> Result<(), JournalError> {
+        if self.get_step(&schema::step_key(&step.key))?.is_some() {
+            return Ok(());
+        }
+        let record = StepRecord {
+            key: step.key,
+            name: step.name,
+            owner: step.owner,
+            phase: step.phase,
+            attempts: 0,
+            last_error: None,
+            last_http_status: None,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        };
+        self.put_step(&record)?;
+        self.append_event(event_for(
+            &record,
+            run,
+            "-",
+            now,
+            0,
+            None,
+            Some("planned".into()),
+        ))
+    }
+
+    /// Checks that every run and step the batch names exists and decodes, so that `apply`
+    /// cannot fail half-way for a reason of the batch's own making.
+    pub(crate) fn validate(&self, batch: &[Transition]) -> Result<(), JournalError> {
+        for t in batch {
+            get_run(&self.runs, self.path, t.run)?;
+            if self.get_step(&schema::step_key(&t.key))?.is_none() {
+                return Err(JournalError::UnknownStep {
+                    path: self.path.to_path_buf(),
+                    key: schema::step_key(&t.key),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies a validated batch in order; returns each step as it stands after its transition.
+    pub(crate) fn apply(
+        &mut self,
+        batch: &[Transition],
+        now: &str,
+    ) -> Result<Vec<StepRecord>, JournalError> {
+        let mut out = Vec::with_capacity(batch.len());
+        for t in batch {
+            let key = schema::step_key(&t.key);
+            let mut record = self
+                .get_step(&key)?
+                .ok_or_else(|| JournalError::UnknownStep {
+                    path: self.path.to_path_buf(),
+                    key: key.clone(),
+                })?;
+            let from = record.phase.to_string();
+            record.phase = t.to.clone();
+            record.attempts = record.attempts.max(t.attempt);
+            if let Some(error) = &t.error {
+                record.last_error = Some(error.clone());
+            }
+            if let Some(status) = t.http_status {
+                record.last_http_status = Some(status);
+            }
+            record.updated_at = now.to_string();
+            self.put_step(&record)?;
+            self.append_event(event_for(
+                &record,
+                t.run,
+                &from,
+                now,
+                t.attempt,
+                t.http_status,
+                t.message.clone(),
+            ))?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+}
+
+fn event_for(
+    step: &StepRecord,
+    run: u64,
+    from: &str,
+    now: &str,
+    attempt: u32,
+    http_status: Option<u16>,
+    message: Option<String>,
+) -> Event {
+    Event {
+        seq: 0, // set by append_event
+        time: now.to_string(),
+        run,
+        op: step.key.op,
+        kind: step.key.kind,
+        execution: step.key.execution.clone(),
+        name: step.name.clone(),
+        owner: step.owner.clone(),
+        from: from.to_string(),
+        to: step.phase.to_string(),
+        attempt,
+        http_status,
+        message,
+    }
+}
