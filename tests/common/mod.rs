@@ -1,0 +1,166 @@
+//! End-to-end harness: a simulator in this process, the real `dmm` binary as a child process,
+//! real files in a temporary folder.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
+use dmm::sim::{GenerateSpec, SimConfig, SimHandle, spawn};
+use dmm::snapshot::Kind;
+
+pub const KEY: &str = "e2e-secret-key-7f3a9c";
+
+pub struct Env {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+}
+
+/// A small deployment with fast transitions.
+pub fn small_spec() -> GenerateSpec {
+    GenerateSpec {
+        projects: 4,
+        apps: 6,
+        models: 3,
+        versions_per_model: 2,
+        workspaces: 5,
+        scheduled_jobs: 4,
+        rollout_in_progress: false,
+    }
+}
+
+pub fn config(spec: GenerateSpec) -> SimConfig {
+    SimConfig::default()
+        .api_key(KEY)
+        .seed(42)
+        .generate(spec)
+        .transition(40, 20)
+}
+
+impl Env {
+    pub fn new(config: SimConfig) -> Env {
+        Env {
+            sim: spawn(config).expect("simulator starts"),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn small() -> Env {
+        Env::new(config(small_spec()))
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn snapshot(&self) -> PathBuf {
+        self.path("snap.json")
+    }
+
+    pub fn journal(&self) -> PathBuf {
+        self.path("snap.json.journal")
+    }
+
+    /// `dmm` with this simulator's address and key and nothing of the caller's environment.
+    pub fn dmm(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_dmm"));
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DOMINO_HOSTNAME", self.sim.base_url())
+            .env("DOMINO_API_KEY", KEY)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.dmm().args(args).output().expect("dmm runs");
+        check_no_key(&out);
+        out
+    }
+
+    pub fn take_snapshot(&self) {
+        let out = self.run(&["snapshot", self.snapshot().to_str().unwrap()]);
+        assert_eq!(code(&out), 0, "snapshot: {}", text(&out));
+    }
+
+    /// Fast polling so tests spend their time on the work, not on waiting.
+    pub fn run_op(&self, op: &str, extra: &[&str]) -> Output {
+        let snap = self.snapshot();
+        let mut args = vec![op, snap.to_str().unwrap(), "--yes", "--poll-interval-ms", "20", "--rate-limit", "2000", "--concurrency", "16"];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
+    pub fn spawn_op(&self, op: &str, extra: &[&str]) -> Child {
+        let snap = self.snapshot();
+        let mut args = vec![op, snap.to_str().unwrap(), "--yes", "--poll-interval-ms", "20", "--rate-limit", "2000", "--concurrency", "16"];
+        args.extend_from_slice(extra);
+        self.dmm()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dmm starts")
+    }
+
+    pub fn steps(&self, op: Operation) -> Vec<StepRecord> {
+        JournalReader::open(&self.journal())
+            .and_then(|r| r.steps(Some(op)))
+            .unwrap_or_default()
+    }
+}
+
+pub fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The API key must never appear in anything dmm prints.
+pub fn check_no_key(out: &Output) {
+    let all = text(out);
+    assert!(!all.contains(KEY), "the API key leaked into output:\n{all}");
+}
+
+/// Waits until `cond` holds, polling; panics after `limit`.
+pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub fn count_phase(steps: &[StepRecord], pred: impl Fn(&StepPhase) -> bool) -> usize {
+    steps.iter().filter(|s| pred(&s.phase)).count()
+}
+
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill(); // SIGKILL on Unix
+    let _ = child.wait();
+}
+
+pub fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) with a child's pid is a plain syscall.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+pub fn running(env: &Env, kind: Kind) -> std::collections::BTreeSet<String> {
+    env.sim.running_ids(kind)
+}
+
+pub fn file_contains(path: &Path, needle: &str) -> bool {
+    std::fs::read(path)
+        .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or(false)
+}

@@ -1,0 +1,205 @@
+//! shutdown and restore end to end: the real binary, the simulator, the journal on disk.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use dmm::journal::{Operation, StepPhase};
+use dmm::snapshot::Kind;
+
+#[test]
+fn a_full_cycle_returns_the_deployment_to_what_ran() {
+    let env = Env::small();
+    let before: BTreeMap<Kind, _> = Kind::ALL.iter().map(|&k| (k, running(&env, k))).collect();
+    assert!(before.values().all(|s| !s.is_empty()), "the scenario runs something of every kind");
+    env.take_snapshot();
+
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for kind in Kind::ALL {
+        assert!(running(&env, kind).is_empty(), "{kind} still running after shutdown");
+    }
+    let steps = env.steps(Operation::Shutdown);
+    assert_eq!(steps.len(), before.values().map(|s| s.len()).sum::<usize>());
+    assert!(steps.iter().all(|s| s.phase == StepPhase::Confirmed), "{steps:#?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verification: passed"));
+
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(running(&env, Kind::App), before[&Kind::App]);
+    assert_eq!(running(&env, Kind::ScheduledJob), before[&Kind::ScheduledJob]);
+    // Workspaces are left to their users; only active model versions come back.
+    assert!(running(&env, Kind::Workspace).is_empty());
+    let state = env.sim.state();
+    for e in state.executions.iter().filter(|e| e.kind == Kind::ModelApiVersion) {
+        if before[&Kind::ModelApiVersion].contains(&e.id) && e.is_active == Some(true) {
+            assert!(e.running, "active version {} not restored", e.id);
+        }
+        if e.is_active != Some(true) {
+            assert_eq!(e.start_requests, 0, "inactive version {} was started", e.id);
+        }
+    }
+    let restore = env.steps(Operation::Restore);
+    let skipped = count_phase(&restore, |p| matches!(p, StepPhase::Skipped(_)));
+    assert!(skipped >= before[&Kind::Workspace].len());
+    assert!(restore.iter().all(|s| s.phase.is_terminal() && !matches!(s.phase, StepPhase::Failed(_))));
+
+    // Apps came back with their hardware tier and only local-data-plane volumes.
+    for e in state.executions.iter().filter(|e| e.kind == Kind::App && before[&Kind::App].contains(&e.id)) {
+        assert_eq!(e.app_starts.len(), 1, "app {} started once", e.id);
+    }
+
+    // Running it again does nothing new: every step has ended.
+    let mutations = env.sim.requests().mutations.len();
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(env.sim.requests().mutations.len(), mutations, "a finished restore sent requests again");
+}
+
+#[test]
+fn a_run_killed_mid_way_continues_and_never_repeats_a_confirmed_step() {
+    let mut spec = small_spec();
+    spec.apps = 30;
+    spec.workspaces = 20;
+    let mut cfg = config(spec);
+    cfg = cfg.transition(300, 100);
+    let env = Env::new(cfg);
+    env.take_snapshot();
+
+    // Kill once some intents are durable, then again while steps are polling.
+    for (round, min_accepted) in [(0, 1usize), (1, 10)] {
+        let mut child = env.spawn_op("shutdown", &[]);
+        wait_for(Duration::from_secs(20), "steps to be accepted", || {
+            let steps = env.steps(Operation::Shutdown);
+            count_phase(&steps, |p| matches!(p, StepPhase::Accepted | StepPhase::Confirmed)) >= min_accepted * (round + 1)
+        });
+        kill9(&mut child);
+    }
+    let steps = env.steps(Operation::Shutdown);
+    let confirmed: Vec<_> = steps
+        .iter()
+        .filter(|s| s.phase == StepPhase::Confirmed)
+        .map(|s| (s.key.kind, s.key.execution.clone()))
+        .collect();
+    assert!(
+        steps.iter().any(|s| !s.phase.is_terminal()),
+        "the kill came too late to leave work behind"
+    );
+    let stops_before: BTreeMap<_, _> = env
+        .sim
+        .state()
+        .executions
+        .iter()
+        .map(|e| ((e.kind, e.id.clone()), e.stop_requests))
+        .collect();
+
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for kind in Kind::ALL {
+        assert!(running(&env, kind).is_empty(), "{kind} still running");
+    }
+    let after = env.sim.state();
+    for e in &after.executions {
+        if confirmed.contains(&(e.kind, e.id.clone())) {
+            assert_eq!(
+                e.stop_requests, stops_before[&(e.kind, e.id.clone())],
+                "{} {} was confirmed before the resume but was sent another stop",
+                e.kind, e.id
+            );
+        }
+    }
+    let steps = env.steps(Operation::Shutdown);
+    assert!(steps.iter().all(|s| s.phase == StepPhase::Confirmed));
+}
+
+#[test]
+fn a_second_process_on_the_same_journal_is_refused() {
+    let mut cfg = config(small_spec());
+    cfg = cfg.transition(2_000, 0);
+    let env = Env::new(cfg);
+    env.take_snapshot();
+    let mut first = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(20), "the first run to start", || {
+        !env.steps(Operation::Shutdown).is_empty()
+    });
+    let out = env.run_op("shutdown", &[]);
+    kill9(&mut first);
+    assert_eq!(code(&out), 4, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("held by another process"));
+}
+
+#[test]
+fn a_journal_is_refused_with_another_snapshot() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["-s", "scheduled-job"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let journal = std::fs::read(env.journal()).unwrap();
+
+    // Same journal, edited snapshot: refused, and the journal is untouched.
+    let snap = std::fs::read_to_string(env.snapshot()).unwrap();
+    let other = env.path("other.json");
+    std::fs::write(&other, snap.replacen("\"App\": [", "\"App\": [ ", 1)).unwrap();
+    let out = env
+        .dmm()
+        .args(["shutdown", other.to_str().unwrap(), "--yes", "--journal", env.journal().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("belongs to another snapshot"));
+    assert_eq!(std::fs::read(env.journal()).unwrap(), journal);
+}
+
+#[test]
+fn stuck_executions_fail_after_the_grace_period_and_the_rest_complete() {
+    let mut cfg = config(small_spec());
+    cfg = cfg.stuck_rate(0.3);
+    let env = Env::new(cfg);
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["-g", "1"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let steps = env.steps(Operation::Shutdown);
+    let stuck: Vec<_> = env.sim.state().executions.into_iter().filter(|e| e.stuck).collect();
+    assert!(!stuck.is_empty(), "the seed makes some executions stuck");
+    let failed = count_phase(&steps, |p| matches!(p, StepPhase::Failed(_)));
+    assert_eq!(failed, stuck.len(), "{steps:#?}");
+    for s in &steps {
+        let is_stuck = stuck.iter().any(|e| e.id == s.key.execution);
+        match &s.phase {
+            StepPhase::Failed(reason) => {
+                assert!(is_stuck, "{} failed but was not stuck", s.key.execution);
+                assert!(reason.contains("grace period"), "{reason}");
+            }
+            StepPhase::Confirmed => assert!(!is_stuck),
+            other => panic!("unexpected phase {other}"),
+        }
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("verification: FAILED"), "{stdout}");
+    for e in &stuck {
+        assert!(stdout.contains(&e.id), "verification names {}", e.id);
+    }
+}
+
+#[test]
+fn without_a_terminal_a_run_refuses_unless_told_yes() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run(&["shutdown", env.snapshot().to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    assert!(env.sim.requests().mutations.is_empty());
+}
+
+#[test]
+fn a_dry_run_touches_nothing() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run(&["shutdown", env.snapshot().to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
+    assert!(env.sim.requests().mutations.is_empty());
+    assert!(!env.journal().exists(), "a dry run creates no journal");
+}
