@@ -126,7 +126,10 @@ impl SimConfig {
         }
         let prefix = self.normalized_prefix();
         if prefix.contains("/__sim") || prefix.contains(['{', '}', '*', '?', '#']) {
-            return Err(format!("the path prefix '{}' is not usable", self.path_prefix));
+            return Err(format!(
+                "the path prefix '{}' is not usable",
+                self.path_prefix
+            ));
         }
         self.faults.validate()
     }

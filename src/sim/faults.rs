@@ -220,8 +220,8 @@ mod tests {
     #[test]
     fn patch_changes_only_given_fields_and_validates() {
         let f = Faults::default();
-        let patch: FaultsPatch = serde_json::from_str(r#"{"errorRate": 0.5, "outage": true}"#)
-            .expect("valid patch");
+        let patch: FaultsPatch =
+            serde_json::from_str(r#"{"errorRate": 0.5, "outage": true}"#).expect("valid patch");
         let g = patch.apply_to(&f).unwrap();
         assert_eq!(g.error_rate, 0.5);
         assert!(g.outage);

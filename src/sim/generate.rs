@@ -132,6 +132,7 @@ pub fn generate(spec: &GenerateSpec, seed: u64) -> Scenario {
             id: None,
             name: format!("{}-model-{i}", WORDS[(i / 2) % WORDS.len()]),
             versions,
+            version_ids: Vec::new(),
             active_version: None,
             owner: Some(USERS[rng.random_range(0..USERS.len())].into()),
         });

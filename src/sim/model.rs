@@ -83,8 +83,8 @@ impl Timing {
         if may_stick && unit_draw(self.seed, id, nth.wrapping_mul(2)) < self.stuck_rate {
             return None;
         }
-        let jitter = (unit_draw(self.seed, id, nth.wrapping_mul(2) + 1) * (self.jitter_ms + 1) as f64)
-            as u64;
+        let jitter = (unit_draw(self.seed, id, nth.wrapping_mul(2) + 1)
+            * (self.jitter_ms + 1) as f64) as u64;
         Some(now_ms + self.transition_ms + jitter.min(self.jitter_ms))
     }
 }

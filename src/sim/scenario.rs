@@ -5,7 +5,8 @@
 //!     "name": "churn", "owner": "alice",
 //!     "dataMounts": [ { "name": "shared", "local": true }, { "name": "remote", "local": false } ],
 //!     "apps": [ { "name": "dash", "state": "running", "hardwareTierId": "small-k8s" } ],
-//!     "models": [ { "name": "scorer", "versions": ["stopped", "running"], "activeVersion": 2 } ],
+//!     "models": [ { "name": "scorer", "versions": ["stopped", "running"], "activeVersion": 2,
+//!                   "versionIds": ["...", "..."] } ],
 //!     "workspaces": [ { "name": "ws1", "owner": "bob", "state": "running" } ],
 //!     "scheduledJobs": [ { "title": "nightly", "owner": "alice", "paused": false } ]
 //! } ] }
@@ -112,6 +113,9 @@ pub struct ModelSpec {
     pub name: String,
     /// One state per version, numbered from 1.
     pub versions: Vec<StartState>,
+    /// The versions' ids, in the same order; generated when left out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub version_ids: Vec<String>,
     /// The active version's number; defaults to the last one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_version: Option<u32>,
@@ -166,7 +170,11 @@ impl Scenario {
             for m in &p.data_mounts {
                 let id = d.id_or_new(m.id.as_deref())?;
                 // Volumes usually have one data plane; a local one often sits beside a remote.
-                let planes_local = if m.local { vec![false, true] } else { vec![false] };
+                let planes_local = if m.local {
+                    vec![false, true]
+                } else {
+                    vec![false]
+                };
                 d.datamounts
                     .entry(project_id.clone())
                     .or_default()
@@ -264,6 +272,14 @@ fn build_model(
             m.name
         ));
     }
+    if !m.version_ids.is_empty() && m.version_ids.len() != m.versions.len() {
+        return Err(format!(
+            "model {}: {} versionIds for {} versions",
+            m.name,
+            m.version_ids.len(),
+            m.versions.len()
+        ));
+    }
     d.add_model(Model {
         id: model_id.clone(),
         name: m.name.clone(),
@@ -274,7 +290,7 @@ fn build_model(
     let mut active_id = None;
     for (i, state) in m.versions.iter().enumerate() {
         let number = i as u32 + 1;
-        let id = d.ids.next_id();
+        let id = d.id_or_new(m.version_ids.get(i).map(String::as_str))?;
         if number == active {
             active_id = Some(id.clone());
         }
@@ -316,10 +332,7 @@ mod tests {
     #[test]
     fn fixture_scenarios_parse_and_build() {
         for name in ["small.json", "rollout.json"] {
-            let path = format!(
-                "{}/fixtures/scenarios/{name}",
-                env!("CARGO_MANIFEST_DIR")
-            );
+            let path = format!("{}/fixtures/scenarios/{name}", env!("CARGO_MANIFEST_DIR"));
             let bytes = std::fs::read(&path).unwrap();
             let scenario = Scenario::from_json(&bytes).unwrap();
             let d = scenario.build(timing()).unwrap();

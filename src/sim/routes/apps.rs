@@ -79,13 +79,19 @@ async fn start(
     let tier = match body.get("hardwareTierId") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(Refusal::BadRequest("hardwareTierId must be a string".into())),
+        Some(_) => {
+            return Err(Refusal::BadRequest(
+                "hardwareTierId must be a string".into(),
+            ));
+        }
     };
     let volumes = match body.get("externalVolumeMountIds") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(serde_json::from_value::<Vec<String>>(v.clone()).map_err(|_| {
-            Refusal::BadRequest("externalVolumeMountIds must be an array of strings".into())
-        })?),
+        Some(v) => Some(
+            serde_json::from_value::<Vec<String>>(v.clone()).map_err(|_| {
+                Refusal::BadRequest("externalVolumeMountIds must be an array of strings".into())
+            })?,
+        ),
     };
     let now = sim.now_ms();
     {

@@ -69,7 +69,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map(|m| m.as_str())
         .unwrap_or("unmatched");
-    let route = route.strip_prefix(prefix.as_str()).unwrap_or(route).to_owned();
+    let route = route
+        .strip_prefix(prefix.as_str())
+        .unwrap_or(route)
+        .to_owned();
     let target = mutation_target(&method, req.uri().path());
     let at_ms = sim.now_ms();
     {
@@ -100,8 +103,7 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         }
         Verdict::Pass => {
             let response = next.run(req).await;
-            if target.is_some() && response.status().is_success() && sim.injector().lose_answer()
-            {
+            if target.is_some() && response.status().is_success() && sim.injector().lose_answer() {
                 (dropped_connection(), Outcome::AnswerLost)
             } else {
                 (response, Outcome::Answered)

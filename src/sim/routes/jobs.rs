@@ -26,7 +26,9 @@ async fn list(
 ) -> Result<Json<Value>, Refusal> {
     let d = sim.deployment();
     if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!("no project with id {project_id}")));
+        return Err(Refusal::NotFound(format!(
+            "no project with id {project_id}"
+        )));
     }
     let jobs = d
         .jobs_of(&project_id)

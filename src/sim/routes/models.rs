@@ -15,7 +15,10 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/v4/modelManager/getModels", get(list_models))
         .route("/models/{model_id}/versions/json", get(list_versions))
-        .route("/models/{model_id}/versions/{version_id}/json", get(read_version))
+        .route(
+            "/models/{model_id}/versions/{version_id}/json",
+            get(read_version),
+        )
         .route(
             "/v4/models/{model_id}/{version_id}/stopModelDeployment",
             post(stop),
@@ -41,7 +44,9 @@ async fn list_models(
         .ok_or_else(|| Refusal::BadRequest("projectId is required".into()))?;
     let d = sim.deployment();
     if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!("no project with id {project_id}")));
+        return Err(Refusal::NotFound(format!(
+            "no project with id {project_id}"
+        )));
     }
     let models: Vec<Value> = d
         .models
@@ -121,9 +126,7 @@ fn version<'a>(
     find_model(d, model_id)?;
     d.get(Kind::ModelApiVersion, version_id)
         .filter(|e| matches!(&e.detail, Detail::ModelVersion { model_id: m, .. } if m == model_id))
-        .ok_or_else(|| {
-            Refusal::NotFound(format!("model {model_id} has no version {version_id}"))
-        })
+        .ok_or_else(|| Refusal::NotFound(format!("model {model_id} has no version {version_id}")))
 }
 
 async fn read_version(

@@ -39,7 +39,9 @@ async fn list_datamounts(
 ) -> Result<Json<Value>, Refusal> {
     let d = sim.deployment();
     if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!("no project with id {project_id}")));
+        return Err(Refusal::NotFound(format!(
+            "no project with id {project_id}"
+        )));
     }
     let mounts: Vec<Value> = d
         .datamounts
@@ -51,9 +53,7 @@ async fn list_datamounts(
                 .planes_local
                 .iter()
                 .enumerate()
-                .map(|(i, local)| {
-                    json!({ "id": format!("{}-plane-{i}", m.id), "isLocal": local })
-                })
+                .map(|(i, local)| json!({ "id": format!("{}-plane-{i}", m.id), "isLocal": local }))
                 .collect();
             json!({ "id": m.id, "name": m.name, "volumeType": "Nfs", "dataPlanes": planes })
         })
