@@ -143,21 +143,19 @@ impl Args {
     }
 }
 
-async fn terminated() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (not when it is
+/// first polled), so a signal sent right after the listening line still ends the process cleanly.
+fn terminated() -> Result<impl std::future::Future<Output = ()>, String> {
     use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
+    let handler = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        // Without signal handlers the default action (exit) applies, which is acceptable.
-        _ => std::future::pending().await,
-    }
+    })
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -169,6 +167,7 @@ async fn run(args: Args) -> Result<(), String> {
     let addr = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let terminated = terminated()?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}")
         .and_then(|()| stdout.flush())
@@ -179,7 +178,7 @@ async fn run(args: Args) -> Result<(), String> {
         result = serve_until(listener, sim, std::future::pending()) => {
             result.map_err(|e| format!("server failed: {e}"))
         }
-        _ = terminated() => Ok(()),
+        _ = terminated => Ok(()),
     }
 }
 
