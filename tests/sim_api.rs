@@ -391,3 +391,49 @@ async fn model_versions_page_through_many() {
     assert_eq!(numbers, (1..=23).collect::<Vec<u64>>());
     assert_eq!(page, 6);
 }
+
+/// The rollout fixture: a model mid-rollout, odd stopped states, and a workspace whose project
+/// `GET /v4/projects` does not list.
+#[tokio::test]
+async fn rollout_fixture_shows_odd_but_valid_records() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/scenarios/rollout.json"
+    ))
+    .unwrap();
+    let scenario = dmm::sim::Scenario::from_json(&bytes).unwrap();
+    let api = Api::start(SimConfig::default().api_key(KEY).scenario(scenario));
+    let projects = api.get("/v4/projects").await;
+    assert_eq!(projects.as_array().unwrap().len(), 1);
+    let rows = api
+        .get("/v4/workspace/adminDashboardRowData?limit=10&offset=0")
+        .await;
+    assert_eq!(rows["tableRows"][0]["projectName"], "archived");
+
+    let versions = api
+        .get("/models/b000000000000000000000a1/versions/json?pageNumber=1&pageSize=10")
+        .await;
+    let names: Vec<&str> = versions["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["deploymentStatus"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ready to run", "Running", "Running"]);
+    let failed = api.get("/v4/modelProducts/a000000000000000000000a2").await;
+    assert_eq!(failed["status"], "Failed");
+    assert!(
+        !api.sim
+            .running_ids(Kind::App)
+            .contains("a000000000000000000000a2")
+    );
+    // Once started, a failed app shows the ordinary states.
+    api.sim
+        .start_behind_back(Kind::App, "a000000000000000000000a2")
+        .unwrap();
+    api.sim
+        .stop_behind_back(Kind::App, "a000000000000000000000a2")
+        .unwrap();
+    let again = api.get("/v4/modelProducts/a000000000000000000000a2").await;
+    assert_eq!(again["status"], "Stopped");
+}

@@ -58,15 +58,17 @@ fn pick(rng: &mut ChaCha8Rng, weights: &[(StartState, u32)]) -> StartState {
     StartState::Running
 }
 
-const APP_MIX: [(StartState, u32); 4] = [
+const APP_MIX: [(StartState, u32); 5] = [
     (StartState::Running, 70),
-    (StartState::Stopped, 12),
+    (StartState::Stopped, 9),
+    (StartState::Failed, 3),
     (StartState::Starting, 10),
     (StartState::Stopping, 8),
 ];
-const ACTIVE_VERSION_MIX: [(StartState, u32); 4] = [
+const ACTIVE_VERSION_MIX: [(StartState, u32); 5] = [
     (StartState::Running, 75),
-    (StartState::Stopped, 10),
+    (StartState::Stopped, 7),
+    (StartState::Failed, 3),
     (StartState::Starting, 10),
     (StartState::Stopping, 5),
 ];
@@ -117,7 +119,16 @@ pub fn generate(spec: &GenerateSpec, seed: u64) -> Scenario {
     }
     for i in 0..spec.models {
         let count = spec.versions_per_model.max(1);
-        let mut versions = vec![StartState::Stopped; count];
+        // Older versions were stopped by a rollout, or built and never started.
+        let mut versions: Vec<StartState> = (0..count)
+            .map(|_| {
+                if rng.random_bool(0.2) {
+                    StartState::ReadyToRun
+                } else {
+                    StartState::Stopped
+                }
+            })
+            .collect();
         versions[count - 1] = pick(&mut rng, &ACTIVE_VERSION_MIX);
         if i == 0 && spec.rollout_in_progress {
             if count == 1 {

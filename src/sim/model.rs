@@ -132,6 +132,9 @@ pub struct Execution {
     pub transitions: u64,
     pub stop_requests: u64,
     pub start_requests: u64,
+    /// How a stopped execution shows before anyone starts or stops it: apps and versions can be
+    /// `Failed`, versions `Ready to run`. `None` shows `Stopped`.
+    pub stopped_label: Option<&'static str>,
     pub detail: Detail,
 }
 
@@ -161,7 +164,7 @@ impl Execution {
             (Detail::App { .. }, p) => {
                 let label = match p {
                     Phase::Settled(Target::Running) => "Running",
-                    Phase::Settled(Target::Stopped) => "Stopped",
+                    Phase::Settled(Target::Stopped) => self.stopped_label.unwrap_or("Stopped"),
                     Phase::Early(Target::Running) => "Pending",
                     Phase::Late(Target::Running) => "Starting",
                     Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => "Stopping",
@@ -170,7 +173,9 @@ impl Execution {
             }
             (Detail::ModelVersion { .. }, p) => match p {
                 Phase::Settled(Target::Running) => ("Running", false, None),
-                Phase::Settled(Target::Stopped) => ("Stopped", false, None),
+                Phase::Settled(Target::Stopped) => {
+                    (self.stopped_label.unwrap_or("Stopped"), false, None)
+                }
                 Phase::Early(Target::Running) => ("Preparing to build", true, None),
                 Phase::Late(Target::Running) => ("Starting", true, None),
                 Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => {
@@ -227,6 +232,9 @@ pub struct Project {
     pub id: String,
     pub name: String,
     pub owner: String,
+    /// Shown by `GET /v4/projects`. An unlisted project's workspaces cannot be resolved by
+    /// (owner, name), which a scan must report and skip.
+    pub listed: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -422,6 +430,7 @@ impl Deployment {
             return Ok(());
         }
         exec.transitions += 1;
+        exec.stopped_label = None;
         exec.motion = Motion::Moving {
             target,
             since_ms: now_ms,
@@ -433,6 +442,9 @@ impl Deployment {
     /// A change made behind the tool's back (a user, an operator): immediate, never stuck.
     pub fn force(&mut self, kind: Kind, id: &str, target: Target) -> Result<(), Refusal> {
         let exec = self.get_mut(kind, id)?;
+        if exec.motion.target() != target {
+            exec.stopped_label = None;
+        }
         exec.motion = Motion::Settled(target);
         match &mut exec.detail {
             Detail::ScheduledJob { object } => {
@@ -574,6 +586,7 @@ impl Deployment {
             transitions: 0,
             stop_requests: 0,
             start_requests: 0,
+            stopped_label: None,
             detail,
         });
         Ok(id)
@@ -647,6 +660,7 @@ mod tests {
             transitions: 0,
             stop_requests: 0,
             start_requests: 0,
+            stopped_label: None,
             detail: Detail::App {
                 hardware_tier_id: "t".into(),
                 starts: vec![],

@@ -38,6 +38,10 @@ pub struct ProjectSpec {
     pub id: Option<String>,
     pub name: String,
     pub owner: String,
+    /// Leave the project out of `GET /v4/projects` (deleted or hidden), so that its workspaces'
+    /// rows name a project the client cannot resolve.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unlisted: bool,
     #[serde(default)]
     pub data_mounts: Vec<DataMountSpec>,
     #[serde(default)]
@@ -73,15 +77,30 @@ pub enum StartState {
     Stopping,
     /// Workspaces only: stopped, and no session ever (`mostRecentSession: null`).
     NeverRan,
+    /// Apps and model versions: stopped, showing `Failed`.
+    Failed,
+    /// Model versions: built but never started, showing `Ready to run` (a stopped state).
+    ReadyToRun,
 }
 
 impl StartState {
     fn motion(self, deployment: &Deployment, id: &str) -> Motion {
         match self {
             StartState::Running => Motion::Settled(Target::Running),
-            StartState::Stopped | StartState::NeverRan => Motion::Settled(Target::Stopped),
+            StartState::Stopped
+            | StartState::NeverRan
+            | StartState::Failed
+            | StartState::ReadyToRun => Motion::Settled(Target::Stopped),
             StartState::Starting => deployment.initial_motion(id, Target::Running, true),
             StartState::Stopping => deployment.initial_motion(id, Target::Stopped, true),
+        }
+    }
+
+    fn stopped_label(self) -> Option<&'static str> {
+        match self {
+            StartState::Failed => Some("Failed"),
+            StartState::ReadyToRun => Some("Ready to run"),
+            _ => None,
         }
     }
 }
@@ -166,6 +185,7 @@ impl Scenario {
                 id: project_id.clone(),
                 name: p.name.clone(),
                 owner: p.owner.clone(),
+                listed: !p.unlisted,
             });
             for m in &p.data_mounts {
                 let id = d.id_or_new(m.id.as_deref())?;
@@ -197,6 +217,7 @@ impl Scenario {
                     transitions: 0,
                     stop_requests: 0,
                     start_requests: 0,
+                    stopped_label: a.state.stopped_label(),
                     detail: Detail::App {
                         hardware_tier_id: a.hardware_tier_id.clone(),
                         starts: Vec::new(),
@@ -219,6 +240,7 @@ impl Scenario {
                     transitions: 0,
                     stop_requests: 0,
                     start_requests: 0,
+                    stopped_label: None,
                     detail: Detail::Workspace {
                         project_name: p.name.clone(),
                         project_owner: p.owner.clone(),
@@ -249,6 +271,7 @@ impl Scenario {
                     transitions: 0,
                     stop_requests: 0,
                     start_requests: 0,
+                    stopped_label: None,
                     detail: Detail::ScheduledJob { object },
                 });
             }
@@ -305,6 +328,7 @@ fn build_model(
             transitions: 0,
             stop_requests: 0,
             start_requests: 0,
+            stopped_label: state.stopped_label(),
             detail: Detail::ModelVersion {
                 model_id: model_id.clone(),
                 model_name: m.name.clone(),

@@ -20,6 +20,7 @@ async fn list_projects(State(sim): State<Shared>) -> Json<Value> {
     let projects: Vec<Value> = d
         .projects
         .iter()
+        .filter(|p| p.listed)
         .map(|p| {
             json!({
                 "id": p.id,
