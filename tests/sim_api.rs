@@ -351,6 +351,16 @@ async fn path_prefix_nests_every_domino_route() {
         .unwrap();
     assert_eq!(state.status(), 200);
     assert_eq!(api.sim.requests().count("GET", "/v4/projects"), 1);
+
+    let stop = format!("/v4/modelProducts/{APP}/stop");
+    assert_eq!(api.status_of(Method::POST, &stop, None).await, 200);
+    let log = api.sim.requests();
+    assert_eq!(log.mutations[0].path, format!("/domino{stop}"));
+    assert_eq!(log.mutations[0].kind, Some(Kind::App));
+    assert_eq!(log.mutations[0].execution_id.as_deref(), Some(APP));
+    assert_eq!(log.count("POST", "/v4/modelProducts/{id}/stop"), 1);
+    let unknown = api.status_of(Method::GET, "/v4/nothing-here", None).await;
+    assert_eq!(unknown, 404);
 }
 
 #[tokio::test]

@@ -124,7 +124,7 @@ async fn repeated_stops_and_starts_are_accepted_no_ops() {
 
 #[tokio::test]
 async fn pending_executions_settle_on_their_own() {
-    let api = Api::start(small_config().transition(400, 0));
+    let api = Api::start(small_config().transition(1000, 0));
     let state = api.sim.state();
     assert_eq!(
         state.get(Kind::App, STARTING_APP).unwrap().status,
@@ -135,7 +135,7 @@ async fn pending_executions_settle_on_their_own() {
         "Stopping"
     );
     assert!(
-        eventually(Duration::from_secs(2), || async {
+        eventually(Duration::from_secs(4), || async {
             let s = api.sim.state();
             s.get(Kind::App, STARTING_APP).unwrap().running
                 && s.get(Kind::Workspace, STOPPING_WS).unwrap().stopped

@@ -23,7 +23,8 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
-/// Serves a simulator built from `config` on `listener` until `shutdown` resolves.
+/// Serves `sim` on `listener` until `shutdown` resolves (for callers that keep the `Simulator`
+/// to inspect it, like the binary).
 pub async fn serve_until(
     listener: tokio::net::TcpListener,
     sim: Arc<Simulator>,
