@@ -1,1 +1,207 @@
-fn main() {}
+//! `domino-sim`: serves a simulated Domino deployment on loopback until killed.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use dmm::sim::{Faults, GenerateSpec, Scenario, SimConfig, Simulator, serve_until};
+
+const EXAMPLE: &str = "\
+Example:
+  domino-sim --listen 127.0.0.1:8900 --api-key test-key --apps 50 --workspaces 200 \\
+      --transition-ms 2000 --error-rate 0.02 --seed 7
+
+  Then: curl -H 'X-Domino-Api-Key: test-key' http://127.0.0.1:8900/v4/modelProducts
+        curl http://127.0.0.1:8900/__sim/state";
+
+/// A stateful simulator of the Domino REST API that dmm uses (see domino-api.md).
+///
+/// Prints one line, `listening on http://HOST:PORT`, then serves until SIGTERM or SIGINT.
+#[derive(Debug, Parser)]
+#[command(name = "domino-sim", version, after_help = EXAMPLE)]
+struct Args {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// The admin API key clients must send in X-Domino-Api-Key.
+    #[arg(long, env = "DOMINO_SIM_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// A second key that is valid but not an administrator's (answered 403).
+    #[arg(long, hide_env_values = true)]
+    non_admin_key: Option<String>,
+    /// Serve the Domino routes under this path (e.g. /domino); /__sim/ stays at the root.
+    #[arg(long, default_value = "")]
+    path_prefix: String,
+    /// Seed for the generated deployment, transitions and faults.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// Build the deployment from this JSON scenario file instead of generating it.
+    #[arg(long, conflicts_with_all = ["projects", "apps", "models", "versions_per_model", "workspaces", "scheduled_jobs", "rollout_in_progress"])]
+    scenario: Option<PathBuf>,
+    #[arg(long, default_value_t = 5, help_heading = "Generated deployment")]
+    projects: usize,
+    #[arg(long, default_value_t = 10, help_heading = "Generated deployment")]
+    apps: usize,
+    #[arg(long, default_value_t = 5, help_heading = "Generated deployment")]
+    models: usize,
+    #[arg(long, default_value_t = 2, help_heading = "Generated deployment")]
+    versions_per_model: usize,
+    #[arg(long, default_value_t = 10, help_heading = "Generated deployment")]
+    workspaces: usize,
+    #[arg(long, default_value_t = 5, help_heading = "Generated deployment")]
+    scheduled_jobs: usize,
+    /// Put the first model in the middle of a rollout (two versions running).
+    #[arg(long, help_heading = "Generated deployment")]
+    rollout_in_progress: bool,
+
+    /// How long a stop or start takes, in milliseconds.
+    #[arg(long, default_value_t = 2000, help_heading = "Behaviour")]
+    transition_ms: u64,
+    /// Up to this much more per transition, drawn from the seed.
+    #[arg(long, default_value_t = 1000, help_heading = "Behaviour")]
+    transition_jitter_ms: u64,
+    /// Share (0..1) of requested stops and starts that never finish.
+    #[arg(long, default_value_t = 0.0, help_heading = "Behaviour")]
+    stuck_rate: f64,
+    /// The workspace list changes between pages (a new workspace at the top per page served).
+    #[arg(long, help_heading = "Behaviour")]
+    shifting_workspaces: bool,
+
+    #[arg(long, default_value_t = 0, help_heading = "Faults")]
+    latency_ms: u64,
+    #[arg(long, default_value_t = 0, help_heading = "Faults")]
+    latency_jitter_ms: u64,
+    /// Share (0..1) of requests answered 500, 502 or 503.
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
+    error_rate: f64,
+    /// Share (0..1) of requests answered 429.
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
+    rate_limit_rate: f64,
+    /// The Retry-After (seconds) of every 429.
+    #[arg(long, default_value_t = 1, help_heading = "Faults")]
+    retry_after_s: u64,
+    /// Share (0..1) of requests whose connection is closed with no answer.
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
+    drop_rate: f64,
+    /// Share (0..1) of stops, starts and PUTs applied and then left unanswered.
+    #[arg(long, default_value_t = 0.0, help_heading = "Faults")]
+    lost_answer_rate: f64,
+    /// Answer 429 beyond this many requests per second (0: no limit).
+    #[arg(long, default_value_t = 0, help_heading = "Faults")]
+    max_rps: u32,
+    /// Start in an outage: every Domino route drops the connection.
+    #[arg(long, help_heading = "Faults")]
+    outage: bool,
+}
+
+impl Args {
+    fn config(&self) -> Result<SimConfig, String> {
+        let mut config = SimConfig::default()
+            .api_key(&self.api_key)
+            .path_prefix(&self.path_prefix)
+            .seed(self.seed)
+            .transition(self.transition_ms, self.transition_jitter_ms)
+            .stuck_rate(self.stuck_rate)
+            .shifting_workspaces(self.shifting_workspaces)
+            .faults(Faults {
+                latency_ms: self.latency_ms,
+                latency_jitter_ms: self.latency_jitter_ms,
+                error_rate: self.error_rate,
+                rate_limit_rate: self.rate_limit_rate,
+                retry_after_s: self.retry_after_s,
+                drop_rate: self.drop_rate,
+                lost_answer_rate: self.lost_answer_rate,
+                max_rps: self.max_rps,
+                outage: self.outage,
+            });
+        if let Some(key) = &self.non_admin_key {
+            config = config.non_admin_key(key);
+        }
+        config = match &self.scenario {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .map_err(|e| format!("cannot read scenario {}: {e}", path.display()))?;
+                let scenario = Scenario::from_json(&bytes)
+                    .map_err(|e| format!("scenario {}: {e}", path.display()))?;
+                config.scenario(scenario)
+            }
+            None => config.generate(GenerateSpec {
+                projects: self.projects,
+                apps: self.apps,
+                models: self.models,
+                versions_per_model: self.versions_per_model,
+                workspaces: self.workspaces,
+                scheduled_jobs: self.scheduled_jobs,
+                rollout_in_progress: self.rollout_in_progress,
+            }),
+        };
+        Ok(config)
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (not when it is
+/// first polled), so a signal sent right after the listening line still ends the process cleanly.
+fn terminated() -> Result<impl std::future::Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handler = |kind| signal(kind).map_err(|e| format!("cannot handle signals: {e}"));
+    let mut term = handler(SignalKind::terminate())?;
+    let mut int = handler(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let config = args.config()?;
+    let sim = Arc::new(Simulator::new(config).map_err(|e| format!("invalid settings: {e}"))?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let terminated = terminated()?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on http://{addr}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))?;
+    // Closing gracefully would wait for clients' idle keep-alive connections; a killed
+    // simulator should just go.
+    tokio::select! {
+        result = serve_until(listener, sim, std::future::pending()) => {
+            result.map_err(|e| format!("server failed: {e}"))
+        }
+        _ = terminated => Ok(()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("domino-sim: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("domino-sim: {e}");
+            // Bad settings are bad input, like clap's own errors.
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,1 +1,36 @@
-//! `domino-sim`: an in-memory Domino deployment served over HTTP on loopback.
+//! `domino-sim`: an in-memory Domino deployment served over HTTP on loopback, for the tests, the
+//! benchmarks and the README's first command.
+//!
+//! It serves the endpoints of `domino-api.md` with their exact shapes and status strings. Stops
+//! and starts take time (evaluated lazily from timestamps), some get stuck, and faults (latency,
+//! 5xx, 429, dropped connections, lost answers, rate limits, outages) are seeded and
+//! reproducible. `/__sim/` reports state and request counts and lets tests change the deployment
+//! behind the tool's back.
+//!
+//! Modules, one job each: `model` (state and transitions), `scenario` (the JSON file format),
+//! `generate` (generated deployments), `faults`, `log` (the request log), `view` (state as
+//! tests see it), `simulator` (the shared state), `routes` (HTTP), `handle` (running it).
+
+mod config;
+mod faults;
+mod generate;
+mod handle;
+mod ids;
+mod log;
+mod model;
+mod routes;
+mod scenario;
+mod simulator;
+mod view;
+
+pub use config::{DeploymentSource, SimConfig};
+pub use faults::{Faults, FaultsPatch};
+pub use generate::{GenerateSpec, generate};
+pub use handle::{SimHandle, serve, serve_until, spawn};
+pub use log::{FaultCounts, MutationRecord, Outcome, RequestLog};
+pub use model::{AppStart, Refusal};
+pub use scenario::{
+    AppSpec, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario, StartState, WorkspaceSpec,
+};
+pub use simulator::Simulator;
+pub use view::{ExecutionState, SimState};

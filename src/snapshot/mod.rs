@@ -131,8 +131,8 @@ impl Snapshot {
             let mut entries = Vec::with_capacity(items.len());
             let mut seen = HashSet::new();
             for (i, item) in items.into_iter().enumerate() {
-                let entry: Entry = serde_json::from_value(item)
-                    .map_err(|e| format!("'{key}' entry {i}: {e}"))?;
+                let entry: Entry =
+                    serde_json::from_value(item).map_err(|e| format!("'{key}' entry {i}: {e}"))?;
                 if !entry.id.is_object() {
                     return Err(format!("'{key}' entry {i}: _id must be an object"));
                 }
@@ -242,9 +242,12 @@ pub fn write_new(path: &Path, snapshot: &Snapshot) -> Result<String, SnapshotErr
     };
     check_writable(path)?;
     let dir = parent_dir(path);
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| werr(io::Error::new(io::ErrorKind::InvalidInput, "not a file name")))?;
+    let file_name = path.file_name().ok_or_else(|| {
+        werr(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a file name",
+        ))
+    })?;
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
         file_name.to_string_lossy(),

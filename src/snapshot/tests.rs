@@ -13,7 +13,10 @@ fn reads_files_written_by_the_earlier_tool() {
     assert_eq!(small.snapshot.entries(Kind::ModelApiVersion).len(), 2);
     assert_eq!(small.snapshot.entries(Kind::Workspace).len(), 1);
     let job = &small.snapshot.entries(Kind::ScheduledJob)[0];
-    assert_eq!(job.key(Kind::ScheduledJob).unwrap(), "62cc00000000000000000001");
+    assert_eq!(
+        job.key(Kind::ScheduledJob).unwrap(),
+        "62cc00000000000000000001"
+    );
     assert_eq!(job.id_str("projectId"), Some("5f1e2d3c4b5a697887766555"));
     assert_eq!(small.sha256.len(), 64);
 
@@ -27,7 +30,10 @@ fn reads_files_written_by_the_earlier_tool() {
 #[test]
 fn writes_exactly_what_the_earlier_tool_writes() {
     // Both fixtures are in the byte layout of Python's json.dump, so a round trip is the identity.
-    for name in ["python-dmm-0.1-small.json", "python-dmm-0.1-empty-kinds.json"] {
+    for name in [
+        "python-dmm-0.1-small.json",
+        "python-dmm-0.1-empty-kinds.json",
+    ] {
         let path = fixture(name);
         let original = fs::read(&path).unwrap();
         let loaded = read(&path).unwrap();
@@ -50,15 +56,30 @@ fn rejects_bad_documents_with_a_reason() {
         ("[]", "top level"),
         ("{\"Jobs\": []}", "unknown key 'Jobs'"),
         ("{\"App\": {}}", "must be an array"),
-        ("{\"App\": [{\"_id\": \"x\", \"name\": \"a\", \"owner\": \"o\"}]}", "_id must be an object"),
-        ("{\"App\": [{\"_id\": {\"_id\": 5}, \"name\": \"a\", \"owner\": \"o\"}]}", "non-empty string"),
-        ("{\"App\": [{\"_id\": {\"_id\": \"a\"}, \"name\": 3, \"owner\": \"o\"}]}", "entry 0"),
-        ("{\"App\": [{\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\", \"x\": 1}]}", "unknown field"),
+        (
+            "{\"App\": [{\"_id\": \"x\", \"name\": \"a\", \"owner\": \"o\"}]}",
+            "_id must be an object",
+        ),
+        (
+            "{\"App\": [{\"_id\": {\"_id\": 5}, \"name\": \"a\", \"owner\": \"o\"}]}",
+            "non-empty string",
+        ),
+        (
+            "{\"App\": [{\"_id\": {\"_id\": \"a\"}, \"name\": 3, \"owner\": \"o\"}]}",
+            "entry 0",
+        ),
+        (
+            "{\"App\": [{\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\", \"x\": 1}]}",
+            "unknown field",
+        ),
         (
             "{\"App\": [{\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\"}, {\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\"}]}",
             "more than once",
         ),
-        ("{\"Scheduled Job\": [{\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\"}]}", "no 'key'"),
+        (
+            "{\"Scheduled Job\": [{\"_id\": {\"_id\": \"a\"}, \"name\": \"n\", \"owner\": \"o\"}]}",
+            "no 'key'",
+        ),
     ];
     for (doc, expected) in cases {
         let err = Snapshot::from_json(doc.as_bytes()).unwrap_err();

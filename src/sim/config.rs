@@ -1,0 +1,136 @@
+//! How to build and run one simulator.
+
+use super::faults::Faults;
+use super::generate::GenerateSpec;
+use super::scenario::Scenario;
+
+/// Where the deployment comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeploymentSource {
+    Generate(GenerateSpec),
+    Scenario(Scenario),
+}
+
+/// Everything a simulator needs. `Default` is a small generated deployment with fast
+/// (tens of milliseconds) transitions, no faults, and the key `sim-api-key`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimConfig {
+    pub api_key: String,
+    /// A valid key without admin rights: answered 403.
+    pub non_admin_key: Option<String>,
+    /// Serve every Domino route under this prefix (e.g. `/domino`); empty for the root.
+    pub path_prefix: String,
+    pub seed: u64,
+    pub deployment: DeploymentSource,
+    pub transition_ms: u64,
+    pub transition_jitter_ms: u64,
+    /// The share of requested stops and starts that never arrive.
+    pub stuck_rate: f64,
+    /// Every workspace page served adds a workspace at the top of the list.
+    pub shifting_workspaces: bool,
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "sim-api-key".into(),
+            non_admin_key: None,
+            path_prefix: String::new(),
+            seed: 1,
+            deployment: DeploymentSource::Generate(GenerateSpec::default()),
+            transition_ms: 30,
+            transition_jitter_ms: 10,
+            stuck_rate: 0.0,
+            shifting_workspaces: false,
+            faults: Faults::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    pub fn non_admin_key(mut self, key: impl Into<String>) -> Self {
+        self.non_admin_key = Some(key.into());
+        self
+    }
+
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = prefix.into();
+        self
+    }
+
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    pub fn generate(mut self, spec: GenerateSpec) -> Self {
+        self.deployment = DeploymentSource::Generate(spec);
+        self
+    }
+
+    pub fn scenario(mut self, scenario: Scenario) -> Self {
+        self.deployment = DeploymentSource::Scenario(scenario);
+        self
+    }
+
+    /// Transitions take `ms` plus up to `jitter_ms`.
+    pub fn transition(mut self, ms: u64, jitter_ms: u64) -> Self {
+        self.transition_ms = ms;
+        self.transition_jitter_ms = jitter_ms;
+        self
+    }
+
+    pub fn stuck_rate(mut self, rate: f64) -> Self {
+        self.stuck_rate = rate;
+        self
+    }
+
+    pub fn shifting_workspaces(mut self, on: bool) -> Self {
+        self.shifting_workspaces = on;
+        self
+    }
+
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The prefix in the form routers want: `""` or `"/x/y"` (leading slash, none trailing).
+    pub fn normalized_prefix(&self) -> String {
+        let trimmed = self.path_prefix.trim_matches('/');
+        if trimmed.is_empty() {
+            String::new()
+        } else {
+            format!("/{trimmed}")
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.api_key.is_empty() {
+            return Err("the API key must not be empty".into());
+        }
+        if self.non_admin_key.as_deref() == Some(self.api_key.as_str()) {
+            return Err("the non-admin key must differ from the API key".into());
+        }
+        if !(0.0..=1.0).contains(&self.stuck_rate) {
+            return Err(format!(
+                "the stuck rate must be between 0 and 1, got {}",
+                self.stuck_rate
+            ));
+        }
+        let prefix = self.normalized_prefix();
+        if prefix.contains("/__sim") || prefix.contains(['{', '}', '*', '?', '#']) {
+            return Err(format!(
+                "the path prefix '{}' is not usable",
+                self.path_prefix
+            ));
+        }
+        self.faults.validate()
+    }
+}

@@ -1,0 +1,268 @@
+//! Injected faults: what to inject (`Faults`), how to change it at runtime (`FaultsPatch`), and
+//! the seeded decisions per request (`FaultInjector`).
+
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::response::Response;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// The fault settings. Rates are probabilities per request, from 0 to 1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Faults {
+    /// Added to every answer.
+    pub latency_ms: u64,
+    /// Up to this much more, drawn per request.
+    pub latency_jitter_ms: u64,
+    /// Answer 500, 502 or 503 without doing anything.
+    pub error_rate: f64,
+    /// Answer 429 with `Retry-After: retry_after_s`.
+    pub rate_limit_rate: f64,
+    /// The `Retry-After` value (seconds) of every 429, including `max_rps` ones; 0 is allowed.
+    pub retry_after_s: u64,
+    /// Close the connection without an answer, and without doing anything.
+    pub drop_rate: f64,
+    /// For stops, starts and PUTs: do it, then close the connection without an answer.
+    pub lost_answer_rate: f64,
+    /// Answer 429 to requests beyond this many in one second; 0 means no limit.
+    pub max_rps: u32,
+    /// Every Domino route drops the connection until this is cleared.
+    pub outage: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            latency_ms: 0,
+            latency_jitter_ms: 0,
+            error_rate: 0.0,
+            rate_limit_rate: 0.0,
+            retry_after_s: 1,
+            drop_rate: 0.0,
+            lost_answer_rate: 0.0,
+            max_rps: 0,
+            outage: false,
+        }
+    }
+}
+
+impl Faults {
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, rate) in [
+            ("errorRate", self.error_rate),
+            ("rateLimitRate", self.rate_limit_rate),
+            ("dropRate", self.drop_rate),
+            ("lostAnswerRate", self.lost_answer_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} must be between 0 and 1, got {rate}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// No faults at all: what tests usually want after provoking one.
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// A partial update of `Faults`: only the fields given change (`POST /__sim/faults`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultsPatch {
+    pub latency_ms: Option<u64>,
+    pub latency_jitter_ms: Option<u64>,
+    pub error_rate: Option<f64>,
+    pub rate_limit_rate: Option<f64>,
+    pub retry_after_s: Option<u64>,
+    pub drop_rate: Option<f64>,
+    pub lost_answer_rate: Option<f64>,
+    pub max_rps: Option<u32>,
+    pub outage: Option<bool>,
+}
+
+impl FaultsPatch {
+    /// The patch that sets every field to `faults`.
+    pub fn all(faults: &Faults) -> Self {
+        Self {
+            latency_ms: Some(faults.latency_ms),
+            latency_jitter_ms: Some(faults.latency_jitter_ms),
+            error_rate: Some(faults.error_rate),
+            rate_limit_rate: Some(faults.rate_limit_rate),
+            retry_after_s: Some(faults.retry_after_s),
+            drop_rate: Some(faults.drop_rate),
+            lost_answer_rate: Some(faults.lost_answer_rate),
+            max_rps: Some(faults.max_rps),
+            outage: Some(faults.outage),
+        }
+    }
+
+    /// `faults` with this patch applied; refused (and nothing changed) if a value is invalid.
+    pub fn apply_to(&self, faults: &Faults) -> Result<Faults, String> {
+        let mut f = faults.clone();
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { f.$field = v; } )* };
+        }
+        set!(
+            latency_ms,
+            latency_jitter_ms,
+            error_rate,
+            rate_limit_rate,
+            retry_after_s,
+            drop_rate,
+            lost_answer_rate,
+            max_rps,
+            outage
+        );
+        f.validate()?;
+        Ok(f)
+    }
+}
+
+/// What happens to one request before it reaches its handler.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Pass,
+    Drop,
+    Error(u16),
+    RateLimited { retry_after_s: u64 },
+}
+
+/// The fault settings plus the seeded generator and the per-second counter they need.
+#[derive(Debug)]
+pub struct FaultInjector {
+    pub faults: Faults,
+    rng: ChaCha8Rng,
+    window_second: u64,
+    window_count: u32,
+}
+
+impl FaultInjector {
+    pub fn new(faults: Faults, seed: u64) -> Self {
+        Self {
+            faults,
+            // A different stream than the generator's, so faults do not shift the deployment.
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
+            window_second: u64::MAX,
+            window_count: 0,
+        }
+    }
+
+    /// Decides the fate of a request arriving at `now_ms`, and the latency to add first.
+    /// The same number of draws is taken every time, so a sequence of requests is reproducible
+    /// whatever the settings.
+    pub fn decide(&mut self, now_ms: u64) -> (Duration, Verdict) {
+        let jitter_draw: f64 = self.rng.random();
+        let drop_draw: f64 = self.rng.random();
+        let error_draw: f64 = self.rng.random();
+        let code_draw: u32 = self.rng.random_range(0..3);
+        let limit_draw: f64 = self.rng.random();
+        let f = &self.faults;
+        let latency = f.latency_ms + (jitter_draw * (f.latency_jitter_ms + 1) as f64) as u64;
+        let latency = Duration::from_millis(latency.min(f.latency_ms + f.latency_jitter_ms));
+
+        let second = now_ms / 1000;
+        if second != self.window_second {
+            self.window_second = second;
+            self.window_count = 0;
+        }
+        self.window_count = self.window_count.saturating_add(1);
+
+        let verdict = if f.outage {
+            Verdict::Drop
+        } else if f.max_rps > 0 && self.window_count > f.max_rps {
+            Verdict::RateLimited {
+                retry_after_s: f.retry_after_s,
+            }
+        } else if drop_draw < f.drop_rate {
+            Verdict::Drop
+        } else if error_draw < f.error_rate {
+            Verdict::Error([500, 502, 503][code_draw as usize])
+        } else if limit_draw < f.rate_limit_rate {
+            Verdict::RateLimited {
+                retry_after_s: f.retry_after_s,
+            }
+        } else {
+            Verdict::Pass
+        };
+        if verdict == Verdict::Drop {
+            // A dropped request never reached the server, as far as the rate limit is concerned.
+            self.window_count -= 1;
+        }
+        (latency, verdict)
+    }
+
+    /// Whether the answer to a mutation that was applied gets lost.
+    pub fn lose_answer(&mut self) -> bool {
+        let draw: f64 = self.rng.random();
+        draw < self.faults.lost_answer_rate
+    }
+}
+
+/// A response that makes hyper close the connection without sending anything: its body fails
+/// on the first poll, before the head is flushed, so the client sees the connection close with
+/// no answer (reqwest reports a request error, not a status).
+pub fn dropped_connection() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("domino-sim: connection dropped"))
+    });
+    Response::new(Body::from_stream(failing))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_changes_only_given_fields_and_validates() {
+        let f = Faults::default();
+        let patch: FaultsPatch =
+            serde_json::from_str(r#"{"errorRate": 0.5, "outage": true}"#).expect("valid patch");
+        let g = patch.apply_to(&f).unwrap();
+        assert_eq!(g.error_rate, 0.5);
+        assert!(g.outage);
+        assert_eq!(g.retry_after_s, 1);
+        let bad = FaultsPatch {
+            drop_rate: Some(2.0),
+            ..Default::default()
+        };
+        assert!(bad.apply_to(&f).is_err());
+        assert!(serde_json::from_str::<FaultsPatch>(r#"{"erorRate": 1}"#).is_err());
+    }
+
+    #[test]
+    fn decisions_are_reproducible() {
+        let faults = Faults {
+            error_rate: 0.3,
+            drop_rate: 0.2,
+            ..Faults::default()
+        };
+        let mut a = FaultInjector::new(faults.clone(), 9);
+        let mut b = FaultInjector::new(faults, 9);
+        let va: Vec<_> = (0..200).map(|i| a.decide(i).1).collect();
+        let vb: Vec<_> = (0..200).map(|i| b.decide(i).1).collect();
+        assert_eq!(va, vb);
+        assert!(va.contains(&Verdict::Drop));
+        assert!(va.iter().any(|v| matches!(v, Verdict::Error(_))));
+        assert!(va.contains(&Verdict::Pass));
+    }
+
+    #[test]
+    fn max_rps_limits_each_second() {
+        let mut f = FaultInjector::new(
+            Faults {
+                max_rps: 3,
+                ..Faults::default()
+            },
+            1,
+        );
+        let verdicts: Vec<_> = (0..5).map(|_| f.decide(10).1).collect();
+        assert_eq!(verdicts[..3], [Verdict::Pass, Verdict::Pass, Verdict::Pass]);
+        assert!(matches!(verdicts[3], Verdict::RateLimited { .. }));
+        assert_eq!(f.decide(1010).1, Verdict::Pass);
+    }
+}

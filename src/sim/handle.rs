@@ -1,0 +1,185 @@
+//! Running a simulator: `serve` inside an existing runtime, or `spawn` on its own thread with
+//! its own runtime (for plain `#[test]`s, and tests that drive a separate `dmm` process).
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::config::SimConfig;
+use super::faults::{Faults, FaultsPatch};
+use super::log::RequestLog;
+use super::model::{Refusal, Target};
+use super::routes::router;
+use super::simulator::Simulator;
+use super::view::SimState;
+use crate::snapshot::Kind;
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+/// Serves `sim` on `listener` until `shutdown` resolves (for callers that keep the `Simulator`
+/// to inspect it, like the binary).
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Simulator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    axum::serve(listener, router(sim))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Serves a simulator built from `config` on `listener`, forever.
+pub async fn serve(listener: tokio::net::TcpListener, config: SimConfig) -> io::Result<()> {
+    let sim = Arc::new(Simulator::new(config).map_err(invalid)?);
+    serve_until(listener, sim, std::future::pending()).await
+}
+
+/// A simulator running on 127.0.0.1 on a background thread. Dropping it stops the server.
+pub struct SimHandle {
+    sim: Arc<Simulator>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Starts a simulator on 127.0.0.1 with a free port, on its own thread and runtime.
+pub fn spawn(config: SimConfig) -> io::Result<SimHandle> {
+    let sim = Arc::new(Simulator::new(config).map_err(invalid)?);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("domino-sim")
+        .enable_all()
+        .build()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = sim.clone();
+    let thread = std::thread::Builder::new()
+        .name("domino-sim".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!("domino-sim cannot listen: {e}");
+                        return;
+                    }
+                };
+                // Not a graceful shutdown: connections still open (a client's keep-alive pool)
+                // must not keep a test waiting. Dropping the runtime ends them.
+                tokio::select! {
+                    result = serve_until(listener, served, std::future::pending()) => {
+                        if let Err(e) = result {
+                            tracing::error!("domino-sim stopped: {e}");
+                        }
+                    }
+                    _ = stopped => {}
+                }
+            });
+            runtime.shutdown_background();
+        })?;
+    Ok(SimHandle {
+        sim,
+        addr,
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT` plus the configured path prefix, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!(
+            "http://{}{}",
+            self.addr,
+            self.sim.config.normalized_prefix()
+        )
+    }
+
+    /// `http://127.0.0.1:PORT`, where `/__sim/` lives whatever the prefix.
+    pub fn root_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.sim.config.api_key
+    }
+
+    pub fn state(&self) -> SimState {
+        self.sim.state()
+    }
+
+    pub fn requests(&self) -> RequestLog {
+        self.sim.requests()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.sim.faults()
+    }
+
+    /// Applies a partial update; the settings in force afterwards are returned.
+    pub fn set_faults(&self, patch: FaultsPatch) -> Result<Faults, String> {
+        self.sim.set_faults(&patch)
+    }
+
+    /// Replaces every fault setting.
+    pub fn replace_faults(&self, faults: Faults) -> Result<Faults, String> {
+        self.sim.set_faults(&FaultsPatch::all(&faults))
+    }
+
+    /// Starts an execution behind the tool's back, immediately.
+    pub fn start_behind_back(&self, kind: Kind, id: &str) -> Result<(), Refusal> {
+        self.sim.force(kind, id, Target::Running)
+    }
+
+    /// Stops an execution behind the tool's back, immediately.
+    pub fn stop_behind_back(&self, kind: Kind, id: &str) -> Result<(), Refusal> {
+        self.sim.force(kind, id, Target::Stopped)
+    }
+
+    /// Creates a new running execution (drift during maintenance) and returns its id.
+    pub fn add_running(&self, kind: Kind) -> Result<String, Refusal> {
+        self.sim.add_running(kind)
+    }
+
+    /// Running or launching executions of `kind`: what a snapshot taken now should find.
+    pub fn running_ids(&self, kind: Kind) -> BTreeSet<String> {
+        self.sim.running_ids(kind)
+    }
+
+    pub fn reset_counters(&self) {
+        self.sim.reset_counters();
+    }
+
+    /// Stops the server and waits for its thread.
+    pub fn shutdown(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}

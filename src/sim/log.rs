@@ -1,0 +1,75 @@
+//! The request log: per-route counts, fault counts, and every mutating request with its fate.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::snapshot::Kind;
+
+/// What became of a mutating request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// An answer was sent (`status` says which).
+    Answered,
+    /// The connection was closed before the request was handled: no effect.
+    Dropped,
+    /// The request was applied, then the connection was closed with no answer.
+    AnswerLost,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MutationRecord {
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
+    pub method: String,
+    pub path: String,
+    pub kind: Option<Kind>,
+    pub execution_id: Option<String>,
+    pub outcome: Outcome,
+    /// The status answered (`None` when no answer was sent).
+    pub status: Option<u16>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FaultCounts {
+    pub errors: u64,
+    pub rate_limited: u64,
+    pub dropped: u64,
+    pub answers_lost: u64,
+    pub unauthorized: u64,
+    pub forbidden: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequestLog {
+    /// Every request to a Domino route.
+    pub total: u64,
+    /// Keyed by `"METHOD /route/{pattern}"`.
+    pub by_route: BTreeMap<String, u64>,
+    pub faults: FaultCounts,
+    pub mutations: Vec<MutationRecord>,
+}
+
+impl RequestLog {
+    pub fn count(&self, method: &str, route: &str) -> u64 {
+        self.by_route
+            .get(&format!("{method} {route}"))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Mutations on one execution, in order.
+    pub fn mutations_of<'a>(
+        &'a self,
+        kind: Kind,
+        id: &'a str,
+    ) -> impl Iterator<Item = &'a MutationRecord> + 'a {
+        self.mutations
+            .iter()
+            .filter(move |m| m.kind == Some(kind) && m.execution_id.as_deref() == Some(id))
+    }
+}

@@ -1,0 +1,725 @@
+//! The in-memory deployment: projects, models, every execution, and how executions move between
+//! states over time.
+//!
+//! Time is evaluated lazily: a transition records when it began and when it will arrive (or that
+//! it never will: stuck), and every read derives the current state from the clock. Nothing runs
+//! per execution in the background, so 20,000 executions cost only their memory.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::ids::{IdGenerator, unit_draw};
+use crate::snapshot::Kind;
+
+/// The two states a stop or a start aims for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Running,
+    Stopped,
+}
+
+/// Where an execution is heading, as stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Motion {
+    Settled(Target),
+    /// Moving towards `target` since `since_ms`; arrives at `arrives_ms`, or never when stuck.
+    Moving {
+        target: Target,
+        since_ms: u64,
+        arrives_ms: Option<u64>,
+    },
+}
+
+/// Where an execution stands at one instant, after applying the time that passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Settled(Target),
+    /// The first half of a transition (e.g. `Pending`, `Preparing to build`).
+    Early(Target),
+    /// The second half, and where stuck executions stay (e.g. `Starting`, `Stopping`).
+    Late(Target),
+}
+
+impl Motion {
+    pub fn phase(&self, now_ms: u64) -> Phase {
+        match *self {
+            Motion::Settled(t) => Phase::Settled(t),
+            Motion::Moving {
+                target,
+                since_ms,
+                arrives_ms,
+            } => match arrives_ms {
+                Some(at) if now_ms >= at => Phase::Settled(target),
+                Some(at) if now_ms < since_ms + (at - since_ms) / 2 => Phase::Early(target),
+                _ => Phase::Late(target),
+            },
+        }
+    }
+
+    /// The state this execution is in or heading to.
+    pub fn target(&self) -> Target {
+        match *self {
+            Motion::Settled(t) | Motion::Moving { target: t, .. } => t,
+        }
+    }
+}
+
+/// How long transitions take and how many get stuck; fixed for the life of a simulator.
+#[derive(Clone, Debug)]
+pub struct Timing {
+    pub seed: u64,
+    pub transition_ms: u64,
+    pub jitter_ms: u64,
+    pub stuck_rate: f64,
+}
+
+impl Timing {
+    /// The `nth` transition of execution `id`: when it arrives, or `None` if it is stuck.
+    /// `may_stick` is false for transitions nobody requested (pending executions settling).
+    fn arrival(&self, id: &str, nth: u64, now_ms: u64, may_stick: bool) -> Option<u64> {
+        if may_stick && unit_draw(self.seed, id, nth.wrapping_mul(2)) < self.stuck_rate {
+            return None;
+        }
+        let jitter = (unit_draw(self.seed, id, nth.wrapping_mul(2) + 1)
+            * (self.jitter_ms + 1) as f64) as u64;
+        Some(now_ms + self.transition_ms + jitter.min(self.jitter_ms))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStart {
+    pub at_ms: u64,
+    pub hardware_tier_id: Option<String>,
+    pub external_volume_mount_ids: Option<Vec<String>>,
+}
+
+/// What differs between kinds.
+#[derive(Clone, Debug)]
+pub enum Detail {
+    App {
+        hardware_tier_id: String,
+        /// Every start request's body, so tests can check the volumes and tier sent.
+        starts: Vec<AppStart>,
+    },
+    ModelVersion {
+        model_id: String,
+        model_name: String,
+        number: u32,
+    },
+    Workspace {
+        project_name: String,
+        project_owner: String,
+        /// A workspace that never ran has no session (`mostRecentSession: null`).
+        ever_ran: bool,
+    },
+    /// The whole object as the API serves it, unknown fields included; `isPaused` is its state.
+    ScheduledJob { object: Map<String, Value> },
+}
+
+#[derive(Clone, Debug)]
+pub struct Execution {
+    pub kind: Kind,
+    pub id: String,
+    pub project_id: String,
+    pub name: String,
+    pub owner: String,
+    pub motion: Motion,
+    /// How many transitions began, to derive each one's draws.
+    pub transitions: u64,
+    pub stop_requests: u64,
+    pub start_requests: u64,
+    /// How a stopped execution shows before anyone starts or stops it: apps and versions can be
+    /// `Failed`, versions `Ready to run`. `None` shows `Stopped`.
+    pub stopped_label: Option<&'static str>,
+    pub detail: Detail,
+}
+
+/// The state of one execution at one instant, in the API's words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Status {
+    /// App `status`, version `deploymentStatus.name`, `workspaceState`, or `Active`/`Paused`.
+    pub label: &'static str,
+    /// Model versions' `isPending`.
+    pub is_pending: bool,
+    /// Workspaces' `sessionStatusInfo` (`isRunning`, `isCompleted`); `None` when never ran.
+    pub session: Option<(bool, bool)>,
+    /// Settled in the running state.
+    pub running: bool,
+    /// Settled in a stopped state.
+    pub stopped: bool,
+    /// Running or launching: what a snapshot should record (per domino-api.md).
+    pub running_or_launching: bool,
+}
+
+impl Execution {
+    pub fn status(&self, now_ms: u64) -> Status {
+        let phase = self.motion.phase(now_ms);
+        let running = phase == Phase::Settled(Target::Running);
+        let stopped = phase == Phase::Settled(Target::Stopped);
+        let (label, is_pending, session) = match (&self.detail, phase) {
+            (Detail::App { .. }, p) => {
+                let label = match p {
+                    Phase::Settled(Target::Running) => "Running",
+                    Phase::Settled(Target::Stopped) => self.stopped_label.unwrap_or("Stopped"),
+                    Phase::Early(Target::Running) => "Pending",
+                    Phase::Late(Target::Running) => "Starting",
+                    Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => "Stopping",
+                };
+                (label, false, None)
+            }
+            (Detail::ModelVersion { .. }, p) => match p {
+                Phase::Settled(Target::Running) => ("Running", false, None),
+                Phase::Settled(Target::Stopped) => {
+                    (self.stopped_label.unwrap_or("Stopped"), false, None)
+                }
+                Phase::Early(Target::Running) => ("Preparing to build", true, None),
+                Phase::Late(Target::Running) => ("Starting", true, None),
+                Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => {
+                    ("Stopping", true, None)
+                }
+            },
+            (Detail::Workspace { ever_ran, .. }, p) => match p {
+                Phase::Settled(Target::Running) => ("Started", false, Some((true, false))),
+                Phase::Settled(Target::Stopped) if !ever_ran => ("Stopped", false, None),
+                Phase::Settled(Target::Stopped) => ("Stopped", false, Some((false, true))),
+                Phase::Early(Target::Running) => ("Initializing", false, Some((false, false))),
+                Phase::Late(Target::Running) => ("Starting", false, Some((false, false))),
+                // Stopping: the session stops running first, and completes when it arrives.
+                Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => {
+                    ("Stopping", false, Some((false, false)))
+                }
+            },
+            (Detail::ScheduledJob { .. }, _) => {
+                let label = if running { "Active" } else { "Paused" };
+                (label, false, None)
+            }
+        };
+        let running_or_launching = match self.kind {
+            Kind::App => !stopped,
+            Kind::ModelApiVersion => is_pending || !stopped,
+            Kind::Workspace => matches!(label, "Created" | "Initializing" | "Starting" | "Started"),
+            Kind::ScheduledJob => running,
+        };
+        Status {
+            label,
+            is_pending,
+            session,
+            running,
+            stopped,
+            running_or_launching,
+        }
+    }
+
+    /// The name a snapshot records: `"<model> #<n>"` for versions, `"<project>/<name>"` for
+    /// workspaces, the plain name otherwise.
+    pub fn display_name(&self) -> String {
+        match &self.detail {
+            Detail::ModelVersion {
+                model_name, number, ..
+            } => format!("{model_name} #{number}"),
+            Detail::Workspace { project_name, .. } => format!("{project_name}/{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    /// Shown by `GET /v4/projects`. An unlisted project's workspaces cannot be resolved by
+    /// (owner, name), which a scan must report and skip.
+    pub listed: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DataMount {
+    pub id: String,
+    pub name: String,
+    /// One entry per data plane: whether it is local.
+    pub planes_local: Vec<bool>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub project_id: String,
+    pub active_version_id: Option<String>,
+    /// Indices into the executions, ordered by version number.
+    pub versions: Vec<usize>,
+}
+
+/// Why a request about one execution could not be served.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    NotFound(String),
+    BadRequest(String),
+}
+
+/// The whole simulated deployment.
+#[derive(Debug)]
+pub struct Deployment {
+    pub timing: Timing,
+    pub ids: IdGenerator,
+    pub projects: Vec<Project>,
+    project_index: HashMap<String, usize>,
+    pub datamounts: HashMap<String, Vec<DataMount>>,
+    pub models: Vec<Model>,
+    model_index: HashMap<String, usize>,
+    executions: Vec<Execution>,
+    exec_index: HashMap<(Kind, String), usize>,
+    /// The admin dashboard's row order; the shifting mode inserts at the front.
+    workspace_order: Vec<usize>,
+    jobs_by_project: HashMap<String, Vec<usize>>,
+    drift_counter: u64,
+}
+
+impl Deployment {
+    pub fn new(timing: Timing) -> Self {
+        Self {
+            ids: IdGenerator::new(timing.seed),
+            timing,
+            projects: Vec::new(),
+            project_index: HashMap::new(),
+            datamounts: HashMap::new(),
+            models: Vec::new(),
+            model_index: HashMap::new(),
+            executions: Vec::new(),
+            exec_index: HashMap::new(),
+            workspace_order: Vec::new(),
+            jobs_by_project: HashMap::new(),
+            drift_counter: 0,
+        }
+    }
+
+    // ----- building -----
+
+    /// An explicit id if given (and not taken yet), otherwise a fresh one.
+    pub fn id_or_new(&mut self, given: Option<&str>) -> Result<String, String> {
+        match given {
+            Some(id) if self.ids.reserve(id) => Ok(id.to_owned()),
+            Some(id) => Err(format!("id {id} is used twice")),
+            None => Ok(self.ids.next_id()),
+        }
+    }
+
+    pub fn add_project(&mut self, project: Project) {
+        self.project_index
+            .insert(project.id.clone(), self.projects.len());
+        self.datamounts.entry(project.id.clone()).or_default();
+        self.projects.push(project);
+    }
+
+    pub fn project(&self, id: &str) -> Option<&Project> {
+        self.project_index.get(id).map(|&i| &self.projects[i])
+    }
+
+    pub fn add_model(&mut self, model: Model) {
+        self.model_index.insert(model.id.clone(), self.models.len());
+        self.models.push(model);
+    }
+
+    pub fn set_active_version(&mut self, model_id: &str, version_id: Option<String>) {
+        if let Some(&m) = self.model_index.get(model_id) {
+            self.models[m].active_version_id = version_id;
+        }
+    }
+
+    pub fn model(&self, id: &str) -> Option<&Model> {
+        self.model_index.get(id).map(|&i| &self.models[i])
+    }
+
+    /// The motion of an execution created in a given state; ones in motion settle on their own.
+    pub fn initial_motion(&self, id: &str, target: Target, in_motion: bool) -> Motion {
+        if in_motion {
+            Motion::Moving {
+                target,
+                since_ms: 0,
+                arrives_ms: self.timing.arrival(id, u64::MAX, 0, false),
+            }
+        } else {
+            Motion::Settled(target)
+        }
+    }
+
+    pub fn add_execution(&mut self, execution: Execution) -> usize {
+        let index = self.executions.len();
+        match &execution.detail {
+            Detail::Workspace { .. } => self.workspace_order.push(index),
+            Detail::ScheduledJob { .. } => self
+                .jobs_by_project
+                .entry(execution.project_id.clone())
+                .or_default()
+                .push(index),
+            Detail::ModelVersion { model_id, .. } => {
+                if let Some(&m) = self.model_index.get(model_id) {
+                    self.models[m].versions.push(index);
+                }
+            }
+            Detail::App { .. } => {}
+        }
+        self.exec_index
+            .insert((execution.kind, execution.id.clone()), index);
+        self.executions.push(execution);
+        index
+    }
+
+    // ----- reading -----
+
+    pub fn executions(&self) -> &[Execution] {
+        &self.executions
+    }
+
+    pub fn get(&self, kind: Kind, id: &str) -> Option<&Execution> {
+        self.exec_index
+            .get(&(kind, id.to_owned()))
+            .map(|&i| &self.executions[i])
+    }
+
+    fn get_mut(&mut self, kind: Kind, id: &str) -> Result<&mut Execution, Refusal> {
+        match self.exec_index.get(&(kind, id.to_owned())) {
+            Some(&i) => Ok(&mut self.executions[i]),
+            None => Err(Refusal::NotFound(format!("no {kind} with id {id}"))),
+        }
+    }
+
+    pub fn apps(&self) -> impl Iterator<Item = &Execution> {
+        self.executions.iter().filter(|e| e.kind == Kind::App)
+    }
+
+    pub fn versions_of(&self, model: &Model) -> impl Iterator<Item = &Execution> {
+        model.versions.iter().map(|&i| &self.executions[i])
+    }
+
+    pub fn workspace_rows(&self) -> impl ExactSizeIterator<Item = &Execution> {
+        self.workspace_order.iter().map(|&i| &self.executions[i])
+    }
+
+    pub fn jobs_of(&self, project_id: &str) -> impl Iterator<Item = &Execution> {
+        self.jobs_by_project
+            .get(project_id)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.executions[i])
+    }
+
+    // ----- changing -----
+
+    /// A stop or start request through the API: state-setting, so a request for the state the
+    /// execution is in or already heading to changes nothing.
+    pub fn request(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        target: Target,
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
+        let timing = self.timing.clone();
+        let exec = self.get_mut(kind, id)?;
+        match target {
+            Target::Running => exec.start_requests += 1,
+            Target::Stopped => exec.stop_requests += 1,
+        }
+        if exec.motion.target() == target {
+            return Ok(());
+        }
+        exec.transitions += 1;
+        exec.stopped_label = None;
+        exec.motion = Motion::Moving {
+            target,
+            since_ms: now_ms,
+            arrives_ms: timing.arrival(&exec.id, exec.transitions, now_ms, true),
+        };
+        Ok(())
+    }
+
+    /// A change made behind the tool's back (a user, an operator): immediate, never stuck.
+    pub fn force(&mut self, kind: Kind, id: &str, target: Target) -> Result<(), Refusal> {
+        let exec = self.get_mut(kind, id)?;
+        if exec.motion.target() != target {
+            exec.stopped_label = None;
+        }
+        exec.motion = Motion::Settled(target);
+        match &mut exec.detail {
+            Detail::ScheduledJob { object } => {
+                object.insert("isPaused".into(), Value::Bool(target == Target::Stopped));
+            }
+            Detail::Workspace { ever_ran, .. } if target == Target::Running => *ever_ran = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn record_app_start(&mut self, id: &str, start: AppStart) -> Result<(), Refusal> {
+        if let Detail::App { starts, .. } = &mut self.get_mut(Kind::App, id)?.detail {
+            starts.push(start);
+        }
+        Ok(())
+    }
+
+    /// The scheduled job PUT: the body must carry every field the stored object has (clients
+    /// must round-trip unknown fields), and `isPaused` decides the job's state, immediately.
+    pub fn put_job(
+        &mut self,
+        project_id: &str,
+        job_id: &str,
+        body: Value,
+    ) -> Result<Map<String, Value>, Refusal> {
+        let exec = self.get_mut(Kind::ScheduledJob, job_id)?;
+        if exec.project_id != project_id {
+            return Err(Refusal::NotFound(format!(
+                "no scheduled job {job_id} in project {project_id}"
+            )));
+        }
+        let Value::Object(new) = body else {
+            return Err(Refusal::BadRequest(
+                "the body must be the scheduled job object".into(),
+            ));
+        };
+        let Detail::ScheduledJob { object } = &mut exec.detail else {
+            return Err(Refusal::NotFound(format!("no scheduled job {job_id}")));
+        };
+        let missing: Vec<&str> = object
+            .keys()
+            .filter(|k| !new.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Err(Refusal::BadRequest(format!(
+                "the scheduled job is missing fields it had: {}",
+                missing.join(", ")
+            )));
+        }
+        if new.get("id").and_then(Value::as_str) != Some(job_id) {
+            return Err(Refusal::BadRequest(
+                "the body's id does not match the URL".into(),
+            ));
+        }
+        let Some(paused) = new.get("isPaused").and_then(Value::as_bool) else {
+            return Err(Refusal::BadRequest("isPaused must be a boolean".into()));
+        };
+        let target = if paused {
+            Target::Stopped
+        } else {
+            Target::Running
+        };
+        match target {
+            Target::Running => exec.start_requests += 1,
+            Target::Stopped => exec.stop_requests += 1,
+        }
+        *object = new.clone();
+        exec.motion = Motion::Settled(target);
+        Ok(new)
+    }
+
+    pub fn reset_counters(&mut self) {
+        for e in &mut self.executions {
+            e.stop_requests = 0;
+            e.start_requests = 0;
+            if let Detail::App { starts, .. } = &mut e.detail {
+                starts.clear();
+            }
+        }
+    }
+
+    /// Creates a new running execution of `kind` in the first project (drift during
+    /// maintenance). Returns its id.
+    pub fn add_running(&mut self, kind: Kind) -> Result<String, Refusal> {
+        let project = self
+            .projects
+            .first()
+            .cloned()
+            .ok_or_else(|| Refusal::BadRequest("the deployment has no project".into()))?;
+        self.drift_counter += 1;
+        let n = self.drift_counter;
+        let id = self.ids.next_id();
+        let owner = project.owner.clone();
+        let detail = match kind {
+            Kind::App => Detail::App {
+                hardware_tier_id: "small-k8s".into(),
+                starts: Vec::new(),
+            },
+            Kind::ModelApiVersion => {
+                let model_id = self.ids.next_id();
+                self.add_model(Model {
+                    id: model_id.clone(),
+                    name: format!("drift-model-{n}"),
+                    project_id: project.id.clone(),
+                    active_version_id: Some(id.clone()),
+                    versions: Vec::new(),
+                });
+                Detail::ModelVersion {
+                    model_id,
+                    model_name: format!("drift-model-{n}"),
+                    number: 1,
+                }
+            }
+            Kind::Workspace => Detail::Workspace {
+                project_name: project.name.clone(),
+                project_owner: project.owner.clone(),
+                ever_ran: true,
+            },
+            Kind::ScheduledJob => Detail::ScheduledJob {
+                object: job_object(
+                    &id,
+                    &project.id,
+                    &format!("drift-job-{n}"),
+                    &owner,
+                    false,
+                    n,
+                ),
+            },
+        };
+        self.add_execution(Execution {
+            kind,
+            id: id.clone(),
+            project_id: project.id,
+            name: format!("drift-{}-{n}", kind.slug()),
+            owner,
+            motion: Motion::Settled(Target::Running),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            detail,
+        });
+        Ok(id)
+    }
+
+    /// The shifting mode: a new running workspace appears at the top of the dashboard, so every
+    /// later row moves down by one and `totalEntries` grows between pages.
+    pub fn shift_workspaces(&mut self) {
+        if let Ok(id) = self.add_running(Kind::Workspace) {
+            if let Some(&index) = self.exec_index.get(&(Kind::Workspace, id)) {
+                self.workspace_order.retain(|&i| i != index);
+                self.workspace_order.insert(0, index);
+            }
+        }
+    }
+}
+
+/// A scheduled job object with the fields a real one carries, several of which a client does
+/// not know about and must send back untouched.
+pub fn job_object(
+    id: &str,
+    project_id: &str,
+    title: &str,
+    owner: &str,
+    paused: bool,
+    n: u64,
+) -> Map<String, Value> {
+    let value = serde_json::json!({
+        "id": id,
+        "projectId": project_id,
+        "title": title,
+        "command": format!("python jobs/task_{n}.py"),
+        "cronString": format!("0 {} * * *", n % 24),
+        "isPaused": paused,
+        "scheduledByUserName": owner,
+        "scheduledByUserId": format!("{:024x}", super::ids::hash_str(owner)),
+        "hardwareTierIdentifier": "small-k8s",
+        "notifyOnCompleteEmailAddresses": [format!("{owner}@example.com")],
+        "allowConcurrentExecution": false,
+        "timezoneId": "UTC",
+        "environmentRevisionSpec": "ActiveRevision",
+    });
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(stuck_rate: f64) -> Timing {
+        Timing {
+            seed: 1,
+            transition_ms: 100,
+            jitter_ms: 0,
+            stuck_rate,
+        }
+    }
+
+    fn one_app(d: &mut Deployment, target: Target) -> String {
+        let id = d.ids.next_id();
+        d.add_execution(Execution {
+            kind: Kind::App,
+            id: id.clone(),
+            project_id: "p".into(),
+            name: "a".into(),
+            owner: "o".into(),
+            motion: Motion::Settled(target),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            detail: Detail::App {
+                hardware_tier_id: "t".into(),
+                starts: vec![],
+            },
+        });
+        id
+    }
+
+    #[test]
+    fn stop_moves_through_stopping_then_stopped() {
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_app(&mut d, Target::Running);
+        d.request(Kind::App, &id, Target::Stopped, 1000).unwrap();
+        let app = d.get(Kind::App, &id).unwrap();
+        assert_eq!(app.status(1010).label, "Stopping");
+        assert!(app.status(1010).running_or_launching);
+        assert_eq!(app.status(1100).label, "Stopped");
+        assert!(app.status(1100).stopped);
+    }
+
+    #[test]
+    fn start_shows_pending_then_starting_then_running() {
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_app(&mut d, Target::Stopped);
+        d.request(Kind::App, &id, Target::Running, 0).unwrap();
+        let app = d.get(Kind::App, &id).unwrap();
+        assert_eq!(app.status(10).label, "Pending");
+        assert_eq!(app.status(60).label, "Starting");
+        assert_eq!(app.status(100).label, "Running");
+    }
+
+    #[test]
+    fn repeated_requests_are_no_ops_and_counted() {
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_app(&mut d, Target::Running);
+        d.request(Kind::App, &id, Target::Running, 0).unwrap();
+        d.request(Kind::App, &id, Target::Stopped, 0).unwrap();
+        d.request(Kind::App, &id, Target::Stopped, 50).unwrap();
+        let app = d.get(Kind::App, &id).unwrap();
+        assert_eq!(app.motion.phase(99), Phase::Late(Target::Stopped));
+        assert_eq!(app.motion.phase(100), Phase::Settled(Target::Stopped));
+        assert_eq!((app.start_requests, app.stop_requests), (1, 2));
+    }
+
+    #[test]
+    fn stuck_transitions_never_arrive() {
+        let mut d = Deployment::new(timing(1.0));
+        let id = one_app(&mut d, Target::Running);
+        d.request(Kind::App, &id, Target::Stopped, 0).unwrap();
+        let app = d.get(Kind::App, &id).unwrap();
+        assert_eq!(app.status(u64::MAX / 2).label, "Stopping");
+    }
+
+    #[test]
+    fn unknown_ids_are_not_found() {
+        let mut d = Deployment::new(timing(0.0));
+        assert!(matches!(
+            d.request(Kind::App, "nope", Target::Stopped, 0),
+            Err(Refusal::NotFound(_))
+        ));
+    }
+}

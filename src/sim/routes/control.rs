@@ -1,0 +1,90 @@
+//! `/__sim/`: inspection and control for tests. No key, no faults.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use super::{Shared, error};
+use crate::sim::faults::FaultsPatch;
+use crate::sim::log::RequestLog;
+use crate::sim::model::{Refusal, Target};
+use crate::sim::view::SimState;
+use crate::snapshot::Kind;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/__sim/state", get(state))
+        .route("/__sim/requests", get(requests))
+        .route("/__sim/faults", get(faults).post(set_faults))
+        .route("/__sim/executions/{kind}", post(add_running))
+        .route("/__sim/executions/{kind}/{id}/{action}", post(change))
+        .route("/__sim/reset-counters", post(reset_counters))
+}
+
+async fn state(State(sim): State<Shared>) -> Json<SimState> {
+    Json(sim.state())
+}
+
+async fn requests(State(sim): State<Shared>) -> Json<RequestLog> {
+    Json(sim.requests())
+}
+
+async fn faults(State(sim): State<Shared>) -> Response {
+    Json(sim.faults()).into_response()
+}
+
+async fn set_faults(State(sim): State<Shared>, body: Bytes) -> Response {
+    let patch: FaultsPatch = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a faults patch: {e}")),
+    };
+    match sim.set_faults(&patch) {
+        Ok(f) => Json(f).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<Kind, Refusal> {
+    kind.parse().map_err(Refusal::BadRequest)
+}
+
+async fn add_running(
+    State(sim): State<Shared>,
+    Path(kind): Path<String>,
+) -> Result<Response, Refusal> {
+    let id = sim.add_running(parse_kind(&kind)?)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+async fn change(
+    State(sim): State<Shared>,
+    Path((kind, id, action)): Path<(String, String, String)>,
+) -> Result<Json<serde_json::Value>, Refusal> {
+    let kind = parse_kind(&kind)?;
+    let target = match action.as_str() {
+        "start" => Target::Running,
+        "stop" => Target::Stopped,
+        other => {
+            return Err(Refusal::NotFound(format!(
+                "unknown action '{other}' (start or stop)"
+            )));
+        }
+    };
+    sim.force(kind, &id, target)?;
+    let status = sim
+        .state()
+        .get(kind, &id)
+        .map(|e| e.status.clone())
+        .unwrap_or_default();
+    Ok(Json(json!({ "id": id, "status": status })))
+}
+
+async fn reset_counters(State(sim): State<Shared>) -> StatusCode {
+    sim.reset_counters();
+    StatusCode::NO_CONTENT
+}

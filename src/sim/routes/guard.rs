@@ -1,0 +1,168 @@
+//! What stands between a client and a Domino route: the fault injection with the request log,
+//! then the API key check.
+
+use axum::extract::{MatchedPath, OriginalUri, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::{Shared, error};
+use crate::sim::faults::{Verdict, dropped_connection};
+use crate::sim::log::{MutationRecord, Outcome};
+use crate::snapshot::Kind;
+
+pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
+
+pub async fn require_key(State(sim): State<Shared>, req: Request, next: Next) -> Response {
+    let key = req
+        .headers()
+        .get(API_KEY_HEADER)
+        .and_then(|v| v.to_str().ok());
+    match key {
+        Some(k) if k == sim.config.api_key => next.run(req).await,
+        Some(k) if sim.config.non_admin_key.as_deref() == Some(k) => error(
+            StatusCode::FORBIDDEN,
+            "this API key does not belong to an administrator",
+        ),
+        // Never echo the key that was sent.
+        _ => error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong X-Domino-Api-Key",
+        ),
+    }
+}
+
+/// The execution a mutating request is about, from its path (the prefix already stripped).
+pub fn mutation_target(method: &Method, path: &str) -> Option<(Kind, String)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (kind, id) = match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v4", "modelProducts", id, "stop" | "start"]) => (Kind::App, id),
+        (
+            "POST",
+            [
+                "v4",
+                "models",
+                _,
+                version,
+                "stopModelDeployment" | "startModelDeployment",
+            ],
+        ) => (Kind::ModelApiVersion, version),
+        ("POST", ["v4", "workspace", "project", _, "workspace", id, "stop"]) => {
+            (Kind::Workspace, id)
+        }
+        ("PUT", ["v4", "projects", _, "scheduledjobs", id]) => (Kind::ScheduledJob, id),
+        _ => return None,
+    };
+    Some((kind, (*id).to_owned()))
+}
+
+pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let full_path = req
+        .extensions()
+        .get::<OriginalUri>()
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|| req.uri().path().to_owned());
+    let prefix = sim.config.normalized_prefix();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str())
+        .unwrap_or("unmatched");
+    let route = route
+        .strip_prefix(prefix.as_str())
+        .unwrap_or(route)
+        .to_owned();
+    let target = mutation_target(&method, req.uri().path());
+    let at_ms = sim.now_ms();
+    {
+        let mut log = sim.log();
+        log.total += 1;
+        *log.by_route.entry(format!("{method} {route}")).or_default() += 1;
+    }
+
+    let (latency, verdict) = sim.injector().decide(at_ms);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let (response, outcome) = match verdict {
+        Verdict::Drop => (dropped_connection(), Outcome::Dropped),
+        Verdict::Error(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (
+                error(status, "domino-sim: injected server error"),
+                Outcome::Answered,
+            )
+        }
+        Verdict::RateLimited { retry_after_s } => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "domino-sim: slow down");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            (response, Outcome::Answered)
+        }
+        Verdict::Pass => {
+            let response = next.run(req).await;
+            if target.is_some() && response.status().is_success() && sim.injector().lose_answer() {
+                (dropped_connection(), Outcome::AnswerLost)
+            } else {
+                (response, Outcome::Answered)
+            }
+        }
+    };
+
+    let status = (outcome == Outcome::Answered).then(|| response.status().as_u16());
+    let mut log = sim.log();
+    match (outcome, status) {
+        (Outcome::Dropped, _) => log.faults.dropped += 1,
+        (Outcome::AnswerLost, _) => log.faults.answers_lost += 1,
+        (_, Some(429)) => log.faults.rate_limited += 1,
+        (_, Some(401)) => log.faults.unauthorized += 1,
+        (_, Some(403)) => log.faults.forbidden += 1,
+        (_, Some(s)) if matches!(verdict, Verdict::Error(_)) && s >= 500 => log.faults.errors += 1,
+        _ => {}
+    }
+    if matches!(method, Method::POST | Method::PUT) {
+        let (kind, execution_id) = match target {
+            Some((k, id)) => (Some(k), Some(id)),
+            None => (None, None),
+        };
+        log.mutations.push(MutationRecord {
+            at_ms,
+            method: method.to_string(),
+            path: full_path,
+            kind,
+            execution_id,
+            outcome,
+            status,
+        });
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mutation_paths_name_their_execution() {
+        let m = |method: Method, p: &str| mutation_target(&method, p);
+        assert_eq!(
+            m(Method::POST, "/v4/modelProducts/a1/stop"),
+            Some((Kind::App, "a1".into()))
+        );
+        assert_eq!(
+            m(Method::POST, "/v4/models/m1/v1/startModelDeployment"),
+            Some((Kind::ModelApiVersion, "v1".into()))
+        );
+        assert_eq!(
+            m(Method::POST, "/v4/workspace/project/p/workspace/w/stop"),
+            Some((Kind::Workspace, "w".into()))
+        );
+        assert_eq!(
+            m(Method::PUT, "/v4/projects/p/scheduledjobs/j"),
+            Some((Kind::ScheduledJob, "j".into()))
+        );
+        assert_eq!(m(Method::GET, "/v4/modelProducts/a1"), None);
+    }
+}

@@ -1,0 +1,57 @@
+//! The HTTP surface: the Domino routes of `domino-api.md` (behind the key check and the fault
+//! injection) and the `/__sim/` inspection and control routes (neither).
+
+mod apps;
+mod control;
+mod guard;
+mod jobs;
+mod models;
+mod projects;
+mod workspaces;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::model::Refusal;
+use super::simulator::Simulator;
+
+pub(crate) type Shared = Arc<Simulator>;
+
+pub fn router(sim: Shared) -> Router {
+    let domino = Router::new()
+        .merge(projects::routes())
+        .merge(apps::routes())
+        .merge(models::routes())
+        .merge(workspaces::routes())
+        .merge(jobs::routes())
+        // The last layer added runs first: faults (and the log) wrap the key check.
+        .layer(from_fn_with_state(sim.clone(), guard::require_key))
+        .layer(from_fn_with_state(sim.clone(), guard::faults_and_log));
+    let prefix = sim.config.normalized_prefix();
+    let domino = if prefix.is_empty() {
+        domino
+    } else {
+        Router::new().nest(&prefix, domino)
+    };
+    domino.merge(control::routes()).with_state(sim)
+}
+
+/// Errors are answered as Domino does: a status and `{"message": ...}`.
+pub(crate) fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "message": message.into() }))).into_response()
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::NotFound(m) => error(StatusCode::NOT_FOUND, m),
+            Refusal::BadRequest(m) => error(StatusCode::BAD_REQUEST, m),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Workspaces: the paged admin dashboard, read one, stop.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Shared;
+use crate::sim::model::{Deployment, Detail, Execution, Refusal, Target};
+use crate::snapshot::Kind;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v4/workspace/adminDashboardRowData", get(list))
+        .route(
+            "/v4/workspace/project/{project_id}/workspace/{workspace_id}",
+            get(read),
+        )
+        .route(
+            "/v4/workspace/project/{project_id}/workspace/{workspace_id}/stop",
+            post(stop),
+        )
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// A dashboard row names its project by owner and name only, as the real one does.
+fn row_json(e: &Execution, now_ms: u64) -> Value {
+    let (project_name, project_owner) = match &e.detail {
+        Detail::Workspace {
+            project_name,
+            project_owner,
+            ..
+        } => (project_name.as_str(), project_owner.as_str()),
+        _ => ("", ""),
+    };
+    json!({
+        "workspaceId": e.id,
+        "name": e.name,
+        "projectName": project_name,
+        "projectOwnerName": project_owner,
+        "ownerUsername": e.owner,
+        "workspaceState": e.status(now_ms).label,
+        "hardwareTierName": "Small",
+    })
+}
+
+async fn list(
+    State(sim): State<Shared>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<Value>, Refusal> {
+    let limit = q.limit.unwrap_or(10);
+    let offset = q.offset.unwrap_or(0);
+    if limit == 0 {
+        return Err(Refusal::BadRequest("limit must be at least 1".into()));
+    }
+    let now = sim.now_ms();
+    let mut d = sim.deployment();
+    let rows = d.workspace_rows();
+    let total = rows.len();
+    let page: Vec<Value> = rows
+        .skip(offset)
+        .take(limit)
+        .map(|e| row_json(e, now))
+        .collect();
+    if sim.config.shifting_workspaces {
+        d.shift_workspaces();
+    }
+    Ok(Json(json!({ "tableRows": page, "totalEntries": total })))
+}
+
+fn workspace<'a>(
+    d: &'a Deployment,
+    project_id: &str,
+    workspace_id: &str,
+) -> Result<&'a Execution, Refusal> {
+    d.get(Kind::Workspace, workspace_id)
+        .filter(|e| e.project_id == project_id)
+        .ok_or_else(|| {
+            Refusal::NotFound(format!(
+                "no workspace {workspace_id} in project {project_id}"
+            ))
+        })
+}
+
+fn workspace_json(e: &Execution, now_ms: u64) -> Value {
+    let status = e.status(now_ms);
+    let session = match status.session {
+        Some((is_running, is_completed)) => json!({
+            "sessionStatusInfo": { "isRunning": is_running, "isCompleted": is_completed },
+        }),
+        None => Value::Null,
+    };
+    json!({
+        "id": e.id,
+        "name": e.name,
+        "projectId": e.project_id,
+        "ownerUsername": e.owner,
+        "state": status.label,
+        "mostRecentSession": session,
+    })
+}
+
+async fn read(
+    State(sim): State<Shared>,
+    Path((project_id, workspace_id)): Path<(String, String)>,
+) -> Result<Json<Value>, Refusal> {
+    let now = sim.now_ms();
+    let d = sim.deployment();
+    Ok(Json(workspace_json(
+        workspace(&d, &project_id, &workspace_id)?,
+        now,
+    )))
+}
+
+async fn stop(
+    State(sim): State<Shared>,
+    Path((project_id, workspace_id)): Path<(String, String)>,
+) -> Result<Json<Value>, Refusal> {
+    let now = sim.now_ms();
+    let mut d = sim.deployment();
+    workspace(&d, &project_id, &workspace_id)?;
+    d.request(Kind::Workspace, &workspace_id, Target::Stopped, now)?;
+    Ok(Json(workspace_json(
+        workspace(&d, &project_id, &workspace_id)?,
+        now,
+    )))
+}

@@ -1,0 +1,155 @@
+//! One running simulator's shared state: the deployment, the faults, the request log and the
+//! clock. The HTTP routes and `SimHandle` both work through it.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use super::config::{DeploymentSource, SimConfig};
+use super::faults::{FaultInjector, Faults, FaultsPatch};
+use super::generate::generate;
+use super::log::RequestLog;
+use super::model::{Deployment, Detail, Motion, Refusal, Target, Timing};
+use super::view::{ExecutionState, SimState};
+use crate::snapshot::Kind;
+
+#[derive(Debug)]
+pub struct Simulator {
+    pub config: SimConfig,
+    started: Instant,
+    deployment: Mutex<Deployment>,
+    faults: Mutex<FaultInjector>,
+    log: Mutex<RequestLog>,
+}
+
+/// A panic in one handler must not take the whole simulator down with a poisoned lock.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Result<Simulator, String> {
+        config.validate()?;
+        let timing = Timing {
+            seed: config.seed,
+            transition_ms: config.transition_ms,
+            jitter_ms: config.transition_jitter_ms,
+            stuck_rate: config.stuck_rate,
+        };
+        let deployment = match &config.deployment {
+            DeploymentSource::Generate(spec) => generate(spec, config.seed).build(timing)?,
+            DeploymentSource::Scenario(s) => s.build(timing)?,
+        };
+        Ok(Simulator {
+            started: Instant::now(),
+            deployment: Mutex::new(deployment),
+            faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
+            log: Mutex::new(RequestLog::default()),
+            config,
+        })
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub fn deployment(&self) -> MutexGuard<'_, Deployment> {
+        lock(&self.deployment)
+    }
+
+    pub fn injector(&self) -> MutexGuard<'_, FaultInjector> {
+        lock(&self.faults)
+    }
+
+    pub fn log(&self) -> MutexGuard<'_, RequestLog> {
+        lock(&self.log)
+    }
+
+    pub fn state(&self) -> SimState {
+        let now_ms = self.now_ms();
+        let d = self.deployment();
+        let executions = d
+            .executions()
+            .iter()
+            .map(|e| {
+                let s = e.status(now_ms);
+                let (model_id, is_active) = match &e.detail {
+                    Detail::ModelVersion { model_id, .. } => {
+                        let active = d
+                            .model(model_id)
+                            .and_then(|m| m.active_version_id.as_deref())
+                            == Some(e.id.as_str());
+                        (Some(model_id.clone()), Some(active))
+                    }
+                    _ => (None, None),
+                };
+                let app_starts = match &e.detail {
+                    Detail::App { starts, .. } => starts.clone(),
+                    _ => Vec::new(),
+                };
+                ExecutionState {
+                    kind: e.kind,
+                    id: e.id.clone(),
+                    project_id: e.project_id.clone(),
+                    name: e.display_name(),
+                    owner: e.owner.clone(),
+                    status: s.label.to_owned(),
+                    running: s.running,
+                    stopped: s.stopped,
+                    running_or_launching: s.running_or_launching,
+                    in_motion: !(s.running || s.stopped),
+                    stuck: matches!(
+                        e.motion,
+                        Motion::Moving {
+                            arrives_ms: None,
+                            ..
+                        }
+                    ),
+                    stop_requests: e.stop_requests,
+                    start_requests: e.start_requests,
+                    model_id,
+                    is_active,
+                    app_starts,
+                }
+            })
+            .collect();
+        SimState { now_ms, executions }
+    }
+
+    pub fn running_ids(&self, kind: Kind) -> BTreeSet<String> {
+        let now_ms = self.now_ms();
+        self.deployment()
+            .executions()
+            .iter()
+            .filter(|e| e.kind == kind && e.status(now_ms).running_or_launching)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    pub fn requests(&self) -> RequestLog {
+        self.log().clone()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.injector().faults.clone()
+    }
+
+    pub fn set_faults(&self, patch: &FaultsPatch) -> Result<Faults, String> {
+        let mut injector = self.injector();
+        injector.faults = patch.apply_to(&injector.faults)?;
+        Ok(injector.faults.clone())
+    }
+
+    pub fn force(&self, kind: Kind, id: &str, target: Target) -> Result<(), Refusal> {
+        self.deployment().force(kind, id, target)
+    }
+
+    pub fn add_running(&self, kind: Kind) -> Result<String, Refusal> {
+        self.deployment().add_running(kind)
+    }
+
+    pub fn reset_counters(&self) {
+        *self.log() = RequestLog::default();
+        self.deployment().reset_counters();
+    }
+}

@@ -1,0 +1,105 @@
+//! The `domino-sim` binary: prints its listening line, serves, exits 0 on SIGTERM, 2 on bad flags.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_domino-sim");
+
+#[tokio::test]
+async fn prints_the_listening_line_serves_and_stops_on_sigterm() {
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/scenarios/small.json");
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--api-key", "secret-key-123"])
+        .args([
+            "--scenario",
+            scenario,
+            "--seed",
+            "3",
+            "--path-prefix",
+            "/domino",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let base = line
+        .trim_end()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let projects: serde_json::Value = client
+        .get(format!("{base}/domino/v4/projects"))
+        .header("X-Domino-Api-Key", "secret-key-123")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(projects.as_array().unwrap().len(), 2);
+    let unauthorized = client
+        .get(format!("{base}/domino/v4/projects"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+
+    // SAFETY: sending a signal to our own child process by its id.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?}", output.status);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("secret-key-123"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_exit_2_with_one_clear_line() {
+    let out = Command::new(BIN)
+        .args(["--api-key", "k", "--apps", "many"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: invalid value 'many'"),
+        "{stderr}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["--api-key", "k", "--error-rate", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("errorRate must be between 0 and 1"),
+        "{stderr}"
+    );
+
+    let out = Command::new(BIN)
+        .args(["--api-key", "k", "--scenario", "/nonexistent/scenario.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read scenario"));
+}
+
+#[test]
+fn help_has_an_example() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Example:"));
+    assert!(help.contains("--transition-ms"));
+}
