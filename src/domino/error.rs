@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::snapshot::Kind;
+
 /// A request that failed for good (after the client's own retries of transient failures).
 ///
 /// Every variant names the method and the path (never the host's query secrets nor the API key),
@@ -7,33 +9,76 @@ use thiserror::Error;
 #[derive(Debug, Clone, Error)]
 pub enum ApiError {
     /// 401 or 403: the key is wrong or its user is not an administrator. Never retried.
-    #[error("{method} {path}: HTTP {status}: the API key was refused (wrong key, or its user is not a Domino administrator)")]
-    Unauthorized { method: String, path: String, status: u16 },
+    #[error(
+        "{method} {path}: HTTP {status}: the API key was refused (wrong key, or its user is not a Domino administrator)"
+    )]
+    Unauthorized {
+        method: String,
+        path: String,
+        status: u16,
+    },
     /// 404: the execution (or its project) no longer exists.
     #[error("{method} {path}: HTTP 404: not found")]
     NotFound { method: String, path: String },
     /// Any other non-2xx answer, after retries if it was transient.
     #[error("{method} {path}: HTTP {status}{}", body_suffix(.body))]
-    Status { method: String, path: String, status: u16, body: String },
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        body: String,
+    },
     /// No answer: connection refused or reset, timeout, TLS failure, after retries.
     #[error("{method} {path}: {message}")]
-    Transport { method: String, path: String, message: String },
+    Transport {
+        method: String,
+        path: String,
+        message: String,
+    },
     /// A 2xx answer whose body was not the JSON we expected.
     #[error("{method} {path}: unexpected answer: {message}")]
-    Decode { method: String, path: String, message: String },
+    Decode {
+        method: String,
+        path: String,
+        message: String,
+    },
+    /// The kind of execution has no such operation (a workspace cannot be started by an admin).
+    /// No request was sent.
+    #[error("{kind}: {operation} is not supported: {reason}")]
+    Unsupported {
+        kind: Kind,
+        operation: String,
+        reason: String,
+    },
+    /// A snapshot entry lacks what the call needs (`_id.projectId`, ...). No request was sent.
+    #[error("{kind} '{name}': {reason}")]
+    BadEntry {
+        kind: Kind,
+        name: String,
+        reason: String,
+    },
 }
 
 fn body_suffix(body: &str) -> String {
-    if body.is_empty() { String::new() } else { format!(": {body}") }
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
 }
 
 impl ApiError {
     /// The HTTP status, when an answer came.
     pub fn status(&self) -> Option<u16> {
         match self {
-            ApiError::Unauthorized { status, .. } | ApiError::Status { status, .. } => Some(*status),
+            ApiError::Unauthorized { status, .. } | ApiError::Status { status, .. } => {
+                Some(*status)
+            }
             ApiError::NotFound { .. } => Some(404),
-            ApiError::Transport { .. } | ApiError::Decode { .. } => None,
+            ApiError::Transport { .. }
+            | ApiError::Decode { .. }
+            | ApiError::Unsupported { .. }
+            | ApiError::BadEntry { .. } => None,
         }
     }
 

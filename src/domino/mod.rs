@@ -2,8 +2,13 @@
 //!
 //! Knows URLs and JSON shapes; knows nothing of the journal or of run phases.
 
+mod client;
+mod config;
 mod error;
 mod execution;
+mod limiter;
 
+pub use client::{API_KEY_HEADER, DominoClient};
+pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
 pub use error::ApiError;
 pub use execution::{ExecutionKind, Observed};
