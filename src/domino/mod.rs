@@ -12,3 +12,8 @@ pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
 pub use error::ApiError;
 pub use execution::{ExecutionKind, Observed};
+
+#[cfg(all(test, feature = "sim"))]
+mod client_tests;
+#[cfg(all(test, feature = "sim"))]
+mod test_support;
