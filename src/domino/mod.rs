@@ -6,12 +6,22 @@ mod client;
 mod config;
 mod error;
 mod execution;
+pub mod kinds;
 mod limiter;
+mod progress;
+mod projects;
+mod report;
+mod scan;
 
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
 pub use error::ApiError;
 pub use execution::{ExecutionKind, Observed};
+pub use kinds::{KindOptions, execution_kind, execution_kinds};
+pub use progress::{NoProgress, ScanProgress};
+pub use projects::{Project, list_projects};
+pub use report::{ScanProblem, ScanReport};
+pub use scan::{ScanOptions, scan};
 
 #[cfg(all(test, feature = "sim"))]
 mod client_tests;
