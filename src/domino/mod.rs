@@ -26,4 +26,6 @@ pub use scan::{ScanOptions, scan};
 #[cfg(all(test, feature = "sim"))]
 mod client_tests;
 #[cfg(all(test, feature = "sim"))]
+mod kinds_tests;
+#[cfg(all(test, feature = "sim"))]
 mod test_support;
