@@ -28,4 +28,6 @@ mod client_tests;
 #[cfg(all(test, feature = "sim"))]
 mod kinds_tests;
 #[cfg(all(test, feature = "sim"))]
+mod scan_tests;
+#[cfg(all(test, feature = "sim"))]
 mod test_support;
