@@ -312,3 +312,52 @@ async fn never_more_than_max_in_flight_at_the_server() {
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     assert_eq!(client.requests_sent(), 20);
 }
+
+#[tokio::test]
+async fn a_timeout_is_retried_then_transport() {
+    let (router, hits) = {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = Router::new().route(
+            "/v4/slow",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    "late"
+                }
+            }),
+        );
+        (router, hits)
+    };
+    let mut config = test_config(&serve(router).await);
+    config.request_timeout = Duration::from_millis(80);
+    config.retry.max_retries = 1;
+    let client = DominoClient::new(&config).unwrap();
+    let err = client.get_value("/v4/slow").await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("GET /v4/slow: timed out"),
+        "{err}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn tls_settings_build_and_the_client_does_not_print_its_key() {
+    let mut config = test_config("https://domino.example.com/prefix/");
+    config.tls_no_verify = true;
+    let system_bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if system_bundle.exists() {
+        // A real PEM bundle is accepted as an extra CA file.
+        config.ca_cert = Some(system_bundle.to_owned());
+    }
+    let client = DominoClient::new(&config).unwrap();
+    assert_eq!(client.base_url(), "https://domino.example.com/prefix");
+    assert_eq!(
+        client.url("/v4/projects"),
+        "https://domino.example.com/prefix/v4/projects"
+    );
+    assert!(!format!("{client:?}").contains(TEST_KEY));
+    assert!(!format!("{config:?}").contains(TEST_KEY));
+}

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use super::kinds::{Listing, apps, model_versions, scheduled_jobs, workspaces};
 use super::projects::{Project, ProjectIndex, index_by_owner_and_name, list_projects};
 use super::{ApiError, DominoClient, ScanProblem, ScanProgress, ScanReport};
-use crate::snapshot::{Kind, Snapshot};
+use crate::snapshot::{Entry, Kind, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScanOptions {
@@ -60,7 +60,7 @@ pub async fn scan(
     let (apps, models, workspaces, jobs) = tokio::try_join!(
         scan_apps(client, progress),
         per_project.scan(Kind::ModelApiVersion, |project| {
-            model_versions::list_project(client, &project.id, options.models_page_size)
+            model_versions::list_project(client, &project.id, options.models_page_size.max(1))
         }),
         scan_workspaces(client, options.workspaces_page_size, &index, progress),
         per_project.scan(Kind::ScheduledJob, |project| {
@@ -92,11 +92,8 @@ pub async fn scan(
 
 /// Sorted by name then id, so two scans of the same deployment write the same file; an id the
 /// API listed twice is kept once (a snapshot file must not repeat an execution).
-fn in_stable_order(
-    kind: Kind,
-    mut entries: Vec<crate::snapshot::Entry>,
-) -> Vec<crate::snapshot::Entry> {
-    let key = |e: &crate::snapshot::Entry| e.key(kind).unwrap_or_default().to_owned();
+fn in_stable_order(kind: Kind, mut entries: Vec<Entry>) -> Vec<Entry> {
+    let key = |e: &Entry| e.key(kind).unwrap_or_default().to_owned();
     entries.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| key(a).cmp(&key(b))));
     let mut seen = HashSet::new();
     entries.retain(|e| seen.insert(key(e)));
