@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::snapshot::Kind;
+
 /// A request that failed for good (after the client's own retries of transient failures).
 ///
 /// Every variant names the method and the path (never the host's query secrets nor the API key),
@@ -40,6 +42,21 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// The kind of execution has no such operation (a workspace cannot be started by an admin).
+    /// No request was sent.
+    #[error("{kind}: {operation} is not supported: {reason}")]
+    Unsupported {
+        kind: Kind,
+        operation: String,
+        reason: String,
+    },
+    /// A snapshot entry lacks what the call needs (`_id.projectId`, ...). No request was sent.
+    #[error("{kind} '{name}': {reason}")]
+    BadEntry {
+        kind: Kind,
+        name: String,
+        reason: String,
+    },
 }
 
 fn body_suffix(body: &str) -> String {
@@ -58,7 +75,10 @@ impl ApiError {
                 Some(*status)
             }
             ApiError::NotFound { .. } => Some(404),
-            ApiError::Transport { .. } | ApiError::Decode { .. } => None,
+            ApiError::Transport { .. }
+            | ApiError::Decode { .. }
+            | ApiError::Unsupported { .. }
+            | ApiError::BadEntry { .. } => None,
         }
     }
 

@@ -1,0 +1,308 @@
+//! One HTTP client for one Domino deployment: the API key on every request, TLS as configured,
+//! retries of transient failures, the request limits, and errors that name the call.
+//!
+//! Retry rule: 429, 500, 502, 503, 504, connection errors and timeouts are retried with
+//! exponential backoff and jitter (`RetryPolicy`), waiting at least `Retry-After` seconds when the
+//! answer carries one. 500 is retried too although `domino-api.md` does not list it: Domino's
+//! frontend answers 500 when a backend service is restarting, and every call we make is either a
+//! read or state-setting (stop, start, pause), so sending it again is safe. 401/403, 404 and
+//! other 4xx are final at once.
+
+use std::error::Error as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::ApiError;
+use super::config::{ClientConfig, ConfigError, RetryPolicy, read_ca_bundle};
+use super::limiter::RequestLimiter;
+
+/// The header Domino reads the API key from.
+pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
+
+/// How much of an error answer's body an error keeps: enough to see Domino's message, short
+/// enough for one log line.
+const ERROR_BODY_CHARS: usize = 200;
+
+/// A cheap-to-clone handle on one deployment's API; clones share the connection pool, the
+/// limits and the counters.
+#[derive(Clone)]
+pub struct DominoClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// Normalised: scheme, host, optional path prefix, no trailing `/`.
+    base_url: String,
+    retry: RetryPolicy,
+    limiter: RequestLimiter,
+    requests_sent: AtomicU64,
+    retries: AtomicU64,
+}
+
+impl std::fmt::Debug for DominoClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DominoClient")
+            .field("base_url", &self.inner.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DominoClient {
+    /// Validates the configuration and builds the client. Sends nothing.
+    pub fn new(config: &ClientConfig) -> Result<DominoClient, ConfigError> {
+        let base_url = config.validate()?;
+        let mut key =
+            HeaderValue::from_str(config.api_key.expose()).map_err(|_| ConfigError::InvalidKey)?;
+        // Keeps the key out of reqwest's and hyper's debug output.
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(API_KEY_HEADER, key);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_native_certs(true)
+            .default_headers(headers)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.request_timeout)
+            .user_agent(concat!("dmm/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_cert {
+            for cert in read_ca_bundle(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if config.tls_no_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?;
+        Ok(DominoClient {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                retry: config.retry,
+                limiter: RequestLimiter::new(&config.limits),
+                requests_sent: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The deployment's base URL as normalised (no trailing `/`).
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The full URL of an API path such as `/v4/projects?x=1`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.inner.base_url, path.trim_start_matches('/'))
+    }
+
+    /// HTTP requests sent so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// Retries of transient failures so far.
+    pub fn retries(&self) -> u64 {
+        self.inner.retries.load(Ordering::Relaxed)
+    }
+
+    /// GET and decode the JSON answer.
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
+        let body = self.send(Method::GET, path, None).await?;
+        serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+            method: "GET".into(),
+            path: path.into(),
+            message: e.to_string(),
+        })
+    }
+
+    /// GET the answer as untyped JSON (kept whole, e.g. to PUT it back).
+    pub async fn get_value(&self, path: &str) -> Result<Value, ApiError> {
+        self.get_json(path).await
+    }
+
+    /// POST, with a JSON body or an empty one. The answer's body is not needed by any caller.
+    pub async fn post(&self, path: &str, body: Option<&Value>) -> Result<(), ApiError> {
+        self.send(Method::POST, path, body).await.map(drop)
+    }
+
+    /// PUT a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Result<(), ApiError> {
+        self.send(Method::PUT, path, Some(body)).await.map(drop)
+    }
+
+    /// One call, retried while it fails transiently; returns the 2xx answer's body.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let url = self.url(path);
+        let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serializes"));
+        let policy = &self.inner.retry;
+        let mut backoff = ExponentialBuilder::default()
+            .with_min_delay(policy.min_delay)
+            .with_max_delay(policy.max_delay)
+            .with_max_times(policy.max_retries);
+        if policy.jitter {
+            backoff = backoff.with_jitter();
+        }
+        let mut retry_number = 0u32;
+        (|| self.attempt(&method, path, &url, body.as_deref()))
+            .retry(backoff)
+            .when(|failure: &Failure| failure.transient)
+            .adjust(|failure, delay| {
+                // `None` means the retries are used up; a Retry-After never extends them.
+                delay.map(|d| match failure.retry_after {
+                    Some(wait) => wait.min(policy.max_retry_after).max(d),
+                    None => d,
+                })
+            })
+            .notify(|failure, delay| {
+                retry_number += 1;
+                self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                let status = failure.error.status().unwrap_or(0);
+                let delay_ms = delay.as_millis() as u64;
+                // The first retries are routine on a busy deployment; later ones deserve notice.
+                if retry_number >= 3 {
+                    tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
+                        error = %failure.error, "transient failure, retrying");
+                } else {
+                    tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
+                        error = %failure.error, "transient failure, retrying");
+                }
+            })
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
+        let _permit = self.inner.limiter.acquire().await;
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let mut request = self.inner.http.request(method.clone(), url);
+        if let Some(body) = body {
+            request = request.body(body.to_vec());
+        }
+        let transport = |e: reqwest::Error| Failure {
+            transient: !e.is_builder(),
+            retry_after: None,
+            error: ApiError::Transport {
+                method: method.to_string(),
+                path: path.to_owned(),
+                message: describe_transport(&e),
+            },
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let retry_after = parse_retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        Err(Failure {
+            transient: is_transient_status(status),
+            retry_after,
+            error: status_error(method, path, status, &bytes),
+        })
+    }
+}
+
+/// A failed attempt, with what the retry loop needs to decide.
+struct Failure {
+    error: ApiError,
+    transient: bool,
+    retry_after: Option<Duration>,
+}
+
+fn is_transient_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+fn status_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> ApiError {
+    let method = method.to_string();
+    let path = path.to_owned();
+    match status.as_u16() {
+        401 | 403 => ApiError::Unauthorized {
+            method,
+            path,
+            status: status.as_u16(),
+        },
+        404 => ApiError::NotFound { method, path },
+        code => ApiError::Status {
+            method,
+            path,
+            status: code,
+            body: truncate_body(body),
+        },
+    }
+}
+
+/// `Retry-After` in seconds; the HTTP-date form is not used by Domino and is ignored.
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let seconds: f64 = value.parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// The start of an error answer's body on one line, cut at a character boundary.
+pub(crate) fn truncate_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(ERROR_BODY_CHARS) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+/// What went wrong on the wire, without the URL (the error already names method and path).
+fn describe_transport(e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else if e.is_body() || e.is_decode() {
+        "the answer was cut off"
+    } else {
+        "the request failed"
+    };
+    let causes = error_chain(e);
+    if causes.is_empty() {
+        what.to_owned()
+    } else {
+        format!("{what}: {causes}")
+    }
+}
+
+/// The causes of an error, outermost first, without the URL and without repeats.
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,363 @@
+//! The client against real loopback servers: URL building, headers, retries, limits, errors.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::test_support::{TEST_KEY, serve, test_client, test_config};
+use super::{ApiError, DominoClient};
+
+/// Answers with `statuses` in turn (then 200 `{"ok":true}`), counting every request.
+fn scripted(statuses: Vec<(u16, Option<&'static str>)>) -> (Router, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let statuses = Arc::new(statuses);
+    let handler = move || {
+        let counter = Arc::clone(&counter);
+        let statuses = Arc::clone(&statuses);
+        async move {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            match statuses.get(n) {
+                Some((code, retry_after)) => {
+                    let mut headers = HeaderMap::new();
+                    if let Some(value) = retry_after {
+                        headers.insert("retry-after", value.parse().unwrap());
+                    }
+                    let status = StatusCode::from_u16(*code).unwrap();
+                    (status, headers, "the backend said no").into_response()
+                }
+                None => axum::Json(json!({"ok": true})).into_response(),
+            }
+        }
+    };
+    (Router::new().route("/v4/thing", get(handler)), hits)
+}
+
+fn assert_no_key(err: &ApiError) {
+    assert!(!err.to_string().contains(TEST_KEY), "{err}");
+    assert!(!format!("{err:?}").contains(TEST_KEY), "{err:?}");
+}
+
+#[tokio::test]
+async fn joins_paths_onto_a_prefix_with_or_without_trailing_slash() {
+    let router = Router::new().route(
+        "/domino/v4/projects",
+        get(|q: axum::extract::RawQuery| async move { axum::Json(json!({ "q": q.0 })) }),
+    );
+    let base = serve(router).await;
+    for prefix in ["/domino", "/domino/"] {
+        let client = test_client(&format!("{base}{prefix}"));
+        let v: Value = client
+            .get_value("/v4/projects?offset=5&limit=2")
+            .await
+            .unwrap();
+        assert_eq!(v, json!({"q": "offset=5&limit=2"}));
+        let v: Value = client.get_value("v4/projects").await.unwrap();
+        assert_eq!(v, json!({"q": null}));
+    }
+}
+
+#[tokio::test]
+async fn sends_key_and_json_headers_and_bodies() {
+    type Seen = Arc<Mutex<Vec<(String, Option<String>, Option<String>, String)>>>;
+    let seen: Seen = Arc::default();
+    let record = |seen: Seen| {
+        move |method: axum::http::Method, headers: HeaderMap, body: String| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let h = |name: &str| headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+                let row = (
+                    method.to_string(),
+                    h("x-domino-api-key"),
+                    h("content-type"),
+                    body,
+                );
+                seen.lock().unwrap().push(row);
+                axum::Json(json!({}))
+            }
+        }
+    };
+    let router = Router::new().route(
+        "/v4/echo",
+        get(record(Arc::clone(&seen)))
+            .put(record(Arc::clone(&seen)))
+            .post(record(Arc::clone(&seen))),
+    );
+    let client = test_client(&serve(router).await);
+    client.get_value("/v4/echo").await.unwrap();
+    client.put("/v4/echo", &json!({"a": 1})).await.unwrap();
+    client.post("/v4/echo", None).await.unwrap();
+    client
+        .post("/v4/echo", Some(&json!({"b": [2]})))
+        .await
+        .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let key = Some(TEST_KEY.to_owned());
+    let json_type = Some("application/json".to_owned());
+    let expected = [
+        ("GET", ""),
+        ("PUT", r#"{"a":1}"#),
+        ("POST", ""),
+        ("POST", r#"{"b":[2]}"#),
+    ];
+    assert_eq!(seen.len(), expected.len());
+    for (row, (method, body)) in seen.iter().zip(expected) {
+        assert_eq!(
+            row,
+            &(
+                method.to_owned(),
+                key.clone(),
+                json_type.clone(),
+                body.to_owned()
+            )
+        );
+    }
+    assert_eq!(client.requests_sent(), 4);
+}
+
+#[tokio::test]
+async fn retries_transient_statuses_then_succeeds() {
+    let (router, hits) = scripted(vec![
+        (503, None),
+        (502, None),
+        (429, Some("0")),
+        (500, None),
+    ]);
+    let mut config = test_config(&serve(router).await);
+    config.retry.max_retries = 5;
+    let client = DominoClient::new(&config).unwrap();
+    let v: Value = client.get_value("/v4/thing").await.unwrap();
+    assert_eq!(v, json!({"ok": true}));
+    assert_eq!(hits.load(Ordering::SeqCst), 5);
+    assert_eq!(client.retries(), 4);
+    assert_eq!(client.requests_sent(), 5);
+}
+
+#[tokio::test]
+async fn honours_retry_after() {
+    let (router, hits) = scripted(vec![(429, Some("1"))]);
+    let client = test_client(&serve(router).await);
+    let started = Instant::now();
+    client.get_value("/v4/thing").await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn gives_up_after_max_retries_with_the_last_status() {
+    let (router, hits) = scripted(vec![(503, None); 10]);
+    let client = test_client(&serve(router).await);
+    let err = client.get_value("/v4/thing").await.unwrap_err();
+    assert!(matches!(err, ApiError::Status { status: 503, .. }), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(hits.load(Ordering::SeqCst), 4, "1 attempt + 3 retries");
+    assert_eq!(
+        err.to_string(),
+        "GET /v4/thing: HTTP 503: the backend said no"
+    );
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn never_retries_final_statuses() {
+    for (code, check) in [
+        (
+            401,
+            (|e: &ApiError| e.is_unauthorized()) as fn(&ApiError) -> bool,
+        ),
+        (403, |e: &ApiError| e.is_unauthorized()),
+        (404, |e: &ApiError| e.is_not_found()),
+        (400, |e: &ApiError| {
+            matches!(e, ApiError::Status { status: 400, .. })
+        }),
+        (409, |e: &ApiError| {
+            matches!(e, ApiError::Status { status: 409, .. })
+        }),
+    ] {
+        let (router, hits) = scripted(vec![(code, None); 3]);
+        let client = test_client(&serve(router).await);
+        let err = client.get_value("/v4/thing").await.unwrap_err();
+        assert!(check(&err), "{code}: {err}");
+        assert!(!err.is_transient());
+        assert_eq!(hits.load(Ordering::SeqCst), 1, "{code} must not be retried");
+        assert_eq!(client.retries(), 0);
+        assert!(err.to_string().starts_with("GET /v4/thing: HTTP"), "{err}");
+        assert_no_key(&err);
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_are_truncated_to_one_line() {
+    let long = format!("line one\nline two {}", "x".repeat(500));
+    let router = Router::new().route(
+        "/v4/bad",
+        get(move || {
+            let long = long.clone();
+            async move { (StatusCode::BAD_REQUEST, long) }
+        }),
+    );
+    let client = test_client(&serve(router).await);
+    let err = client.get_value("/v4/bad").await.unwrap_err();
+    let ApiError::Status { body, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(body.starts_with("line one line two xxx"), "{body}");
+    assert_eq!(body.chars().count(), 201, "200 characters and an ellipsis");
+    assert!(!err.to_string().contains('\n'));
+}
+
+#[tokio::test]
+async fn a_non_json_answer_is_a_decode_error() {
+    let router = Router::new().route("/v4/html", get(|| async { "<html>login</html>" }));
+    let client = test_client(&serve(router).await);
+    let err = client.get_value("/v4/html").await.unwrap_err();
+    assert!(matches!(err, ApiError::Decode { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("GET /v4/html: unexpected answer"),
+        "{err}"
+    );
+    assert_eq!(client.requests_sent(), 1);
+}
+
+#[tokio::test]
+async fn connection_refused_is_retried_then_transport() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let client = test_client(&format!("http://{addr}"));
+    let err = client.get_value("/v4/projects").await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(err.is_transient());
+    assert_eq!(client.requests_sent(), 4);
+    assert_eq!(client.retries(), 3);
+    let text = err.to_string();
+    assert!(
+        text.starts_with("GET /v4/projects: cannot connect"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&addr.to_string()),
+        "no host in errors: {text}"
+    );
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_then_transport() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket); // close before answering: "connection closed before message completed"
+        }
+    });
+    let client = test_client(&format!("http://{addr}"));
+    let err = client
+        .post("/v4/modelProducts/a/stop", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("POST /v4/modelProducts/a/stop: "),
+        "{err}"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn never_more_than_max_in_flight_at_the_server() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (now, max) = (Arc::clone(&in_flight), Arc::clone(&peak));
+    let router = Router::new().route(
+        "/v4/slow",
+        get(move || {
+            let (now, max) = (Arc::clone(&now), Arc::clone(&max));
+            async move {
+                let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(current, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                axum::Json(json!([]))
+            }
+        }),
+    );
+    let mut config = test_config(&serve(router).await);
+    config.limits.max_in_flight = 3;
+    let client = DominoClient::new(&config).unwrap();
+    let calls = (0..20).map(|_| {
+        let client = client.clone();
+        async move { client.get_value("/v4/slow").await }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert_eq!(client.requests_sent(), 20);
+}
+
+#[tokio::test]
+async fn a_timeout_is_retried_then_transport() {
+    let (router, hits) = {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = Router::new().route(
+            "/v4/slow",
+            get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    "late"
+                }
+            }),
+        );
+        (router, hits)
+    };
+    let mut config = test_config(&serve(router).await);
+    config.request_timeout = Duration::from_millis(80);
+    config.retry.max_retries = 1;
+    let client = DominoClient::new(&config).unwrap();
+    let err = client.get_value("/v4/slow").await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("GET /v4/slow: timed out"),
+        "{err}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn tls_settings_build_and_the_client_does_not_print_its_key() {
+    let mut config = test_config("https://domino.example.com/prefix/");
+    config.tls_no_verify = true;
+    let system_bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+    if system_bundle.exists() {
+        // A real PEM bundle is accepted as an extra CA file.
+        config.ca_cert = Some(system_bundle.to_owned());
+    }
+    let client = DominoClient::new(&config).unwrap();
+    assert_eq!(client.base_url(), "https://domino.example.com/prefix");
+    assert_eq!(
+        client.url("/v4/projects"),
+        "https://domino.example.com/prefix/v4/projects"
+    );
+    assert!(!format!("{client:?}").contains(TEST_KEY));
+    assert!(!format!("{config:?}").contains(TEST_KEY));
+}

@@ -1,0 +1,116 @@
+//! One module per kind of execution: its JSON shapes, its state words, its calls.
+
+pub mod apps;
+pub mod model_versions;
+pub(crate) mod records;
+pub mod scheduled_jobs;
+pub mod workspaces;
+
+use std::sync::Arc;
+
+use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed, ScanProblem};
+use crate::snapshot::{Entry, Kind};
+
+pub use apps::Apps;
+pub use model_versions::ModelVersions;
+pub use scheduled_jobs::ScheduledJobs;
+pub use workspaces::Workspaces;
+
+/// Settings of the kinds' own listings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindOptions {
+    /// Rows per page of the workspace admin list (`observe_all`).
+    pub workspaces_page_size: usize,
+}
+
+impl Default for KindOptions {
+    fn default() -> Self {
+        KindOptions {
+            workspaces_page_size: 50,
+        }
+    }
+}
+
+/// All four kinds, in the snapshot file's order.
+pub fn execution_kinds(
+    client: &DominoClient,
+    options: &KindOptions,
+) -> Vec<Arc<dyn ExecutionKind>> {
+    Kind::ALL
+        .into_iter()
+        .map(|kind| execution_kind(client, options, kind))
+        .collect()
+}
+
+/// The implementation of one kind.
+pub fn execution_kind(
+    client: &DominoClient,
+    options: &KindOptions,
+    kind: Kind,
+) -> Arc<dyn ExecutionKind> {
+    let client = client.clone();
+    match kind {
+        Kind::App => Arc::new(Apps::new(client)),
+        Kind::ModelApiVersion => Arc::new(ModelVersions::new(client)),
+        Kind::Workspace => Arc::new(Workspaces::new(client, options.workspaces_page_size)),
+        Kind::ScheduledJob => Arc::new(ScheduledJobs::new(client)),
+    }
+}
+
+/// What one listing found: the running executions, and the records it had to skip.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    pub problems: Vec<ScanProblem>,
+    pub warnings: Vec<String>,
+    /// Records examined, running or not.
+    pub examined: usize,
+}
+
+/// A string field of a snapshot entry's `_id` that a call needs; its absence is a bad entry.
+pub(crate) fn id_field<'a>(kind: Kind, entry: &'a Entry, field: &str) -> Result<&'a str, ApiError> {
+    let value = if field == "key" || field == "_id" {
+        entry.key(kind).ok()
+    } else {
+        entry.id_str(field).filter(|s| !s.is_empty())
+    };
+    value.ok_or_else(|| ApiError::BadEntry {
+        kind,
+        name: entry.name.clone(),
+        reason: format!("_id.{field} is missing or not a non-empty string"),
+    })
+}
+
+/// A 404 while reading one execution means it no longer exists.
+pub(crate) fn gone_if_not_found(result: Result<Observed, ApiError>) -> Result<Observed, ApiError> {
+    match result {
+        Err(e) if e.is_not_found() => Ok(Observed::Gone),
+        other => other,
+    }
+}
+
+/// An id as one URL path segment: ids come from the API and the snapshot file, so a `/`, `?` or
+/// `#` in one must not change which endpoint is called.
+pub(crate) fn seg(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_escaped() {
+        assert_eq!(seg("65a1f0c2e4b0"), "65a1f0c2e4b0");
+        assert_eq!(seg("a/b?c#d e"), "a%2Fb%3Fc%23d%20e");
+        assert_eq!(seg("é"), "%C3%A9");
+    }
+}

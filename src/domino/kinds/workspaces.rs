@@ -1,0 +1,327 @@
+//! Workspaces: one admin-wide list, paged by offset (and shifting while it is paged), read one
+//! at a time, stopped per workspace. Administrators cannot start a user's workspace: restore
+//! records them as "restart manually".
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::records::parse_records;
+use super::{gone_if_not_found, id_field, seg};
+use crate::domino::projects::ProjectIndex;
+use crate::domino::{
+    ApiError, DominoClient, ExecutionKind, NoProgress, Observed, ScanProblem, ScanProgress,
+};
+use crate::snapshot::{Entry, Kind};
+
+const KIND: Kind = Kind::Workspace;
+
+/// A guard against a list that never ends (an API ignoring `offset`).
+const MAX_PAGES: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RowPage {
+    #[serde(default)]
+    table_rows: Vec<Value>,
+    #[serde(default)]
+    total_entries: Option<u64>,
+}
+
+/// One row of the admin dashboard.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceRow {
+    pub workspace_id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub project_name: Option<String>,
+    #[serde(default)]
+    pub project_owner_name: Option<String>,
+    #[serde(default)]
+    pub owner_username: Option<String>,
+    pub workspace_state: String,
+}
+
+/// The distinct rows of the whole list, and what went wrong while paging it.
+#[derive(Debug, Default)]
+pub struct WorkspaceRows {
+    pub rows: Vec<WorkspaceRow>,
+    pub problems: Vec<ScanProblem>,
+    pub warnings: Vec<String>,
+}
+
+const RUNNING_OR_LAUNCHING: [&str; 4] = ["Created", "Initializing", "Starting", "Started"];
+
+fn word_in(word: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Whether a snapshot takes a workspace in this state (`domino-api.md`: running or launching).
+pub fn is_running_or_launching(state: &str) -> bool {
+    word_in(state, &RUNNING_OR_LAUNCHING)
+}
+
+/// A list state as the runner sees it. `Started` runs; the launching states, and `Stopping` /
+/// `Deleting` (not in `domino-api.md`, but plainly on their way), are in motion so that a stop
+/// is not confirmed early; every other word (`Stopped`, `Deleted`, `Failed`, ...) is stopped.
+pub fn workspace_state(state: &str) -> Observed {
+    if state.eq_ignore_ascii_case("Started") {
+        Observed::Running
+    } else if is_running_or_launching(state) || word_in(state, &["Stopping", "Deleting"]) {
+        Observed::InMotion(state.to_owned())
+    } else {
+        Observed::Stopped
+    }
+}
+
+/// Pages through the admin list. Rows shift between pages while it is paged, so rows are
+/// deduplicated by `workspaceId`, and a count that differs from `totalEntries` is a warning.
+pub async fn list_rows(
+    client: &DominoClient,
+    page_size: usize,
+    progress: &dyn ScanProgress,
+) -> Result<WorkspaceRows, ApiError> {
+    let page_size = page_size.max(1);
+    let mut result = WorkspaceRows::default();
+    let mut seen = HashSet::new();
+    let (mut offset, mut duplicates, mut unreadable) = (0u64, 0usize, 0usize);
+    let mut total: Option<u64> = None;
+    for page_number in 1..=MAX_PAGES {
+        let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
+        let page: RowPage = client.get_json(&path).await?;
+        if page_number == 1 {
+            let estimate = page
+                .total_entries
+                .map_or(1, |t| (t as usize).div_ceil(page_size).max(1));
+            progress.kind_started(KIND, estimate);
+        }
+        progress.unit_done(KIND);
+        total = page.total_entries.or(total);
+        let row_count = page.table_rows.len();
+        let problems_before = result.problems.len();
+        let rows: Vec<WorkspaceRow> = parse_records(KIND, page.table_rows, &mut result.problems);
+        unreadable += result.problems.len() - problems_before;
+        for row in rows {
+            if seen.insert(row.workspace_id.clone()) {
+                result.rows.push(row);
+            } else {
+                duplicates += 1;
+            }
+        }
+        offset += page_size as u64;
+        if row_count < page_size || total.is_some_and(|t| offset >= t) {
+            break;
+        }
+    }
+    let found = result.rows.len() + unreadable;
+    if let Some(total) = total
+        && found as u64 != total
+    {
+        result.warnings.push(format!(
+            "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
+        ));
+    }
+    Ok(result)
+}
+
+/// Snapshot entries for the running rows. A row whose project cannot be resolved through
+/// `(owner, name)` cannot be stopped (the stop needs the project id): a problem, skipped.
+pub fn running_entries(
+    rows: &[WorkspaceRow],
+    projects: &ProjectIndex,
+) -> (Vec<Entry>, Vec<ScanProblem>) {
+    let mut entries = Vec::new();
+    let mut problems = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| is_running_or_launching(&r.workspace_state))
+    {
+        let project_name = row.project_name.clone().unwrap_or_default();
+        let owner = row.project_owner_name.clone().unwrap_or_default();
+        let name = format!(
+            "{project_name}/{}",
+            row.name.as_deref().unwrap_or(&row.workspace_id)
+        );
+        let Some(project_id) = projects.get(&(owner.clone(), project_name.clone())) else {
+            problems.push(ScanProblem::new(
+                KIND,
+                format!("{} ({name})", row.workspace_id),
+                format!(
+                    "its project '{owner}/{project_name}' is not among the listed projects; skipped"
+                ),
+            ));
+            continue;
+        };
+        entries.push(Entry {
+            id: json!({ "_id": row.workspace_id, "projectId": project_id }),
+            name,
+            owner: row.owner_username.clone().unwrap_or_default(),
+        });
+    }
+    (entries, problems)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkspaceDetail {
+    #[serde(default)]
+    most_recent_session: Option<Session>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Session {
+    #[serde(default)]
+    session_status_info: Option<SessionStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionStatus {
+    #[serde(default)]
+    is_completed: bool,
+    #[serde(default)]
+    is_running: bool,
+}
+
+fn detail_state(detail: &WorkspaceDetail) -> Observed {
+    let Some(session) = &detail.most_recent_session else {
+        return Observed::Stopped; // never ran
+    };
+    match &session.session_status_info {
+        Some(s) if s.is_completed => Observed::Stopped,
+        Some(s) if s.is_running => Observed::Running,
+        Some(_) => Observed::InMotion("session neither running nor completed".into()),
+        None => Observed::InMotion("session without status".into()),
+    }
+}
+
+pub struct Workspaces {
+    client: DominoClient,
+    page_size: usize,
+}
+
+impl Workspaces {
+    pub fn new(client: DominoClient, page_size: usize) -> Workspaces {
+        Workspaces { client, page_size }
+    }
+
+    fn path(entry: &Entry) -> Result<String, ApiError> {
+        let id = id_field(KIND, entry, "_id")?;
+        let project_id = id_field(KIND, entry, "projectId")?;
+        Ok(format!(
+            "/v4/workspace/project/{}/workspace/{}",
+            seg(project_id),
+            seg(id)
+        ))
+    }
+}
+
+#[async_trait]
+impl ExecutionKind for Workspaces {
+    fn kind(&self) -> Kind {
+        KIND
+    }
+
+    async fn stop(&self, entry: &Entry) -> Result<(), ApiError> {
+        self.client
+            .post(&format!("{}/stop", Self::path(entry)?), None)
+            .await
+    }
+
+    async fn start(&self, _entry: &Entry) -> Result<(), ApiError> {
+        Err(ApiError::Unsupported {
+            kind: KIND,
+            operation: "start".into(),
+            reason: "users restart their own workspaces".into(),
+        })
+    }
+
+    async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError> {
+        let path = Self::path(entry)?;
+        let read = async {
+            let detail: WorkspaceDetail = self.client.get_json(&path).await?;
+            Ok(detail_state(&detail))
+        };
+        gone_if_not_found(read.await)
+    }
+
+    async fn observe_all(&self) -> Option<Result<HashMap<String, Observed>, ApiError>> {
+        let read = async {
+            let listed = list_rows(&self.client, self.page_size, &NoProgress).await?;
+            Ok(listed
+                .rows
+                .into_iter()
+                .map(|row| (row.workspace_id, workspace_state(&row.workspace_state)))
+                .collect())
+        };
+        Some(read.await)
+    }
+
+    fn restartable(&self, _entry: &Entry) -> Result<(), String> {
+        Err("restart manually: users restart their own workspaces".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_states() {
+        assert_eq!(workspace_state("Started"), Observed::Running);
+        for s in [
+            "Created",
+            "Initializing",
+            "Starting",
+            "Stopping",
+            "Deleting",
+        ] {
+            assert_eq!(workspace_state(s), Observed::InMotion(s.into()));
+        }
+        for s in ["Stopped", "Deleted", "Failed", "Whatever"] {
+            assert_eq!(workspace_state(s), Observed::Stopped, "{s}");
+            assert!(!is_running_or_launching(s));
+        }
+    }
+
+    #[test]
+    fn detail_states() {
+        let state = |v: Value| detail_state(&serde_json::from_value(v).unwrap());
+        assert_eq!(state(json!({"mostRecentSession": null})), Observed::Stopped);
+        assert_eq!(state(json!({})), Observed::Stopped);
+        let session = |c: bool, r: bool| json!({"mostRecentSession": {"sessionStatusInfo": {"isCompleted": c, "isRunning": r}}, "x": 1});
+        assert_eq!(state(session(true, false)), Observed::Stopped);
+        assert_eq!(state(session(true, true)), Observed::Stopped);
+        assert_eq!(state(session(false, true)), Observed::Running);
+        assert!(matches!(
+            state(session(false, false)),
+            Observed::InMotion(_)
+        ));
+    }
+
+    #[test]
+    fn entries_resolve_projects_and_skip_unknown_ones() {
+        let rows: Vec<WorkspaceRow> = serde_json::from_value(json!([
+            {"workspaceId": "w1", "name": "ws", "projectName": "churn", "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": "Started"},
+            {"workspaceId": "w2", "name": "old", "projectName": "churn", "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": "Stopped"},
+            {"workspaceId": "w3", "name": "lost", "projectName": "gone", "projectOwnerName": "carol", "ownerUsername": "carol", "workspaceState": "Starting"}
+        ]))
+        .unwrap();
+        let projects: ProjectIndex =
+            [(("alice".to_owned(), "churn".to_owned()), "p1".to_owned())].into();
+        let (entries, problems) = running_entries(&rows, &projects);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            serde_json::to_string(&entries[0]).unwrap(),
+            r#"{"_id":{"_id":"w1","projectId":"p1"},"name":"churn/ws","owner":"bob"}"#
+        );
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].subject, "w3 (gone/lost)");
+        assert!(problems[0].reason.contains("'carol/gone'"));
+    }
+}
