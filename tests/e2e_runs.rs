@@ -13,27 +13,43 @@ use dmm::snapshot::Kind;
 fn a_full_cycle_returns_the_deployment_to_what_ran() {
     let env = Env::small();
     let before: BTreeMap<Kind, _> = Kind::ALL.iter().map(|&k| (k, running(&env, k))).collect();
-    assert!(before.values().all(|s| !s.is_empty()), "the scenario runs something of every kind");
+    assert!(
+        before.values().all(|s| !s.is_empty()),
+        "the scenario runs something of every kind"
+    );
     env.take_snapshot();
 
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     for kind in Kind::ALL {
-        assert!(running(&env, kind).is_empty(), "{kind} still running after shutdown");
+        assert!(
+            running(&env, kind).is_empty(),
+            "{kind} still running after shutdown"
+        );
     }
     let steps = env.steps(Operation::Shutdown);
     assert_eq!(steps.len(), before.values().map(|s| s.len()).sum::<usize>());
-    assert!(steps.iter().all(|s| s.phase == StepPhase::Confirmed), "{steps:#?}");
+    assert!(
+        steps.iter().all(|s| s.phase == StepPhase::Confirmed),
+        "{steps:#?}"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("verification: passed"));
 
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(running(&env, Kind::App), before[&Kind::App]);
-    assert_eq!(running(&env, Kind::ScheduledJob), before[&Kind::ScheduledJob]);
+    assert_eq!(
+        running(&env, Kind::ScheduledJob),
+        before[&Kind::ScheduledJob]
+    );
     // Workspaces are left to their users; only active model versions come back.
     assert!(running(&env, Kind::Workspace).is_empty());
     let state = env.sim.state();
-    for e in state.executions.iter().filter(|e| e.kind == Kind::ModelApiVersion) {
+    for e in state
+        .executions
+        .iter()
+        .filter(|e| e.kind == Kind::ModelApiVersion)
+    {
         if before[&Kind::ModelApiVersion].contains(&e.id) && e.is_active == Some(true) {
             assert!(e.running, "active version {} not restored", e.id);
         }
@@ -44,10 +60,18 @@ fn a_full_cycle_returns_the_deployment_to_what_ran() {
     let restore = env.steps(Operation::Restore);
     let skipped = count_phase(&restore, |p| matches!(p, StepPhase::Skipped(_)));
     assert!(skipped >= before[&Kind::Workspace].len());
-    assert!(restore.iter().all(|s| s.phase.is_terminal() && !matches!(s.phase, StepPhase::Failed(_))));
+    assert!(
+        restore
+            .iter()
+            .all(|s| s.phase.is_terminal() && !matches!(s.phase, StepPhase::Failed(_)))
+    );
 
     // Apps came back with their hardware tier and only local-data-plane volumes.
-    for e in state.executions.iter().filter(|e| e.kind == Kind::App && before[&Kind::App].contains(&e.id)) {
+    for e in state
+        .executions
+        .iter()
+        .filter(|e| e.kind == Kind::App && before[&Kind::App].contains(&e.id))
+    {
         assert_eq!(e.app_starts.len(), 1, "app {} started once", e.id);
     }
 
@@ -55,7 +79,11 @@ fn a_full_cycle_returns_the_deployment_to_what_ran() {
     let mutations = env.sim.requests().mutations.len();
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    assert_eq!(env.sim.requests().mutations.len(), mutations, "a finished restore sent requests again");
+    assert_eq!(
+        env.sim.requests().mutations.len(),
+        mutations,
+        "a finished restore sent requests again"
+    );
 }
 
 #[test]
@@ -73,7 +101,9 @@ fn a_run_killed_mid_way_continues_and_never_repeats_a_confirmed_step() {
         let mut child = env.spawn_op("shutdown", &[]);
         wait_for(Duration::from_secs(20), "steps to be accepted", || {
             let steps = env.steps(Operation::Shutdown);
-            count_phase(&steps, |p| matches!(p, StepPhase::Accepted | StepPhase::Confirmed)) >= min_accepted * (round + 1)
+            count_phase(&steps, |p| {
+                matches!(p, StepPhase::Accepted | StepPhase::Confirmed)
+            }) >= min_accepted * (round + 1)
         });
         kill9(&mut child);
     }
@@ -104,9 +134,11 @@ fn a_run_killed_mid_way_continues_and_never_repeats_a_confirmed_step() {
     for e in &after.executions {
         if confirmed.contains(&(e.kind, e.id.clone())) {
             assert_eq!(
-                e.stop_requests, stops_before[&(e.kind, e.id.clone())],
+                e.stop_requests,
+                stops_before[&(e.kind, e.id.clone())],
                 "{} {} was confirmed before the resume but was sent another stop",
-                e.kind, e.id
+                e.kind,
+                e.id
             );
         }
     }
@@ -144,7 +176,13 @@ fn a_journal_is_refused_with_another_snapshot() {
     std::fs::write(&other, snap.replacen("\"App\": [", "\"App\": [ ", 1)).unwrap();
     let out = env
         .dmm()
-        .args(["shutdown", other.to_str().unwrap(), "--yes", "--journal", env.journal().to_str().unwrap()])
+        .args([
+            "shutdown",
+            other.to_str().unwrap(),
+            "--yes",
+            "--journal",
+            env.journal().to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(code(&out), 2, "{}", text(&out));
@@ -161,7 +199,13 @@ fn stuck_executions_fail_after_the_grace_period_and_the_rest_complete() {
     let out = env.run_op("shutdown", &["-g", "1"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let steps = env.steps(Operation::Shutdown);
-    let stuck: Vec<_> = env.sim.state().executions.into_iter().filter(|e| e.stuck).collect();
+    let stuck: Vec<_> = env
+        .sim
+        .state()
+        .executions
+        .into_iter()
+        .filter(|e| e.stuck)
+        .collect();
     assert!(!stuck.is_empty(), "the seed makes some executions stuck");
     let failed = count_phase(&steps, |p| matches!(p, StepPhase::Failed(_)));
     assert_eq!(failed, stuck.len(), "{steps:#?}");

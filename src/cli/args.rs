@@ -78,20 +78,30 @@ pub enum Command {
     #[command(after_help = "Example:\n  dmm snapshot before-upgrade.json")]
     Snapshot(SnapshotArgs),
     /// Stop everything the snapshot recorded (Scheduled Jobs are paused first).
-    #[command(after_help = "Examples:\n  dmm shutdown before-upgrade.json\n  dmm shutdown before-upgrade.json --dry-run\n  dmm shutdown before-upgrade.json -s App --yes\n\nRun it again after an interruption: it continues from the journal.")]
+    #[command(
+        after_help = "Examples:\n  dmm shutdown before-upgrade.json\n  dmm shutdown before-upgrade.json --dry-run\n  dmm shutdown before-upgrade.json -s App --yes\n\nRun it again after an interruption: it continues from the journal."
+    )]
     Shutdown(ShutdownArgs),
     /// Start again what the snapshot recorded (Scheduled Jobs are resumed last). Workspaces
     /// are left for their users, and only active Model API versions are started.
-    #[command(after_help = "Examples:\n  dmm restore before-upgrade.json\n  dmm restore before-upgrade.json --retry-failed --yes")]
+    #[command(
+        after_help = "Examples:\n  dmm restore before-upgrade.json\n  dmm restore before-upgrade.json --retry-failed --yes"
+    )]
     Restore(RestoreArgs),
     /// Check the deployment against the snapshot now, without a journal.
-    #[command(after_help = "Examples:\n  dmm verify before-upgrade.json --expect stopped\n  dmm verify before-upgrade.json --expect running")]
+    #[command(
+        after_help = "Examples:\n  dmm verify before-upgrade.json --expect stopped\n  dmm verify before-upgrade.json --expect running"
+    )]
     Verify(VerifyArgs),
     /// Where the maintenance stands: steps per phase, last run, last verification, next command.
-    #[command(after_help = "Examples:\n  dmm status before-upgrade.json\n  dmm status before-upgrade.json --json")]
+    #[command(
+        after_help = "Examples:\n  dmm status before-upgrade.json\n  dmm status before-upgrade.json --json"
+    )]
     Status(StatusArgs),
     /// The audit trail: every step transition, one line each.
-    #[command(after_help = "Examples:\n  dmm journal before-upgrade.json\n  dmm journal before-upgrade.json --failed --kind App\n  dmm journal before-upgrade.json --json > audit.jsonl")]
+    #[command(
+        after_help = "Examples:\n  dmm journal before-upgrade.json\n  dmm journal before-upgrade.json --failed --kind App\n  dmm journal before-upgrade.json --json > audit.jsonl"
+    )]
     Journal(JournalArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  dmm completions bash > /etc/bash_completion.d/dmm")]
@@ -146,7 +156,13 @@ pub struct RunArgs {
     #[arg(short = 'b', long, value_name = "N", hide_short_help = true)]
     pub batch_size: Option<u32>,
     /// Earlier tool's flag: seconds between batches; with -b sets --rate-limit to b/i.
-    #[arg(short = 'i', long = "batch-interval-s", alias = "batch-interval_s", value_name = "SECONDS", hide_short_help = true)]
+    #[arg(
+        short = 'i',
+        long = "batch-interval-s",
+        alias = "batch-interval_s",
+        value_name = "SECONDS",
+        hide_short_help = true
+    )]
     pub batch_interval_s: Option<u32>,
     /// Failed attempts per execution before its step is marked failed.
     #[arg(short = 'm', long, default_value_t = 5)]
@@ -235,11 +251,24 @@ mod tests {
     #[test]
     fn earlier_tool_flags_parse() {
         let cli = Cli::try_parse_from([
-            "dmm", "shutdown", "s.json", "-b", "3", "--batch-interval_s", "2", "-m", "2", "-g",
-            "30", "-s", "Model API Version",
+            "dmm",
+            "shutdown",
+            "s.json",
+            "-b",
+            "3",
+            "--batch-interval_s",
+            "2",
+            "-m",
+            "2",
+            "-g",
+            "30",
+            "-s",
+            "Model API Version",
         ])
         .unwrap();
-        let Command::Shutdown(a) = cli.command else { panic!() };
+        let Command::Shutdown(a) = cli.command else {
+            panic!()
+        };
         assert_eq!(a.run.batch_size, Some(3));
         assert_eq!(a.run.batch_interval_s, Some(2));
         assert_eq!(a.service, Some(Kind::ModelApiVersion));

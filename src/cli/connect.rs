@@ -43,7 +43,11 @@ pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig
     Ok(config)
 }
 
-pub fn connect(global: &GlobalArgs, limits: Limits, kind_options: &KindOptions) -> Result<Connection, CliError> {
+pub fn connect(
+    global: &GlobalArgs,
+    limits: Limits,
+    kind_options: &KindOptions,
+) -> Result<Connection, CliError> {
     let config = client_config(global, limits)?;
     let client = DominoClient::new(&config).map_err(|e| CliError::bad_input(e.to_string()))?;
     let kinds = execution_kinds(&client, kind_options);

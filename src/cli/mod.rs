@@ -38,7 +38,8 @@ pub fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(e) => {
-            out.bars.suspend(|| eprintln!("error: {}", one_line(&e.message)));
+            out.bars
+                .suspend(|| eprintln!("error: {}", one_line(&e.message)));
             e.exit.into()
         }
     }
@@ -49,10 +50,24 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
     match cli.command {
         Command::Snapshot(a) => commands::snapshot::run(&global, &out, a).await,
         Command::Shutdown(a) => {
-            commands::run::run(&global, &out, crate::journal::Operation::Shutdown, a.run, a.service).await
+            commands::run::run(
+                &global,
+                &out,
+                crate::journal::Operation::Shutdown,
+                a.run,
+                a.service,
+            )
+            .await
         }
         Command::Restore(a) => {
-            commands::run::run(&global, &out, crate::journal::Operation::Restore, a.run, a.service).await
+            commands::run::run(
+                &global,
+                &out,
+                crate::journal::Operation::Restore,
+                a.run,
+                a.service,
+            )
+            .await
         }
         Command::Verify(a) => commands::verify::run(&global, &out, a).await,
         Command::Status(a) => commands::status::run(a),
@@ -79,6 +94,9 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: internal error: {}{at} (the journal is intact; please report this)", one_line(&msg));
+        eprintln!(
+            "error: internal error: {}{at} (the journal is intact; please report this)",
+            one_line(&msg)
+        );
     }));
 }

@@ -12,7 +12,9 @@ use super::plan::{kinds_in_order, needs_work, plan_steps};
 use super::report::Reporter;
 use super::step::{PollPolicy, Step, StepAbort, StepContext};
 use crate::domino::{ApiError, ExecutionKind};
-use crate::journal::{Journal, JournalError, Operation, RunOutcome, StepPhase, StepRecord};
+use crate::journal::{
+    Journal, JournalError, JournalRead, Operation, RunOutcome, StepPhase, StepRecord,
+};
 use crate::snapshot::{Entry, Kind, Snapshot};
 
 /// One options struct for a shutdown or restore run.
@@ -158,7 +160,11 @@ async fn run_steps(
                 observer: if work.is_empty() {
                     Observer::single(api.clone())
                 } else {
-                    Observer::new(api.clone(), options.poll.initial.min(Duration::from_secs(1))).await
+                    Observer::new(
+                        api.clone(),
+                        options.poll.initial.min(Duration::from_secs(1)),
+                    )
+                    .await
                 },
                 api,
                 writer: writer.clone(),

@@ -13,7 +13,7 @@ pub mod verify;
 
 pub use cancel::Cancel;
 pub use engine::{RunError, RunOptions, RunSummary, run};
-pub use plan::{Plan, PlanLine, plan_steps};
+pub use plan::{Plan, PlanLine, kinds_in_order, plan_steps};
 pub use report::{NoReporter, Reporter};
 pub use step::PollPolicy;
 

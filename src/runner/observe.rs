@@ -67,7 +67,13 @@ impl Observer {
 
     /// Reads one execution's state, from a listing that started after `not_before` and is newer
     /// than generation `seen`, or by a single read.
-    pub(crate) async fn read(&self, entry: &Entry, key: &str, not_before: Instant, seen: u64) -> Reading {
+    pub(crate) async fn read(
+        &self,
+        entry: &Entry,
+        key: &str,
+        not_before: Instant,
+        seen: u64,
+    ) -> Reading {
         let Some(bulk) = &self.bulk else {
             return Reading {
                 state: self.api.observe(entry).await,

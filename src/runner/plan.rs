@@ -142,7 +142,12 @@ mod tests {
     fn restore_runs_the_shutdown_order_backwards() {
         assert_eq!(
             kinds_in_order(Operation::Shutdown, &[]),
-            vec![Kind::ScheduledJob, Kind::App, Kind::ModelApiVersion, Kind::Workspace]
+            vec![
+                Kind::ScheduledJob,
+                Kind::App,
+                Kind::ModelApiVersion,
+                Kind::Workspace
+            ]
         );
         assert_eq!(
             kinds_in_order(Operation::Restore, &[]).last(),

@@ -245,9 +245,18 @@ impl<'a> Step<'a> {
         let status = e.status();
         let error = e.to_string();
         if self.failures >= self.ctx.max_failures.max(1) {
-            let reason = format!("{} failed attempts in this run; last: {error}", self.failures);
+            let reason = format!(
+                "{} failed attempts in this run; last: {error}",
+                self.failures
+            );
             return self
-                .write(StepPhase::Failed(reason), attempt, status, None, Some(error))
+                .write(
+                    StepPhase::Failed(reason),
+                    attempt,
+                    status,
+                    None,
+                    Some(error),
+                )
                 .await;
         }
         let verb = self.verb();
@@ -255,7 +264,9 @@ impl<'a> Step<'a> {
             StepPhase::Requested,
             attempt,
             status,
-            Some(format!("{verb} attempt {attempt} failed; will look and try again")),
+            Some(format!(
+                "{verb} attempt {attempt} failed; will look and try again"
+            )),
             Some(error),
         )
         .await?;
@@ -273,7 +284,7 @@ impl<'a> Step<'a> {
         let deadline = since + self.ctx.grace_period;
         let mut delay = self.ctx.poll.initial;
         let mut seen_generation = 0;
-        let mut last_seen = String::from("not yet observed");
+        let mut last_seen;
         let target = target_state(self.ctx.op);
         let attempt = self.record.attempts;
         loop {
@@ -288,7 +299,12 @@ impl<'a> Step<'a> {
             let reading = self
                 .ctx
                 .observer
-                .read(self.entry, &self.record.key.execution, since, seen_generation)
+                .read(
+                    self.entry,
+                    &self.record.key.execution,
+                    since,
+                    seen_generation,
+                )
                 .await;
             seen_generation = reading.generation;
             match reading.state {
@@ -311,7 +327,13 @@ impl<'a> Step<'a> {
                 );
                 self.failures += 1;
                 return self
-                    .write(StepPhase::Failed(reason.clone()), attempt, None, None, Some(reason))
+                    .write(
+                        StepPhase::Failed(reason.clone()),
+                        attempt,
+                        None,
+                        None,
+                        Some(reason),
+                    )
                     .await;
             }
             delay = self.ctx.poll.next(delay);

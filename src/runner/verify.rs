@@ -103,7 +103,8 @@ pub async fn verify(
                 .collect();
             for entry in now.entries(kind) {
                 if entry.key(kind).is_ok_and(|k| !known.contains(k)) {
-                    let detail = "running now, but not in the snapshot (started during maintenance)";
+                    let detail =
+                        "running now, but not in the snapshot (started during maintenance)";
                     items.push(item(kind, entry, Finding::Drift, detail.into()));
                 }
             }
@@ -134,7 +135,9 @@ fn item(kind: Kind, entry: &Entry, finding: Finding, detail: String) -> Item {
 fn judge(expect: Expectation, state: Result<Observed, ApiError>) -> (Finding, String) {
     match (expect, state) {
         (_, Err(e)) => (Finding::Unknown, e.to_string()),
-        (Expectation::Stopped, Ok(Observed::Stopped | Observed::Gone)) => (Finding::Ok, String::new()),
+        (Expectation::Stopped, Ok(Observed::Stopped | Observed::Gone)) => {
+            (Finding::Ok, String::new())
+        }
         (Expectation::Stopped, Ok(s)) => (Finding::StillRunning, describe(&s)),
         (Expectation::Running, Ok(Observed::Running)) => (Finding::Ok, String::new()),
         (Expectation::Running, Ok(s)) => (Finding::NotRunning, describe(&s)),

@@ -88,14 +88,34 @@ impl Env {
     /// Fast polling so tests spend their time on the work, not on waiting.
     pub fn run_op(&self, op: &str, extra: &[&str]) -> Output {
         let snap = self.snapshot();
-        let mut args = vec![op, snap.to_str().unwrap(), "--yes", "--poll-interval-ms", "20", "--rate-limit", "2000", "--concurrency", "16"];
+        let mut args = vec![
+            op,
+            snap.to_str().unwrap(),
+            "--yes",
+            "--poll-interval-ms",
+            "20",
+            "--rate-limit",
+            "2000",
+            "--concurrency",
+            "16",
+        ];
         args.extend_from_slice(extra);
         self.run(&args)
     }
 
     pub fn spawn_op(&self, op: &str, extra: &[&str]) -> Child {
         let snap = self.snapshot();
-        let mut args = vec![op, snap.to_str().unwrap(), "--yes", "--poll-interval-ms", "20", "--rate-limit", "2000", "--concurrency", "16"];
+        let mut args = vec![
+            op,
+            snap.to_str().unwrap(),
+            "--yes",
+            "--poll-interval-ms",
+            "20",
+            "--rate-limit",
+            "2000",
+            "--concurrency",
+            "16",
+        ];
         args.extend_from_slice(extra);
         self.dmm()
             .args(&args)

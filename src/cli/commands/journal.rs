@@ -23,7 +23,13 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
             .steps(None)?
             .into_iter()
             .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
-            .map(|s| (s.key.op.to_string(), s.key.kind.label().to_owned(), s.key.execution))
+            .map(|s| {
+                (
+                    s.key.op.to_string(),
+                    s.key.kind.label().to_owned(),
+                    s.key.execution,
+                )
+            })
             .collect()
     } else {
         HashSet::new()
@@ -35,7 +41,11 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
             continue;
         }
         if args.failed
-            && !failed_now.contains(&(e.op.to_string(), e.kind.label().to_owned(), e.execution.clone()))
+            && !failed_now.contains(&(
+                e.op.to_string(),
+                e.kind.label().to_owned(),
+                e.execution.clone(),
+            ))
         {
             continue;
         }
@@ -54,8 +64,13 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
                 e.from,
                 e.to,
                 e.attempt,
-                e.http_status.map(|s| format!(" HTTP {s}")).unwrap_or_default(),
-                e.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                e.http_status
+                    .map(|s| format!(" HTTP {s}"))
+                    .unwrap_or_default(),
+                e.message
+                    .as_deref()
+                    .map(|m| format!(": {m}"))
+                    .unwrap_or_default()
             )
         };
         // A closed pipe (`| head`) ends the listing quietly.

@@ -12,7 +12,7 @@ use crate::cli::logging::Output;
 use crate::cli::progress::RunProgress;
 use crate::domino::{ExecutionKind, KindOptions, Limits};
 use crate::journal::{
-    Journal, JournalReader, JournalRead, Operation, RunOutcome, VerificationRecord,
+    Journal, JournalRead, JournalReader, Operation, RunOutcome, VerificationRecord,
 };
 use crate::runner::verify::{Expectation, Verification};
 use crate::runner::{self, Cancel, Plan, PollPolicy, RunOptions, RunSummary, plan_steps};
@@ -45,7 +45,12 @@ pub async fn run(
     let only: Vec<Kind> = service.into_iter().collect();
     let chosen: Vec<&dyn ExecutionKind> = runner::kinds_in_order(op, &only)
         .into_iter()
-        .filter_map(|k| conn.kinds.iter().find(|a| a.kind() == k).map(|a| a.as_ref()))
+        .filter_map(|k| {
+            conn.kinds
+                .iter()
+                .find(|a| a.kind() == k)
+                .map(|a| a.as_ref())
+        })
         .collect();
     let planned = plan_steps(op, &loaded.snapshot, &chosen).map_err(CliError::bad_input)?;
 
@@ -96,7 +101,14 @@ pub async fn run(
     watch_signals(cancel.clone());
     let started = Instant::now();
     let reporter = Arc::new(RunProgress::new(out));
-    let run_future = runner::run(&journal, &loaded.snapshot, &conn.kinds, &options, &cancel, reporter.clone());
+    let run_future = runner::run(
+        &journal,
+        &loaded.snapshot,
+        &conn.kinds,
+        &options,
+        &cancel,
+        reporter.clone(),
+    );
     tokio::pin!(run_future);
     let finished = tokio::select! {
         r = &mut run_future => Some(r),
@@ -142,7 +154,14 @@ pub async fn run(
             Operation::Shutdown => Expectation::Stopped,
             Operation::Restore => Expectation::Running,
         };
-        let v = super::verify::check(&conn, &loaded.snapshot, &kinds, expect, concurrency as usize).await?;
+        let v = super::verify::check(
+            &conn,
+            &loaded.snapshot,
+            &kinds,
+            expect,
+            concurrency as usize,
+        )
+        .await?;
         journal.record_verification(&VerificationRecord {
             run: Some(summary.run),
             op,
@@ -185,7 +204,13 @@ fn outcome_message(failed: usize, v: Option<&Verification>) -> String {
     match v {
         Some(v) if !v.passed => parts.push(format!(
             "verification found {} mismatch(es)",
-            v.items.iter().filter(|i| !matches!(i.finding, crate::runner::verify::Finding::Ok | crate::runner::verify::Finding::Skipped)).count()
+            v.items
+                .iter()
+                .filter(|i| !matches!(
+                    i.finding,
+                    crate::runner::verify::Finding::Ok | crate::runner::verify::Finding::Skipped
+                ))
+                .count()
         )),
         Some(_) => parts.push("verified".into()),
         None => parts.push("verification skipped (--no-verify)".into()),
@@ -205,7 +230,9 @@ fn limits(args: &RunArgs) -> Result<(u32, Option<f64>), CliError> {
     let mut rate = args.rate_limit.or(Some(DEFAULT_RATE_LIMIT));
     if let Some(b) = args.batch_size {
         if args.concurrency.is_some() {
-            return Err(CliError::bad_input("give either --concurrency or -b/--batch-size, not both"));
+            return Err(CliError::bad_input(
+                "give either --concurrency or -b/--batch-size, not both",
+            ));
         }
         concurrency = b.max(1);
         if let Some(i) = args.batch_interval_s.filter(|i| *i > 0)
@@ -217,7 +244,9 @@ fn limits(args: &RunArgs) -> Result<(u32, Option<f64>), CliError> {
     if let Some(r) = rate
         && (!r.is_finite() || r <= 0.0)
     {
-        return Err(CliError::bad_input(format!("--rate-limit must be a positive number of requests per second, not {r}")));
+        return Err(CliError::bad_input(format!(
+            "--rate-limit must be a positive number of requests per second, not {r}"
+        )));
     }
     Ok((concurrency, rate))
 }
@@ -263,7 +292,9 @@ fn confirm(op: Operation, plan: &Plan, host: &str, yes: bool) -> Result<(), CliE
     if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
-        Err(CliError::bad_input(format!("{op} cancelled at the prompt; nothing was touched")))
+        Err(CliError::bad_input(format!(
+            "{op} cancelled at the prompt; nothing was touched"
+        )))
     }
 }
 

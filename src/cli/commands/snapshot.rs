@@ -18,13 +18,14 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
     snapshot::check_writable(&args.file)?;
     let conn = connect(global, Limits::default(), &KindOptions::default())?;
     let options = ScanOptions {
-        workspaces_page_size: args.workspaces_page_size,
-        models_page_size: args.models_page_size,
+        workspaces_page_size: args.workspaces_page_size as usize,
+        models_page_size: args.models_page_size as usize,
         concurrency: args.concurrency as usize,
-        ..ScanOptions::default()
     };
     let progress = ScanBars::new(out);
-    let report = scan(&conn.client, &options, &progress).await.map_err(scan_error)?;
+    let report = scan(&conn.client, &options, &progress)
+        .await
+        .map_err(scan_error)?;
     progress.finish();
     let sha = snapshot::write_new(&args.file, &report.snapshot)?;
 
@@ -64,7 +65,11 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
 }
 
 fn scan_error(e: ApiError) -> CliError {
-    let exit = if e.is_unauthorized() { Exit::BadInput } else { Exit::Failures };
+    let exit = if e.is_unauthorized() {
+        Exit::BadInput
+    } else {
+        Exit::Failures
+    };
     CliError::new(exit, format!("snapshot not written: {e}"))
 }
 

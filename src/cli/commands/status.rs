@@ -12,7 +12,14 @@ use crate::cli::exit::{CliError, Exit};
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
 use crate::snapshot::{self, Kind};
 
-const PHASES: [&str; 6] = ["Pending", "Requested", "Accepted", "Confirmed", "Skipped", "Failed"];
+const PHASES: [&str; 6] = [
+    "Pending",
+    "Requested",
+    "Accepted",
+    "Confirmed",
+    "Skipped",
+    "Failed",
+];
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
@@ -102,7 +109,10 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             r.started_at,
             r.ended_at.as_deref().unwrap_or("-"),
             outcome,
-            r.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default()
+            r.message
+                .as_deref()
+                .map(|m| format!(" ({m})"))
+                .unwrap_or_default()
         );
     }
     if let Some(v) = last_verification {
@@ -141,7 +151,7 @@ fn next_command(
     };
     match last_op {
         None => format!("dmm shutdown {file}"),
-        Some(op) if unfinished(op) || !runs.last().is_some_and(|r| r.outcome.is_some()) => {
+        Some(op) if unfinished(op) || runs.last().is_none_or(|r| r.outcome.is_none()) => {
             format!("dmm {op} {file}   (continues where the last run stopped)")
         }
         Some(op) if failed(op) || !verified(op) || !last_ok => format!(

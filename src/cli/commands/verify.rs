@@ -22,7 +22,11 @@ pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result
     } else {
         render::print_verification(&v);
     }
-    Ok(if v.passed { Exit::Success } else { Exit::Failures })
+    Ok(if v.passed {
+        Exit::Success
+    } else {
+        Exit::Failures
+    })
 }
 
 /// Lists the deployment again and compares it with the snapshot. A shutdown check also scans
@@ -38,10 +42,23 @@ pub async fn check(
         let options = ScanOptions::default();
         let report = scan(&conn.client, &options, &NoProgress)
             .await
-            .map_err(|e| CliError::new(Exit::Failures, format!("verification could not list the deployment: {e}")))?;
+            .map_err(|e| {
+                CliError::new(
+                    Exit::Failures,
+                    format!("verification could not list the deployment: {e}"),
+                )
+            })?;
         Some(report.snapshot)
     } else {
         None
     };
-    Ok(verify(snapshot, &conn.kinds, kinds, expect, running_now.as_ref(), concurrency).await)
+    Ok(verify(
+        snapshot,
+        &conn.kinds,
+        kinds,
+        expect,
+        running_now.as_ref(),
+        concurrency,
+    )
+    .await)
 }
