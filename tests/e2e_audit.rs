@@ -1,0 +1,150 @@
+//! Verification, status and the audit trail, end to end.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::*;
+use dmm::journal::{Operation, StepPhase};
+use dmm::snapshot::{self, Kind};
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn verify_names_what_was_restarted_behind_the_tools_back_and_the_drift() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    let snap = env.snapshot();
+    let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(stdout(&out).contains("verification: passed"));
+
+    let loaded = snapshot::read(&snap).unwrap();
+    let app = &loaded.snapshot.entries(Kind::App)[0];
+    env.sim.start_behind_back(Kind::App, app.key(Kind::App).unwrap()).unwrap();
+    let intruder = env.sim.add_running(Kind::App).unwrap();
+    let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = stdout(&out);
+    assert!(report.contains("still running"), "{report}");
+    assert!(report.contains(&app.name) && report.contains(app.key(Kind::App).unwrap()), "{report}");
+    assert!(report.contains("drift") && report.contains(&intruder), "{report}");
+
+    // --json is one document for scripts.
+    let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped", "--json"]);
+    assert_eq!(code(&out), 1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["passed"], false);
+
+    // A shutdown run again re-verifies and fails the same way: exit 1, and the journal keeps it.
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let out = env.run(&["status", snap.to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["last_verification"]["passed"], false, "{status}");
+}
+
+#[test]
+fn the_journal_accounts_for_every_execution_as_json_lines() {
+    let env = Env::small();
+    env.take_snapshot();
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    assert_eq!(code(&env.run_op("restore", &[])), 0);
+    let snap = env.snapshot();
+    let out = env.run(&["journal", snap.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let mut seen: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut lines = 0;
+    for line in stdout(&out).lines() {
+        let e: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+        for field in ["time", "run", "op", "kind", "execution", "name", "owner", "from", "to", "attempt"] {
+            assert!(e.get(field).is_some(), "{field} missing in {line}");
+        }
+        seen.insert((
+            e["op"].as_str().unwrap().into(),
+            e["kind"].as_str().unwrap().into(),
+            e["execution"].as_str().unwrap().into(),
+        ));
+        lines += 1;
+    }
+    let loaded = snapshot::read(&snap).unwrap();
+    for (kind, entry) in loaded.snapshot.iter() {
+        for op in ["shutdown", "restore"] {
+            let key = (op.to_string(), kind.label().to_string(), entry.key(kind).unwrap().to_string());
+            assert!(seen.contains(&key), "no event for {key:?}");
+        }
+    }
+    assert!(lines >= 4 * loaded.snapshot.len(), "{lines} events");
+
+    // Filters: one kind; failed only (none failed here).
+    let out = env.run(&["journal", snap.to_str().unwrap(), "--kind", "app"]);
+    assert!(stdout(&out).lines().all(|l| l.contains(" App ")));
+    let out = env.run(&["journal", snap.to_str().unwrap(), "--failed"]);
+    assert_eq!(stdout(&out).trim(), "");
+}
+
+#[test]
+fn status_after_a_kill_tells_where_the_run_stopped_and_what_to_run() {
+    let mut spec = small_spec();
+    spec.apps = 20;
+    let env = Env::new(config(spec).transition(1_500, 200));
+    env.take_snapshot();
+    let snap = env.snapshot();
+    let out = env.run(&["status", snap.to_str().unwrap()]);
+    assert!(stdout(&out).contains("no journal yet"), "{}", text(&out));
+
+    let mut child = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(20), "some accepted steps", || {
+        env.steps(Operation::Shutdown)
+            .iter()
+            .any(|s| s.phase == StepPhase::Accepted)
+    });
+    // While the run holds the journal, status and journal still read it.
+    let out = env.run(&["status", snap.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    kill9(&mut child);
+
+    let steps = env.steps(Operation::Shutdown);
+    let unfinished = steps.iter().filter(|s| !s.phase.is_terminal()).count();
+    assert!(unfinished > 0);
+    let out = env.run(&["status", snap.to_str().unwrap(), "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counted: u64 = status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|k| k["phases"].as_object().unwrap().iter())
+        .filter(|(p, _)| !matches!(p.as_str(), "Confirmed" | "Skipped" | "Failed"))
+        .map(|(_, n)| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, unfinished);
+    assert!(status["next"].as_str().unwrap().contains("dmm shutdown"), "{status}");
+    assert!(status["last_run"]["outcome"].is_null(), "a killed run has no outcome: {status}");
+
+    let out = env.run(&["status", snap.to_str().unwrap()]);
+    assert!(stdout(&out).contains("continues where the last run stopped"), "{}", text(&out));
+
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    let out = env.run(&["status", snap.to_str().unwrap()]);
+    assert!(stdout(&out).contains("dmm restore"), "{}", text(&out));
+}
+
+#[test]
+fn no_verify_is_recorded_in_the_journal() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["--no-verify", "-s", "scheduled-job"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(stdout(&out).contains("skipped (--no-verify)"));
+    use dmm::journal::{JournalRead, JournalReader};
+    let v = JournalReader::open(&env.journal()).unwrap().verifications().unwrap();
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0].detail["skipped"], "--no-verify");
+}
