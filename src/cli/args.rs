@@ -34,6 +34,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Connection and output (every command)")]
 pub struct GlobalArgs {
     /// Base URL of the Domino deployment, scheme included (https://domino.example.com).
     #[arg(long, env = "DOMINO_HOSTNAME", global = true, hide_env_values = true)]
