@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod domino;
 pub mod journal;
+pub mod panic_guard;
 pub mod runner;
 pub mod snapshot;
 

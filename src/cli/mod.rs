@@ -84,6 +84,9 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
 /// terminal.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
+        if crate::panic_guard::is_caught_here() {
+            return;
+        }
         let msg = info
             .payload()
             .downcast_ref::<&str>()

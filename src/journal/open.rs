@@ -22,7 +22,6 @@
 use std::any::Any;
 use std::fs;
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
 use redb::{Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase};
@@ -54,9 +53,9 @@ fn shared_builder() -> Builder {
 }
 
 /// Runs redb code that may panic on a damaged file (redb trusts pages it did not verify), turning
-/// the panic into `Corrupt`. The panic message still reaches stderr through the panic hook.
+/// the panic into `Corrupt`; the CLI's panic hook stays quiet for it.
 pub(crate) fn guarded<T>(path: &Path, open: impl FnOnce() -> T) -> Result<T, JournalError> {
-    panic::catch_unwind(AssertUnwindSafe(open)).map_err(|payload| {
+    crate::panic_guard::catch_quietly(open).map_err(|payload| {
         JournalError::corrupt(
             path,
             format!("redb gave up reading it: {}", panic_text(&payload)),
