@@ -27,17 +27,31 @@ fn verify_names_what_was_restarted_behind_the_tools_back_and_the_drift() {
 
     let loaded = snapshot::read(&snap).unwrap();
     let app = &loaded.snapshot.entries(Kind::App)[0];
-    env.sim.start_behind_back(Kind::App, app.key(Kind::App).unwrap()).unwrap();
+    env.sim
+        .start_behind_back(Kind::App, app.key(Kind::App).unwrap())
+        .unwrap();
     let intruder = env.sim.add_running(Kind::App).unwrap();
     let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let report = stdout(&out);
     assert!(report.contains("still running"), "{report}");
-    assert!(report.contains(&app.name) && report.contains(app.key(Kind::App).unwrap()), "{report}");
-    assert!(report.contains("drift") && report.contains(&intruder), "{report}");
+    assert!(
+        report.contains(&app.name) && report.contains(app.key(Kind::App).unwrap()),
+        "{report}"
+    );
+    assert!(
+        report.contains("drift") && report.contains(&intruder),
+        "{report}"
+    );
 
     // --json is one document for scripts.
-    let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped", "--json"]);
+    let out = env.run(&[
+        "verify",
+        snap.to_str().unwrap(),
+        "--expect",
+        "stopped",
+        "--json",
+    ]);
     assert_eq!(code(&out), 1);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["passed"], false);
@@ -63,7 +77,18 @@ fn the_journal_accounts_for_every_execution_as_json_lines() {
     let mut lines = 0;
     for line in stdout(&out).lines() {
         let e: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
-        for field in ["time", "run", "op", "kind", "execution", "name", "owner", "from", "to", "attempt"] {
+        for field in [
+            "time",
+            "run",
+            "op",
+            "kind",
+            "execution",
+            "name",
+            "owner",
+            "from",
+            "to",
+            "attempt",
+        ] {
             assert!(e.get(field).is_some(), "{field} missing in {line}");
         }
         seen.insert((
@@ -76,7 +101,11 @@ fn the_journal_accounts_for_every_execution_as_json_lines() {
     let loaded = snapshot::read(&snap).unwrap();
     for (kind, entry) in loaded.snapshot.iter() {
         for op in ["shutdown", "restore"] {
-            let key = (op.to_string(), kind.label().to_string(), entry.key(kind).unwrap().to_string());
+            let key = (
+                op.to_string(),
+                kind.label().to_string(),
+                entry.key(kind).unwrap().to_string(),
+            );
             assert!(seen.contains(&key), "no event for {key:?}");
         }
     }
@@ -125,11 +154,21 @@ fn status_after_a_kill_tells_where_the_run_stopped_and_what_to_run() {
         .map(|(_, n)| n.as_u64().unwrap())
         .sum();
     assert_eq!(counted as usize, unfinished);
-    assert!(status["next"].as_str().unwrap().contains("dmm shutdown"), "{status}");
-    assert!(status["last_run"]["outcome"].is_null(), "a killed run has no outcome: {status}");
+    assert!(
+        status["next"].as_str().unwrap().contains("dmm shutdown"),
+        "{status}"
+    );
+    assert!(
+        status["last_run"]["outcome"].is_null(),
+        "a killed run has no outcome: {status}"
+    );
 
     let out = env.run(&["status", snap.to_str().unwrap()]);
-    assert!(stdout(&out).contains("continues where the last run stopped"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("continues where the last run stopped"),
+        "{}",
+        text(&out)
+    );
 
     assert_eq!(code(&env.run_op("shutdown", &[])), 0);
     let out = env.run(&["status", snap.to_str().unwrap()]);
@@ -144,7 +183,10 @@ fn no_verify_is_recorded_in_the_journal() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(stdout(&out).contains("skipped (--no-verify)"));
     use dmm::journal::{JournalRead, JournalReader};
-    let v = JournalReader::open(&env.journal()).unwrap().verifications().unwrap();
+    let v = JournalReader::open(&env.journal())
+        .unwrap()
+        .verifications()
+        .unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].detail["skipped"], "--no-verify");
 }

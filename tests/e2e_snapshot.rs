@@ -53,7 +53,11 @@ fn the_snapshot_holds_exactly_what_runs_across_many_pages() {
         assert_eq!(snapshot_keys(&env, kind), expected, "{kind}");
     }
     let requests = env.sim.requests();
-    assert!(requests.count("GET", "/v4/workspace/adminDashboardRowData") >= 9, "{:?}", requests.by_route);
+    assert!(
+        requests.count("GET", "/v4/workspace/adminDashboardRowData") >= 9,
+        "{:?}",
+        requests.by_route
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -78,18 +82,34 @@ fn a_workspace_list_that_shifts_while_paged_loses_no_running_workspace() {
     let env = Env::new(still(spec).shifting_workspaces(true));
     let before = running(&env, Kind::Workspace);
     let snap = env.snapshot();
-    let out = env.run(&["snapshot", snap.to_str().unwrap(), "--workspaces-page-size", "5"]);
+    let out = env.run(&[
+        "snapshot",
+        snap.to_str().unwrap(),
+        "--workspaces-page-size",
+        "5",
+    ]);
     assert!(matches!(code(&out), 0 | 1), "{}", text(&out));
     let found = snapshot_keys(&env, Kind::Workspace);
-    assert!(before.is_subset(&found), "missing {:?}", before.difference(&found).collect::<Vec<_>>());
+    assert!(
+        before.is_subset(&found),
+        "missing {:?}",
+        before.difference(&found).collect::<Vec<_>>()
+    );
     let all = text(&out);
-    assert!(all.contains("totalEntries") || all.contains("changed"), "the moving count is reported: {all}");
+    assert!(
+        all.contains("totalEntries") || all.contains("changed"),
+        "the moving count is reported: {all}"
+    );
 }
 
 #[test]
 fn an_unresolvable_project_is_reported_and_the_snapshot_still_written() {
     let scenario = Scenario::from_json(
-        &std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/scenarios/rollout.json")).unwrap(),
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/scenarios/rollout.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let env = Env::new(SimConfig::default().api_key(KEY).scenario(scenario));
@@ -98,7 +118,10 @@ fn an_unresolvable_project_is_reported_and_the_snapshot_still_written() {
     assert_eq!(code(&out), 1, "{}", text(&out));
     let all = text(&out);
     assert!(all.contains("may be incomplete"), "{all}");
-    assert!(all.to_lowercase().contains("rollout"), "the rollout hazard is warned about: {all}");
+    assert!(
+        all.to_lowercase().contains("rollout"),
+        "the rollout hazard is warned about: {all}"
+    );
     assert!(snap.exists(), "the snapshot is still written");
 }
 
@@ -118,7 +141,10 @@ fn transient_faults_are_absorbed_by_retries() {
         assert_eq!(snapshot_keys(&env, *kind), want, "{kind}");
     }
     let f = env.sim.requests().faults;
-    assert!(f.errors + f.rate_limited + f.dropped > 0, "faults were injected: {f:?}");
+    assert!(
+        f.errors + f.rate_limited + f.dropped > 0,
+        "faults were injected: {f:?}"
+    );
 }
 
 #[test]
@@ -171,8 +197,14 @@ fn snapshots_of_the_earlier_tool_drive_a_shutdown() {
     let value: serde_json::Value = serde_json::from_str(&ours).unwrap();
     // Python's json.dump layout, keys in the earlier tool's order.
     let keys: Vec<_> = value.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["App", "Model API Version", "Workspace", "Scheduled Job"]);
-    assert!(ours.contains("\", \"") || ours.contains("}, {"), "python separators");
+    assert_eq!(
+        keys,
+        ["App", "Model API Version", "Workspace", "Scheduled Job"]
+    );
+    assert!(
+        ours.contains("\", \"") || ours.contains("}, {"),
+        "python separators"
+    );
     let out = env.run_op("shutdown", &["-s", "App"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(running(&env, Kind::App).is_empty());

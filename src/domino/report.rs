@@ -1,6 +1,8 @@
 //! What a scan found besides the snapshot: records it could not use, and things to warn about.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use super::Observed;
 use std::fmt;
 
 use crate::snapshot::{Kind, Snapshot};
@@ -46,6 +48,8 @@ pub struct ScanReport {
     pub examined: BTreeMap<Kind, usize>,
     /// HTTP requests the scan sent, retries included.
     pub requests: u64,
+    /// The state of every execution the scan saw, running or not, by kind and id.
+    pub observed: BTreeMap<Kind, HashMap<String, Observed>>,
 }
 
 impl ScanReport {

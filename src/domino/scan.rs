@@ -84,6 +84,9 @@ pub async fn scan(
         report.problems.extend(listing.problems);
         report.warnings.extend(listing.warnings);
         report.examined.insert(kind, listing.examined);
+        report
+            .observed
+            .insert(kind, listing.observed.into_iter().collect());
     }
     report.snapshot = snapshot;
     report.requests = client.requests_sent() - requests_before;
@@ -159,11 +162,22 @@ async fn scan_workspaces(
             let (entries, problems) = workspaces::running_entries(&listed.rows, projects);
             let mut all_problems = listed.problems;
             all_problems.extend(problems);
+            let observed = listed
+                .rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.workspace_id.clone(),
+                        workspaces::workspace_state(&r.workspace_state),
+                    )
+                })
+                .collect();
             let listing = Listing {
                 examined: listed.rows.len(),
                 entries,
                 problems: all_problems,
                 warnings: listed.warnings,
+                observed,
             };
             announce(Kind::Workspace, &listing, progress);
             listing
@@ -225,6 +239,7 @@ impl<'a> PerProject<'a> {
             all.problems.extend(listing.problems);
             all.warnings.extend(listing.warnings);
             all.examined += listing.examined;
+            all.observed.extend(listing.observed);
         }
         progress.kind_finished(kind);
         Ok(all)

@@ -1,7 +1,7 @@
 //! The verification pass: after the steps, ask the API whether the deployment really is in the
 //! state the run promised.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -61,14 +61,23 @@ impl Verification {
     }
 }
 
-/// Compares the deployment with the snapshot for `kinds`. `running_now` is a fresh listing of
-/// what runs (as a snapshot takes it); with it, a shutdown check also reports drift.
+/// A fresh scan of the deployment.
+pub struct RunningNow<'a> {
+    /// What runs now, as a snapshot takes it: the source of drift.
+    pub running: &'a Snapshot,
+    /// The state of every execution the scan saw, running or not, by kind and id. An
+    /// execution the scan did not see is asked about on its own.
+    pub observed: &'a BTreeMap<Kind, HashMap<String, Observed>>,
+}
+
+/// Compares the deployment with the snapshot for `kinds`. With a fresh scan, a shutdown check
+/// reads states from it (no request per execution) and also reports drift.
 pub async fn verify(
     snapshot: &Snapshot,
     apis: &[Arc<dyn ExecutionKind>],
     kinds: &[Kind],
     expect: Expectation,
-    running_now: Option<&Snapshot>,
+    running_now: Option<RunningNow<'_>>,
     concurrency: usize,
 ) -> Verification {
     let mut items = Vec::new();
@@ -86,7 +95,8 @@ pub async fn verify(
             to_check.push(entry);
         }
         checked += to_check.len();
-        let states = observe_entries(api, &to_check, concurrency).await;
+        let seen = running_now.as_ref().and_then(|now| now.observed.get(&kind));
+        let states = observe_entries(api, &to_check, seen, concurrency).await;
         for (entry, state) in to_check.into_iter().zip(states) {
             let (finding, detail) = judge(expect, state);
             if finding != Finding::Ok {
@@ -94,14 +104,14 @@ pub async fn verify(
             }
         }
         if expect == Expectation::Stopped
-            && let Some(now) = running_now
+            && let Some(now) = &running_now
         {
             let known: HashSet<&str> = snapshot
                 .entries(kind)
                 .iter()
                 .filter_map(|e| e.key(kind).ok())
                 .collect();
-            for entry in now.entries(kind) {
+            for entry in now.running.entries(kind) {
                 if entry.key(kind).is_ok_and(|k| !known.contains(k)) {
                     let detail =
                         "running now, but not in the snapshot (started during maintenance)";
@@ -144,28 +154,36 @@ fn judge(expect: Expectation, state: Result<Observed, ApiError>) -> (Finding, St
     }
 }
 
-/// One listing for kinds that have one, else one read per execution, `concurrency` at a time.
+/// States from the scan where it saw the execution; otherwise one listing for kinds that have
+/// one, else one read per execution, `concurrency` at a time.
 async fn observe_entries(
     api: &Arc<dyn ExecutionKind>,
     entries: &[&Entry],
+    seen: Option<&HashMap<String, Observed>>,
     concurrency: usize,
 ) -> Vec<Result<Observed, ApiError>> {
-    if entries.is_empty() {
-        return Vec::new();
-    }
     let kind = api.kind();
-    let listing = api.observe_all().await;
-    let listing = match listing {
+    let from_scan = |e: &Entry| seen.and_then(|m| e.key(kind).ok().and_then(|k| m.get(k).cloned()));
+    let unseen = entries.iter().filter(|e| from_scan(e).is_none()).count();
+    if unseen == 0 {
+        return entries
+            .iter()
+            .map(|e| Ok(from_scan(e).expect("seen")))
+            .collect();
+    }
+    let listing = match api.observe_all().await {
         Some(Ok(map)) => Some(map),
         // A failed listing falls back to single reads rather than failing the pass.
         Some(Err(_)) | None => None,
     };
     futures::stream::iter(entries.iter().map(|entry| {
-        let listed = listing
-            .as_ref()
-            .and_then(|m| entry.key(kind).ok().and_then(|k| m.get(k).cloned()));
+        let known = from_scan(entry).or_else(|| {
+            listing
+                .as_ref()
+                .and_then(|m| entry.key(kind).ok().and_then(|k| m.get(k).cloned()))
+        });
         async move {
-            match listed {
+            match known {
                 Some(state) => Ok(state),
                 None => api.observe(entry).await,
             }

@@ -6,7 +6,7 @@ use crate::cli::connect::{Connection, connect};
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::domino::{KindOptions, Limits, NoProgress, ScanOptions, scan};
-use crate::runner::verify::{Expectation, Verification, verify};
+use crate::runner::verify::{Expectation, RunningNow, Verification, verify};
 use crate::snapshot::{self, Kind, Snapshot};
 
 pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result<Exit, CliError> {
@@ -38,27 +38,20 @@ pub async fn check(
     expect: Expectation,
     concurrency: usize,
 ) -> Result<Verification, CliError> {
-    let running_now = if expect == Expectation::Stopped {
-        let options = ScanOptions::default();
-        let report = scan(&conn.client, &options, &NoProgress)
-            .await
-            .map_err(|e| {
-                CliError::new(
-                    Exit::Failures,
-                    format!("verification could not list the deployment: {e}"),
-                )
-            })?;
-        Some(report.snapshot)
-    } else {
-        None
+    if expect == Expectation::Running {
+        return Ok(verify(snapshot, &conn.kinds, kinds, expect, None, concurrency).await);
+    }
+    let report = scan(&conn.client, &ScanOptions::default(), &NoProgress)
+        .await
+        .map_err(|e| {
+            CliError::new(
+                Exit::Failures,
+                format!("verification could not list the deployment: {e}"),
+            )
+        })?;
+    let now = RunningNow {
+        running: &report.snapshot,
+        observed: &report.observed,
     };
-    Ok(verify(
-        snapshot,
-        &conn.kinds,
-        kinds,
-        expect,
-        running_now.as_ref(),
-        concurrency,
-    )
-    .await)
+    Ok(verify(snapshot, &conn.kinds, kinds, expect, Some(now), concurrency).await)
 }

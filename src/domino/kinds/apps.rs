@@ -64,7 +64,9 @@ pub async fn list_running(client: &DominoClient) -> Result<Listing, ApiError> {
     };
     let apps: Vec<AppRecord> = parse_records(Kind::App, items, &mut listing.problems);
     for app in apps {
-        if app_state(&app.status) == Observed::Stopped {
+        let state = app_state(&app.status);
+        listing.observed.push((app.id.clone(), state.clone()));
+        if state == Observed::Stopped {
             continue;
         }
         listing.entries.push(Entry {

@@ -65,6 +65,9 @@ pub struct Listing {
     pub warnings: Vec<String>,
     /// Records examined, running or not.
     pub examined: usize,
+    /// The state of every record examined, running or not, keyed by execution id: lets a
+    /// verification pass read states from a scan instead of asking per execution.
+    pub observed: Vec<(String, Observed)>,
 }
 
 /// A string field of a snapshot entry's `_id` that a call needs; its absence is a bad entry.

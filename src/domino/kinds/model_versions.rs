@@ -197,6 +197,9 @@ fn add_model(
         listing.warnings.push(warning);
     }
     for version in versions {
+        listing
+            .observed
+            .push((version.id.clone(), version.deployment_status.observed()));
         if !version.deployment_status.is_running_or_launching() {
             continue;
         }

@@ -39,6 +39,14 @@ pub async fn list_project(client: &DominoClient, project_id: &str) -> Result<Lis
         ..Listing::default()
     };
     let jobs: Vec<JobRecord> = parse_records(KIND, items, &mut listing.problems);
+    for job in &jobs {
+        let state = if job.is_paused {
+            Observed::Stopped
+        } else {
+            Observed::Running
+        };
+        listing.observed.push((job.id.clone(), state));
+    }
     for job in jobs.into_iter().filter(|j| !j.is_paused) {
         listing.entries.push(Entry {
             id: json!({
