@@ -126,7 +126,9 @@ fn status_after_a_kill_tells_where_the_run_stopped_and_what_to_run() {
     env.take_snapshot();
     let snap = env.snapshot();
     let out = env.run(&["status", snap.to_str().unwrap()]);
-    assert!(stdout(&out).contains("no journal yet"), "{}", text(&out));
+    let report = stdout(&out);
+    assert!(report.contains("nothing has been stopped or started"), "{report}");
+    assert!(report.contains("snapshot taken"), "the scan's details are in the journal: {report}");
 
     let mut child = env.spawn_op("shutdown", &[]);
     wait_for(Duration::from_secs(20), "some accepted steps", || {

@@ -43,6 +43,22 @@ pub trait JournalRead {
         read_guarded(self, |txn, path| read_all(txn, path, EVENTS, "events"))
     }
 
+    /// What the scan behind the snapshot saw, if `dmm snapshot` recorded it.
+    fn snapshot_scan(&self) -> Result<Option<serde_json::Value>, JournalError> {
+        read_guarded(self, |txn, path| {
+            let table = match txn.open_table(META) {
+                Ok(t) => t,
+                Err(e) => return Err(JournalError::from_redb(path, e)),
+            };
+            let value = table
+                .get(schema::META_SNAPSHOT_SCAN)
+                .map_err(|e| JournalError::from_redb(path, e))?;
+            value
+                .map(|v| schema::decode(path, "meta", schema::META_SNAPSHOT_SCAN, v.value()))
+                .transpose()
+        })
+    }
+
     /// Every verification pass, oldest first.
     fn verifications(&self) -> Result<Vec<VerificationRecord>, JournalError> {
         read_guarded(self, |txn, path| {

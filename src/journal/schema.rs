@@ -33,6 +33,9 @@ pub(crate) const META_SNAPSHOT_SHA256: &str = "snapshot_sha256";
 pub(crate) const META_SNAPSHOT_PATH: &str = "snapshot_path";
 pub(crate) const META_CREATED_AT: &str = "created_at";
 pub(crate) const META_TOOL_VERSION: &str = "tool_version";
+/// JSON: what `dmm snapshot` saw (when, which host, what it could not read). Optional: a
+/// journal made for a snapshot of the earlier tool has none.
+pub(crate) const META_SNAPSHOT_SCAN: &str = "snapshot_scan";
 
 /// The steps table key. The execution id comes last, so an id containing `/` stays unambiguous.
 pub(crate) fn step_key(key: &StepKey) -> String {

@@ -8,7 +8,7 @@ use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTra
 use super::JournalError;
 use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
-use super::schema::{self, EVENTS, RUNS, STEPS, VERIFICATIONS};
+use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
     Event, NewStep, Operation, RunOutcome, RunRecord, StepRecord, Transition, VerificationRecord,
 };
@@ -149,6 +149,18 @@ impl Journal {
             let mut tables = StepTables::open(txn, &self.path)?;
             tables.validate(batch)?;
             tables.apply(batch, &schema::now_rfc3339())
+        })
+    }
+
+    /// Stores what the scan behind the snapshot saw: the snapshot file itself must hold only the
+    /// earlier tool's keys, so its metadata lives here. Replaces an earlier record.
+    pub fn record_snapshot_scan(&self, scan: &serde_json::Value) -> Result<(), JournalError> {
+        self.write(|txn| {
+            let mut table = txn.open_table(META).map_err(|e| self.redb(e))?;
+            table
+                .insert(schema::META_SNAPSHOT_SCAN, schema::encode(scan).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(())
         })
     }
 

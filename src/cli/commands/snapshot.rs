@@ -6,11 +6,14 @@ use std::sync::Mutex;
 use indicatif::ProgressBar;
 
 use crate::cli::args::{GlobalArgs, SnapshotArgs};
-use crate::cli::connect::connect;
+use crate::cli::connect::{connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::progress::bar_style;
-use crate::domino::{ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, scan};
+use crate::domino::{
+    ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, ScanReport, scan,
+};
+use crate::journal::Journal;
 use crate::snapshot::{self, Kind};
 
 pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Result<Exit, CliError> {
@@ -28,6 +31,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         .map_err(scan_error)?;
     progress.finish();
     let sha = snapshot::write_new(&args.file, &report.snapshot)?;
+    record_scan(&args.file, &sha, conn.client.base_url(), &report);
 
     println!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
     for kind in Kind::ALL {
@@ -61,6 +65,28 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
             report.problems.len()
         );
         Ok(Exit::Failures)
+    }
+}
+
+/// The snapshot file holds only the earlier tool's keys; when, from where and what the scan could
+/// not read go into the journal that travels with it. A journal that cannot be made is a warning:
+/// the snapshot itself is written and usable.
+fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanReport) {
+    let path = journal_path(file, None);
+    let scan = serde_json::json!({
+        "taken_at": crate::cli::commands::run::now_rfc3339(),
+        "host": host,
+        "tool_version": crate::TOOL_VERSION,
+        "projects": report.projects,
+        "found": Kind::ALL.iter().map(|k| (k.label(), report.found(*k))).collect::<std::collections::BTreeMap<_, _>>(),
+        "examined": Kind::ALL.iter().map(|k| (k.label(), report.examined(*k))).collect::<std::collections::BTreeMap<_, _>>(),
+        "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        "warnings": report.warnings,
+        "requests": report.requests,
+    });
+    let result = Journal::open(&path, sha256, file).and_then(|j| j.record_snapshot_scan(&scan));
+    if let Err(e) = result {
+        tracing::warn!("the scan's details were not recorded: {e}");
     }
 }
 

@@ -46,6 +46,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let steps = reader.steps(None)?;
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;
+    let scan = reader.snapshot_scan()?;
 
     let mut counts: BTreeMap<(Operation, Kind), BTreeMap<&'static str, usize>> = BTreeMap::new();
     for s in &steps {
@@ -72,6 +73,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "last_run": last_run,
             "last_verification": last_verification,
             "runs": runs.len(),
+            "snapshot_scan": scan,
             "next": next,
         });
         println!("{doc}");
@@ -79,6 +81,23 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
 
     println!("journal {} ({} runs)", path.display(), runs.len());
+    if let Some(scan) = &scan {
+        let problems = scan["problems"].as_array().map_or(0, Vec::len);
+        println!(
+            "snapshot taken {} from {} ({} executions{})",
+            scan["taken_at"].as_str().unwrap_or("?"),
+            scan["host"].as_str().unwrap_or("?"),
+            loaded.snapshot.len(),
+            if problems > 0 {
+                format!(", {problems} record(s) or listing(s) could not be read")
+            } else {
+                String::new()
+            }
+        );
+    }
+    if runs.is_empty() {
+        println!("nothing has been stopped or started from this snapshot yet");
+    }
     println!(
         "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
         "operation", "kind", "pending", "requested", "accepted", "confirmed", "skipped", "failed"
