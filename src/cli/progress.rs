@@ -29,8 +29,14 @@ impl RunProgress {
     }
 }
 
-pub fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix:>18.bold} [{bar:30}] {pos:>6}/{len:<6} {msg}")
+/// Bold kind names only where colour is allowed (a terminal, and no `NO_COLOR`).
+pub fn bar_style(color: bool) -> ProgressStyle {
+    let template = if color {
+        "{prefix:>18.bold} [{bar:30}] {pos:>6}/{len:<6} {msg}"
+    } else {
+        "{prefix:>18} [{bar:30}] {pos:>6}/{len:<6} {msg}"
+    };
+    ProgressStyle::with_template(template)
         .expect("valid template")
         .progress_chars("=> ")
 }
@@ -39,7 +45,7 @@ impl Reporter for RunProgress {
     fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
         if self.out.interactive {
             let bar = self.out.bars.add(ProgressBar::new(total as u64));
-            bar.set_style(bar_style());
+            bar.set_style(bar_style(self.out.color));
             bar.set_prefix(kind.label());
             bar.set_position(done as u64);
             if let Ok(mut bars) = self.bars.lock() {

@@ -135,7 +135,7 @@ impl ScanProgress for ScanBars {
         tracing::info!("scanning {kind}: {units_total} listing(s)");
         if self.out.interactive {
             let bar = self.out.bars.add(ProgressBar::new(units_total as u64));
-            bar.set_style(bar_style());
+            bar.set_style(bar_style(self.out.color));
             bar.set_prefix(kind.label());
             if let Ok(mut bars) = self.bars.lock() {
                 bars.insert(kind, bar);
