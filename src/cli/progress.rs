@@ -74,6 +74,10 @@ impl Reporter for RunProgress {
             bar.inc(1);
         }
         if let StepPhase::Failed(reason) = &step.phase {
+            if let Some(bar) = self.bar(step.key.kind) {
+                let failed = bar.message().split(' ').next().and_then(|n| n.parse::<u64>().ok());
+                bar.set_message(format!("{} failed", failed.unwrap_or(0) + 1));
+            }
             tracing::warn!(
                 "{} '{}' ({}) failed: {reason}",
                 step.key.kind,

@@ -103,6 +103,7 @@ fn scan_error(e: ApiError) -> CliError {
 struct ScanBars {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
+    found: Mutex<HashMap<Kind, usize>>,
 }
 
 impl ScanBars {
@@ -110,6 +111,7 @@ impl ScanBars {
         ScanBars {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
+            found: Mutex::new(HashMap::new()),
         }
     }
 
@@ -147,9 +149,18 @@ impl ScanProgress for ScanBars {
         self.with_bar(kind, |b| b.inc(1));
     }
 
+    /// `n` more found in one listing; the bar shows the running total.
     fn found(&self, kind: Kind, n: usize) {
-        self.with_bar(kind, |b| b.set_message(format!("{n} running")));
-        tracing::debug!("{kind}: {n} running so far");
+        let total = {
+            let Ok(mut found) = self.found.lock() else {
+                return;
+            };
+            let total = found.entry(kind).or_insert(0);
+            *total += n;
+            *total
+        };
+        self.with_bar(kind, |b| b.set_message(format!("{total} running")));
+        tracing::debug!("{kind}: {total} running so far");
     }
 
     fn problem(&self, p: &ScanProblem) {
