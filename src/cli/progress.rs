@@ -14,6 +14,7 @@ use crate::snapshot::Kind;
 pub struct RunProgress {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
+    failed: Mutex<HashMap<Kind, usize>>,
 }
 
 impl RunProgress {
@@ -21,6 +22,7 @@ impl RunProgress {
         RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -74,9 +76,13 @@ impl Reporter for RunProgress {
             bar.inc(1);
         }
         if let StepPhase::Failed(reason) = &step.phase {
-            if let Some(bar) = self.bar(step.key.kind) {
-                let failed = bar.message().split(' ').next().and_then(|n| n.parse::<u64>().ok());
-                bar.set_message(format!("{} failed", failed.unwrap_or(0) + 1));
+            let failed = self.failed.lock().map(|mut f| {
+                let n = f.entry(step.key.kind).or_insert(0);
+                *n += 1;
+                *n
+            });
+            if let (Some(bar), Ok(failed)) = (self.bar(step.key.kind), failed) {
+                bar.set_message(format!("{failed} failed"));
             }
             tracing::warn!(
                 "{} '{}' ({}) failed: {reason}",
