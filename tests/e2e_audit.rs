@@ -127,8 +127,14 @@ fn status_after_a_kill_tells_where_the_run_stopped_and_what_to_run() {
     let snap = env.snapshot();
     let out = env.run(&["status", snap.to_str().unwrap()]);
     let report = stdout(&out);
-    assert!(report.contains("nothing has been stopped or started"), "{report}");
-    assert!(report.contains("snapshot taken"), "the scan's details are in the journal: {report}");
+    assert!(
+        report.contains("nothing has been stopped or started"),
+        "{report}"
+    );
+    assert!(
+        report.contains("snapshot taken"),
+        "the scan's details are in the journal: {report}"
+    );
 
     let mut child = env.spawn_op("shutdown", &[]);
     wait_for(Duration::from_secs(20), "some accepted steps", || {

@@ -260,5 +260,9 @@ fn a_dry_run_touches_nothing() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
     assert!(env.sim.requests().mutations.is_empty());
-    assert_eq!(std::fs::read(env.journal()).unwrap(), journal, "a dry run writes nothing");
+    assert_eq!(
+        std::fs::read(env.journal()).unwrap(),
+        journal,
+        "a dry run writes nothing"
+    );
 }

@@ -15,7 +15,7 @@ use crate::journal::{
     Journal, JournalRead, JournalReader, Operation, RunOutcome, VerificationRecord,
 };
 use crate::runner::verify::{Expectation, Verification};
-use crate::runner::{self, Cancel, Plan, PollPolicy, RunOptions, RunSummary, plan_steps};
+use crate::runner::{self, Cancel, Plan, PollPolicy, Reporter, RunOptions, RunSummary, plan_steps};
 use crate::snapshot::{self, Kind};
 
 /// Gentle on a production API: a handful of requests at once, a few dozen per second.
@@ -149,7 +149,7 @@ pub async fn run(
         })?;
         None
     } else {
-        reporter_verification_started(out);
+        reporter.verification_started();
         let expect = match op {
             Operation::Shutdown => Expectation::Stopped,
             Operation::Restore => Expectation::Running,
@@ -189,11 +189,6 @@ pub async fn run(
     }
     render::print_next(op, exit, &args.file);
     Ok(exit)
-}
-
-fn reporter_verification_started(out: &Output) {
-    let _ = out;
-    tracing::info!("verifying: asking the API whether the deployment is in the promised state");
 }
 
 fn outcome_message(failed: usize, v: Option<&Verification>) -> String {
