@@ -12,9 +12,12 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The registry and target folders are BuildKit caches, so a rebuild compiles only what changed;
-# the binary is copied out of the cache in the same step.
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
+# the binary is copied out of the cache in the same step. A multi-platform build runs one
+# builder per platform at once: each gets its own target cache, and the registry cache is
+# taken by one at a time.
+ARG TARGETARCH
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,id=dmm-target-${TARGETARCH} \
     cargo build --release --locked --no-default-features --bin dmm \
     && install -m 0755 target/release/dmm /usr/local/bin/dmm
 
