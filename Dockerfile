@@ -1,0 +1,37 @@
+# syntax=docker/dockerfile:1
+# The production image of dmm: the CLI alone, without the simulator (--no-default-features).
+#
+#   docker build -t dmm .
+#   docker run --rm -e DOMINO_HOSTNAME -e DOMINO_API_KEY -v "$PWD/maintenance:/work" \
+#     dmm snapshot before-upgrade.json
+#
+# The snapshot and its FILE.journal are written under /work, a volume: mount durable storage there.
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+# The registry and target folders are BuildKit caches, so a rebuild compiles only what changed;
+# the binary is copied out of the cache in the same step. A multi-platform build runs one
+# builder per platform at once: each gets its own target cache, and the registry cache is
+# taken by one at a time.
+ARG TARGETARCH
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,id=dmm-target-${TARGETARCH} \
+    cargo build --release --locked --no-default-features --bin dmm \
+    && install -m 0755 target/release/dmm /usr/local/bin/dmm
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 dmm \
+    && useradd --system --uid 10001 --gid dmm --home-dir /work --no-create-home --shell /usr/sbin/nologin dmm \
+    && mkdir -p /work \
+    && chown dmm:dmm /work
+COPY --from=builder /usr/local/bin/dmm /usr/local/bin/dmm
+USER 10001:10001
+WORKDIR /work
+VOLUME ["/work"]
+ENTRYPOINT ["dmm"]
+CMD ["--help"]
