@@ -56,6 +56,9 @@ struct Row {
     /// Requests per route: (during the steps, during verification).
     routes: BTreeMap<String, (u64, u64)>,
     marks: Vec<(Duration, String)>,
+    cpu: Duration,
+    /// Per kind: stops/starts sent, and when the first and last were sent (since dmm started).
+    mutations: BTreeMap<String, (usize, f64, f64)>,
 }
 
 impl Row {
@@ -88,6 +91,7 @@ impl Row {
             "requests_per_execution": round3(self.per_execution(self.requests)),
             "steps_requests_per_execution": round3(self.per_execution(self.steps_requests)),
             "peak_rss_kib": self.peak_rss_kib,
+            "cpu_s": round3(self.cpu.as_secs_f64()),
             "journal_bytes": self.journal_bytes,
             "snapshot_bytes": self.snapshot_bytes,
             "latency_ms": TIMING.latency_ms,
@@ -245,19 +249,20 @@ fn phase(
     n: usize,
     name: &str,
     args: &[String],
-) -> (Outcome, RequestLog) {
+) -> (Outcome, RequestLog, u64) {
     eprintln!("N = {n}: {name} ...");
     sim.reset_counters();
+    let started_ms = sim.state().now_ms;
     let outcome = run_dmm(dmm, sim, args);
     let log = sim.requests();
     eprintln!("N = {n}: {name} took {:.2?}", outcome.wall);
-    (outcome, log)
+    (outcome, log, started_ms)
 }
 
 fn row(
     n: usize,
     phase: &'static str,
-    (outcome, log): (Outcome, RequestLog),
+    (outcome, log, started_ms): (Outcome, RequestLog, u64),
     bound: Bound,
     journal_bytes: Option<u64>,
     snapshot_bytes: u64,
@@ -270,6 +275,17 @@ fn row(
     for (route, &count) in &log.by_route {
         let before = at_verify.map_or(count, |l| l.by_route.get(route).copied().unwrap_or(0));
         routes.insert(route.clone(), (before, count - before));
+    }
+    let mut mutations: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+    for m in &log.mutations {
+        let kind = m
+            .kind
+            .map_or("other".to_string(), |k| k.label().to_string());
+        let at = m.at_ms.saturating_sub(started_ms) as f64 / 1000.0;
+        let e = mutations.entry(kind).or_insert((0, at, at));
+        e.0 += 1;
+        e.1 = e.1.min(at);
+        e.2 = e.2.max(at);
     }
     let r = Row {
         n,
@@ -288,6 +304,8 @@ fn row(
             .iter()
             .map(|m| (m.at, m.line.clone()))
             .collect(),
+        cpu: outcome.cpu,
+        mutations,
     };
     println!("{}", r.json());
     r
@@ -370,6 +388,14 @@ fn print_routes(rows: &[Row]) {
                 verify,
                 (steps + verify) as f64 / r.bound.executions.max(1) as f64
             );
+        }
+        println!(
+            "  dmm CPU time {:.2}s over {:.2}s wall",
+            r.cpu.as_secs_f64(),
+            r.wall.as_secs_f64()
+        );
+        for (kind, (count, first, last)) in &r.mutations {
+            println!("  {kind}: {count} stop/start request(s) sent from {first:.2}s to {last:.2}s");
         }
         for (at, line) in &r.marks {
             let text = line.split("INFO").last().unwrap_or(line).trim();

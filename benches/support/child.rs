@@ -19,6 +19,8 @@ pub struct Mark {
 pub struct Outcome {
     pub wall: Duration,
     pub peak_rss_kib: u64,
+    /// CPU time of dmm (user + system).
+    pub cpu: Duration,
     /// Lines reporting a kind's end (`every step has ended`) and the start of verification.
     pub marks: Vec<Mark>,
     /// When verification began (the steps had all ended), and the simulator's request log then.
@@ -95,10 +97,15 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
             wall,
             // Linux reports ru_maxrss in KiB.
             peak_rss_kib: rusage.ru_maxrss.max(0) as u64,
+            cpu: timeval(rusage.ru_utime) + timeval(rusage.ru_stime),
             marks,
             verify_started,
         }
     })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
 }
 
 fn wait4(pid: libc::pid_t) -> (libc::c_int, libc::rusage) {
