@@ -1,0 +1,126 @@
+//! Runs one `dmm` command as a child process: its wall time, its peak resident memory (from
+//! `wait4`'s `ru_maxrss`, the kernel's own high-water mark for that process), and the moments
+//! its log lines report (when each kind ended, when verification began).
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dmm::sim::{RequestLog, SimHandle};
+
+/// A log line of interest, and when the bench read it.
+#[derive(Clone, Debug)]
+pub struct Mark {
+    pub at: Duration,
+    pub line: String,
+}
+
+pub struct Outcome {
+    pub wall: Duration,
+    pub peak_rss_kib: u64,
+    /// CPU time of dmm (user + system).
+    pub cpu: Duration,
+    /// Lines reporting a kind's end (`every step has ended`) and the start of verification.
+    pub marks: Vec<Mark>,
+    /// When verification began (the steps had all ended), and the simulator's request log then.
+    pub verify_started: Option<(Duration, RequestLog)>,
+}
+
+/// Runs `dmm args...` against `sim`; panics with the child's output if it does not exit 0.
+pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
+    let mut command = Command::new(dmm);
+    command
+        .args(args)
+        .env("DOMINO_HOSTNAME", sim.base_url())
+        .env("DOMINO_API_KEY", sim.api_key())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("DOMINO_API_KEY_FILE")
+        .env_remove("DOMINO_SSL_NO_VERIFY")
+        .env_remove("DOMINO_CA_CERT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", dmm.display()));
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.take().expect("piped");
+    let stderr = child.stderr.take().expect("piped");
+
+    std::thread::scope(|scope| {
+        let out_reader = scope.spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let err_reader = scope.spawn(move || {
+            let mut marks = Vec::new();
+            let mut verify_started = None;
+            let mut tail: Vec<String> = Vec::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let at = started.elapsed();
+                if line.contains("verifying:") && verify_started.is_none() {
+                    verify_started = Some((at, sim.requests()));
+                }
+                if line.contains("verifying:") || line.contains("every step has ended") {
+                    marks.push(Mark {
+                        at,
+                        line: line.clone(),
+                    });
+                }
+                tail.push(line);
+                if tail.len() > 40 {
+                    tail.remove(0);
+                }
+            }
+            (marks, verify_started, tail)
+        });
+
+        let (status, rusage) = wait4(pid);
+        let wall = started.elapsed();
+        // The child is reaped: `Child` must not wait for it again (dropping it does not).
+        drop(child);
+        let stdout = out_reader.join().expect("stdout reader");
+        let (marks, verify_started, tail) = err_reader.join().expect("stderr reader");
+        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+            panic!(
+                "`dmm {}` failed (wait status {status:#x})\n--- stdout ---\n{stdout}\n--- stderr (last lines) ---\n{}",
+                args.join(" "),
+                tail.join("\n")
+            );
+        }
+        Outcome {
+            wall,
+            // Linux reports ru_maxrss in KiB.
+            peak_rss_kib: rusage.ru_maxrss.max(0) as u64,
+            cpu: timeval(rusage.ru_utime) + timeval(rusage.ru_stime),
+            marks,
+            verify_started,
+        }
+    })
+}
+
+fn timeval(t: libc::timeval) -> Duration {
+    Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+}
+
+fn wait4(pid: libc::pid_t) -> (libc::c_int, libc::rusage) {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data that wait4 fills in; zeroed is a valid value for it.
+    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: pid is our own child, not reaped elsewhere; both pointers are valid.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut rusage) };
+        if r == pid {
+            return (status, rusage);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            panic!("wait4({pid}) failed: {err}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Helpers of the `maintenance` bench: the deployment, the lower bound, the child process.
+
+pub mod bound;
+pub mod child;
+pub mod deployment;
