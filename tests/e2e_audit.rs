@@ -109,7 +109,26 @@ fn the_journal_accounts_for_every_execution_as_json_lines() {
             assert!(seen.contains(&key), "no event for {key:?}");
         }
     }
-    assert!(lines >= 4 * loaded.snapshot.len(), "{lines} events");
+    assert!(lines >= 3 * loaded.snapshot.len(), "{lines} events");
+    // A scheduled job's PUT answers with the job: its pause is confirmed from that answer,
+    // without a separate read.
+    let journal = stdout(&out);
+    let answered = journal
+        .lines()
+        .filter(|l| l.contains("\"Scheduled Job\"") && l.contains("the answer shows it"))
+        .count();
+    assert_eq!(
+        answered,
+        2 * loaded.snapshot.entries(Kind::ScheduledJob).len(),
+        "{journal}"
+    );
+    // Per job: the read before each PUT (pause, resume) and the restore's verification.
+    let jobs = loaded.snapshot.entries(Kind::ScheduledJob).len() as u64;
+    let job_reads = env
+        .sim
+        .requests()
+        .count("GET", "/v4/projects/{project_id}/scheduledjobs/{job_id}");
+    assert_eq!(job_reads, 3 * jobs);
 
     // Filters: one kind; failed only (none failed here).
     let out = env.run(&["journal", snap.to_str().unwrap(), "--kind", "app"]);

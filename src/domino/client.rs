@@ -143,6 +143,17 @@ impl DominoClient {
         self.send(Method::PUT, path, Some(body)).await.map(drop)
     }
 
+    /// A PUT whose answer may carry the updated object: its JSON when it has some, else `None`
+    /// (an empty or non-JSON answer is still a success).
+    pub async fn put_for_answer(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<Option<Value>, ApiError> {
+        let bytes = self.send(Method::PUT, path, Some(body)).await?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
     /// One call, retried while it fails transiently; returns the 2xx answer's body.
     async fn send(
         &self,

@@ -25,10 +25,19 @@ pub trait ExecutionKind: Send + Sync {
     fn kind(&self) -> Kind;
 
     /// Asks the execution to stop (for a scheduled job: pause). State-setting, so safe to repeat.
-    async fn stop(&self, entry: &Entry) -> Result<(), ApiError>;
+    /// Returns the state the answer itself shows, when it shows one (a scheduled job's PUT
+    /// answers with the job), which saves the runner a read.
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError>;
 
-    /// Asks the execution to start (for a scheduled job: resume). State-setting, so safe to repeat.
-    async fn start(&self, entry: &Entry) -> Result<(), ApiError>;
+    /// Asks the execution to start (for a scheduled job: resume). State-setting, so safe to
+    /// repeat. Returns the state the answer shows, as for [`ExecutionKind::stop`].
+    async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError>;
+
+    /// Whether [`ExecutionKind::observe_all`] reads every execution's state in a listing, so
+    /// that concurrent steps can share one listing instead of a read each.
+    fn has_bulk_listing(&self) -> bool {
+        false
+    }
 
     /// Reads one execution's state. A 404 is `Ok(Observed::Gone)`, not an error.
     async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError>;

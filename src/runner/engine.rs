@@ -157,15 +157,7 @@ async fn run_steps(
             let ctx = StepContext {
                 op,
                 run: run_id,
-                observer: if work.is_empty() {
-                    Observer::single(api.clone())
-                } else {
-                    Observer::new(
-                        api.clone(),
-                        options.poll.initial.min(Duration::from_secs(1)),
-                    )
-                    .await
-                },
+                observer: Observer::new(api.clone(), shared_listing_interval(&options.poll)),
                 api,
                 writer: writer.clone(),
                 cancel: cancel.clone(),
@@ -238,6 +230,12 @@ async fn drive_kind(ctx: &StepContext, work: Vec<(&Entry, StepRecord)>) -> Resul
         Some(a) => Err(a),
         None => Ok(()),
     }
+}
+
+/// Shared listings are cheap per step but not free for the API: at most two a second, and
+/// never slower than single reads would look.
+fn shared_listing_interval(poll: &PollPolicy) -> Duration {
+    poll.initial.min(Duration::from_millis(500))
 }
 
 /// Scheduled jobs run on their own; the remaining kinds share one group.

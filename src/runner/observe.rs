@@ -32,37 +32,21 @@ pub(crate) struct Reading {
 }
 
 impl Observer {
-    /// An observer that reads executions one at a time.
-    pub(crate) fn single(api: Arc<dyn ExecutionKind>) -> Observer {
+    /// Shares listings where the kind has them, spaced at least `min_interval` apart.
+    pub(crate) fn new(api: Arc<dyn ExecutionKind>, min_interval: Duration) -> Observer {
+        let bulk = api
+            .has_bulk_listing()
+            .then(|| Mutex::new(BulkState::default()));
         Observer {
             api,
-            bulk: None,
-            min_interval: Duration::ZERO,
-        }
-    }
-
-    /// Uses shared listings where the kind offers them (asking once to find out).
-    pub(crate) async fn new(api: Arc<dyn ExecutionKind>, min_interval: Duration) -> Observer {
-        Observer {
-            bulk: None,
-            api,
+            bulk,
             min_interval,
         }
-        .probe_bulk()
-        .await
     }
 
-    async fn probe_bulk(mut self) -> Observer {
-        // A kind without a listing answers None at once, without a request.
-        if let Some(first) = self.api.observe_all().await {
-            let state = BulkState {
-                generation: 1,
-                started: Some(Instant::now()),
-                listing: Some(first.map(Arc::new)),
-            };
-            self.bulk = Some(Mutex::new(state));
-        }
-        self
+    /// How often steps should look when they share listings; `None` for single reads.
+    pub(crate) fn shared_interval(&self) -> Option<Duration> {
+        self.bulk.as_ref().map(|_| self.min_interval)
     }
 
     /// Reads one execution's state, from a listing that started after `not_before` and is newer

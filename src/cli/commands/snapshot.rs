@@ -19,7 +19,12 @@ use crate::snapshot::{self, Kind};
 pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Result<Exit, CliError> {
     // Refuse before scanning: a long scan must not end in "file exists".
     snapshot::check_writable(&args.file)?;
-    let conn = connect(global, Limits::default(), &KindOptions::default())?;
+    // --concurrency bounds requests in flight as well as project listings.
+    let limits = Limits {
+        max_in_flight: args.concurrency as usize,
+        ..Limits::default()
+    };
+    let conn = connect(global, limits, &KindOptions::default())?;
     let options = ScanOptions {
         workspaces_page_size: args.workspaces_page_size as usize,
         models_page_size: args.models_page_size as usize,

@@ -2,6 +2,7 @@
 //! project's local external data volumes again, as the app had them.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -102,11 +103,44 @@ fn local_volume_ids(volumes: &[Value]) -> Vec<String> {
 
 pub struct Apps {
     client: DominoClient,
+    /// A project's local volumes, read once per restore: apps of one project share them, and
+    /// volumes must not change during maintenance (the README's warning).
+    volumes_by_project: Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl Apps {
     pub fn new(client: DominoClient) -> Apps {
-        Apps { client }
+        Apps {
+            client,
+            volumes_by_project: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The ids of the project's volumes an app start must mount. Two starts in one project at
+    /// the same moment may both read them; that costs a request, never a wrong answer.
+    async fn local_volumes(&self, project_id: &str) -> Result<Vec<String>, ApiError> {
+        if let Some(known) = self.cached_volumes(project_id) {
+            return Ok(known);
+        }
+        let mounts_path = format!("/v4/datamount/projects/{}", seg(project_id));
+        let volumes = expect_array(
+            self.client.get_value(&mounts_path).await?,
+            "GET",
+            &mounts_path,
+        )?;
+        let ids = local_volume_ids(&volumes);
+        if let Ok(mut cache) = self.volumes_by_project.lock() {
+            cache.insert(project_id.to_owned(), ids.clone());
+        }
+        Ok(ids)
+    }
+
+    fn cached_volumes(&self, project_id: &str) -> Option<Vec<String>> {
+        self.volumes_by_project
+            .lock()
+            .ok()?
+            .get(project_id)
+            .cloned()
     }
 }
 
@@ -116,30 +150,30 @@ impl ExecutionKind for Apps {
         Kind::App
     }
 
-    async fn stop(&self, entry: &Entry) -> Result<(), ApiError> {
+    fn has_bulk_listing(&self) -> bool {
+        true
+    }
+
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
         let id = id_field(Kind::App, entry, "_id")?;
         self.client
             .post(&format!("{LIST_PATH}/{}/stop", seg(id)), None)
-            .await
+            .await?;
+        Ok(None)
     }
 
-    async fn start(&self, entry: &Entry) -> Result<(), ApiError> {
+    async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
         let id = id_field(Kind::App, entry, "_id")?;
         let project_id = id_field(Kind::App, entry, "projectId")?;
-        let mounts_path = format!("/v4/datamount/projects/{}", seg(project_id));
-        let volumes = expect_array(
-            self.client.get_value(&mounts_path).await?,
-            "GET",
-            &mounts_path,
-        )?;
         let body = json!({
             // As recorded: the earlier tool could store null, which lets Domino pick the default.
             "hardwareTierId": entry.id.get("hardwareTierId").cloned().unwrap_or(Value::Null),
-            "externalVolumeMountIds": local_volume_ids(&volumes),
+            "externalVolumeMountIds": self.local_volumes(project_id).await?,
         });
         self.client
             .post(&format!("{LIST_PATH}/{}/start", seg(id)), Some(&body))
-            .await
+            .await?;
+        Ok(None)
     }
 
     async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError> {

@@ -267,12 +267,14 @@ impl ExecutionKind for ModelVersions {
         KIND
     }
 
-    async fn stop(&self, entry: &Entry) -> Result<(), ApiError> {
-        self.deployment_call(entry, "stopModelDeployment").await
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
+        self.deployment_call(entry, "stopModelDeployment").await?;
+        Ok(None)
     }
 
-    async fn start(&self, entry: &Entry) -> Result<(), ApiError> {
-        self.deployment_call(entry, "startModelDeployment").await
+    async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
+        self.deployment_call(entry, "startModelDeployment").await?;
+        Ok(None)
     }
 
     async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError> {

@@ -61,6 +61,15 @@ pub async fn list_project(client: &DominoClient, project_id: &str) -> Result<Lis
     Ok(listing)
 }
 
+/// A paused job is what "stopped" means for a scheduled job.
+fn paused_state(paused: bool) -> Observed {
+    if paused {
+        Observed::Stopped
+    } else {
+        Observed::Running
+    }
+}
+
 /// A job object as read, with `isPaused` set: every other field stays exactly as it was.
 fn with_paused(mut job: Value, paused: bool, path: &str) -> Result<Value, ApiError> {
     let Some(fields) = job.as_object_mut() else {
@@ -89,12 +98,18 @@ impl ScheduledJobs {
         Ok(format!("{}/{}", jobs_path(project_id), seg(id)))
     }
 
-    /// Read, change one field, write back. Both pause and resume are state-setting.
-    async fn set_paused(&self, entry: &Entry, paused: bool) -> Result<(), ApiError> {
+    /// Read, change one field, write back. Both pause and resume are state-setting. When the
+    /// PUT answers with the job, its `isPaused` is the state now.
+    async fn set_paused(&self, entry: &Entry, paused: bool) -> Result<Option<Observed>, ApiError> {
         let path = Self::path(entry)?;
         let job = self.client.get_value(&path).await?;
         let job = with_paused(job, paused, &path)?;
-        self.client.put(&path, &job).await
+        let answer = self.client.put_for_answer(&path, &job).await?;
+        Ok(answer
+            .as_ref()
+            .and_then(|a| a.get("isPaused"))
+            .and_then(Value::as_bool)
+            .map(paused_state))
     }
 }
 
@@ -104,11 +119,11 @@ impl ExecutionKind for ScheduledJobs {
         KIND
     }
 
-    async fn stop(&self, entry: &Entry) -> Result<(), ApiError> {
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
         self.set_paused(entry, true).await
     }
 
-    async fn start(&self, entry: &Entry) -> Result<(), ApiError> {
+    async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
         self.set_paused(entry, false).await
     }
 
@@ -128,11 +143,7 @@ impl ExecutionKind for ScheduledJobs {
                 .get("isPaused")
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            Ok(if paused {
-                Observed::Stopped
-            } else {
-                Observed::Running
-            })
+            Ok(paused_state(paused))
         };
         gone_if_not_found(read.await)
     }

@@ -227,13 +227,18 @@ impl ExecutionKind for Workspaces {
         KIND
     }
 
-    async fn stop(&self, entry: &Entry) -> Result<(), ApiError> {
-        self.client
-            .post(&format!("{}/stop", Self::path(entry)?), None)
-            .await
+    fn has_bulk_listing(&self) -> bool {
+        true
     }
 
-    async fn start(&self, _entry: &Entry) -> Result<(), ApiError> {
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
+        self.client
+            .post(&format!("{}/stop", Self::path(entry)?), None)
+            .await?;
+        Ok(None)
+    }
+
+    async fn start(&self, _entry: &Entry) -> Result<Option<Observed>, ApiError> {
         Err(ApiError::Unsupported {
             kind: KIND,
             operation: "start".into(),
