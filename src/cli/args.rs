@@ -172,8 +172,8 @@ pub struct RunArgs {
     #[arg(short = 'g', long, default_value_t = 600)]
     pub grace_period_s: u64,
     /// First wait before asking whether an execution has stopped or started, in milliseconds;
-    /// later waits grow by a quarter each time, up to 5 s. Apps and workspaces, read from one
-    /// shared listing, are looked at every min(this, 500 ms).
+    /// then every max(half of it, a quarter of the time waited so far), up to 5 s. Apps and
+    /// workspaces, read from one shared listing, are looked at every min(this, 500 ms).
     #[arg(long, default_value_t = 1000, hide_short_help = true)]
     pub poll_interval_ms: u64,
 }

@@ -13,29 +13,33 @@ use crate::journal::{JournalError, JournalWriter, Operation, StepPhase, StepReco
 use crate::snapshot::Entry;
 
 /// How often a step asks whether its execution has reached the target state: first after
-/// `initial`, then `factor` times longer each time, never longer than `max`.
+/// `initial`; then, having waited `w` so far, after `lateness × w`, but never sooner than
+/// `initial / 2` nor later than `max`. A step is so confirmed at most `lateness` of its wait
+/// (or half the first wait) after its execution got there, and a stuck execution costs ever
+/// fewer reads.
 #[derive(Clone, Copy, Debug)]
 pub struct PollPolicy {
     pub initial: Duration,
     pub max: Duration,
-    pub factor: f64,
+    pub lateness: f64,
 }
 
 impl Default for PollPolicy {
-    /// Gentle growth: a step is confirmed at most a quarter of its waiting time late, at the
-    /// cost of about one more read per execution than doubling would need.
     fn default() -> Self {
         PollPolicy {
             initial: Duration::from_millis(1000),
             max: Duration::from_secs(5),
-            factor: 1.25,
+            lateness: 0.25,
         }
     }
 }
 
 impl PollPolicy {
-    fn next(&self, d: Duration) -> Duration {
-        d.mul_f64(self.factor).min(self.max)
+    fn next(&self, waited: Duration) -> Duration {
+        waited
+            .mul_f64(self.lateness)
+            .max(self.initial / 2)
+            .min(self.max)
     }
 }
 
@@ -347,7 +351,7 @@ impl<'a> Step<'a> {
                     .await;
             }
             if shared.is_none() {
-                delay = self.ctx.poll.next(delay);
+                delay = self.ctx.poll.next(since.elapsed());
             }
         }
     }
@@ -359,5 +363,20 @@ pub(crate) fn describe(state: &Observed) -> String {
         Observed::Stopped => "stopped".into(),
         Observed::InMotion(s) => format!("in motion ({s})"),
         Observed::Gone => "gone".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_come_at_a_steady_pace_then_back_off() {
+        let p = PollPolicy::default();
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(p.next(Duration::from_secs(1))), 500);
+        assert_eq!(ms(p.next(Duration::from_secs(2))), 500);
+        assert_eq!(ms(p.next(Duration::from_secs(4))), 1000);
+        assert_eq!(ms(p.next(Duration::from_secs(600))), 5000);
     }
 }
