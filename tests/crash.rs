@@ -167,15 +167,17 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
     let mut rng = fastrand::Rng::with_seed(seed);
     let env = Env::new(config(crash_spec(kills)).seed(seed).transition(200, 150));
 
-    let before: BTreeMap<Kind, BTreeSet<String>> =
-        Kind::ALL.iter().map(|&k| (k, running(&env, k))).collect();
-    let in_snapshot: BTreeSet<Exec> = before
+    env.take_snapshot();
+    let in_snapshot: BTreeSet<Exec> = snapshot_keys(&env);
+    let before: BTreeMap<Kind, BTreeSet<String>> = Kind::ALL
         .iter()
-        .flat_map(|(k, ids)| ids.iter().map(move |id| (*k, id.clone())))
+        .map(|&k| {
+            let ids = in_snapshot.iter().filter(|(kk, _)| *kk == k);
+            (k, ids.map(|(_, id)| id.clone()).collect())
+        })
         .collect();
     let total = in_snapshot.len();
     assert!(total >= 200, "a few hundred executions, got {total}");
-    env.take_snapshot();
     let starts_before = counts(&env, Operation::Restore);
 
     let mut survived = 0usize;
