@@ -287,3 +287,161 @@ fn a_ca_bundle_that_is_not_pem_is_refused() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(!snap.exists());
 }
+
+/// A TLS front for the simulator: a certificate for 127.0.0.1 signed by a CA made here, each
+/// connection decrypted and passed on to the simulator's plain port. Returns the CA in PEM.
+struct TlsFront {
+    url: String,
+    ca_pem: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn tls_front(backend: std::net::SocketAddr) -> TlsFront {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "dmm test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    rt.spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    TlsFront {
+        url,
+        ca_pem: ca.pem(),
+        _rt: rt,
+    }
+}
+
+#[test]
+fn tls_is_verified_and_a_custom_ca_bundle_works() {
+    let env = Env::small();
+    let front = tls_front(env.sim.addr());
+    let ca = env.path("ca.pem");
+    std::fs::write(&ca, &front.ca_pem).unwrap();
+
+    // Verification on, CA unknown: refused with a clear line, at once (a rejected certificate
+    // is not retried), nothing written.
+    let snap = env.path("untrusted.json");
+    let started = std::time::Instant::now();
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .args(["snapshot", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    no_secret(&out, "untrusted TLS");
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {}", text(&out)));
+    let lower = line.to_lowercase();
+    assert!(
+        lower.contains("certificate") || lower.contains("tls"),
+        "the error does not say it is about TLS: {line}"
+    );
+    eprintln!(
+        "untrusted TLS: exit {} after {:?}: {line}",
+        code(&out),
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "a rejected certificate was retried"
+    );
+    assert!(!snap.exists());
+
+    // The CA bundle makes it work, with verification on.
+    let snap = env.path("trusted.json");
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .args([
+            "snapshot",
+            snap.to_str().unwrap(),
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    no_secret(&out, "trusted TLS");
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(snap.exists());
+    // DOMINO_CA_CERT does the same.
+    let snap = env.path("trusted-env.json");
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .env("DOMINO_CA_CERT", &ca)
+        .args([
+            "verify",
+            env.snapshot().to_str().unwrap(),
+            "--expect",
+            "running",
+        ])
+        .output()
+        .unwrap();
+    let _ = snap;
+    no_secret(&out, "trusted TLS via env");
+    // No snapshot at env.snapshot(): a clean bad-input refusal, not a TLS error.
+    assert!(
+        !String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("certificate"),
+        "{}",
+        text(&out)
+    );
+
+    // Verification off also connects (and warns).
+    let snap = env.path("noverify.json");
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .env("DOMINO_SSL_NO_VERIFY", "true")
+        .args(["snapshot", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+}
