@@ -49,10 +49,10 @@ fn mode(path: &Path) -> u32 {
 #[test]
 fn the_api_key_never_appears_anywhere() {
     let env = Env::new(config(small_spec()).faults(Faults {
-        error_rate: 0.2,
-        rate_limit_rate: 0.1,
+        error_rate: 0.08,
+        rate_limit_rate: 0.04,
         retry_after_s: 0,
-        drop_rate: 0.05,
+        drop_rate: 0.02,
         ..Faults::none()
     }));
     let snap = env.snapshot();
