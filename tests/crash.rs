@@ -1,7 +1,7 @@
 //! Crash tests: a shutdown and then a restore of a few hundred executions, killed with SIGKILL at
 //! many points chosen from a seed and restarted each time; then SIGTERM and SIGINT.
 //!
-//! `DMM_CRASH_KILLS` sets the number of SIGKILLs over both operations (default 24, so that at least 20 land mid-run);
+//! `DMM_CRASH_KILLS` sets the number of SIGKILLs over both operations (default 26, so that at least 20 land mid-run);
 //! `DMM_CRASH_SEED` the seed that places them (default fixed, printed on failure).
 
 mod common;
@@ -161,7 +161,7 @@ fn plan_kills(rng: &mut fastrand::Rng, n: usize, total_steps: usize) -> Vec<Kill
 
 #[test]
 fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
-    let kills = env_usize("DMM_CRASH_KILLS", 24).max(2);
+    let kills = env_usize("DMM_CRASH_KILLS", 26).max(2);
     let seed = env_usize("DMM_CRASH_SEED", 0x5eed_c0de) as u64;
     eprintln!("crash test: {kills} kills, seed {seed} (DMM_CRASH_KILLS, DMM_CRASH_SEED)");
     let mut rng = fastrand::Rng::with_seed(seed);

@@ -27,9 +27,11 @@ fn storm() -> Faults {
 #[test]
 fn shutdown_and_restore_complete_and_verify_through_every_fault_at_once() {
     let mut spec = small_spec();
-    spec.apps = 24;
-    spec.workspaces = 16;
-    spec.scheduled_jobs = 12;
+    // Enough stops and starts (about 200) that 5% lost answers cannot all miss.
+    spec.apps = 50;
+    spec.workspaces = 30;
+    spec.scheduled_jobs = 25;
+    spec.models = 8;
     let env = Env::new(config(spec).seed(6).transition(60, 40).faults(storm()));
     env.take_snapshot();
     let recorded = snapshot_keys(&env);
