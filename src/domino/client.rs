@@ -215,7 +215,8 @@ impl DominoClient {
             request = request.body(body.to_vec());
         }
         let transport = |e: reqwest::Error| Failure {
-            transient: !e.is_builder(),
+            // A certificate that fails verification fails the same way on every retry.
+            transient: !e.is_builder() && !is_certificate_rejected(&e),
             retry_after: None,
             error: ApiError::Transport {
                 method: method.to_string(),
@@ -302,6 +303,13 @@ fn describe_transport(e: &reqwest::Error) -> String {
     } else {
         format!("{what}: {causes}")
     }
+}
+
+/// Whether TLS verification rejected the server's certificate (rustls's wording): a matter of
+/// configuration (`--ca-cert`), not of a busy or flaky server.
+fn is_certificate_rejected(e: &reqwest::Error) -> bool {
+    let chain = error_chain(e);
+    chain.contains("invalid peer certificate") || chain.contains("certificate verify failed")
 }
 
 /// The causes of an error, outermost first, without the URL and without repeats.

@@ -184,3 +184,13 @@ pub fn file_contains(path: &Path, needle: &str) -> bool {
         .map(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
         .unwrap_or(false)
 }
+
+/// The executions the snapshot file records, as (kind, execution id): the truth a run works
+/// from (the simulator's "running" set before a snapshot also holds executions still stopping).
+pub fn snapshot_keys(env: &Env) -> std::collections::BTreeSet<(Kind, String)> {
+    let bytes = std::fs::read(env.snapshot()).expect("snapshot file");
+    let snap = dmm::snapshot::Snapshot::from_json(&bytes).expect("a valid snapshot");
+    snap.iter()
+        .map(|(k, e)| (k, e.key(k).expect("an execution id").to_owned()))
+        .collect()
+}

@@ -1,0 +1,353 @@
+//! Crash tests: a shutdown and then a restore of a few hundred executions, killed with SIGKILL at
+//! many points chosen from a seed and restarted each time; then SIGTERM and SIGINT.
+//!
+//! `DMM_CRASH_KILLS` sets the number of SIGKILLs over both operations (default 26, so that at least 20 land mid-run);
+//! `DMM_CRASH_SEED` the seed that places them (default fixed, printed on failure).
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use common::*;
+use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
+use dmm::sim::GenerateSpec;
+use dmm::snapshot::Kind;
+
+type Exec = (Kind, String);
+
+/// Where in a run a kill lands; sorted in the order a run reaches them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum KillPoint {
+    /// Right after start: parsing, opening the journal, planning.
+    Start { after_ms: u64 },
+    /// After this many more `Requested` events than before the run: intents durable, requests
+    /// in flight.
+    Requested { more: usize },
+    /// After this many more steps are `Accepted` or `Confirmed`: polling.
+    Polling { more: usize },
+    /// Once every step has ended: during the verification pass.
+    Verification,
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// About 240 running executions per 20 kills, so that more kills still land mid-run.
+fn crash_spec(kills: usize) -> GenerateSpec {
+    let f = kills.div_ceil(20).max(1);
+    GenerateSpec {
+        projects: 12 * f,
+        apps: 110 * f,
+        models: 20 * f,
+        versions_per_model: 2,
+        workspaces: 90 * f,
+        scheduled_jobs: 50 * f,
+        rollout_in_progress: false,
+    }
+}
+
+/// The journal as the next run will find it; empty if there is none yet.
+fn journal_view(env: &Env) -> (Vec<StepRecord>, usize) {
+    match JournalReader::open(&env.journal()) {
+        Ok(r) => {
+            let steps = r.steps(None).unwrap_or_default();
+            let requested = r
+                .events()
+                .unwrap_or_default()
+                .iter()
+                .filter(|e| e.to == "Requested")
+                .count();
+            (steps, requested)
+        }
+        Err(_) => (Vec::new(), 0),
+    }
+}
+
+fn exited(child: &mut Child) -> bool {
+    matches!(child.try_wait(), Ok(Some(_)))
+}
+
+/// Waits for `point` (or for the run to end on its own); returns whether the kill happened
+/// while the run was still going.
+fn kill_at(env: &Env, op: Operation, child: &mut Child, point: KillPoint) -> bool {
+    let limit = Duration::from_secs(30);
+    let start = Instant::now();
+    let (steps0, requested0) = journal_view(env);
+    let active0 = steps0
+        .iter()
+        .filter(|s| s.key.op == op)
+        .filter(|s| matches!(s.phase, StepPhase::Accepted | StepPhase::Confirmed))
+        .count();
+    loop {
+        if exited(child) {
+            return false;
+        }
+        assert!(start.elapsed() < limit, "kill point {point:?} never came");
+        let due = match point {
+            KillPoint::Start { after_ms } => start.elapsed() >= Duration::from_millis(after_ms),
+            _ => {
+                let (steps, requested) = journal_view(env);
+                let mine: Vec<_> = steps.iter().filter(|s| s.key.op == op).collect();
+                match point {
+                    KillPoint::Requested { more } => requested >= requested0 + more,
+                    KillPoint::Polling { more } => {
+                        mine.iter()
+                            .filter(|s| {
+                                matches!(s.phase, StepPhase::Accepted | StepPhase::Confirmed)
+                            })
+                            .count()
+                            >= active0 + more
+                    }
+                    KillPoint::Verification => {
+                        !mine.is_empty() && mine.iter().all(|s| s.phase.is_terminal())
+                    }
+                    KillPoint::Start { .. } => unreachable!(),
+                }
+            }
+        };
+        if due {
+            let alive = !exited(child);
+            kill9(child);
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(3));
+    }
+}
+
+fn counts(env: &Env, op: Operation) -> BTreeMap<Exec, u64> {
+    env.sim
+        .state()
+        .executions
+        .iter()
+        .map(|e| {
+            let n = match op {
+                Operation::Shutdown => e.stop_requests,
+                Operation::Restore => e.start_requests,
+            };
+            ((e.kind, e.id.clone()), n)
+        })
+        .collect()
+}
+
+/// Draws the kill points of one operation from the seed, in the order a run reaches them.
+fn plan_kills(rng: &mut fastrand::Rng, n: usize, total_steps: usize) -> Vec<KillPoint> {
+    let mut points: Vec<KillPoint> = (0..n)
+        .map(|i| match (i, rng.u8(0..10)) {
+            // One kill in the verification pass per operation, and one right at the start.
+            (0, _) => KillPoint::Verification,
+            (1, _) => KillPoint::Start {
+                after_ms: rng.u64(0..60),
+            },
+            (_, 0..=1) => KillPoint::Start {
+                after_ms: rng.u64(0..80),
+            },
+            (_, 2..=6) => KillPoint::Requested {
+                more: rng.usize(1..=(total_steps / (n + 2)).max(2)),
+            },
+            _ => KillPoint::Polling {
+                more: rng.usize(1..=(total_steps / (n + 2)).max(2)),
+            },
+        })
+        .collect();
+    points.sort();
+    points
+}
+
+#[test]
+fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
+    let kills = env_usize("DMM_CRASH_KILLS", 26).max(2);
+    let seed = env_usize("DMM_CRASH_SEED", 0x5eed_c0de) as u64;
+    eprintln!("crash test: {kills} kills, seed {seed} (DMM_CRASH_KILLS, DMM_CRASH_SEED)");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let env = Env::new(config(crash_spec(kills)).seed(seed).transition(200, 150));
+
+    env.take_snapshot();
+    let in_snapshot: BTreeSet<Exec> = snapshot_keys(&env);
+    let before: BTreeMap<Kind, BTreeSet<String>> = Kind::ALL
+        .iter()
+        .map(|&k| {
+            let ids = in_snapshot.iter().filter(|(kk, _)| *kk == k);
+            (k, ids.map(|(_, id)| id.clone()).collect())
+        })
+        .collect();
+    let total = in_snapshot.len();
+    assert!(total >= 200, "a few hundred executions, got {total}");
+    let starts_before = counts(&env, Operation::Restore);
+
+    let mut survived = 0usize;
+    let mut missed = 0usize;
+    for (op, name, n) in [
+        (Operation::Shutdown, "shutdown", kills / 2),
+        (Operation::Restore, "restore", kills - kills / 2),
+    ] {
+        // Request counts at the first kill that found each step Confirmed.
+        let mut confirmed_at_kill: BTreeMap<Exec, u64> = BTreeMap::new();
+        for point in plan_kills(&mut rng, n, total) {
+            let mut child = env.spawn_op(name, &[]);
+            if kill_at(&env, op, &mut child, point) {
+                survived += 1;
+            } else {
+                missed += 1;
+                let out = child.wait_with_output().expect("dmm ends");
+                check_no_key(&out);
+                assert_eq!(code(&out), 0, "{name} ended on its own: {}", text(&out));
+            }
+            let now = counts(&env, op);
+            for s in env.steps(op) {
+                let exec = (s.key.kind, s.key.execution.clone());
+                if s.phase == StepPhase::Confirmed && !confirmed_at_kill.contains_key(&exec) {
+                    confirmed_at_kill.insert(exec.clone(), now[&exec]);
+                }
+            }
+        }
+        let out = env.run_op(name, &[]);
+        assert_eq!(code(&out), 0, "{name} after the kills: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("verification: passed"),
+            "{}",
+            text(&out)
+        );
+
+        // Exactly one step per execution, each ended.
+        let steps = env.steps(op);
+        let keys: BTreeSet<Exec> = steps
+            .iter()
+            .map(|s| (s.key.kind, s.key.execution.clone()))
+            .collect();
+        assert_eq!(steps.len(), keys.len(), "a duplicated {name} step");
+        assert_eq!(
+            keys, in_snapshot,
+            "{name} steps are the snapshot's executions"
+        );
+        for s in &steps {
+            assert!(
+                s.phase.is_terminal() && !matches!(s.phase, StepPhase::Failed(_)),
+                "{name} step {s:?}"
+            );
+        }
+        // No Confirmed step was ever sent another request.
+        let end = counts(&env, op);
+        for (exec, n) in &confirmed_at_kill {
+            assert_eq!(
+                end[exec], *n,
+                "{exec:?} was Confirmed at a kill of the {name} but was sent another request"
+            );
+        }
+        eprintln!(
+            "crash test: {name}: {} steps confirmed before some kill were never touched again",
+            confirmed_at_kill.len()
+        );
+    }
+
+    // The promised state: nothing of the snapshot runs after restore except what is restored.
+    let state = env.sim.state();
+    assert_eq!(running(&env, Kind::App), before[&Kind::App]);
+    assert_eq!(
+        running(&env, Kind::ScheduledJob),
+        before[&Kind::ScheduledJob]
+    );
+    assert!(running(&env, Kind::Workspace).is_empty());
+    for e in state.of_kind(Kind::ModelApiVersion) {
+        let was = before[&Kind::ModelApiVersion].contains(&e.id);
+        assert_eq!(
+            e.running_or_launching,
+            was && e.is_active == Some(true),
+            "model version {} (active {:?}, in snapshot {was})",
+            e.id,
+            e.is_active
+        );
+    }
+    // No execution outside the snapshot was started.
+    for e in &state.executions {
+        if !in_snapshot.contains(&(e.kind, e.id.clone())) {
+            assert_eq!(
+                e.start_requests,
+                starts_before[&(e.kind, e.id.clone())],
+                "{} {} is not in the snapshot but was started",
+                e.kind,
+                e.id
+            );
+        }
+    }
+    eprintln!(
+        "crash test: {survived} kill points survived ({missed} runs ended before their kill)"
+    );
+    assert!(
+        survived >= kills * 3 / 4,
+        "only {survived} of {kills} kills landed mid-run"
+    );
+}
+
+/// SIGTERM or SIGINT mid-run: exit 3, the journal reads back whole, and running the same command
+/// again completes.
+fn graceful_stop(sig: i32) {
+    let mut spec = small_spec();
+    spec.apps = 40;
+    spec.workspaces = 30;
+    let env = Env::new(config(spec).transition(400, 100));
+    env.take_snapshot();
+    let mut child = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(20), "steps to be accepted", || {
+        count_phase(&env.steps(Operation::Shutdown), |p| {
+            matches!(p, StepPhase::Accepted | StepPhase::Confirmed)
+        }) >= 5
+    });
+    signal(&child, sig);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "dmm did not stop after signal {sig}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    check_no_key(&out);
+    assert_eq!(status.code(), Some(3), "signal {sig}: {}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+
+    let reader = JournalReader::open(&env.journal()).expect("the journal reads back");
+    let steps = reader.steps(Some(Operation::Shutdown)).unwrap();
+    assert!(
+        steps.iter().any(|s| !s.phase.is_terminal()),
+        "the signal came too late to leave work behind"
+    );
+    let runs = reader.runs().unwrap();
+    let last = runs.last().expect("a run record");
+    assert_eq!(
+        last.outcome,
+        Some(dmm::journal::RunOutcome::Interrupted),
+        "{last:?}"
+    );
+    drop(reader);
+
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for kind in Kind::ALL {
+        assert!(running(&env, kind).is_empty(), "{kind} still running");
+    }
+    assert!(
+        env.steps(Operation::Shutdown)
+            .iter()
+            .all(|s| s.phase == StepPhase::Confirmed)
+    );
+}
+
+#[test]
+fn sigterm_stops_cleanly_with_exit_3_and_the_rerun_completes() {
+    graceful_stop(libc::SIGTERM);
+}
+
+#[test]
+fn sigint_stops_cleanly_with_exit_3_and_the_rerun_completes() {
+    graceful_stop(libc::SIGINT);
+}
