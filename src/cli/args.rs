@@ -173,7 +173,7 @@ pub struct RunArgs {
     pub grace_period_s: u64,
     /// First wait before asking whether an execution has stopped or started, in milliseconds;
     /// then every max(half of it, a quarter of the time waited so far), up to 5 s. Apps and
-    /// workspaces, read from one shared listing, are looked at every min(this, 500 ms).
+    /// workspaces, read from one shared listing, are looked at every min(this, 250 ms).
     #[arg(long, default_value_t = 1000, hide_short_help = true)]
     pub poll_interval_ms: u64,
 }

@@ -232,10 +232,10 @@ async fn drive_kind(ctx: &StepContext, work: Vec<(&Entry, StepRecord)>) -> Resul
     }
 }
 
-/// Shared listings are cheap per step but not free for the API: at most two a second, and
-/// never slower than single reads would look.
+/// Shared listings are cheap per step but not free for the API: at most four a second (the
+/// observer spaces long listings further), and never slower than single reads would look.
 fn shared_listing_interval(poll: &PollPolicy) -> Duration {
-    poll.initial.min(Duration::from_millis(500))
+    poll.initial.min(Duration::from_millis(250))
 }
 
 /// Scheduled jobs run on their own; the remaining kinds share one group.

@@ -10,7 +10,8 @@ use crate::snapshot::Entry;
 
 /// Reads executions' states for the steps of one kind. Where the kind can list every
 /// execution's state in one answer, concurrent steps share one listing instead of sending a
-/// request each; listings are spaced at least `min_interval` apart.
+/// request each; listings are spaced at least `min_interval` apart, and far enough apart that
+/// listing takes at most a fifth of the time (a large admin list is many pages).
 pub(crate) struct Observer {
     api: Arc<dyn ExecutionKind>,
     bulk: Option<Mutex<BulkState>>,
@@ -22,6 +23,8 @@ struct BulkState {
     /// Increases with every listing, so a step can ask for one newer than what it last saw.
     generation: u64,
     started: Option<Instant>,
+    /// How long the last listing took, pages and retries included.
+    took: Duration,
     listing: Option<Result<Arc<HashMap<String, Observed>>, ApiError>>,
 }
 
@@ -68,7 +71,8 @@ impl Observer {
         let fresh = st.generation > seen && st.started.is_some_and(|s| s >= not_before);
         if !fresh {
             if let Some(prev) = st.started {
-                tokio::time::sleep_until(prev + self.min_interval).await;
+                let spacing = self.min_interval.max(st.took * 5);
+                tokio::time::sleep_until(prev + spacing).await;
             }
             let started = Instant::now();
             let listing = match self.api.observe_all().await {
@@ -76,6 +80,7 @@ impl Observer {
                 None => Ok(Arc::new(HashMap::new())),
             };
             st.generation += 1;
+            st.took = started.elapsed();
             st.started = Some(started);
             st.listing = Some(listing);
         }
