@@ -189,7 +189,12 @@ fn an_unreachable_host_is_one_clear_line() {
         .output()
         .unwrap();
     let exit = code(&out);
-    assert!(exit == 1 || exit == 2, "{}", text(&out));
+    assert_eq!(
+        exit,
+        2,
+        "an unreachable host is configuration to fix: {}",
+        text(&out)
+    );
     refused(&out, exit, "unreachable host");
     assert!(!snap.exists());
 }
@@ -484,7 +489,12 @@ fn api_answers_that_are_not_json_or_the_wrong_shape_are_refused() {
             .output()
             .unwrap();
         let exit = code(&out);
-        assert!(exit == 1 || exit == 2, "{what}: {}", text(&out));
+        assert_eq!(
+            exit,
+            1,
+            "{what}: an unusable answer is the deployment's problem: {}",
+            text(&out)
+        );
         refused(&out, exit, &format!("API answer that is {what}"));
         assert!(!snap.exists(), "{what}: a snapshot was written");
         drop(rt);

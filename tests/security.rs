@@ -382,6 +382,11 @@ fn tls_is_verified_and_a_custom_ca_bundle_works() {
         lower.contains("certificate") || lower.contains("tls"),
         "the error does not say it is about TLS: {line}"
     );
+    assert_eq!(
+        code(&out),
+        2,
+        "an untrusted certificate is configuration to fix: {line}"
+    );
     eprintln!(
         "untrusted TLS: exit {} after {:?}: {line}",
         code(&out),

@@ -185,6 +185,7 @@ impl DominoClient {
             .notify(|failure, delay| {
                 retry_number += 1;
                 self.inner.retries.fetch_add(1, Ordering::Relaxed);
+                super::tally::note_retry(&failure.error);
                 let status = failure.error.status().unwrap_or(0);
                 let delay_ms = delay.as_millis() as u64;
                 // The first retries are routine on a busy deployment; later ones deserve notice.

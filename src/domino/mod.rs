@@ -12,6 +12,7 @@ mod progress;
 mod projects;
 mod report;
 mod scan;
+mod tally;
 
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
@@ -22,6 +23,7 @@ pub use progress::{NoProgress, ScanProgress};
 pub use projects::{Project, list_projects};
 pub use report::{ScanProblem, ScanReport};
 pub use scan::{ScanOptions, scan};
+pub use tally::{RetryTally, counting_retries};
 
 #[cfg(all(test, feature = "sim"))]
 mod client_tests;

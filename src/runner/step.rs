@@ -8,7 +8,7 @@ use super::cancel::Cancel;
 use super::observe::Observer;
 use super::report::Reporter;
 use super::target_state;
-use crate::domino::{ApiError, ExecutionKind, Observed};
+use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
 use crate::journal::{JournalError, JournalWriter, Operation, StepPhase, StepRecord, Transition};
 use crate::snapshot::Entry;
 
@@ -224,14 +224,26 @@ impl<'a> Step<'a> {
             None,
         )
         .await?;
-        let sent = match self.ctx.op {
-            Operation::Shutdown => self.ctx.api.stop(self.entry).await,
-            Operation::Restore => self.ctx.api.start(self.entry).await,
-        };
+        let (sent, tally) = counting_retries(async {
+            match self.ctx.op {
+                Operation::Shutdown => self.ctx.api.stop(self.entry).await,
+                Operation::Restore => self.ctx.api.start(self.entry).await,
+            }
+        })
+        .await;
         drop(_slot);
+        // The client retried transient failures on its own; the audit still shows them.
+        let retried = match (tally.retries, &tally.last_cause) {
+            (0, _) => String::new(),
+            (n, Some(cause)) => format!(" after {n} retried request(s), last for: {cause}"),
+            (n, None) => format!(" after {n} retried request(s)"),
+        };
         match sent {
             Ok(Some(state)) if state == target_state(self.ctx.op) => {
-                let msg = format!("{verb} accepted; the answer shows it {}", describe(&state));
+                let msg = format!(
+                    "{verb} accepted{retried}; the answer shows it {}",
+                    describe(&state)
+                );
                 self.write(StepPhase::Confirmed, attempt, None, Some(msg), None)
                     .await
             }
@@ -240,7 +252,7 @@ impl<'a> Step<'a> {
                     StepPhase::Accepted,
                     attempt,
                     None,
-                    Some(format!("{verb} accepted")),
+                    Some(format!("{verb} accepted{retried}")),
                     None,
                 )
                 .await

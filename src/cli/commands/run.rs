@@ -129,7 +129,10 @@ pub async fn run(
         journal.end_run(
             summary.run,
             RunOutcome::Interrupted,
-            Some("interrupted; run the same command again to continue".into()),
+            Some(format!(
+                "interrupted; run the same command again to continue; {}",
+                traffic(&conn.client)
+            )),
         )?;
         render::print_run_summary(op, &summary, started.elapsed());
         eprintln!(
@@ -179,7 +182,11 @@ pub async fn run(
     } else {
         (RunOutcome::CompletedWithFailures, Exit::Failures)
     };
-    let message = outcome_message(failed, verification.as_ref());
+    let message = format!(
+        "{}; {}",
+        outcome_message(failed, verification.as_ref()),
+        traffic(&conn.client)
+    );
     journal.end_run(summary.run, outcome, Some(message))?;
     render::print_run_summary(op, &summary, started.elapsed());
     if let Some(v) = &verification {
@@ -211,6 +218,15 @@ fn outcome_message(failed: usize, v: Option<&Verification>) -> String {
         None => parts.push("verification skipped (--no-verify)".into()),
     }
     parts.join("; ")
+}
+
+/// What the run cost the API, for the run's record in the journal.
+fn traffic(client: &crate::domino::DominoClient) -> String {
+    format!(
+        "{} requests sent, {} of them retries of transient failures",
+        client.requests_sent(),
+        client.retries()
+    )
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -95,11 +95,13 @@ fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanRe
     }
 }
 
+/// The scan fails as a whole only when the deployment cannot be listed at all. A refused key,
+/// or a host that cannot be reached (wrong URL, TLS failure, down), is configuration to fix:
+/// exit 2. Answers that came but cannot be used are the deployment's problem: exit 1.
 fn scan_error(e: ApiError) -> CliError {
-    let exit = if e.is_unauthorized() {
-        Exit::BadInput
-    } else {
-        Exit::Failures
+    let exit = match e {
+        ApiError::Unauthorized { .. } | ApiError::Transport { .. } => Exit::BadInput,
+        _ => Exit::Failures,
     };
     CliError::new(exit, format!("snapshot not written: {e}"))
 }
