@@ -194,3 +194,62 @@ fn an_outage_mid_run_stops_or_fails_cleanly_and_the_next_run_completes() {
         "{steps:#?}"
     );
 }
+
+#[test]
+fn a_lasting_outage_stops_the_run_resumably_instead_of_failing_every_step() {
+    let mut spec = small_spec();
+    spec.apps = 30;
+    let env = Env::new(config(spec).transition(8_000, 0));
+    env.take_snapshot();
+    let mut child = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(20), "some stops to be accepted", || {
+        count_phase(&env.steps(Operation::Shutdown), |p| {
+            matches!(p, StepPhase::Accepted)
+        }) >= 5
+    });
+    env.sim
+        .set_faults(FaultsPatch {
+            outage: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "dmm kept going through the outage"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    eprintln!("outage: dmm stopped itself after {:?}", started.elapsed());
+    assert_eq!(status.code(), Some(3), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not answer"),
+        "{}",
+        text(&out)
+    );
+    let steps = env.steps(Operation::Shutdown);
+    assert_eq!(
+        count_phase(&steps, |p| matches!(p, StepPhase::Failed(_))),
+        0,
+        "an outage marks nothing failed: {steps:#?}"
+    );
+    let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
+    let last = runs.last().unwrap();
+    assert!(
+        last.message
+            .as_deref()
+            .is_some_and(|m| m.contains("did not answer")),
+        "{last:?}"
+    );
+
+    // Back up: the same command, without --retry-failed, finishes the job.
+    env.sim.replace_faults(Faults::none()).unwrap();
+    let out = env.run_op("shutdown", &["-g", "60"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(running(&env, Kind::App).is_empty());
+}

@@ -1,5 +1,5 @@
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -14,6 +14,8 @@ pub struct Cancel {
 struct Inner {
     cancelled: AtomicBool,
     notify: Notify,
+    /// Why, when the run stopped itself rather than being stopped by a signal.
+    reason: Mutex<Option<String>>,
 }
 
 impl Cancel {
@@ -24,6 +26,18 @@ impl Cancel {
     pub fn cancel(&self) {
         self.inner.cancelled.store(true, Ordering::SeqCst);
         self.inner.notify.notify_waiters();
+    }
+
+    /// Cancels and says why, for the operator; the first reason given is kept.
+    pub fn cancel_because(&self, reason: impl Into<String>) {
+        if let Ok(mut r) = self.inner.reason.lock() {
+            r.get_or_insert_with(|| reason.into());
+        }
+        self.cancel();
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.inner.reason.lock().ok()?.clone()
     }
 
     pub fn is_cancelled(&self) -> bool {

@@ -7,6 +7,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use super::cancel::Cancel;
+use super::health::ApiHealth;
 use super::observe::Observer;
 use super::plan::{kinds_in_order, needs_work, plan_steps};
 use super::report::Reporter;
@@ -16,6 +17,10 @@ use crate::journal::{
     Journal, JournalError, JournalRead, Operation, RunOutcome, StepPhase, StepRecord,
 };
 use crate::snapshot::{Entry, Kind, Snapshot};
+
+/// Transient failures in a row, each after the client's own retries (about 20 s of failing),
+/// that mean the API is down rather than busy: on a live API, successes come between them.
+const OUTAGE_AFTER: u32 = 8;
 
 /// One options struct for a shutdown or restore run.
 #[derive(Clone, Debug)]
@@ -123,6 +128,7 @@ async fn run_steps(
     let records = journal.plan(run_id, planned)?;
     let writer = journal.writer();
     let request_slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let health = Arc::new(ApiHealth::new(OUTAGE_AFTER, cancel.clone()));
 
     let mut by_key: HashMap<(Kind, String), StepRecord> = records
         .into_iter()
@@ -166,6 +172,7 @@ async fn run_steps(
                 grace_period: options.grace_period,
                 poll: options.poll,
                 reporter: reporter.clone(),
+                health: health.clone(),
             };
             let reporter = reporter.clone();
             kind_runs.push(async move {

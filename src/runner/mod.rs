@@ -5,6 +5,7 @@
 
 mod cancel;
 mod engine;
+mod health;
 mod observe;
 mod plan;
 mod report;

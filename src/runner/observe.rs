@@ -28,6 +28,9 @@ struct BulkState {
     listing: Option<Result<Arc<HashMap<String, Observed>>, ApiError>>,
 }
 
+/// However long listing takes, steps never wait longer than this for a fresh one.
+const MAX_LISTING_SPACING: Duration = Duration::from_secs(5);
+
 /// A state read, with the listing generation it came from (0 for single reads).
 pub(crate) struct Reading {
     pub state: Result<Observed, ApiError>,
@@ -71,7 +74,7 @@ impl Observer {
         let fresh = st.generation > seen && st.started.is_some_and(|s| s >= not_before);
         if !fresh {
             if let Some(prev) = st.started {
-                let spacing = self.min_interval.max(st.took * 5);
+                let spacing = self.min_interval.max(st.took * 5).min(MAX_LISTING_SPACING);
                 tokio::time::sleep_until(prev + spacing).await;
             }
             let started = Instant::now();
@@ -80,7 +83,11 @@ impl Observer {
                 None => Ok(Arc::new(HashMap::new())),
             };
             st.generation += 1;
-            st.took = started.elapsed();
+            // Only a listing that succeeded says how long listing takes: one that failed
+            // includes the client's retries (during an outage, tens of seconds).
+            if listing.is_ok() {
+                st.took = started.elapsed();
+            }
             st.started = Some(started);
             st.listing = Some(listing);
         }

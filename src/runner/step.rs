@@ -5,6 +5,7 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::cancel::Cancel;
+use super::health::ApiHealth;
 use super::observe::Observer;
 use super::report::Reporter;
 use super::target_state;
@@ -75,6 +76,7 @@ pub(crate) struct StepContext {
     pub grace_period: Duration,
     pub poll: PollPolicy,
     pub reporter: Arc<dyn Reporter>,
+    pub health: Arc<ApiHealth>,
 }
 
 /// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`.
@@ -157,6 +159,7 @@ impl<'a> Step<'a> {
             .read(self.entry, &self.record.key.execution, not_before, 0)
             .await;
         let attempt = self.record.attempts;
+        self.note(&reading.state);
         match reading.state {
             Ok(state) if state == target_state(self.ctx.op) => {
                 let msg = format!("observed {}", describe(&state));
@@ -238,6 +241,7 @@ impl<'a> Step<'a> {
             (n, Some(cause)) => format!(" after {n} retried request(s), last for: {cause}"),
             (n, None) => format!(" after {n} retried request(s)"),
         };
+        self.note(&sent);
         match sent {
             Ok(Some(state)) if state == target_state(self.ctx.op) => {
                 let msg = format!(
@@ -263,7 +267,29 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// Tells the outage detector how the API answered.
+    fn note<T>(&self, result: &Result<T, ApiError>) {
+        match result {
+            Ok(_) => self.ctx.health.answered(),
+            Err(e) => self.ctx.health.failed(e),
+        }
+    }
+
     async fn attempt_failed(&mut self, attempt: u32, e: ApiError) -> Result<(), StepAbort> {
+        if e.is_transient() && self.ctx.cancel.is_cancelled() {
+            // The run is stopping (an outage, a signal): this attempt's outcome is unknown,
+            // so the step stays `Requested` for the next run to look at, not `Failed`.
+            let error = e.to_string();
+            self.write(
+                StepPhase::Requested,
+                attempt,
+                e.status(),
+                Some("attempt failed while the run was stopping".into()),
+                Some(error),
+            )
+            .await?;
+            return Err(StepAbort::Interrupted);
+        }
         self.failures += 1;
         let status = e.status();
         let error = e.to_string();
@@ -333,6 +359,7 @@ impl<'a> Step<'a> {
                 )
                 .await;
             seen_generation = reading.generation;
+            self.note(&reading.state);
             match reading.state {
                 Ok(state) if state == target => {
                     let msg = format!("observed {}", describe(&state));

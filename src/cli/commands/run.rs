@@ -126,17 +126,21 @@ pub async fn run(
     let kinds = runner::kinds_in_order(op, &only);
 
     if summary.interrupted || summary.unfinished() > 0 {
+        let why = cancel
+            .reason()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
         journal.end_run(
             summary.run,
             RunOutcome::Interrupted,
             Some(format!(
-                "interrupted; run the same command again to continue; {}",
+                "interrupted{why}; run the same command again to continue; {}",
                 traffic(&conn.client)
             )),
         )?;
         render::print_run_summary(op, &summary, started.elapsed());
         eprintln!(
-            "interrupted: {} step(s) not finished. Run the same command again to continue where this run stopped.",
+            "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
             summary.unfinished()
         );
         return Ok(Exit::Interrupted);
