@@ -5,8 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --locked --quiet --bins
-bin=target/debug
+# DMM_BIN_DIR: binaries built already (the test of this script sets it).
+if [ -n "${DMM_BIN_DIR:-}" ]; then
+  bin=$DMM_BIN_DIR
+else
+  cargo build --locked --quiet --bins
+  bin=target/debug
+fi
 work=$(mktemp -d)
 key="demo-$(date +%s)-$RANDOM"
 

@@ -1,0 +1,40 @@
+//! The README's first command, as written: a full maintenance cycle against the simulator.
+
+use std::path::Path;
+use std::process::Command;
+
+#[test]
+fn the_readme_demo_runs_a_full_cycle() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("bash scripts/demo.sh") && readme.contains("cargo test --locked"),
+        "the README opens with the demo and the test command"
+    );
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_dmm")).parent().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/demo.sh"))
+        .env("DMM_BIN_DIR", bin_dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("bash runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    for step in ["snapshot", "shutdown", "status", "restore", "verify", "journal"] {
+        assert!(stdout.contains(&format!("dmm {step} ")), "{step} did not run:\n{stdout}");
+    }
+    assert_eq!(
+        stdout.matches("verification: passed").count(),
+        3,
+        "shutdown, restore and verify all pass:\n{stdout}"
+    );
+    assert!(stdout.contains("Requested -> Accepted"), "the journal is shown:\n{stdout}");
+    // The demo leaves its files in a temporary folder it names; clean up after it.
+    if let Some(dir) = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("snapshot and journal are in "))
+    {
+        let _ = std::fs::remove_dir_all(dir.trim());
+    }
+}
