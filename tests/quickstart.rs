@@ -21,15 +21,23 @@ fn the_readme_demo_runs_a_full_cycle() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    for step in ["snapshot", "shutdown", "status", "restore", "verify", "journal"] {
-        assert!(stdout.contains(&format!("dmm {step} ")), "{step} did not run:\n{stdout}");
+    for step in [
+        "snapshot", "shutdown", "status", "restore", "verify", "journal",
+    ] {
+        assert!(
+            stdout.contains(&format!("dmm {step} ")),
+            "{step} did not run:\n{stdout}"
+        );
     }
     assert_eq!(
         stdout.matches("verification: passed").count(),
         3,
         "shutdown, restore and verify all pass:\n{stdout}"
     );
-    assert!(stdout.contains("Requested -> Accepted"), "the journal is shown:\n{stdout}");
+    assert!(
+        stdout.contains("Requested -> Accepted"),
+        "the journal is shown:\n{stdout}"
+    );
     // The demo leaves its files in a temporary folder it names; clean up after it.
     if let Some(dir) = stdout
         .lines()

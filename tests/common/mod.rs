@@ -85,38 +85,37 @@ impl Env {
         assert_eq!(code(&out), 0, "snapshot: {}", text(&out));
     }
 
-    /// Fast polling so tests spend their time on the work, not on waiting.
-    pub fn run_op(&self, op: &str, extra: &[&str]) -> Output {
+    /// A shutdown or restore with fast polling, so tests spend their time on the work, not on
+    /// waiting.
+    fn op_args(&self, op: &str, extra: &[&str]) -> Vec<String> {
         let snap = self.snapshot();
-        let mut args = vec![
+        let fast = [
             op,
             snap.to_str().unwrap(),
             "--yes",
             "--poll-interval-ms",
             "20",
-            "--rate-limit",
-            "2000",
-            "--concurrency",
-            "16",
         ];
-        args.extend_from_slice(extra);
-        self.run(&args)
+        let limits = ["--rate-limit", "2000", "--concurrency", "16"];
+        fast.iter()
+            .chain(&limits)
+            .chain(extra)
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    pub fn run_op(&self, op: &str, extra: &[&str]) -> Output {
+        let out = self
+            .dmm()
+            .args(self.op_args(op, extra))
+            .output()
+            .expect("dmm runs");
+        check_no_key(&out);
+        out
     }
 
     pub fn spawn_op(&self, op: &str, extra: &[&str]) -> Child {
-        let snap = self.snapshot();
-        let mut args = vec![
-            op,
-            snap.to_str().unwrap(),
-            "--yes",
-            "--poll-interval-ms",
-            "20",
-            "--rate-limit",
-            "2000",
-            "--concurrency",
-            "16",
-        ];
-        args.extend_from_slice(extra);
+        let args = self.op_args(op, extra);
         self.dmm()
             .args(&args)
             .stdout(Stdio::piped())
