@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use super::render;
 use crate::cli::args::{GlobalArgs, RunArgs};
-use crate::cli::connect::{connect, journal_path};
+use crate::cli::connect::{Connection, connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::progress::RunProgress;
-use crate::domino::{ExecutionKind, KindOptions, Limits};
+use crate::domino::{ApiError, ExecutionKind, KindOptions, Limits, list_projects};
 use crate::journal::{
     Journal, JournalRead, JournalReader, Operation, RunOutcome, VerificationRecord,
 };
@@ -68,6 +68,7 @@ pub async fn run(
         return Ok(Exit::Success);
     }
 
+    preflight(&conn).await?;
     let journal = Arc::new(Journal::open(&journal_file, &loaded.sha256, &loaded.path)?);
     let existing = journal.steps(Some(op))?;
     let plan = Plan::new(op, &planned, &existing, args.retry_failed);
@@ -237,6 +238,20 @@ pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
+}
+
+/// One read before the journal is touched: a refused key, a host that cannot be reached or a
+/// certificate that is not trusted is configuration to fix (exit 2), and must leave the journal
+/// exactly as it was rather than record a run that could not have done anything.
+async fn preflight(conn: &Connection) -> Result<(), CliError> {
+    match list_projects(&conn.client).await {
+        Ok(_) => Ok(()),
+        Err(e @ (ApiError::Unauthorized { .. } | ApiError::Transport { .. })) => {
+            Err(CliError::bad_input(format!("nothing was touched: {e}")))
+        }
+        // The API answered; whatever is odd about this listing, the steps will tell.
+        Err(_) => Ok(()),
+    }
 }
 
 /// `--concurrency`/`--rate-limit`, or the earlier tool's `-b`/`-i` mapped onto them.
