@@ -65,6 +65,27 @@ impl RunSummary {
             .filter(|r| matches!(r.phase, StepPhase::Failed(_)))
     }
 
+    /// The steps of run `run` as the journal holds them now, for the kinds it covers.
+    pub fn read(
+        journal: &Journal,
+        run: u64,
+        options: &RunOptions,
+        interrupted: bool,
+    ) -> Result<RunSummary, JournalError> {
+        let kinds = kinds_in_order(options.op, &options.only);
+        let mut summary = RunSummary {
+            run,
+            interrupted,
+            ..RunSummary::default()
+        };
+        for rec in journal.steps(Some(options.op))? {
+            if kinds.contains(&rec.key.kind) {
+                summary.steps.entry(rec.key.kind).or_default().push(rec);
+            }
+        }
+        Ok(summary)
+    }
+
     /// Steps not ended (left for the next run to continue).
     pub fn unfinished(&self) -> usize {
         self.steps
@@ -202,17 +223,12 @@ async fn run_steps(
         return Err(e);
     }
 
-    let mut summary = RunSummary {
-        run: run_id,
-        interrupted: cancel.is_cancelled(),
-        ..RunSummary::default()
-    };
-    for rec in journal.steps(Some(op))? {
-        if order.contains(&rec.key.kind) {
-            summary.steps.entry(rec.key.kind).or_default().push(rec);
-        }
-    }
-    Ok(summary)
+    Ok(RunSummary::read(
+        journal,
+        run_id,
+        options,
+        cancel.is_cancelled(),
+    )?)
 }
 
 /// Runs every step of one kind concurrently; the request slots and the client's limits bound

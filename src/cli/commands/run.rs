@@ -122,7 +122,7 @@ pub async fn run(
         }
         Some(Err(runner::RunError::Journal(e))) => return Err(e.into()),
         Some(Err(runner::RunError::Snapshot(e))) => return Err(CliError::bad_input(e)),
-        None => summary_from_journal(&journal, op, &only)?,
+        None => summary_from_journal(&journal, &options)?,
     };
     let kinds = runner::kinds_in_order(op, &only);
 
@@ -366,22 +366,8 @@ async fn wait_for_signal() -> &'static str {
     }
 }
 
-fn summary_from_journal(
-    journal: &Journal,
-    op: Operation,
-    only: &[Kind],
-) -> Result<RunSummary, CliError> {
-    let runs = journal.runs()?;
-    let mut summary = RunSummary {
-        run: runs.last().map(|r| r.id).unwrap_or(0),
-        interrupted: true,
-        ..RunSummary::default()
-    };
-    let kinds = runner::kinds_in_order(op, only);
-    for rec in journal.steps(Some(op))? {
-        if kinds.contains(&rec.key.kind) {
-            summary.steps.entry(rec.key.kind).or_default().push(rec);
-        }
-    }
-    Ok(summary)
+/// The summary of a run abandoned after an interrupt (its steps stopped mid-way).
+fn summary_from_journal(journal: &Journal, options: &RunOptions) -> Result<RunSummary, CliError> {
+    let run = journal.runs()?.last().map(|r| r.id).unwrap_or(0);
+    Ok(RunSummary::read(journal, run, options, true)?)
 }
