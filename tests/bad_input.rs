@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 use common::*;
 
@@ -416,14 +416,13 @@ fn a_journal_bound_to_another_snapshot_is_refused() {
 
 #[test]
 fn a_read_only_folder_for_the_journal_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        eprintln!(
-            "note: running as root, which ignores folder permissions; read-only case skipped"
-        );
+        // Root ignores folder permissions: run dmm as an unprivileged user instead.
+        read_only_folder_as_nobody();
         return;
     }
-    use std::os::unix::fs::PermissionsExt;
     let env = Env::small();
     env.take_snapshot();
     let ro = env.path("ro");
@@ -443,6 +442,51 @@ fn a_read_only_folder_for_the_journal_is_refused() {
         "read-only journal folder",
     );
     std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+/// The read-only case for a root test run: dmm runs as `nobody` (setpriv), from copies of the
+/// binary and the snapshot in a folder that user can read, against a journal folder it cannot
+/// write.
+fn read_only_folder_as_nobody() {
+    use std::os::unix::fs::PermissionsExt;
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !setpriv.exists() {
+        eprintln!("note: running as root without setpriv; read-only case skipped");
+        return;
+    }
+    let env = Env::small();
+    env.take_snapshot();
+    let shared = tempfile::tempdir().unwrap();
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(shared.path(), 0o755).unwrap();
+    let dmm = shared.path().join("dmm");
+    std::fs::copy(env!("CARGO_BIN_EXE_dmm"), &dmm).unwrap();
+    mode(&dmm, 0o755).unwrap();
+    let snap = shared.path().join("snap.json");
+    std::fs::copy(env.snapshot(), &snap).unwrap();
+    mode(&snap, 0o644).unwrap();
+    let ro = shared.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    mode(&ro, 0o555).unwrap();
+    let journal = ro.join("j.journal");
+    let out = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&dmm)
+        .args(["shutdown", snap.to_str().unwrap(), "--yes", "--journal"])
+        .arg(&journal)
+        .env_clear()
+        .env("DOMINO_HOSTNAME", env.sim.base_url())
+        .env("DOMINO_API_KEY", KEY)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let line = refused(&out, 2, "read-only journal folder (as nobody)");
+    assert!(line.contains("j.journal"), "{line}");
+    assert!(!journal.exists());
+    assert!(
+        env.sim.requests().mutations.is_empty(),
+        "nothing is stopped without a journal"
+    );
 }
 
 /// A server that answers every request with `body` and status 200.
