@@ -11,6 +11,8 @@ FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo reads every target the manifest declares, the benchmark included, even for one binary.
+COPY benches ./benches
 # The registry and target folders are BuildKit caches, so a rebuild compiles only what changed;
 # the binary is copied out of the cache in the same step. A multi-platform build runs one
 # builder per platform at once: each gets its own target cache, and the registry cache is
