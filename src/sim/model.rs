@@ -316,6 +316,12 @@ impl Deployment {
         self.projects.push(project);
     }
 
+    /// The project, or the 404 a Domino route answers for an unknown one.
+    pub fn require_project(&self, id: &str) -> Result<&Project, Refusal> {
+        self.project(id)
+            .ok_or_else(|| Refusal::NotFound(format!("no project with id {id}")))
+    }
+
     pub fn project(&self, id: &str) -> Option<&Project> {
         self.project_index.get(id).map(|&i| &self.projects[i])
     }

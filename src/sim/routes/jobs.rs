@@ -25,11 +25,7 @@ async fn list(
     Path(project_id): Path<String>,
 ) -> Result<Json<Value>, Refusal> {
     let d = sim.deployment();
-    if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!(
-            "no project with id {project_id}"
-        )));
-    }
+    d.require_project(&project_id)?;
     let jobs = d
         .jobs_of(&project_id)
         .filter_map(|e| match &e.detail {

@@ -43,11 +43,7 @@ async fn list_models(
         .project_id
         .ok_or_else(|| Refusal::BadRequest("projectId is required".into()))?;
     let d = sim.deployment();
-    if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!(
-            "no project with id {project_id}"
-        )));
-    }
+    d.require_project(&project_id)?;
     let models: Vec<Value> = d
         .models
         .iter()

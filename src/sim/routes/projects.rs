@@ -39,11 +39,7 @@ async fn list_datamounts(
     Path(project_id): Path<String>,
 ) -> Result<Json<Value>, Refusal> {
     let d = sim.deployment();
-    if d.project(&project_id).is_none() {
-        return Err(Refusal::NotFound(format!(
-            "no project with id {project_id}"
-        )));
-    }
+    d.require_project(&project_id)?;
     let mounts: Vec<Value> = d
         .datamounts
         .get(&project_id)
