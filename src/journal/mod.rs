@@ -18,7 +18,7 @@ mod writer;
 
 pub use error::JournalError;
 pub use read::{JournalRead, JournalReader};
-pub use schema::SCHEMA_VERSION;
+pub use schema::{SCHEMA_VERSION, now_rfc3339};
 pub use store::Journal;
 pub use types::*;
 pub use writer::JournalWriter;

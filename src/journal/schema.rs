@@ -65,7 +65,8 @@ pub(crate) fn decode<T: DeserializeOwned>(
 }
 
 /// Now, as RFC 3339 UTC (with the clock's sub-second digits).
-pub(crate) fn now_rfc3339() -> String {
+/// Now, as every journal record writes time: RFC 3339, UTC.
+pub fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())

@@ -79,7 +79,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
 fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanReport) {
     let path = journal_path(file, None);
     let scan = serde_json::json!({
-        "taken_at": crate::cli::commands::run::now_rfc3339(),
+        "taken_at": crate::journal::now_rfc3339(),
         "host": host,
         "tool_version": crate::TOOL_VERSION,
         "projects": report.projects,
