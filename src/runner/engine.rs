@@ -140,11 +140,7 @@ async fn run_steps(
     let order = kinds_in_order(op, &options.only);
     let by_kind: HashMap<Kind, Arc<dyn ExecutionKind>> =
         apis.iter().map(|a| (a.kind(), a.clone())).collect();
-    let chosen: Vec<&dyn ExecutionKind> = order
-        .iter()
-        .filter_map(|k| by_kind.get(k).map(|a| a.as_ref()))
-        .collect();
-    let planned = plan_steps(op, snapshot, &chosen).map_err(RunError::Snapshot)?;
+    let planned = plan_steps(op, &options.only, snapshot, apis).map_err(RunError::Snapshot)?;
     // Intents for every step are durable before the first request leaves.
     let records = journal.plan(run_id, planned)?;
     let writer = journal.writer();

@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::domino::ExecutionKind;
 use crate::journal::{NewStep, Operation, StepKey, StepPhase, StepRecord};
@@ -15,15 +16,20 @@ pub fn kinds_in_order(op: Operation, only: &[Kind]) -> Vec<Kind> {
     order
 }
 
-/// One step per execution of the snapshot for the chosen kinds. On restore, executions that
-/// are not restartable are planned directly as `Skipped` with the reason.
+/// One step per execution of the snapshot for the kinds the operation touches (`only`, or all),
+/// in the order it touches them. On restore, executions that are not restartable are planned
+/// directly as `Skipped` with the reason.
 pub fn plan_steps(
     op: Operation,
+    only: &[Kind],
     snapshot: &Snapshot,
-    kinds: &[&dyn ExecutionKind],
+    apis: &[Arc<dyn ExecutionKind>],
 ) -> Result<Vec<NewStep>, String> {
     let mut steps = Vec::new();
-    for api in kinds {
+    let chosen = kinds_in_order(op, only)
+        .into_iter()
+        .filter_map(|k| apis.iter().find(|a| a.kind() == k));
+    for api in chosen {
         let kind = api.kind();
         for entry in snapshot.entries(kind) {
             let execution = entry.key(kind)?.to_owned();

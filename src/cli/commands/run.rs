@@ -10,9 +10,9 @@ use crate::cli::connect::{Connection, connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::progress::RunProgress;
-use crate::domino::{ApiError, ExecutionKind, KindOptions, Limits, list_projects};
+use crate::domino::{ApiError, KindOptions, Limits, list_projects};
 use crate::journal::{
-    Journal, JournalRead, JournalReader, Operation, RunOutcome, VerificationRecord,
+    Journal, JournalRead, JournalReader, Operation, RunOutcome, VerificationRecord, now_rfc3339,
 };
 use crate::runner::verify::{Expectation, Verification};
 use crate::runner::{self, Cancel, Plan, PollPolicy, Reporter, RunOptions, RunSummary, plan_steps};
@@ -43,16 +43,8 @@ pub async fn run(
         &KindOptions::default(),
     )?;
     let only: Vec<Kind> = service.into_iter().collect();
-    let chosen: Vec<&dyn ExecutionKind> = runner::kinds_in_order(op, &only)
-        .into_iter()
-        .filter_map(|k| {
-            conn.kinds
-                .iter()
-                .find(|a| a.kind() == k)
-                .map(|a| a.as_ref())
-        })
-        .collect();
-    let planned = plan_steps(op, &loaded.snapshot, &chosen).map_err(CliError::bad_input)?;
+    let planned =
+        plan_steps(op, &only, &loaded.snapshot, &conn.kinds).map_err(CliError::bad_input)?;
 
     if args.dry_run {
         // Touches nothing: the journal is read without its lock, if it exists at all.
@@ -232,12 +224,6 @@ fn traffic(client: &crate::domino::DominoClient) -> String {
         client.requests_sent(),
         client.retries()
     )
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// One read before the journal is touched: a refused key, a host that cannot be reached or a
