@@ -491,14 +491,7 @@ fn read_only_folder_as_nobody() {
 
 /// A server that answers every request with `body` and status 200.
 fn garbage_server(body: &'static str) -> (String, tokio::runtime::Runtime) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let (rt, listener) = loopback_server_runtime();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(move || async move {
         (

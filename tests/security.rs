@@ -323,14 +323,7 @@ fn tls_front(backend: std::net::SocketAddr) -> TlsFront {
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(server));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
+    let (rt, listener) = loopback_server_runtime();
     let url = format!("https://{}", listener.local_addr().unwrap());
     rt.spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {

@@ -193,3 +193,17 @@ pub fn snapshot_keys(env: &Env) -> std::collections::BTreeSet<(Kind, String)> {
         .map(|(k, e)| (k, e.key(k).expect("an execution id").to_owned()))
         .collect()
 }
+
+/// A small runtime of its own for a test server, and a listener on a free loopback port: the
+/// tests that need a server other than the simulator (garbage answers, a TLS front) serve on it.
+pub fn loopback_server_runtime() -> (tokio::runtime::Runtime, tokio::net::TcpListener) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a test runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("a loopback port");
+    (rt, listener)
+}
