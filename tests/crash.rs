@@ -332,7 +332,7 @@ fn graceful_stop(sig: i32) {
 
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(running(&env, kind).is_empty(), "{kind} still running");
     }
     assert!(

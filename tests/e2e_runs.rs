@@ -35,7 +35,7 @@ fn a_full_cycle_returns_the_deployment_to_what_ran() {
 
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(
             running(&env, kind).is_empty(),
             "{kind} still running after shutdown"
@@ -141,7 +141,7 @@ fn a_run_killed_mid_way_continues_and_never_repeats_a_confirmed_step() {
 
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(running(&env, kind).is_empty(), "{kind} still running");
     }
     let after = env.sim.state();

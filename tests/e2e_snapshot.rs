@@ -47,7 +47,7 @@ fn the_snapshot_holds_exactly_what_runs_across_many_pages() {
         "3",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         let expected = running(&env, kind);
         assert!(!expected.is_empty(), "{kind}: the scenario runs some");
         assert_eq!(snapshot_keys(&env, kind), expected, "{kind}");

@@ -46,7 +46,7 @@ fn shutdown_and_restore_complete_and_verify_through_every_fault_at_once() {
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "shutdown under faults: {}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verification: passed"));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(running(&env, kind).is_empty(), "{kind} still running");
     }
     let out = env.run_op("restore", &[]);
@@ -185,7 +185,7 @@ fn an_outage_mid_run_stops_or_fails_cleanly_and_the_next_run_completes() {
     env.sim.replace_faults(Faults::none()).unwrap();
     let out = env.run_op("shutdown", &["--retry-failed"]);
     assert_eq!(code(&out), 0, "after the outage: {}", text(&out));
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(running(&env, kind).is_empty(), "{kind} still running");
     }
     let steps = env.steps(Operation::Shutdown);

@@ -49,7 +49,7 @@ async fn state_lists_every_execution_with_labels_and_counts() {
     let typed: SimState = serde_json::from_value(body.clone()).unwrap();
     assert_eq!(typed.executions.len(), 4 + 5 + 3 + 2);
     let labels: Vec<&str> = typed.executions.iter().map(|e| e.kind.label()).collect();
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert!(labels.contains(&kind.label()));
     }
     let version = typed

@@ -232,7 +232,7 @@ async fn behind_the_back_changes_and_drift() {
     );
     assert!(api.sim.stop_behind_back(Kind::App, "nope").is_err());
 
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         let before = api.sim.running_ids(kind);
         let id = api.sim.add_running(kind).unwrap();
         assert_eq!(id.len(), 24);

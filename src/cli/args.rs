@@ -2,6 +2,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::domino::ScanOptions;
+use crate::runner::defaults;
 use crate::snapshot::Kind;
 
 const AFTER_HELP: &str = "\
@@ -82,13 +84,13 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  dmm shutdown before-upgrade.json\n  dmm shutdown before-upgrade.json --dry-run\n  dmm shutdown before-upgrade.json -s App --yes\n\nRun it again after an interruption: it continues from the journal."
     )]
-    Shutdown(ShutdownArgs),
+    Shutdown(RunArgs),
     /// Start again what the snapshot recorded (Scheduled Jobs are resumed last). Workspaces
     /// are left for their users, and only active Model API versions are started.
     #[command(
         after_help = "Examples:\n  dmm restore before-upgrade.json\n  dmm restore before-upgrade.json --retry-failed --yes"
     )]
-    Restore(RestoreArgs),
+    Restore(RunArgs),
     /// Check the deployment against the snapshot now, without a journal.
     #[command(
         after_help = "Examples:\n  dmm verify before-upgrade.json --expect stopped\n  dmm verify before-upgrade.json --expect running"
@@ -117,13 +119,13 @@ pub struct SnapshotArgs {
     /// The snapshot file to create; it must not exist.
     pub file: PathBuf,
     /// Workspaces fetched per request.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = ScanOptions::DEFAULT.workspaces_page_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub workspaces_page_size: u32,
     /// Model versions fetched per request.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = ScanOptions::DEFAULT.models_page_size as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub models_page_size: u32,
     /// Project listings in flight at once.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = ScanOptions::DEFAULT.concurrency as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
 }
 
@@ -132,6 +134,10 @@ pub struct SnapshotArgs {
 pub struct RunArgs {
     /// The snapshot file written by `dmm snapshot` (or by the earlier Python tool).
     pub file: PathBuf,
+    /// Only this kind: App, "Model API Version", Workspace or "Scheduled Job" (or app, model,
+    /// workspace, scheduled-job).
+    #[arg(short = 's', long = "service", value_name = "KIND")]
+    pub service: Option<Kind>,
     /// Do not ask for confirmation (required when there is no terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
@@ -147,11 +153,11 @@ pub struct RunArgs {
     /// Skip the verification pass at the end (recorded in the journal).
     #[arg(long)]
     pub no_verify: bool,
-    /// Requests in flight at once [default: 10].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
+        help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
-    /// Requests per second at most [default: 25].
-    #[arg(long, value_name = "RPS")]
+    #[arg(long, value_name = "RPS",
+        help = format!("Requests per second at most [default: {}]", defaults::RATE_LIMIT))]
     pub rate_limit: Option<f64>,
     /// Earlier tool's flag: requests per batch; sets --concurrency.
     #[arg(short = 'b', long, value_name = "N", hide_short_help = true)]
@@ -166,35 +172,16 @@ pub struct RunArgs {
     )]
     pub batch_interval_s: Option<u32>,
     /// Failed attempts per execution before its step is marked failed.
-    #[arg(short = 'm', long, default_value_t = 5)]
+    #[arg(short = 'm', long, default_value_t = defaults::MAX_FAILURES)]
     pub max_failures: u32,
     /// Seconds to wait for each execution to reach its target state.
-    #[arg(short = 'g', long, default_value_t = 600)]
+    #[arg(short = 'g', long, default_value_t = defaults::GRACE_PERIOD_S)]
     pub grace_period_s: u64,
     /// First wait before asking whether an execution has stopped or started, in milliseconds;
     /// then every max(half of it, a quarter of the time waited so far), up to 5 s. Apps and
     /// workspaces, read from one shared listing, are looked at every min(this, 250 ms).
-    #[arg(long, default_value_t = 1000, hide_short_help = true)]
+    #[arg(long, default_value_t = defaults::POLL_INTERVAL_MS, hide_short_help = true)]
     pub poll_interval_ms: u64,
-}
-
-#[derive(Debug, Args)]
-pub struct ShutdownArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Only this kind: App, "Model API Version", Workspace or "Scheduled Job" (or app, model,
-    /// workspace, scheduled-job).
-    #[arg(short = 's', long = "service", value_name = "KIND")]
-    pub service: Option<Kind>,
-}
-
-#[derive(Debug, Args)]
-pub struct RestoreArgs {
-    #[command(flatten)]
-    pub run: RunArgs,
-    /// Only this kind (as for shutdown).
-    #[arg(short = 's', long = "service", value_name = "KIND")]
-    pub service: Option<Kind>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -271,9 +258,9 @@ mod tests {
         let Command::Shutdown(a) = cli.command else {
             panic!()
         };
-        assert_eq!(a.run.batch_size, Some(3));
-        assert_eq!(a.run.batch_interval_s, Some(2));
+        assert_eq!(a.batch_size, Some(3));
+        assert_eq!(a.batch_interval_s, Some(2));
         assert_eq!(a.service, Some(Kind::ModelApiVersion));
-        assert_eq!(a.run.grace_period_s, 30);
+        assert_eq!(a.grace_period_s, 30);
     }
 }

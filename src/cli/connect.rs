@@ -1,19 +1,9 @@
 //! From flags and environment to a validated client: every configuration mistake is reported
 //! here, before any request.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use super::args::GlobalArgs;
 use super::exit::CliError;
-use crate::domino::{
-    ApiKey, ClientConfig, DominoClient, ExecutionKind, KindOptions, Limits, execution_kinds,
-};
-
-pub struct Connection {
-    pub client: DominoClient,
-    pub kinds: Vec<Arc<dyn ExecutionKind>>,
-}
+use crate::domino::{ApiKey, ClientConfig, Deployment, DominoClient, KindOptions, Limits};
 
 pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig, CliError> {
     let hostname = global
@@ -47,21 +37,8 @@ pub fn connect(
     global: &GlobalArgs,
     limits: Limits,
     kind_options: &KindOptions,
-) -> Result<Connection, CliError> {
+) -> Result<Deployment, CliError> {
     let config = client_config(global, limits)?;
     let client = DominoClient::new(&config).map_err(|e| CliError::bad_input(e.to_string()))?;
-    let kinds = execution_kinds(&client, kind_options);
-    Ok(Connection { client, kinds })
-}
-
-/// The journal travels with its snapshot: `FILE.journal` beside it unless `--journal` says.
-pub fn journal_path(snapshot: &Path, explicit: Option<&Path>) -> PathBuf {
-    match explicit {
-        Some(p) => p.to_owned(),
-        None => {
-            let mut name = snapshot.as_os_str().to_owned();
-            name.push(".journal");
-            PathBuf::from(name)
-        }
-    }
+    Ok(Deployment::new(client, kind_options))
 }

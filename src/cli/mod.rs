@@ -3,10 +3,13 @@
 
 pub mod args;
 mod commands;
+mod confirm;
 mod connect;
 pub mod exit;
 mod logging;
 mod progress;
+mod run_options;
+mod signals;
 
 use std::process::ExitCode;
 
@@ -15,6 +18,8 @@ use clap::Parser;
 use args::{Cli, Command};
 use exit::{CliError, Exit, one_line};
 use logging::Output;
+
+use crate::journal::Operation;
 
 pub fn main() -> ExitCode {
     install_panic_hook();
@@ -49,26 +54,8 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
     let global = cli.global;
     match cli.command {
         Command::Snapshot(a) => commands::snapshot::run(&global, &out, a).await,
-        Command::Shutdown(a) => {
-            commands::run::run(
-                &global,
-                &out,
-                crate::journal::Operation::Shutdown,
-                a.run,
-                a.service,
-            )
-            .await
-        }
-        Command::Restore(a) => {
-            commands::run::run(
-                &global,
-                &out,
-                crate::journal::Operation::Restore,
-                a.run,
-                a.service,
-            )
-            .await
-        }
+        Command::Shutdown(a) => commands::run::run(&global, &out, Operation::Shutdown, a).await,
+        Command::Restore(a) => commands::run::run(&global, &out, Operation::Restore, a).await,
         Command::Verify(a) => commands::verify::run(&global, &out, a).await,
         Command::Status(a) => commands::status::run(a),
         Command::Journal(a) => commands::journal::run(a),

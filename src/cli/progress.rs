@@ -100,10 +100,6 @@ impl Reporter for RunProgress {
         tracing::info!("{op} {kind}: every step has ended");
     }
 
-    fn warning(&self, message: &str) {
-        tracing::warn!("{message}");
-    }
-
     fn verification_started(&self) {
         tracing::info!("verifying: listing the deployment again");
     }

@@ -2,7 +2,9 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::ApiError;
+use super::kinds::Listing;
+use super::projects::{Project, ProjectIndex};
+use super::{ApiError, ScanProgress};
 use crate::snapshot::{Entry, Kind};
 
 /// What the API says about one execution right now.
@@ -18,11 +20,56 @@ pub enum Observed {
     Gone,
 }
 
-/// Everything the runner needs from one kind of execution. Adding a kind (jobs, image builds)
-/// means one new module implementing this trait.
+/// How a kind's running executions are found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListingScope {
+    /// One listing of the whole deployment ([`ExecutionKind::list_running`]).
+    Global,
+    /// One listing per project ([`ExecutionKind::list_project`]), a bounded number at a time.
+    PerProject,
+    /// The administrators' listing of the whole deployment, in pages
+    /// ([`ExecutionKind::list_running`]); it reports its pages as progress itself.
+    AdminPaged,
+}
+
+/// What a deployment-wide listing may need besides the client.
+pub struct ListContext<'a> {
+    pub projects: &'a [Project],
+    /// Projects by `(ownerUsername, name)`, for rows that name their project only so.
+    pub project_index: &'a ProjectIndex,
+    pub progress: &'a dyn ScanProgress,
+}
+
+impl std::fmt::Display for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Observed::Running => f.write_str("running"),
+            Observed::Stopped => f.write_str("stopped"),
+            Observed::InMotion(word) => write!(f, "in motion ({word})"),
+            Observed::Gone => f.write_str("gone"),
+        }
+    }
+}
+
+/// Everything the scan and the runner need from one kind of execution. Adding a kind means one
+/// new module in `kinds/` implementing this trait, and its line in the registries (the kind's
+/// row in `snapshot::kind`, its constructor in `kinds::REGISTRY`).
 #[async_trait]
 pub trait ExecutionKind: Send + Sync {
     fn kind(&self) -> Kind;
+
+    fn listing_scope(&self) -> ListingScope;
+
+    /// What runs now across the deployment, for [`ListingScope::Global`] and
+    /// [`ListingScope::AdminPaged`] kinds.
+    async fn list_running(&self, _context: &ListContext<'_>) -> Result<Listing, ApiError> {
+        Err(unsupported_listing(self.kind(), "a deployment-wide listing"))
+    }
+
+    /// What runs now in one project, for [`ListingScope::PerProject`] kinds.
+    async fn list_project(&self, _project: &Project) -> Result<Listing, ApiError> {
+        Err(unsupported_listing(self.kind(), "a per-project listing"))
+    }
 
     /// Asks the execution to stop (for a scheduled job: pause). State-setting, so safe to repeat.
     /// Returns the state the answer itself shows, when it shows one (a scheduled job's PUT
@@ -52,4 +99,13 @@ pub trait ExecutionKind: Send + Sync {
 
     /// Whether restore starts this execution; `Err(reason)` records it as skipped.
     fn restartable(&self, entry: &Entry) -> Result<(), String>;
+}
+
+/// A listing the kind's scope does not offer: a bug in the caller, reported rather than panicked.
+fn unsupported_listing(kind: Kind, operation: &str) -> ApiError {
+    ApiError::Unsupported {
+        kind,
+        operation: operation.into(),
+        reason: "its listing scope offers another".into(),
+    }
 }

@@ -272,6 +272,7 @@ async fn workspace_list_dedups_shifting_pages_and_warns_on_count() {
     let kind = execution_kind(
         &client,
         &KindOptions {
+            models_page_size: 10,
             workspaces_page_size: 2,
         },
         Kind::Workspace,

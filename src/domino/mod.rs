@@ -4,6 +4,7 @@
 
 mod client;
 mod config;
+mod deployment;
 mod error;
 mod execution;
 pub mod kinds;
@@ -17,10 +18,11 @@ mod tally;
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
 pub use error::ApiError;
-pub use execution::{ExecutionKind, Observed};
+pub use deployment::Deployment;
+pub use execution::{ExecutionKind, ListContext, ListingScope, Observed};
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use progress::{NoProgress, ScanProgress};
-pub use projects::{Project, list_projects};
+pub use projects::{Project, ProjectIndex, list_projects};
 pub use report::{ScanProblem, ScanReport};
 pub use scan::{ScanOptions, scan};
 pub use tally::{RetryTally, counting_retries};

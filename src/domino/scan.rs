@@ -1,4 +1,5 @@
-//! The scan behind `dmm snapshot`: what runs now, across the four kinds, listed concurrently.
+//! The scan behind `dmm snapshot`: what runs now, across every registered kind, listed
+//! concurrently, each kind by the listing scope it declares.
 //!
 //! Only two things end a scan: the project list cannot be read (nothing per project could be
 //! scanned), or the key is refused anywhere (nothing else would succeed). Everything else (a
@@ -6,14 +7,17 @@
 //! problem or a warning in the report, and the scan goes on.
 
 use std::collections::HashSet;
-use std::future::Future;
 
+use futures::future::try_join_all;
 use futures::stream::{self, StreamExt};
 use tokio::sync::Semaphore;
 
-use super::kinds::{Listing, apps, model_versions, scheduled_jobs, workspaces};
-use super::projects::{Project, ProjectIndex, index_by_owner_and_name, list_projects};
-use super::{ApiError, DominoClient, ScanProblem, ScanProgress, ScanReport};
+use super::kinds::{KindOptions, Listing, execution_kinds};
+use super::projects::{Project, index_by_owner_and_name, list_projects};
+use super::{
+    ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, ScanProblem, ScanProgress,
+    ScanReport,
+};
 use crate::snapshot::{Entry, Kind, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,10 +31,21 @@ pub struct ScanOptions {
 
 impl Default for ScanOptions {
     fn default() -> Self {
-        ScanOptions {
-            concurrency: 10,
-            workspaces_page_size: 50,
-            models_page_size: 10,
+        ScanOptions::DEFAULT
+    }
+}
+
+impl ScanOptions {
+    pub const DEFAULT: ScanOptions = ScanOptions {
+        concurrency: 10,
+        workspaces_page_size: KindOptions::DEFAULT.workspaces_page_size,
+        models_page_size: KindOptions::DEFAULT.models_page_size,
+    };
+
+    fn kind_options(&self) -> KindOptions {
+        KindOptions {
+            workspaces_page_size: self.workspaces_page_size.max(1),
+            models_page_size: self.models_page_size.max(1),
         }
     }
 }
@@ -47,7 +62,7 @@ pub async fn scan(
     for warning in &project_warnings {
         progress.warning(warning);
     }
-    let index = index_by_owner_and_name(&projects);
+    let project_index = index_by_owner_and_name(&projects);
     let concurrency = options.concurrency.max(1);
     let project_slots = Semaphore::new(concurrency);
     let per_project = PerProject {
@@ -56,17 +71,33 @@ pub async fn scan(
         concurrency,
         progress,
     };
-
-    let (apps, models, workspaces, jobs) = tokio::try_join!(
-        scan_apps(client, progress),
-        per_project.scan(Kind::ModelApiVersion, |project| {
-            model_versions::list_project(client, &project.id, options.models_page_size.max(1))
-        }),
-        scan_workspaces(client, options.workspaces_page_size, &index, progress),
-        per_project.scan(Kind::ScheduledJob, |project| {
-            scheduled_jobs::list_project(client, &project.id)
-        }),
-    )?;
+    let context = ListContext {
+        projects: &projects,
+        project_index: &project_index,
+        progress,
+    };
+    let kinds = execution_kinds(client, &options.kind_options());
+    // Every kind is listed at the same time; each by the scope it declares.
+    let listings = try_join_all(kinds.iter().map(|api| {
+        let (per_project, context) = (&per_project, &context);
+        async move {
+            let kind = api.kind();
+            let listing = match api.listing_scope() {
+                ListingScope::PerProject => per_project.scan(api.as_ref()).await?,
+                ListingScope::Global => {
+                    progress.kind_started(kind, 1);
+                    let listing = whole_listing(api.as_ref(), context).await?;
+                    progress.unit_done(kind);
+                    listing
+                }
+                // Reports its own pages as units of progress.
+                ListingScope::AdminPaged => whole_listing(api.as_ref(), context).await?,
+            };
+            progress.kind_finished(kind);
+            Ok::<_, ApiError>((kind, listing))
+        }
+    }))
+    .await?;
 
     let mut report = ScanReport {
         projects: projects.len(),
@@ -74,12 +105,7 @@ pub async fn scan(
         ..ScanReport::default()
     };
     let mut snapshot = Snapshot::new();
-    for (kind, listing) in [
-        (Kind::App, apps),
-        (Kind::ModelApiVersion, models),
-        (Kind::Workspace, workspaces),
-        (Kind::ScheduledJob, jobs),
-    ] {
+    for (kind, listing) in listings {
         snapshot.set(kind, in_stable_order(kind, listing.entries));
         report.problems.extend(listing.problems);
         report.warnings.extend(listing.warnings);
@@ -134,63 +160,19 @@ fn failed_listing(
     })
 }
 
-async fn scan_apps(
-    client: &DominoClient,
-    progress: &dyn ScanProgress,
+/// A kind's deployment-wide listing; its failure is a problem unless the key was refused.
+async fn whole_listing(
+    api: &dyn ExecutionKind,
+    context: &ListContext<'_>,
 ) -> Result<Listing, ApiError> {
-    progress.kind_started(Kind::App, 1);
-    let listing = match apps::list_running(client).await {
+    let kind = api.kind();
+    match api.list_running(context).await {
         Ok(listing) => {
-            announce(Kind::App, &listing, progress);
-            listing
+            announce(kind, &listing, context.progress);
+            Ok(listing)
         }
-        Err(e) => failed_listing(Kind::App, "the list of all apps".into(), e, progress)?,
-    };
-    progress.unit_done(Kind::App);
-    progress.kind_finished(Kind::App);
-    Ok(listing)
-}
-
-async fn scan_workspaces(
-    client: &DominoClient,
-    page_size: usize,
-    projects: &ProjectIndex,
-    progress: &dyn ScanProgress,
-) -> Result<Listing, ApiError> {
-    let listing = match workspaces::list_rows(client, page_size, progress).await {
-        Ok(listed) => {
-            let (entries, problems) = workspaces::running_entries(&listed.rows, projects);
-            let mut all_problems = listed.problems;
-            all_problems.extend(problems);
-            let observed = listed
-                .rows
-                .iter()
-                .map(|r| {
-                    (
-                        r.workspace_id.clone(),
-                        workspaces::workspace_state(&r.workspace_state),
-                    )
-                })
-                .collect();
-            let listing = Listing {
-                examined: listed.rows.len(),
-                entries,
-                problems: all_problems,
-                warnings: listed.warnings,
-                observed,
-            };
-            announce(Kind::Workspace, &listing, progress);
-            listing
-        }
-        Err(e) => failed_listing(
-            Kind::Workspace,
-            "the admin list of workspaces".into(),
-            e,
-            progress,
-        )?,
-    };
-    progress.kind_finished(Kind::Workspace);
-    Ok(listing)
+        Err(e) => failed_listing(kind, format!("the list of all {kind} executions"), e, context.progress),
+    }
 }
 
 /// Runs one listing per project, a bounded number at a time.
@@ -203,16 +185,13 @@ struct PerProject<'a> {
 }
 
 impl<'a> PerProject<'a> {
-    async fn scan<F, Fut>(&self, kind: Kind, list: F) -> Result<Listing, ApiError>
-    where
-        F: Fn(&'a Project) -> Fut,
-        Fut: Future<Output = Result<Listing, ApiError>>,
-    {
+    async fn scan(&self, api: &dyn ExecutionKind) -> Result<Listing, ApiError> {
+        let kind = api.kind();
         let progress = self.progress;
         progress.kind_started(kind, self.projects.len());
         let mut results = stream::iter(self.projects)
             .map(|project| {
-                let listing = list(project);
+                let listing = api.list_project(project);
                 async move {
                     let _slot = self.slots.acquire().await.expect("never closed");
                     (project, listing.await)
@@ -241,7 +220,6 @@ impl<'a> PerProject<'a> {
             all.examined += listing.examined;
             all.observed.extend(listing.observed);
         }
-        progress.kind_finished(kind);
         Ok(all)
     }
 }

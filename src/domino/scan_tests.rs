@@ -235,7 +235,7 @@ async fn scans_every_kind_end_to_end() {
         ])
     );
     let found = progress.found.lock().unwrap().clone();
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         assert_eq!(
             found.get(&kind).copied().unwrap_or(0),
             report.found(kind),

@@ -8,6 +8,7 @@
 //! - `JournalReader` reads the file without the write lock, alongside a running `Journal`.
 //! - Both read through the `JournalRead` trait.
 mod error;
+mod meta;
 mod open;
 mod read;
 mod schema;
@@ -17,6 +18,7 @@ mod types;
 mod writer;
 
 pub use error::JournalError;
+pub use meta::path_for;
 pub use read::{JournalRead, JournalReader};
 pub use schema::{SCHEMA_VERSION, now_rfc3339};
 pub use store::Journal;

@@ -27,11 +27,8 @@ use std::path::{Path, PathBuf};
 use redb::{Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase};
 
 use super::JournalError;
-use super::read::read_meta;
-use super::schema::{
-    EVENTS, META, META_CREATED_AT, META_SCHEMA_VERSION, META_SNAPSHOT_PATH, META_SNAPSHOT_SHA256,
-    META_TOOL_VERSION, RUNS, SCHEMA_VERSION, STEPS, VERIFICATIONS,
-};
+use super::meta::{check_binding, read_meta, write_meta};
+use super::schema::{EVENTS, RUNS, STEPS, VERIFICATIONS};
 use super::scratch::{ScratchDir, copy_journal};
 use super::types::JournalMeta;
 use crate::snapshot::create_private;
@@ -181,19 +178,7 @@ fn initialize(temp: &Path, path: &Path, meta: &JournalMeta) -> Result<(), Journa
         .map_err(|e| redb_err(e.into()))?;
     let txn = db.begin_write().map_err(|e| redb_err(e.into()))?;
     {
-        let mut table = txn.open_table(META).map_err(|e| redb_err(e.into()))?;
-        let version = meta.schema_version.to_string();
-        for (key, value) in [
-            (META_SCHEMA_VERSION, version.as_str()),
-            (META_SNAPSHOT_SHA256, meta.snapshot_sha256.as_str()),
-            (META_SNAPSHOT_PATH, meta.snapshot_path.as_str()),
-            (META_CREATED_AT, meta.created_at.as_str()),
-            (META_TOOL_VERSION, meta.tool_version.as_str()),
-        ] {
-            table
-                .insert(key, value.as_bytes())
-                .map_err(|e| redb_err(e.into()))?;
-        }
+        write_meta(&txn, meta).map_err(redb_err)?;
         // Every table exists from the start, so readers never meet a missing one.
         txn.open_table(RUNS).map_err(|e| redb_err(e.into()))?;
         txn.open_table(STEPS).map_err(|e| redb_err(e.into()))?;
@@ -221,34 +206,6 @@ fn link_into_place(temp: &Path, path: &Path, dir: &Path) -> Result<bool, Journal
         let _ = d.sync_all();
     }
     Ok(true)
-}
-
-/// The meta a new journal starts with.
-pub(crate) fn new_meta(snapshot_sha256: &str, snapshot_path: &Path) -> JournalMeta {
-    JournalMeta {
-        schema_version: SCHEMA_VERSION,
-        snapshot_sha256: snapshot_sha256.to_string(),
-        snapshot_path: snapshot_path.display().to_string(),
-        created_at: super::schema::now_rfc3339(),
-        tool_version: crate::TOOL_VERSION.to_string(),
-    }
-}
-
-/// Refuses a journal made for another snapshot.
-pub(crate) fn check_binding(
-    path: &Path,
-    meta: &JournalMeta,
-    snapshot_sha256: &str,
-) -> Result<(), JournalError> {
-    if meta.snapshot_sha256.eq_ignore_ascii_case(snapshot_sha256) {
-        Ok(())
-    } else {
-        Err(JournalError::WrongSnapshot {
-            path: path.to_path_buf(),
-            expected: snapshot_sha256.to_string(),
-            found: meta.snapshot_sha256.clone(),
-        })
-    }
 }
 
 /// Reads and checks the meta of a verified copy, so that a journal of another snapshot or a newer

@@ -8,11 +8,9 @@ use redb::{DatabaseError, TableDefinition};
 use serde::de::DeserializeOwned;
 
 use super::JournalError;
+use super::meta::{check_binding, read_meta};
 use super::open::{self, VerifiedCopy};
-use super::schema::{
-    self, EVENTS, META, META_CREATED_AT, META_SCHEMA_VERSION, META_SNAPSHOT_PATH,
-    META_SNAPSHOT_SHA256, META_TOOL_VERSION, RUNS, SCHEMA_VERSION, STEPS, VERIFICATIONS,
-};
+use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{Event, JournalMeta, Operation, RunRecord, StepRecord, VerificationRecord};
 
 /// Read access to a journal. Each call reads one consistent commit.
@@ -104,8 +102,8 @@ enum ReaderSource {
 }
 
 impl JournalReader {
-    /// Opens the journal at `path` for reading. Does not check the snapshot binding (the caller
-    /// compares `meta().snapshot_sha256`), but refuses a newer schema.
+    /// Opens the journal at `path` for reading. Does not check the snapshot binding (see
+    /// [`JournalReader::open_bound`]), but refuses a newer schema.
     pub fn open(path: &Path) -> Result<JournalReader, JournalError> {
         open::check_exists(path)?;
         let source = match open::open_shared_reader(path)? {
@@ -121,6 +119,14 @@ impl JournalReader {
         };
         // Refuses a newer schema and a file without our meta before anyone reads records.
         reader.meta()?;
+        Ok(reader)
+    }
+
+    /// Opens the journal at `path` for reading and refuses it unless it was made for the
+    /// snapshot with this SHA-256: the one check every reader of a snapshot's journal makes.
+    pub fn open_bound(path: &Path, snapshot_sha256: &str) -> Result<JournalReader, JournalError> {
+        let reader = JournalReader::open(path)?;
+        check_binding(path, &reader.meta()?, snapshot_sha256)?;
         Ok(reader)
     }
 
@@ -148,43 +154,6 @@ impl JournalRead for JournalReader {
 pub(crate) fn begin_read_on(db: &Database, path: &Path) -> Result<ReadTransaction, JournalError> {
     db.begin_read()
         .map_err(|e| JournalError::from_redb(path, e))
-}
-
-/// Reads the meta table. A schema newer than ours is `NewerSchema` before anything else is read,
-/// since the other fields may not mean what we think.
-pub(crate) fn read_meta(txn: &ReadTransaction, path: &Path) -> Result<JournalMeta, JournalError> {
-    let table = txn
-        .open_table(META)
-        .map_err(|e| JournalError::from_redb(path, e))?;
-    let text = |key: &str| -> Result<String, JournalError> {
-        let value = table
-            .get(key)
-            .map_err(|e| JournalError::from_redb(path, e))?
-            .ok_or_else(|| JournalError::corrupt(path, format!("meta has no {key}")))?;
-        String::from_utf8(value.value().to_vec())
-            .map_err(|_| JournalError::corrupt(path, format!("meta {key} is not text")))
-    };
-    let version = text(META_SCHEMA_VERSION)?;
-    let schema_version: u32 = version.trim().parse().map_err(|_| {
-        JournalError::corrupt(
-            path,
-            format!("meta schema_version is not a number: {version:?}"),
-        )
-    })?;
-    if schema_version > SCHEMA_VERSION {
-        return Err(JournalError::NewerSchema {
-            path: path.to_path_buf(),
-            found: schema_version,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    Ok(JournalMeta {
-        schema_version,
-        snapshot_sha256: text(META_SNAPSHOT_SHA256)?,
-        snapshot_path: text(META_SNAPSHOT_PATH)?,
-        created_at: text(META_CREATED_AT)?,
-        tool_version: text(META_TOOL_VERSION)?,
-    })
 }
 
 /// Every record of a table keyed by sequence number, in key order.

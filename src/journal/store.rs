@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::JournalError;
+use super::meta;
 use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
@@ -38,7 +39,7 @@ impl Journal {
         for _ in 0..2 {
             let state = match open::check_exists(path) {
                 Err(JournalError::NotFound { .. }) => {
-                    let meta = open::new_meta(snapshot_sha256, snapshot_path);
+                    let meta = meta::new_meta(snapshot_sha256, snapshot_path);
                     if !open::create(path, &meta)? {
                         continue;
                     }
@@ -59,7 +60,7 @@ impl Journal {
             };
             // Checked again on the real file, now that we hold it: it may have changed hands
             // between the look at the copy and the open.
-            open::check_binding(path, &journal.meta()?, snapshot_sha256)?;
+            meta::check_binding(path, &journal.meta()?, snapshot_sha256)?;
             return Ok(journal);
         }
         Err(JournalError::Storage {

@@ -19,6 +19,14 @@ impl Operation {
             Operation::Restore => "restore",
         }
     }
+
+    /// What the operation does to one execution: "stop" or "start".
+    pub fn verb(self) -> &'static str {
+        match self {
+            Operation::Shutdown => "stop",
+            Operation::Restore => "start",
+        }
+    }
 }
 
 impl fmt::Display for Operation {
@@ -152,7 +160,7 @@ pub struct Event {
 }
 
 /// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
     /// Every step ended and verification matched (or was skipped on request).

@@ -1,4 +1,7 @@
-use std::collections::{BTreeMap, HashMap};
+//! Drives the steps of a run: per kind concurrently, stage after stage, each step through
+//! [`super::step`]'s protocol. Owns no run record; [`super::prepare`] does.
+
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,95 +12,26 @@ use tokio::sync::Semaphore;
 use super::cancel::Cancel;
 use super::health::ApiHealth;
 use super::observe::Observer;
-use super::plan::{kinds_in_order, needs_work, plan_steps};
+use super::options::{RunOptions, Selection};
+use super::plan::{kinds_in_order, needs_work};
 use super::report::Reporter;
 use super::step::{PollPolicy, Step, StepAbort, StepContext};
-use crate::domino::{ApiError, ExecutionKind};
-use crate::journal::{
-    Journal, JournalError, JournalRead, Operation, RunOutcome, StepPhase, StepRecord,
-};
+use crate::domino::{ApiError, Deployment};
+use crate::journal::{Journal, JournalError, StepRecord};
 use crate::snapshot::{Entry, Kind, Snapshot};
 
 /// Transient failures in a row, each after the client's own retries (about 20 s of failing),
 /// that mean the API is down rather than busy: on a live API, successes come between them.
 const OUTAGE_AFTER: u32 = 8;
 
-/// One options struct for a shutdown or restore run.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    pub op: Operation,
-    /// Limit the run to these kinds (`-s`); empty means all.
-    pub only: Vec<Kind>,
-    /// Steps sending a stop or start at the same time.
-    pub concurrency: usize,
-    /// Failed attempts per execution in one run before its step is `Failed` (`-m`).
-    pub max_failures: u32,
-    /// How long to wait for an execution to reach its target state (`-g`).
-    pub grace_period: Duration,
-    pub poll: PollPolicy,
-    /// Try `Failed` steps again.
-    pub retry_failed: bool,
-    /// The options as the user gave them, recorded in the journal's run.
-    pub recorded_options: serde_json::Value,
-}
-
-/// How a run's steps ended. Verification is separate ([`super::verify`]).
-#[derive(Clone, Debug, Default)]
-pub struct RunSummary {
-    pub run: u64,
-    /// Per kind: every step of the operation as the journal holds it after the run.
-    pub steps: BTreeMap<Kind, Vec<StepRecord>>,
-    pub interrupted: bool,
-}
-
-impl RunSummary {
-    pub fn count(&self, kind: Kind, phase: &str) -> usize {
-        self.steps
-            .get(&kind)
-            .map(|s| s.iter().filter(|r| r.phase.name() == phase).count())
-            .unwrap_or(0)
-    }
-
-    pub fn failed(&self) -> impl Iterator<Item = &StepRecord> {
-        self.steps
-            .values()
-            .flatten()
-            .filter(|r| matches!(r.phase, StepPhase::Failed(_)))
-    }
-
-    /// The steps of run `run` as the journal holds them now, for the kinds it covers.
-    pub fn read(
-        journal: &Journal,
-        run: u64,
-        options: &RunOptions,
-        interrupted: bool,
-    ) -> Result<RunSummary, JournalError> {
-        let kinds = kinds_in_order(options.op, &options.only);
-        let mut summary = RunSummary {
-            run,
-            interrupted,
-            ..RunSummary::default()
-        };
-        for rec in journal.steps(Some(options.op))? {
-            if kinds.contains(&rec.key.kind) {
-                summary.steps.entry(rec.key.kind).or_default().push(rec);
-            }
-        }
-        Ok(summary)
-    }
-
-    /// Steps not ended (left for the next run to continue).
-    pub fn unfinished(&self) -> usize {
-        self.steps
-            .values()
-            .flatten()
-            .filter(|r| !r.phase.is_terminal())
-            .count()
-    }
-}
-
+/// Why a run could not start, or ended for a reason that is not one execution's.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// Before anything was recorded: the deployment cannot be used as configured (a refused
+    /// key, a host that does not answer). Nothing was touched.
+    #[error("nothing was touched: {0}")]
+    NotUsable(ApiError),
+    /// The key was refused during the run.
     #[error("{0}")]
     Unauthorized(ApiError),
     #[error(transparent)]
@@ -106,43 +40,22 @@ pub enum RunError {
     Snapshot(String),
 }
 
-/// Runs a shutdown or restore to its end, or until `cancel` fires. Every stop or start is a
-/// journal step; a run that is interrupted, killed or fails can be run again and continues
-/// exactly where this one stopped.
-pub async fn run(
-    journal: &Arc<Journal>,
-    snapshot: &Snapshot,
-    apis: &[Arc<dyn ExecutionKind>],
-    options: &RunOptions,
-    cancel: &Cancel,
-    reporter: Arc<dyn Reporter>,
-) -> Result<RunSummary, RunError> {
-    let op = options.op;
-    let run_id = journal.begin_run(op, options.recorded_options.clone())?.id;
-    let result = run_steps(journal, run_id, snapshot, apis, options, cancel, reporter).await;
-    if let Err(e) = &result {
-        // Best effort: the journal may be what failed.
-        let _ = journal.end_run(run_id, RunOutcome::Aborted, Some(e.to_string()));
-    }
-    result
-}
-
-async fn run_steps(
+/// Drives every step that needs work to an end, or until `cancel` fires: the kinds of one stage
+/// at the same time, stage after stage. `records` are the operation's steps as the journal holds
+/// them after this run planned its intents.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn drive_steps(
     journal: &Arc<Journal>,
     run_id: u64,
     snapshot: &Snapshot,
-    apis: &[Arc<dyn ExecutionKind>],
+    deployment: &Deployment,
+    selection: &Selection,
     options: &RunOptions,
+    records: Vec<StepRecord>,
     cancel: &Cancel,
-    reporter: Arc<dyn Reporter>,
-) -> Result<RunSummary, RunError> {
-    let op = options.op;
-    let order = kinds_in_order(op, &options.only);
-    let by_kind: HashMap<Kind, Arc<dyn ExecutionKind>> =
-        apis.iter().map(|a| (a.kind(), a.clone())).collect();
-    let planned = plan_steps(op, &options.only, snapshot, apis).map_err(RunError::Snapshot)?;
-    // Intents for every step are durable before the first request leaves.
-    let records = journal.plan(run_id, planned)?;
+    reporter: &Arc<dyn Reporter>,
+) -> Result<(), RunError> {
+    let op = selection.op;
     let writer = journal.writer();
     let request_slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let health = Arc::new(ApiHealth::new(OUTAGE_AFTER, cancel.clone()));
@@ -152,16 +65,14 @@ async fn run_steps(
         .map(|r| ((r.key.kind, r.key.execution.clone()), r))
         .collect();
 
-    // Scheduled jobs go alone (first on shutdown, last on restore); the other kinds overlap.
-    let groups = group_kinds(&order);
     let mut fatal: Option<RunError> = None;
-    for group in groups {
+    for stage in stages(&kinds_in_order(op, &selection.only)) {
         if cancel.is_cancelled() {
             break;
         }
         let mut kind_runs = FuturesUnordered::new();
-        for kind in group {
-            let api = by_kind[&kind].clone();
+        for kind in stage {
+            let api = deployment.kind(kind);
             let mut work: Vec<(&Entry, StepRecord)> = Vec::new();
             let mut done = 0;
             let total = snapshot.entries(kind).len();
@@ -215,16 +126,10 @@ async fn run_steps(
         }
     }
     drop(writer);
-    if let Some(e) = fatal {
-        return Err(e);
+    match fatal {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-
-    Ok(RunSummary::read(
-        journal,
-        run_id,
-        options,
-        cancel.is_cancelled(),
-    )?)
 }
 
 /// Runs every step of one kind concurrently; the request slots and the client's limits bound
@@ -257,29 +162,29 @@ fn shared_listing_interval(poll: &PollPolicy) -> Duration {
     poll.initial.min(Duration::from_millis(250))
 }
 
-/// Scheduled jobs run on their own; the remaining kinds share one group.
-fn group_kinds(order: &[Kind]) -> Vec<Vec<Kind>> {
-    let mut groups: Vec<Vec<Kind>> = Vec::new();
+/// Consecutive kinds of one stage run together (the order already puts stages in turn).
+fn stages(order: &[Kind]) -> Vec<Vec<Kind>> {
+    let mut stages: Vec<Vec<Kind>> = Vec::new();
     for &kind in order {
-        let alone = kind == Kind::ScheduledJob;
-        match groups.last_mut() {
-            Some(last) if !alone && !last.contains(&Kind::ScheduledJob) => last.push(kind),
-            _ => groups.push(vec![kind]),
+        match stages.last_mut() {
+            Some(last) if last[0].stage() == kind.stage() => last.push(kind),
+            _ => stages.push(vec![kind]),
         }
     }
-    groups
+    stages
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Operation;
 
     #[test]
     fn scheduled_jobs_run_alone_at_the_right_end() {
-        let shutdown = group_kinds(&kinds_in_order(Operation::Shutdown, &[]));
+        let shutdown = stages(&kinds_in_order(Operation::Shutdown, &[]));
         assert_eq!(shutdown[0], vec![Kind::ScheduledJob]);
         assert_eq!(shutdown[1].len(), 3);
-        let restore = group_kinds(&kinds_in_order(Operation::Restore, &[]));
+        let restore = stages(&kinds_in_order(Operation::Restore, &[]));
         assert_eq!(restore.last().unwrap(), &vec![Kind::ScheduledJob]);
         assert_eq!(restore.len(), 2);
     }

@@ -1,22 +1,31 @@
 //! The durable runner: turns a snapshot into journal steps and drives each step to its end.
 //!
-//! Knows steps, phases, concurrency, polling and verification; reaches the API only through
-//! [`ExecutionKind`](crate::domino::ExecutionKind) and the journal only through its typed API.
+//! One entry point: [`prepare`] plans a run against its journal, [`Prepared::execute`] runs it,
+//! verifies it and returns a [`RunReport`]. Knows steps, phases, concurrency, polling and
+//! verification; reaches the API only through [`Deployment`](crate::domino::Deployment) and its
+//! [`ExecutionKind`](crate::domino::ExecutionKind)s, and the journal only through its typed API.
+//! The step protocol and its crash windows are written down in [`step`]'s documentation.
 
 mod cancel;
 mod engine;
 mod health;
 mod observe;
+mod options;
 mod plan;
+mod prepare;
 mod report;
-mod step;
+pub mod step;
+mod summary;
 pub mod verify;
 
 pub use cancel::Cancel;
-pub use engine::{RunError, RunOptions, RunSummary, run};
+pub use engine::RunError;
+pub use options::{RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, kinds_in_order, plan_steps};
-pub use report::{NoReporter, Reporter};
+pub use prepare::{Prepared, plan_only, prepare};
+pub use report::{NoReporter, Reporter, RunReport, VerificationOutcome};
 pub use step::PollPolicy;
+pub use summary::{PhaseCount, RunSummary};
 
 use crate::domino::Observed;
 use crate::journal::Operation;

@@ -8,7 +8,7 @@ use crate::snapshot::{Kind, Snapshot};
 /// The kinds an operation touches, in the order it touches them: scheduled jobs are paused
 /// first on shutdown so nothing new launches, and resumed last on restore.
 pub fn kinds_in_order(op: Operation, only: &[Kind]) -> Vec<Kind> {
-    let mut order: Vec<Kind> = Kind::SHUTDOWN_ORDER.to_vec();
+    let mut order: Vec<Kind> = Kind::shutdown_order();
     if op == Operation::Restore {
         order.reverse();
     }

@@ -1,4 +1,10 @@
-use crate::journal::{Operation, StepRecord};
+//! What a run tells the outside world: hooks while it runs, a report when it ends.
+
+use std::time::Duration;
+
+use super::summary::RunSummary;
+use super::verify::Verification;
+use crate::journal::{Operation, RunOutcome, StepRecord};
 use crate::snapshot::Kind;
 
 /// Hooks through which the runner tells the outside world how it is doing; the CLI draws
@@ -11,11 +17,46 @@ pub trait Reporter: Send + Sync {
     /// A step reached its end in this run.
     fn step_ended(&self, _step: &StepRecord) {}
     fn kind_finished(&self, _op: Operation, _kind: Kind) {}
-    /// Something the operator should know that is not a step's failure.
-    fn warning(&self, _message: &str) {}
     fn verification_started(&self) {}
 }
 
 pub struct NoReporter;
 
 impl Reporter for NoReporter {}
+
+/// What the verification pass of a run came to.
+#[derive(Clone, Debug)]
+pub enum VerificationOutcome {
+    /// The pass ran; see `passed`.
+    Checked(Verification),
+    /// `--no-verify`.
+    Skipped,
+    /// The deployment could not be listed; the run cannot claim it is as promised.
+    Unavailable(String),
+    /// The run was interrupted before or during the pass; the next run verifies.
+    NotRun,
+}
+
+impl VerificationOutcome {
+    /// Whether the run may say it left the deployment as promised.
+    pub fn holds(&self) -> bool {
+        match self {
+            VerificationOutcome::Checked(v) => v.passed,
+            VerificationOutcome::Skipped => true,
+            VerificationOutcome::Unavailable(_) | VerificationOutcome::NotRun => false,
+        }
+    }
+}
+
+/// How a run ended, for the CLI to render and turn into an exit code.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub op: Operation,
+    pub summary: RunSummary,
+    /// `Completed`, `CompletedWithFailures` or `Interrupted`, as recorded in the journal.
+    pub outcome: RunOutcome,
+    /// Why the run stopped early, when it did and knows why (an outage, a signal's name).
+    pub interrupted_because: Option<String>,
+    pub verification: VerificationOutcome,
+    pub took: Duration,
+}

@@ -28,7 +28,7 @@ pub struct PollPolicy {
 impl Default for PollPolicy {
     fn default() -> Self {
         PollPolicy {
-            initial: Duration::from_millis(1000),
+            initial: Duration::from_millis(super::defaults::POLL_INTERVAL_MS),
             max: Duration::from_secs(5),
             lateness: 0.25,
         }
@@ -102,10 +102,7 @@ impl<'a> Step<'a> {
     }
 
     fn verb(&self) -> &'static str {
-        match self.ctx.op {
-            Operation::Shutdown => "stop",
-            Operation::Restore => "start",
-        }
+        self.ctx.op.verb()
     }
 
     pub(crate) async fn drive(mut self) -> Result<StepRecord, StepAbort> {
@@ -162,7 +159,7 @@ impl<'a> Step<'a> {
         self.note(&reading.state);
         match reading.state {
             Ok(state) if state == target_state(self.ctx.op) => {
-                let msg = format!("observed {}", describe(&state));
+                let msg = format!("observed {}", state);
                 self.write(StepPhase::Confirmed, attempt, None, Some(msg), None)
                     .await?;
                 Ok(true)
@@ -246,7 +243,7 @@ impl<'a> Step<'a> {
             Ok(Some(state)) if state == target_state(self.ctx.op) => {
                 let msg = format!(
                     "{verb} accepted{retried}; the answer shows it {}",
-                    describe(&state)
+                    state
                 );
                 self.write(StepPhase::Confirmed, attempt, None, Some(msg), None)
                     .await
@@ -362,20 +359,20 @@ impl<'a> Step<'a> {
             self.note(&reading.state);
             match reading.state {
                 Ok(state) if state == target => {
-                    let msg = format!("observed {}", describe(&state));
+                    let msg = format!("observed {}", state);
                     return self
                         .write(StepPhase::Confirmed, attempt, None, Some(msg), None)
                         .await;
                 }
                 Ok(Observed::Gone) => return self.gone(attempt, Some(404)).await,
-                Ok(state) => last_seen = describe(&state),
+                Ok(state) => last_seen = state.to_string(),
                 Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
                 Err(e) => last_seen = format!("unknown ({e})"),
             }
             if Instant::now() >= deadline {
                 let reason = format!(
                     "not {} within the grace period of {}s (last seen: {last_seen})",
-                    describe(&target),
+                    target,
                     self.ctx.grace_period.as_secs()
                 );
                 self.failures += 1;
@@ -393,15 +390,6 @@ impl<'a> Step<'a> {
                 delay = self.ctx.poll.next(since.elapsed());
             }
         }
-    }
-}
-
-pub(crate) fn describe(state: &Observed) -> String {
-    match state {
-        Observed::Running => "running".into(),
-        Observed::Stopped => "stopped".into(),
-        Observed::InMotion(s) => format!("in motion ({s})"),
-        Observed::Gone => "gone".into(),
     }
 }
 

@@ -7,8 +7,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::step::describe;
-use crate::domino::{ApiError, ExecutionKind, Observed};
+use crate::domino::{ApiError, Deployment, ExecutionKind, NoProgress, Observed, ScanOptions, scan};
 use crate::snapshot::{Entry, Kind, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,9 +54,21 @@ pub struct Verification {
     pub items: Vec<Item>,
 }
 
+impl Finding {
+    /// Whether this finding breaks the run's promise (`Ok` and `Skipped` do not).
+    pub fn is_mismatch(&self) -> bool {
+        !matches!(self, Finding::Ok | Finding::Skipped)
+    }
+}
+
 impl Verification {
     pub fn count(&self, finding: Finding) -> usize {
         self.items.iter().filter(|i| i.finding == finding).count()
+    }
+
+    /// Executions not as promised.
+    pub fn mismatches(&self) -> usize {
+        self.items.iter().filter(|i| i.finding.is_mismatch()).count()
     }
 }
 
@@ -120,15 +131,42 @@ pub async fn verify(
             }
         }
     }
-    let passed = items
-        .iter()
-        .all(|i| matches!(i.finding, Finding::Ok | Finding::Skipped));
+    let passed = !items.iter().any(|i| i.finding.is_mismatch());
     Verification {
         expect,
         passed,
         checked,
         items,
     }
+}
+
+/// Lists the deployment again and compares it with the snapshot for `kinds`. A shutdown check
+/// scans the whole deployment, which also finds executions started during maintenance (drift);
+/// a restore check reads the snapshot's executions. Only the listing failing ends it early.
+pub async fn check_deployment(
+    deployment: &Deployment,
+    snapshot: &Snapshot,
+    kinds: &[Kind],
+    expect: Expectation,
+    concurrency: usize,
+) -> Result<Verification, ApiError> {
+    if expect == Expectation::Running {
+        return Ok(verify(snapshot, &deployment.kinds, kinds, expect, None, concurrency).await);
+    }
+    let report = scan(&deployment.client, &ScanOptions::default(), &NoProgress).await?;
+    let now = RunningNow {
+        running: &report.snapshot,
+        observed: &report.observed,
+    };
+    Ok(verify(
+        snapshot,
+        &deployment.kinds,
+        kinds,
+        expect,
+        Some(now),
+        concurrency,
+    )
+    .await)
 }
 
 fn item(kind: Kind, entry: &Entry, finding: Finding, detail: String) -> Item {
@@ -148,9 +186,9 @@ fn judge(expect: Expectation, state: Result<Observed, ApiError>) -> (Finding, St
         (Expectation::Stopped, Ok(Observed::Stopped | Observed::Gone)) => {
             (Finding::Ok, String::new())
         }
-        (Expectation::Stopped, Ok(s)) => (Finding::StillRunning, describe(&s)),
+        (Expectation::Stopped, Ok(s)) => (Finding::StillRunning, s.to_string()),
         (Expectation::Running, Ok(Observed::Running)) => (Finding::Ok, String::new()),
-        (Expectation::Running, Ok(s)) => (Finding::NotRunning, describe(&s)),
+        (Expectation::Running, Ok(s)) => (Finding::NotRunning, s.to_string()),
     }
 }
 

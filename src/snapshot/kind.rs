@@ -3,62 +3,105 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The four kinds of execution a maintenance run stops and starts.
-///
-/// The `label` is the key of the snapshot file, shared with the earlier Python tool, and must not
-/// change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Kind {
-    #[serde(rename = "App")]
-    App,
-    #[serde(rename = "Model API Version")]
-    ModelApiVersion,
-    #[serde(rename = "Workspace")]
-    Workspace,
-    #[serde(rename = "Scheduled Job")]
-    ScheduledJob,
+/// Where a kind's steps stand in a run: shutdown runs the stages in ascending order and restore
+/// in descending order; the kinds of one stage run at the same time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Paused first on shutdown, so nothing new launches while the rest stops; resumed last.
+    Gate,
+    /// Everything that runs.
+    Main,
 }
 
-impl Kind {
-    /// The order of the snapshot file's keys, as the earlier tool writes them.
-    pub const ALL: [Kind; 4] = [
-        Kind::App,
-        Kind::ModelApiVersion,
-        Kind::Workspace,
-        Kind::ScheduledJob,
-    ];
+/// What the rest of the program knows about a kind besides its implementation: its names and
+/// where it stands in a run. One row of the registry below per kind.
+#[derive(Clone, Copy, Debug)]
+pub struct KindSpec {
+    pub kind: Kind,
+    /// The snapshot file's key, shared with the earlier Python tool: it must never change.
+    pub label: &'static str,
+    /// A short, shell-friendly name for flags and journal keys.
+    pub slug: &'static str,
+    /// Other spellings `-s` accepts.
+    pub aliases: &'static [&'static str],
+    pub stage: Stage,
+}
 
-    /// Shutdown order: scheduled jobs are paused first so nothing new launches while the rest
-    /// stops. Restore walks this list backwards.
-    pub const SHUTDOWN_ORDER: [Kind; 4] = [
-        Kind::ScheduledJob,
-        Kind::App,
-        Kind::ModelApiVersion,
-        Kind::Workspace,
-    ];
+/// The registry: one line per kind. The enum, its labels, slugs, parsing and orders all come
+/// from here, so a new kind is one line in this list (plus its implementation in
+/// `domino::kinds` and in the simulator).
+macro_rules! registry {
+    ($($variant:ident: $label:literal, $slug:literal, [$($alias:literal),*], $stage:ident;)+) => {
+        /// The kinds of execution a maintenance run stops and starts. The serde name is the
+        /// snapshot file's key.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Kind {
+            $(#[serde(rename = $label)] $variant,)+
+        }
+
+        const REGISTRY: &[KindSpec] = &[$(KindSpec {
+            kind: Kind::$variant,
+            label: $label,
+            slug: $slug,
+            aliases: &[$($alias),*],
+            stage: Stage::$stage,
+        },)+];
+    };
+}
+
+registry! {
+    App: "App", "app", ["apps"], Main;
+    ModelApiVersion: "Model API Version", "model", ["models", "modelapi", "modelapis", "modelapiversions"], Main;
+    Workspace: "Workspace", "workspace", ["workspaces"], Main;
+    ScheduledJob: "Scheduled Job", "scheduled-job", ["scheduledjobs"], Gate;
+}
+
+/// Every kind, in registry order (the snapshot file's key order).
+const ALL: &[Kind] = &{
+    let mut all = [Kind::App; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        all[i] = REGISTRY[i].kind;
+        i += 1;
+    }
+    all
+};
+
+impl Kind {
+    /// Every kind, in the order of the snapshot file's keys.
+    pub const ALL: &'static [Kind] = ALL;
+
+    pub fn spec(self) -> &'static KindSpec {
+        REGISTRY
+            .iter()
+            .find(|s| s.kind == self)
+            .expect("every kind has a registry row")
+    }
 
     /// The snapshot file's key for this kind.
     pub fn label(self) -> &'static str {
-        match self {
-            Kind::App => "App",
-            Kind::ModelApiVersion => "Model API Version",
-            Kind::Workspace => "Workspace",
-            Kind::ScheduledJob => "Scheduled Job",
-        }
+        self.spec().label
     }
 
     /// A short, shell-friendly name for flags and journal keys.
     pub fn slug(self) -> &'static str {
-        match self {
-            Kind::App => "app",
-            Kind::ModelApiVersion => "model",
-            Kind::Workspace => "workspace",
-            Kind::ScheduledJob => "scheduled-job",
-        }
+        self.spec().slug
+    }
+
+    pub fn stage(self) -> Stage {
+        self.spec().stage
     }
 
     pub fn from_label(label: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.label() == label)
+        REGISTRY.iter().find(|s| s.label == label).map(|s| s.kind)
+    }
+
+    /// The kinds in the order shutdown touches them (restore walks it backwards); within a
+    /// stage, registry order.
+    pub fn shutdown_order() -> Vec<Kind> {
+        let mut order = Kind::ALL.to_vec();
+        order.sort_by_key(|k| k.stage());
+        order
     }
 }
 
@@ -68,30 +111,47 @@ impl fmt::Display for Kind {
     }
 }
 
+/// Folds a spelling to letters and digits, lowercase: `Model API Version` → `modelapiversion`.
+fn fold(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
 /// Accepts the snapshot label (`"Model API Version"`, as the earlier tool's `-s` did), the slug
-/// (`model`), and a few obvious spellings, case-insensitively.
+/// (`model`), and the registry's other spellings, case-insensitively.
 impl FromStr for Kind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let norm: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let kind = match norm.as_str() {
-            "app" | "apps" => Kind::App,
-            "model" | "models" | "modelapi" | "modelapis" | "modelapiversion"
-            | "modelapiversions" => Kind::ModelApiVersion,
-            "workspace" | "workspaces" => Kind::Workspace,
-            "scheduledjob" | "scheduledjobs" => Kind::ScheduledJob,
-            _ => {
-                return Err(format!(
-                    "unknown kind '{s}': expected one of App, \"Model API Version\", Workspace, \"Scheduled Job\" (or app, model, workspace, scheduled-job)"
-                ));
-            }
-        };
-        Ok(kind)
+        let wanted = fold(s);
+        REGISTRY
+            .iter()
+            .find(|spec| {
+                fold(spec.label) == wanted
+                    || fold(spec.slug) == wanted
+                    || spec.aliases.iter().any(|a| fold(a) == wanted)
+            })
+            .map(|spec| spec.kind)
+            .ok_or_else(|| {
+                let labels: Vec<String> = REGISTRY
+                    .iter()
+                    .map(|s| {
+                        if s.label.contains(' ') {
+                            format!("\"{}\"", s.label)
+                        } else {
+                            s.label.to_string()
+                        }
+                    })
+                    .collect();
+                let slugs: Vec<&str> = REGISTRY.iter().map(|s| s.slug).collect();
+                format!(
+                    "unknown kind '{s}': expected one of {} (or {})",
+                    labels.join(", "),
+                    slugs.join(", ")
+                )
+            })
     }
 }
 
@@ -101,10 +161,41 @@ mod tests {
 
     #[test]
     fn parses_labels_and_slugs() {
-        for k in Kind::ALL {
+        for &k in Kind::ALL {
             assert_eq!(k.label().parse::<Kind>().unwrap(), k);
             assert_eq!(k.slug().parse::<Kind>().unwrap(), k);
         }
-        assert!("jobs".parse::<Kind>().is_err());
+        assert_eq!(
+            "Model API Versions".parse::<Kind>().unwrap(),
+            Kind::ModelApiVersion
+        );
+        let err = "jobs".parse::<Kind>().unwrap_err();
+        assert!(err.contains("\"Scheduled Job\"") && err.contains("scheduled-job"));
+    }
+
+    #[test]
+    fn the_gate_comes_first_on_shutdown() {
+        assert_eq!(
+            Kind::shutdown_order(),
+            vec![
+                Kind::ScheduledJob,
+                Kind::App,
+                Kind::ModelApiVersion,
+                Kind::Workspace
+            ]
+        );
+    }
+
+    #[test]
+    fn labels_are_the_earlier_tools_keys() {
+        let labels: Vec<_> = Kind::ALL.iter().map(|k| k.label()).collect();
+        assert_eq!(
+            labels,
+            ["App", "Model API Version", "Workspace", "Scheduled Job"]
+        );
+        assert_eq!(
+            serde_json::to_string(&Kind::ModelApiVersion).unwrap(),
+            "\"Model API Version\""
+        );
     }
 }

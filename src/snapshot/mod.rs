@@ -96,7 +96,8 @@ impl Snapshot {
     /// Every entry with its kind, in the file's key order.
     pub fn iter(&self) -> impl Iterator<Item = (Kind, &Entry)> {
         Kind::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .flat_map(move |k| self.entries(k).iter().map(move |e| (k, e)))
     }
 
@@ -116,7 +117,7 @@ impl Snapshot {
             return Err("the top level must be a JSON object keyed by kind".into());
         };
         let mut snapshot = Snapshot::new();
-        for kind in Kind::ALL {
+        for &kind in Kind::ALL {
             snapshot.set(kind, Vec::new());
         }
         for (key, value) in map {
@@ -154,7 +155,7 @@ impl Snapshot {
     /// The document as the earlier tool's `json.dump` writes it.
     pub fn to_json(&self) -> Vec<u8> {
         let mut map = serde_json::Map::new();
-        for kind in Kind::ALL {
+        for &kind in Kind::ALL {
             map.insert(
                 kind.label().to_owned(),
                 serde_json::to_value(self.entries(kind)).expect("entries serialize"),

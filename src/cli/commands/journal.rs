@@ -3,21 +3,18 @@
 use std::collections::HashSet;
 use std::io::Write;
 
-use super::run::check_binding;
 use crate::cli::args::JournalArgs;
-use crate::cli::connect::journal_path;
 use crate::cli::exit::{CliError, Exit};
 use crate::journal::{JournalError, JournalRead, JournalReader, StepPhase};
 use crate::snapshot;
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = journal_path(&args.file, args.journal.as_deref());
+    let path = crate::journal::path_for(&args.file, args.journal.as_deref());
     if !path.exists() {
         return Err(JournalError::NotFound { path }.into());
     }
-    let reader = JournalReader::open(&path)?;
-    check_binding(&reader, &path, &loaded.sha256)?;
+    let reader = JournalReader::open_bound(&path, &loaded.sha256)?;
     let failed_now: HashSet<(String, String, String)> = if args.failed {
         reader
             .steps(None)?

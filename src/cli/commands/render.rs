@@ -4,15 +4,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::exit::Exit;
-use crate::journal::{Operation, StepPhase};
+use crate::journal::{Operation, RunOutcome};
 use crate::runner::verify::{Finding, Verification};
-use crate::runner::{Plan, RunSummary};
+use crate::runner::{Plan, RunReport, RunSummary, VerificationOutcome};
 
 pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
-    let verb = match op {
-        Operation::Shutdown => "stop",
-        Operation::Restore => "start",
-    };
+    let verb = op.verb();
     if dry_run {
         println!("dry run: {op} would {verb} these; nothing is touched now");
     }
@@ -40,22 +37,50 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     }
 }
 
-pub fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
+/// Everything a finished, failed or interrupted run has to say, and what to run next.
+pub fn print_report(report: &RunReport, file: &Path) {
+    print_run_summary(report.op, &report.summary, report.took);
+    match &report.verification {
+        VerificationOutcome::Checked(v) => print_verification(v),
+        VerificationOutcome::Skipped => println!("verification: skipped (--no-verify)"),
+        VerificationOutcome::Unavailable(why) => println!("verification: FAILED, {why}"),
+        VerificationOutcome::NotRun => {}
+    }
+    if report.outcome == RunOutcome::Interrupted {
+        let why = report
+            .interrupted_because
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        eprintln!(
+            "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
+            report.summary.unfinished()
+        );
+        return;
+    }
+    let exit = match report.outcome {
+        RunOutcome::Completed => Exit::Success,
+        _ => Exit::Failures,
+    };
+    print_next(report.op, exit, file);
+}
+
+fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     println!();
     println!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
     println!(
         "{:<18} {:>9} {:>8} {:>7} {:>10}",
         "kind", "confirmed", "skipped", "failed", "unfinished"
     );
-    for (kind, steps) in &summary.steps {
-        let count = |f: &dyn Fn(&StepPhase) -> bool| steps.iter().filter(|s| f(&s.phase)).count();
+    for &kind in summary.steps.keys() {
+        let count = summary.counts(kind);
         println!(
             "{:<18} {:>9} {:>8} {:>7} {:>10}",
             kind.label(),
-            count(&|p| matches!(p, StepPhase::Confirmed)),
-            count(&|p| matches!(p, StepPhase::Skipped(_))),
-            count(&|p| matches!(p, StepPhase::Failed(_))),
-            count(&|p| !p.is_terminal()),
+            count.confirmed,
+            count.skipped,
+            count.failed,
+            count.unfinished(),
         );
     }
     let failed: Vec<_> = summary.failed().collect();
@@ -78,13 +103,9 @@ pub fn print_verification(v: &Verification) {
     if v.passed {
         println!("verification: passed ({} checked)", v.checked);
     } else {
-        let mismatches = v
-            .items
-            .iter()
-            .filter(|i| !matches!(i.finding, Finding::Ok | Finding::Skipped))
-            .count();
         println!(
-            "verification: FAILED, {mismatches} mismatch(es) among {} checked",
+            "verification: FAILED, {} mismatch(es) among {} checked",
+            v.mismatches(),
             v.checked
         );
     }
@@ -104,7 +125,7 @@ pub fn print_verification(v: &Verification) {
     }
 }
 
-pub fn print_next(op: Operation, exit: Exit, file: &Path) {
+fn print_next(op: Operation, exit: Exit, file: &Path) {
     let file = file.display();
     match (op, exit) {
         (Operation::Shutdown, Exit::Success) => {

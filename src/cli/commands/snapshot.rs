@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use indicatif::ProgressBar;
 
 use crate::cli::args::{GlobalArgs, SnapshotArgs};
-use crate::cli::connect::{connect, journal_path};
+use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::progress::bar_style;
@@ -39,7 +39,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
     record_scan(&args.file, &sha, conn.client.base_url(), &report);
 
     println!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
-    for kind in Kind::ALL {
+    for &kind in Kind::ALL {
         let errors = report.problems.iter().filter(|p| p.kind == kind).count();
         println!(
             "{:<18} {:>8} {:>7}",
@@ -77,7 +77,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
 /// not read go into the journal that travels with it. A journal that cannot be made is a warning:
 /// the snapshot itself is written and usable.
 fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanReport) {
-    let path = journal_path(file, None);
+    let path = crate::journal::path_for(file, None);
     let scan = serde_json::json!({
         "taken_at": crate::journal::now_rfc3339(),
         "host": host,

@@ -5,9 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::run::check_binding;
 use crate::cli::args::StatusArgs;
-use crate::cli::connect::journal_path;
 use crate::cli::exit::{CliError, Exit};
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
 use crate::snapshot::{self, Kind};
@@ -23,7 +21,7 @@ const PHASES: [&str; 6] = [
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = journal_path(&args.file, args.journal.as_deref());
+    let path = crate::journal::path_for(&args.file, args.journal.as_deref());
     if !path.exists() {
         let next = format!("dmm shutdown {}", args.file.display());
         if args.json {
@@ -41,8 +39,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         }
         return Ok(Exit::Success);
     }
-    let reader = JournalReader::open(&path)?;
-    check_binding(&reader, &path, &loaded.sha256)?;
+    let reader = JournalReader::open_bound(&path, &loaded.sha256)?;
     let steps = reader.steps(None)?;
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;

@@ -1,22 +1,36 @@
-//! `dmm verify`, and the verification pass that ends shutdown and restore.
+//! `dmm verify`: the verification pass on its own, taking no journal lock.
 
 use super::render;
 use crate::cli::args::{Expect, GlobalArgs, VerifyArgs};
-use crate::cli::connect::{Connection, connect};
+use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
-use crate::domino::{KindOptions, Limits, NoProgress, ScanOptions, scan};
-use crate::runner::verify::{Expectation, RunningNow, Verification, verify};
-use crate::snapshot::{self, Kind, Snapshot};
+use crate::domino::{KindOptions, Limits};
+use crate::runner::defaults;
+use crate::runner::verify::{Expectation, check_deployment};
+use crate::snapshot::{self, Kind};
 
 pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let conn = connect(global, Limits::default(), &KindOptions::default())?;
+    let deployment = connect(global, Limits::default(), &KindOptions::default())?;
     let expect = match args.expect {
         Expect::Stopped => Expectation::Stopped,
         Expect::Running => Expectation::Running,
     };
-    let v = check(&conn, &loaded.snapshot, &Kind::ALL, expect, 10).await?;
+    let v = check_deployment(
+        &deployment,
+        &loaded.snapshot,
+        Kind::ALL,
+        expect,
+        defaults::CONCURRENCY as usize,
+    )
+    .await
+    .map_err(|e| {
+        CliError::new(
+            Exit::Failures,
+            format!("verification could not list the deployment: {e}"),
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string(&v).unwrap_or_default());
     } else {
@@ -27,31 +41,4 @@ pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result
     } else {
         Exit::Failures
     })
-}
-
-/// Lists the deployment again and compares it with the snapshot. A shutdown check also scans
-/// for executions started during maintenance (drift).
-pub async fn check(
-    conn: &Connection,
-    snapshot: &Snapshot,
-    kinds: &[Kind],
-    expect: Expectation,
-    concurrency: usize,
-) -> Result<Verification, CliError> {
-    if expect == Expectation::Running {
-        return Ok(verify(snapshot, &conn.kinds, kinds, expect, None, concurrency).await);
-    }
-    let report = scan(&conn.client, &ScanOptions::default(), &NoProgress)
-        .await
-        .map_err(|e| {
-            CliError::new(
-                Exit::Failures,
-                format!("verification could not list the deployment: {e}"),
-            )
-        })?;
-    let now = RunningNow {
-        running: &report.snapshot,
-        observed: &report.observed,
-    };
-    Ok(verify(snapshot, &conn.kinds, kinds, expect, Some(now), concurrency).await)
 }

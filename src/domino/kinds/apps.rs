@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
-use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed};
+use crate::domino::{
+    ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, Observed,
+};
 use crate::snapshot::{Entry, Kind};
 
 const LIST_PATH: &str = "/v4/modelProducts";
@@ -148,6 +150,14 @@ impl Apps {
 impl ExecutionKind for Apps {
     fn kind(&self) -> Kind {
         Kind::App
+    }
+
+    fn listing_scope(&self) -> ListingScope {
+        ListingScope::Global
+    }
+
+    async fn list_running(&self, _context: &ListContext<'_>) -> Result<Listing, ApiError> {
+        list_running(&self.client).await
     }
 
     fn has_bulk_listing(&self) -> bool {

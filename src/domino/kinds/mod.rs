@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed, ScanProblem};
 use crate::snapshot::{Entry, Kind};
 
+
 pub use apps::Apps;
 pub use model_versions::ModelVersions;
 pub use scheduled_jobs::ScheduledJobs;
@@ -19,27 +20,46 @@ pub use workspaces::Workspaces;
 /// Settings of the kinds' own listings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KindOptions {
-    /// Rows per page of the workspace admin list (`observe_all`).
+    /// Rows per page asked of the workspace admin list.
     pub workspaces_page_size: usize,
+    /// Versions per page asked of a model's version list.
+    pub models_page_size: usize,
+}
+
+impl KindOptions {
+    pub const DEFAULT: KindOptions = KindOptions {
+        workspaces_page_size: 50,
+        models_page_size: 10,
+    };
 }
 
 impl Default for KindOptions {
     fn default() -> Self {
-        KindOptions {
-            workspaces_page_size: 50,
-        }
+        KindOptions::DEFAULT
     }
 }
 
-/// All four kinds, in the snapshot file's order.
+type Constructor = fn(DominoClient, &KindOptions) -> Arc<dyn ExecutionKind>;
+
+/// The implementations, one line per kind; each says which [`Kind`] it is.
+const REGISTRY: &[Constructor] = &[
+    |client, _| Arc::new(Apps::new(client)),
+    |client, options| Arc::new(ModelVersions::new(client, options.models_page_size)),
+    |client, options| Arc::new(Workspaces::new(client, options.workspaces_page_size)),
+    |client, _| Arc::new(ScheduledJobs::new(client)),
+];
+
+/// Every kind's implementation, in the order of [`Kind::ALL`].
 pub fn execution_kinds(
     client: &DominoClient,
     options: &KindOptions,
 ) -> Vec<Arc<dyn ExecutionKind>> {
-    Kind::ALL
-        .into_iter()
-        .map(|kind| execution_kind(client, options, kind))
-        .collect()
+    let mut kinds: Vec<Arc<dyn ExecutionKind>> = REGISTRY
+        .iter()
+        .map(|make| make(client.clone(), options))
+        .collect();
+    kinds.sort_by_key(|k| Kind::ALL.iter().position(|&known| known == k.kind()));
+    kinds
 }
 
 /// The implementation of one kind.
@@ -48,13 +68,10 @@ pub fn execution_kind(
     options: &KindOptions,
     kind: Kind,
 ) -> Arc<dyn ExecutionKind> {
-    let client = client.clone();
-    match kind {
-        Kind::App => Arc::new(Apps::new(client)),
-        Kind::ModelApiVersion => Arc::new(ModelVersions::new(client)),
-        Kind::Workspace => Arc::new(Workspaces::new(client, options.workspaces_page_size)),
-        Kind::ScheduledJob => Arc::new(ScheduledJobs::new(client)),
-    }
+    execution_kinds(client, options)
+        .into_iter()
+        .find(|k| k.kind() == kind)
+        .expect("every kind has an implementation (checked by a test)")
 }
 
 /// What one listing found: the running executions, and the records it had to skip.
@@ -109,6 +126,20 @@ pub(crate) fn seg(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_has_exactly_one_implementation() {
+        let config = crate::domino::ClientConfig::new(
+            "http://127.0.0.1:9",
+            crate::domino::ApiKey::new("k").unwrap(),
+        );
+        let client = DominoClient::new(&config).unwrap();
+        let kinds: Vec<Kind> = execution_kinds(&client, &KindOptions::default())
+            .iter()
+            .map(|k| k.kind())
+            .collect();
+        assert_eq!(kinds, Kind::ALL);
+    }
 
     #[test]
     fn segments_are_escaped() {

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
-use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed, ScanProblem};
+use crate::domino::{
+    ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project, ScanProblem,
+};
 use crate::snapshot::{Entry, Kind};
 
 const KIND: Kind = Kind::ModelApiVersion;
@@ -246,11 +248,15 @@ fn rollout_warning(
 
 pub struct ModelVersions {
     client: DominoClient,
+    page_size: usize,
 }
 
 impl ModelVersions {
-    pub fn new(client: DominoClient) -> ModelVersions {
-        ModelVersions { client }
+    pub fn new(client: DominoClient, page_size: usize) -> ModelVersions {
+        ModelVersions {
+            client,
+            page_size: page_size.max(1),
+        }
     }
 
     async fn deployment_call(&self, entry: &Entry, action: &str) -> Result<(), ApiError> {
@@ -265,6 +271,14 @@ impl ModelVersions {
 impl ExecutionKind for ModelVersions {
     fn kind(&self) -> Kind {
         KIND
+    }
+
+    fn listing_scope(&self) -> ListingScope {
+        ListingScope::PerProject
+    }
+
+    async fn list_project(&self, project: &Project) -> Result<Listing, ApiError> {
+        list_project(&self.client, &project.id, self.page_size).await
     }
 
     async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
@@ -375,7 +389,7 @@ mod tests {
             crate::domino::ApiKey::new("k").unwrap(),
         ))
         .unwrap();
-        let versions = ModelVersions::new(client);
+        let versions = ModelVersions::new(client, 10);
         assert_eq!(versions.restartable(&kind(json!(true))), Ok(()));
         let err = versions.restartable(&kind(json!(false))).unwrap_err();
         assert_eq!(err, "not the active version when the snapshot was taken");

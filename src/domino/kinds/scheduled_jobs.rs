@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
-use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed};
+use crate::domino::{
+    ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project,
+};
 use crate::snapshot::{Entry, Kind};
 
 const KIND: Kind = Kind::ScheduledJob;
@@ -117,6 +119,14 @@ impl ScheduledJobs {
 impl ExecutionKind for ScheduledJobs {
     fn kind(&self) -> Kind {
         KIND
+    }
+
+    fn listing_scope(&self) -> ListingScope {
+        ListingScope::PerProject
+    }
+
+    async fn list_project(&self, project: &Project) -> Result<Listing, ApiError> {
+        list_project(&self.client, &project.id).await
     }
 
     async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {

@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::records::parse_records;
-use super::{gone_if_not_found, id_field, seg};
+use super::{Listing, gone_if_not_found, id_field, seg};
 use crate::domino::projects::ProjectIndex;
 use crate::domino::{
-    ApiError, DominoClient, ExecutionKind, NoProgress, Observed, ScanProblem, ScanProgress,
+    ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, NoProgress, Observed,
+    ScanProblem, ScanProgress,
 };
 use crate::snapshot::{Entry, Kind};
 
@@ -225,6 +226,30 @@ impl Workspaces {
 impl ExecutionKind for Workspaces {
     fn kind(&self) -> Kind {
         KIND
+    }
+
+    fn listing_scope(&self) -> ListingScope {
+        ListingScope::AdminPaged
+    }
+
+    /// The running rows as snapshot entries, and every row's state for the verification pass.
+    async fn list_running(&self, context: &ListContext<'_>) -> Result<Listing, ApiError> {
+        let listed = list_rows(&self.client, self.page_size, context.progress).await?;
+        let (entries, problems) = running_entries(&listed.rows, context.project_index);
+        let mut all_problems = listed.problems;
+        all_problems.extend(problems);
+        let observed = listed
+            .rows
+            .iter()
+            .map(|r| (r.workspace_id.clone(), workspace_state(&r.workspace_state)))
+            .collect();
+        Ok(Listing {
+            examined: listed.rows.len(),
+            entries,
+            problems: all_problems,
+            warnings: listed.warnings,
+            observed,
+        })
     }
 
     fn has_bulk_listing(&self) -> bool {

@@ -1,0 +1,83 @@
+//! What a run is asked to do, and how: one options struct, with every default in one place.
+
+use std::time::Duration;
+
+use super::step::PollPolicy;
+use crate::journal::Operation;
+use crate::snapshot::Kind;
+
+/// The defaults of a shutdown or restore, gentle on a production API. The CLI's flags show and
+/// use these; nothing else spells them.
+pub mod defaults {
+    use std::time::Duration;
+
+    /// Steps sending a stop or start at the same time (`--concurrency`).
+    pub const CONCURRENCY: u32 = 10;
+    /// Requests per second at most (`--rate-limit`).
+    pub const RATE_LIMIT: f64 = 25.0;
+    /// Failed attempts per execution in one run before its step is `Failed` (`-m`).
+    pub const MAX_FAILURES: u32 = 5;
+    /// Seconds an execution may take to reach its target state (`-g`).
+    pub const GRACE_PERIOD_S: u64 = 600;
+    /// First wait before looking at an execution after its request (`--poll-interval-ms`).
+    pub const POLL_INTERVAL_MS: u64 = 1000;
+    /// After an interrupt, requests in flight get this long to finish and be recorded.
+    pub const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(5);
+}
+
+/// Which operation, on which kinds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub op: Operation,
+    /// Limit the run to these kinds (`-s`); empty means all.
+    pub only: Vec<Kind>,
+}
+
+impl Selection {
+    pub fn all(op: Operation) -> Selection {
+        Selection {
+            op,
+            only: Vec::new(),
+        }
+    }
+
+    /// Whether the run covers every kind.
+    pub fn is_whole(&self) -> bool {
+        self.only.is_empty()
+    }
+}
+
+/// How a shutdown or restore runs.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Steps sending a stop or start at the same time.
+    pub concurrency: usize,
+    /// Failed attempts per execution in one run before its step is `Failed` (`-m`).
+    pub max_failures: u32,
+    /// How long to wait for an execution to reach its target state (`-g`).
+    pub grace_period: Duration,
+    pub poll: PollPolicy,
+    /// Try `Failed` steps again.
+    pub retry_failed: bool,
+    /// Ask the API afterwards whether the deployment is as promised (off: `--no-verify`).
+    pub verify: bool,
+    /// After an interrupt, how long requests in flight get to finish and be recorded.
+    pub drain: Duration,
+    /// The options as the user gave them, recorded in the journal's run.
+    pub recorded_options: serde_json::Value,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            concurrency: defaults::CONCURRENCY as usize,
+            max_failures: defaults::MAX_FAILURES,
+            grace_period: Duration::from_secs(defaults::GRACE_PERIOD_S),
+            poll: PollPolicy::default(),
+            retry_failed: false,
+            verify: true,
+            drain: defaults::DRAIN_AFTER_INTERRUPT,
+            recorded_options: serde_json::Value::Null,
+        }
+    }
+}

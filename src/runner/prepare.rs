@@ -1,0 +1,297 @@
+//! A run's one entry point: [`prepare`] makes the plan once, [`Prepared::execute`] carries it
+//! out and owns the run record from beginning to end, the drain after an interrupt, and the
+//! verification pass with its record. The CLI parses, confirms and renders; it never sequences
+//! a run (the split of nextest's runner and reporter, or kubectl's drain helper).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::cancel::Cancel;
+use super::engine::{RunError, drive_steps};
+use super::options::{RunOptions, Selection};
+use super::plan::{Plan, kinds_in_order, plan_steps};
+use super::report::{Reporter, RunReport, VerificationOutcome};
+use super::summary::RunSummary;
+use super::verify::{Expectation, check_deployment};
+use crate::domino::{ApiError, Deployment};
+use crate::journal::{
+    Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome,
+    VerificationRecord, now_rfc3339,
+};
+use crate::snapshot::LoadedSnapshot;
+
+/// A run planned against its journal, ready to execute.
+pub struct Prepared {
+    journal: Arc<Journal>,
+    snapshot: LoadedSnapshot,
+    deployment: Arc<Deployment>,
+    selection: Selection,
+    options: RunOptions,
+    planned: Vec<NewStep>,
+    plan: Plan,
+}
+
+/// What a run would do, from the journal as it is, touching nothing: no lock is taken, no
+/// request is sent, a missing journal is not created. For `--dry-run`.
+pub fn plan_only(
+    journal: &Path,
+    snapshot: &LoadedSnapshot,
+    deployment: &Deployment,
+    selection: &Selection,
+    options: &RunOptions,
+) -> Result<Plan, RunError> {
+    let planned = plan_steps(
+        selection.op,
+        &selection.only,
+        &snapshot.snapshot,
+        &deployment.kinds,
+    )
+    .map_err(RunError::Snapshot)?;
+    let existing = if journal.exists() {
+        JournalReader::open_bound(journal, &snapshot.sha256)?.steps(Some(selection.op))?
+    } else {
+        Vec::new()
+    };
+    Ok(Plan::new(
+        selection.op,
+        &planned,
+        &existing,
+        options.retry_failed,
+    ))
+}
+
+/// Checks that the deployment answers, then opens (or creates) the snapshot's journal and plans
+/// the run against it. A refused key or a host that does not answer is found before the journal
+/// is touched, so that a run that could not have done anything leaves no trace.
+pub async fn prepare(
+    journal: &Path,
+    snapshot: LoadedSnapshot,
+    deployment: Arc<Deployment>,
+    selection: Selection,
+    mut options: RunOptions,
+) -> Result<Prepared, RunError> {
+    if let Some(recorded) = options.recorded_options.as_object_mut() {
+        recorded.insert("host".into(), deployment.client.base_url().into());
+    }
+    let planned = plan_steps(
+        selection.op,
+        &selection.only,
+        &snapshot.snapshot,
+        &deployment.kinds,
+    )
+    .map_err(RunError::Snapshot)?;
+    // Otherwise the API answered; whatever is odd about this listing, the steps will tell.
+    if let Err(e @ (ApiError::Unauthorized { .. } | ApiError::Transport { .. })) =
+        deployment.check_answers().await
+    {
+        return Err(RunError::NotUsable(e));
+    }
+    let journal = Arc::new(Journal::open(journal, &snapshot.sha256, &snapshot.path)?);
+    let existing = journal.steps(Some(selection.op))?;
+    let plan = Plan::new(selection.op, &planned, &existing, options.retry_failed);
+    Ok(Prepared {
+        journal,
+        snapshot,
+        deployment,
+        selection,
+        options,
+        planned,
+        plan,
+    })
+}
+
+impl Prepared {
+    /// What this run will do, per kind, given what the journal already records.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    pub fn host(&self) -> &str {
+        self.deployment.client.base_url()
+    }
+
+    /// Runs the plan to its end, or until `cancel` fires (then in-flight requests get the drain
+    /// time to finish and be recorded), and verifies the result. Every step's intent is durable
+    /// before its request leaves; a run that is interrupted, killed or fails can be run again
+    /// and continues exactly where this one stopped.
+    pub async fn execute(
+        self,
+        cancel: &Cancel,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<RunReport, RunError> {
+        let started = Instant::now();
+        let op = self.selection.op;
+        let run_id = self
+            .journal
+            .begin_run(op, self.options.recorded_options.clone())?
+            .id;
+        match self.run_and_verify(run_id, cancel, &reporter, started).await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                // Best effort: the journal may be what failed.
+                let _ = self
+                    .journal
+                    .end_run(run_id, RunOutcome::Aborted, Some(e.to_string()));
+                Err(e)
+            }
+        }
+    }
+
+    async fn run_and_verify(
+        &self,
+        run_id: u64,
+        cancel: &Cancel,
+        reporter: &Arc<dyn Reporter>,
+        started: Instant,
+    ) -> Result<RunReport, RunError> {
+        let op = self.selection.op;
+        // Intents for every step are durable before the first request leaves.
+        let records = self.journal.plan(run_id, self.planned.clone())?;
+        let steps = drive_steps(
+            &self.journal,
+            run_id,
+            &self.snapshot.snapshot,
+            &self.deployment,
+            &self.selection,
+            &self.options,
+            records,
+            cancel,
+            reporter,
+        );
+        tokio::pin!(steps);
+        let drain = self.options.drain;
+        let drained = tokio::select! {
+            result = &mut steps => { result?; false }
+            _ = async { cancel.cancelled().await; tokio::time::sleep(drain).await } => true,
+        };
+        let summary = RunSummary::read(&self.journal, run_id, &self.selection)?;
+        if drained || cancel.is_cancelled() || summary.unfinished() > 0 {
+            return self.interrupted(run_id, summary, cancel, started, "");
+        }
+
+        let verification = if self.options.verify {
+            reporter.verification_started();
+            let expect = match op {
+                Operation::Shutdown => Expectation::Stopped,
+                Operation::Restore => Expectation::Running,
+            };
+            let kinds = kinds_in_order(op, &self.selection.only);
+            let pass = check_deployment(
+                &self.deployment,
+                &self.snapshot.snapshot,
+                &kinds,
+                expect,
+                self.options.concurrency,
+            );
+            // Verification only reads: a signal abandons it at once, the next run verifies.
+            let checked = tokio::select! {
+                checked = pass => checked,
+                _ = cancel.cancelled() => {
+                    return self.interrupted(run_id, summary, cancel, started, " during verification");
+                }
+            };
+            match checked {
+                Ok(v) => VerificationOutcome::Checked(v),
+                Err(e) if e.is_unauthorized() => return Err(RunError::Unauthorized(e)),
+                Err(e) => VerificationOutcome::Unavailable(format!(
+                    "verification could not list the deployment: {e}"
+                )),
+            }
+        } else {
+            VerificationOutcome::Skipped
+        };
+        self.record_verification(run_id, &verification)?;
+
+        let failed = summary.failed().count();
+        let outcome = if failed == 0 && verification.holds() {
+            RunOutcome::Completed
+        } else {
+            RunOutcome::CompletedWithFailures
+        };
+        let message = format!(
+            "{}; {}",
+            outcome_message(failed, &verification),
+            self.deployment.traffic()
+        );
+        self.journal.end_run(run_id, outcome, Some(message))?;
+        Ok(RunReport {
+            op,
+            summary,
+            outcome,
+            interrupted_because: None,
+            verification,
+            took: started.elapsed(),
+        })
+    }
+
+    fn interrupted(
+        &self,
+        run_id: u64,
+        summary: RunSummary,
+        cancel: &Cancel,
+        started: Instant,
+        when: &str,
+    ) -> Result<RunReport, RunError> {
+        let because = cancel.reason();
+        let why = because
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        self.journal.end_run(
+            run_id,
+            RunOutcome::Interrupted,
+            Some(format!(
+                "interrupted{when}{why}; run the same command again to continue; {}",
+                self.deployment.traffic()
+            )),
+        )?;
+        Ok(RunReport {
+            op: self.selection.op,
+            summary,
+            outcome: RunOutcome::Interrupted,
+            interrupted_because: because,
+            verification: VerificationOutcome::NotRun,
+            took: started.elapsed(),
+        })
+    }
+
+    fn record_verification(
+        &self,
+        run_id: u64,
+        verification: &VerificationOutcome,
+    ) -> Result<(), JournalError> {
+        let (passed, detail) = match verification {
+            VerificationOutcome::Checked(v) => {
+                (v.passed, serde_json::to_value(v).unwrap_or_default())
+            }
+            VerificationOutcome::Skipped => (true, serde_json::json!({"skipped": "--no-verify"})),
+            VerificationOutcome::Unavailable(why) => (false, serde_json::json!({"error": why})),
+            VerificationOutcome::NotRun => return Ok(()),
+        };
+        self.journal.record_verification(&VerificationRecord {
+            run: Some(run_id),
+            op: self.selection.op,
+            time: now_rfc3339(),
+            passed,
+            detail,
+        })
+    }
+}
+
+fn outcome_message(failed: usize, verification: &VerificationOutcome) -> String {
+    let mut parts = Vec::new();
+    if failed > 0 {
+        parts.push(format!("{failed} step(s) failed"));
+    }
+    match verification {
+        VerificationOutcome::Checked(v) if !v.passed => {
+            parts.push(format!("verification found {} mismatch(es)", v.mismatches()))
+        }
+        VerificationOutcome::Checked(_) => parts.push("verified".into()),
+        VerificationOutcome::Skipped => parts.push("verification skipped (--no-verify)".into()),
+        VerificationOutcome::Unavailable(why) => parts.push(why.clone()),
+        VerificationOutcome::NotRun => parts.push("not verified".into()),
+    }
+    parts.join("; ")
+}
