@@ -1,6 +1,6 @@
 //! `dmm`: durable, resumable maintenance mode for Domino deployments.
 //!
-//! Layers, each depending only on the ones below it (see `DESIGN.md`):
+//! Layers, each depending only on the ones below it (see `docs/architecture.md`):
 //! `cli` → `runner` → `journal`, `domino` → `snapshot`.
 
 pub mod cli;

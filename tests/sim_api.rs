@@ -1,4 +1,4 @@
-//! Every Domino endpoint's shape against domino-api.md, auth, 404s, paging and the path prefix.
+//! Every Domino endpoint's shape against docs/domino-api.md, auth, 404s, paging and the path prefix.
 
 mod sim_support;
 

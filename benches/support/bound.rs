@@ -4,7 +4,7 @@
 //!
 //! * `X = min(rate, concurrency / L)` is the most requests per second the limits allow (`L` is
 //!   the fixed request latency: a slot held for `L` serves `1 / L` requests per second).
-//! * The *necessary requests* of a phase are those `domino-api.md` makes unavoidable (listed per
+//! * The *necessary requests* of a phase are those `docs/domino-api.md` makes unavoidable (listed per
 //!   phase below); sending them takes at least `R / X`.
 //! * A group of kinds that must go one after the other (scheduled jobs are paused first on
 //!   shutdown and resumed last on restore) adds up: each group is bounded on its own.
@@ -97,7 +97,7 @@ impl Params {
 }
 
 /// `GET /v4/projects`, `GET /v4/modelProducts`, per project `getModels` and `scheduledjobs`,
-/// per model its version pages plus the empty page that ends them (domino-api.md), and the
+/// per model its version pages plus the empty page that ends them (docs/domino-api.md), and the
 /// workspace admin list in pages. Critical path: projects → models → a version page (3 L).
 pub fn snapshot(t: &Timing, limits: &Limits, c: &Counts) -> Bound {
     let p = Params::new(t, limits);

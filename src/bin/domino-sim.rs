@@ -17,7 +17,7 @@ Example:
   Then: curl -H 'X-Domino-Api-Key: test-key' http://127.0.0.1:8900/v4/modelProducts
         curl http://127.0.0.1:8900/__sim/state";
 
-/// A stateful simulator of the Domino REST API that dmm uses (see domino-api.md).
+/// A stateful simulator of the Domino REST API that dmm uses (see docs/domino-api.md).
 ///
 /// Prints one line, `listening on http://HOST:PORT`, then serves until SIGTERM or SIGINT.
 #[derive(Debug, Parser)]

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::process::ExitCode;
 
-/// The exit codes of `DESIGN.md`, the contract scripts rely on.
+/// The exit codes of `docs/architecture.md` and the README, the contract scripts rely on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
     /// Done and verified.

@@ -1,5 +1,5 @@
 //! Flags, environment, prompts, output and exit codes. Every error of every layer reaches
-//! [`main`], which prints it as one line and maps it to the exit code of `DESIGN.md`.
+//! [`main`], which prints it as one line and maps it to the exit code of `docs/architecture.md`.
 
 pub mod args;
 mod commands;

@@ -27,11 +27,11 @@ pub use report::{ScanProblem, ScanReport};
 pub use scan::{ScanOptions, scan};
 pub use tally::{RetryTally, counting_retries};
 
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod client_tests;
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod kinds_tests;
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod scan_tests;
-#[cfg(all(test, feature = "sim"))]
+#[cfg(test)]
 mod test_support;

@@ -35,7 +35,8 @@ impl fmt::Display for Operation {
     }
 }
 
-/// Where one step (one stop or start of one execution) stands. See `DESIGN.md`.
+/// Where one step (one stop or start of one execution) stands; the protocol is written down in
+/// `runner::step` and `docs/architecture.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", content = "reason")]
 pub enum StepPhase {

@@ -1,3 +1,6 @@
+//! Reading executions' states for the steps of one kind: one shared listing where the kind has
+//! one, a read per execution otherwise.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

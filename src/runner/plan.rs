@@ -1,3 +1,6 @@
+//! Planning: which steps a run has (one per execution of the snapshot, for the kinds it
+//! covers, in the order it touches them), and what the journal says of them already.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,3 +1,36 @@
+//! One step: one stop or start of one execution, driven from wherever the journal left it.
+//! This is the protocol the whole tool rests on; other places link here.
+//!
+//! ```text
+//! Pending ──► Requested ──► Accepted ──► Confirmed
+//!    │            │             │
+//!    └────────────┴─────────────┴──► Failed(reason)          Skipped(reason)
+//! ```
+//!
+//! - `Requested` is committed to the journal (fsync) *before* the request leaves; `Accepted` is
+//!   written after a 2xx answer; `Confirmed` once the execution is seen in the target state.
+//! - The three crash windows, and what a run that finds a step there does:
+//!   1. killed before the `Requested` commit: the step is still `Pending`, nothing was sent, it
+//!      is simply requested;
+//!   2. killed after the `Requested` commit, before `Accepted`: the request may or may not have
+//!      reached the API. Never guess: observe the execution first. In the target state →
+//!      `Confirmed`; in motion toward it (`Pending`, `Starting`, `Stopping`, ...) → `Accepted`,
+//!      and wait; neither → send again;
+//!   3. killed after `Accepted`: the request was taken; only wait for the target state.
+//! - Sending again is safe because stops, starts and pauses *set* a state: a second stop of a
+//!   stopping execution changes nothing. (A Job restart is not state-setting; it would resolve
+//!   window 2 by looking for the restart's effect, never by re-sending blindly.)
+//! - An `Accepted` step whose execution shows no motion at all toward its target for several
+//!   looks (the API lost the request, e.g. it restarted) is sent again, counted as an attempt.
+//! - A 404 on a stop means the execution is gone, which counts as done, recorded with that
+//!   reason; a deployment that answers 404 to everything is a wrong URL, found before any step
+//!   (see `prepare`). A 404 on a start is a failure to report, never to retry.
+//! - `Confirmed` and `Skipped` steps are left alone; `Failed` ones are tried again only with
+//!   `--retry-failed`, with a fresh per-run budget of failures (`-m`).
+//!
+//! Transitions go through the journal's writer, which batches concurrent steps' transitions into
+//! shared commits; the step's own future waits for its commit before it sends anything.
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,9 +112,8 @@ pub(crate) struct StepContext {
     pub health: Arc<ApiHealth>,
 }
 
-/// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`.
-/// Follows the protocol of `DESIGN.md`: a `Requested` step is observed before anything is
-/// sent again; an `Accepted` one goes straight back to waiting.
+/// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`,
+/// following the protocol in this module's documentation.
 pub(crate) struct Step<'a> {
     ctx: &'a StepContext,
     entry: &'a Entry,

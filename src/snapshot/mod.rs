@@ -23,7 +23,7 @@ pub use kind::Kind;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Whatever the later API calls need, per kind (see `domino-api.md`).
+    /// Whatever the later API calls need, per kind (see `docs/domino-api.md`).
     #[serde(rename = "_id")]
     pub id: Value,
     pub name: String,

@@ -46,7 +46,7 @@ struct AppStatus {
     status: String,
 }
 
-/// The state words of `domino-api.md`, compared without regard to case.
+/// The state words of `docs/domino-api.md`, compared without regard to case.
 pub fn app_state(status: &str) -> Observed {
     let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(status));
     if is(&["Running", "Serving"]) {
