@@ -63,7 +63,10 @@ pub trait ExecutionKind: Send + Sync {
     /// What runs now across the deployment, for [`ListingScope::Global`] and
     /// [`ListingScope::AdminPaged`] kinds.
     async fn list_running(&self, _context: &ListContext<'_>) -> Result<Listing, ApiError> {
-        Err(unsupported_listing(self.kind(), "a deployment-wide listing"))
+        Err(unsupported_listing(
+            self.kind(),
+            "a deployment-wide listing",
+        ))
     }
 
     /// What runs now in one project, for [`ListingScope::PerProject`] kinds.

@@ -17,8 +17,8 @@ mod tally;
 
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
-pub use error::ApiError;
 pub use deployment::Deployment;
+pub use error::ApiError;
 pub use execution::{ExecutionKind, ListContext, ListingScope, Observed};
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use progress::{NoProgress, ScanProgress};

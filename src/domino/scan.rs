@@ -171,7 +171,12 @@ async fn whole_listing(
             announce(kind, &listing, context.progress);
             Ok(listing)
         }
-        Err(e) => failed_listing(kind, format!("the list of all {kind} executions"), e, context.progress),
+        Err(e) => failed_listing(
+            kind,
+            format!("the list of all {kind} executions"),
+            e,
+            context.progress,
+        ),
     }
 }
 

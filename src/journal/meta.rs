@@ -82,7 +82,6 @@ pub(crate) fn read_meta(txn: &ReadTransaction, path: &Path) -> Result<JournalMet
     })
 }
 
-
 /// The meta a new journal starts with.
 pub(crate) fn new_meta(snapshot_sha256: &str, snapshot_path: &Path) -> JournalMeta {
     JournalMeta {
@@ -110,7 +109,6 @@ pub(crate) fn check_binding(
         })
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,8 @@ use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
-    Event, NewStep, Operation, RunOutcome, RunRecord, StepRecord, Transition, VerificationRecord,
+    Event, NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord, Transition,
+    VerificationRecord,
 };
 
 /// The journal, held open for writing: while it lives no other process can write the file.
@@ -79,6 +80,7 @@ impl Journal {
         &self,
         op: Operation,
         options: serde_json::Value,
+        cycle: u32,
     ) -> Result<RunRecord, JournalError> {
         self.write(|txn| {
             let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
@@ -92,6 +94,7 @@ impl Journal {
                 options,
                 outcome: None,
                 message: None,
+                cycle,
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;
@@ -119,8 +122,9 @@ impl Journal {
     }
 
     /// Inserts the steps that do not exist yet, each with an event from "-" to its phase, in one
-    /// transaction; existing steps are left exactly as they are. Returns every step of the run's
-    /// operation after the insert, sorted by key.
+    /// transaction. Existing steps of the run's cycle are left exactly as they are; those of an
+    /// earlier cycle are reopened to their planned phase, with an event that says so. Returns
+    /// every step of the run's operation after the insert, sorted by key.
     pub fn plan(&self, run: u64, steps: Vec<NewStep>) -> Result<Vec<StepRecord>, JournalError> {
         let op = self.write(|txn| {
             let mut tables = StepTables::open(txn, &self.path)?;
@@ -135,7 +139,7 @@ impl Journal {
             }
             let now = schema::now_rfc3339();
             for step in steps {
-                tables.insert_if_new(run, step, &now)?;
+                tables.insert_or_reopen(&record, step, &now)?;
             }
             Ok(record.op)
         })?;
@@ -150,6 +154,40 @@ impl Journal {
             let mut tables = StepTables::open(txn, &self.path)?;
             tables.validate(batch)?;
             tables.apply(batch, &schema::now_rfc3339())
+        })
+    }
+
+    /// Reopens `Confirmed` steps whose execution was found out of its target state (by a
+    /// verification pass): back to `Pending`, as a new attempt of the same cycle, with an event
+    /// that gives `reason`. Steps not `Confirmed` are left alone. Returns how many were reopened.
+    pub fn reopen(&self, run: u64, keys: &[(StepKey, String)]) -> Result<usize, JournalError> {
+        self.write(|txn| {
+            let mut tables = StepTables::open(txn, &self.path)?;
+            get_run(&tables.runs, &self.path, run)?;
+            let now = schema::now_rfc3339();
+            let mut reopened = 0;
+            for (key, reason) in keys {
+                let Some(mut step) = tables.get_step(&schema::step_key(key))? else {
+                    continue;
+                };
+                if step.phase != StepPhase::Confirmed {
+                    continue;
+                }
+                step.phase = StepPhase::Pending;
+                step.updated_at = now.clone();
+                tables.put_step(&step)?;
+                tables.append_event(event_for(
+                    &step,
+                    run,
+                    "Confirmed",
+                    &now,
+                    step.attempts,
+                    None,
+                    Some(format!("reopened: {reason}")),
+                ))?;
+                reopened += 1;
+            }
+            Ok(reopened)
         })
     }
 
@@ -284,10 +322,35 @@ impl<'t> StepTables<'t> {
         Ok(())
     }
 
-    fn insert_if_new(&mut self, run: u64, step: NewStep, now: &str) -> Result<(), JournalError> {
-        if self.get_step(&schema::step_key(&step.key))?.is_some() {
-            return Ok(());
+    fn insert_or_reopen(
+        &mut self,
+        run: &RunRecord,
+        step: NewStep,
+        now: &str,
+    ) -> Result<(), JournalError> {
+        if let Some(mut existing) = self.get_step(&schema::step_key(&step.key))? {
+            if existing.cycle >= run.cycle {
+                return Ok(());
+            }
+            let from = existing.phase.to_string();
+            existing.phase = step.phase;
+            existing.cycle = run.cycle;
+            existing.last_error = None;
+            existing.last_http_status = None;
+            existing.updated_at = now.to_string();
+            self.put_step(&existing)?;
+            let message = format!("reopened: cycle {} of this snapshot begins", run.cycle);
+            return self.append_event(event_for(
+                &existing,
+                run.id,
+                &from,
+                now,
+                existing.attempts,
+                None,
+                Some(message),
+            ));
         }
+        let run_id = run.id;
         let record = StepRecord {
             key: step.key,
             name: step.name,
@@ -298,11 +361,12 @@ impl<'t> StepTables<'t> {
             last_http_status: None,
             created_at: now.to_string(),
             updated_at: now.to_string(),
+            cycle: run.cycle,
         };
         self.put_step(&record)?;
         self.append_event(event_for(
             &record,
-            run,
+            run_id,
             "-",
             now,
             0,

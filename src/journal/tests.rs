@@ -57,7 +57,7 @@ fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition 
 /// A journal with one shutdown run and two planned steps, closed again.
 fn seeded(path: &Path) -> u64 {
     let j = open(path);
-    let run = j.begin_run(Operation::Shutdown, json!({})).unwrap().id;
+    let run = j.begin_run(Operation::Shutdown, json!({}), 1).unwrap().id;
     j.plan(
         run,
         vec![
@@ -76,7 +76,7 @@ fn create_then_reopen_keeps_everything() {
     let (runs, steps, events, verifications) = {
         let j = open(&path);
         let run = j
-            .begin_run(Operation::Shutdown, json!({"yes": true}))
+            .begin_run(Operation::Shutdown, json!({"yes": true}), 1)
             .unwrap();
         assert_eq!(run.id, 1);
         j.plan(run.id, vec![new_step(Operation::Shutdown, Kind::App, "a1")])
@@ -115,7 +115,7 @@ fn create_then_reopen_keeps_everything() {
     assert_eq!(j.events().unwrap(), events);
     assert_eq!(events.len(), 2);
     assert_eq!(j.verifications().unwrap(), verifications);
-    assert_eq!(j.begin_run(Operation::Restore, json!({})).unwrap().id, 2);
+    assert_eq!(j.begin_run(Operation::Restore, json!({}), 1).unwrap().id, 2);
 }
 
 #[cfg(unix)]
@@ -135,7 +135,7 @@ fn new_journal_is_private() {
 fn plan_is_idempotent_and_leaves_existing_steps_alone() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&journal_path(&dir));
-    let run = j.begin_run(Operation::Shutdown, json!({})).unwrap().id;
+    let run = j.begin_run(Operation::Shutdown, json!({}), 1).unwrap().id;
     let first = j
         .plan(
             run,
@@ -165,7 +165,7 @@ fn plan_is_idempotent_and_leaves_existing_steps_alone() {
     assert_eq!(kept.name, "name-a1");
     assert_eq!(kept.attempts, 1);
     // Planned steps of the other operation are not returned.
-    let restore = j.begin_run(Operation::Restore, json!({})).unwrap().id;
+    let restore = j.begin_run(Operation::Restore, json!({}), 1).unwrap().id;
     let r = j
         .plan(restore, vec![new_step(Operation::Restore, Kind::App, "a1")])
         .unwrap();
@@ -517,7 +517,7 @@ fn child_process() {
     let path = PathBuf::from(path);
     let j = open(&path);
     let run = j
-        .begin_run(Operation::Restore, json!({"child": true}))
+        .begin_run(Operation::Restore, json!({"child": true}), 1)
         .unwrap();
     j.plan(run.id, vec![new_step(Operation::Restore, Kind::App, "c1")])
         .unwrap();
@@ -613,7 +613,7 @@ async fn group_commit_batches_concurrent_transitions() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Arc::new(open(&journal_path(&dir)));
     let run = journal
-        .begin_run(Operation::Shutdown, json!({}))
+        .begin_run(Operation::Shutdown, json!({}), 1)
         .unwrap()
         .id;
     let ids: Vec<String> = (0..STEPS).map(|i| format!("e{i:05}")).collect();

@@ -20,6 +20,14 @@ impl Operation {
         }
     }
 
+    /// The operation that undoes this one.
+    pub fn opposite(self) -> Operation {
+        match self {
+            Operation::Shutdown => Operation::Restore,
+            Operation::Restore => Operation::Shutdown,
+        }
+    }
+
     /// What the operation does to one execution: "stop" or "start".
     pub fn verb(self) -> &'static str {
         match self {
@@ -115,6 +123,15 @@ pub struct StepRecord {
     /// RFC 3339 UTC.
     pub created_at: String,
     pub updated_at: String,
+    /// The maintenance cycle (shutdown, then restore) this step belongs to; journals written
+    /// before cycles existed hold one cycle.
+    #[serde(default = "first_cycle")]
+    pub cycle: u32,
+}
+
+/// The cycle of records written before cycles were recorded.
+pub fn first_cycle() -> u32 {
+    1
 }
 
 /// A step to create in `Pending` (or directly `Skipped`) when a run plans its work.
@@ -186,6 +203,10 @@ pub struct RunRecord {
     pub options: serde_json::Value,
     pub outcome: Option<RunOutcome>,
     pub message: Option<String>,
+    /// The maintenance cycle the run belongs to: a shutdown after a completed restore starts
+    /// the next one.
+    #[serde(default = "first_cycle")]
+    pub cycle: u32,
 }
 
 /// The result of a verification pass, stored as JSON so the runner owns its shape.

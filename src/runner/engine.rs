@@ -31,6 +31,18 @@ pub enum RunError {
     /// key, a host that does not answer). Nothing was touched.
     #[error("nothing was touched: {0}")]
     NotUsable(ApiError),
+    /// Before anything was recorded: the project list answered 404, so the URL does not lead to
+    /// the Domino API (a missing path prefix, another host). Nothing was touched.
+    #[error(
+        "nothing was touched: {0}: the deployment's project list is not at this URL; check DOMINO_HOSTNAME (scheme, host and any path prefix)"
+    )]
+    WrongUrl(ApiError),
+    /// Before anything was recorded: the API did not answer, after retries. Nothing was
+    /// touched; the same command can be run again once it answers.
+    #[error(
+        "nothing was touched: the API did not answer: {0}; run the same command again when it does"
+    )]
+    Unavailable(ApiError),
     /// The key was refused during the run.
     #[error("{0}")]
     Unauthorized(ApiError),

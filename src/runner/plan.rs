@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::domino::ExecutionKind;
-use crate::journal::{NewStep, Operation, StepKey, StepPhase, StepRecord};
+use crate::journal::{NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord};
 use crate::snapshot::{Kind, Snapshot};
 
 /// The kinds an operation touches, in the order it touches them: scheduled jobs are paused
@@ -21,7 +21,8 @@ pub fn kinds_in_order(op: Operation, only: &[Kind]) -> Vec<Kind> {
 
 /// One step per execution of the snapshot for the kinds the operation touches (`only`, or all),
 /// in the order it touches them. On restore, executions that are not restartable are planned
-/// directly as `Skipped` with the reason.
+/// directly as `Skipped` with the reason, whatever `only` says: nothing will ever be done for
+/// them, and recording so lets the journal tell which kinds still wait (see [`kinds_not_done`]).
 pub fn plan_steps(
     op: Operation,
     only: &[Kind],
@@ -29,11 +30,15 @@ pub fn plan_steps(
     apis: &[Arc<dyn ExecutionKind>],
 ) -> Result<Vec<NewStep>, String> {
     let mut steps = Vec::new();
-    let chosen = kinds_in_order(op, only)
+    let all = kinds_in_order(op, &[])
         .into_iter()
         .filter_map(|k| apis.iter().find(|a| a.kind() == k));
-    for api in chosen {
+    for api in all {
         let kind = api.kind();
+        let chosen = only.is_empty() || only.contains(&kind);
+        if !chosen && op == Operation::Shutdown {
+            continue;
+        }
         for entry in snapshot.entries(kind) {
             let execution = entry.key(kind)?.to_owned();
             let phase = match op {
@@ -43,6 +48,9 @@ pub fn plan_steps(
                     Err(reason) => StepPhase::Skipped(reason),
                 },
             };
+            if !chosen && !matches!(phase, StepPhase::Skipped(_)) {
+                continue;
+            }
             steps.push(NewStep {
                 key: StepKey {
                     op,
@@ -63,6 +71,10 @@ pub fn plan_steps(
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
     pub lines: Vec<PlanLine>,
+    /// The maintenance cycle this run belongs to.
+    pub cycle: u32,
+    /// Whether this run begins its cycle (every step is planned again).
+    pub begins_cycle: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,8 +100,14 @@ impl Plan {
         planned: &[NewStep],
         existing: &[StepRecord],
         retry_failed: bool,
+        (cycle, begins_cycle): (u32, bool),
     ) -> Plan {
-        let known: HashMap<&StepKey, &StepRecord> = existing.iter().map(|s| (&s.key, s)).collect();
+        // Steps of an earlier cycle are planned again.
+        let known: HashMap<&StepKey, &StepRecord> = existing
+            .iter()
+            .filter(|s| s.cycle >= cycle)
+            .map(|s| (&s.key, s))
+            .collect();
         let mut by_kind: Vec<PlanLine> = Vec::new();
         for kind in kinds_in_order(op, &[]) {
             let mut line = PlanLine {
@@ -122,7 +140,11 @@ impl Plan {
                 by_kind.push(line);
             }
         }
-        Plan { lines: by_kind }
+        Plan {
+            lines: by_kind,
+            cycle,
+            begins_cycle,
+        }
     }
 
     /// Steps this run will act on (send or wait).
@@ -132,6 +154,49 @@ impl Plan {
             .map(|l| l.to_request + l.to_wait + l.failed_to_retry)
             .sum()
     }
+}
+
+/// The maintenance cycle a run of `op` belongs to, given the journal's runs, and whether it
+/// begins that cycle: a shutdown after a completed (verified) restore starts the next cycle, in
+/// which every step is planned again; anything else continues the current one.
+pub fn cycle_for(op: Operation, runs: &[RunRecord]) -> (u32, bool) {
+    let current = runs.last().map_or(1, |r| r.cycle);
+    let restored = runs.iter().any(|r| {
+        r.cycle == current && r.op == Operation::Restore && r.outcome == Some(RunOutcome::Completed)
+    });
+    if op == Operation::Shutdown && restored {
+        (current + 1, true)
+    } else {
+        (current, false)
+    }
+}
+
+/// The kinds of the snapshot that `op` has not yet brought to their target in `cycle`: every
+/// execution of the kind needs a `Confirmed` or `Skipped` step of that cycle. What a one-kind
+/// run (`-s`) leaves for later, so that no message calls the maintenance done while they wait.
+pub fn kinds_not_done(
+    op: Operation,
+    snapshot: &Snapshot,
+    steps: &[StepRecord],
+    cycle: u32,
+) -> Vec<Kind> {
+    let done: HashMap<(Kind, &str), bool> = steps
+        .iter()
+        .filter(|s| s.key.op == op && s.cycle >= cycle)
+        .map(|s| {
+            let ended = matches!(s.phase, StepPhase::Confirmed | StepPhase::Skipped(_));
+            ((s.key.kind, s.key.execution.as_str()), ended)
+        })
+        .collect();
+    kinds_in_order(op, &[])
+        .into_iter()
+        .filter(|&kind| {
+            snapshot.entries(kind).iter().any(|entry| {
+                let key = entry.key(kind).unwrap_or_default();
+                !done.get(&(kind, key)).copied().unwrap_or(false)
+            })
+        })
+        .collect()
 }
 
 /// Whether a step still needs work in this run.

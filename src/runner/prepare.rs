@@ -10,16 +10,16 @@ use std::time::Instant;
 use super::cancel::Cancel;
 use super::engine::{RunError, drive_steps};
 use super::options::{RunOptions, Selection};
-use super::plan::{Plan, kinds_in_order, plan_steps};
+use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 use super::report::{Reporter, RunReport, VerificationOutcome};
 use super::summary::RunSummary;
-use super::verify::{Expectation, check_deployment};
+use super::verify::{Expectation, Finding, Verification, check_deployment};
 use crate::domino::{ApiError, Deployment};
 use crate::journal::{
-    Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome,
+    Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome, StepKey,
     VerificationRecord, now_rfc3339,
 };
-use crate::snapshot::LoadedSnapshot;
+use crate::snapshot::{Kind, LoadedSnapshot};
 
 /// A run planned against its journal, ready to execute.
 pub struct Prepared {
@@ -48,16 +48,18 @@ pub fn plan_only(
         &deployment.kinds,
     )
     .map_err(RunError::Snapshot)?;
-    let existing = if journal.exists() {
-        JournalReader::open_bound(journal, &snapshot.sha256)?.steps(Some(selection.op))?
+    let (existing, runs) = if journal.exists() {
+        let reader = JournalReader::open_bound(journal, &snapshot.sha256)?;
+        (reader.steps(Some(selection.op))?, reader.runs()?)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     Ok(Plan::new(
         selection.op,
         &planned,
         &existing,
         options.retry_failed,
+        cycle_for(selection.op, &runs),
     ))
 }
 
@@ -81,15 +83,26 @@ pub async fn prepare(
         &deployment.kinds,
     )
     .map_err(RunError::Snapshot)?;
-    // Otherwise the API answered; whatever is odd about this listing, the steps will tell.
-    if let Err(e @ (ApiError::Unauthorized { .. } | ApiError::Transport { .. })) =
-        deployment.check_answers().await
-    {
-        return Err(RunError::NotUsable(e));
+    // The run's first listing must succeed: every "gone" (404) a step later believes rests on
+    // it, and a URL that answers 404 everywhere would otherwise record every stop as done.
+    match deployment.check_answers().await {
+        Ok(()) => {}
+        // An unreachable host is configuration to fix, like a refused key.
+        Err(e @ ApiError::Transport { .. }) => return Err(RunError::NotUsable(e)),
+        Err(e) if e.is_transient() => return Err(RunError::Unavailable(e)),
+        Err(e @ ApiError::NotFound { .. }) => return Err(RunError::WrongUrl(e)),
+        Err(e) => return Err(RunError::NotUsable(e)),
     }
     let journal = Arc::new(Journal::open(journal, &snapshot.sha256, &snapshot.path)?);
     let existing = journal.steps(Some(selection.op))?;
-    let plan = Plan::new(selection.op, &planned, &existing, options.retry_failed);
+    let cycle = cycle_for(selection.op, &journal.runs()?);
+    let plan = Plan::new(
+        selection.op,
+        &planned,
+        &existing,
+        options.retry_failed,
+        cycle,
+    );
     Ok(Prepared {
         journal,
         snapshot,
@@ -124,9 +137,12 @@ impl Prepared {
         let op = self.selection.op;
         let run_id = self
             .journal
-            .begin_run(op, self.options.recorded_options.clone())?
+            .begin_run(op, self.options.recorded_options.clone(), self.plan.cycle)?
             .id;
-        match self.run_and_verify(run_id, cancel, &reporter, started).await {
+        match self
+            .run_and_verify(run_id, cancel, &reporter, started)
+            .await
+        {
             Ok(report) => Ok(report),
             Err(e) => {
                 // Best effort: the journal may be what failed.
@@ -202,6 +218,10 @@ impl Prepared {
             VerificationOutcome::Skipped
         };
         self.record_verification(run_id, &verification)?;
+        let reopened = match &verification {
+            VerificationOutcome::Checked(v) => self.reopen_mismatches(run_id, v)?,
+            _ => 0,
+        };
 
         let failed = summary.failed().count();
         let outcome = if failed == 0 && verification.holds() {
@@ -221,8 +241,45 @@ impl Prepared {
             outcome,
             interrupted_because: None,
             verification,
+            reopened,
+            not_done: self.kinds_not_done()?,
             took: started.elapsed(),
         })
+    }
+
+    /// A step confirmed earlier whose execution the verification found out of its target state
+    /// (started again behind dmm's back, restored by an API restart) is reopened, so that running
+    /// the same command again sends its request again instead of reporting the same mismatch.
+    fn reopen_mismatches(&self, run_id: u64, v: &Verification) -> Result<usize, JournalError> {
+        let op = self.selection.op;
+        let keys: Vec<(StepKey, String)> = v
+            .items
+            .iter()
+            .filter(|i| matches!(i.finding, Finding::StillRunning | Finding::NotRunning))
+            .map(|i| {
+                let key = StepKey {
+                    op,
+                    kind: i.kind,
+                    execution: i.execution.clone(),
+                };
+                (key, format!("verification found it {}", i.detail))
+            })
+            .collect();
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        self.journal.reopen(run_id, &keys)
+    }
+
+    /// The kinds of the snapshot this operation has not finished, whatever this run covered.
+    fn kinds_not_done(&self) -> Result<Vec<Kind>, JournalError> {
+        let steps = self.journal.steps(Some(self.selection.op))?;
+        Ok(kinds_not_done(
+            self.selection.op,
+            &self.snapshot.snapshot,
+            &steps,
+            self.plan.cycle,
+        ))
     }
 
     fn interrupted(
@@ -252,6 +309,8 @@ impl Prepared {
             outcome: RunOutcome::Interrupted,
             interrupted_because: because,
             verification: VerificationOutcome::NotRun,
+            reopened: 0,
+            not_done: self.kinds_not_done()?,
             took: started.elapsed(),
         })
     }
@@ -285,9 +344,10 @@ fn outcome_message(failed: usize, verification: &VerificationOutcome) -> String 
         parts.push(format!("{failed} step(s) failed"));
     }
     match verification {
-        VerificationOutcome::Checked(v) if !v.passed => {
-            parts.push(format!("verification found {} mismatch(es)", v.mismatches()))
-        }
+        VerificationOutcome::Checked(v) if !v.passed => parts.push(format!(
+            "verification found {} mismatch(es)",
+            v.mismatches()
+        )),
         VerificationOutcome::Checked(_) => parts.push("verified".into()),
         VerificationOutcome::Skipped => parts.push("verification skipped (--no-verify)".into()),
         VerificationOutcome::Unavailable(why) => parts.push(why.clone()),

@@ -58,5 +58,11 @@ pub struct RunReport {
     /// Why the run stopped early, when it did and knows why (an outage, a signal's name).
     pub interrupted_because: Option<String>,
     pub verification: VerificationOutcome,
+    /// Confirmed steps that the verification found out of their target state, reopened so that
+    /// the same command sends their requests again.
+    pub reopened: usize,
+    /// Kinds of the snapshot this operation has not finished yet (a run limited with `-s`, or
+    /// steps failed or reopened), in the order the operation touches them.
+    pub not_done: Vec<Kind>,
     pub took: Duration,
 }

@@ -121,6 +121,8 @@ pub(crate) struct Step<'a> {
     /// Failed attempts in this run; `-m` bounds them per run, so `--retry-failed` gets a fresh
     /// budget while the journal keeps counting attempts across runs.
     failures: u32,
+    /// When the grace period of this run's wait ends, once waiting has begun.
+    wait_deadline: Option<Instant>,
 }
 
 impl<'a> Step<'a> {
@@ -130,6 +132,7 @@ impl<'a> Step<'a> {
             entry,
             record,
             failures: 0,
+            wait_deadline: None,
         }
     }
 
@@ -180,7 +183,8 @@ impl<'a> Step<'a> {
     }
 
     /// Observes the execution; if it already is where the operation wants it (or gone, for a
-    /// stop), records the step as confirmed. Returns whether the step ended.
+    /// stop), records the step as confirmed; if it is in motion, as accepted. Returns whether the
+    /// observation decided the step (otherwise the request must be sent).
     async fn settled_by_observation(&mut self, not_before: Instant) -> Result<bool, StepAbort> {
         let reading = self
             .ctx
@@ -198,6 +202,15 @@ impl<'a> Step<'a> {
             }
             Ok(Observed::Gone) => {
                 self.gone(attempt, None).await?;
+                Ok(true)
+            }
+            // The earlier request was taken and is under way: sending it again would at best
+            // be refused ("already starting") and at worst restart the execution. Wait instead;
+            // if it settles back where it was, the no-motion rule sends it again.
+            Ok(state @ Observed::InMotion(_)) => {
+                let msg = format!("observed {state}: the earlier request was taken; waiting");
+                self.write(StepPhase::Accepted, attempt, None, Some(msg), None)
+                    .await?;
                 Ok(true)
             }
             Ok(_) => Ok(false),
@@ -273,10 +286,7 @@ impl<'a> Step<'a> {
         self.note(&sent);
         match sent {
             Ok(Some(state)) if state == target_state(self.ctx.op) => {
-                let msg = format!(
-                    "{verb} accepted{retried}; the answer shows it {}",
-                    state
-                );
+                let msg = format!("{verb} accepted{retried}; the answer shows it {}", state);
                 self.write(StepPhase::Confirmed, attempt, None, Some(msg), None)
                     .await
             }
@@ -290,9 +300,35 @@ impl<'a> Step<'a> {
                 )
                 .await
             }
-            Err(e) if e.is_not_found() => self.gone(attempt, Some(404)).await,
+            Err(e) if e.is_not_found() => {
+                // "Gone" is believed only when the execution's own read says so too, and a
+                // listing that carries it does not show it.
+                if self.ctx.op == Operation::Shutdown && !self.confirmed_absent().await? {
+                    return self.attempt_failed(attempt, e).await;
+                }
+                self.gone(attempt, Some(404)).await
+            }
             Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
             Err(e) => self.attempt_failed(attempt, e).await,
+        }
+    }
+
+    /// Whether the execution is absent from everything that could show it: its own read answers
+    /// 404, and its kind's listing (where it has one that carries every execution) lacks it.
+    async fn confirmed_absent(&self) -> Result<bool, StepAbort> {
+        match self.ctx.api.observe(self.entry).await {
+            Ok(Observed::Gone) => {}
+            Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+            Ok(_) | Err(_) => return Ok(false),
+        }
+        if !self.ctx.api.has_bulk_listing() {
+            return Ok(true);
+        }
+        match self.ctx.api.observe_all().await {
+            Some(Ok(listed)) => Ok(!listed.contains_key(&self.record.key.execution)),
+            Some(Err(e)) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            Some(Err(_)) => Ok(false),
+            None => Ok(true),
         }
     }
 
@@ -359,7 +395,13 @@ impl<'a> Step<'a> {
     /// Polls until the execution is in the target state or the grace period runs out.
     async fn wait_for_target(&mut self) -> Result<(), StepAbort> {
         let since = Instant::now();
-        let deadline = since + self.ctx.grace_period;
+        // One grace period per run, however often the request is sent again meanwhile.
+        let deadline = *self
+            .wait_deadline
+            .get_or_insert(since + self.ctx.grace_period);
+        // The state the execution is in when nothing at all happened to it (running, for a stop).
+        let origin = target_state(self.ctx.op.opposite());
+        let mut still: Option<(Instant, u32)> = None;
         // A shared listing costs the same however many steps read it, so those steps look at
         // a steady pace; single reads back off.
         let shared = self.ctx.observer.shared_interval();
@@ -397,9 +439,39 @@ impl<'a> Step<'a> {
                         .await;
                 }
                 Ok(Observed::Gone) => return self.gone(attempt, Some(404)).await,
-                Ok(state) => last_seen = state.to_string(),
+                Ok(state) => {
+                    still = if state == origin {
+                        let (first, looks) = still.unwrap_or((Instant::now(), 0));
+                        Some((first, looks + 1))
+                    } else {
+                        None
+                    };
+                    last_seen = state.to_string();
+                }
                 Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
                 Err(e) => last_seen = format!("unknown ({e})"),
+            }
+            // Plainly as it was, look after look: the API lost the request (it restarted, say).
+            // Stops and starts set a state, so sending again is safe; each resend is an attempt
+            // and counts against the run's failure budget.
+            if let Some((first, looks)) = still
+                && looks >= NO_MOTION_LOOKS
+                && first.elapsed() >= self.no_motion_after()
+                && self.failures + 1 < self.ctx.max_failures.max(1)
+                && Instant::now() < deadline
+            {
+                self.failures += 1;
+                let verb = self.verb();
+                let note = format!(
+                    "no motion: still {last_seen} after {} looks over {:.0}s since the {verb} was accepted; sending it again",
+                    looks,
+                    first.elapsed().as_secs_f64()
+                );
+                tracing::warn!("{} '{}': {note}", self.record.key.kind, self.record.name);
+                self.write(StepPhase::Requested, attempt, None, Some(note), None)
+                    .await?;
+                // Back to `drive`, which observes the `Requested` step before sending.
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 let reason = format!(
@@ -423,7 +495,17 @@ impl<'a> Step<'a> {
             }
         }
     }
+
+    /// How long an accepted request may show no effect at all before it is taken as lost:
+    /// thirty first-poll intervals (30 s by default), never under five seconds.
+    fn no_motion_after(&self) -> Duration {
+        (self.ctx.poll.initial * 30).max(Duration::from_secs(5))
+    }
 }
+
+/// Looks in a row that must show an accepted request's execution exactly as it was before the
+/// request is taken as lost.
+const NO_MOTION_LOOKS: u32 = 5;
 
 #[cfg(test)]
 mod tests {

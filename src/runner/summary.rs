@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::plan::kinds_in_order;
 use super::options::Selection;
+use super::plan::kinds_in_order;
 use crate::journal::{Journal, JournalError, JournalRead, StepPhase, StepRecord};
 use crate::snapshot::Kind;
 

@@ -68,7 +68,10 @@ impl Verification {
 
     /// Executions not as promised.
     pub fn mismatches(&self) -> usize {
-        self.items.iter().filter(|i| i.finding.is_mismatch()).count()
+        self.items
+            .iter()
+            .filter(|i| i.finding.is_mismatch())
+            .count()
     }
 }
 
@@ -151,7 +154,15 @@ pub async fn check_deployment(
     concurrency: usize,
 ) -> Result<Verification, ApiError> {
     if expect == Expectation::Running {
-        return Ok(verify(snapshot, &deployment.kinds, kinds, expect, None, concurrency).await);
+        return Ok(verify(
+            snapshot,
+            &deployment.kinds,
+            kinds,
+            expect,
+            None,
+            concurrency,
+        )
+        .await);
     }
     let report = scan(&deployment.client, &ScanOptions::default(), &NoProgress).await?;
     let now = RunningNow {

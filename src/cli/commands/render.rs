@@ -3,7 +3,6 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cli::exit::Exit;
 use crate::journal::{Operation, RunOutcome};
 use crate::runner::verify::{Finding, Verification};
 use crate::runner::{Plan, RunReport, RunSummary, VerificationOutcome};
@@ -12,6 +11,12 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let verb = op.verb();
     if dry_run {
         println!("dry run: {op} would {verb} these; nothing is touched now");
+    }
+    if plan.begins_cycle {
+        println!(
+            "cycle {} of this snapshot begins: the last one ended with a completed restore, so every execution is planned again",
+            plan.cycle
+        );
     }
     let to_verb = format!("to {verb}");
     println!(
@@ -58,11 +63,7 @@ pub fn print_report(report: &RunReport, file: &Path) {
         );
         return;
     }
-    let exit = match report.outcome {
-        RunOutcome::Completed => Exit::Success,
-        _ => Exit::Failures,
-    };
-    print_next(report.op, exit, file);
+    print_next(report, file);
 }
 
 fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
@@ -125,17 +126,48 @@ pub fn print_verification(v: &Verification) {
     }
 }
 
-fn print_next(op: Operation, exit: Exit, file: &Path) {
+/// What the operator should run now, from what this run left behind.
+fn print_next(report: &RunReport, file: &Path) {
+    let op = report.op;
     let file = file.display();
-    match (op, exit) {
-        (Operation::Shutdown, Exit::Success) => {
-            println!("next: upgrade Domino, then run: dmm restore {file}")
-        }
-        (Operation::Restore, Exit::Success) => {
-            println!("next: maintenance is over; the audit trail is in: dmm journal {file}")
-        }
-        (_, _) => println!(
+    let failed = report.summary.failed().count();
+    let state = match op {
+        Operation::Shutdown => "stopped",
+        Operation::Restore => "started",
+    };
+    if failed > 0 {
+        println!(
             "next: look at the failures above (dmm journal {file} --failed), then run: dmm {op} {file} --retry-failed"
-        ),
+        );
+    } else if report.reopened > 0 {
+        println!(
+            "next: {} execution(s) were found out of their target state and reopened; run the same command again: dmm {op} {file}",
+            report.reopened
+        );
+    } else if !report.verification.holds() {
+        let expect = match op {
+            Operation::Shutdown => "stopped",
+            Operation::Restore => "running",
+        };
+        println!(
+            "next: look at the verification above, then check again with: dmm verify {file} --expect {expect}"
+        );
+    } else if !report.not_done.is_empty() {
+        let kinds: Vec<&str> = report.not_done.iter().map(|k| k.label()).collect();
+        let then = match op {
+            Operation::Shutdown => ", then upgrade Domino",
+            Operation::Restore => "",
+        };
+        println!(
+            "next: not yet {state}: {}; run: dmm {op} {file}{then}",
+            kinds.join(", ")
+        );
+    } else {
+        match op {
+            Operation::Shutdown => println!("next: upgrade Domino, then run: dmm restore {file}"),
+            Operation::Restore => {
+                println!("next: maintenance is over; the audit trail is in: dmm journal {file}")
+            }
+        }
     }
 }

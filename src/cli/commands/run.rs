@@ -59,7 +59,10 @@ fn exit_for(report: &RunReport) -> Exit {
 impl From<RunError> for CliError {
     fn from(e: RunError) -> Self {
         match e {
-            RunError::NotUsable(_) | RunError::Snapshot(_) => CliError::bad_input(e.to_string()),
+            RunError::NotUsable(_) | RunError::WrongUrl(_) | RunError::Snapshot(_) => {
+                CliError::bad_input(e.to_string())
+            }
+            RunError::Unavailable(_) => CliError::new(Exit::Interrupted, e.to_string()),
             RunError::Unauthorized(e) => CliError::bad_input(format!("stopped: {e}")),
             RunError::Journal(e) => e.into(),
         }

@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
+use crate::runner::kinds_not_done;
 use crate::snapshot::{self, Kind};
 
 const PHASES: [&str; 6] = [
@@ -53,7 +54,9 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             .entry(s.phase.name())
             .or_default() += 1;
     }
-    let next = next_command(&steps, &runs, &verifications, &args.file);
+    let cycle = runs.last().map_or(1, |r| r.cycle);
+    let not_done = |op| kinds_not_done(op, &loaded.snapshot, &steps, cycle);
+    let next = next_command(&steps, &runs, &verifications, &args.file, &not_done);
     let last_run = runs.last();
     let last_verification = verifications.last();
 
@@ -149,6 +152,7 @@ fn next_command(
     runs: &[crate::journal::RunRecord],
     verifications: &[crate::journal::VerificationRecord],
     file: &Path,
+    not_done: &dyn Fn(Operation) -> Vec<Kind>,
 ) -> String {
     let file = file.display();
     let of = |op| steps.iter().filter(move |s: &&StepRecord| s.key.op == op);
@@ -173,6 +177,17 @@ fn next_command(
         Some(op) if failed(op) || !verified(op) || !last_ok => format!(
             "inspect with `dmm journal {file} --failed`, then `dmm {op} {file} --retry-failed`"
         ),
+        Some(op) if !not_done(op).is_empty() => {
+            let kinds: Vec<&str> = not_done(op).iter().map(|k| k.label()).collect();
+            format!(
+                "dmm {op} {file}   (not yet {}: {})",
+                match op {
+                    Operation::Shutdown => "stopped",
+                    Operation::Restore => "started",
+                },
+                kinds.join(", ")
+            )
+        }
         Some(Operation::Shutdown) => format!("upgrade Domino, then: dmm restore {file}"),
         Some(Operation::Restore) => "nothing: the maintenance is complete".into(),
     }

@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
-use crate::domino::{
-    ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, Observed,
-};
+use crate::domino::{ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, Observed};
 use crate::snapshot::{Entry, Kind};
 
 const LIST_PATH: &str = "/v4/modelProducts";

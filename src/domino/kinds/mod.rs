@@ -11,7 +11,6 @@ use std::sync::Arc;
 use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed, ScanProblem};
 use crate::snapshot::{Entry, Kind};
 
-
 pub use apps::Apps;
 pub use model_versions::ModelVersions;
 pub use scheduled_jobs::ScheduledJobs;

@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
-use crate::domino::{
-    ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project,
-};
+use crate::domino::{ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project};
 use crate::snapshot::{Entry, Kind};
 
 const KIND: Kind = Kind::ScheduledJob;
