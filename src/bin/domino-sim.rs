@@ -70,6 +70,12 @@ struct Args {
     /// The workspace list changes between pages (a new workspace at the top per page served).
     #[arg(long, help_heading = "Behaviour")]
     shifting_workspaces: bool,
+    /// Serve at most this many rows per page of any paged listing, whatever is asked.
+    #[arg(long, value_name = "N", help_heading = "Behaviour")]
+    max_page_size: Option<usize>,
+    /// Answer 411 to a POST that carries no Content-Length (as some load balancers do).
+    #[arg(long, help_heading = "Behaviour")]
+    require_content_length: bool,
 
     #[arg(long, default_value_t = 0, help_heading = "Faults")]
     latency_ms: u64,
@@ -107,6 +113,7 @@ impl Args {
             .transition(self.transition_ms, self.transition_jitter_ms)
             .stuck_rate(self.stuck_rate)
             .shifting_workspaces(self.shifting_workspaces)
+            .require_content_length(self.require_content_length)
             .faults(Faults {
                 latency_ms: self.latency_ms,
                 latency_jitter_ms: self.latency_jitter_ms,
@@ -118,6 +125,9 @@ impl Args {
                 max_rps: self.max_rps,
                 outage: self.outage,
             });
+        if let Some(rows) = self.max_page_size {
+            config = config.max_page_size(rows);
+        }
         if let Some(key) = &self.non_admin_key {
             config = config.non_admin_key(key);
         }

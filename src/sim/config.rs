@@ -28,6 +28,11 @@ pub struct SimConfig {
     pub stuck_rate: f64,
     /// Every workspace page served adds a workspace at the top of the list.
     pub shifting_workspaces: bool,
+    /// The most rows any paged listing serves at once, whatever the client asks for (a server
+    /// that caps `limit` / `pageSize`); `None` serves what is asked.
+    pub max_page_size: Option<usize>,
+    /// Answer 411 to a POST without `Content-Length`, as load balancers in front of Domino may.
+    pub require_content_length: bool,
     pub faults: Faults,
 }
 
@@ -43,6 +48,8 @@ impl Default for SimConfig {
             transition_jitter_ms: 10,
             stuck_rate: 0.0,
             shifting_workspaces: false,
+            max_page_size: None,
+            require_content_length: false,
             faults: Faults::default(),
         }
     }
@@ -96,6 +103,22 @@ impl SimConfig {
         self
     }
 
+    /// Serve at most `rows` rows per page of any paged listing.
+    pub fn max_page_size(mut self, rows: usize) -> Self {
+        self.max_page_size = Some(rows);
+        self
+    }
+
+    pub fn require_content_length(mut self, on: bool) -> Self {
+        self.require_content_length = on;
+        self
+    }
+
+    /// A page size as served: what was asked, capped by `max_page_size`.
+    pub fn page_size(&self, asked: usize) -> usize {
+        self.max_page_size.map_or(asked, |cap| asked.min(cap))
+    }
+
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
@@ -123,6 +146,9 @@ impl SimConfig {
                 "the stuck rate must be between 0 and 1, got {}",
                 self.stuck_rate
             ));
+        }
+        if self.max_page_size == Some(0) {
+            return Err("the maximum page size must be at least 1".into());
         }
         let prefix = self.normalized_prefix();
         if prefix.contains("/__sim") || prefix.contains(['{', '}', '*', '?', '#']) {

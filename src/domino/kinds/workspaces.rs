@@ -78,8 +78,11 @@ pub fn workspace_state(state: &str) -> Observed {
     }
 }
 
-/// Pages through the admin list. Rows shift between pages while it is paged, so rows are
-/// deduplicated by `workspaceId`, and a count that differs from `totalEntries` is a warning.
+/// Pages through the admin list. The server may serve fewer rows than asked (a capped
+/// `limit`), so the offset advances by the rows received, and only an empty page or an offset
+/// at `totalEntries` ends the listing; one that ends short of `totalEntries` is a problem (the
+/// scan is incomplete). Rows shift between pages while it is paged, so rows are deduplicated by
+/// `workspaceId`, and a count that differs from `totalEntries` is a warning.
 pub async fn list_rows(
     client: &DominoClient,
     page_size: usize,
@@ -90,6 +93,7 @@ pub async fn list_rows(
     let mut seen = HashSet::new();
     let (mut offset, mut duplicates, mut unreadable) = (0u64, 0usize, 0usize);
     let mut total: Option<u64> = None;
+    let mut ended_empty = false;
     for page_number in 1..=MAX_PAGES {
         let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
         let page: RowPage = client.get_json(&path).await?;
@@ -102,28 +106,53 @@ pub async fn list_rows(
         progress.unit_done(KIND);
         total = page.total_entries.or(total);
         let row_count = page.table_rows.len();
+        if row_count == 0 {
+            ended_empty = true;
+            break;
+        }
         let problems_before = result.problems.len();
         let rows: Vec<WorkspaceRow> = parse_records(KIND, page.table_rows, &mut result.problems);
         unreadable += result.problems.len() - problems_before;
+        let mut new_rows = 0usize;
         for row in rows {
             if seen.insert(row.workspace_id.clone()) {
                 result.rows.push(row);
+                new_rows += 1;
             } else {
                 duplicates += 1;
             }
         }
-        offset += page_size as u64;
-        if row_count < page_size || total.is_some_and(|t| offset >= t) {
+        offset += row_count as u64;
+        if total.is_some_and(|t| offset >= t) {
+            break;
+        }
+        let page_unreadable = result.problems.len() - problems_before;
+        if total.is_none() && new_rows == 0 && page_unreadable == 0 {
+            // No count to stop at and nothing new: the API ignores `offset`.
+            result.warnings.push(format!(
+                "the workspace list repeated earlier rows at offset {offset}; stopped paging there"
+            ));
             break;
         }
     }
     let found = result.rows.len() + unreadable;
-    if let Some(total) = total
-        && found as u64 != total
-    {
-        result.warnings.push(format!(
-            "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
-        ));
+    match total {
+        Some(total) if ended_empty && offset < total => {
+            result.problems.push(ScanProblem::new(
+                KIND,
+                "the admin list of workspaces",
+                format!(
+                    "it ended after {offset} of the {total} rows it reports (totalEntries): rows {} to {total} were not listed, so running workspaces may be missing from the snapshot; run it again",
+                    offset + 1
+                ),
+            ));
+        }
+        Some(total) if found as u64 != total => {
+            result.warnings.push(format!(
+                "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
+            ));
+        }
+        _ => {}
     }
     Ok(result)
 }

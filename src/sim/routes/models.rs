@@ -102,6 +102,8 @@ async fn list_versions(
             "pageNumber and pageSize start at 1".into(),
         ));
     }
+    // A capped server pages by the size it serves: page 2 starts after the capped page 1.
+    let page_size = sim.config.page_size(page_size);
     let now = sim.now_ms();
     let d = sim.deployment();
     let model = find_model(&d, &model_id)?;

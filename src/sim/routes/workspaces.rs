@@ -55,7 +55,7 @@ async fn list(
     State(sim): State<Shared>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, Refusal> {
-    let limit = q.limit.unwrap_or(10);
+    let limit = sim.config.page_size(q.limit.unwrap_or(10));
     let offset = q.offset.unwrap_or(0);
     if limit == 0 {
         return Err(Refusal::BadRequest("limit must be at least 1".into()));
