@@ -266,3 +266,31 @@ fn a_dry_run_touches_nothing() {
         "a dry run writes nothing"
     );
 }
+
+#[test]
+fn every_bodyless_post_carries_a_content_length() {
+    // As a load balancer in front of Domino may: 411 to a POST without Content-Length.
+    let env = Env::new(config(small_spec()).require_content_length(true));
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let requests = env.sim.requests();
+    let posts: Vec<_> = requests
+        .mutations
+        .iter()
+        .filter(|m| m.method == "POST")
+        .collect();
+    // App and version stops and starts, workspace stops: every kind that POSTs without a body.
+    for kind in [Kind::App, Kind::ModelApiVersion, Kind::Workspace] {
+        assert!(posts.iter().any(|m| m.kind == Some(kind)), "{kind}");
+    }
+    let refused: Vec<_> = posts.iter().filter(|m| m.status == Some(411)).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} POSTs refused: {refused:?}",
+        refused.len(),
+        posts.len()
+    );
+}

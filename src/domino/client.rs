@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -212,8 +212,14 @@ impl DominoClient {
         let _permit = self.inner.limiter.acquire().await;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let mut request = self.inner.http.request(method.clone(), url);
-        if let Some(body) = body {
-            request = request.body(body.to_vec());
+        match body {
+            Some(body) => request = request.body(body.to_vec()),
+            // hyper sends no length for a POST without a body; load balancers in front of
+            // Domino may answer 411 to that.
+            None if *method == Method::POST => {
+                request = request.header(CONTENT_LENGTH, "0");
+            }
+            None => {}
         }
         let transport = |e: reqwest::Error| Failure {
             // A certificate that fails verification fails the same way on every retry.

@@ -14,6 +14,16 @@ use crate::snapshot::Kind;
 pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
 
 pub async fn require_key(State(sim): State<Shared>, req: Request, next: Next) -> Response {
+    // A load balancer in front of Domino answers before Domino sees the key.
+    if sim.config.require_content_length
+        && req.method() == Method::POST
+        && !req.headers().contains_key(header::CONTENT_LENGTH)
+    {
+        return error(
+            StatusCode::LENGTH_REQUIRED,
+            "a POST must carry Content-Length (0 when it has no body)",
+        );
+    }
     let key = req
         .headers()
         .get(API_KEY_HEADER)
