@@ -294,3 +294,32 @@ fn every_bodyless_post_carries_a_content_length() {
         posts.len()
     );
 }
+
+#[test]
+fn a_workspace_state_word_dmm_does_not_know_is_never_taken_for_stopped() {
+    // Stopping workspaces show a word no list of dmm's holds; stops take 400 ms to arrive.
+    let env = Env::new(
+        config(small_spec())
+            .transition(400, 0)
+            .unknown_stopping_word(true),
+    );
+    env.take_snapshot();
+    let snapped: BTreeSet<String> = snapshot_keys(&env)
+        .into_iter()
+        .filter(|(k, _)| *k == Kind::Workspace)
+        .map(|(_, id)| id)
+        .collect();
+    assert!(!snapped.is_empty());
+    let out = env.run_op("shutdown", &["-s", "Workspace"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // dmm said every stop was confirmed: each must have arrived, not be on its way.
+    let state = env.sim.state();
+    for id in &snapped {
+        let ws = state.get(Kind::Workspace, id).unwrap();
+        assert!(
+            ws.stopped,
+            "workspace {id} confirmed stopped while it shows {}",
+            ws.status
+        );
+    }
+}

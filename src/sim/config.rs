@@ -33,8 +33,15 @@ pub struct SimConfig {
     pub max_page_size: Option<usize>,
     /// Answer 411 to a POST without `Content-Length`, as load balancers in front of Domino may.
     pub require_content_length: bool,
+    /// Workspaces on their way to stopped show a state word the contract does not list
+    /// (`UNKNOWN_STOPPING_WORD`) in the admin list, where they would show `Stopping`.
+    pub unknown_stopping_word: bool,
     pub faults: Faults,
 }
+
+/// The word a stopping workspace shows with `unknown_stopping_word`: a client must take a word
+/// it does not know for one in motion, never for stopped.
+pub const UNKNOWN_STOPPING_WORD: &str = "Deprovisioning";
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -50,6 +57,7 @@ impl Default for SimConfig {
             shifting_workspaces: false,
             max_page_size: None,
             require_content_length: false,
+            unknown_stopping_word: false,
             faults: Faults::default(),
         }
     }
@@ -111,6 +119,11 @@ impl SimConfig {
 
     pub fn require_content_length(mut self, on: bool) -> Self {
         self.require_content_length = on;
+        self
+    }
+
+    pub fn unknown_stopping_word(mut self, on: bool) -> Self {
+        self.unknown_stopping_word = on;
         self
     }
 

@@ -23,7 +23,7 @@ mod scenario;
 mod simulator;
 mod view;
 
-pub use config::{DeploymentSource, SimConfig};
+pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
 pub use faults::{Faults, FaultsPatch};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};

@@ -65,16 +65,19 @@ pub fn is_running_or_launching(state: &str) -> bool {
     word_in(state, &RUNNING_OR_LAUNCHING)
 }
 
-/// A list state as the runner sees it. `Started` runs; the launching states, and `Stopping` /
-/// `Deleting` (not in `domino-api.md`, but plainly on their way), are in motion so that a stop
-/// is not confirmed early; every other word (`Stopped`, `Deleted`, `Failed`, ...) is stopped.
+/// The words of a workspace that has stopped, for good or not (`domino-api.md`).
+const STOPPED: [&str; 4] = ["Stopped", "Failed", "Error", "Completed"];
+
+/// A list state as the runner sees it. `Started` runs; a known stopped word is stopped; every
+/// other word (the launching ones, `Stopping`, and any word not known yet) is in motion, so that
+/// a stop is never confirmed on a word dmm does not understand.
 pub fn workspace_state(state: &str) -> Observed {
     if state.eq_ignore_ascii_case("Started") {
         Observed::Running
-    } else if is_running_or_launching(state) || word_in(state, &["Stopping", "Deleting"]) {
-        Observed::InMotion(state.to_owned())
-    } else {
+    } else if word_in(state, &STOPPED) {
         Observed::Stopped
+    } else {
+        Observed::InMotion(state.to_owned())
     }
 }
 
@@ -314,10 +317,13 @@ mod tests {
             "Starting",
             "Stopping",
             "Deleting",
+            "Deprovisioning",
+            "Deleted",
+            "",
         ] {
-            assert_eq!(workspace_state(s), Observed::InMotion(s.into()));
+            assert_eq!(workspace_state(s), Observed::InMotion(s.into()), "{s}");
         }
-        for s in ["Stopped", "Deleted", "Failed", "Whatever"] {
+        for s in ["Stopped", "Failed", "Error", "Completed", "stopped"] {
             assert_eq!(workspace_state(s), Observed::Stopped, "{s}");
             assert!(!is_running_or_launching(s));
         }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use crate::sim::config::UNKNOWN_STOPPING_WORD;
 use crate::sim::model::{Deployment, Detail, Execution, Refusal, Target};
 use crate::snapshot::Kind;
 
@@ -31,7 +32,7 @@ struct PageQuery {
 }
 
 /// A dashboard row names its project by owner and name only, as the real one does.
-fn row_json(e: &Execution, now_ms: u64) -> Value {
+fn row_json(e: &Execution, now_ms: u64, unknown_stopping_word: bool) -> Value {
     let (project_name, project_owner) = match &e.detail {
         Detail::Workspace {
             project_name,
@@ -46,7 +47,10 @@ fn row_json(e: &Execution, now_ms: u64) -> Value {
         "projectName": project_name,
         "projectOwnerName": project_owner,
         "ownerUsername": e.owner,
-        "workspaceState": e.status(now_ms).label,
+        "workspaceState": match e.status(now_ms).label {
+            "Stopping" if unknown_stopping_word => UNKNOWN_STOPPING_WORD,
+            label => label,
+        },
         "hardwareTierName": "Small",
     })
 }
@@ -67,7 +71,7 @@ async fn list(
     let page: Vec<Value> = rows
         .skip(offset)
         .take(limit)
-        .map(|e| row_json(e, now))
+        .map(|e| row_json(e, now, sim.config.unknown_stopping_word))
         .collect();
     if sim.config.shifting_workspaces {
         d.shift_workspaces();
