@@ -323,3 +323,67 @@ fn a_workspace_state_word_dmm_does_not_know_is_never_taken_for_stopped() {
         );
     }
 }
+
+#[test]
+fn a_restore_reads_each_projects_volumes_once() {
+    use dmm::sim::{AppSpec, DataMountSpec, ProjectSpec, Scenario, SimConfig};
+    // 7 running apps in 4 projects, each project with a local and a remote volume.
+    let projects = (0..4)
+        .map(|p| ProjectSpec {
+            name: format!("project-{p}"),
+            owner: "alice".into(),
+            data_mounts: vec![
+                DataMountSpec {
+                    id: None,
+                    name: format!("local-{p}"),
+                    local: true,
+                },
+                DataMountSpec {
+                    id: None,
+                    name: format!("remote-{p}"),
+                    local: false,
+                },
+            ],
+            apps: (0..if p == 3 { 1 } else { 2 })
+                .map(|a| AppSpec {
+                    id: None,
+                    name: format!("app-{p}-{a}"),
+                    state: dmm::sim::StartState::Running,
+                    hardware_tier_id: "small-k8s".into(),
+                    owner: None,
+                })
+                .collect(),
+            ..ProjectSpec::default()
+        })
+        .collect();
+    let env = Env::new(
+        SimConfig::default()
+            .api_key(KEY)
+            .scenario(Scenario { projects })
+            .transition(40, 20),
+    );
+    env.take_snapshot();
+    assert_eq!(running(&env, Kind::App).len(), 7);
+    let out = env.run_op("shutdown", &["-s", "App"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    env.sim.reset_counters();
+    let out = env.run_op("restore", &["-s", "App"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(running(&env, Kind::App).len(), 7);
+    let requests = env.sim.requests();
+    assert_eq!(
+        requests.count("GET", "/v4/datamount/projects/{project_id}"),
+        4,
+        "one volume read per project: {:?}",
+        requests.by_route
+    );
+    // Every start mounted its project's local volume, and only that one.
+    for app in env.sim.state().of_kind(Kind::App) {
+        assert_eq!(app.app_starts.len(), 1, "{}", app.name);
+        let mounted = app.app_starts[0]
+            .external_volume_mount_ids
+            .as_ref()
+            .unwrap();
+        assert_eq!(mounted.len(), 1, "{}: {mounted:?}", app.name);
+    }
+}
