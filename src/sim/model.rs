@@ -255,6 +255,9 @@ pub struct Model {
     pub versions: Vec<usize>,
 }
 
+/// The hardware tiers every simulated deployment has; the tiers its apps run on exist too.
+pub const HARDWARE_TIERS: [&str; 4] = ["small-k8s", "medium-k8s", "large-k8s", "gpu-k8s"];
+
 /// Why a request about one execution could not be served.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Refusal {
@@ -335,6 +338,30 @@ impl Deployment {
         if let Some(&m) = self.model_index.get(model_id) {
             self.models[m].active_version_id = version_id;
         }
+    }
+
+    /// Whether a hardware tier with this id exists: the standard ones, or one an app runs on.
+    pub fn knows_tier(&self, tier: &str) -> bool {
+        HARDWARE_TIERS.contains(&tier)
+            || self.apps().any(|e| {
+                matches!(&e.detail, Detail::App { hardware_tier_id, .. } if hardware_tier_id == tier)
+            })
+    }
+
+    /// Whether an external data volume with this id exists, in any project.
+    pub fn volume_exists(&self, id: &str) -> bool {
+        self.datamounts.values().flatten().any(|m| m.id == id)
+    }
+
+    /// The volumes an app of this project runs with: every one with a local data plane.
+    pub fn local_volume_ids(&self, project_id: &str) -> Vec<String> {
+        self.datamounts
+            .get(project_id)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.planes_local.contains(&true))
+            .map(|m| m.id.clone())
+            .collect()
     }
 
     pub fn model(&self, id: &str) -> Option<&Model> {
@@ -471,12 +498,14 @@ impl Deployment {
 
     /// The scheduled job PUT: the body must carry every field the stored object has (clients
     /// must round-trip unknown fields), and `isPaused` decides the job's state, immediately.
+    /// Returns the object stored, and the fields other than `isPaused` the body changed or
+    /// added (Domino takes them; a maintenance tool must never send them).
     pub fn put_job(
         &mut self,
         project_id: &str,
         job_id: &str,
         body: Value,
-    ) -> Result<Map<String, Value>, Refusal> {
+    ) -> Result<(Map<String, Value>, Vec<String>), Refusal> {
         let exec = self.get_mut(Kind::ScheduledJob, job_id)?;
         if exec.project_id != project_id {
             return Err(Refusal::NotFound(format!(
@@ -515,13 +544,18 @@ impl Deployment {
         } else {
             Target::Running
         };
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|(k, v)| k.as_str() != "isPaused" && object.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         match target {
             Target::Running => exec.start_requests += 1,
             Target::Stopped => exec.stop_requests += 1,
         }
         *object = new.clone();
         exec.motion = Motion::Settled(target);
-        Ok(new)
+        Ok((new, changed))
     }
 
     pub fn reset_counters(&mut self) {

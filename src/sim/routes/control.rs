@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Shared, error};
 use crate::sim::faults::FaultsPatch;
-use crate::sim::log::RequestLog;
+use crate::sim::log::{RequestLog, Violation};
 use crate::sim::model::{Refusal, Target};
 use crate::sim::view::SimState;
 use crate::snapshot::Kind;
@@ -20,6 +20,7 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/__sim/state", get(state))
         .route("/__sim/requests", get(requests))
+        .route("/__sim/violations", get(violations))
         .route("/__sim/faults", get(faults).post(set_faults))
         .route("/__sim/executions/{kind}", post(add_running))
         .route("/__sim/executions/{kind}/{id}/{action}", post(change))
@@ -32,6 +33,10 @@ async fn state(State(sim): State<Shared>) -> Json<SimState> {
 
 async fn requests(State(sim): State<Shared>) -> Json<RequestLog> {
     Json(sim.requests())
+}
+
+async fn violations(State(sim): State<Shared>) -> Json<Vec<Violation>> {
+    Json(sim.violations())
 }
 
 async fn faults(State(sim): State<Shared>) -> Response {

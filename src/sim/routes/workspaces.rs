@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -126,13 +126,29 @@ async fn read(
 async fn stop(
     State(sim): State<Shared>,
     Path((project_id, workspace_id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, Refusal> {
     let now = sim.now_ms();
-    let mut d = sim.deployment();
-    workspace(&d, &project_id, &workspace_id)?;
-    d.request(Kind::Workspace, &workspace_id, Target::Stopped, now)?;
-    Ok(Json(workspace_json(
-        workspace(&d, &project_id, &workspace_id)?,
-        now,
-    )))
+    let (answer, never_ran) = {
+        let mut d = sim.deployment();
+        let never_ran = matches!(
+            workspace(&d, &project_id, &workspace_id)?.detail,
+            Detail::Workspace {
+                ever_ran: false,
+                ..
+            }
+        );
+        d.request(Kind::Workspace, &workspace_id, Target::Stopped, now)?;
+        let answer = workspace_json(workspace(&d, &project_id, &workspace_id)?, now);
+        (answer, never_ran)
+    };
+    if never_ran {
+        sim.record_violation(
+            Kind::Workspace,
+            &workspace_id,
+            format!("POST {}", uri.path()),
+            "a stop of a workspace that never ran (mostRecentSession is null)".into(),
+        );
+    }
+    Ok(Json(answer))
 }
