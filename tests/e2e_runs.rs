@@ -387,3 +387,57 @@ fn a_restore_reads_each_projects_volumes_once() {
         assert_eq!(mounted.len(), 1, "{}: {mounted:?}", app.name);
     }
 }
+
+/// Starts a model version that is not its model's active one, as dmm must never do.
+fn provoke_a_violation(env: &Env) {
+    let state = env.sim.state();
+    let inactive = state
+        .of_kind(Kind::ModelApiVersion)
+        .find(|v| v.is_active == Some(false))
+        .expect("an inactive version");
+    let url = format!(
+        "{}/v4/models/{}/{}/startModelDeployment",
+        env.sim.base_url(),
+        inactive.model_id.as_deref().unwrap(),
+        inactive.id
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .header("X-Domino-Api-Key", KEY)
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "Domino would serve it");
+    assert_eq!(env.sim.violations().len(), 1);
+}
+
+#[test]
+fn the_harness_fails_a_test_whose_simulator_recorded_a_violation() {
+    let caught = std::panic::catch_unwind(|| {
+        let env = Env::small();
+        provoke_a_violation(&env);
+    });
+    let message = caught.expect_err("dropping the Env fails the test");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("must never send"), "{message}");
+    assert!(
+        message.contains("not its model's active version"),
+        "{message}"
+    );
+
+    // A test that provokes one on purpose says so.
+    let env = Env::small();
+    env.expect_violations();
+    provoke_a_violation(&env);
+}

@@ -184,12 +184,21 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     // Closing gracefully would wait for clients' idle keep-alive connections; a killed
     // simulator should just go.
-    tokio::select! {
-        result = serve_until(listener, sim, std::future::pending()) => {
+    let result = tokio::select! {
+        result = serve_until(listener, sim.clone(), std::future::pending()) => {
             result.map_err(|e| format!("server failed: {e}"))
         }
         _ = terminated => Ok(()),
+    };
+    // What a client sent that it never should have, for whoever ran this to see.
+    let violations = sim.violations();
+    if !violations.is_empty() {
+        eprintln!("domino-sim: {} violation(s):", violations.len());
+        for v in &violations {
+            eprintln!("domino-sim: violation: {v}");
+        }
     }
+    result
 }
 
 fn main() -> ExitCode {
