@@ -39,7 +39,11 @@ impl Simulator {
             stuck_rate: config.stuck_rate,
         };
         let deployment = match &config.deployment {
-            DeploymentSource::Generate(spec) => generate(spec, config.seed).build(timing)?,
+            DeploymentSource::Generate(spec) => {
+                let mut d = generate(spec, config.seed).build(timing)?;
+                d.vary_words();
+                d
+            }
             DeploymentSource::Scenario(s) => s.build(timing)?,
         };
         Ok(Simulator {
