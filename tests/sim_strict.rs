@@ -277,3 +277,38 @@ async fn paged_listings_serve_at_most_the_page_size_cap() {
     }
     assert_eq!(ids, [V1, V2]);
 }
+
+#[tokio::test]
+async fn a_bearer_token_is_accepted_until_it_is_rotated() {
+    let api = Api::start(small_config().bearer_token("first-token"));
+    let get = |token: &'static str| {
+        api.client
+            .get(api.url("/v4/projects"))
+            .header("Authorization", format!("Bearer {token}"))
+            .send()
+    };
+    assert_eq!(get("first-token").await.unwrap().status(), 200);
+    assert_eq!(get("other-token").await.unwrap().status(), 401);
+    let rotate = api
+        .client
+        .post(format!("{}/__sim/token", api.sim.root_url()))
+        .json(&json!({"token": "second-token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rotate.status(), 204);
+    let refused = get("first-token").await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(!refused.text().await.unwrap().contains("first-token"));
+    assert_eq!(get("second-token").await.unwrap().status(), 200);
+    // The API key keeps working beside it.
+    assert_eq!(api.status_of(Method::GET, "/v4/projects", None).await, 200);
+    let bad = api
+        .client
+        .post(format!("{}/__sim/token", api.sim.root_url()))
+        .json(&json!({"token": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}

@@ -29,6 +29,10 @@ struct Args {
     /// The admin API key clients must send in X-Domino-Api-Key.
     #[arg(long, env = "DOMINO_SIM_API_KEY", hide_env_values = true)]
     api_key: String,
+    /// Also accept this service-account token as `Authorization: Bearer`; rotate it with
+    /// POST /__sim/token {"token": "..."}.
+    #[arg(long, env = "DOMINO_SIM_BEARER_TOKEN", hide_env_values = true)]
+    bearer_token: Option<String>,
     /// A second key that is valid but not an administrator's (answered 403).
     #[arg(long, hide_env_values = true)]
     non_admin_key: Option<String>,
@@ -127,6 +131,9 @@ impl Args {
             });
         if let Some(rows) = self.max_page_size {
             config = config.max_page_size(rows);
+        }
+        if let Some(token) = &self.bearer_token {
+            config = config.bearer_token(token);
         }
         if let Some(key) = &self.non_admin_key {
             config = config.non_admin_key(key);

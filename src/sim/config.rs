@@ -18,6 +18,10 @@ pub struct SimConfig {
     pub api_key: String,
     /// A valid key without admin rights: answered 403.
     pub non_admin_key: Option<String>,
+    /// A service-account token accepted as `Authorization: Bearer <token>`, beside the key; it
+    /// can be rotated while the simulator runs (`POST /__sim/token`), and the old one is then
+    /// answered 401.
+    pub bearer_token: Option<String>,
     /// Serve every Domino route under this prefix (e.g. `/domino`); empty for the root.
     pub path_prefix: String,
     pub seed: u64,
@@ -48,6 +52,7 @@ impl Default for SimConfig {
         Self {
             api_key: "sim-api-key".into(),
             non_admin_key: None,
+            bearer_token: None,
             path_prefix: String::new(),
             seed: 1,
             deployment: DeploymentSource::Generate(GenerateSpec::default()),
@@ -71,6 +76,11 @@ impl SimConfig {
 
     pub fn non_admin_key(mut self, key: impl Into<String>) -> Self {
         self.non_admin_key = Some(key.into());
+        self
+    }
+
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(token.into());
         self
     }
 
@@ -159,6 +169,9 @@ impl SimConfig {
                 "the stuck rate must be between 0 and 1, got {}",
                 self.stuck_rate
             ));
+        }
+        if self.bearer_token.as_deref().is_some_and(str::is_empty) {
+            return Err("the bearer token must not be empty".into());
         }
         if self.max_page_size == Some(0) {
             return Err("the maximum page size must be at least 1".into());

@@ -129,6 +129,11 @@ impl SimHandle {
         self.sim.faults()
     }
 
+    /// Replaces the accepted bearer token (a rotation): the old one is answered 401 from now on.
+    pub fn rotate_token(&self, token: &str) -> Result<(), String> {
+        self.sim.rotate_token(token)
+    }
+
     /// Requests served that a maintenance tool must never send (also `GET /__sim/violations`).
     pub fn violations(&self) -> Vec<Violation> {
         self.sim.violations()

@@ -22,6 +22,8 @@ pub struct Simulator {
     log: Mutex<RequestLog>,
     /// Kept apart from the request log: resetting counters does not forgive a violation.
     violations: Mutex<Vec<Violation>>,
+    /// The bearer token accepted now (rotated by `/__sim/token`).
+    bearer: Mutex<Option<String>>,
 }
 
 /// A panic in one handler must not take the whole simulator down with a poisoned lock.
@@ -52,6 +54,7 @@ impl Simulator {
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
             log: Mutex::new(RequestLog::default()),
             violations: Mutex::new(Vec::new()),
+            bearer: Mutex::new(config.bearer_token.clone()),
             config,
         })
     }
@@ -144,6 +147,20 @@ impl Simulator {
             execution_id: execution_id.to_owned(),
             request,
         });
+    }
+
+    /// Whether `token` is the bearer token accepted now.
+    pub fn accepts_token(&self, token: &str) -> bool {
+        lock(&self.bearer).as_deref() == Some(token)
+    }
+
+    /// Replaces the bearer token: the old one is refused from now on.
+    pub fn rotate_token(&self, token: &str) -> Result<(), String> {
+        if token.is_empty() {
+            return Err("the bearer token must not be empty".into());
+        }
+        *lock(&self.bearer) = Some(token.to_owned());
+        Ok(())
     }
 
     pub fn violations(&self) -> Vec<Violation> {
