@@ -20,7 +20,8 @@ key="demo-$(date +%s)-$RANDOM"
   --projects 6 --apps 5 --models 3 --versions-per-model 2 --workspaces 6 --scheduled-jobs 4 \
   --transition-ms 800 --transition-jitter-ms 400 >"$work/sim.out" 2>"$work/sim.log" &
 sim=$!
-trap 'kill $sim 2>/dev/null || true' EXIT
+# On the way out the simulator lists, in sim.log, any request dmm should never have sent.
+trap 'kill $sim 2>/dev/null && wait $sim 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q '^listening on ' "$work/sim.out" && break; sleep 0.1; done
 url=$(sed -n 's/^listening on //p' "$work/sim.out")
 [ -n "$url" ] || { echo "the simulator did not start; see $work/sim.log" >&2; exit 1; }

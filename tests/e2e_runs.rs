@@ -266,3 +266,178 @@ fn a_dry_run_touches_nothing() {
         "a dry run writes nothing"
     );
 }
+
+#[test]
+fn every_bodyless_post_carries_a_content_length() {
+    // As a load balancer in front of Domino may: 411 to a POST without Content-Length.
+    let env = Env::new(config(small_spec()).require_content_length(true));
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let requests = env.sim.requests();
+    let posts: Vec<_> = requests
+        .mutations
+        .iter()
+        .filter(|m| m.method == "POST")
+        .collect();
+    // App and version stops and starts, workspace stops: every kind that POSTs without a body.
+    for kind in [Kind::App, Kind::ModelApiVersion, Kind::Workspace] {
+        assert!(posts.iter().any(|m| m.kind == Some(kind)), "{kind}");
+    }
+    let refused: Vec<_> = posts.iter().filter(|m| m.status == Some(411)).collect();
+    assert!(
+        refused.is_empty(),
+        "{} of {} POSTs refused: {refused:?}",
+        refused.len(),
+        posts.len()
+    );
+}
+
+#[test]
+fn a_workspace_state_word_dmm_does_not_know_is_never_taken_for_stopped() {
+    // Stopping workspaces show a word no list of dmm's holds; stops take 400 ms to arrive.
+    let env = Env::new(
+        config(small_spec())
+            .transition(400, 0)
+            .unknown_stopping_word(true),
+    );
+    env.take_snapshot();
+    let snapped: BTreeSet<String> = snapshot_keys(&env)
+        .into_iter()
+        .filter(|(k, _)| *k == Kind::Workspace)
+        .map(|(_, id)| id)
+        .collect();
+    assert!(!snapped.is_empty());
+    let out = env.run_op("shutdown", &["-s", "Workspace"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // dmm said every stop was confirmed: each must have arrived, not be on its way.
+    let state = env.sim.state();
+    for id in &snapped {
+        let ws = state.get(Kind::Workspace, id).unwrap();
+        assert!(
+            ws.stopped,
+            "workspace {id} confirmed stopped while it shows {}",
+            ws.status
+        );
+    }
+}
+
+#[test]
+fn a_restore_reads_each_projects_volumes_once() {
+    use dmm::sim::{AppSpec, DataMountSpec, ProjectSpec, Scenario, SimConfig};
+    // 7 running apps in 4 projects, each project with a local and a remote volume.
+    let projects = (0..4)
+        .map(|p| ProjectSpec {
+            name: format!("project-{p}"),
+            owner: "alice".into(),
+            data_mounts: vec![
+                DataMountSpec {
+                    id: None,
+                    name: format!("local-{p}"),
+                    local: true,
+                },
+                DataMountSpec {
+                    id: None,
+                    name: format!("remote-{p}"),
+                    local: false,
+                },
+            ],
+            apps: (0..if p == 3 { 1 } else { 2 })
+                .map(|a| AppSpec {
+                    id: None,
+                    name: format!("app-{p}-{a}"),
+                    state: dmm::sim::StartState::Running,
+                    hardware_tier_id: "small-k8s".into(),
+                    owner: None,
+                })
+                .collect(),
+            ..ProjectSpec::default()
+        })
+        .collect();
+    let env = Env::new(
+        SimConfig::default()
+            .api_key(KEY)
+            .scenario(Scenario { projects })
+            .transition(40, 20),
+    );
+    env.take_snapshot();
+    assert_eq!(running(&env, Kind::App).len(), 7);
+    let out = env.run_op("shutdown", &["-s", "App"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    env.sim.reset_counters();
+    let out = env.run_op("restore", &["-s", "App"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(running(&env, Kind::App).len(), 7);
+    let requests = env.sim.requests();
+    assert_eq!(
+        requests.count("GET", "/v4/datamount/projects/{project_id}"),
+        4,
+        "one volume read per project: {:?}",
+        requests.by_route
+    );
+    // Every start mounted its project's local volume, and only that one.
+    for app in env.sim.state().of_kind(Kind::App) {
+        assert_eq!(app.app_starts.len(), 1, "{}", app.name);
+        let mounted = app.app_starts[0]
+            .external_volume_mount_ids
+            .as_ref()
+            .unwrap();
+        assert_eq!(mounted.len(), 1, "{}: {mounted:?}", app.name);
+    }
+}
+
+/// Starts a model version that is not its model's active one, as dmm must never do.
+fn provoke_a_violation(env: &Env) {
+    let state = env.sim.state();
+    let inactive = state
+        .of_kind(Kind::ModelApiVersion)
+        .find(|v| v.is_active == Some(false))
+        .expect("an inactive version");
+    let url = format!(
+        "{}/v4/models/{}/{}/startModelDeployment",
+        env.sim.base_url(),
+        inactive.model_id.as_deref().unwrap(),
+        inactive.id
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = rt.block_on(async {
+        reqwest::Client::new()
+            .post(url)
+            .header("X-Domino-Api-Key", KEY)
+            .header("Content-Length", "0")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200, "Domino would serve it");
+    assert_eq!(env.sim.violations().len(), 1);
+}
+
+#[test]
+fn the_harness_fails_a_test_whose_simulator_recorded_a_violation() {
+    let caught = std::panic::catch_unwind(|| {
+        let env = Env::small();
+        provoke_a_violation(&env);
+    });
+    let message = caught.expect_err("dropping the Env fails the test");
+    let message = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("must never send"), "{message}");
+    assert!(
+        message.contains("not its model's active version"),
+        "{message}"
+    );
+
+    // A test that provokes one on purpose says so.
+    let env = Env::small();
+    env.expect_violations();
+    provoke_a_violation(&env);
+}

@@ -209,3 +209,82 @@ fn snapshots_of_the_earlier_tool_drive_a_shutdown() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(running(&env, Kind::App).is_empty());
 }
+
+/// One project with `total` workspaces, every third one stopped, and one model with `versions`
+/// versions, every third one running.
+fn paged_scenario(total: usize, versions: usize) -> Scenario {
+    use dmm::sim::{ModelSpec, ProjectSpec, StartState, WorkspaceSpec};
+    let state = |i: usize| {
+        if i % 3 == 2 {
+            StartState::Stopped
+        } else {
+            StartState::Running
+        }
+    };
+    Scenario {
+        projects: vec![ProjectSpec {
+            name: "churn".into(),
+            owner: "alice".into(),
+            workspaces: (0..total)
+                .map(|i| WorkspaceSpec {
+                    id: None,
+                    name: format!("ws-{i}"),
+                    owner: None,
+                    state: state(i),
+                })
+                .collect(),
+            models: vec![ModelSpec {
+                id: None,
+                name: "scorer".into(),
+                versions: (0..versions)
+                    .map(|i| {
+                        if i % 3 == 0 {
+                            StartState::Running
+                        } else {
+                            StartState::Stopped
+                        }
+                    })
+                    .collect(),
+                version_ids: Vec::new(),
+                active_version: None,
+                owner: None,
+            }],
+            ..ProjectSpec::default()
+        }],
+    }
+}
+
+#[test]
+fn a_server_that_caps_the_page_size_loses_no_running_workspace_or_version() {
+    // The server serves at most 25 rows a page; dmm asks for 50 workspaces and 40 versions.
+    let env = Env::new(
+        SimConfig::default()
+            .api_key(KEY)
+            .scenario(paged_scenario(60, 30))
+            .max_page_size(25),
+    );
+    let want_workspaces = running(&env, Kind::Workspace);
+    let want_versions = running(&env, Kind::ModelApiVersion);
+    assert_eq!(want_workspaces.len(), 40);
+    assert_eq!(want_versions.len(), 10);
+    let snap = env.snapshot();
+    let out = env.run(&[
+        "snapshot",
+        snap.to_str().unwrap(),
+        "--workspaces-page-size",
+        "50",
+        "--models-page-size",
+        "40",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(snapshot_keys(&env, Kind::Workspace), want_workspaces);
+    assert_eq!(snapshot_keys(&env, Kind::ModelApiVersion), want_versions);
+    let all = text(&out);
+    assert!(!all.contains("changed while it was paged"), "{all}");
+    // Three pages of workspaces (25, 25, 10), then offset 60 reaches totalEntries.
+    let requests = env.sim.requests();
+    assert_eq!(
+        requests.count("GET", "/v4/workspace/adminDashboardRowData"),
+        3
+    );
+}

@@ -39,10 +39,15 @@ fn the_readme_demo_runs_a_full_cycle() {
         "the journal is shown:\n{stdout}"
     );
     // The demo leaves its files in a temporary folder it names; clean up after it.
-    if let Some(dir) = stdout
+    let dir = stdout
         .lines()
         .find_map(|l| l.strip_prefix("snapshot and journal are in "))
-    {
-        let _ = std::fs::remove_dir_all(dir.trim());
-    }
+        .expect("the demo names its folder")
+        .trim()
+        .to_owned();
+    // The simulator, stopped by the demo on its way out, lists there any request dmm must never
+    // have sent.
+    let sim_log = std::fs::read_to_string(Path::new(&dir).join("sim.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!sim_log.contains("violation"), "{sim_log}");
 }

@@ -18,6 +18,9 @@ async fn prints_the_listening_line_serves_and_stops_on_sigterm() {
             "3",
             "--path-prefix",
             "/domino",
+            "--max-page-size",
+            "1",
+            "--require-content-length",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,6 +56,33 @@ async fn prints_the_listening_line_serves_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
+    let page: serde_json::Value = client
+        .get(format!(
+            "{base}/domino/v4/workspace/adminDashboardRowData?limit=50&offset=0"
+        ))
+        .header("X-Domino-Api-Key", "secret-key-123")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["tableRows"].as_array().unwrap().len(), 1, "{page}");
+    // A stop of a workspace that never ran: 411 without a length, then served, and a violation.
+    let stop = format!(
+        "{base}/domino/v4/workspace/project/5f0000000000000000000001/workspace/c00000000000000000000002/stop"
+    );
+    let post = |length: Option<&str>| {
+        let mut request = client
+            .post(&stop)
+            .header("X-Domino-Api-Key", "secret-key-123");
+        if let Some(length) = length {
+            request = request.header("Content-Length", length);
+        }
+        request.send()
+    };
+    assert_eq!(post(None).await.unwrap().status(), 411);
+    assert_eq!(post(Some("0")).await.unwrap().status(), 200);
 
     // SAFETY: sending a signal to our own child process by its id.
     let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
@@ -61,6 +91,11 @@ async fn prints_the_listening_line_serves_and_stops_on_sigterm() {
     assert!(output.status.success(), "{:?}", output.status);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!stderr.contains("secret-key-123"), "{stderr}");
+    // On its way out it lists the violations it recorded.
+    assert!(
+        stderr.contains("domino-sim: violation: Workspace c00000000000000000000002: a stop of a workspace that never ran"),
+        "{stderr}"
+    );
 }
 
 #[test]

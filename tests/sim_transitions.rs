@@ -35,7 +35,9 @@ async fn app_stop_then_start_move_through_intermediate_states() {
     );
     assert!(!api.sim.running_ids(Kind::App).contains(APP));
 
-    api.send(Method::POST, &format!("{path}/start"), None).await;
+    let body = json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": ["ee0000000000000000000001"]});
+    api.send(Method::POST, &format!("{path}/start"), Some(&body))
+        .await;
     let first = api.get(&path).await["status"].clone();
     assert!(first == "Pending" || first == "Starting", "{first}");
     assert!(
@@ -112,8 +114,12 @@ async fn repeated_stops_and_starts_are_accepted_no_ops() {
     assert_eq!(api.get(&stopped).await["status"], "Stopped");
     let running = format!("/v4/modelProducts/{APP}");
     assert_eq!(
-        api.status_of(Method::POST, &format!("{running}/start"), None)
-            .await,
+        api.status_of(
+            Method::POST,
+            &format!("{running}/start"),
+            Some(&json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": ["ee0000000000000000000001"]}))
+        )
+        .await,
         200
     );
     assert_eq!(api.get(&running).await["status"], "Running");

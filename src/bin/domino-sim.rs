@@ -29,6 +29,10 @@ struct Args {
     /// The admin API key clients must send in X-Domino-Api-Key.
     #[arg(long, env = "DOMINO_SIM_API_KEY", hide_env_values = true)]
     api_key: String,
+    /// Also accept this service-account token as `Authorization: Bearer`; rotate it with
+    /// POST /__sim/token {"token": "..."}.
+    #[arg(long, env = "DOMINO_SIM_BEARER_TOKEN", hide_env_values = true)]
+    bearer_token: Option<String>,
     /// A second key that is valid but not an administrator's (answered 403).
     #[arg(long, hide_env_values = true)]
     non_admin_key: Option<String>,
@@ -70,6 +74,12 @@ struct Args {
     /// The workspace list changes between pages (a new workspace at the top per page served).
     #[arg(long, help_heading = "Behaviour")]
     shifting_workspaces: bool,
+    /// Serve at most this many rows per page of any paged listing, whatever is asked.
+    #[arg(long, value_name = "N", help_heading = "Behaviour")]
+    max_page_size: Option<usize>,
+    /// Answer 411 to a POST that carries no Content-Length (as some load balancers do).
+    #[arg(long, help_heading = "Behaviour")]
+    require_content_length: bool,
 
     #[arg(long, default_value_t = 0, help_heading = "Faults")]
     latency_ms: u64,
@@ -107,6 +117,7 @@ impl Args {
             .transition(self.transition_ms, self.transition_jitter_ms)
             .stuck_rate(self.stuck_rate)
             .shifting_workspaces(self.shifting_workspaces)
+            .require_content_length(self.require_content_length)
             .faults(Faults {
                 latency_ms: self.latency_ms,
                 latency_jitter_ms: self.latency_jitter_ms,
@@ -118,6 +129,12 @@ impl Args {
                 max_rps: self.max_rps,
                 outage: self.outage,
             });
+        if let Some(rows) = self.max_page_size {
+            config = config.max_page_size(rows);
+        }
+        if let Some(token) = &self.bearer_token {
+            config = config.bearer_token(token);
+        }
         if let Some(key) = &self.non_admin_key {
             config = config.non_admin_key(key);
         }
@@ -174,12 +191,21 @@ async fn run(args: Args) -> Result<(), String> {
         .map_err(|e| format!("cannot write to stdout: {e}"))?;
     // Closing gracefully would wait for clients' idle keep-alive connections; a killed
     // simulator should just go.
-    tokio::select! {
-        result = serve_until(listener, sim, std::future::pending()) => {
+    let result = tokio::select! {
+        result = serve_until(listener, sim.clone(), std::future::pending()) => {
             result.map_err(|e| format!("server failed: {e}"))
         }
         _ = terminated => Ok(()),
+    };
+    // What a client sent that it never should have, for whoever ran this to see.
+    let violations = sim.violations();
+    if !violations.is_empty() {
+        eprintln!("domino-sim: {} violation(s):", violations.len());
+        for v in &violations {
+            eprintln!("domino-sim: violation: {v}");
+        }
     }
+    result
 }
 
 fn main() -> ExitCode {

@@ -10,6 +10,8 @@ const AFTER_HELP: &str = "\
 Environment:
   DOMINO_HOSTNAME         Base URL of the deployment, scheme included (or --hostname)
   DOMINO_API_KEY          API key of a Domino administrator (or --api-key-file); never a flag
+  DOMINO_TOKEN_FILE       A service-account token file instead (or --token-file); read again
+                          whenever an answer is 401, so a rotated token is picked up
   DOMINO_SSL_NO_VERIFY    'true' turns TLS verification off (not recommended)
 
 Exit codes:
@@ -44,6 +46,10 @@ pub struct GlobalArgs {
     /// Read the API key from this file instead of DOMINO_API_KEY.
     #[arg(long, env = "DOMINO_API_KEY_FILE", global = true, value_name = "PATH")]
     pub api_key_file: Option<PathBuf>,
+    /// Send the service-account token in this file (Authorization: Bearer) instead of an API
+    /// key; the file is read again when an answer is 401.
+    #[arg(long, env = "DOMINO_TOKEN_FILE", global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Turn TLS certificate verification off ('true'). Dangerous: warns on every run.
     #[arg(long, env = "DOMINO_SSL_NO_VERIFY", global = true, value_name = "BOOL", value_parser = parse_bool)]
     pub ssl_no_verify: Option<bool>,

@@ -13,12 +13,23 @@ pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig
         .ok_or_else(|| {
             CliError::bad_input("no Domino hostname: set DOMINO_HOSTNAME (or --hostname) to the deployment's URL, e.g. https://domino.example.com")
         })?;
-    let key = ApiKey::from_env_or_file(
-        std::env::var("DOMINO_API_KEY").ok(),
-        global.api_key_file.as_deref(),
-    )
-    .map_err(|e| CliError::bad_input(e.to_string()))?;
-    let mut config = ClientConfig::new(hostname, key);
+    // A service-account token, when given, is used rather than an API key (which Domino
+    // deprecates in its favour).
+    let mut config = match global
+        .token_file
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        Some(path) => ClientConfig::with_token_file(hostname, path),
+        None => {
+            let key = ApiKey::from_env_or_file(
+                std::env::var("DOMINO_API_KEY").ok(),
+                global.api_key_file.as_deref(),
+            )
+            .map_err(|e| CliError::bad_input(e.to_string()))?;
+            ClientConfig::new(hostname, key)
+        }
+    };
     config.tls_no_verify = global.ssl_no_verify.unwrap_or(false);
     config.ca_cert = global.ca_cert.clone();
     config.limits = limits;

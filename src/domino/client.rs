@@ -14,14 +14,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::ApiError;
-use super::config::{ClientConfig, ConfigError, RetryPolicy, read_ca_bundle};
+use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
+use super::token::TokenSource;
 
 /// The header Domino reads the API key from.
 pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
@@ -45,6 +48,8 @@ struct Inner {
     limiter: RequestLimiter,
     requests_sent: AtomicU64,
     retries: AtomicU64,
+    /// The service-account token, when one is used instead of the API key.
+    token: Option<TokenSource>,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -59,12 +64,18 @@ impl DominoClient {
     /// Validates the configuration and builds the client. Sends nothing.
     pub fn new(config: &ClientConfig) -> Result<DominoClient, ConfigError> {
         let base_url = config.validate()?;
-        let mut key =
-            HeaderValue::from_str(config.api_key.expose()).map_err(|_| ConfigError::InvalidKey)?;
-        // Keeps the key out of reqwest's and hyper's debug output.
-        key.set_sensitive(true);
         let mut headers = HeaderMap::new();
-        headers.insert(API_KEY_HEADER, key);
+        let token = match &config.credential {
+            Credential::ApiKey(api_key) => {
+                let mut key =
+                    HeaderValue::from_str(api_key.expose()).map_err(|_| ConfigError::InvalidKey)?;
+                // Keeps the key out of reqwest's and hyper's debug output.
+                key.set_sensitive(true);
+                headers.insert(API_KEY_HEADER, key);
+                None
+            }
+            Credential::TokenFile(path) => Some(TokenSource::open(path)?),
+        };
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
 
@@ -94,6 +105,7 @@ impl DominoClient {
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
+                token,
             }),
         })
     }
@@ -154,8 +166,28 @@ impl DominoClient {
         Ok(serde_json::from_slice(&bytes).ok())
     }
 
-    /// One call, retried while it fails transiently; returns the 2xx answer's body.
+    /// One call; with a service-account token, a 401 reads the token file again and, when the
+    /// token there is another one (rotated), sends the call once more with it.
     async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let used = self.inner.token.as_ref().map(TokenSource::current);
+        let result = self.send_retrying(method.clone(), path, body).await;
+        match (&self.inner.token, used, &result) {
+            (Some(source), Some(used), Err(ApiError::Unauthorized { status: 401, .. }))
+                if source.refresh(&used) =>
+            {
+                self.send_retrying(method, path, body).await
+            }
+            _ => result,
+        }
+    }
+
+    /// One call, retried while it fails transiently; returns the 2xx answer's body.
+    async fn send_retrying(
         &self,
         method: Method,
         path: &str,
@@ -212,8 +244,17 @@ impl DominoClient {
         let _permit = self.inner.limiter.acquire().await;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let mut request = self.inner.http.request(method.clone(), url);
-        if let Some(body) = body {
-            request = request.body(body.to_vec());
+        if let Some(token) = &self.inner.token {
+            request = request.header(AUTHORIZATION, token.current().value().clone());
+        }
+        match body {
+            Some(body) => request = request.body(body.to_vec()),
+            // hyper sends no length for a POST without a body; load balancers in front of
+            // Domino may answer 411 to that.
+            None if *method == Method::POST => {
+                request = request.header(CONTENT_LENGTH, "0");
+            }
+            None => {}
         }
         let transport = |e: reqwest::Error| Failure {
             // A certificate that fails verification fails the same way on every retry.

@@ -116,13 +116,21 @@ impl Default for Limits {
     }
 }
 
+/// How requests say who sends them: an API key, or a service-account token read from a file
+/// (sent as `Authorization: Bearer`, read again when an answer is 401).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Credential {
+    ApiKey(ApiKey),
+    TokenFile(PathBuf),
+}
+
 /// Everything the client needs. Build with [`ClientConfig::new`] and adjust the public fields;
 /// [`ClientConfig::validate`] (called by `DominoClient::new`) checks them.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
     /// `DOMINO_HOSTNAME`, scheme included; a trailing `/` or a path prefix is fine.
     pub base_url: String,
-    pub api_key: ApiKey,
+    pub credential: Credential,
     /// `DOMINO_SSL_NO_VERIFY=true`: accept any certificate (the CLI warns loudly).
     pub tls_no_verify: bool,
     /// A PEM bundle of extra trusted CAs, added to the system's roots.
@@ -136,9 +144,18 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     pub fn new(base_url: impl Into<String>, api_key: ApiKey) -> ClientConfig {
+        ClientConfig::with_credential(base_url, Credential::ApiKey(api_key))
+    }
+
+    /// A configuration that sends the service-account token of `path` instead of an API key.
+    pub fn with_token_file(base_url: impl Into<String>, path: impl Into<PathBuf>) -> ClientConfig {
+        ClientConfig::with_credential(base_url, Credential::TokenFile(path.into()))
+    }
+
+    fn with_credential(base_url: impl Into<String>, credential: Credential) -> ClientConfig {
         ClientConfig {
             base_url: base_url.into(),
-            api_key,
+            credential,
             tls_no_verify: false,
             ca_cert: None,
             connect_timeout: Duration::from_secs(10),
@@ -152,6 +169,9 @@ impl ClientConfig {
     /// API paths appended.
     pub fn validate(&self) -> Result<String, ConfigError> {
         let base = normalise_base_url(&self.base_url)?;
+        if let Credential::TokenFile(path) = &self.credential {
+            super::token::read_token_file(path)?;
+        }
         if let Some(path) = &self.ca_cert {
             read_ca_bundle(path)?;
         }
@@ -182,6 +202,8 @@ pub enum ConfigError {
     InvalidKey,
     #[error("cannot read the API key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
+    #[error("cannot use the token file {path}: {reason}")]
+    TokenFile { path: PathBuf, reason: String },
     #[error("invalid Domino hostname '{value}': {reason}")]
     Hostname { value: String, reason: String },
     #[error("cannot read the CA certificate file {path}: {reason}")]

@@ -360,3 +360,115 @@ async fn scheduled_jobs_list_takes_the_unpaused() {
     assert_eq!(listing.problems.len(), 1);
     assert_eq!(listing.problems[0].subject, "record #3 (no id)");
 }
+
+#[tokio::test]
+async fn workspace_pages_advance_by_the_rows_received_from_a_capped_server() {
+    let row = |id: &str, state: &str| json!({"workspaceId": id, "name": id, "projectName": "churn", "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": state});
+    let (fake, client) = fake(|f| {
+        // 50 rows asked, 2 served: a short page is not the last one.
+        f.get(
+            "/v4/workspace/adminDashboardRowData?limit=50&offset=0",
+            json!({"tableRows": [row("w1", "Started"), row("w2", "Stopped")], "totalEntries": 5}),
+        );
+        f.get(
+            "/v4/workspace/adminDashboardRowData?limit=50&offset=2",
+            json!({"tableRows": [row("w3", "Started"), row("w4", "Starting")], "totalEntries": 5}),
+        );
+        f.get(
+            "/v4/workspace/adminDashboardRowData?limit=50&offset=4",
+            json!({"tableRows": [row("w5", "Started")], "totalEntries": 5}),
+        );
+    })
+    .await;
+    let listed = workspaces::list_rows(&client, 50, &NoProgress)
+        .await
+        .unwrap();
+    let ids: Vec<_> = listed
+        .rows
+        .iter()
+        .map(|r| r.workspace_id.as_str())
+        .collect();
+    assert_eq!(ids, ["w1", "w2", "w3", "w4", "w5"]);
+    assert!(listed.problems.is_empty(), "{:?}", listed.problems);
+    assert!(listed.warnings.is_empty(), "{:?}", listed.warnings);
+    assert_eq!(fake.requests().len(), 3, "offset 5 reached totalEntries");
+
+    // The runner's listing of states pages the same way.
+    let kind = execution_kind(&client, &KindOptions::default(), Kind::Workspace);
+    let all = kind.observe_all().await.unwrap().unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all["w5"], Observed::Running);
+}
+
+#[tokio::test]
+async fn a_workspace_list_that_ends_short_of_its_total_is_an_incomplete_scan() {
+    let row = |id: &str| json!({"workspaceId": id, "name": id, "projectName": "churn", "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": "Started"});
+    let (fake, client) = fake(|f| {
+        f.get(
+            "/v4/workspace/adminDashboardRowData?limit=3&offset=0",
+            json!({"tableRows": [row("w1"), row("w2"), row("w3")], "totalEntries": 7}),
+        );
+        f.get(
+            "/v4/workspace/adminDashboardRowData?limit=3&offset=3",
+            json!({"tableRows": [], "totalEntries": 7}),
+        );
+    })
+    .await;
+    let listed = workspaces::list_rows(&client, 3, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(listed.rows.len(), 3);
+    assert_eq!(listed.problems.len(), 1, "{:?}", listed.problems);
+    let problem = &listed.problems[0];
+    assert_eq!(problem.subject, "the admin list of workspaces");
+    assert!(
+        problem
+            .reason
+            .contains("ended after 3 of the 7 rows it reports (totalEntries): rows 4 to 7"),
+        "{}",
+        problem.reason
+    );
+    assert!(listed.warnings.is_empty(), "{:?}", listed.warnings);
+    assert_eq!(fake.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn model_versions_keep_paging_past_a_capped_page() {
+    let version = |id: &str, n: u64, state: &str| json!({"id": id, "number": n, "deploymentStatus": {"name": state, "isPending": false}, "creator": {"name": "alice"}});
+    let (fake, client) = fake(|f| {
+        f.get(
+            "/v4/modelManager/getModels?projectId=p1",
+            json!([{"id": "m1", "name": "churn", "activeModelVersionId": "v5"}]),
+        );
+        // 10 asked, 2 served: a short page is not the last one; only an empty page ends it.
+        f.get(
+            "/models/m1/versions/json?pageNumber=1&pageSize=10",
+            json!({"results": [version("v1", 1, "Running"), version("v2", 2, "Stopped")]}),
+        );
+        f.get(
+            "/models/m1/versions/json?pageNumber=2&pageSize=10",
+            json!({"results": [version("v3", 3, "Building"), version("v4", 4, "Stopped")]}),
+        );
+        f.get(
+            "/models/m1/versions/json?pageNumber=3&pageSize=10",
+            json!({"results": [version("v5", 5, "Running")]}),
+        );
+        f.get(
+            "/models/m1/versions/json?pageNumber=4&pageSize=10",
+            json!({"results": []}),
+        );
+    })
+    .await;
+    let listing = model_versions::list_project(&client, "p1", 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = listing
+        .entries
+        .iter()
+        .map(|e| e.key(Kind::ModelApiVersion).unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["v1", "v3", "v5"], "{listing:?} {:?}", fake.requests());
+    assert_eq!(listing.examined, 5);
+    assert!(listing.problems.is_empty(), "{:?}", listing.problems);
+    assert_eq!(fake.requests().len(), 5);
+}

@@ -14,9 +14,10 @@ mod projects;
 mod report;
 mod scan;
 mod tally;
+mod token;
 
 pub use client::{API_KEY_HEADER, DominoClient};
-pub use config::{ApiKey, ClientConfig, ConfigError, Limits, RetryPolicy};
+pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPolicy};
 pub use deployment::Deployment;
 pub use error::ApiError;
 pub use execution::{ExecutionKind, ListContext, ListingScope, Observed};

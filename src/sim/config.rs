@@ -18,6 +18,10 @@ pub struct SimConfig {
     pub api_key: String,
     /// A valid key without admin rights: answered 403.
     pub non_admin_key: Option<String>,
+    /// A service-account token accepted as `Authorization: Bearer <token>`, beside the key; it
+    /// can be rotated while the simulator runs (`POST /__sim/token`), and the old one is then
+    /// answered 401.
+    pub bearer_token: Option<String>,
     /// Serve every Domino route under this prefix (e.g. `/domino`); empty for the root.
     pub path_prefix: String,
     pub seed: u64,
@@ -28,14 +32,27 @@ pub struct SimConfig {
     pub stuck_rate: f64,
     /// Every workspace page served adds a workspace at the top of the list.
     pub shifting_workspaces: bool,
+    /// The most rows any paged listing serves at once, whatever the client asks for (a server
+    /// that caps `limit` / `pageSize`); `None` serves what is asked.
+    pub max_page_size: Option<usize>,
+    /// Answer 411 to a POST without `Content-Length`, as load balancers in front of Domino may.
+    pub require_content_length: bool,
+    /// Workspaces on their way to stopped show a state word the contract does not list
+    /// (`UNKNOWN_STOPPING_WORD`) in the admin list, where they would show `Stopping`.
+    pub unknown_stopping_word: bool,
     pub faults: Faults,
 }
+
+/// The word a stopping workspace shows with `unknown_stopping_word`: a client must take a word
+/// it does not know for one in motion, never for stopped.
+pub const UNKNOWN_STOPPING_WORD: &str = "Deprovisioning";
 
 impl Default for SimConfig {
     fn default() -> Self {
         Self {
             api_key: "sim-api-key".into(),
             non_admin_key: None,
+            bearer_token: None,
             path_prefix: String::new(),
             seed: 1,
             deployment: DeploymentSource::Generate(GenerateSpec::default()),
@@ -43,6 +60,9 @@ impl Default for SimConfig {
             transition_jitter_ms: 10,
             stuck_rate: 0.0,
             shifting_workspaces: false,
+            max_page_size: None,
+            require_content_length: false,
+            unknown_stopping_word: false,
             faults: Faults::default(),
         }
     }
@@ -56,6 +76,11 @@ impl SimConfig {
 
     pub fn non_admin_key(mut self, key: impl Into<String>) -> Self {
         self.non_admin_key = Some(key.into());
+        self
+    }
+
+    pub fn bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.bearer_token = Some(token.into());
         self
     }
 
@@ -96,6 +121,27 @@ impl SimConfig {
         self
     }
 
+    /// Serve at most `rows` rows per page of any paged listing.
+    pub fn max_page_size(mut self, rows: usize) -> Self {
+        self.max_page_size = Some(rows);
+        self
+    }
+
+    pub fn require_content_length(mut self, on: bool) -> Self {
+        self.require_content_length = on;
+        self
+    }
+
+    pub fn unknown_stopping_word(mut self, on: bool) -> Self {
+        self.unknown_stopping_word = on;
+        self
+    }
+
+    /// A page size as served: what was asked, capped by `max_page_size`.
+    pub fn page_size(&self, asked: usize) -> usize {
+        self.max_page_size.map_or(asked, |cap| asked.min(cap))
+    }
+
     pub fn faults(mut self, faults: Faults) -> Self {
         self.faults = faults;
         self
@@ -123,6 +169,12 @@ impl SimConfig {
                 "the stuck rate must be between 0 and 1, got {}",
                 self.stuck_rate
             ));
+        }
+        if self.bearer_token.as_deref().is_some_and(str::is_empty) {
+            return Err("the bearer token must not be empty".into());
+        }
+        if self.max_page_size == Some(0) {
+            return Err("the maximum page size must be at least 1".into());
         }
         let prefix = self.normalized_prefix();
         if prefix.contains("/__sim") || prefix.contains(['{', '}', '*', '?', '#']) {

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::config::SimConfig;
 use super::faults::{Faults, FaultsPatch};
-use super::log::RequestLog;
+use super::log::{RequestLog, Violation};
 use super::model::{Refusal, Target};
 use super::routes::router;
 use super::simulator::Simulator;
@@ -127,6 +127,16 @@ impl SimHandle {
 
     pub fn faults(&self) -> Faults {
         self.sim.faults()
+    }
+
+    /// Replaces the accepted bearer token (a rotation): the old one is answered 401 from now on.
+    pub fn rotate_token(&self, token: &str) -> Result<(), String> {
+        self.sim.rotate_token(token)
+    }
+
+    /// Requests served that a maintenance tool must never send (also `GET /__sim/violations`).
+    pub fn violations(&self) -> Vec<Violation> {
+        self.sim.violations()
     }
 
     /// Applies a partial update; the settings in force afterwards are returned.

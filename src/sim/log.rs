@@ -32,6 +32,33 @@ pub struct MutationRecord {
     pub status: Option<u16>,
 }
 
+/// A request a real Domino would serve but a maintenance tool must never send (another hardware
+/// tier or other volumes on an app start, a start of a version that is not its model's active
+/// one, a stop of a workspace that never ran, a scheduled job PUT that changes more than
+/// `isPaused`). The simulator serves it, and records it here for tests to assert on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Violation {
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
+    /// What was wrong with it, in a sentence.
+    pub what: String,
+    pub kind: Kind,
+    pub execution_id: String,
+    /// `METHOD /path` as received.
+    pub request: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {} (request {})",
+            self.kind, self.execution_id, self.what, self.request
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FaultCounts {

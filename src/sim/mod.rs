@@ -23,11 +23,11 @@ mod scenario;
 mod simulator;
 mod view;
 
-pub use config::{DeploymentSource, SimConfig};
+pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
 pub use faults::{Faults, FaultsPatch};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
-pub use log::{FaultCounts, MutationRecord, Outcome, RequestLog};
+pub use log::{FaultCounts, MutationRecord, Outcome, RequestLog, Violation};
 pub use model::{AppStart, Refusal};
 pub use scenario::{
     AppSpec, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario, StartState, WorkspaceSpec,

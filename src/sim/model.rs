@@ -135,6 +135,10 @@ pub struct Execution {
     /// How a stopped execution shows before anyone starts or stops it: apps and versions can be
     /// `Failed`, versions `Ready to run`. `None` shows `Stopped`.
     pub stopped_label: Option<&'static str>,
+    /// A draw that picks among the state words Domino uses for one state (`Running` or
+    /// `Serving`, `Pending` or `Preparing`, ...); `None` always shows the first, which
+    /// hand-written scenarios and their tests rely on.
+    pub words: Option<u8>,
     pub detail: Detail,
 }
 
@@ -160,12 +164,24 @@ impl Execution {
         let phase = self.motion.phase(now_ms);
         let running = phase == Phase::Settled(Target::Running);
         let stopped = phase == Phase::Settled(Target::Stopped);
+        // One of two words Domino uses for the same state, fixed per execution.
+        let either = |first: &'static str, second: &'static str| match self.words {
+            Some(draw) if draw % 2 == 1 => second,
+            _ => first,
+        };
+        let stuck = matches!(
+            self.motion,
+            Motion::Moving {
+                arrives_ms: None,
+                ..
+            }
+        );
         let (label, is_pending, session) = match (&self.detail, phase) {
             (Detail::App { .. }, p) => {
                 let label = match p {
-                    Phase::Settled(Target::Running) => "Running",
+                    Phase::Settled(Target::Running) => either("Running", "Serving"),
                     Phase::Settled(Target::Stopped) => self.stopped_label.unwrap_or("Stopped"),
-                    Phase::Early(Target::Running) => "Pending",
+                    Phase::Early(Target::Running) => either("Pending", "Preparing"),
                     Phase::Late(Target::Running) => "Starting",
                     Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => "Stopping",
                 };
@@ -176,7 +192,13 @@ impl Execution {
                 Phase::Settled(Target::Stopped) => {
                     (self.stopped_label.unwrap_or("Stopped"), false, None)
                 }
-                Phase::Early(Target::Running) => ("Preparing to build", true, None),
+                Phase::Early(Target::Running) => {
+                    (either("Preparing to build", "Building"), true, None)
+                }
+                // A start that never arrives: Domino calls that deployment stalled.
+                Phase::Late(Target::Running) if stuck && self.words.is_some() => {
+                    ("Stalled", true, None)
+                }
                 Phase::Late(Target::Running) => ("Starting", true, None),
                 Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => {
                     ("Stopping", true, None)
@@ -185,8 +207,16 @@ impl Execution {
             (Detail::Workspace { ever_ran, .. }, p) => match p {
                 Phase::Settled(Target::Running) => ("Started", false, Some((true, false))),
                 Phase::Settled(Target::Stopped) if !ever_ran => ("Stopped", false, None),
-                Phase::Settled(Target::Stopped) => ("Stopped", false, Some((false, true))),
-                Phase::Early(Target::Running) => ("Initializing", false, Some((false, false))),
+                Phase::Settled(Target::Stopped) => (
+                    self.stopped_label.unwrap_or("Stopped"),
+                    false,
+                    Some((false, true)),
+                ),
+                Phase::Early(Target::Running) => (
+                    either("Initializing", "Created"),
+                    false,
+                    Some((false, false)),
+                ),
                 Phase::Late(Target::Running) => ("Starting", false, Some((false, false))),
                 // Stopping: the session stops running first, and completes when it arrives.
                 Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => {
@@ -254,6 +284,9 @@ pub struct Model {
     /// Indices into the executions, ordered by version number.
     pub versions: Vec<usize>,
 }
+
+/// The hardware tiers every simulated deployment has; the tiers its apps run on exist too.
+pub const HARDWARE_TIERS: [&str; 4] = ["small-k8s", "medium-k8s", "large-k8s", "gpu-k8s"];
 
 /// Why a request about one execution could not be served.
 #[derive(Clone, Debug, PartialEq)]
@@ -335,6 +368,30 @@ impl Deployment {
         if let Some(&m) = self.model_index.get(model_id) {
             self.models[m].active_version_id = version_id;
         }
+    }
+
+    /// Whether a hardware tier with this id exists: the standard ones, or one an app runs on.
+    pub fn knows_tier(&self, tier: &str) -> bool {
+        HARDWARE_TIERS.contains(&tier)
+            || self.apps().any(|e| {
+                matches!(&e.detail, Detail::App { hardware_tier_id, .. } if hardware_tier_id == tier)
+            })
+    }
+
+    /// Whether an external data volume with this id exists, in any project.
+    pub fn volume_exists(&self, id: &str) -> bool {
+        self.datamounts.values().flatten().any(|m| m.id == id)
+    }
+
+    /// The volumes an app of this project runs with: every one with a local data plane.
+    pub fn local_volume_ids(&self, project_id: &str) -> Vec<String> {
+        self.datamounts
+            .get(project_id)
+            .into_iter()
+            .flatten()
+            .filter(|m| m.planes_local.contains(&true))
+            .map(|m| m.id.clone())
+            .collect()
     }
 
     pub fn model(&self, id: &str) -> Option<&Model> {
@@ -471,12 +528,14 @@ impl Deployment {
 
     /// The scheduled job PUT: the body must carry every field the stored object has (clients
     /// must round-trip unknown fields), and `isPaused` decides the job's state, immediately.
+    /// Returns the object stored, and the fields other than `isPaused` the body changed or
+    /// added (Domino takes them; a maintenance tool must never send them).
     pub fn put_job(
         &mut self,
         project_id: &str,
         job_id: &str,
         body: Value,
-    ) -> Result<Map<String, Value>, Refusal> {
+    ) -> Result<(Map<String, Value>, Vec<String>), Refusal> {
         let exec = self.get_mut(Kind::ScheduledJob, job_id)?;
         if exec.project_id != project_id {
             return Err(Refusal::NotFound(format!(
@@ -515,13 +574,41 @@ impl Deployment {
         } else {
             Target::Running
         };
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|(k, v)| k.as_str() != "isPaused" && object.get(k.as_str()) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
         match target {
             Target::Running => exec.start_requests += 1,
             Target::Stopped => exec.stop_requests += 1,
         }
         *object = new.clone();
         exec.motion = Motion::Settled(target);
-        Ok(new)
+        Ok((new, changed))
+    }
+
+    /// Generated deployments show every state word the API uses: each execution draws which of
+    /// the words for one state it shows, and those that start stopped show one of the stopped
+    /// words (`Succeeded`, `Error` for apps; `Completed`, `Failed`, `Error` for workspaces).
+    /// Stops and starts requested later end in the plain `Stopped`.
+    pub fn vary_words(&mut self) {
+        let seed = self.timing.seed;
+        for e in &mut self.executions {
+            let draw = (unit_draw(seed, &e.id, 0x5747_4f52_4453) * 256.0) as u8;
+            e.words = Some(draw);
+            if e.motion != Motion::Settled(Target::Stopped) || e.stopped_label.is_some() {
+                continue;
+            }
+            let pick = |words: &[&'static str]| words[usize::from(draw / 2) % words.len()];
+            e.stopped_label = match &e.detail {
+                Detail::App { .. } => Some(pick(&["Stopped", "Succeeded", "Error", "Stopped"])),
+                Detail::Workspace { ever_ran: true, .. } => {
+                    Some(pick(&["Stopped", "Completed", "Failed", "Error"]))
+                }
+                _ => None,
+            };
+        }
     }
 
     pub fn reset_counters(&mut self) {
@@ -593,6 +680,7 @@ impl Deployment {
             stop_requests: 0,
             start_requests: 0,
             stopped_label: None,
+            words: None,
             detail,
         });
         Ok(id)
@@ -667,6 +755,7 @@ mod tests {
             stop_requests: 0,
             start_requests: 0,
             stopped_label: None,
+            words: None,
             detail: Detail::App {
                 hardware_tier_id: "t".into(),
                 starts: vec![],
@@ -727,5 +816,138 @@ mod tests {
             d.request(Kind::App, "nope", Target::Stopped, 0),
             Err(Refusal::NotFound(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod word_tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::sim::generate::{GenerateSpec, generate};
+
+    /// Every state word domino-api.md lists for apps, model versions and workspaces shows up in
+    /// a generated deployment, at the start, mid-transition or at rest.
+    #[test]
+    fn generated_deployments_show_every_listed_state_word() {
+        let spec = GenerateSpec {
+            projects: 5,
+            apps: 120,
+            models: 200,
+            versions_per_model: 2,
+            workspaces: 120,
+            scheduled_jobs: 0,
+            rollout_in_progress: false,
+        };
+        let timing = Timing {
+            seed: 9,
+            transition_ms: 1000,
+            jitter_ms: 0,
+            stuck_rate: 1.0,
+        };
+        let mut d = generate(&spec, 9).build(timing).unwrap();
+        d.vary_words();
+        // A start that never arrives, for `Stalled`.
+        let stopped_version = d
+            .executions()
+            .iter()
+            .find(|e| {
+                e.kind == Kind::ModelApiVersion && e.motion == Motion::Settled(Target::Stopped)
+            })
+            .map(|e| e.id.clone())
+            .unwrap();
+        d.request(Kind::ModelApiVersion, &stopped_version, Target::Running, 0)
+            .unwrap();
+        let mut seen: BTreeSet<(Kind, &str)> = BTreeSet::new();
+        for now in [0, 750, 10_000] {
+            for e in d.executions() {
+                seen.insert((e.kind, e.status(now).label));
+            }
+        }
+        let want = [
+            (
+                Kind::App,
+                &[
+                    "Running",
+                    "Serving",
+                    "Stopped",
+                    "Succeeded",
+                    "Failed",
+                    "Error",
+                    "Pending",
+                    "Preparing",
+                    "Starting",
+                    "Stopping",
+                ][..],
+            ),
+            (
+                Kind::ModelApiVersion,
+                &[
+                    "Running",
+                    "Stopped",
+                    "Failed",
+                    "Ready to run",
+                    "Preparing to build",
+                    "Building",
+                    "Starting",
+                    "Stalled",
+                    "Stopping",
+                ][..],
+            ),
+            (
+                Kind::Workspace,
+                &[
+                    "Created",
+                    "Initializing",
+                    "Starting",
+                    "Started",
+                    "Stopping",
+                    "Stopped",
+                    "Completed",
+                    "Failed",
+                    "Error",
+                ][..],
+            ),
+        ];
+        for (kind, words) in want {
+            for word in words {
+                assert!(
+                    seen.contains(&(kind, *word)),
+                    "{kind}: no {word} in {seen:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn scenarios_keep_the_first_word_of_each_state() {
+        let mut d = Deployment::new(Timing {
+            seed: 1,
+            transition_ms: 100,
+            jitter_ms: 0,
+            stuck_rate: 0.0,
+        });
+        let id = d.ids.next_id();
+        d.add_execution(Execution {
+            kind: Kind::App,
+            id: id.clone(),
+            project_id: "p".into(),
+            name: "a".into(),
+            owner: "o".into(),
+            motion: Motion::Settled(Target::Stopped),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail: Detail::App {
+                hardware_tier_id: "t".into(),
+                starts: vec![],
+            },
+        });
+        d.request(Kind::App, &id, Target::Running, 0).unwrap();
+        let app = d.get(Kind::App, &id).unwrap();
+        assert_eq!(app.status(10).label, "Pending");
+        assert_eq!(app.status(100).label, "Running");
     }
 }

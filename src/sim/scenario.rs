@@ -218,6 +218,7 @@ impl Scenario {
                     stop_requests: 0,
                     start_requests: 0,
                     stopped_label: a.state.stopped_label(),
+                    words: None,
                     detail: Detail::App {
                         hardware_tier_id: a.hardware_tier_id.clone(),
                         starts: Vec::new(),
@@ -241,6 +242,7 @@ impl Scenario {
                     stop_requests: 0,
                     start_requests: 0,
                     stopped_label: None,
+                    words: None,
                     detail: Detail::Workspace {
                         project_name: p.name.clone(),
                         project_owner: p.owner.clone(),
@@ -272,6 +274,7 @@ impl Scenario {
                     stop_requests: 0,
                     start_requests: 0,
                     stopped_label: None,
+                    words: None,
                     detail: Detail::ScheduledJob { object },
                 });
             }
@@ -329,6 +332,7 @@ fn build_model(
             stop_requests: 0,
             start_requests: 0,
             stopped_label: state.stopped_label(),
+            words: None,
             detail: Detail::ModelVersion {
                 model_id: model_id.clone(),
                 model_name: m.name.clone(),

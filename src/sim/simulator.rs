@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::config::{DeploymentSource, SimConfig};
 use super::faults::{FaultInjector, Faults, FaultsPatch};
 use super::generate::generate;
-use super::log::RequestLog;
+use super::log::{RequestLog, Violation};
 use super::model::{Deployment, Detail, Motion, Refusal, Target, Timing};
 use super::view::{ExecutionState, SimState};
 use crate::snapshot::Kind;
@@ -20,6 +20,10 @@ pub struct Simulator {
     deployment: Mutex<Deployment>,
     faults: Mutex<FaultInjector>,
     log: Mutex<RequestLog>,
+    /// Kept apart from the request log: resetting counters does not forgive a violation.
+    violations: Mutex<Vec<Violation>>,
+    /// The bearer token accepted now (rotated by `/__sim/token`).
+    bearer: Mutex<Option<String>>,
 }
 
 /// A panic in one handler must not take the whole simulator down with a poisoned lock.
@@ -37,7 +41,11 @@ impl Simulator {
             stuck_rate: config.stuck_rate,
         };
         let deployment = match &config.deployment {
-            DeploymentSource::Generate(spec) => generate(spec, config.seed).build(timing)?,
+            DeploymentSource::Generate(spec) => {
+                let mut d = generate(spec, config.seed).build(timing)?;
+                d.vary_words();
+                d
+            }
             DeploymentSource::Scenario(s) => s.build(timing)?,
         };
         Ok(Simulator {
@@ -45,6 +53,8 @@ impl Simulator {
             deployment: Mutex::new(deployment),
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
             log: Mutex::new(RequestLog::default()),
+            violations: Mutex::new(Vec::new()),
+            bearer: Mutex::new(config.bearer_token.clone()),
             config,
         })
     }
@@ -124,6 +134,37 @@ impl Simulator {
             .filter(|e| e.kind == kind && e.status(now_ms).running_or_launching)
             .map(|e| e.id.clone())
             .collect()
+    }
+
+    /// Records a request that was served but must never have been sent.
+    pub fn record_violation(&self, kind: Kind, execution_id: &str, request: String, what: String) {
+        tracing::warn!(%kind, execution_id, request, "violation: {what}");
+        let at_ms = self.now_ms();
+        lock(&self.violations).push(Violation {
+            at_ms,
+            what,
+            kind,
+            execution_id: execution_id.to_owned(),
+            request,
+        });
+    }
+
+    /// Whether `token` is the bearer token accepted now.
+    pub fn accepts_token(&self, token: &str) -> bool {
+        lock(&self.bearer).as_deref() == Some(token)
+    }
+
+    /// Replaces the bearer token: the old one is refused from now on.
+    pub fn rotate_token(&self, token: &str) -> Result<(), String> {
+        if token.is_empty() {
+            return Err("the bearer token must not be empty".into());
+        }
+        *lock(&self.bearer) = Some(token.to_owned());
+        Ok(())
+    }
+
+    pub fn violations(&self) -> Vec<Violation> {
+        lock(&self.violations).clone()
     }
 
     pub fn requests(&self) -> RequestLog {

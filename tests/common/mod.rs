@@ -12,9 +12,14 @@ use dmm::snapshot::Kind;
 
 pub const KEY: &str = "e2e-secret-key-7f3a9c";
 
+/// A simulator and a folder for one test. When it is dropped at the end of a test that passed
+/// so far, the simulator must have recorded no violation (a request dmm must never send, such as
+/// a start of an inactive model version): every end-to-end test checks that, unless it provokes
+/// violations on purpose and says so with [`Env::expect_violations`].
 pub struct Env {
     pub sim: SimHandle,
     pub dir: tempfile::TempDir,
+    violations_expected: std::cell::Cell<bool>,
 }
 
 /// A small deployment with fast transitions.
@@ -43,7 +48,13 @@ impl Env {
         Env {
             sim: spawn(config).expect("simulator starts"),
             dir: tempfile::tempdir().expect("temp dir"),
+            violations_expected: std::cell::Cell::new(false),
         }
+    }
+
+    /// This test provokes violations on purpose: the check when it ends is skipped.
+    pub fn expect_violations(&self) {
+        self.violations_expected.set(true);
     }
 
     pub fn small() -> Env {
@@ -87,7 +98,7 @@ impl Env {
 
     /// A shutdown or restore with fast polling, so tests spend their time on the work, not on
     /// waiting.
-    fn op_args(&self, op: &str, extra: &[&str]) -> Vec<String> {
+    pub fn op_args(&self, op: &str, extra: &[&str]) -> Vec<String> {
         let snap = self.snapshot();
         let fast = [
             op,
@@ -128,6 +139,25 @@ impl Env {
         JournalReader::open(&self.journal())
             .and_then(|r| r.steps(Some(op)))
             .unwrap_or_default()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.violations_expected.get() {
+            return;
+        }
+        let violations = self.sim.violations();
+        assert!(
+            violations.is_empty(),
+            "dmm sent {} request(s) a maintenance tool must never send:\n{}",
+            violations.len(),
+            violations
+                .iter()
+                .map(|v| format!("  {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 }
 

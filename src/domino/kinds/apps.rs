@@ -2,11 +2,12 @@
 //! project's local external data volumes again, as the app had them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
@@ -101,11 +102,15 @@ fn local_volume_ids(volumes: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// A project's local volume ids, read at most once: the first start of the project reads them,
+/// and every other start of it, concurrent or later, waits for and shares that read.
+type VolumeCell = Arc<OnceCell<Vec<String>>>;
+
 pub struct Apps {
     client: DominoClient,
     /// A project's local volumes, read once per restore: apps of one project share them, and
     /// volumes must not change during maintenance (the README's warning).
-    volumes_by_project: Mutex<HashMap<String, Vec<String>>>,
+    volumes_by_project: Mutex<HashMap<String, VolumeCell>>,
 }
 
 impl Apps {
@@ -116,31 +121,28 @@ impl Apps {
         }
     }
 
-    /// The ids of the project's volumes an app start must mount. Two starts in one project at
-    /// the same moment may both read them; that costs a request, never a wrong answer.
+    /// The ids of the project's volumes an app start must mount. A read that fails is not kept:
+    /// the next start of the project reads again.
     async fn local_volumes(&self, project_id: &str) -> Result<Vec<String>, ApiError> {
-        if let Some(known) = self.cached_volumes(project_id) {
-            return Ok(known);
-        }
-        let mounts_path = format!("/v4/datamount/projects/{}", seg(project_id));
-        let volumes = expect_array(
-            self.client.get_value(&mounts_path).await?,
-            "GET",
-            &mounts_path,
-        )?;
-        let ids = local_volume_ids(&volumes);
-        if let Ok(mut cache) = self.volumes_by_project.lock() {
-            cache.insert(project_id.to_owned(), ids.clone());
-        }
-        Ok(ids)
-    }
-
-    fn cached_volumes(&self, project_id: &str) -> Option<Vec<String>> {
-        self.volumes_by_project
+        let cell = self
+            .volumes_by_project
             .lock()
-            .ok()?
-            .get(project_id)
-            .cloned()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(project_id.to_owned())
+            .or_default()
+            .clone();
+        let ids = cell
+            .get_or_try_init(|| async {
+                let mounts_path = format!("/v4/datamount/projects/{}", seg(project_id));
+                let volumes = expect_array(
+                    self.client.get_value(&mounts_path).await?,
+                    "GET",
+                    &mounts_path,
+                )?;
+                Ok::<_, ApiError>(local_volume_ids(&volumes))
+            })
+            .await?;
+        Ok(ids.clone())
     }
 }
 

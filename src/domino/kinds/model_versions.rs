@@ -151,7 +151,8 @@ pub async fn list_project(
     Ok(listing)
 }
 
-/// Every version of a model, page after page until an empty page.
+/// Every version of a model, page after page until an empty page. A short page is not the
+/// last one: the server may cap `pageSize`, and then numbers its pages in the size it serves.
 async fn list_versions(
     client: &DominoClient,
     model_id: &str,
@@ -160,6 +161,7 @@ async fn list_versions(
 ) -> Result<Vec<VersionRecord>, ApiError> {
     let mut versions: Vec<VersionRecord> = Vec::new();
     let mut seen = HashSet::new();
+    let page_size = page_size.max(1);
     for page_number in 1..=MAX_VERSION_PAGES {
         let path = format!(
             "/models/{}/versions/json?pageNumber={page_number}&pageSize={page_size}",

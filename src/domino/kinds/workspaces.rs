@@ -66,21 +66,27 @@ pub fn is_running_or_launching(state: &str) -> bool {
     word_in(state, &RUNNING_OR_LAUNCHING)
 }
 
-/// A list state as the runner sees it. `Started` runs; the launching states, and `Stopping` /
-/// `Deleting` (not in `domino-api.md`, but plainly on their way), are in motion so that a stop
-/// is not confirmed early; every other word (`Stopped`, `Deleted`, `Failed`, ...) is stopped.
+/// The words of a workspace that has stopped, for good or not (`domino-api.md`).
+const STOPPED: [&str; 4] = ["Stopped", "Failed", "Error", "Completed"];
+
+/// A list state as the runner sees it. `Started` runs; a known stopped word is stopped; every
+/// other word (the launching ones, `Stopping`, and any word not known yet) is in motion, so that
+/// a stop is never confirmed on a word dmm does not understand.
 pub fn workspace_state(state: &str) -> Observed {
     if state.eq_ignore_ascii_case("Started") {
         Observed::Running
-    } else if is_running_or_launching(state) || word_in(state, &["Stopping", "Deleting"]) {
-        Observed::InMotion(state.to_owned())
-    } else {
+    } else if word_in(state, &STOPPED) {
         Observed::Stopped
+    } else {
+        Observed::InMotion(state.to_owned())
     }
 }
 
-/// Pages through the admin list. Rows shift between pages while it is paged, so rows are
-/// deduplicated by `workspaceId`, and a count that differs from `totalEntries` is a warning.
+/// Pages through the admin list. The server may serve fewer rows than asked (a capped
+/// `limit`), so the offset advances by the rows received, and only an empty page or an offset
+/// at `totalEntries` ends the listing; one that ends short of `totalEntries` is a problem (the
+/// scan is incomplete). Rows shift between pages while it is paged, so rows are deduplicated by
+/// `workspaceId`, and a count that differs from `totalEntries` is a warning.
 pub async fn list_rows(
     client: &DominoClient,
     page_size: usize,
@@ -91,6 +97,7 @@ pub async fn list_rows(
     let mut seen = HashSet::new();
     let (mut offset, mut duplicates, mut unreadable) = (0u64, 0usize, 0usize);
     let mut total: Option<u64> = None;
+    let mut ended_empty = false;
     for page_number in 1..=MAX_PAGES {
         let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
         let page: RowPage = client.get_json(&path).await?;
@@ -103,28 +110,53 @@ pub async fn list_rows(
         progress.unit_done(KIND);
         total = page.total_entries.or(total);
         let row_count = page.table_rows.len();
+        if row_count == 0 {
+            ended_empty = true;
+            break;
+        }
         let problems_before = result.problems.len();
         let rows: Vec<WorkspaceRow> = parse_records(KIND, page.table_rows, &mut result.problems);
         unreadable += result.problems.len() - problems_before;
+        let mut new_rows = 0usize;
         for row in rows {
             if seen.insert(row.workspace_id.clone()) {
                 result.rows.push(row);
+                new_rows += 1;
             } else {
                 duplicates += 1;
             }
         }
-        offset += page_size as u64;
-        if row_count < page_size || total.is_some_and(|t| offset >= t) {
+        offset += row_count as u64;
+        if total.is_some_and(|t| offset >= t) {
+            break;
+        }
+        let page_unreadable = result.problems.len() - problems_before;
+        if total.is_none() && new_rows == 0 && page_unreadable == 0 {
+            // No count to stop at and nothing new: the API ignores `offset`.
+            result.warnings.push(format!(
+                "the workspace list repeated earlier rows at offset {offset}; stopped paging there"
+            ));
             break;
         }
     }
     let found = result.rows.len() + unreadable;
-    if let Some(total) = total
-        && found as u64 != total
-    {
-        result.warnings.push(format!(
-            "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
-        ));
+    match total {
+        Some(total) if ended_empty && offset < total => {
+            result.problems.push(ScanProblem::new(
+                KIND,
+                "the admin list of workspaces",
+                format!(
+                    "it ended after {offset} of the {total} rows it reports (totalEntries): rows {} to {total} were not listed, so running workspaces may be missing from the snapshot; run it again",
+                    offset + 1
+                ),
+            ));
+        }
+        Some(total) if found as u64 != total => {
+            result.warnings.push(format!(
+                "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
+            ));
+        }
+        _ => {}
     }
     Ok(result)
 }
@@ -310,10 +342,13 @@ mod tests {
             "Starting",
             "Stopping",
             "Deleting",
+            "Deprovisioning",
+            "Deleted",
+            "",
         ] {
-            assert_eq!(workspace_state(s), Observed::InMotion(s.into()));
+            assert_eq!(workspace_state(s), Observed::InMotion(s.into()), "{s}");
         }
-        for s in ["Stopped", "Deleted", "Failed", "Whatever"] {
+        for s in ["Stopped", "Failed", "Error", "Completed", "stopped"] {
             assert_eq!(workspace_state(s), Observed::Stopped, "{s}");
             assert!(!is_running_or_launching(s));
         }

@@ -3,9 +3,10 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use std::collections::BTreeSet;
 
 use super::Shared;
 use crate::sim::model::{AppStart, Detail, Execution, Refusal, Target};
@@ -64,18 +65,20 @@ async fn stop(State(sim): State<Shared>, Path(id): Path<String>) -> Result<Json<
 }
 
 /// The body names the hardware tier and the volumes to mount; it is recorded as received so
-/// tests can check what the client sent.
+/// tests can check what the client sent. A tier or a volume that does not exist is refused, as
+/// Domino does (400); another tier or other volumes than the app ran with are served, and
+/// recorded as violations.
 async fn start(
     State(sim): State<Shared>,
     Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Result<Json<Value>, Refusal> {
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Null
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Refusal::BadRequest(format!("the body is not valid JSON: {e}")))?
-    };
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|e| Refusal::BadRequest(format!("the body is not valid JSON: {e}")))?;
+    if !body.is_object() {
+        return Err(Refusal::BadRequest("the body must be a JSON object".into()));
+    }
     let tier = match body.get("hardwareTierId") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -94,8 +97,45 @@ async fn start(
         ),
     };
     let now = sim.now_ms();
-    {
+    let violations = {
         let mut d = sim.deployment();
+        let app = d
+            .get(Kind::App, &id)
+            .ok_or_else(|| Refusal::NotFound(format!("no app with id {id}")))?;
+        let ran_on = match &app.detail {
+            Detail::App {
+                hardware_tier_id, ..
+            } => hardware_tier_id.clone(),
+            _ => String::new(),
+        };
+        let ran_with: BTreeSet<String> = d.local_volume_ids(&app.project_id).into_iter().collect();
+        if let Some(t) = &tier
+            && !d.knows_tier(t)
+        {
+            return Err(Refusal::BadRequest(format!("no hardware tier with id {t}")));
+        }
+        if let Some(unknown) = volumes.iter().flatten().find(|v| !d.volume_exists(v)) {
+            return Err(Refusal::BadRequest(format!(
+                "no external data volume with id {unknown}"
+            )));
+        }
+        let mut violations = Vec::new();
+        match &tier {
+            Some(t) if *t == ran_on => {}
+            Some(t) => violations.push(format!("started on hardware tier {t}, it ran on {ran_on}")),
+            None => violations.push(format!(
+                "started with no hardware tier (Domino picks a default), it ran on {ran_on}"
+            )),
+        }
+        let sent: BTreeSet<String> = volumes.iter().flatten().cloned().collect();
+        if sent != ran_with {
+            let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>().join(", ");
+            violations.push(format!(
+                "started with volumes [{}], it ran with [{}]",
+                list(&sent),
+                list(&ran_with)
+            ));
+        }
         d.request(Kind::App, &id, Target::Running, now)?;
         d.record_app_start(
             &id,
@@ -105,6 +145,10 @@ async fn start(
                 external_volume_mount_ids: volumes,
             },
         )?;
+        violations
+    };
+    for what in violations {
+        sim.record_violation(Kind::App, &id, format!("POST {}", uri.path()), what);
     }
     read_one(&sim, &id)
 }

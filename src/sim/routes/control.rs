@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Shared, error};
 use crate::sim::faults::FaultsPatch;
-use crate::sim::log::RequestLog;
+use crate::sim::log::{RequestLog, Violation};
 use crate::sim::model::{Refusal, Target};
 use crate::sim::view::SimState;
 use crate::snapshot::Kind;
@@ -20,6 +20,8 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/__sim/state", get(state))
         .route("/__sim/requests", get(requests))
+        .route("/__sim/violations", get(violations))
+        .route("/__sim/token", post(rotate_token))
         .route("/__sim/faults", get(faults).post(set_faults))
         .route("/__sim/executions/{kind}", post(add_running))
         .route("/__sim/executions/{kind}/{id}/{action}", post(change))
@@ -32,6 +34,24 @@ async fn state(State(sim): State<Shared>) -> Json<SimState> {
 
 async fn requests(State(sim): State<Shared>) -> Json<RequestLog> {
     Json(sim.requests())
+}
+
+async fn violations(State(sim): State<Shared>) -> Json<Vec<Violation>> {
+    Json(sim.violations())
+}
+
+/// `{"token": "..."}`: the bearer token accepted from now on. The token is never echoed.
+async fn rotate_token(State(sim): State<Shared>, body: Bytes) -> Response {
+    let token = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("token").and_then(|t| t.as_str()).map(str::to_owned));
+    let Some(token) = token else {
+        return error(StatusCode::BAD_REQUEST, "expected {\"token\": \"...\"}");
+    };
+    match sim.rotate_token(&token) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn faults(State(sim): State<Shared>) -> Response {

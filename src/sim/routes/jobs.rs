@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
 use axum::routing::get;
 use serde_json::Value;
 
@@ -55,10 +55,22 @@ async fn read(
 async fn put(
     State(sim): State<Shared>,
     Path((project_id, job_id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     body: Bytes,
 ) -> Result<Json<Value>, Refusal> {
     let body: Value = serde_json::from_slice(&body)
         .map_err(|e| Refusal::BadRequest(format!("the body is not valid JSON: {e}")))?;
-    let stored = sim.deployment().put_job(&project_id, &job_id, body)?;
+    let (stored, changed) = sim.deployment().put_job(&project_id, &job_id, body)?;
+    if !changed.is_empty() {
+        sim.record_violation(
+            Kind::ScheduledJob,
+            &job_id,
+            format!("PUT {}", uri.path()),
+            format!(
+                "the PUT changed fields other than isPaused: {}",
+                changed.join(", ")
+            ),
+        );
+    }
     Ok(Json(Value::Object(stored)))
 }

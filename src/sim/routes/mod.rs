@@ -5,6 +5,7 @@ mod apps;
 mod control;
 mod guard;
 mod jobs;
+mod meta;
 mod models;
 mod projects;
 mod workspaces;
@@ -30,6 +31,9 @@ pub fn router(sim: Shared) -> Router {
         .merge(models::routes())
         .merge(workspaces::routes())
         .merge(jobs::routes())
+        .merge(meta::routes())
+        // After the key check, as Domino answers: a JSON message, not an empty 404.
+        .fallback(unknown_route)
         // The last layer added runs first: faults (and the log) wrap the key check.
         .layer(from_fn_with_state(sim.clone(), guard::require_key))
         .layer(from_fn_with_state(sim.clone(), guard::faults_and_log));
@@ -40,6 +44,13 @@ pub fn router(sim: Shared) -> Router {
         Router::new().nest(&prefix, domino)
     };
     domino.merge(control::routes()).with_state(sim)
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        format!("no such endpoint: {}", uri.path()),
+    )
 }
 
 /// Errors are answered as Domino does: a status and `{"message": ...}`.

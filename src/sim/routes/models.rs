@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -102,6 +102,8 @@ async fn list_versions(
             "pageNumber and pageSize start at 1".into(),
         ));
     }
+    // A capped server pages by the size it serves: page 2 starts after the capped page 1.
+    let page_size = sim.config.page_size(page_size);
     let now = sim.now_ms();
     let d = sim.deployment();
     let model = find_model(&d, &model_id)?;
@@ -159,6 +161,23 @@ async fn stop(
 async fn start(
     State(sim): State<Shared>,
     Path((model_id, version_id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, Refusal> {
-    change(&sim, &model_id, &version_id, Target::Running)
+    let answer = change(&sim, &model_id, &version_id, Target::Running)?;
+    let active = sim
+        .deployment()
+        .model(&model_id)
+        .and_then(|m| m.active_version_id.clone());
+    if active.as_deref() != Some(version_id.as_str()) {
+        sim.record_violation(
+            Kind::ModelApiVersion,
+            &version_id,
+            format!("POST {}", uri.path()),
+            format!(
+                "a start of a version that is not its model's active version ({})",
+                active.as_deref().unwrap_or("none")
+            ),
+        );
+    }
+    Ok(answer)
 }

@@ -2,12 +2,13 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
+use crate::sim::config::UNKNOWN_STOPPING_WORD;
 use crate::sim::model::{Deployment, Detail, Execution, Refusal, Target};
 use crate::snapshot::Kind;
 
@@ -31,7 +32,7 @@ struct PageQuery {
 }
 
 /// A dashboard row names its project by owner and name only, as the real one does.
-fn row_json(e: &Execution, now_ms: u64) -> Value {
+fn row_json(e: &Execution, now_ms: u64, unknown_stopping_word: bool) -> Value {
     let (project_name, project_owner) = match &e.detail {
         Detail::Workspace {
             project_name,
@@ -46,7 +47,10 @@ fn row_json(e: &Execution, now_ms: u64) -> Value {
         "projectName": project_name,
         "projectOwnerName": project_owner,
         "ownerUsername": e.owner,
-        "workspaceState": e.status(now_ms).label,
+        "workspaceState": match e.status(now_ms).label {
+            "Stopping" if unknown_stopping_word => UNKNOWN_STOPPING_WORD,
+            label => label,
+        },
         "hardwareTierName": "Small",
     })
 }
@@ -55,7 +59,7 @@ async fn list(
     State(sim): State<Shared>,
     Query(q): Query<PageQuery>,
 ) -> Result<Json<Value>, Refusal> {
-    let limit = q.limit.unwrap_or(10);
+    let limit = sim.config.page_size(q.limit.unwrap_or(10));
     let offset = q.offset.unwrap_or(0);
     if limit == 0 {
         return Err(Refusal::BadRequest("limit must be at least 1".into()));
@@ -67,7 +71,7 @@ async fn list(
     let page: Vec<Value> = rows
         .skip(offset)
         .take(limit)
-        .map(|e| row_json(e, now))
+        .map(|e| row_json(e, now, sim.config.unknown_stopping_word))
         .collect();
     if sim.config.shifting_workspaces {
         d.shift_workspaces();
@@ -122,13 +126,29 @@ async fn read(
 async fn stop(
     State(sim): State<Shared>,
     Path((project_id, workspace_id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, Refusal> {
     let now = sim.now_ms();
-    let mut d = sim.deployment();
-    workspace(&d, &project_id, &workspace_id)?;
-    d.request(Kind::Workspace, &workspace_id, Target::Stopped, now)?;
-    Ok(Json(workspace_json(
-        workspace(&d, &project_id, &workspace_id)?,
-        now,
-    )))
+    let (answer, never_ran) = {
+        let mut d = sim.deployment();
+        let never_ran = matches!(
+            workspace(&d, &project_id, &workspace_id)?.detail,
+            Detail::Workspace {
+                ever_ran: false,
+                ..
+            }
+        );
+        d.request(Kind::Workspace, &workspace_id, Target::Stopped, now)?;
+        let answer = workspace_json(workspace(&d, &project_id, &workspace_id)?, now);
+        (answer, never_ran)
+    };
+    if never_ran {
+        sim.record_violation(
+            Kind::Workspace,
+            &workspace_id,
+            format!("POST {}", uri.path()),
+            "a stop of a workspace that never ran (mostRecentSession is null)".into(),
+        );
+    }
+    Ok(Json(answer))
 }
