@@ -3,7 +3,7 @@
 //!
 //! Retry rule: 429, 500, 502, 503, 504, connection errors and timeouts are retried with
 //! exponential backoff and jitter (`RetryPolicy`), waiting at least `Retry-After` seconds when the
-//! answer carries one. 500 is retried too although `domino-api.md` does not list it: Domino's
+//! answer carries one. 500 is retried too although `docs/domino-api.md` does not list it: Domino's
 //! frontend answers 500 when a backend service is restarting, and every call we make is either a
 //! read or state-setting (stop, start, pause), so sending it again is safe. 401/403, 404 and
 //! other 4xx are final at once.

@@ -1,7 +1,7 @@
 //! `domino-sim`: an in-memory Domino deployment served over HTTP on loopback, for the tests, the
 //! benchmarks and the README's first command.
 //!
-//! It serves the endpoints of `domino-api.md` with their exact shapes and status strings. Stops
+//! It serves the endpoints of `docs/domino-api.md` with their exact shapes and status strings. Stops
 //! and starts take time (evaluated lazily from timestamps), some get stuck, and faults (latency,
 //! 5xx, 429, dropped connections, lost answers, rate limits, outages) are seeded and
 //! reproducible. `/__sim/` reports state and request counts and lets tests change the deployment

@@ -155,7 +155,7 @@ pub struct Status {
     pub running: bool,
     /// Settled in a stopped state.
     pub stopped: bool,
-    /// Running or launching: what a snapshot should record (per domino-api.md).
+    /// Running or launching: what a snapshot should record (per docs/domino-api.md).
     pub running_or_launching: bool,
 }
 
@@ -826,7 +826,7 @@ mod word_tests {
     use super::*;
     use crate::sim::generate::{GenerateSpec, generate};
 
-    /// Every state word domino-api.md lists for apps, model versions and workspaces shows up in
+    /// Every state word docs/domino-api.md lists for apps, model versions and workspaces shows up in
     /// a generated deployment, at the start, mid-transition or at rest.
     #[test]
     fn generated_deployments_show_every_listed_state_word() {

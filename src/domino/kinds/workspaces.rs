@@ -61,12 +61,12 @@ fn word_in(word: &str, words: &[&str]) -> bool {
     words.iter().any(|w| w.eq_ignore_ascii_case(word))
 }
 
-/// Whether a snapshot takes a workspace in this state (`domino-api.md`: running or launching).
+/// Whether a snapshot takes a workspace in this state (`docs/domino-api.md`: running or launching).
 pub fn is_running_or_launching(state: &str) -> bool {
     word_in(state, &RUNNING_OR_LAUNCHING)
 }
 
-/// The words of a workspace that has stopped, for good or not (`domino-api.md`).
+/// The words of a workspace that has stopped, for good or not (`docs/domino-api.md`).
 const STOPPED: [&str; 4] = ["Stopped", "Failed", "Error", "Completed"];
 
 /// A list state as the runner sees it. `Started` runs; a known stopped word is stopped; every

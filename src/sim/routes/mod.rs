@@ -1,4 +1,4 @@
-//! The HTTP surface: the Domino routes of `domino-api.md` (behind the key check and the fault
+//! The HTTP surface: the Domino routes of `docs/domino-api.md` (behind the key check and the fault
 //! injection) and the `/__sim/` inspection and control routes (neither).
 
 mod apps;
