@@ -178,7 +178,17 @@ impl Prepared {
         tokio::pin!(steps);
         let drain = self.options.drain;
         let drained = tokio::select! {
-            result = &mut steps => { result?; false }
+            result = &mut steps => match result {
+                Ok(()) => false,
+                // Credentials refused mid-run (revoked, or a token that expired): nothing else
+                // would succeed, but every step is where the journal has it, so the run stops
+                // resumably rather than failing.
+                Err(RunError::Unauthorized(e)) => {
+                    cancel.cancel_because(credentials_refused(&e));
+                    false
+                }
+                Err(e) => return Err(e),
+            },
             _ = async { cancel.cancelled().await; tokio::time::sleep(drain).await } => true,
         };
         let summary = RunSummary::read(&self.journal, run_id, &self.selection)?;
@@ -209,7 +219,10 @@ impl Prepared {
             };
             match checked {
                 Ok(v) => VerificationOutcome::Checked(v),
-                Err(e) if e.is_unauthorized() => return Err(RunError::Unauthorized(e)),
+                Err(e) if e.is_unauthorized() => {
+                    cancel.cancel_because(credentials_refused(&e));
+                    return self.interrupted(run_id, summary, cancel, started, " during verification");
+                }
                 Err(e) => VerificationOutcome::Unavailable(format!(
                     "verification could not list the deployment: {e}"
                 )),
@@ -354,4 +367,8 @@ fn outcome_message(failed: usize, verification: &VerificationOutcome) -> String 
         VerificationOutcome::NotRun => parts.push("not verified".into()),
     }
     parts.join("; ")
+}
+
+fn credentials_refused(e: &ApiError) -> String {
+    format!("the credentials were refused mid-run ({e}); fix them, then run the same command again")
 }

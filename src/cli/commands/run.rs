@@ -63,7 +63,7 @@ impl From<RunError> for CliError {
                 CliError::bad_input(e.to_string())
             }
             RunError::Unavailable(_) => CliError::new(Exit::Interrupted, e.to_string()),
-            RunError::Unauthorized(e) => CliError::bad_input(format!("stopped: {e}")),
+            RunError::Unauthorized(e) => CliError::new(Exit::Interrupted, format!("stopped: {e}")),
             RunError::Journal(e) => e.into(),
         }
     }
