@@ -24,7 +24,9 @@ impl Output {
         if !interactive {
             bars.set_draw_target(ProgressDrawTarget::hidden());
         }
-        let color = interactive && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = interactive
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
         Output {
             bars,
             interactive,
@@ -58,6 +60,7 @@ impl<'a> MakeWriter<'a> for BarSafeStderr {
 }
 
 pub fn init(global: &GlobalArgs, out: &Output) {
+    super::output::set_json_logs(matches!(global.log_format, LogFormat::Json));
     let default = if global.quiet {
         "warn"
     } else {

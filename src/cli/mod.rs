@@ -6,6 +6,7 @@ mod commands;
 mod connect;
 pub mod exit;
 mod logging;
+pub mod output;
 mod progress;
 
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ use logging::Output;
 
 pub fn main() -> ExitCode {
     install_panic_hook();
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let out = Output::detect();
     logging::init(&cli.global, &out);
@@ -28,7 +30,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::error(&format!("cannot start the async runtime: {e}"));
             return Exit::BadInput.into();
         }
     };
@@ -38,8 +40,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(e) => {
-            out.bars
-                .suspend(|| eprintln!("error: {}", one_line(&e.message)));
+            out.bars.suspend(|| output::error(&one_line(&e.message)));
             e.exit.into()
         }
     }
@@ -74,7 +75,10 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
         Command::Journal(a) => commands::journal::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "dmm", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dmm", &mut script);
+            // A closed pipe ends the script quietly.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(Exit::Success)
         }
     }
@@ -97,9 +101,20 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "error: internal error: {}{at} (the journal is intact; please report this)",
+        output::error(&format!(
+            "internal error: {}{at} (the journal is intact; please report this)",
             one_line(&msg)
-        );
+        ));
     }));
+}
+
+/// A file size limit (`ulimit -f`) reached while the journal grows would otherwise kill the
+/// process with SIGXFSZ, silently and mid-run; ignored, the write fails with EFBIG and the run
+/// stops resumably with one line, like any other journal write that fails.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN at startup, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

@@ -1,12 +1,12 @@
 //! `dmm journal`: the audit trail, one line per event.
 
 use std::collections::HashSet;
-use std::io::Write;
 
 use super::run::check_binding;
 use crate::cli::args::JournalArgs;
 use crate::cli::connect::journal_path;
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
 use crate::journal::{JournalError, JournalRead, JournalReader, StepPhase};
 use crate::snapshot;
 
@@ -34,8 +34,6 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     } else {
         HashSet::new()
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     for e in reader.events()? {
         if args.kind.is_some_and(|k| k != e.kind) {
             continue;
@@ -73,11 +71,11 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
                     .unwrap_or_default()
             )
         };
+        outln!("{line}");
         // A closed pipe (`| head`) ends the listing quietly.
-        if writeln!(out, "{line}").is_err() {
+        if crate::cli::output::stdout_closed() {
             return Ok(Exit::Success);
         }
     }
-    let _ = out.flush();
     Ok(Exit::Success)
 }

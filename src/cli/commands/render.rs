@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::exit::Exit;
+use crate::cli::output::outln;
 use crate::journal::{Operation, StepPhase};
 use crate::runner::verify::{Finding, Verification};
 use crate::runner::{Plan, RunSummary};
@@ -14,10 +15,10 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
         Operation::Restore => "start",
     };
     if dry_run {
-        println!("dry run: {op} would {verb} these; nothing is touched now");
+        outln!("dry run: {op} would {verb} these; nothing is touched now");
     }
     let to_verb = format!("to {verb}");
-    println!(
+    outln!(
         "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
         "kind", to_verb, "waiting", "confirmed", "skipped", "failed"
     );
@@ -28,28 +29,28 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
         } else {
             line.failed.to_string()
         };
-        println!(
+        outln!(
             "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
             kind, line.to_request, line.to_wait, line.confirmed, line.skipped, failed
         );
         if dry_run {
             for name in &line.names {
-                println!("    {verb} {kind} '{name}'");
+                outln!("    {verb} {kind} '{name}'");
             }
         }
     }
 }
 
 pub fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
-    println!();
-    println!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
-    println!(
+    outln!();
+    outln!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
+    outln!(
         "{:<18} {:>9} {:>8} {:>7} {:>10}",
         "kind", "confirmed", "skipped", "failed", "unfinished"
     );
     for (kind, steps) in &summary.steps {
         let count = |f: &dyn Fn(&StepPhase) -> bool| steps.iter().filter(|s| f(&s.phase)).count();
-        println!(
+        outln!(
             "{:<18} {:>9} {:>8} {:>7} {:>10}",
             kind.label(),
             count(&|p| matches!(p, StepPhase::Confirmed)),
@@ -60,9 +61,9 @@ pub fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     }
     let failed: Vec<_> = summary.failed().collect();
     if !failed.is_empty() {
-        println!("failed:");
+        outln!("failed:");
         for step in failed {
-            println!(
+            outln!(
                 "  {} '{}' ({}), id {}: {}",
                 step.key.kind,
                 step.name,
@@ -76,14 +77,14 @@ pub fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
 
 pub fn print_verification(v: &Verification) {
     if v.passed {
-        println!("verification: passed ({} checked)", v.checked);
+        outln!("verification: passed ({} checked)", v.checked);
     } else {
         let mismatches = v
             .items
             .iter()
             .filter(|i| !matches!(i.finding, Finding::Ok | Finding::Skipped))
             .count();
-        println!(
+        outln!(
             "verification: FAILED, {mismatches} mismatch(es) among {} checked",
             v.checked
         );
@@ -97,7 +98,7 @@ pub fn print_verification(v: &Verification) {
             Finding::Skipped => "skipped",
             Finding::Unknown => "unknown",
         };
-        println!(
+        outln!(
             "  {label:<13} {} '{}' ({}), id {}: {}",
             item.kind, item.name, item.owner, item.execution, item.detail
         );
@@ -108,12 +109,12 @@ pub fn print_next(op: Operation, exit: Exit, file: &Path) {
     let file = file.display();
     match (op, exit) {
         (Operation::Shutdown, Exit::Success) => {
-            println!("next: upgrade Domino, then run: dmm restore {file}")
+            outln!("next: upgrade Domino, then run: dmm restore {file}")
         }
         (Operation::Restore, Exit::Success) => {
-            println!("next: maintenance is over; the audit trail is in: dmm journal {file}")
+            outln!("next: maintenance is over; the audit trail is in: dmm journal {file}")
         }
-        (_, _) => println!(
+        (_, _) => outln!(
             "next: look at the failures above (dmm journal {file} --failed), then run: dmm {op} {file} --retry-failed"
         ),
     }

@@ -8,6 +8,7 @@ use super::render;
 use crate::cli::args::{GlobalArgs, RunArgs};
 use crate::cli::connect::{Connection, connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
 use crate::cli::logging::Output;
 use crate::cli::progress::RunProgress;
 use crate::domino::{ApiError, KindOptions, Limits, list_projects};
@@ -112,7 +113,7 @@ pub async fn run(
         Some(Err(runner::RunError::Unauthorized(e))) => {
             return Err(CliError::bad_input(format!("stopped: {e}")));
         }
-        Some(Err(runner::RunError::Journal(e))) => return Err(e.into()),
+        Some(Err(runner::RunError::Journal(e))) => return Err(CliError::journal_in_run(e)),
         Some(Err(runner::RunError::Snapshot(e))) => return Err(CliError::bad_input(e)),
         None => summary_from_journal(&journal, &options)?,
     };
@@ -130,12 +131,13 @@ pub async fn run(
                 "interrupted{why}; run the same command again to continue; {}",
                 traffic(&conn.client)
             )),
-        )?;
+        )
+        .map_err(CliError::journal_in_run)?;
         render::print_run_summary(op, &summary, started.elapsed());
-        eprintln!(
+        crate::cli::output::notice(&format!(
             "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
             summary.unfinished()
-        );
+        ));
         return Ok(Exit::Interrupted);
     }
 
@@ -146,7 +148,8 @@ pub async fn run(
             time: now_rfc3339(),
             passed: true,
             detail: serde_json::json!({"skipped": "--no-verify"}),
-        })?;
+        })
+        .map_err(CliError::journal_in_run)?;
         None
     } else {
         reporter.verification_started();
@@ -168,7 +171,8 @@ pub async fn run(
             time: now_rfc3339(),
             passed: v.passed,
             detail: serde_json::to_value(&v).unwrap_or_default(),
-        })?;
+        })
+        .map_err(CliError::journal_in_run)?;
         Some(v)
     };
 
@@ -184,12 +188,14 @@ pub async fn run(
         outcome_message(failed, verification.as_ref()),
         traffic(&conn.client)
     );
-    journal.end_run(summary.run, outcome, Some(message))?;
+    journal
+        .end_run(summary.run, outcome, Some(message))
+        .map_err(CliError::journal_in_run)?;
     render::print_run_summary(op, &summary, started.elapsed());
     if let Some(v) = &verification {
         render::print_verification(v);
     } else {
-        println!("verification: skipped (--no-verify)");
+        outln!("verification: skipped (--no-verify)");
     }
     render::print_next(op, exit, &args.file);
     Ok(exit)
@@ -324,7 +330,9 @@ fn watch_signals(cancel: Cancel) {
         );
         cancel.cancel();
         let second = wait_for_signal().await;
-        eprintln!("{second} again: stopping now; run the same command again to continue");
+        crate::cli::output::notice(&format!(
+            "{second} again: stopping now; run the same command again to continue"
+        ));
         std::process::exit(Exit::Interrupted as i32);
     });
 }

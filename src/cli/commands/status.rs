@@ -9,6 +9,7 @@ use super::run::check_binding;
 use crate::cli::args::StatusArgs;
 use crate::cli::connect::journal_path;
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
 use crate::snapshot::{self, Kind};
 
@@ -27,17 +28,17 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     if !path.exists() {
         let next = format!("dmm shutdown {}", args.file.display());
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"journal": path.display().to_string(), "exists": false, "executions": loaded.snapshot.len(), "next": next})
             );
         } else {
-            println!(
+            outln!(
                 "no journal yet at {}: nothing has been stopped or started from this snapshot ({} executions)",
                 path.display(),
                 loaded.snapshot.len()
             );
-            println!("next: {next}");
+            outln!("next: {next}");
         }
         return Ok(Exit::Success);
     }
@@ -76,14 +77,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "snapshot_scan": scan,
             "next": next,
         });
-        println!("{doc}");
+        outln!("{doc}");
         return Ok(Exit::Success);
     }
 
-    println!("journal {} ({} runs)", path.display(), runs.len());
+    outln!("journal {} ({} runs)", path.display(), runs.len());
     if let Some(scan) = &scan {
         let problems = scan["problems"].as_array().map_or(0, Vec::len);
-        println!(
+        outln!(
             "snapshot taken {} from {} ({} executions{})",
             scan["taken_at"].as_str().unwrap_or("?"),
             scan["host"].as_str().unwrap_or("?"),
@@ -96,15 +97,15 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         );
     }
     if runs.is_empty() {
-        println!("nothing has been stopped or started from this snapshot yet");
+        outln!("nothing has been stopped or started from this snapshot yet");
     }
-    println!(
+    outln!(
         "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
         "operation", "kind", "pending", "requested", "accepted", "confirmed", "skipped", "failed"
     );
     for ((op, kind), phases) in &counts {
         let n = |p: &str| phases.get(p).copied().unwrap_or(0);
-        println!(
+        outln!(
             "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
             op.as_str(),
             kind.label(),
@@ -121,7 +122,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             Some(o) => format!("{o:?}"),
             None => "still running, or killed".into(),
         };
-        println!(
+        outln!(
             "last run: {} #{} started {}, ended {}: {}{}",
             r.op,
             r.id,
@@ -135,14 +136,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         );
     }
     if let Some(v) = last_verification {
-        println!(
+        outln!(
             "last verification: after {} at {}: {}",
             v.op,
             v.time,
             if v.passed { "passed" } else { "FAILED" }
         );
     }
-    println!("next: {next}");
+    outln!("next: {next}");
     Ok(Exit::Success)
 }
 

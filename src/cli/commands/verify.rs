@@ -4,6 +4,7 @@ use super::render;
 use crate::cli::args::{Expect, GlobalArgs, VerifyArgs};
 use crate::cli::connect::{Connection, connect};
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
 use crate::cli::logging::Output;
 use crate::domino::{KindOptions, Limits, NoProgress, ScanOptions, scan};
 use crate::runner::verify::{Expectation, RunningNow, Verification, verify};
@@ -18,7 +19,7 @@ pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result
     };
     let v = check(&conn, &loaded.snapshot, &Kind::ALL, expect, 10).await?;
     if args.json {
-        println!("{}", serde_json::to_string(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&v).unwrap_or_default());
     } else {
         render::print_verification(&v);
     }
