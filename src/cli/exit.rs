@@ -64,6 +64,24 @@ impl From<crate::journal::JournalError> for CliError {
     }
 }
 
+impl CliError {
+    /// A journal error once the run has begun: the journal could not record what was done (a
+    /// full disk, a file size limit, an I/O error), so the run stopped where the journal stands.
+    /// That is an interruption to resume once the cause is fixed (exit 3), not bad input: steps
+    /// may already have been sent.
+    pub fn journal_in_run(e: crate::journal::JournalError) -> Self {
+        if matches!(e, crate::journal::JournalError::Locked { .. }) {
+            return e.into();
+        }
+        CliError::new(
+            Exit::Interrupted,
+            format!(
+                "stopped: the journal could not be written ({e}); what was recorded stands: free space or fix the cause, then run the same command again to continue"
+            ),
+        )
+    }
+}
+
 /// Folds a multi-line message into one line, so every error is exactly one line on stderr.
 pub fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")

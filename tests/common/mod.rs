@@ -87,7 +87,7 @@ impl Env {
 
     /// A shutdown or restore with fast polling, so tests spend their time on the work, not on
     /// waiting.
-    fn op_args(&self, op: &str, extra: &[&str]) -> Vec<String> {
+    pub fn op_args(&self, op: &str, extra: &[&str]) -> Vec<String> {
         let snap = self.snapshot();
         let fast = [
             op,

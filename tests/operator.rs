@@ -1,0 +1,129 @@
+//! What an operator meets outside the happy path: a full disk, a closed pipe, a server that
+//! never answers, JSON logs, hostile names, hints to copy, odd files. The real `dmm` binary
+//! against the simulator (or a loopback listener), with real pipes, rlimits and signals.
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dmm::journal::JournalReader;
+use dmm::sim::GenerateSpec;
+
+fn medium() -> Env {
+    Env::new(config(GenerateSpec {
+        projects: 10,
+        apps: 60,
+        models: 10,
+        versions_per_model: 1,
+        workspaces: 60,
+        scheduled_jobs: 10,
+        rollout_in_progress: false,
+    }))
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The lines of stderr that are not routine log lines (which carry a timestamp and a level).
+fn message_lines(out: &Output) -> Vec<String> {
+    stderr_of(out)
+        .lines()
+        .filter(|l| !(l.starts_with("20") && l.contains('Z')))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Limits the size of any file the child writes, as a full volume would: the journal cannot
+/// grow beyond `bytes`. With `ignore_sigxfsz` the child starts with SIGXFSZ ignored, so a write
+/// beyond the limit fails with an error exactly as one on a full disk does (ENOSPC); without it,
+/// dmm itself must keep the signal from killing it.
+fn limit_file_size(cmd: &mut Command, bytes: u64, ignore_sigxfsz: bool) {
+    // SAFETY: setrlimit and signal are async-signal-safe and only touch the child about to exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if ignore_sigxfsz {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            }
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. A journal that cannot grow mid-run.
+
+#[test]
+fn a_journal_that_cannot_grow_stops_the_run_resumably_with_one_line() {
+    a_journal_that_cannot_grow(false);
+    a_journal_that_cannot_grow(true);
+}
+
+fn a_journal_that_cannot_grow(ignore_sigxfsz: bool) {
+    let env = medium();
+    env.take_snapshot();
+    let before = std::fs::metadata(env.journal()).unwrap().len();
+    // Room for the open and the first commits, not for the whole run (it ends near 350 KB).
+    let limit = before + 48 * 1024;
+
+    let mut cmd = env.dmm();
+    cmd.args(env.op_args("shutdown", &[]));
+    limit_file_size(&mut cmd, limit, ignore_sigxfsz);
+    let out = cmd.output().expect("dmm runs");
+    check_no_key(&out);
+    assert_eq!(
+        code(&out),
+        3,
+        "a journal write that fails is an interruption (SIGXFSZ ignored beforehand: {ignore_sigxfsz}): {:?}\n{}",
+        out.status,
+        text(&out)
+    );
+    let lines = message_lines(&out);
+    assert_eq!(lines.len(), 1, "one line: {lines:?}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("journal"),
+        "{lines:?}"
+    );
+    assert!(!stderr_of(&out).contains("panicked"), "{}", text(&out));
+    // Some steps were sent before the journal filled up: not "nothing was touched".
+    assert!(!lines[0].contains("nothing was touched"), "{lines:?}");
+
+    // The journal still opens, and the same command with room to write completes.
+    JournalReader::open(&env.journal()).expect("the journal still opens");
+    let again = env.run_op("shutdown", &[]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+}
+
+#[test]
+fn a_journal_that_cannot_grow_with_stderr_on_a_full_device_still_exits_3() {
+    let env = medium();
+    env.take_snapshot();
+    let before = std::fs::metadata(env.journal()).unwrap().len();
+    let mut cmd = env.dmm();
+    cmd.args(env.op_args("shutdown", &[]))
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    limit_file_size(&mut cmd, before + 48 * 1024, true);
+    let status = cmd.status().expect("dmm runs");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "no abort when stderr cannot be written: {status:?}"
+    );
+    JournalReader::open(&env.journal()).expect("the journal still opens");
+}
