@@ -127,3 +127,59 @@ fn a_journal_that_cannot_grow_with_stderr_on_a_full_device_still_exits_3() {
     );
     JournalReader::open(&env.journal()).expect("the journal still opens");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. Output to a pipe closed early (`| head -1`).
+
+/// Runs dmm with stdout on a pipe whose read end is closed before dmm writes anything.
+fn with_closed_stdout(env: &Env, args: &[String]) -> Output {
+    let mut child = env
+        .dmm()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dmm starts");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("dmm ends");
+    check_no_key(&out);
+    out
+}
+
+fn assert_quiet_end(out: &Output, expected: i32, what: &str) {
+    assert_eq!(code(out), expected, "{what}: {}", text(out));
+    let lines = message_lines(out);
+    assert!(lines.is_empty(), "{what}: no error text: {lines:?}");
+}
+
+#[test]
+fn a_closed_pipe_on_stdout_ends_every_command_quietly_and_the_run_is_recorded() {
+    use dmm::journal::{JournalRead, RunOutcome};
+    let env = Env::small();
+    env.take_snapshot();
+    let snap = env.snapshot().to_str().unwrap().to_owned();
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    let out = with_closed_stdout(&env, &s(&["shutdown", &snap, "--dry-run"]));
+    assert_quiet_end(&out, 0, "--dry-run");
+
+    let out = with_closed_stdout(&env, &env.op_args("shutdown", &[]));
+    assert_quiet_end(&out, 0, "shutdown");
+    let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
+    let last = runs.last().expect("a run");
+    assert_eq!(
+        last.outcome,
+        Some(RunOutcome::Completed),
+        "the run was closed in the journal: {last:?}"
+    );
+
+    for (args, what) in [
+        (s(&["status", &snap]), "status"),
+        (s(&["status", &snap, "--json"]), "status --json"),
+        (s(&["verify", &snap, "--expect", "stopped"]), "verify"),
+        (s(&["journal", &snap]), "journal"),
+    ] {
+        let out = with_closed_stdout(&env, &args);
+        assert_quiet_end(&out, 0, what);
+    }
+}
