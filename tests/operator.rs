@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -117,7 +116,12 @@ fn a_journal_that_cannot_grow_with_stderr_on_a_full_device_still_exits_3() {
     let mut cmd = env.dmm();
     cmd.args(env.op_args("shutdown", &[]))
         .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+        .stderr(
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        );
     limit_file_size(&mut cmd, before + 48 * 1024, true);
     let status = cmd.status().expect("dmm runs");
     assert_eq!(
@@ -182,4 +186,158 @@ fn a_closed_pipe_on_stdout_ends_every_command_quietly_and_the_run_is_recorded() 
         let out = with_closed_stdout(&env, &args);
         assert_quiet_end(&out, 0, what);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. A server that accepts connections and never answers.
+
+/// A loopback listener that accepts every connection and never answers; returns its URL. The
+/// connections stay open (held by the thread) until the test process ends.
+fn silent_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming() {
+            match conn {
+                Ok(c) => held.push(c),
+                Err(_) => break,
+            }
+        }
+    });
+    url
+}
+
+const FAST_TIMEOUT: &str = "300ms";
+
+fn timed(cmd: &mut Command) -> (Output, Duration) {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dmm starts");
+    // A hang must fail the test, not hold it for minutes.
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("dmm still waiting after 30 s:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    check_no_key(&out);
+    (out, took)
+}
+
+fn assert_one_line_about_silence(out: &Output, url: &str) {
+    let lines = message_lines(out);
+    assert_eq!(lines.len(), 1, "one error line: {}", text(out));
+    assert!(lines[0].starts_with("error: "), "{lines:?}");
+    assert!(lines[0].contains("no answer within"), "{lines:?}");
+    // The warning at the first timeout names the call, never the host.
+    let all = stderr_of(out);
+    assert!(
+        all.lines()
+            .any(|l| l.contains("WARN") && l.contains("GET /") && l.contains("no answer within")),
+        "a warning at the first timeout: {all}"
+    );
+    let host = url.trim_start_matches("http://");
+    assert!(!all.contains(host), "the host is not in the output: {all}");
+}
+
+#[test]
+fn a_silent_server_fails_snapshot_and_shutdown_in_bounded_time_with_exit_2() {
+    let env = Env::small();
+    env.take_snapshot();
+    let journal_before = std::fs::read(env.journal()).unwrap();
+    let url = silent_server();
+
+    let new_snap = env.path("new.json");
+    let (out, took) = timed(
+        env.dmm()
+            .env("DOMINO_HOSTNAME", &url)
+            .args(["--request-timeout", FAST_TIMEOUT, "snapshot"])
+            .arg(&new_snap),
+    );
+    assert_eq!(code(&out), 2, "the host does not answer: {}", text(&out));
+    assert!(took < Duration::from_secs(5), "snapshot took {took:?}");
+    assert_one_line_about_silence(&out, &url);
+    assert!(!new_snap.exists());
+
+    let mut args = vec!["--request-timeout".to_string(), FAST_TIMEOUT.to_string()];
+    args.extend(env.op_args("shutdown", &[]));
+    let (out, took) = timed(env.dmm().env("DOMINO_HOSTNAME", &url).args(&args));
+    assert_eq!(code(&out), 2, "nothing touched: {}", text(&out));
+    assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+    assert_one_line_about_silence(&out, &url);
+    assert!(message_lines(&out)[0].contains("nothing was touched"));
+    assert_eq!(
+        std::fs::read(env.journal()).unwrap(),
+        journal_before,
+        "the journal is untouched"
+    );
+}
+
+#[test]
+fn a_server_that_goes_silent_mid_run_interrupts_it_resumably() {
+    use dmm::journal::{Operation, StepPhase};
+    use dmm::sim::FaultsPatch;
+    let env = Env::new(config(small_spec()).transition(400, 100));
+    env.take_snapshot();
+    let mut args = vec!["--request-timeout".to_string(), FAST_TIMEOUT.to_string()];
+    args.extend(env.op_args("shutdown", &[]));
+    let started = Instant::now();
+    let mut child = env
+        .dmm()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(20), "steps to be accepted", || {
+        count_phase(&env.steps(Operation::Shutdown), |p| {
+            matches!(p, StepPhase::Accepted | StepPhase::Confirmed)
+        }) >= 3
+    });
+    // Every answer from now on comes after an hour: the server has gone silent.
+    env.sim
+        .set_faults(FaultsPatch {
+            latency_ms: Some(3_600_000),
+            ..Default::default()
+        })
+        .unwrap();
+    let silent_at = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if silent_at.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!("dmm still waiting 30 s into the silence:\n{}", text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    check_no_key(&out);
+    eprintln!(
+        "silence: dmm ended after {:?} of silence ({:?} in all)",
+        silent_at.elapsed(),
+        started.elapsed()
+    );
+    assert_eq!(
+        code(&out),
+        3,
+        "a lasting silence interrupts: {}",
+        text(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("no answer within"),
+        "{}",
+        text(&out)
+    );
+
+    env.sim.replace_faults(dmm::sim::Faults::none()).unwrap();
+    let again = env.run_op("shutdown", &[]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
 }
