@@ -41,7 +41,11 @@ pub fn stdout_line(args: fmt::Arguments<'_>) {
     let mut line = escape(&args.to_string()).into_owned();
     line.push('\n');
     let mut out = io::stdout().lock();
-    if out.write_all(line.as_bytes()).and_then(|()| out.flush()).is_err() {
+    if out
+        .write_all(line.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
     }
 }

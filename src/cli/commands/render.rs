@@ -20,7 +20,12 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let to_verb = format!("to {verb}");
     outln!(
         "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
-        "kind", to_verb, "waiting", "confirmed", "skipped", "failed"
+        "kind",
+        to_verb,
+        "waiting",
+        "confirmed",
+        "skipped",
+        "failed"
     );
     for line in &plan.lines {
         let kind = line.kind.map(|k| k.label()).unwrap_or("all");
@@ -31,7 +36,12 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
         };
         outln!(
             "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
-            kind, line.to_request, line.to_wait, line.confirmed, line.skipped, failed
+            kind,
+            line.to_request,
+            line.to_wait,
+            line.confirmed,
+            line.skipped,
+            failed
         );
         if dry_run {
             for name in &line.names {
@@ -46,7 +56,11 @@ pub fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     outln!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
     outln!(
         "{:<18} {:>9} {:>8} {:>7} {:>10}",
-        "kind", "confirmed", "skipped", "failed", "unfinished"
+        "kind",
+        "confirmed",
+        "skipped",
+        "failed",
+        "unfinished"
     );
     for (kind, steps) in &summary.steps {
         let count = |f: &dyn Fn(&StepPhase) -> bool| steps.iter().filter(|s| f(&s.phase)).count();
@@ -100,7 +114,11 @@ pub fn print_verification(v: &Verification) {
         };
         outln!(
             "  {label:<13} {} '{}' ({}), id {}: {}",
-            item.kind, item.name, item.owner, item.execution, item.detail
+            item.kind,
+            item.name,
+            item.owner,
+            item.execution,
+            item.detail
         );
     }
 }

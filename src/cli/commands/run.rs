@@ -8,8 +8,8 @@ use super::render;
 use crate::cli::args::{GlobalArgs, RunArgs};
 use crate::cli::connect::{Connection, connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
-use crate::cli::output::outln;
 use crate::cli::logging::Output;
+use crate::cli::output::outln;
 use crate::cli::progress::RunProgress;
 use crate::domino::{ApiError, KindOptions, Limits, list_projects};
 use crate::journal::{
@@ -124,15 +124,16 @@ pub async fn run(
             .reason()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        journal.end_run(
-            summary.run,
-            RunOutcome::Interrupted,
-            Some(format!(
-                "interrupted{why}; run the same command again to continue; {}",
-                traffic(&conn.client)
-            )),
-        )
-        .map_err(CliError::journal_in_run)?;
+        journal
+            .end_run(
+                summary.run,
+                RunOutcome::Interrupted,
+                Some(format!(
+                    "interrupted{why}; run the same command again to continue; {}",
+                    traffic(&conn.client)
+                )),
+            )
+            .map_err(CliError::journal_in_run)?;
         render::print_run_summary(op, &summary, started.elapsed());
         crate::cli::output::notice(&format!(
             "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
@@ -142,14 +143,15 @@ pub async fn run(
     }
 
     let verification = if args.no_verify {
-        journal.record_verification(&VerificationRecord {
-            run: Some(summary.run),
-            op,
-            time: now_rfc3339(),
-            passed: true,
-            detail: serde_json::json!({"skipped": "--no-verify"}),
-        })
-        .map_err(CliError::journal_in_run)?;
+        journal
+            .record_verification(&VerificationRecord {
+                run: Some(summary.run),
+                op,
+                time: now_rfc3339(),
+                passed: true,
+                detail: serde_json::json!({"skipped": "--no-verify"}),
+            })
+            .map_err(CliError::journal_in_run)?;
         None
     } else {
         reporter.verification_started();
@@ -165,14 +167,15 @@ pub async fn run(
             concurrency as usize,
         )
         .await?;
-        journal.record_verification(&VerificationRecord {
-            run: Some(summary.run),
-            op,
-            time: now_rfc3339(),
-            passed: v.passed,
-            detail: serde_json::to_value(&v).unwrap_or_default(),
-        })
-        .map_err(CliError::journal_in_run)?;
+        journal
+            .record_verification(&VerificationRecord {
+                run: Some(summary.run),
+                op,
+                time: now_rfc3339(),
+                passed: v.passed,
+                detail: serde_json::to_value(&v).unwrap_or_default(),
+            })
+            .map_err(CliError::journal_in_run)?;
         Some(v)
     };
 

@@ -8,8 +8,8 @@ use indicatif::ProgressBar;
 use crate::cli::args::{GlobalArgs, SnapshotArgs};
 use crate::cli::connect::{connect, journal_path};
 use crate::cli::exit::{CliError, Exit};
-use crate::cli::output::outln;
 use crate::cli::logging::Output;
+use crate::cli::output::outln;
 use crate::cli::progress::bar_style;
 use crate::domino::{
     ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, ScanReport, scan,

@@ -101,7 +101,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     outln!(
         "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
-        "operation", "kind", "pending", "requested", "accepted", "confirmed", "skipped", "failed"
+        "operation",
+        "kind",
+        "pending",
+        "requested",
+        "accepted",
+        "confirmed",
+        "skipped",
+        "failed"
     );
     for ((op, kind), phases) in &counts {
         let n = |p: &str| phases.get(p).copied().unwrap_or(0);
