@@ -56,29 +56,21 @@ impl From<crate::snapshot::SnapshotError> for CliError {
 
 impl From<crate::journal::JournalError> for CliError {
     fn from(e: crate::journal::JournalError) -> Self {
+        // A write that failed on an open journal (a full disk mid-run): steps may have been
+        // sent, so not "nothing was touched"; the run stopped where the journal stands.
+        if e.is_write_failure() {
+            return CliError::new(
+                Exit::Interrupted,
+                format!(
+                    "stopped: {e}; what was recorded stands: free space or fix the cause, then run the same command again to continue"
+                ),
+            );
+        }
         let exit = match e {
             crate::journal::JournalError::Locked { .. } => Exit::Locked,
             _ => Exit::BadInput,
         };
         CliError::new(exit, e.to_string())
-    }
-}
-
-impl CliError {
-    /// A journal error once the run has begun: the journal could not record what was done (a
-    /// full disk, a file size limit, an I/O error), so the run stopped where the journal stands.
-    /// That is an interruption to resume once the cause is fixed (exit 3), not bad input: steps
-    /// may already have been sent.
-    pub fn journal_in_run(e: crate::journal::JournalError) -> Self {
-        if matches!(e, crate::journal::JournalError::Locked { .. }) {
-            return e.into();
-        }
-        CliError::new(
-            Exit::Interrupted,
-            format!(
-                "stopped: the journal could not be written ({e}); what was recorded stands: free space or fix the cause, then run the same command again to continue"
-            ),
-        )
     }
 }
 

@@ -113,7 +113,7 @@ pub async fn run(
         Some(Err(runner::RunError::Unauthorized(e))) => {
             return Err(CliError::bad_input(format!("stopped: {e}")));
         }
-        Some(Err(runner::RunError::Journal(e))) => return Err(CliError::journal_in_run(e)),
+        Some(Err(runner::RunError::Journal(e))) => return Err(e.into()),
         Some(Err(runner::RunError::Snapshot(e))) => return Err(CliError::bad_input(e)),
         None => summary_from_journal(&journal, &options)?,
     };
@@ -124,16 +124,14 @@ pub async fn run(
             .reason()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        journal
-            .end_run(
-                summary.run,
-                RunOutcome::Interrupted,
-                Some(format!(
-                    "interrupted{why}; run the same command again to continue; {}",
-                    traffic(&conn.client)
-                )),
-            )
-            .map_err(CliError::journal_in_run)?;
+        journal.end_run(
+            summary.run,
+            RunOutcome::Interrupted,
+            Some(format!(
+                "interrupted{why}; run the same command again to continue; {}",
+                traffic(&conn.client)
+            )),
+        )?;
         render::print_run_summary(op, &summary, started.elapsed());
         crate::cli::output::notice(&format!(
             "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
@@ -143,15 +141,13 @@ pub async fn run(
     }
 
     let verification = if args.no_verify {
-        journal
-            .record_verification(&VerificationRecord {
-                run: Some(summary.run),
-                op,
-                time: now_rfc3339(),
-                passed: true,
-                detail: serde_json::json!({"skipped": "--no-verify"}),
-            })
-            .map_err(CliError::journal_in_run)?;
+        journal.record_verification(&VerificationRecord {
+            run: Some(summary.run),
+            op,
+            time: now_rfc3339(),
+            passed: true,
+            detail: serde_json::json!({"skipped": "--no-verify"}),
+        })?;
         None
     } else {
         reporter.verification_started();
@@ -167,15 +163,13 @@ pub async fn run(
             concurrency as usize,
         )
         .await?;
-        journal
-            .record_verification(&VerificationRecord {
-                run: Some(summary.run),
-                op,
-                time: now_rfc3339(),
-                passed: v.passed,
-                detail: serde_json::to_value(&v).unwrap_or_default(),
-            })
-            .map_err(CliError::journal_in_run)?;
+        journal.record_verification(&VerificationRecord {
+            run: Some(summary.run),
+            op,
+            time: now_rfc3339(),
+            passed: v.passed,
+            detail: serde_json::to_value(&v).unwrap_or_default(),
+        })?;
         Some(v)
     };
 
@@ -191,9 +185,7 @@ pub async fn run(
         outcome_message(failed, verification.as_ref()),
         traffic(&conn.client)
     );
-    journal
-        .end_run(summary.run, outcome, Some(message))
-        .map_err(CliError::journal_in_run)?;
+    journal.end_run(summary.run, outcome, Some(message))?;
     render::print_run_summary(op, &summary, started.elapsed());
     if let Some(v) = &verification {
         render::print_verification(v);
