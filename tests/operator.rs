@@ -341,3 +341,93 @@ fn a_server_that_goes_silent_mid_run_interrupts_it_resumably() {
     let again = env.run_op("shutdown", &[]);
     assert_eq!(code(&again), 0, "{}", text(&again));
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. `--log-format json`: every line on stderr is JSON.
+
+fn assert_every_stderr_line_is_json(out: &Output, what: &str) -> Vec<serde_json::Value> {
+    let stderr = stderr_of(out);
+    assert!(!stderr.trim().is_empty(), "{what}: something on stderr");
+    stderr
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {l:?}\n{stderr}"));
+            assert!(
+                v["level"].is_string() && v["message"].is_string(),
+                "{what}: {l}"
+            );
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn with_json_logs_errors_and_interruptions_are_json_lines() {
+    use dmm::journal::{Operation, StepPhase};
+    let env = Env::new(config(small_spec()).transition(1_500, 100));
+    // An error: a snapshot that does not exist.
+    let out = env.run(&[
+        "--log-format",
+        "json",
+        "status",
+        env.path("missing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let lines = assert_every_stderr_line_is_json(&out, "error");
+    assert!(lines.iter().any(|v| v["level"] == "ERROR"), "{lines:?}");
+    // A usage error too.
+    let out = env.run(&["--log-format", "json", "status", "--no-such-flag"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let lines = assert_every_stderr_line_is_json(&out, "usage error");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+
+    // Interrupted once (the run drains and reports), then twice (it stops at once); each on a
+    // deployment of its own, so the steps waited for are this run's.
+    for signals in [1, 2] {
+        let env = Env::new(config(small_spec()).transition(1_500, 100));
+        env.take_snapshot();
+        let mut child = env
+            .dmm()
+            .args(["--log-format", "json"])
+            .args(env.op_args("shutdown", &[]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(Duration::from_secs(20), "steps to be accepted", || {
+            count_phase(&env.steps(Operation::Shutdown), |p| {
+                matches!(p, StepPhase::Accepted)
+            }) >= 2
+        });
+        if signals == 2 {
+            // Requests in flight that take their time: the second signal comes while the first
+            // one waits for them.
+            env.sim
+                .set_faults(dmm::sim::FaultsPatch {
+                    latency_ms: Some(5_000),
+                    ..Default::default()
+                })
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        for _ in 0..signals {
+            signal(&child, libc::SIGTERM);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = child.wait_with_output().unwrap();
+        check_no_key(&out);
+        assert_eq!(code(&out), 3, "{}", text(&out));
+        let lines = assert_every_stderr_line_is_json(&out, &format!("{signals} signal(s)"));
+        let says = |needle: &str| {
+            lines
+                .iter()
+                .any(|v| v["message"].as_str().unwrap().contains(needle))
+        };
+        if signals == 1 {
+            assert!(says("step(s) not finished"), "{lines:?}");
+        } else {
+            assert!(says("again: stopping now"), "{lines:?}");
+        }
+    }
+}

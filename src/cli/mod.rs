@@ -20,7 +20,10 @@ use logging::Output;
 pub fn main() -> ExitCode {
     install_panic_hook();
     ignore_file_size_signal();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let out = Output::detect();
     logging::init(&cli.global, &out);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -82,6 +85,31 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
             Ok(Exit::Success)
         }
     }
+}
+
+/// Help and version as clap prints them; a usage error too, except with `--log-format json`,
+/// where it is one JSON line like every other line on stderr.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json")
+            || args.iter().any(|a| a == "--log-format=json")
+    };
+    let is_usage = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if !(json && is_usage) {
+        e.exit();
+    }
+    output::set_json_logs(true);
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ");
+    output::error(&format!("{first} (see dmm --help)"));
+    Exit::BadInput.into()
 }
 
 /// A bug must still end as one line and a non-zero code, never a stack trace in an operator's
