@@ -431,3 +431,109 @@ fn with_json_logs_errors_and_interruptions_are_json_lines() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. Names from the API with control characters in them.
+
+const HOSTILE: &str = "dash\nerror: FAKE LINE\u{1b}]0;pwned\u{7}\u{1b}[31mred\r\u{9b}2J";
+
+fn hostile_env() -> Env {
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{
+            "name": format!("proj {HOSTILE}"),
+            "owner": format!("mallory{HOSTILE}"),
+            "apps": [
+                {"name": HOSTILE, "state": "running"},
+                {"name": "plain", "state": "running"}
+            ],
+            "workspaces": [{"name": HOSTILE, "state": "running"}],
+            "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
+        }]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a valid scenario");
+    Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(7)
+            .scenario(scenario)
+            .transition(30, 10),
+    )
+}
+
+/// Nothing a name holds reaches the terminal as a control: no escape, no bell, no carriage
+/// return, no C1 control, and no line that a name began.
+fn assert_no_forged_output(out: &Output, what: &str) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let s = String::from_utf8_lossy(bytes);
+        let bad: Vec<char> = s.chars().filter(|c| c.is_control() && *c != '\n').collect();
+        assert!(
+            bad.is_empty(),
+            "{what}: {stream} has controls {bad:?}:\n{s}"
+        );
+        assert!(
+            !s.lines().any(|l| l.starts_with("error: FAKE")),
+            "{what}: {stream} has a forged line:\n{s}"
+        );
+    }
+}
+
+#[test]
+fn control_characters_in_names_are_shown_escaped_everywhere() {
+    use dmm::journal::JournalRead;
+    let env = hostile_env();
+    let snap = env.snapshot().to_str().unwrap().to_owned();
+    let out = env.run(&["snapshot", &snap]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_forged_output(&out, "snapshot");
+
+    let out = env.run(&["shutdown", &snap, "--dry-run"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_forged_output(&out, "--dry-run");
+    assert!(
+        stdout_of(&out).contains("dash\\nerror: FAKE LINE\\u001b]0;pwned\\u0007"),
+        "the name is shown, escaped: {}",
+        stdout_of(&out)
+    );
+
+    let out = env.run_op("shutdown", &["-v"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_forged_output(&out, "shutdown");
+
+    for args in [
+        vec!["status", snap.as_str()],
+        vec!["verify", snap.as_str(), "--expect", "stopped"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", text(&out));
+        assert_no_forged_output(&out, args[0]);
+    }
+
+    // One line per event, and the JSON form keeps the name exactly.
+    let out = env.run(&["journal", &snap]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_forged_output(&out, "journal");
+    let events = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap()
+        .len();
+    assert_eq!(
+        stdout_of(&out).lines().count(),
+        events,
+        "{}",
+        stdout_of(&out)
+    );
+    let out = env.run(&["journal", &snap, "--json"]);
+    let names: Vec<String> = stdout_of(&out)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == HOSTILE), "{names:?}");
+}

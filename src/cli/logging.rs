@@ -38,11 +38,16 @@ impl Output {
 #[derive(Clone)]
 struct BarSafeStderr {
     bars: MultiProgress,
+    /// Whether the formatter writes colour codes of its own (kept; any other escape is shown).
+    colour: bool,
 }
 
 impl Write for BarSafeStderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bars.suspend(|| io::stderr().write_all(buf))?;
+        let line = super::output::escape_log(buf, self.colour);
+        // A stderr that cannot be written (a full disk) is no reason to stop: nothing is lost
+        // that the journal does not hold.
+        let _ = self.bars.suspend(|| io::stderr().write_all(&line));
         Ok(buf.len())
     }
 
@@ -75,6 +80,7 @@ pub fn init(global: &GlobalArgs, out: &Output) {
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}")));
     let writer = BarSafeStderr {
         bars: out.bars.clone(),
+        colour: out.color && matches!(global.log_format, LogFormat::Text),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -111,9 +111,68 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A formatted log line on its way to stderr, escaped like every other line: control
+/// characters in it come from names and messages, except the final newline and, where colour
+/// is on, the colour codes (`ESC [ digits ; ... m`) the log formatter put there itself.
+pub fn escape_log(buf: &[u8], keep_colour: bool) -> Cow<'_, [u8]> {
+    let text = String::from_utf8_lossy(buf);
+    let (body, newline) = match text.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (&*text, ""),
+    };
+    if !body.chars().any(char::is_control) {
+        return Cow::Borrowed(buf);
+    }
+    let mut out = String::with_capacity(body.len() + 16);
+    let mut rest = body;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&escape(&rest[..at]));
+        let tail = &rest[at..];
+        let sgr = keep_colour
+            .then(|| {
+                let params = tail.strip_prefix("\u{1b}[")?;
+                let end = params.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+                (params[end..].starts_with('m')).then_some(2 + end + 1)
+            })
+            .flatten();
+        match sgr {
+            Some(len) => {
+                out.push_str(&tail[..len]);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push_str(&escape("\u{1b}"));
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(&escape(rest));
+    out.push_str(newline);
+    Cow::Owned(out.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::{escape, escape_log};
+
+    #[test]
+    fn log_lines_keep_their_own_colour_and_newline_only() {
+        let line = "\u{1b}[33m WARN\u{1b}[0m App 'x\nerror: FAKE\u{1b}]0;t\u{7}' failed\n";
+        let coloured = String::from_utf8(escape_log(line.as_bytes(), true).into_owned()).unwrap();
+        assert_eq!(
+            coloured,
+            "\u{1b}[33m WARN\u{1b}[0m App 'x\\nerror: FAKE\\u001b]0;t\\u0007' failed\n"
+        );
+        let plain = String::from_utf8(escape_log(line.as_bytes(), false).into_owned()).unwrap();
+        assert!(
+            !plain.contains('\u{1b}') && plain.matches('\n').count() == 1,
+            "{plain}"
+        );
+        assert!(matches!(
+            escape_log(b"plain\n", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn control_characters_are_shown_not_obeyed() {
