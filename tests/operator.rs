@@ -537,3 +537,182 @@ fn control_characters_in_names_are_shown_escaped_everywhere() {
         .collect();
     assert!(names.iter().any(|n| n == HOSTILE), "{names:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 12. `next:` hints that can be pasted as they are.
+
+/// The command of the `next:` line, after `prefix` (up to the end of the line).
+fn hint_after<'a>(stdout: &'a str, prefix: &str) -> &'a str {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("next:"))
+        .unwrap_or_else(|| panic!("no next: line in {stdout}"));
+    let at = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no '{prefix}' in {line}"));
+    &line[at..]
+}
+
+/// Runs a hint as an operator would, pasting it into a shell; `dmm` is the binary under test.
+fn paste(env: &Env, command: &str, extra: &str) -> Output {
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let link = bin.join("dmm");
+    if !link.exists() {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_dmm"), &link).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = env
+        .dmm()
+        .env("PATH", path)
+        .current_dir(env.dir.path())
+        .output_of_shell(&format!("{command} {extra}"));
+    check_no_key(&out);
+    out
+}
+
+trait Shell {
+    fn output_of_shell(&mut self, line: &str) -> Output;
+}
+
+impl Shell for Command {
+    /// The same environment, but `sh -c LINE` instead of dmm itself.
+    fn output_of_shell(&mut self, line: &str) -> Output {
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(line).env_clear().stdin(Stdio::null());
+        for (k, v) in self.get_envs() {
+            if let Some(v) = v {
+                sh.env(k, v);
+            }
+        }
+        if let Some(dir) = self.get_current_dir() {
+            sh.current_dir(dir);
+        }
+        sh.output().expect("sh runs")
+    }
+}
+
+#[test]
+fn next_hints_keep_the_journal_and_quote_paths_so_they_run_as_pasted() {
+    use dmm::journal::{JournalRead, Operation};
+    let env = Env::small();
+    let folder = env.path("it's a folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let snap = folder.join("before upgrade.json");
+    let journal = folder.join("my journal.redb");
+    let out = env.run(&["snapshot", snap.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = stdout_of(&out);
+    let (hint_snap, _) = hint_snap_and_journal(hint_after(&stdout, "dmm shutdown"));
+    assert_eq!(hint_snap, snap.to_str().unwrap(), "{stdout}");
+
+    let out = env
+        .dmm()
+        .arg("shutdown")
+        .arg(&snap)
+        .arg("--journal")
+        .arg(&journal)
+        .args(["--yes", "--poll-interval-ms", "20", "--rate-limit", "2000"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let hint = hint_after(&stdout_of(&out), "dmm restore").to_owned();
+    assert!(hint.contains("--journal"), "the journal is kept: {hint}");
+
+    // status with --journal keeps it in its hint.
+    let out = env
+        .dmm()
+        .arg("status")
+        .arg(&snap)
+        .arg("--journal")
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = stdout_of(&out);
+    let (hint_snap, hint_journal) = hint_snap_and_journal(hint_after(&stdout, "dmm restore"));
+    assert_eq!(hint_snap, snap.to_str().unwrap(), "{stdout}");
+    assert_eq!(hint_journal.as_deref(), journal.to_str(), "{stdout}");
+
+    // Pasted as printed, it restores from the same journal.
+    let out = paste(&env, &hint, "--yes --poll-interval-ms 20 --rate-limit 2000");
+    assert_eq!(code(&out), 0, "{hint}: {}", text(&out));
+    let reader = JournalReader::open(&journal).unwrap();
+    assert!(!reader.steps(Some(Operation::Restore)).unwrap().is_empty());
+    assert_eq!(
+        reader.runs().unwrap().len(),
+        2,
+        "both runs in the journal given"
+    );
+    drop(reader);
+    let mut default = snap.as_os_str().to_owned();
+    default.push(".journal");
+    let default = std::path::PathBuf::from(default);
+    assert!(
+        JournalReader::open(&default)
+            .unwrap()
+            .runs()
+            .unwrap()
+            .is_empty(),
+        "no run went to the default journal"
+    );
+}
+
+/// Splits `dmm OP SNAP [--journal J]...` as a shell would (single quotes only).
+fn hint_snap_and_journal(hint: &str) -> (String, Option<String>) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "for a in {}; do printf '%s\\n' \"$a\"; done",
+            &hint[4..]
+        ))
+        .output()
+        .unwrap();
+    let words: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let journal = words
+        .iter()
+        .position(|w| w == "--journal")
+        .map(|i| words[i + 1].clone());
+    (words[1].clone(), journal)
+}
+
+#[test]
+fn status_of_a_renamed_snapshot_finds_its_journal() {
+    let env = Env::small();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let renamed = env.path("renamed.json");
+    std::fs::rename(env.snapshot(), &renamed).unwrap();
+    let journal_before = std::fs::read(env.journal()).unwrap();
+
+    let out = env.run(&["status", renamed.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = stdout_of(&out);
+    assert!(!stdout.contains("no journal yet"), "{stdout}");
+    assert!(
+        stdout.contains("snap.json.journal"),
+        "it says where: {stdout}"
+    );
+    let hint = hint_after(&stdout, "dmm restore");
+    let (snap, journal) = hint_snap_and_journal(hint);
+    assert_eq!(snap, renamed.to_str().unwrap());
+    assert_eq!(journal.as_deref(), env.journal().to_str());
+    assert_eq!(
+        std::fs::read(env.journal()).unwrap(),
+        journal_before,
+        "looking is read-only"
+    );
+    assert!(!env.path("renamed.json.journal").exists());
+
+    let out = env.run(&["journal", renamed.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(stdout_of(&out).lines().count() > 0);
+}

@@ -5,6 +5,7 @@ pub mod args;
 mod commands;
 mod connect;
 pub mod exit;
+mod hint;
 mod logging;
 pub mod output;
 mod progress;

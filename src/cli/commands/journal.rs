@@ -12,7 +12,19 @@ use crate::snapshot;
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = journal_path(&args.file, args.journal.as_deref());
+    let mut path = journal_path(&args.file, args.journal.as_deref());
+    // A renamed snapshot: its journal kept the old name beside it.
+    if !path.exists()
+        && args.journal.is_none()
+        && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
+    {
+        tracing::info!(
+            "no journal at {}; reading {}, which is bound to this snapshot",
+            path.display(),
+            found.display()
+        );
+        path = found;
+    }
     if !path.exists() {
         return Err(JournalError::NotFound { path }.into());
     }

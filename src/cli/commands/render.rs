@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::exit::Exit;
+use crate::cli::hint;
 use crate::cli::output::outln;
 use crate::journal::{Operation, StepPhase};
 use crate::runner::verify::{Finding, Verification};
@@ -123,17 +124,22 @@ pub fn print_verification(v: &Verification) {
     }
 }
 
-pub fn print_next(op: Operation, exit: Exit, file: &Path) {
-    let file = file.display();
+pub fn print_next(op: Operation, exit: Exit, file: &Path, journal: Option<&Path>) {
+    let cmd = |op: &str| hint::command(op, file, journal);
     match (op, exit) {
         (Operation::Shutdown, Exit::Success) => {
-            outln!("next: upgrade Domino, then run: dmm restore {file}")
+            outln!("next: upgrade Domino, then run: {}", cmd("restore"))
         }
         (Operation::Restore, Exit::Success) => {
-            outln!("next: maintenance is over; the audit trail is in: dmm journal {file}")
+            outln!(
+                "next: maintenance is over; the audit trail is in: {}",
+                cmd("journal")
+            )
         }
         (_, _) => outln!(
-            "next: look at the failures above (dmm journal {file} --failed), then run: dmm {op} {file} --retry-failed"
+            "next: look at the failures above ({} --failed), then run: {} --retry-failed",
+            cmd("journal"),
+            cmd(op.as_str())
         ),
     }
 }

@@ -192,7 +192,7 @@ pub async fn run(
     } else {
         outln!("verification: skipped (--no-verify)");
     }
-    render::print_next(op, exit, &args.file);
+    render::print_next(op, exit, &args.file, args.journal.as_deref());
     Ok(exit)
 }
 

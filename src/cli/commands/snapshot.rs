@@ -63,7 +63,10 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         &sha[..12]
     );
     if report.problems.is_empty() {
-        outln!("next: dmm shutdown {}", args.file.display());
+        outln!(
+            "next: {}",
+            crate::cli::hint::command("shutdown", &args.file, None)
+        );
         Ok(Exit::Success)
     } else {
         outln!(

@@ -9,6 +9,7 @@ use super::run::check_binding;
 use crate::cli::args::StatusArgs;
 use crate::cli::connect::journal_path;
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::hint;
 use crate::cli::output::outln;
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
 use crate::snapshot::{self, Kind};
@@ -24,9 +25,25 @@ const PHASES: [&str; 6] = [
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = journal_path(&args.file, args.journal.as_deref());
+    let mut path = journal_path(&args.file, args.journal.as_deref());
+    // The journal to name in the hints: an explicit one, or one found beside a renamed snapshot.
+    let mut journal_arg = args.journal.clone();
+    if !path.exists()
+        && args.journal.is_none()
+        && let Some(found) = hint::find_bound_journal(&args.file, &loaded.sha256)
+    {
+        if !args.json {
+            outln!(
+                "no journal at {}, but {} beside it is bound to this snapshot (renamed?); reading that",
+                path.display(),
+                found.display()
+            );
+        }
+        path = found.clone();
+        journal_arg = Some(found);
+    }
     if !path.exists() {
-        let next = format!("dmm shutdown {}", args.file.display());
+        let next = hint::command("shutdown", &args.file, journal_arg.as_deref());
         if args.json {
             outln!(
                 "{}",
@@ -57,7 +74,13 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             .entry(s.phase.name())
             .or_default() += 1;
     }
-    let next = next_command(&steps, &runs, &verifications, &args.file);
+    let next = next_command(
+        &steps,
+        &runs,
+        &verifications,
+        &args.file,
+        journal_arg.as_deref(),
+    );
     let last_run = runs.last();
     let last_verification = verifications.last();
 
@@ -160,8 +183,9 @@ fn next_command(
     runs: &[crate::journal::RunRecord],
     verifications: &[crate::journal::VerificationRecord],
     file: &Path,
+    journal: Option<&Path>,
 ) -> String {
-    let file = file.display();
+    let cmd = |op: &str| hint::command(op, file, journal);
     let of = |op| steps.iter().filter(move |s: &&StepRecord| s.key.op == op);
     let unfinished = |op| of(op).any(|s| !s.phase.is_terminal());
     let failed = |op| of(op).any(|s| matches!(s.phase, StepPhase::Failed(_)));
@@ -177,14 +201,19 @@ fn next_command(
             .is_some_and(|v| v.passed)
     };
     match last_op {
-        None => format!("dmm shutdown {file}"),
+        None => cmd("shutdown"),
         Some(op) if unfinished(op) || runs.last().is_none_or(|r| r.outcome.is_none()) => {
-            format!("dmm {op} {file}   (continues where the last run stopped)")
+            format!(
+                "{}   (continues where the last run stopped)",
+                cmd(op.as_str())
+            )
         }
         Some(op) if failed(op) || !verified(op) || !last_ok => format!(
-            "inspect with `dmm journal {file} --failed`, then `dmm {op} {file} --retry-failed`"
+            "inspect with `{} --failed`, then `{} --retry-failed`",
+            cmd("journal"),
+            cmd(op.as_str())
         ),
-        Some(Operation::Shutdown) => format!("upgrade Domino, then: dmm restore {file}"),
+        Some(Operation::Shutdown) => format!("upgrade Domino, then: {}", cmd("restore")),
         Some(Operation::Restore) => "nothing: the maintenance is complete".into(),
     }
 }
