@@ -65,6 +65,18 @@ pub struct GlobalArgs {
     /// Only warnings, errors and the final summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// How long one attempt of a request may wait for its answer (one request's retries
+    /// together get twice this). Hidden: the default suits Domino; tests shorten it.
+    #[arg(long, global = true, hide = true, value_name = "DUR", value_parser = parse_timeout)]
+    pub request_timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("a timeout of 0 would fail every request".into());
+    }
+    Ok(d)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -33,6 +33,9 @@ pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig
     config.tls_no_verify = global.ssl_no_verify.unwrap_or(false);
     config.ca_cert = global.ca_cert.clone();
     config.limits = limits;
+    if let Some(t) = global.request_timeout {
+        config.request_timeout = t;
+    }
     config
         .validate()
         .map_err(|e| CliError::bad_input(e.to_string()))?;

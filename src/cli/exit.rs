@@ -56,6 +56,16 @@ impl From<crate::snapshot::SnapshotError> for CliError {
 
 impl From<crate::journal::JournalError> for CliError {
     fn from(e: crate::journal::JournalError) -> Self {
+        // A write that failed on an open journal (a full disk mid-run): steps may have been
+        // sent, so not "nothing was touched"; the run stopped where the journal stands.
+        if e.is_write_failure() {
+            return CliError::new(
+                Exit::Interrupted,
+                format!(
+                    "stopped: {e}; what was recorded stands: free space or fix the cause, then run the same command again to continue"
+                ),
+            );
+        }
         let exit = match e {
             crate::journal::JournalError::Locked { .. } => Exit::Locked,
             _ => Exit::BadInput,

@@ -24,7 +24,9 @@ impl Output {
         if !interactive {
             bars.set_draw_target(ProgressDrawTarget::hidden());
         }
-        let color = interactive && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        let color = interactive
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
         Output {
             bars,
             interactive,
@@ -36,11 +38,16 @@ impl Output {
 #[derive(Clone)]
 struct BarSafeStderr {
     bars: MultiProgress,
+    /// Whether the formatter writes colour codes of its own (kept; any other escape is shown).
+    colour: bool,
 }
 
 impl Write for BarSafeStderr {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.bars.suspend(|| io::stderr().write_all(buf))?;
+        let line = super::output::escape_log(buf, self.colour);
+        // A stderr that cannot be written (a full disk) is no reason to stop: nothing is lost
+        // that the journal does not hold.
+        let _ = self.bars.suspend(|| io::stderr().write_all(&line));
         Ok(buf.len())
     }
 
@@ -58,6 +65,7 @@ impl<'a> MakeWriter<'a> for BarSafeStderr {
 }
 
 pub fn init(global: &GlobalArgs, out: &Output) {
+    super::output::set_json_logs(matches!(global.log_format, LogFormat::Json));
     let default = if global.quiet {
         "warn"
     } else {
@@ -72,6 +80,7 @@ pub fn init(global: &GlobalArgs, out: &Output) {
         .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}")));
     let writer = BarSafeStderr {
         bars: out.bars.clone(),
+        colour: out.color && matches!(global.log_format, LogFormat::Text),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

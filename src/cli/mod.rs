@@ -6,7 +6,9 @@ mod commands;
 mod confirm;
 mod connect;
 pub mod exit;
+mod hint;
 mod logging;
+pub mod output;
 mod progress;
 mod run_options;
 mod signals;
@@ -23,7 +25,11 @@ use crate::journal::Operation;
 
 pub fn main() -> ExitCode {
     install_panic_hook();
-    let cli = Cli::parse();
+    ignore_file_size_signal();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let out = Output::detect();
     logging::init(&cli.global, &out);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -33,7 +39,7 @@ pub fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::error(&format!("cannot start the async runtime: {e}"));
             return Exit::BadInput.into();
         }
     };
@@ -43,8 +49,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(exit) => exit.into(),
         Err(e) => {
-            out.bars
-                .suspend(|| eprintln!("error: {}", one_line(&e.message)));
+            out.bars.suspend(|| output::error(&one_line(&e.message)));
             e.exit.into()
         }
     }
@@ -61,10 +66,38 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
         Command::Journal(a) => commands::journal::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "dmm", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dmm", &mut script);
+            // A closed pipe ends the script quietly.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
             Ok(Exit::Success)
         }
     }
+}
+
+/// Help and version as clap prints them; a usage error too, except with `--log-format json`,
+/// where it is one JSON line like every other line on stderr.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let json = {
+        let args: Vec<String> = std::env::args().collect();
+        args.windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json")
+            || args.iter().any(|a| a == "--log-format=json")
+    };
+    let is_usage = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
+    if !(json && is_usage) {
+        e.exit();
+    }
+    output::set_json_logs(true);
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("bad arguments")
+        .trim_start_matches("error: ");
+    output::error(&format!("{first} (see dmm --help)"));
+    Exit::BadInput.into()
 }
 
 /// A bug must still end as one line and a non-zero code, never a stack trace in an operator's
@@ -84,9 +117,20 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!(
-            "error: internal error: {}{at} (the journal is intact; please report this)",
+        output::error(&format!(
+            "internal error: {}{at} (the journal is intact; please report this)",
             one_line(&msg)
-        );
+        ));
     }));
+}
+
+/// A file size limit (`ulimit -f`) reached while the journal grows would otherwise kill the
+/// process with SIGXFSZ, silently and mid-run; ignored, the write fails with EFBIG and the run
+/// stops resumably with one line, like any other journal write that fails.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to SIG_IGN at startup, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
 }

@@ -13,7 +13,9 @@ pub fn watch(cancel: Cancel) {
         );
         cancel.cancel();
         let second = next_signal().await;
-        eprintln!("{second} again: stopping now; run the same command again to continue");
+        crate::cli::output::notice(&format!(
+            "{second} again: stopping now; run the same command again to continue"
+        ));
         std::process::exit(Exit::Interrupted as i32);
     });
 }

@@ -10,7 +10,7 @@
 
 use std::error::Error as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -45,6 +45,13 @@ struct Inner {
     /// Normalised: scheme, host, optional path prefix, no trailing `/`.
     base_url: String,
     retry: RetryPolicy,
+    /// All the attempts of one request must end within this.
+    budget: Duration,
+    /// The per-attempt timeout (for messages only: reqwest applies it).
+    attempt_timeout: Duration,
+    /// For the warning at the first timed-out attempt (only the first: a silent server times
+    /// out every request in flight).
+    timeout_warned: AtomicBool,
     limiter: RequestLimiter,
     requests_sent: AtomicU64,
     retries: AtomicU64,
@@ -102,6 +109,9 @@ impl DominoClient {
                 http,
                 base_url,
                 retry: config.retry,
+                budget: config.request_budget(),
+                attempt_timeout: config.request_timeout,
+                timeout_warned: AtomicBool::new(false),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
@@ -204,7 +214,7 @@ impl DominoClient {
             backoff = backoff.with_jitter();
         }
         let mut retry_number = 0u32;
-        (|| self.attempt(&method, path, &url, body.as_deref()))
+        let attempts = (|| self.attempt(&method, path, &url, body.as_deref()))
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
@@ -228,9 +238,11 @@ impl DominoClient {
                     tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
                         error = %failure.error, "transient failure, retrying");
                 }
-            })
-            .await
-            .map_err(|failure| failure.error)
+            });
+        within_budget(self.inner.budget, &method, path, async {
+            attempts.await.map_err(|failure| failure.error)
+        })
+        .await
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
@@ -256,15 +268,11 @@ impl DominoClient {
             }
             None => {}
         }
-        let transport = |e: reqwest::Error| Failure {
-            // A certificate that fails verification fails the same way on every retry.
-            transient: !e.is_builder() && !is_certificate_rejected(&e),
-            retry_after: None,
-            error: ApiError::Transport {
-                method: method.to_string(),
-                path: path.to_owned(),
-                message: describe_transport(&e),
-            },
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                self.note_timeout(method, path);
+            }
+            transport_failure(method, path, e)
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -278,6 +286,52 @@ impl DominoClient {
             retry_after,
             error: status_error(method, path, status, &bytes),
         })
+    }
+
+    /// The first attempt that times out is worth a warning at once: until the request's budget
+    /// runs out, a server that has gone silent would otherwise look like a run that is working.
+    fn note_timeout(&self, method: &Method, path: &str) {
+        if !self.inner.timeout_warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "{method} {path}: no answer within {}; retrying for up to {} in all",
+                humantime::format_duration(self.inner.attempt_timeout),
+                humantime::format_duration(self.inner.budget),
+            );
+        }
+    }
+}
+
+/// Ends a request whose attempts have used up its budget with a transport error, which is
+/// transient: a lasting silence then counts as an outage, as refused connections do.
+async fn within_budget(
+    budget: Duration,
+    method: &Method,
+    path: &str,
+    attempts: impl std::future::Future<Output = Result<Vec<u8>, ApiError>>,
+) -> Result<Vec<u8>, ApiError> {
+    match tokio::time::timeout(budget, attempts).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: format!(
+                "no answer within {} (the server accepts connections but does not answer)",
+                humantime::format_duration(budget)
+            ),
+        }),
+    }
+}
+
+fn transport_failure(method: &Method, path: &str, e: reqwest::Error) -> Failure {
+    Failure {
+        // A certificate that fails verification fails the same way on every retry.
+        transient: !e.is_builder() && !is_certificate_rejected(&e),
+        retry_after: None,
+        error: ApiError::Transport {
+            method: method.to_string(),
+            path: path.to_owned(),
+            message: describe_transport(&e),
+        },
     }
 }
 

@@ -332,6 +332,7 @@ async fn a_timeout_is_retried_then_transport() {
     };
     let mut config = test_config(&serve(router).await);
     config.request_timeout = Duration::from_millis(80);
+    config.request_budget = Some(Duration::from_secs(5));
     config.retry.max_retries = 1;
     let client = DominoClient::new(&config).unwrap();
     let err = client.get_value("/v4/slow").await.unwrap_err();
@@ -341,6 +342,28 @@ async fn a_timeout_is_retried_then_transport() {
         "{err}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_budget_bounds_a_request_across_its_retries() {
+    let router = Router::new().route(
+        "/v4/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            "late"
+        }),
+    );
+    let mut config = test_config(&serve(router).await);
+    config.request_timeout = Duration::from_millis(100);
+    config.retry.max_retries = 6;
+    assert_eq!(config.request_budget(), Duration::from_millis(200));
+    let client = DominoClient::new(&config).unwrap();
+    let started = std::time::Instant::now();
+    let err = client.get_value("/v4/slow").await.unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(1_000), "took {took:?}");
+    assert!(err.is_transient(), "{err}");
+    assert!(err.to_string().contains("no answer within 200ms"), "{err}");
 }
 
 #[test]

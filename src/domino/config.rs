@@ -138,6 +138,10 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// For one attempt, from sending to the end of the body.
     pub request_timeout: Duration,
+    /// For all the attempts of one request together, retries and their waits included: a
+    /// server that accepts connections and never answers must fail a request in bounded time,
+    /// not after every retry has timed out in turn. See [`ClientConfig::request_budget`].
+    pub request_budget: Option<Duration>,
     pub retry: RetryPolicy,
     pub limits: Limits,
 }
@@ -160,9 +164,18 @@ impl ClientConfig {
             ca_cert: None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            request_budget: None,
             retry: RetryPolicy::default(),
             limits: Limits::default(),
         }
+    }
+
+    /// The budget of one request across its retries: as set, or twice the per-attempt timeout
+    /// (two minutes by default), which leaves room for a retry after one timeout, and for the
+    /// short waits of the usual transient failures, but not for a silence of many minutes.
+    pub fn request_budget(&self) -> Duration {
+        self.request_budget
+            .unwrap_or_else(|| self.request_timeout.saturating_mul(2))
     }
 
     /// Checks every field and returns the base URL normalised (no trailing `/`), ready to have

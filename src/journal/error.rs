@@ -67,6 +67,11 @@ pub enum JournalError {
 
     #[error("journal {path}: the journal writer has stopped")]
     WriterStopped { path: PathBuf },
+
+    /// A transaction on an open journal could not be made durable (a full disk, a file size
+    /// limit, an I/O error): nothing of it was written, what was committed before stands.
+    #[error("cannot write to journal {path}: {detail}")]
+    WriteFailed { path: PathBuf, detail: String },
 }
 
 impl JournalError {
@@ -127,6 +132,29 @@ impl JournalError {
         }
     }
 
+    /// An error of the storage under a write transaction of an open journal, as opposed to
+    /// one about what the transaction asked (an unknown step, a run of the other operation),
+    /// which passes through unchanged.
+    pub(crate) fn in_write(self) -> Self {
+        match self {
+            JournalError::Io { path, source, .. } => JournalError::WriteFailed {
+                path,
+                detail: source.to_string(),
+            },
+            JournalError::Storage { path, detail } => JournalError::WriteFailed { path, detail },
+            other => other,
+        }
+    }
+
+    /// Whether a write to an open journal failed: the run cannot go on recording, and stops
+    /// where the journal stands (resumable once the cause is fixed).
+    pub fn is_write_failure(&self) -> bool {
+        matches!(
+            self,
+            JournalError::WriteFailed { .. } | JournalError::WriterStopped { .. }
+        )
+    }
+
     /// The journal file the error is about.
     pub fn path(&self) -> &Path {
         match self {
@@ -140,7 +168,8 @@ impl JournalError {
             | JournalError::UnknownRun { path, .. }
             | JournalError::UnknownStep { path, .. }
             | JournalError::WrongOperation { path, .. }
-            | JournalError::WriterStopped { path } => path,
+            | JournalError::WriterStopped { path }
+            | JournalError::WriteFailed { path, .. } => path,
         }
     }
 
@@ -157,6 +186,10 @@ impl JournalError {
             },
             JournalError::Locked { .. } => JournalError::Locked { path },
             JournalError::Corrupt { detail, .. } => JournalError::Corrupt {
+                path,
+                detail: detail.clone(),
+            },
+            JournalError::WriteFailed { detail, .. } => JournalError::WriteFailed {
                 path,
                 detail: detail.clone(),
             },

@@ -221,19 +221,20 @@ impl Journal {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
-        let mut txn = self.db.begin_write().map_err(|e| self.redb(e))?;
+        let failed = |e: JournalError| e.in_write();
+        let mut txn = self.db.begin_write().map_err(|e| failed(self.redb(e)))?;
         // Immediate is redb's default; said here because the protocol depends on it: a step's
         // `Requested` must be on disk before its request leaves.
         txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.redb(e))?;
+            .map_err(|e| failed(self.redb(e)))?;
         let value = match body(&txn) {
             Ok(value) => value,
             Err(e) => {
                 let _ = txn.abort();
-                return Err(e);
+                return Err(failed(e));
             }
         };
-        txn.commit().map_err(|e| self.redb(e))?;
+        txn.commit().map_err(|e| failed(self.redb(e)))?;
         self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(value)
     }

@@ -221,7 +221,13 @@ impl Prepared {
                 Ok(v) => VerificationOutcome::Checked(v),
                 Err(e) if e.is_unauthorized() => {
                     cancel.cancel_because(credentials_refused(&e));
-                    return self.interrupted(run_id, summary, cancel, started, " during verification");
+                    return self.interrupted(
+                        run_id,
+                        summary,
+                        cancel,
+                        started,
+                        " during verification",
+                    );
                 }
                 Err(e) => VerificationOutcome::Unavailable(format!(
                     "verification could not list the deployment: {e}"

@@ -1,16 +1,28 @@
 //! `dmm journal`: the audit trail, one line per event.
 
 use std::collections::HashSet;
-use std::io::Write;
 
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
 use crate::journal::{JournalError, JournalRead, JournalReader, StepPhase};
 use crate::snapshot;
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = crate::journal::path_for(&args.file, args.journal.as_deref());
+    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
+    // A renamed snapshot: its journal kept the old name beside it.
+    if !path.exists()
+        && args.journal.is_none()
+        && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
+    {
+        tracing::info!(
+            "no journal at {}; reading {}, which is bound to this snapshot",
+            path.display(),
+            found.display()
+        );
+        path = found;
+    }
     if !path.exists() {
         return Err(JournalError::NotFound { path }.into());
     }
@@ -31,8 +43,6 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     } else {
         HashSet::new()
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
     for e in reader.events()? {
         if args.kind.is_some_and(|k| k != e.kind) {
             continue;
@@ -70,11 +80,11 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
                     .unwrap_or_default()
             )
         };
+        outln!("{line}");
         // A closed pipe (`| head`) ends the listing quietly.
-        if writeln!(out, "{line}").is_err() {
+        if crate::cli::output::stdout_closed() {
             return Ok(Exit::Success);
         }
     }
-    let _ = out.flush();
     Ok(Exit::Success)
 }

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use crate::cli::hint;
+use crate::cli::output::outln;
 use crate::journal::{Operation, RunOutcome};
 use crate::runner::verify::{Finding, Verification};
 use crate::runner::{Plan, RunReport, RunSummary, VerificationOutcome};
@@ -10,18 +12,23 @@ use crate::runner::{Plan, RunReport, RunSummary, VerificationOutcome};
 pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let verb = op.verb();
     if dry_run {
-        println!("dry run: {op} would {verb} these; nothing is touched now");
+        outln!("dry run: {op} would {verb} these; nothing is touched now");
     }
     if plan.begins_cycle {
-        println!(
+        outln!(
             "cycle {} of this snapshot begins: the last one ended with a completed restore, so every execution is planned again",
             plan.cycle
         );
     }
     let to_verb = format!("to {verb}");
-    println!(
+    outln!(
         "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
-        "kind", to_verb, "waiting", "confirmed", "skipped", "failed"
+        "kind",
+        to_verb,
+        "waiting",
+        "confirmed",
+        "skipped",
+        "failed"
     );
     for line in &plan.lines {
         let kind = line.kind.map(|k| k.label()).unwrap_or("all");
@@ -30,25 +37,30 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
         } else {
             line.failed.to_string()
         };
-        println!(
+        outln!(
             "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
-            kind, line.to_request, line.to_wait, line.confirmed, line.skipped, failed
+            kind,
+            line.to_request,
+            line.to_wait,
+            line.confirmed,
+            line.skipped,
+            failed
         );
         if dry_run {
             for name in &line.names {
-                println!("    {verb} {kind} '{name}'");
+                outln!("    {verb} {kind} '{name}'");
             }
         }
     }
 }
 
 /// Everything a finished, failed or interrupted run has to say, and what to run next.
-pub fn print_report(report: &RunReport, file: &Path) {
+pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
     print_run_summary(report.op, &report.summary, report.took);
     match &report.verification {
         VerificationOutcome::Checked(v) => print_verification(v),
-        VerificationOutcome::Skipped => println!("verification: skipped (--no-verify)"),
-        VerificationOutcome::Unavailable(why) => println!("verification: FAILED, {why}"),
+        VerificationOutcome::Skipped => outln!("verification: skipped (--no-verify)"),
+        VerificationOutcome::Unavailable(why) => outln!("verification: FAILED, {why}"),
         VerificationOutcome::NotRun => {}
     }
     if report.outcome == RunOutcome::Interrupted {
@@ -57,25 +69,29 @@ pub fn print_report(report: &RunReport, file: &Path) {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        eprintln!(
+        crate::cli::output::notice(&format!(
             "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
             report.summary.unfinished()
-        );
+        ));
         return;
     }
-    print_next(report, file);
+    print_next(report, file, journal);
 }
 
 fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
-    println!();
-    println!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
-    println!(
+    outln!();
+    outln!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
+    outln!(
         "{:<18} {:>9} {:>8} {:>7} {:>10}",
-        "kind", "confirmed", "skipped", "failed", "unfinished"
+        "kind",
+        "confirmed",
+        "skipped",
+        "failed",
+        "unfinished"
     );
     for &kind in summary.steps.keys() {
         let count = summary.counts(kind);
-        println!(
+        outln!(
             "{:<18} {:>9} {:>8} {:>7} {:>10}",
             kind.label(),
             count.confirmed,
@@ -86,9 +102,9 @@ fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     }
     let failed: Vec<_> = summary.failed().collect();
     if !failed.is_empty() {
-        println!("failed:");
+        outln!("failed:");
         for step in failed {
-            println!(
+            outln!(
                 "  {} '{}' ({}), id {}: {}",
                 step.key.kind,
                 step.name,
@@ -102,9 +118,9 @@ fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
 
 pub fn print_verification(v: &Verification) {
     if v.passed {
-        println!("verification: passed ({} checked)", v.checked);
+        outln!("verification: passed ({} checked)", v.checked);
     } else {
-        println!(
+        outln!(
             "verification: FAILED, {} mismatch(es) among {} checked",
             v.mismatches(),
             v.checked
@@ -119,38 +135,46 @@ pub fn print_verification(v: &Verification) {
             Finding::Skipped => "skipped",
             Finding::Unknown => "unknown",
         };
-        println!(
+        outln!(
             "  {label:<13} {} '{}' ({}), id {}: {}",
-            item.kind, item.name, item.owner, item.execution, item.detail
+            item.kind,
+            item.name,
+            item.owner,
+            item.execution,
+            item.detail
         );
     }
 }
 
 /// What the operator should run now, from what this run left behind.
-fn print_next(report: &RunReport, file: &Path) {
+fn print_next(report: &RunReport, file: &Path, journal: Option<&Path>) {
     let op = report.op;
-    let file = file.display();
+    let cmd = |op: &str| hint::command(op, file, journal);
     let failed = report.summary.failed().count();
     let state = match op {
         Operation::Shutdown => "stopped",
         Operation::Restore => "started",
     };
     if failed > 0 {
-        println!(
-            "next: look at the failures above (dmm journal {file} --failed), then run: dmm {op} {file} --retry-failed"
+        outln!(
+            "next: look at the failures above ({} --failed), then run: {} --retry-failed",
+            cmd("journal"),
+            cmd(op.as_str())
         );
     } else if report.reopened > 0 {
-        println!(
-            "next: {} execution(s) were found out of their target state and reopened; run the same command again: dmm {op} {file}",
-            report.reopened
+        outln!(
+            "next: {} execution(s) were found out of their target state and reopened; run the same command again: {}",
+            report.reopened,
+            cmd(op.as_str())
         );
     } else if !report.verification.holds() {
         let expect = match op {
             Operation::Shutdown => "stopped",
             Operation::Restore => "running",
         };
-        println!(
-            "next: look at the verification above, then check again with: dmm verify {file} --expect {expect}"
+        outln!(
+            "next: look at the verification above, then check again with: {} --expect {expect}",
+            hint::command("verify", file, None)
         );
     } else if !report.not_done.is_empty() {
         let kinds: Vec<&str> = report.not_done.iter().map(|k| k.label()).collect();
@@ -158,16 +182,20 @@ fn print_next(report: &RunReport, file: &Path) {
             Operation::Shutdown => ", then upgrade Domino",
             Operation::Restore => "",
         };
-        println!(
-            "next: not yet {state}: {}; run: dmm {op} {file}{then}",
-            kinds.join(", ")
+        outln!(
+            "next: not yet {state}: {}; run: {}{then}",
+            kinds.join(", "),
+            cmd(op.as_str())
         );
     } else {
         match op {
-            Operation::Shutdown => println!("next: upgrade Domino, then run: dmm restore {file}"),
-            Operation::Restore => {
-                println!("next: maintenance is over; the audit trail is in: dmm journal {file}")
+            Operation::Shutdown => {
+                outln!("next: upgrade Domino, then run: {}", cmd("restore"))
             }
+            Operation::Restore => outln!(
+                "next: maintenance is over; the audit trail is in: {}",
+                cmd("journal")
+            ),
         }
     }
 }

@@ -44,7 +44,7 @@ pub async fn run(
     let report = prepared
         .execute(&cancel, Arc::new(RunProgress::new(out)))
         .await?;
-    render::print_report(&report, &args.file);
+    render::print_report(&report, &args.file, args.journal.as_deref());
     Ok(exit_for(&report))
 }
 

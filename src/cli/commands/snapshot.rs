@@ -9,6 +9,7 @@ use crate::cli::args::{GlobalArgs, SnapshotArgs};
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
+use crate::cli::output::outln;
 use crate::cli::progress::bar_style;
 use crate::domino::{
     ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, ScanReport, scan,
@@ -38,10 +39,10 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
     let sha = snapshot::write_new(&args.file, &report.snapshot)?;
     record_scan(&args.file, &sha, conn.client.base_url(), &report);
 
-    println!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
+    outln!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
     for &kind in Kind::ALL {
         let errors = report.problems.iter().filter(|p| p.kind == kind).count();
-        println!(
+        outln!(
             "{:<18} {:>8} {:>7}",
             kind.label(),
             report.snapshot.entries(kind).len(),
@@ -49,12 +50,12 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         );
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        outln!("warning: {w}");
     }
     for p in &report.problems {
-        println!("error: {} {}: {}", p.kind, p.subject, p.reason);
+        outln!("error: {} {}: {}", p.kind, p.subject, p.reason);
     }
-    println!(
+    outln!(
         "wrote {} ({} executions across {} projects, sha256 {})",
         args.file.display(),
         report.snapshot.len(),
@@ -62,10 +63,13 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         &sha[..12]
     );
     if report.problems.is_empty() {
-        println!("next: dmm shutdown {}", args.file.display());
+        outln!(
+            "next: {}",
+            crate::cli::hint::command("shutdown", &args.file, None)
+        );
         Ok(Exit::Success)
     } else {
-        println!(
+        outln!(
             "the snapshot may be incomplete: {} record(s) or listing(s) could not be read (see above)",
             report.problems.len()
         );

@@ -7,6 +7,8 @@ use serde_json::json;
 
 use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
+use crate::cli::hint;
+use crate::cli::output::outln;
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
 use crate::runner::kinds_not_done;
 use crate::snapshot::{self, Kind};
@@ -22,21 +24,37 @@ const PHASES: [&str; 6] = [
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let path = crate::journal::path_for(&args.file, args.journal.as_deref());
+    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
+    // The journal to name in the hints: an explicit one, or one found beside a renamed snapshot.
+    let mut journal_arg = args.journal.clone();
+    if !path.exists()
+        && args.journal.is_none()
+        && let Some(found) = hint::find_bound_journal(&args.file, &loaded.sha256)
+    {
+        if !args.json {
+            outln!(
+                "no journal at {}, but {} beside it is bound to this snapshot (renamed?); reading that",
+                path.display(),
+                found.display()
+            );
+        }
+        path = found.clone();
+        journal_arg = Some(found);
+    }
     if !path.exists() {
-        let next = format!("dmm shutdown {}", args.file.display());
+        let next = hint::command("shutdown", &args.file, journal_arg.as_deref());
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"journal": path.display().to_string(), "exists": false, "executions": loaded.snapshot.len(), "next": next})
             );
         } else {
-            println!(
+            outln!(
                 "no journal yet at {}: nothing has been stopped or started from this snapshot ({} executions)",
                 path.display(),
                 loaded.snapshot.len()
             );
-            println!("next: {next}");
+            outln!("next: {next}");
         }
         return Ok(Exit::Success);
     }
@@ -56,7 +74,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     let cycle = runs.last().map_or(1, |r| r.cycle);
     let not_done = |op| kinds_not_done(op, &loaded.snapshot, &steps, cycle);
-    let next = next_command(&steps, &runs, &verifications, &args.file, &not_done);
+    let next = next_command(
+        &steps,
+        &runs,
+        &verifications,
+        &args.file,
+        journal_arg.as_deref(),
+        &not_done,
+    );
     let last_run = runs.last();
     let last_verification = verifications.last();
 
@@ -76,14 +101,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "snapshot_scan": scan,
             "next": next,
         });
-        println!("{doc}");
+        outln!("{doc}");
         return Ok(Exit::Success);
     }
 
-    println!("journal {} ({} runs)", path.display(), runs.len());
+    outln!("journal {} ({} runs)", path.display(), runs.len());
     if let Some(scan) = &scan {
         let problems = scan["problems"].as_array().map_or(0, Vec::len);
-        println!(
+        outln!(
             "snapshot taken {} from {} ({} executions{})",
             scan["taken_at"].as_str().unwrap_or("?"),
             scan["host"].as_str().unwrap_or("?"),
@@ -96,15 +121,22 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         );
     }
     if runs.is_empty() {
-        println!("nothing has been stopped or started from this snapshot yet");
+        outln!("nothing has been stopped or started from this snapshot yet");
     }
-    println!(
+    outln!(
         "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
-        "operation", "kind", "pending", "requested", "accepted", "confirmed", "skipped", "failed"
+        "operation",
+        "kind",
+        "pending",
+        "requested",
+        "accepted",
+        "confirmed",
+        "skipped",
+        "failed"
     );
     for ((op, kind), phases) in &counts {
         let n = |p: &str| phases.get(p).copied().unwrap_or(0);
-        println!(
+        outln!(
             "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
             op.as_str(),
             kind.label(),
@@ -121,7 +153,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             Some(o) => format!("{o:?}"),
             None => "still running, or killed".into(),
         };
-        println!(
+        outln!(
             "last run: {} #{} started {}, ended {}: {}{}",
             r.op,
             r.id,
@@ -135,14 +167,14 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         );
     }
     if let Some(v) = last_verification {
-        println!(
+        outln!(
             "last verification: after {} at {}: {}",
             v.op,
             v.time,
             if v.passed { "passed" } else { "FAILED" }
         );
     }
-    println!("next: {next}");
+    outln!("next: {next}");
     Ok(Exit::Success)
 }
 
@@ -152,9 +184,10 @@ fn next_command(
     runs: &[crate::journal::RunRecord],
     verifications: &[crate::journal::VerificationRecord],
     file: &Path,
+    journal: Option<&Path>,
     not_done: &dyn Fn(Operation) -> Vec<Kind>,
 ) -> String {
-    let file = file.display();
+    let cmd = |op: &str| hint::command(op, file, journal);
     let of = |op| steps.iter().filter(move |s: &&StepRecord| s.key.op == op);
     let unfinished = |op| of(op).any(|s| !s.phase.is_terminal());
     let failed = |op| of(op).any(|s| matches!(s.phase, StepPhase::Failed(_)));
@@ -170,17 +203,23 @@ fn next_command(
             .is_some_and(|v| v.passed)
     };
     match last_op {
-        None => format!("dmm shutdown {file}"),
+        None => cmd("shutdown"),
         Some(op) if unfinished(op) || runs.last().is_none_or(|r| r.outcome.is_none()) => {
-            format!("dmm {op} {file}   (continues where the last run stopped)")
+            format!(
+                "{}   (continues where the last run stopped)",
+                cmd(op.as_str())
+            )
         }
         Some(op) if failed(op) || !verified(op) || !last_ok => format!(
-            "inspect with `dmm journal {file} --failed`, then `dmm {op} {file} --retry-failed`"
+            "inspect with `{} --failed`, then `{} --retry-failed`",
+            cmd("journal"),
+            cmd(op.as_str())
         ),
         Some(op) if !not_done(op).is_empty() => {
             let kinds: Vec<&str> = not_done(op).iter().map(|k| k.label()).collect();
             format!(
-                "dmm {op} {file}   (not yet {}: {})",
+                "{}   (not yet {}: {})",
+                cmd(op.as_str()),
                 match op {
                     Operation::Shutdown => "stopped",
                     Operation::Restore => "started",
@@ -188,7 +227,7 @@ fn next_command(
                 kinds.join(", ")
             )
         }
-        Some(Operation::Shutdown) => format!("upgrade Domino, then: dmm restore {file}"),
+        Some(Operation::Shutdown) => format!("upgrade Domino, then: {}", cmd("restore")),
         Some(Operation::Restore) => "nothing: the maintenance is complete".into(),
     }
 }
