@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
-use dmm::sim::GenerateSpec;
+use dmm::sim::{FaultsPatch, GenerateSpec};
 use dmm::snapshot::Kind;
 
 type Exec = (Kind, String);
@@ -350,4 +350,62 @@ fn sigterm_stops_cleanly_with_exit_3_and_the_rerun_completes() {
 #[test]
 fn sigint_stops_cleanly_with_exit_3_and_the_rerun_completes() {
     graceful_stop(libc::SIGINT);
+}
+
+#[test]
+fn sighup_from_a_dropped_session_stops_cleanly_like_sigterm() {
+    graceful_stop(libc::SIGHUP);
+}
+
+/// A signal during the verification pass ends the run within the drain time (exit 3, recorded
+/// as interrupted); the next run verifies.
+#[test]
+fn sigterm_during_verification_interrupts_and_the_rerun_verifies() {
+    let env = Env::small();
+    env.take_snapshot();
+    let snapshot_size = snapshot_keys(&env).len();
+    let mut child = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(30), "every step confirmed", || {
+        let steps = env.steps(Operation::Shutdown);
+        steps.len() == snapshot_size && steps.iter().all(|s| s.phase == StepPhase::Confirmed)
+    });
+    // Every request of the verification pass now takes seconds: the pass would run long.
+    env.sim
+        .set_faults(FaultsPatch {
+            latency_ms: Some(3_000),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "dmm went on verifying after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(3), "{}", text(&out));
+    let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
+    let last = runs.last().unwrap();
+    assert_eq!(last.outcome, Some(dmm::journal::RunOutcome::Interrupted));
+    assert!(
+        last.message.as_deref().unwrap_or("").contains("verification"),
+        "{last:?}"
+    );
+
+    env.sim
+        .set_faults(FaultsPatch {
+            latency_ms: Some(0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verification: passed"));
 }
