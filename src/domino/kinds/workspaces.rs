@@ -65,7 +65,7 @@ pub fn is_running_or_launching(state: &str) -> bool {
     word_in(state, &RUNNING_OR_LAUNCHING)
 }
 
-/// The words of a workspace that has stopped, for good or not (`domino-api.md`).
+/// The words of a workspace that has stopped, for good or not (Domino's API).
 const STOPPED: [&str; 4] = ["Stopped", "Failed", "Error", "Completed"];
 
 /// A list state as the runner sees it. `Started` runs; a known stopped word is stopped; every
