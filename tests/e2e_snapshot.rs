@@ -288,3 +288,30 @@ fn a_server_that_caps_the_page_size_loses_no_running_workspace_or_version() {
         3
     );
 }
+
+#[test]
+fn a_workspace_list_that_ends_short_of_its_total_is_an_incomplete_snapshot() {
+    // The server serves no row beyond offset 50 (a search backend's result window) while its
+    // totalEntries still counts all 60.
+    let env = Env::new(
+        SimConfig::default()
+            .api_key(KEY)
+            .scenario(paged_scenario(60, 3))
+            .max_page_size(25)
+            .workspace_window(50),
+    );
+    let snap = env.snapshot();
+    let out = env.run(&["snapshot", snap.to_str().unwrap()]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let all = text(&out);
+    assert!(
+        all.contains(
+            "ended after 50 of the 60 rows it reports (totalEntries): rows 51 to 60 were not listed"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("may be incomplete"), "{all}");
+    // What could be listed is in the snapshot all the same.
+    assert!(snap.exists());
+    assert!(!snapshot_keys(&env, Kind::Workspace).is_empty());
+}

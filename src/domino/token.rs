@@ -31,9 +31,9 @@ impl fmt::Debug for BearerHeader {
     }
 }
 
-/// Reads the token file: its trimmed content, which must be one visible-ASCII line. Warns when
-/// the token is a JWT that expires within [`EXPIRY_WARNING`].
-pub(crate) fn read_token_file(path: &Path) -> Result<BearerHeader, ConfigError> {
+/// Reads the token file: its trimmed content, which must be one visible-ASCII line. Returns
+/// the header to send and, when the token is a JWT with an `exp` claim, when it expires.
+pub(crate) fn read_token_file(path: &Path) -> Result<(BearerHeader, Option<u64>), ConfigError> {
     let bad = |reason: &str| ConfigError::TokenFile {
         path: path.to_owned(),
         reason: reason.to_owned(),
@@ -48,27 +48,32 @@ pub(crate) fn read_token_file(path: &Path) -> Result<BearerHeader, ConfigError> 
             "the token contains characters that cannot be sent in an HTTP header",
         ));
     }
-    if let Some(exp) = jwt_expiry(token) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        match exp.checked_sub(now) {
-            None | Some(0) => tracing::warn!(
-                path = %path.display(),
-                "the service-account token in the file has expired"
-            ),
-            Some(left) if left < EXPIRY_WARNING.as_secs() => tracing::warn!(
-                path = %path.display(),
-                expires_in_min = left / 60,
-                "the service-account token in the file expires within 12 hours; a long run may outlast it unless the file is refreshed"
-            ),
-            Some(_) => {}
-        }
-    }
     let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
         .map_err(|_| bad("the token cannot be sent in an HTTP header"))?;
     header.set_sensitive(true);
-    Ok(BearerHeader(header))
+    Ok((BearerHeader(header), jwt_expiry(token)))
+}
+
+/// Warns when a token expires within [`EXPIRY_WARNING`] (or has expired).
+fn warn_if_expiring(path: &Path, expires_at: Option<u64>) {
+    let Some(exp) = expires_at else {
+        return;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    match exp.checked_sub(now) {
+        None | Some(0) => tracing::warn!(
+            path = %path.display(),
+            "the service-account token in the file has expired"
+        ),
+        Some(left) if left < EXPIRY_WARNING.as_secs() => tracing::warn!(
+            path = %path.display(),
+            expires_in_min = left / 60,
+            "the service-account token in the file expires within 12 hours; a long run may outlast it unless the file is refreshed"
+        ),
+        Some(_) => {}
+    }
 }
 
 /// The `exp` claim (seconds since the epoch) of a JWT, decoded without verifying it; `None`
@@ -119,8 +124,10 @@ pub(crate) struct TokenSource {
 impl TokenSource {
     /// Reads the file once; an unreadable or empty file is a configuration error.
     pub(crate) fn open(path: &Path) -> Result<TokenSource, ConfigError> {
+        let (header, expires_at) = read_token_file(path)?;
+        warn_if_expiring(path, expires_at);
         Ok(TokenSource {
-            current: Mutex::new(read_token_file(path)?),
+            current: Mutex::new(header),
             path: path.to_owned(),
         })
     }
@@ -138,9 +145,10 @@ impl TokenSource {
     /// token in force.
     pub(crate) fn refresh(&self, used: &BearerHeader) -> bool {
         match read_token_file(&self.path) {
-            Ok(fresh) => {
+            Ok((fresh, expires_at)) => {
                 let changed = fresh != *used;
                 if changed {
+                    warn_if_expiring(&self.path, expires_at);
                     tracing::info!(path = %self.path.display(), "the service-account token was refused; using the one now in the file");
                     *self.current.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
                 }
@@ -197,7 +205,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "  s3cret-token\n").unwrap();
-        let header = read_token_file(&path).unwrap();
+        let (header, expires_at) = read_token_file(&path).unwrap();
+        assert_eq!(expires_at, None);
         assert_eq!(header.value().to_str().unwrap(), "Bearer s3cret-token");
         assert!(header.value().is_sensitive());
         assert!(!format!("{header:?}").contains("s3cret"));

@@ -35,6 +35,9 @@ pub struct SimConfig {
     /// The most rows any paged listing serves at once, whatever the client asks for (a server
     /// that caps `limit` / `pageSize`); `None` serves what is asked.
     pub max_page_size: Option<usize>,
+    /// The workspace admin list serves no row at or beyond this offset, while `totalEntries`
+    /// still counts every row (a search backend's result window); `None` serves them all.
+    pub workspace_window: Option<usize>,
     /// Answer 411 to a POST without `Content-Length`, as load balancers in front of Domino may.
     pub require_content_length: bool,
     /// Workspaces on their way to stopped show a state word the contract does not list
@@ -61,6 +64,7 @@ impl Default for SimConfig {
             stuck_rate: 0.0,
             shifting_workspaces: false,
             max_page_size: None,
+            workspace_window: None,
             require_content_length: false,
             unknown_stopping_word: false,
             faults: Faults::default(),
@@ -124,6 +128,12 @@ impl SimConfig {
     /// Serve at most `rows` rows per page of any paged listing.
     pub fn max_page_size(mut self, rows: usize) -> Self {
         self.max_page_size = Some(rows);
+        self
+    }
+
+    /// The workspace admin list serves only its first `rows` rows (see `workspace_window`).
+    pub fn workspace_window(mut self, rows: usize) -> Self {
+        self.workspace_window = Some(rows);
         self
     }
 

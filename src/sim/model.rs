@@ -826,7 +826,7 @@ mod word_tests {
     use super::*;
     use crate::sim::generate::{GenerateSpec, generate};
 
-    /// Every state word docs/domino-api.md lists for apps, model versions and workspaces shows up in
+    /// Every state word the Domino API uses for apps, model versions and workspaces shows up in
     /// a generated deployment, at the start, mid-transition or at rest.
     #[test]
     fn generated_deployments_show_every_listed_state_word() {

@@ -66,7 +66,7 @@ pub fn is_running_or_launching(state: &str) -> bool {
     word_in(state, &RUNNING_OR_LAUNCHING)
 }
 
-/// The words of a workspace that has stopped, for good or not (`docs/domino-api.md`).
+/// The words of a workspace that has stopped, for good or not (Domino's API).
 const STOPPED: [&str; 4] = ["Stopped", "Failed", "Error", "Completed"];
 
 /// A list state as the runner sees it. `Started` runs; a known stopped word is stopped; every
@@ -102,9 +102,11 @@ pub async fn list_rows(
         let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
         let page: RowPage = client.get_json(&path).await?;
         if page_number == 1 {
+            // Pages of the size the server serves, which may be less than asked.
+            let served = page.table_rows.len().clamp(1, page_size);
             let estimate = page
                 .total_entries
-                .map_or(1, |t| (t as usize).div_ceil(page_size).max(1));
+                .map_or(1, |t| (t as usize).div_ceil(served).max(1));
             progress.kind_started(KIND, estimate);
         }
         progress.unit_done(KIND);

@@ -68,7 +68,9 @@ async fn list(
     let mut d = sim.deployment();
     let rows = d.workspace_rows();
     let total = rows.len();
+    let window = sim.config.workspace_window.unwrap_or(usize::MAX);
     let page: Vec<Value> = rows
+        .take(window)
         .skip(offset)
         .take(limit)
         .map(|e| row_json(e, now, sim.config.unknown_stopping_word))
