@@ -201,6 +201,7 @@ impl AnyAnswer {
             concurrency: 4,
             workspaces_page_size: 5,
             models_page_size: 5,
+            include_live: false,
         };
         let _ = self
             .rt

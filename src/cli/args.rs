@@ -168,6 +168,17 @@ pub struct RunArgs {
     /// Try again the steps that failed in an earlier run.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Shutdown: what to do with the Jobs (batch runs) running when it reaches them: stop them
+    /// with their results committed [default], wait for them (--jobs-grace), or leave them.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub jobs: Option<JobsArg>,
+    /// Shutdown with --jobs wait: how long running Jobs get to finish on their own (e.g. 15m).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub jobs_grace: Option<std::time::Duration>,
+    /// Restore: also restart each Job the shutdown stopped (never one that ended on its own),
+    /// each exactly once, with its original input commit.
+    #[arg(long)]
+    pub restart_jobs: bool,
     /// Skip the verification pass at the end (recorded in the journal).
     #[arg(long)]
     pub no_verify: bool,
@@ -200,6 +211,17 @@ pub struct RunArgs {
     /// workspaces, read from one shared listing, are looked at every min(this, 250 ms).
     #[arg(long, default_value_t = defaults::POLL_INTERVAL_MS, hide_short_help = true)]
     pub poll_interval_ms: u64,
+}
+
+/// What shutdown does with running Jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum JobsArg {
+    /// Stop each, its results committed (the default).
+    Stop,
+    /// Give them --jobs-grace to finish on their own, then stop the rest.
+    Wait,
+    /// Record them and touch nothing.
+    Leave,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

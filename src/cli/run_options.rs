@@ -2,18 +2,26 @@
 
 use std::time::Duration;
 
-use super::args::RunArgs;
+use super::args::{JobsArg, RunArgs};
 use super::exit::CliError;
 use crate::domino::Limits;
-use crate::runner::{PollPolicy, RunOptions, defaults};
+use crate::journal::Operation;
+use crate::runner::{JobsMode, PollPolicy, RunOptions, defaults};
 use crate::snapshot::LoadedSnapshot;
 
 /// The client's limits and the run's options, as the flags ask.
 pub fn from_args(
+    op: Operation,
     args: &RunArgs,
     snapshot: &LoadedSnapshot,
 ) -> Result<(Limits, RunOptions), CliError> {
     let (concurrency, rate) = limits(args)?;
+    let jobs = jobs_mode(op, args)?;
+    if args.restart_jobs && op != Operation::Restore {
+        return Err(CliError::bad_input(
+            "--restart-jobs is for restore: shutdown stops Jobs, restore restarts them",
+        ));
+    }
     let options = RunOptions {
         concurrency: concurrency as usize,
         max_failures: args.max_failures,
@@ -24,6 +32,8 @@ pub fn from_args(
         },
         retry_failed: args.retry_failed,
         verify: !args.no_verify,
+        jobs,
+        restart_jobs: args.restart_jobs,
         recorded_options: serde_json::json!({
             "snapshot": snapshot.path.display().to_string(),
             "service": args.service.map(|k| k.label()),
@@ -33,6 +43,9 @@ pub fn from_args(
             "grace_period_s": args.grace_period_s,
             "retry_failed": args.retry_failed,
             "verify": !args.no_verify,
+            "jobs": args.jobs.map(|j| format!("{j:?}").to_lowercase()),
+            "jobs_grace_s": args.jobs_grace.map(|g| g.as_secs()),
+            "restart_jobs": args.restart_jobs,
         }),
         ..RunOptions::default()
     };
@@ -68,4 +81,22 @@ fn limits(args: &RunArgs) -> Result<(u32, Option<f64>), CliError> {
         )));
     }
     Ok((concurrency, rate))
+}
+
+/// `--jobs` and `--jobs-grace`, which only a shutdown takes.
+fn jobs_mode(op: Operation, args: &RunArgs) -> Result<JobsMode, CliError> {
+    if op != Operation::Shutdown && (args.jobs.is_some() || args.jobs_grace.is_some()) {
+        return Err(CliError::bad_input(
+            "--jobs and --jobs-grace are for shutdown; restore restarts Jobs only with --restart-jobs",
+        ));
+    }
+    let grace = args.jobs_grace.unwrap_or(defaults::JOBS_GRACE);
+    Ok(match args.jobs.unwrap_or(JobsArg::Stop) {
+        JobsArg::Stop if args.jobs_grace.is_some() => {
+            return Err(CliError::bad_input("--jobs-grace goes with --jobs wait"));
+        }
+        JobsArg::Stop => JobsMode::Stop,
+        JobsArg::Wait => JobsMode::Wait(grace),
+        JobsArg::Leave => JobsMode::Leave,
+    })
 }

@@ -160,6 +160,24 @@ impl DominoClient {
         self.send(Method::POST, path, body).await.map(drop)
     }
 
+    /// A POST whose effect is not state-setting (a Job restart runs a new job each time it is
+    /// received): sent once and never retried here, since a retry after a lost answer would run
+    /// the effect twice. Whoever calls it resolves an unknown outcome by looking for the effect.
+    /// Returns the answer's JSON.
+    pub async fn post_once_for_answer(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        let url = self.url(path);
+        let body = serde_json::to_vec(body).expect("a JSON value always serializes");
+        let bytes = self
+            .attempt(&Method::POST, path, &url, Some(&body))
+            .await
+            .map_err(|failure| failure.error)?;
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
+            method: "POST".into(),
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+
     /// PUT a JSON body.
     pub async fn put(&self, path: &str, body: &Value) -> Result<(), ApiError> {
         self.send(Method::PUT, path, Some(body)).await.map(drop)

@@ -83,6 +83,31 @@ pub trait ExecutionKind: Send + Sync {
     /// repeat. Returns the state the answer shows, as for [`ExecutionKind::stop`].
     async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError>;
 
+    /// Whether [`ExecutionKind::start`] sets a state (safe to repeat). `false` for a kind that
+    /// is restarted as a new execution (a Job): the runner then calls
+    /// [`ExecutionKind::restart`], and resolves an unknown outcome with
+    /// [`ExecutionKind::find_restart`] before it sends anything again.
+    fn start_is_state_setting(&self) -> bool {
+        true
+    }
+
+    /// Restarts the execution as a new one, sent once; returns the new execution's id.
+    async fn restart(&self, _entry: &Entry) -> Result<String, ApiError> {
+        Err(unsupported_listing(self.kind(), "a restart"))
+    }
+
+    /// The execution a restart of `entry` created, if there is one: started by this client's
+    /// identity, like `entry`, submitted at or after `submitted_since_ms` (milliseconds since
+    /// the epoch), and not one of `exclude` (effects already recorded).
+    async fn find_restart(
+        &self,
+        _entry: &Entry,
+        _submitted_since_ms: i64,
+        _exclude: &[String],
+    ) -> Result<Option<String>, ApiError> {
+        Err(unsupported_listing(self.kind(), "looking for a restart's effect"))
+    }
+
     /// Whether [`ExecutionKind::observe_all`] reads every execution's state in a listing, so
     /// that concurrent steps can share one listing instead of a read each.
     fn has_bulk_listing(&self) -> bool {
@@ -104,7 +129,7 @@ pub trait ExecutionKind: Send + Sync {
     fn restartable(&self, entry: &Entry) -> Result<(), String>;
 }
 
-/// A listing the kind's scope does not offer: a bug in the caller, reported rather than panicked.
+/// A call the kind does not offer: a bug in the caller, reported rather than panicked.
 fn unsupported_listing(kind: Kind, operation: &str) -> ApiError {
     ApiError::Unsupported {
         kind,

@@ -274,6 +274,7 @@ async fn workspace_list_dedups_shifting_pages_and_warns_on_count() {
         &KindOptions {
             models_page_size: 10,
             workspaces_page_size: 2,
+            jobs_page_size: 10,
         },
         Kind::Workspace,
     );

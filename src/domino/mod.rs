@@ -25,7 +25,7 @@ pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use progress::{NoProgress, ScanProgress};
 pub use projects::{Project, ProjectIndex, list_projects};
 pub use report::{ScanProblem, ScanReport};
-pub use scan::{ScanOptions, scan};
+pub use scan::{ScanOptions, list_kind, scan};
 pub use tally::{RetryTally, counting_retries};
 
 #[cfg(test)]

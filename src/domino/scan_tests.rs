@@ -127,6 +127,7 @@ fn options() -> ScanOptions {
         concurrency: 2,
         workspaces_page_size: 2,
         models_page_size: 2,
+        include_live: false,
     }
 }
 

@@ -336,6 +336,11 @@ impl<'t> StepTables<'t> {
             let from = existing.phase.to_string();
             existing.phase = step.phase;
             existing.cycle = run.cycle;
+            existing.effect = None;
+            existing.requested_at = None;
+            if step.detail.is_some() {
+                existing.detail = step.detail;
+            }
             existing.last_error = None;
             existing.last_http_status = None;
             existing.updated_at = now.to_string();
@@ -363,6 +368,9 @@ impl<'t> StepTables<'t> {
             created_at: now.to_string(),
             updated_at: now.to_string(),
             cycle: run.cycle,
+            detail: step.detail,
+            requested_at: None,
+            effect: None,
         };
         self.put_step(&record)?;
         self.append_event(event_for(
@@ -407,6 +415,12 @@ impl<'t> StepTables<'t> {
                     key: key.clone(),
                 })?;
             let from = record.phase.to_string();
+            if t.to == StepPhase::Requested && t.attempt > record.attempts {
+                record.requested_at = Some(now.to_string());
+            }
+            if let Some(effect) = &t.effect {
+                record.effect = Some(effect.clone());
+            }
             record.phase = t.to.clone();
             record.attempts = record.attempts.max(t.attempt);
             if let Some(error) = &t.error {

@@ -35,6 +35,7 @@ fn key(op: Operation, kind: Kind, id: &str) -> StepKey {
 
 fn new_step(op: Operation, kind: Kind, id: &str) -> NewStep {
     NewStep {
+        detail: None,
         key: key(op, kind, id),
         name: format!("name-{id}"),
         owner: "alice".into(),
@@ -44,6 +45,7 @@ fn new_step(op: Operation, kind: Kind, id: &str) -> NewStep {
 
 fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition {
     Transition {
+        effect: None,
         run,
         key: k.clone(),
         to,

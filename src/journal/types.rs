@@ -127,6 +127,17 @@ pub struct StepRecord {
     /// before cycles existed hold one cycle.
     #[serde(default = "first_cycle")]
     pub cycle: u32,
+    /// For an execution the snapshot does not record (a Job found running at shutdown): what
+    /// the calls need (its `_id` object), so the journal alone can stop or restart it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// When the current attempt's request was recorded (RFC 3339 UTC): an effect that is not
+    /// state-setting is looked for from then on before anything is sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<String>,
+    /// What a start that is not state-setting created (the new Job's id), once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<String>,
 }
 
 /// The cycle of records written before cycles were recorded.
@@ -141,6 +152,8 @@ pub struct NewStep {
     pub name: String,
     pub owner: String,
     pub phase: StepPhase,
+    /// See [`StepRecord::detail`].
+    pub detail: Option<serde_json::Value>,
 }
 
 /// One change of a step's phase, as the runner asks for it.
@@ -156,6 +169,8 @@ pub struct Transition {
     pub message: Option<String>,
     /// An error seen on this attempt; it becomes the step's `last_error`.
     pub error: Option<String>,
+    /// What the request created, when it is not state-setting (see [`StepRecord::effect`]).
+    pub effect: Option<String>,
 }
 
 /// One line of the append-only audit log.

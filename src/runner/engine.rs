@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
@@ -12,13 +14,15 @@ use tokio::sync::Semaphore;
 use super::cancel::Cancel;
 use super::health::ApiHealth;
 use super::observe::Observer;
-use super::options::{RunOptions, Selection};
+use super::options::{JobsMode, RunOptions, Selection};
 use super::plan::{kinds_in_order, needs_work};
 use super::report::Reporter;
 use super::step::{PollPolicy, Step, StepAbort, StepContext};
-use crate::domino::{ApiError, Deployment};
-use crate::journal::{Journal, JournalError, StepRecord};
-use crate::snapshot::{Entry, Kind, Snapshot};
+use crate::domino::{ApiError, Deployment, list_kind};
+use crate::journal::{
+    Journal, JournalError, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord,
+};
+use crate::snapshot::{Entry, Kind, Snapshot, Source};
 
 /// Transient failures in a row, each after the client's own retries (about 20 s of failing),
 /// that mean the API is down rather than busy: on a live API, successes come between them.
@@ -64,6 +68,7 @@ pub(crate) async fn drive_steps(
     selection: &Selection,
     options: &RunOptions,
     records: Vec<StepRecord>,
+    cycle: u32,
     cancel: &Cancel,
     reporter: &Arc<dyn Reporter>,
 ) -> Result<(), RunError> {
@@ -85,21 +90,36 @@ pub(crate) async fn drive_steps(
         let mut kind_runs = FuturesUnordered::new();
         for kind in stage {
             let api = deployment.kind(kind);
-            let mut work: Vec<(&Entry, StepRecord)> = Vec::new();
-            let mut done = 0;
-            let total = snapshot.entries(kind).len();
-            for entry in snapshot.entries(kind) {
-                let key = entry.key(kind).map_err(RunError::Snapshot)?.to_owned();
-                let Some(rec) = by_key.remove(&(kind, key)) else {
-                    continue;
-                };
-                if needs_work(&rec.phase, options.retry_failed) {
-                    work.push((entry, rec));
-                } else {
-                    done += 1;
+            let live = kind.source() == Source::Live;
+            // What this kind's steps act on: the snapshot's entries, or, for a kind the snapshot
+            // does not record, what the journal keeps of each execution found running.
+            let steps: Vec<(Entry, StepRecord)> = if live {
+                if op == Operation::Shutdown {
+                    // Listed now, when the gate stage has passed: nothing new is launched.
+                    drain_list(journal, run_id, deployment, kind, options, cycle).await?;
                 }
-            }
-            reporter.kind_started(op, kind, total, done);
+                journal
+                    .steps(Some(op))?
+                    .into_iter()
+                    .filter(|s| s.key.kind == kind && s.cycle >= cycle)
+                    .map(|s| (entry_of(&s), s))
+                    .collect()
+            } else {
+                let mut steps = Vec::new();
+                for entry in snapshot.entries(kind) {
+                    let key = entry.key(kind).map_err(RunError::Snapshot)?.to_owned();
+                    if let Some(rec) = by_key.remove(&(kind, key)) {
+                        steps.push((entry.clone(), rec));
+                    }
+                }
+                steps
+            };
+            let total = steps.len();
+            let work: Vec<(Entry, StepRecord)> = steps
+                .into_iter()
+                .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
+                .collect();
+            reporter.kind_started(op, kind, total, total - work.len());
             let ctx = StepContext {
                 op,
                 run: run_id,
@@ -113,6 +133,11 @@ pub(crate) async fn drive_steps(
                 poll: options.poll,
                 reporter: reporter.clone(),
                 health: health.clone(),
+                look_before_stopping: live && op == Operation::Shutdown,
+                hold_until: match options.jobs {
+                    JobsMode::Wait(grace) if live => Some(Instant::now() + grace),
+                    _ => None,
+                },
             };
             let reporter = reporter.clone();
             kind_runs.push(async move {
@@ -146,10 +171,10 @@ pub(crate) async fn drive_steps(
 
 /// Runs every step of one kind concurrently; the request slots and the client's limits bound
 /// what is in flight. Returns the first abort after every step has stopped.
-async fn drive_kind(ctx: &StepContext, work: Vec<(&Entry, StepRecord)>) -> Result<(), StepAbort> {
+async fn drive_kind(ctx: &StepContext, work: Vec<(Entry, StepRecord)>) -> Result<(), StepAbort> {
     let mut steps: FuturesUnordered<_> = work
-        .into_iter()
-        .map(|(entry, rec)| Step::new(ctx, entry, rec).drive())
+        .iter()
+        .map(|(entry, rec)| Step::new(ctx, entry, rec.clone()).drive())
         .collect();
     let mut first_abort = None;
     while let Some(result) = steps.next().await {
@@ -165,6 +190,64 @@ async fn drive_kind(ctx: &StepContext, work: Vec<(&Entry, StepRecord)>) -> Resul
     match first_abort {
         Some(a) => Err(a),
         None => Ok(()),
+    }
+}
+
+/// Lists what of a live kind (Jobs) runs now and plans a step for each execution not yet in the
+/// journal's cycle; `--jobs leave` plans them as skipped. A listing that fails leaves the steps
+/// found before: the verification pass then says what still runs.
+async fn drain_list(
+    journal: &Arc<Journal>,
+    run_id: u64,
+    deployment: &Deployment,
+    kind: Kind,
+    options: &RunOptions,
+    cycle: u32,
+) -> Result<(), RunError> {
+    let api = deployment.kind(kind);
+    let listing = match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
+        Ok(listing) => listing,
+        Err(e) if e.is_unauthorized() => return Err(RunError::Unauthorized(e)),
+        Err(e) => {
+            tracing::warn!(
+                "{kind}: the running ones could not be listed ({e}); only those found before are drained"
+            );
+            return Ok(());
+        }
+    };
+    let _ = cycle;
+    let found: Vec<NewStep> = listing
+        .entries
+        .into_iter()
+        .filter_map(|entry| {
+            let execution = entry.key(kind).ok()?.to_owned();
+            Some(NewStep {
+                key: StepKey {
+                    op: Operation::Shutdown,
+                    kind,
+                    execution,
+                },
+                name: entry.name.clone(),
+                owner: entry.owner.clone(),
+                phase: match options.jobs {
+                    JobsMode::Leave => StepPhase::Skipped("left running (--jobs leave)".into()),
+                    JobsMode::Stop | JobsMode::Wait(_) => StepPhase::Pending,
+                },
+                detail: Some(entry.id),
+            })
+        })
+        .collect();
+    tracing::info!("{kind}: {} running now", found.len());
+    journal.plan(run_id, found)?;
+    Ok(())
+}
+
+/// A journal step as the entry its calls need.
+pub(crate) fn entry_of(step: &StepRecord) -> Entry {
+    Entry {
+        id: step.detail.clone().unwrap_or_else(|| serde_json::json!({"_id": step.key.execution})),
+        name: step.name.clone(),
+        owner: step.owner.clone(),
     }
 }
 

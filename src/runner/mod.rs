@@ -20,7 +20,7 @@ pub mod verify;
 
 pub use cancel::Cancel;
 pub use engine::RunError;
-pub use options::{RunOptions, Selection, defaults};
+pub use options::{JobsMode, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
 pub use report::{NoReporter, Reporter, RunReport, VerificationOutcome};

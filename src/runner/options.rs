@@ -23,6 +23,19 @@ pub mod defaults {
     pub const POLL_INTERVAL_MS: u64 = 1000;
     /// After an interrupt, requests in flight get this long to finish and be recorded.
     pub const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(5);
+    /// How long `--jobs wait` gives running Jobs to finish on their own (`--jobs-grace`).
+    pub const JOBS_GRACE: Duration = Duration::from_secs(600);
+}
+
+/// What a shutdown does with the Jobs (batch runs) it finds running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobsMode {
+    /// Stop each, its results committed.
+    Stop,
+    /// Give each this long to finish on its own, then stop the rest.
+    Wait(Duration),
+    /// Record them and touch nothing.
+    Leave,
 }
 
 /// Which operation, on which kinds.
@@ -63,6 +76,10 @@ pub struct RunOptions {
     pub verify: bool,
     /// After an interrupt, how long requests in flight get to finish and be recorded.
     pub drain: Duration,
+    /// What shutdown does with running Jobs.
+    pub jobs: JobsMode,
+    /// Restore restarts the Jobs the shutdown stopped (`--restart-jobs`).
+    pub restart_jobs: bool,
     /// The options as the user gave them, recorded in the journal's run.
     pub recorded_options: serde_json::Value,
 }
@@ -77,6 +94,8 @@ impl Default for RunOptions {
             retry_failed: false,
             verify: true,
             drain: defaults::DRAIN_AFTER_INTERRUPT,
+            jobs: JobsMode::Stop,
+            restart_jobs: false,
             recorded_options: serde_json::Value::Null,
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::domino::ExecutionKind;
 use crate::journal::{NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord};
-use crate::snapshot::{Kind, Snapshot};
+use crate::snapshot::{Kind, Snapshot, Source};
 
 /// The kinds an operation touches, in the order it touches them: scheduled jobs are paused
 /// first on shutdown so nothing new launches, and resumed last on restore.
@@ -52,6 +52,7 @@ pub fn plan_steps(
                 continue;
             }
             steps.push(NewStep {
+                detail: None,
                 key: StepKey {
                     op,
                     kind,
@@ -154,6 +155,29 @@ impl Plan {
             .map(|l| l.to_request + l.to_wait + l.failed_to_retry)
             .sum()
     }
+}
+
+/// The restore steps of the executions a shutdown found live (Jobs) and stopped itself, for
+/// `--restart-jobs`: not the ones that ended on their own (no stop was sent to them), nor those
+/// left running.
+pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<NewStep> {
+    shutdown
+        .iter()
+        .filter(|s| s.key.kind.source() == Source::Live && s.cycle >= cycle)
+        .filter(|s| only.is_empty() || only.contains(&s.key.kind))
+        .filter(|s| s.phase == StepPhase::Confirmed && s.attempts >= 1)
+        .map(|s| NewStep {
+            key: StepKey {
+                op: Operation::Restore,
+                kind: s.key.kind,
+                execution: s.key.execution.clone(),
+            },
+            name: s.name.clone(),
+            owner: s.owner.clone(),
+            phase: StepPhase::Pending,
+            detail: s.detail.clone(),
+        })
+        .collect()
 }
 
 /// The maintenance cycle a run of `op` belongs to, given the journal's runs, and whether it

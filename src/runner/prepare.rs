@@ -3,23 +3,25 @@
 //! verification pass with its record. The CLI parses, confirms and renders; it never sequences
 //! a run (the split of nextest's runner and reporter, or kubectl's drain helper).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::cancel::Cancel;
-use super::engine::{RunError, drive_steps};
+use super::engine::{RunError, drive_steps, entry_of};
 use super::options::{RunOptions, Selection};
-use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
+use super::options::JobsMode;
+use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps, restart_steps};
 use super::report::{Reporter, RunReport, VerificationOutcome};
 use super::summary::RunSummary;
 use super::verify::{Expectation, Finding, Verification, check_deployment};
-use crate::domino::{ApiError, Deployment};
+use crate::domino::{ApiError, Deployment, Observed, list_kind};
 use crate::journal::{
     Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome, StepKey,
-    VerificationRecord, now_rfc3339,
+    StepPhase, StepRecord, VerificationRecord, now_rfc3339,
 };
-use crate::snapshot::{Kind, LoadedSnapshot};
+use crate::snapshot::{Kind, LoadedSnapshot, Snapshot, Source};
 
 /// A run planned against its journal, ready to execute.
 pub struct Prepared {
@@ -34,33 +36,100 @@ pub struct Prepared {
 
 /// What a run would do, from the journal as it is, touching nothing: no lock is taken, no
 /// request is sent, a missing journal is not created. For `--dry-run`.
-pub fn plan_only(
+pub async fn plan_only(
     journal: &Path,
     snapshot: &LoadedSnapshot,
     deployment: &Deployment,
     selection: &Selection,
     options: &RunOptions,
 ) -> Result<Plan, RunError> {
-    let planned = plan_steps(
+    let mut planned = plan_steps(
         selection.op,
         &selection.only,
         &snapshot.snapshot,
         &deployment.kinds,
     )
     .map_err(RunError::Snapshot)?;
-    let (existing, runs) = if journal.exists() {
+    let (existing, shutdown_steps, runs) = if journal.exists() {
         let reader = JournalReader::open_bound(journal, &snapshot.sha256)?;
-        (reader.steps(Some(selection.op))?, reader.runs()?)
+        (
+            reader.steps(Some(selection.op))?,
+            reader.steps(Some(Operation::Shutdown))?,
+            reader.runs()?,
+        )
     } else {
-        (Vec::new(), Vec::new())
+        (Vec::new(), Vec::new(), Vec::new())
     };
+    let cycle = cycle_for(selection.op, &runs);
+    planned.extend(live_steps(deployment, selection, options, &shutdown_steps, cycle.0).await?);
     Ok(Plan::new(
         selection.op,
         &planned,
         &existing,
         options.retry_failed,
-        cycle_for(selection.op, &runs),
+        cycle,
     ))
+}
+
+/// The steps of the kinds a snapshot does not record: on shutdown, what runs now (listed again
+/// when the run reaches them; this is for the plan shown); on restore with `--restart-jobs`,
+/// the ones the shutdown stopped.
+async fn live_steps(
+    deployment: &Deployment,
+    selection: &Selection,
+    options: &RunOptions,
+    shutdown_steps: &[StepRecord],
+    cycle: u32,
+) -> Result<Vec<NewStep>, RunError> {
+    let chosen = |k: &Kind| selection.only.is_empty() || selection.only.contains(k);
+    let mut steps = Vec::new();
+    for &kind in Kind::LIVE.iter().filter(|k| chosen(k)) {
+        match selection.op {
+            Operation::Shutdown => {
+                let api = deployment.kind(kind);
+                let listing = match list_kind(&deployment.client, api.as_ref(), options.concurrency)
+                    .await
+                {
+                    Ok(listing) => listing,
+                    Err(e) if e.is_unauthorized() => return Err(RunError::NotUsable(e)),
+                    Err(e) => {
+                        tracing::warn!("{kind}: the running ones could not be listed: {e}");
+                        continue;
+                    }
+                };
+                for entry in listing.entries {
+                    let Ok(execution) = entry.key(kind).map(str::to_owned) else {
+                        continue;
+                    };
+                    steps.push(NewStep {
+                        key: StepKey {
+                            op: Operation::Shutdown,
+                            kind,
+                            execution,
+                        },
+                        name: entry.name.clone(),
+                        owner: entry.owner.clone(),
+                        phase: match options.jobs {
+                            JobsMode::Leave => {
+                                StepPhase::Skipped("left running (--jobs leave)".into())
+                            }
+                            JobsMode::Stop | JobsMode::Wait(_) => StepPhase::Pending,
+                        },
+                        detail: Some(entry.id),
+                    });
+                }
+            }
+            Operation::Restore if options.restart_jobs => {
+                steps.extend(
+                    restart_steps(shutdown_steps, cycle, &selection.only)
+                        .into_iter()
+                        .filter(|s| s.key.kind == kind),
+                );
+            }
+            Operation::Restore => {}
+        }
+    }
+    Ok(steps)
 }
 
 /// Checks that the deployment answers, then opens (or creates) the snapshot's journal and plans
@@ -96,9 +165,27 @@ pub async fn prepare(
     let journal = Arc::new(Journal::open(journal, &snapshot.sha256, &snapshot.path)?);
     let existing = journal.steps(Some(selection.op))?;
     let cycle = cycle_for(selection.op, &journal.runs()?);
+    let live = live_steps(
+        &deployment,
+        &selection,
+        &options,
+        &journal.steps(Some(Operation::Shutdown))?,
+        cycle.0,
+    )
+    .await?;
+    // Restarts are recorded with the plan; what a shutdown finds live is listed again, and
+    // recorded, when the run reaches its stage.
+    let (shown, to_record): (Vec<NewStep>, Vec<NewStep>) = match selection.op {
+        Operation::Shutdown => (live, Vec::new()),
+        Operation::Restore => (live.clone(), live),
+    };
+    let mut planned = planned;
+    planned.extend(to_record);
+    let mut displayed = planned.clone();
+    displayed.extend(shown.into_iter().filter(|s| s.key.op == Operation::Shutdown));
     let plan = Plan::new(
         selection.op,
-        &planned,
+        &displayed,
         &existing,
         options.retry_failed,
         cycle,
@@ -172,6 +259,7 @@ impl Prepared {
             &self.selection,
             &self.options,
             records,
+            self.plan.cycle,
             cancel,
             reporter,
         );
@@ -203,13 +291,19 @@ impl Prepared {
                 Operation::Restore => Expectation::Running,
             };
             let kinds = kinds_in_order(op, &self.selection.only);
-            let pass = check_deployment(
-                &self.deployment,
-                &self.snapshot.snapshot,
-                &kinds,
-                expect,
-                self.options.concurrency,
-            );
+            let (promised, left) = self.promised_with_live()?;
+            let pass = async {
+                let mut v = check_deployment(
+                    &self.deployment,
+                    &promised,
+                    &kinds,
+                    expect,
+                    self.options.concurrency,
+                )
+                .await?;
+                accept_live_findings(&mut v, &left);
+                Ok::<_, ApiError>(v)
+            };
             // Verification only reads: a signal abandons it at once, the next run verifies.
             let checked = tokio::select! {
                 checked = pass => checked,
@@ -288,6 +382,43 @@ impl Prepared {
             return Ok(0);
         }
         self.journal.reopen(run_id, &keys)
+    }
+
+    /// What the run promised, as a snapshot the verification can check: the snapshot, plus the
+    /// live executions (Jobs) this cycle recorded: after a shutdown, every one found and not
+    /// left running; after a restore, the job each restart created. Also the ones left running
+    /// (`--jobs leave`), which are neither checked nor drift.
+    fn promised_with_live(&self) -> Result<(Snapshot, HashSet<(Kind, String)>), JournalError> {
+        let op = self.selection.op;
+        let mut promised = self.snapshot.snapshot.clone();
+        let mut left = HashSet::new();
+        let steps = self.journal.steps(Some(op))?;
+        for &kind in Kind::LIVE {
+            let mut entries = Vec::new();
+            for step in steps
+                .iter()
+                .filter(|s| s.key.kind == kind && s.cycle >= self.plan.cycle)
+            {
+                match (op, &step.phase) {
+                    (Operation::Shutdown, StepPhase::Skipped(_)) => {
+                        left.insert((kind, step.key.execution.clone()));
+                    }
+                    (Operation::Shutdown, _) => entries.push(entry_of(step)),
+                    (Operation::Restore, StepPhase::Confirmed) => {
+                        if let Some(new_id) = &step.effect {
+                            let mut entry = entry_of(step);
+                            if let Some(id) = entry.id.as_object_mut() {
+                                id.insert("_id".into(), new_id.clone().into());
+                            }
+                            entries.push(entry);
+                        }
+                    }
+                    (Operation::Restore, _) => {}
+                }
+            }
+            promised.set(kind, entries);
+        }
+        Ok((promised, left))
     }
 
     /// The kinds of the snapshot this operation has not finished, whatever this run covered.
@@ -377,4 +508,20 @@ fn outcome_message(failed: usize, verification: &VerificationOutcome) -> String 
 
 fn credentials_refused(e: &ApiError) -> String {
     format!("the credentials were refused mid-run ({e}); fix them, then run the same command again")
+}
+
+/// Findings on live executions that keep the promise after all: a Job left running on request
+/// is not drift, and a restarted Job that has already ended did run.
+fn accept_live_findings(v: &mut Verification, left: &HashSet<(Kind, String)>) {
+    v.items.retain(|item| {
+        let live = item.kind.source() == Source::Live;
+        let left_running =
+            item.finding == Finding::Drift && left.contains(&(item.kind, item.execution.clone()));
+        let ran_and_ended = live
+            && v.expect == Expectation::Running
+            && item.finding == Finding::NotRunning
+            && item.detail == Observed::Stopped.to_string();
+        !(left_running || ran_and_ended)
+    });
+    v.passed = !v.items.iter().any(|i| i.finding.is_mismatch());
 }

@@ -110,6 +110,11 @@ pub(crate) struct StepContext {
     pub poll: PollPolicy,
     pub reporter: Arc<dyn Reporter>,
     pub health: Arc<ApiHealth>,
+    /// For executions the snapshot does not record (Jobs found running): look before the first
+    /// stop, since one that ended on its own is confirmed as such, not stopped.
+    pub look_before_stopping: bool,
+    /// `--jobs wait`: no stop before this instant, unless the execution ends on its own first.
+    pub hold_until: Option<Instant>,
 }
 
 /// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`,
@@ -141,18 +146,143 @@ impl<'a> Step<'a> {
     }
 
     pub(crate) async fn drive(mut self) -> Result<StepRecord, StepAbort> {
+        let restarts = self.ctx.op == Operation::Restore && !self.ctx.api.start_is_state_setting();
         loop {
             match self.record.phase.clone() {
                 StepPhase::Confirmed | StepPhase::Skipped(_) => return Ok(self.record),
                 StepPhase::Failed(_) if self.failures > 0 => return Ok(self.record),
-                StepPhase::Pending | StepPhase::Failed(_) => self.request().await?,
+                StepPhase::Pending if self.ctx.look_before_stopping => {
+                    if !self.ended_before_its_stop().await? {
+                        self.request().await?;
+                    }
+                }
+                StepPhase::Pending => self.request().await?,
+                // A restart is not state-setting: its effect is looked for, never assumed.
+                StepPhase::Requested | StepPhase::Failed(_) if restarts => {
+                    if !self.found_restart().await? {
+                        self.request().await?;
+                    }
+                }
+                StepPhase::Failed(_) => self.request().await?,
                 StepPhase::Requested => {
                     // The outcome of the last request is unknown: look before sending again.
                     if !self.settled_by_observation(Instant::now()).await? {
                         self.request().await?;
                     }
                 }
+                StepPhase::Accepted if restarts => self.wait_for_restart().await?,
                 StepPhase::Accepted => self.wait_for_target().await?,
+            }
+        }
+    }
+
+    /// An execution found running at shutdown but not in the snapshot (a Job) may end on its
+    /// own before its stop is sent: then it is confirmed with that reason and never stopped.
+    /// With `--jobs wait`, it is given until the hold ends to do so. Returns whether it ended.
+    async fn ended_before_its_stop(&mut self) -> Result<bool, StepAbort> {
+        loop {
+            let state = self.ctx.api.observe(self.entry).await;
+            self.note(&state);
+            match state {
+                Ok(state @ (Observed::Stopped | Observed::Gone)) => {
+                    let msg = format!("ended on its own before its stop was sent ({state})");
+                    self.write(StepPhase::Confirmed, 0, None, Some(msg), None)
+                        .await?;
+                    return Ok(true);
+                }
+                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+                Ok(_) | Err(_) => {}
+            }
+            match self.ctx.hold_until {
+                Some(until) if Instant::now() < until => {
+                    let pause = self.ctx.poll.max.min(until - Instant::now());
+                    if !self.ctx.cancel.sleep(pause).await {
+                        return Err(StepAbort::Interrupted);
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+    }
+
+    /// A restart step found `Requested`: did the request run before the outcome was lost? The
+    /// effect is a new execution started by this identity, like this one, submitted since the
+    /// attempt was recorded (less a minute for the server's clock). Found: `Accepted` with its
+    /// id, and nothing is sent. Not found: the caller sends the restart.
+    async fn found_restart(&mut self) -> Result<bool, StepAbort> {
+        let since_ms = self
+            .record
+            .requested_at
+            .as_deref()
+            .and_then(parse_rfc3339_ms)
+            .map_or(i64::MIN, |ms| ms - CLOCK_SKEW_MS);
+        let attempt = self.record.attempts;
+        match self.ctx.api.find_restart(self.entry, since_ms, &[]).await {
+            Ok(Some(new_id)) => {
+                let msg = format!(
+                    "found the restart of attempt {attempt} already ran, as job {new_id}; not sent again"
+                );
+                self.write_effect(StepPhase::Accepted, attempt, msg, new_id)
+                    .await?;
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            // Cannot tell whether it ran: sending again could run it twice. Wait and look again.
+            Err(e) => {
+                self.note::<()>(&Err(e));
+                if !self.ctx.cancel.sleep(self.ctx.poll.max).await {
+                    return Err(StepAbort::Interrupted);
+                }
+                Box::pin(self.found_restart()).await
+            }
+        }
+    }
+
+    /// After a restart was accepted: the new execution must exist (running or already ended).
+    async fn wait_for_restart(&mut self) -> Result<(), StepAbort> {
+        let attempt = self.record.attempts;
+        let Some(new_id) = self.record.effect.clone() else {
+            // Accepted without a recorded effect cannot happen; look for it rather than guess.
+            self.write(StepPhase::Requested, attempt, None, None, None)
+                .await?;
+            return Ok(());
+        };
+        let mut new_entry = self.entry.clone();
+        if let Some(id) = new_entry.id.as_object_mut() {
+            id.insert("_id".into(), new_id.clone().into());
+        }
+        let deadline = Instant::now() + self.ctx.grace_period;
+        loop {
+            let state = self.ctx.api.observe(&new_entry).await;
+            self.note(&state);
+            match state {
+                Ok(Observed::Gone) | Err(_) if Instant::now() < deadline => {}
+                Ok(state @ (Observed::Running | Observed::Stopped | Observed::InMotion(_))) => {
+                    let msg = format!("restarted as job {new_id}, now {state}");
+                    return self
+                        .write(StepPhase::Confirmed, attempt, None, Some(msg), None)
+                        .await;
+                }
+                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+                Ok(_) | Err(_) => {
+                    let reason = format!(
+                        "job {new_id}, the restart, was not found within the grace period"
+                    );
+                    self.failures += 1;
+                    return self
+                        .write(
+                            StepPhase::Failed(reason.clone()),
+                            attempt,
+                            None,
+                            None,
+                            Some(reason),
+                        )
+                        .await;
+                }
+            }
+            if !self.ctx.cancel.sleep(self.ctx.poll.initial).await {
+                return Err(StepAbort::Interrupted);
             }
         }
     }
@@ -166,6 +296,7 @@ impl<'a> Step<'a> {
         error: Option<String>,
     ) -> Result<(), StepAbort> {
         let t = Transition {
+            effect: None,
             run: self.ctx.run,
             key: self.record.key.clone(),
             to,
@@ -179,6 +310,29 @@ impl<'a> Step<'a> {
         if self.record.phase.is_terminal() {
             self.ctx.reporter.step_ended(&self.record);
         }
+        Ok(())
+    }
+
+    /// A transition that records what a request created (a restart's new job).
+    async fn write_effect(
+        &mut self,
+        to: StepPhase,
+        attempt: u32,
+        message: String,
+        effect: String,
+    ) -> Result<(), StepAbort> {
+        let t = Transition {
+            effect: Some(effect),
+            run: self.ctx.run,
+            key: self.record.key.clone(),
+            to,
+            attempt,
+            http_status: None,
+            message: Some(message),
+            error: None,
+        };
+        self.record = self.ctx.writer.apply(t).await?;
+        self.ctx.reporter.step_changed(&self.record);
         Ok(())
     }
 
@@ -269,6 +423,22 @@ impl<'a> Step<'a> {
             None,
         )
         .await?;
+        if self.ctx.op == Operation::Restore && !self.ctx.api.start_is_state_setting() {
+            let restarted = self.ctx.api.restart(self.entry).await;
+            drop(_slot);
+            self.note(&restarted);
+            return match restarted {
+                Ok(new_id) => {
+                    let msg = format!("restart accepted: job {new_id}");
+                    self.write_effect(StepPhase::Accepted, attempt, msg, new_id)
+                        .await
+                }
+                Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+                // The outcome is unknown (or it was refused): the step stays `Requested`, and
+                // its effect is looked for before anything is sent again.
+                Err(e) => self.attempt_failed(attempt, e).await,
+            };
+        }
         let (sent, tally) = counting_retries(async {
             match self.ctx.op {
                 Operation::Shutdown => self.ctx.api.stop(self.entry).await,
@@ -501,6 +671,15 @@ impl<'a> Step<'a> {
     fn no_motion_after(&self) -> Duration {
         (self.ctx.poll.initial * 30).max(Duration::from_secs(5))
     }
+}
+
+/// How far the server's clock may be behind ours when a restart's effect is looked for.
+const CLOCK_SKEW_MS: i64 = 60_000;
+
+/// An RFC 3339 time as milliseconds since the epoch.
+fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 /// Looks in a row that must show an accepted request's execution exactly as it was before the

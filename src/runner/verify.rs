@@ -164,7 +164,11 @@ pub async fn check_deployment(
         )
         .await);
     }
-    let report = scan(&deployment.client, &ScanOptions::default(), &NoProgress).await?;
+    let options = ScanOptions {
+        include_live: true,
+        ..ScanOptions::default()
+    };
+    let report = scan(&deployment.client, &options, &NoProgress).await?;
     let now = RunningNow {
         running: &report.snapshot,
         observed: &report.observed,

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub use kind::Kind;
+pub use kind::{Kind, Source};
 
 /// One execution as the snapshot records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

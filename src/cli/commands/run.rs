@@ -23,7 +23,7 @@ pub async fn run(
 ) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
     let journal = journal::path_for(&args.file, args.journal.as_deref());
-    let (limits, options) = run_options::from_args(&args, &loaded)?;
+    let (limits, options) = run_options::from_args(op, &args, &loaded)?;
     let deployment = Arc::new(connect(global, limits, &KindOptions::default())?);
     let selection = Selection {
         op,
@@ -31,7 +31,8 @@ pub async fn run(
     };
 
     if args.dry_run {
-        let plan = runner::plan_only(&journal, &loaded, &deployment, &selection, &options)?;
+        let plan =
+            runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
         render::print_plan(op, &plan, true);
         return Ok(Exit::Success);
     }

@@ -30,6 +30,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         workspaces_page_size: args.workspaces_page_size as usize,
         models_page_size: args.models_page_size as usize,
         concurrency: args.concurrency as usize,
+        include_live: false,
     };
     let progress = ScanBars::new(out);
     let report = scan(&conn.client, &options, &progress)

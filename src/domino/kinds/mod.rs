@@ -1,6 +1,7 @@
 //! One module per kind of execution: its JSON shapes, its state words, its calls.
 
 pub mod apps;
+pub mod jobs;
 pub mod model_versions;
 pub(crate) mod records;
 pub mod scheduled_jobs;
@@ -12,6 +13,7 @@ use crate::domino::{ApiError, DominoClient, ExecutionKind, Observed, ScanProblem
 use crate::snapshot::{Entry, Kind};
 
 pub use apps::Apps;
+pub use jobs::Jobs;
 pub use model_versions::ModelVersions;
 pub use scheduled_jobs::ScheduledJobs;
 pub use workspaces::Workspaces;
@@ -23,12 +25,15 @@ pub struct KindOptions {
     pub workspaces_page_size: usize,
     /// Versions per page asked of a model's version list.
     pub models_page_size: usize,
+    /// Jobs per page asked of a project's job list.
+    pub jobs_page_size: usize,
 }
 
 impl KindOptions {
     pub const DEFAULT: KindOptions = KindOptions {
         workspaces_page_size: 50,
         models_page_size: 10,
+        jobs_page_size: 50,
     };
 }
 
@@ -46,9 +51,10 @@ const REGISTRY: &[Constructor] = &[
     |client, options| Arc::new(ModelVersions::new(client, options.models_page_size)),
     |client, options| Arc::new(Workspaces::new(client, options.workspaces_page_size)),
     |client, _| Arc::new(ScheduledJobs::new(client)),
+    |client, options| Arc::new(Jobs::new(client, options.jobs_page_size)),
 ];
 
-/// Every kind's implementation, in the order of [`Kind::ALL`].
+/// Every kind's implementation, in the order of [`Kind::EVERY`].
 pub fn execution_kinds(
     client: &DominoClient,
     options: &KindOptions,
@@ -57,7 +63,7 @@ pub fn execution_kinds(
         .iter()
         .map(|make| make(client.clone(), options))
         .collect();
-    kinds.sort_by_key(|k| Kind::ALL.iter().position(|&known| known == k.kind()));
+    kinds.sort_by_key(|k| Kind::EVERY.iter().position(|&known| known == k.kind()));
     kinds
 }
 
@@ -137,7 +143,7 @@ mod tests {
             .iter()
             .map(|k| k.kind())
             .collect();
-        assert_eq!(kinds, Kind::ALL);
+        assert_eq!(kinds, Kind::EVERY);
     }
 
     #[test]

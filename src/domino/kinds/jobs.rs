@@ -1,0 +1,328 @@
+//! Jobs (batch runs): not in the snapshot; listed per project when a shutdown reaches them,
+//! stopped with their results committed, and restarted on restore only when asked.
+//!
+//! A restart is not state-setting: each one runs a new job. It is sent once, never retried by
+//! the client, and an unknown outcome is resolved by looking for the job it would have created
+//! ([`ExecutionKind::find_restart`]).
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use super::records::parse_records;
+use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::{ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project};
+use crate::snapshot::{Entry, Kind};
+
+const KIND: Kind = Kind::Job;
+const PRINCIPAL_PATH: &str = "/v4/auth/principal";
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobPage {
+    #[serde(default)]
+    jobs: Vec<Value>,
+    #[serde(default)]
+    total_count: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobStatuses {
+    #[serde(default)]
+    is_completed: bool,
+    #[serde(default)]
+    execution_status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct StartedBy {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StageTime {
+    #[serde(default)]
+    submission_time: Option<i64>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobRecord {
+    id: String,
+    #[serde(default)]
+    number: Option<Value>,
+    #[serde(default)]
+    project_id: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    job_run_command: Option<String>,
+    #[serde(default)]
+    statuses: JobStatuses,
+    #[serde(default)]
+    started_by: StartedBy,
+    #[serde(default)]
+    stage_time: StageTime,
+}
+
+impl JobRecord {
+    fn state(&self) -> Observed {
+        job_state(&self.statuses)
+    }
+
+    /// A snapshot-style entry: the `_id` object keeps what a stop, a restart and the audit need.
+    fn entry(&self, project_id: &str) -> Entry {
+        let command = self.job_run_command.clone().unwrap_or_default();
+        let title = self.title.clone().filter(|t| !t.trim().is_empty());
+        let number = self.number.clone().unwrap_or(Value::Null);
+        let name = title.clone().unwrap_or_else(|| {
+            if command.is_empty() {
+                format!("job #{}", number_text(&number))
+            } else {
+                command.clone()
+            }
+        });
+        Entry {
+            id: json!({
+                "_id": self.id,
+                "projectId": project_id,
+                "number": number,
+                "title": title,
+                "command": command,
+            }),
+            name,
+            owner: self.started_by.username.clone().unwrap_or_default(),
+        }
+    }
+}
+
+fn number_text(n: &Value) -> String {
+    match n {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.clone(),
+        _ => "?".into(),
+    }
+}
+
+/// Ended when the API says so; otherwise in motion, or running when it says `Running`. A word
+/// nobody listed is in motion, never ended.
+fn job_state(statuses: &JobStatuses) -> Observed {
+    let word = statuses.execution_status.clone().unwrap_or_default();
+    if statuses.is_completed {
+        Observed::Stopped
+    } else if word.eq_ignore_ascii_case("Running") {
+        Observed::Running
+    } else {
+        Observed::InMotion(if word.is_empty() { "?".into() } else { word })
+    }
+}
+
+/// The identity this client acts as: whose restarts are ours.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Principal {
+    #[serde(default)]
+    canonical_id: Option<String>,
+    #[serde(default)]
+    canonical_name: Option<String>,
+}
+
+pub struct Jobs {
+    client: DominoClient,
+    page_size: usize,
+    principal: OnceCell<Principal>,
+}
+
+impl Jobs {
+    pub fn new(client: DominoClient, page_size: usize) -> Jobs {
+        Jobs {
+            client,
+            page_size: page_size.max(1),
+            principal: OnceCell::new(),
+        }
+    }
+
+    /// One project's jobs, every page; `running_only` asks the server to filter and filters
+    /// again on `isCompleted` (the filter's words are not documented, and a server that ignores
+    /// it must not make dmm stop finished jobs).
+    async fn list(
+        &self,
+        project_id: &str,
+        running_only: bool,
+    ) -> Result<(Vec<JobRecord>, Listing), ApiError> {
+        let mut listing = Listing::default();
+        let mut records = Vec::new();
+        let status = if running_only { "&status=running" } else { "" };
+        for page_no in 1..=MAX_PAGES {
+            let path = format!(
+                "/v4/jobs?projectId={}{status}&page_size={}&page_no={page_no}",
+                seg(project_id),
+                self.page_size
+            );
+            let page: JobPage = self.client.get_json(&path).await?;
+            let received = page.jobs.len();
+            listing.examined += received;
+            let jobs: Vec<JobRecord> = parse_records(KIND, page.jobs, &mut listing.problems);
+            for job in jobs {
+                let state = job.state();
+                listing.observed.push((job.id.clone(), state.clone()));
+                if running_only && state == Observed::Stopped {
+                    continue;
+                }
+                let project = job.project_id.clone().unwrap_or_else(|| project_id.into());
+                listing.entries.push(job.entry(&project));
+                records.push(job);
+            }
+            // A short or empty page ends the listing; so does reaching the count.
+            let total = page.total_count.unwrap_or(u64::MAX);
+            if received < self.page_size || received == 0 || listing.examined as u64 >= total {
+                break;
+            }
+        }
+        Ok((records, listing))
+    }
+
+    async fn principal(&self) -> Result<&Principal, ApiError> {
+        self.principal
+            .get_or_try_init(|| self.client.get_json::<Principal>(PRINCIPAL_PATH))
+            .await
+    }
+
+    fn path(entry: &Entry) -> Result<String, ApiError> {
+        Ok(format!("/v4/jobs/{}", seg(id_field(KIND, entry, "_id")?)))
+    }
+}
+
+/// Pages of one project's job list at the most; past it the listing is cut, not endless.
+const MAX_PAGES: usize = 10_000;
+
+#[async_trait]
+impl ExecutionKind for Jobs {
+    fn kind(&self) -> Kind {
+        KIND
+    }
+
+    fn listing_scope(&self) -> ListingScope {
+        ListingScope::PerProject
+    }
+
+    async fn list_project(&self, project: &Project) -> Result<Listing, ApiError> {
+        Ok(self.list(&project.id, true).await?.1)
+    }
+
+    /// Stops the job and commits its results, so that its outputs are not lost.
+    async fn stop(&self, entry: &Entry) -> Result<Option<Observed>, ApiError> {
+        let body = json!({
+            "projectId": id_field(KIND, entry, "projectId")?,
+            "jobId": id_field(KIND, entry, "_id")?,
+            "commitResults": true,
+        });
+        self.client.post("/v4/jobs/stop", Some(&body)).await?;
+        Ok(None)
+    }
+
+    async fn start(&self, _entry: &Entry) -> Result<Option<Observed>, ApiError> {
+        Err(ApiError::Unsupported {
+            kind: KIND,
+            operation: "start".into(),
+            reason: "a job is restarted as a new job, never started again".into(),
+        })
+    }
+
+    fn start_is_state_setting(&self) -> bool {
+        false
+    }
+
+    async fn restart(&self, entry: &Entry) -> Result<String, ApiError> {
+        let body = json!({
+            "jobId": id_field(KIND, entry, "_id")?,
+            "shouldUseOriginalInputCommit": true,
+        });
+        let answer = self
+            .client
+            .post_once_for_answer("/v4/jobs/restart", &body)
+            .await?;
+        answer
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| ApiError::Decode {
+                method: "POST".into(),
+                path: "/v4/jobs/restart".into(),
+                message: "the answer has no string id for the new job".into(),
+            })
+    }
+
+    async fn find_restart(
+        &self,
+        entry: &Entry,
+        submitted_since_ms: i64,
+        exclude: &[String],
+    ) -> Result<Option<String>, ApiError> {
+        let project_id = id_field(KIND, entry, "projectId")?;
+        let original = id_field(KIND, entry, "_id")?;
+        let command = entry.id_str("command").unwrap_or_default().to_owned();
+        let me = self.principal().await?.clone();
+        let mine = |by: &StartedBy| {
+            (me.canonical_id.is_some() && by.id == me.canonical_id)
+                || (me.canonical_name.is_some() && by.username == me.canonical_name)
+        };
+        let (records, _) = self.list(project_id, false).await?;
+        Ok(records
+            .into_iter()
+            .filter(|job| job.id != original && !exclude.contains(&job.id))
+            .filter(|job| job.job_run_command.clone().unwrap_or_default() == command)
+            .filter(|job| mine(&job.started_by))
+            .find(|job| {
+                job.stage_time
+                    .submission_time
+                    .is_some_and(|t| t >= submitted_since_ms)
+            })
+            .map(|job| job.id))
+    }
+
+    async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError> {
+        let path = Self::path(entry)?;
+        let read = async {
+            let job: JobRecord = self.client.get_json(&path).await?;
+            Ok(job.state())
+        };
+        gone_if_not_found(read.await)
+    }
+
+    /// Jobs are restarted only when asked (`--restart-jobs`), and only those this shutdown
+    /// stopped; the runner decides which.
+    fn restartable(&self, _entry: &Entry) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        let st = |done: bool, word: &str| JobStatuses {
+            is_completed: done,
+            execution_status: Some(word.into()),
+        };
+        assert_eq!(job_state(&st(false, "Running")), Observed::Running);
+        assert_eq!(
+            job_state(&st(false, "Queued")),
+            Observed::InMotion("Queued".into())
+        );
+        assert_eq!(job_state(&st(true, "Succeeded")), Observed::Stopped);
+        assert_eq!(
+            job_state(&st(false, "Completed")),
+            Observed::InMotion("Completed".into()),
+            "only isCompleted ends a job"
+        );
+    }
+}
