@@ -278,7 +278,11 @@ mod tests {
     fn scheduled_jobs_run_alone_at_the_right_end() {
         let shutdown = stages(&kinds_in_order(Operation::Shutdown, &[]));
         assert_eq!(shutdown[0], vec![Kind::ScheduledJob]);
-        assert_eq!(shutdown[1].len(), 3);
+        assert_eq!(
+            shutdown[1],
+            vec![Kind::App, Kind::ModelApiVersion, Kind::Workspace, Kind::Job],
+            "Jobs are listed and stopped once the gate is closed, with the rest"
+        );
         let restore = stages(&kinds_in_order(Operation::Restore, &[]));
         assert_eq!(restore.last().unwrap(), &vec![Kind::ScheduledJob]);
         assert_eq!(restore.len(), 2);

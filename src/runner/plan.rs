@@ -244,7 +244,8 @@ mod tests {
                 Kind::ScheduledJob,
                 Kind::App,
                 Kind::ModelApiVersion,
-                Kind::Workspace
+                Kind::Workspace,
+                Kind::Job
             ]
         );
         assert_eq!(
