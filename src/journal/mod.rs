@@ -12,6 +12,7 @@ mod open;
 mod read;
 mod schema;
 mod scratch;
+mod special;
 mod store;
 mod types;
 mod writer;
