@@ -387,7 +387,7 @@ fn with_json_logs_errors_and_interruptions_are_json_lines() {
     for signals in [1, 2] {
         let env = Env::new(config(small_spec()).transition(1_500, 100));
         env.take_snapshot();
-        let mut child = env
+        let child = env
             .dmm()
             .args(["--log-format", "json"])
             .args(env.op_args("shutdown", &[]))
