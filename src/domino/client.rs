@@ -188,15 +188,26 @@ impl DominoClient {
         let mut retry_number = 0u32;
         // What the last retried attempt met, for the message if the budget runs out.
         let mut last_failure: Option<ApiError> = None;
-        let attempts = (|| self.attempt(&method, path, &url, body.as_deref()))
+        // The budget starts with the first attempt, not while the request waits for its turn
+        // in the limits (many requests queued behind a slow server are not late).
+        let deadline = std::sync::OnceLock::new();
+        let attempts = (|| self.attempt(&method, path, &url, body.as_deref(), &deadline))
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
                 // `None` means the retries are used up; a Retry-After never extends them.
-                delay.map(|d| match failure.retry_after {
+                let wait = delay.map(|d| match failure.retry_after {
                     Some(wait) => wait.min(policy.max_retry_after).max(d),
                     None => d,
-                })
+                });
+                // Never past the budget: the attempt after the wait would be refused anyway.
+                let left = deadline.get().map(|d: &tokio::time::Instant| {
+                    d.saturating_duration_since(tokio::time::Instant::now())
+                });
+                match left {
+                    Some(left) => wait.map(|w| w.min(left)),
+                    None => wait,
+                }
             })
             .notify(|failure, delay| {
                 retry_number += 1;
@@ -214,11 +225,11 @@ impl DominoClient {
                         error = %failure.error, "transient failure, retrying");
                 }
             });
-        let result = tokio::time::timeout(self.inner.budget, async {
-            attempts.await.map_err(|failure| failure.error)
+        let result = attempts.await;
+        result.map_err(|failure| match failure.budget_spent {
+            true => budget_spent(self.inner.budget, &method, path, last_failure),
+            false => failure.error,
         })
-        .await;
-        result.unwrap_or_else(|_| Err(budget_spent(self.inner.budget, &method, path, last_failure)))
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
@@ -228,8 +239,37 @@ impl DominoClient {
         path: &str,
         url: &str,
         body: Option<&[u8]>,
+        deadline: &std::sync::OnceLock<tokio::time::Instant>,
     ) -> Result<Vec<u8>, Failure> {
         let _permit = self.inner.limiter.acquire().await;
+        let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
+        let spent = || Failure {
+            error: ApiError::Transport {
+                method: method.to_string(),
+                path: path.to_owned(),
+                message: "the request's time is up".into(),
+            },
+            transient: false,
+            retry_after: None,
+            budget_spent: true,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(spent());
+        }
+        match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(spent()),
+        }
+    }
+
+    /// The HTTP exchange of one attempt, to the end of the answer's body.
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let mut request = self.inner.http.request(method.clone(), url);
         if let Some(body) = body {
@@ -251,6 +291,7 @@ impl DominoClient {
         Err(Failure {
             transient: is_transient_status(status),
             retry_after,
+            budget_spent: false,
             error: status_error(method, path, status, &bytes),
         })
     }
@@ -268,8 +309,8 @@ impl DominoClient {
     }
 }
 
-/// The error of a request whose attempts have used up its budget: a transport error, which is
-/// transient, so that a lasting silence counts as an outage, as refused connections do. It says
+/// The error of a request whose attempts have used up its budget (counted from the start of
+/// the first attempt): a transport error, which is transient, so that a lasting silence counts as an outage, as refused connections do. It says
 /// what the last attempt met, unless that was silence too.
 fn budget_spent(budget: Duration, method: &Method, path: &str, last: Option<ApiError>) -> ApiError {
     let within = humantime::format_duration(budget);
@@ -314,6 +355,7 @@ fn transport_failure(
         // fails the same way on every retry.
         transient: !e.is_builder() && !is_certificate_rejected(&e) && !plain_http,
         retry_after: None,
+        budget_spent: false,
         error: ApiError::Transport {
             method: method.to_string(),
             path: path.to_owned(),
@@ -334,6 +376,8 @@ struct Failure {
     error: ApiError,
     transient: bool,
     retry_after: Option<Duration>,
+    /// The request's budget ran out during this attempt (or before it began): no more retries.
+    budget_spent: bool,
 }
 
 fn is_transient_status(status: StatusCode) -> bool {
