@@ -680,6 +680,10 @@ fn hint_snap_and_journal(hint: &str) -> (String, Option<String>) {
         .iter()
         .position(|w| w == "--journal")
         .map(|i| words[i + 1].clone());
+    assert!(
+        words.len() >= 2,
+        "the hint does not parse as a command: {hint}"
+    );
     (words[1].clone(), journal)
 }
 
@@ -715,4 +719,195 @@ fn status_of_a_renamed_snapshot_finds_its_journal() {
     let out = env.run(&["journal", renamed.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(stdout_of(&out).lines().count() > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Small ones.
+
+fn one_error_line(out: &Output) -> String {
+    let lines = message_lines(out);
+    assert_eq!(lines.len(), 1, "one line: {}", text(out));
+    lines[0].clone()
+}
+
+#[test]
+fn a_fifo_as_the_snapshot_is_refused_at_once() {
+    let env = Env::small();
+    let fifo = env.path("snap.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path in our own temporary folder.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for args in [
+        vec!["status", fifo.to_str().unwrap()],
+        vec!["shutdown", fifo.to_str().unwrap(), "--dry-run"],
+    ] {
+        let (out, took) = timed(env.dmm().args(&args));
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+        assert!(took < Duration::from_secs(5), "{took:?}");
+        assert!(one_error_line(&out).contains("FIFO"), "{}", text(&out));
+    }
+}
+
+#[test]
+fn snapshot_files_with_a_duplicate_key_are_refused_and_with_a_bom_accepted() {
+    let env = Env::small();
+    env.take_snapshot();
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(env.snapshot()).unwrap()).unwrap();
+    let apps = doc["App"].to_string();
+    assert!(doc["App"].as_array().unwrap().len() > 1);
+
+    let dup = env.path("dup.json");
+    std::fs::write(&dup, format!(r#"{{"App": {apps}, "App": []}}"#)).unwrap();
+    let out = env.run(&["shutdown", dup.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let line = one_error_line(&out);
+    assert!(line.contains("'App' appears twice"), "{line}");
+
+    let bom = env.path("bom.json");
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(std::fs::read(env.snapshot()).unwrap());
+    std::fs::write(&bom, bytes).unwrap();
+    let out = env.run(&["shutdown", bom.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code(&out), 0, "a BOM is accepted: {}", text(&out));
+    assert!(stdout_of(&out).contains("would stop"), "{}", text(&out));
+}
+
+#[test]
+fn https_to_a_plain_http_server_is_said_at_once() {
+    let env = Env::small();
+    let https = env.sim.base_url().replacen("http://", "https://", 1);
+    let (out, took) = timed(
+        env.dmm()
+            .env("DOMINO_HOSTNAME", &https)
+            .args(["snapshot", env.snapshot().to_str().unwrap()]),
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(took < Duration::from_secs(3), "no retries: {took:?}");
+    let line = one_error_line(&out);
+    assert!(line.contains("does not speak TLS"), "{line}");
+}
+
+#[test]
+fn a_proxy_that_is_down_is_named_without_its_credentials() {
+    let env = Env::small();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let (out, _) = timed(
+        env.dmm()
+            .env("DOMINO_HOSTNAME", "https://domino.example.com")
+            .env(
+                "HTTPS_PROXY",
+                format!("http://ops:hunter2@127.0.0.1:{port}"),
+            )
+            .args(["--request-timeout", FAST_TIMEOUT, "snapshot"])
+            .arg(env.snapshot()),
+    );
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("proxy http://127.0.0.1:{port}")),
+        "{line}"
+    );
+    assert!(!text(&out).contains("hunter2"), "{}", text(&out));
+}
+
+/// Whether `s` holds an SGR (colour) escape sequence.
+fn has_colour(s: &[u8]) -> bool {
+    s.windows(2).enumerate().any(|(i, w)| {
+        w == b"\x1b[" && {
+            let rest = &s[i + 2..];
+            let n = rest
+                .iter()
+                .take_while(|b| b.is_ascii_digit() || **b == b';')
+                .count();
+            rest.get(n) == Some(&b'm')
+        }
+    })
+}
+
+#[test]
+fn term_dumb_gets_no_colour() {
+    let env = Env::small();
+    let mut seen = Vec::new();
+    for (term, name) in [("xterm", "a.json"), ("dumb", "b.json")] {
+        // A terminal for stderr, as `script` gives one.
+        let line = format!(
+            "{} snapshot {}",
+            env!("CARGO_BIN_EXE_dmm"),
+            env.path(name).display()
+        );
+        let out = env
+            .dmm()
+            .env_remove("NO_COLOR")
+            .env("TERM", term)
+            .output_of_shell(&format!("script -qec '{line}' /dev/null"));
+        check_no_key(&out);
+        assert_eq!(code(&out), 0, "{term}: {}", text(&out));
+        seen.push((term, has_colour(&out.stdout) || has_colour(&out.stderr)));
+    }
+    assert_eq!(
+        seen,
+        [("xterm", true), ("dumb", false)],
+        "colour on a terminal unless TERM=dumb"
+    );
+}
+
+#[test]
+fn a_device_or_pseudo_file_as_the_journal_is_not_called_damaged() {
+    let env = Env::small();
+    env.take_snapshot();
+    let snap = env.snapshot().to_str().unwrap().to_owned();
+    for journal in ["/dev/null", "/proc/version"] {
+        if !std::path::Path::new(journal).exists() {
+            continue;
+        }
+        for args in [
+            vec!["status", &snap, "--journal", journal],
+            vec!["shutdown", &snap, "--journal", journal, "--yes"],
+        ] {
+            let out = env.run(&args);
+            assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+            let line = one_error_line(&out);
+            assert!(line.contains("is not a journal file"), "{line}");
+            assert!(
+                !line.contains("damaged") && !line.contains("audit"),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn scratch_copies_go_beside_the_journal_and_stale_ones_are_removed() {
+    let env = Env::small();
+    env.take_snapshot();
+    // Left by a dmm killed while it checked the journal (no process has this pid).
+    let stale = env.path(".snap.json.journal.check-4194303-0");
+    std::fs::create_dir(&stale).unwrap();
+    std::fs::write(stale.join("journal.redb"), vec![0u8; 1 << 20]).unwrap();
+    // $TMPDIR is not there: copies must not need it.
+    let tmp = env.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let out = env
+        .dmm()
+        .env("TMPDIR", &tmp)
+        .args(env.op_args("shutdown", &[]))
+        .output()
+        .unwrap();
+    check_no_key(&out);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(!stale.exists(), "the stale copy is removed");
+    let left: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .chain(std::fs::read_dir(&tmp).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".check-") || n.starts_with("dmm-journal"))
+        .collect();
+    assert!(left.is_empty(), "no copy left behind: {left:?}");
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "nothing in $TMPDIR"
+    );
 }

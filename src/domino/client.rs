@@ -47,6 +47,8 @@ struct Inner {
     retry: RetryPolicy,
     /// All the attempts of one request must end within this.
     budget: Duration,
+    /// The proxy the environment sets for this URL, without credentials (for messages only).
+    proxy: Option<String>,
     /// The per-attempt timeout (for messages only: reqwest applies it).
     attempt_timeout: Duration,
     /// For the warning at the first timed-out attempt (only the first: a silent server times
@@ -104,6 +106,7 @@ impl DominoClient {
         let http = builder
             .build()
             .map_err(|e| ConfigError::HttpClient(error_chain(&e)))?;
+        let proxy = super::proxy::from_env(&base_url);
         Ok(DominoClient {
             inner: Arc::new(Inner {
                 http,
@@ -111,6 +114,7 @@ impl DominoClient {
                 retry: config.retry,
                 budget: config.request_budget(),
                 attempt_timeout: config.request_timeout,
+                proxy,
                 timeout_warned: AtomicBool::new(false),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
@@ -232,18 +236,32 @@ impl DominoClient {
             backoff = backoff.with_jitter();
         }
         let mut retry_number = 0u32;
-        let attempts = (|| self.attempt(&method, path, &url, body.as_deref()))
+        // What the last retried attempt met, for the message if the budget runs out.
+        let mut last_failure: Option<ApiError> = None;
+        // The budget starts with the first attempt, not while the request waits for its turn
+        // in the limits (many requests queued behind a slow server are not late).
+        let deadline = std::sync::OnceLock::new();
+        let attempts = (|| self.attempt(&method, path, &url, body.as_deref(), &deadline))
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
                 // `None` means the retries are used up; a Retry-After never extends them.
-                delay.map(|d| match failure.retry_after {
+                let wait = delay.map(|d| match failure.retry_after {
                     Some(wait) => wait.min(policy.max_retry_after).max(d),
                     None => d,
-                })
+                });
+                // Never past the budget: the attempt after the wait would be refused anyway.
+                let left = deadline.get().map(|d: &tokio::time::Instant| {
+                    d.saturating_duration_since(tokio::time::Instant::now())
+                });
+                match left {
+                    Some(left) => wait.map(|w| w.min(left)),
+                    None => wait,
+                }
             })
             .notify(|failure, delay| {
                 retry_number += 1;
+                last_failure = Some(failure.error.clone());
                 self.inner.retries.fetch_add(1, Ordering::Relaxed);
                 super::tally::note_retry(&failure.error);
                 let status = failure.error.status().unwrap_or(0);
@@ -257,10 +275,11 @@ impl DominoClient {
                         error = %failure.error, "transient failure, retrying");
                 }
             });
-        within_budget(self.inner.budget, &method, path, async {
-            attempts.await.map_err(|failure| failure.error)
+        let result = attempts.await;
+        result.map_err(|failure| match failure.budget_spent {
+            true => budget_spent(self.inner.budget, &method, path, last_failure),
+            false => failure.error,
         })
-        .await
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
@@ -270,8 +289,37 @@ impl DominoClient {
         path: &str,
         url: &str,
         body: Option<&[u8]>,
+        deadline: &std::sync::OnceLock<tokio::time::Instant>,
     ) -> Result<Vec<u8>, Failure> {
         let _permit = self.inner.limiter.acquire().await;
+        let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
+        let spent = || Failure {
+            error: ApiError::Transport {
+                method: method.to_string(),
+                path: path.to_owned(),
+                message: "the request's time is up".into(),
+            },
+            transient: false,
+            retry_after: None,
+            budget_spent: true,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(spent());
+        }
+        match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
+            Ok(result) => result,
+            Err(_) => Err(spent()),
+        }
+    }
+
+    /// The HTTP exchange of one attempt, to the end of the answer's body.
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let mut request = self.inner.http.request(method.clone(), url);
         if let Some(token) = &self.inner.token {
@@ -290,7 +338,7 @@ impl DominoClient {
             if e.is_timeout() {
                 self.note_timeout(method, path);
             }
-            transport_failure(method, path, e)
+            transport_failure(method, path, e, self.inner.proxy.as_deref())
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
@@ -302,6 +350,7 @@ impl DominoClient {
         Err(Failure {
             transient: is_transient_status(status),
             retry_after,
+            budget_spent: false,
             error: status_error(method, path, status, &bytes),
         })
     }
@@ -319,38 +368,66 @@ impl DominoClient {
     }
 }
 
-/// Ends a request whose attempts have used up its budget with a transport error, which is
-/// transient: a lasting silence then counts as an outage, as refused connections do.
-async fn within_budget(
-    budget: Duration,
-    method: &Method,
-    path: &str,
-    attempts: impl std::future::Future<Output = Result<Vec<u8>, ApiError>>,
-) -> Result<Vec<u8>, ApiError> {
-    match tokio::time::timeout(budget, attempts).await {
-        Ok(result) => result,
-        Err(_) => Err(ApiError::Transport {
-            method: method.to_string(),
-            path: path.to_owned(),
-            message: format!(
-                "no answer within {} (the server accepts connections but does not answer)",
-                humantime::format_duration(budget)
-            ),
-        }),
+/// The error of a request whose attempts have used up its budget (counted from the start of
+/// the first attempt): a transport error, which is transient, so that a lasting silence counts as an outage, as refused connections do. It says
+/// what the last attempt met, unless that was silence too.
+fn budget_spent(budget: Duration, method: &Method, path: &str, last: Option<ApiError>) -> ApiError {
+    let within = humantime::format_duration(budget);
+    let message = match last {
+        Some(ApiError::Transport { message, .. }) if !message.starts_with("timed out") => {
+            format!("no answer within {within}; the last attempt: {message}")
+        }
+        Some(e @ ApiError::Status { .. }) => {
+            format!("no answer within {within}; the last attempt: {e}")
+        }
+        _ => format!(
+            "no answer within {within} (the server accepts connections but does not answer)"
+        ),
+    };
+    ApiError::Transport {
+        method: method.to_string(),
+        path: path.to_owned(),
+        message,
     }
 }
 
-fn transport_failure(method: &Method, path: &str, e: reqwest::Error) -> Failure {
+fn transport_failure(
+    method: &Method,
+    path: &str,
+    e: reqwest::Error,
+    proxy: Option<&str>,
+) -> Failure {
+    let plain_http = is_plain_http_answer(&e);
+    let mut message = if plain_http {
+        "the server does not speak TLS: it answered in plain HTTP (use an http:// URL, or the TLS port)".to_owned()
+    } else {
+        describe_transport(&e)
+    };
+    if let Some(proxy) = proxy
+        && e.is_connect()
+        && !plain_http
+    {
+        message.push_str(&format!(" (through the proxy {proxy})"));
+    }
     Failure {
-        // A certificate that fails verification fails the same way on every retry.
-        transient: !e.is_builder() && !is_certificate_rejected(&e),
+        // A certificate that fails verification, or a server that answers TLS in plain HTTP,
+        // fails the same way on every retry.
+        transient: !e.is_builder() && !is_certificate_rejected(&e) && !plain_http,
         retry_after: None,
+        budget_spent: false,
         error: ApiError::Transport {
             method: method.to_string(),
             path: path.to_owned(),
-            message: describe_transport(&e),
+            message,
         },
     }
+}
+
+/// An `https://` URL to a server that speaks plain HTTP: rustls reads the HTTP answer as a TLS
+/// record of an invalid type.
+fn is_plain_http_answer(e: &reqwest::Error) -> bool {
+    let chain = error_chain(e);
+    chain.contains("InvalidContentType") || chain.contains("http request to https server")
 }
 
 /// A failed attempt, with what the retry loop needs to decide.
@@ -358,6 +435,8 @@ struct Failure {
     error: ApiError,
     transient: bool,
     retry_after: Option<Duration>,
+    /// The request's budget ran out during this attempt (or before it began): no more retries.
+    budget_spent: bool,
 }
 
 fn is_transient_status(status: StatusCode) -> bool {

@@ -384,3 +384,27 @@ fn tls_settings_build_and_the_client_does_not_print_its_key() {
     assert!(!format!("{client:?}").contains(TEST_KEY));
     assert!(!format!("{config:?}").contains(TEST_KEY));
 }
+
+#[tokio::test]
+async fn waiting_for_a_turn_in_the_limits_does_not_count_against_the_budget() {
+    let router = Router::new().route(
+        "/v4/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            "{}"
+        }),
+    );
+    let mut config = test_config(&serve(router).await);
+    config.request_timeout = Duration::from_millis(250);
+    config.limits.max_in_flight = 1;
+    let client = DominoClient::new(&config).unwrap();
+    // One at a time: the last waits about 1 s for its turn, twice its budget of 500 ms.
+    let calls = (0..8).map(|_| {
+        let client = client.clone();
+        async move { client.get_value("/v4/slow").await }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    assert_eq!(client.retries(), 0);
+}

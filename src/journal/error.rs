@@ -36,6 +36,11 @@ pub enum JournalError {
     )]
     Corrupt { path: PathBuf, detail: String },
 
+    #[error(
+        "{path} is not a journal file ({what}); give --journal the journal dmm made for this snapshot, or a new file name"
+    )]
+    NotAJournal { path: PathBuf, what: String },
+
     #[error("journal {path} does not exist")]
     NotFound { path: PathBuf },
 
@@ -163,6 +168,7 @@ impl JournalError {
             | JournalError::NewerSchema { path, .. }
             | JournalError::Corrupt { path, .. }
             | JournalError::NotFound { path }
+            | JournalError::NotAJournal { path, .. }
             | JournalError::Io { path, .. }
             | JournalError::Storage { path, .. }
             | JournalError::UnknownRun { path, .. }

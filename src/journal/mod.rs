@@ -13,6 +13,7 @@ mod open;
 mod read;
 mod schema;
 mod scratch;
+mod special;
 mod store;
 mod types;
 mod writer;

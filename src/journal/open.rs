@@ -73,6 +73,7 @@ fn panic_text(payload: &Box<dyn Any + Send>) -> String {
 /// Fails with `NotFound` for a missing file and `Corrupt` for an empty one (a journal is created
 /// complete, by rename, so an empty file is never one of ours half-made).
 pub(crate) fn check_exists(path: &Path) -> Result<(), JournalError> {
+    super::special::refuse_special_file(path)?;
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(JournalError::io(
             path,

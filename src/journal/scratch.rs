@@ -1,6 +1,12 @@
-//! A private copy of a journal in a temporary directory, for looking at a file without any risk
-//! of changing it: redb writes to a file it opens for writing when the file needs recovery, before
-//! any callback could refuse, so everything that might need recovery happens on a copy first.
+//! A private copy of a journal, for looking at a file without any risk of changing it: redb
+//! writes to a file it opens for writing when the file needs recovery, before any callback could
+//! refuse, so everything that might need recovery happens on a copy first.
+//!
+//! The copy goes beside the journal, in a hidden folder named after it
+//! (`.FILE.journal.check-PID-N`), rather than in `$TMPDIR`: a copy of a large journal is tens of
+//! megabytes, and one left behind by a process killed mid-check must be found and removed. The
+//! next open removes those of processes that no longer exist. Where the journal's folder cannot
+//! be written, `$TMPDIR` is used as before.
 
 use std::fs;
 use std::io;
@@ -18,26 +24,80 @@ pub(crate) struct ScratchDir {
 }
 
 impl ScratchDir {
-    fn new() -> io::Result<ScratchDir> {
+    fn new(journal: &Path) -> io::Result<ScratchDir> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "dmm-journal-{}-{nanos}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let mut builder = fs::DirBuilder::new();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            // The journal names every execution and owner; a copy must be as private as it.
-            builder.mode(0o700);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}{}-{n}", scratch_prefix(journal), std::process::id());
+        let beside = journal
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        remove_stale(beside, journal);
+        match create_private_dir(&beside.join(&name)) {
+            Ok(dir) => Ok(ScratchDir { dir }),
+            Err(_) => {
+                create_private_dir(&std::env::temp_dir().join(name)).map(|dir| ScratchDir { dir })
+            }
         }
-        builder.create(&dir)?;
-        Ok(ScratchDir { dir })
+    }
+}
+
+/// `.FILE.journal.check-`: what every scratch folder of this journal's name starts with.
+fn scratch_prefix(journal: &Path) -> String {
+    let file = journal
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "journal".into());
+    format!(".{file}.check-")
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<PathBuf> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // The journal names every execution and owner; a copy must be as private as it.
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    Ok(dir.to_path_buf())
+}
+
+/// Removes the scratch folders of this journal left by processes that have ended (killed while
+/// checking the journal). Best effort: whatever cannot be removed stays.
+fn remove_stale(folder: &Path, journal: &Path) {
+    let prefix = scratch_prefix(journal);
+    let Ok(entries) = fs::read_dir(folder) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !process_exists(pid) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn process_exists(pid: u32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = i32::try_from(pid) else {
+            return true;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        alive || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = pid;
+        true
     }
 }
 
@@ -51,7 +111,7 @@ impl Drop for ScratchDir {
 /// alive while the copy is used) and the copy's path. Reads `path` only.
 pub(crate) fn copy_journal(path: &Path) -> Result<(ScratchDir, PathBuf), JournalError> {
     let scratch =
-        ScratchDir::new().map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+        ScratchDir::new(path).map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
     let copy = scratch.dir.join("journal.redb");
     let mut source = fs::File::open(path).map_err(|e| JournalError::io(path, "read", e))?;
     let mut target =

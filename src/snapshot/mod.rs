@@ -6,6 +6,7 @@
 //! exactly those keys and shapes and nothing else. Metadata belongs in the journal.
 
 mod format;
+mod input;
 mod kind;
 
 use std::collections::{BTreeMap, HashSet};
@@ -106,6 +107,8 @@ impl Snapshot {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err("the file is empty".into());
         }
+        // A byte order mark is no reason to refuse a file (Python's utf-8-sig writes one).
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
             if e.is_eof() {
                 format!("the file is truncated ({e})")
@@ -116,6 +119,13 @@ impl Snapshot {
         let Value::Object(map) = doc else {
             return Err("the top level must be a JSON object keyed by kind".into());
         };
+        // A JSON object keeps the last of two equal keys: the first list would be dropped
+        // without a word.
+        if let Some(key) = input::duplicate_top_level_key(bytes) {
+            return Err(format!(
+                "the key '{key}' appears twice at the top level; merge its lists into one"
+            ));
+        }
         let mut snapshot = Snapshot::new();
         for &kind in Kind::ALL {
             snapshot.set(kind, Vec::new());
@@ -193,6 +203,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Reads and validates a snapshot file.
 pub fn read(path: &Path) -> Result<LoadedSnapshot, SnapshotError> {
+    // A FIFO or a device would block the read forever or never end: refused from its metadata,
+    // before it is opened.
+    let meta = fs::metadata(path).map_err(|source| SnapshotError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    if !meta.is_file() {
+        return Err(SnapshotError::Invalid {
+            path: path.to_owned(),
+            reason: format!(
+                "it is {}, not a regular file",
+                input::file_type_name(&meta.file_type())
+            ),
+        });
+    }
     let bytes = fs::read(path).map_err(|source| SnapshotError::Read {
         path: path.to_owned(),
         source,
