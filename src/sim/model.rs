@@ -233,6 +233,8 @@ impl Execution {
             Kind::ModelApiVersion => is_pending || !stopped,
             Kind::Workspace => matches!(label, "Created" | "Initializing" | "Starting" | "Started"),
             Kind::ScheduledJob => running,
+            // Jobs are not served yet.
+            Kind::Job => false,
         };
         Status {
             label,
@@ -634,6 +636,11 @@ impl Deployment {
         let id = self.ids.next_id();
         let owner = project.owner.clone();
         let detail = match kind {
+            Kind::Job => {
+                return Err(Refusal::BadRequest(
+                    "the simulator does not serve Jobs yet".into(),
+                ));
+            }
             Kind::App => Detail::App {
                 hardware_tier_id: "small-k8s".into(),
                 starts: Vec::new(),

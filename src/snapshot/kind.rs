@@ -25,13 +25,25 @@ pub struct KindSpec {
     /// Other spellings `-s` accepts.
     pub aliases: &'static [&'static str],
     pub stage: Stage,
+    /// Where a run's executions of this kind come from.
+    pub source: Source,
+}
+
+/// Where a run finds the executions of a kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Recorded in the snapshot file (one of the earlier tool's keys); restore starts them again.
+    Snapshot,
+    /// Not in the snapshot (the earlier tool's reader rejects unknown keys): listed live when a
+    /// shutdown reaches the kind's stage, and drained; restore restarts them only when asked.
+    Live,
 }
 
 /// The registry: one line per kind. The enum, its labels, slugs, parsing and orders all come
 /// from here, so a new kind is one line in this list (plus its implementation in
 /// `domino::kinds` and in the simulator).
 macro_rules! registry {
-    ($($variant:ident: $label:literal, $slug:literal, [$($alias:literal),*], $stage:ident;)+) => {
+    ($($variant:ident: $label:literal, $slug:literal, [$($alias:literal),*], $stage:ident, $source:ident;)+) => {
         /// The kinds of execution a maintenance run stops and starts. The serde name is the
         /// snapshot file's key.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -45,31 +57,65 @@ macro_rules! registry {
             slug: $slug,
             aliases: &[$($alias),*],
             stage: Stage::$stage,
+            source: Source::$source,
         },)+];
     };
 }
 
 registry! {
-    App: "App", "app", ["apps"], Main;
-    ModelApiVersion: "Model API Version", "model", ["models", "modelapi", "modelapis", "modelapiversions"], Main;
-    Workspace: "Workspace", "workspace", ["workspaces"], Main;
-    ScheduledJob: "Scheduled Job", "scheduled-job", ["scheduledjobs"], Gate;
+    App: "App", "app", ["apps"], Main, Snapshot;
+    ModelApiVersion: "Model API Version", "model", ["models", "modelapi", "modelapis", "modelapiversions"], Main, Snapshot;
+    Workspace: "Workspace", "workspace", ["workspaces"], Main, Snapshot;
+    ScheduledJob: "Scheduled Job", "scheduled-job", ["scheduledjobs"], Gate, Snapshot;
+    Job: "Job", "job", ["jobs"], Main, Live;
 }
 
-/// Every kind, in registry order (the snapshot file's key order).
-const ALL: &[Kind] = &{
-    let mut all = [Kind::App; REGISTRY.len()];
+/// How many registry rows have this source.
+const fn count(source: Source) -> usize {
+    let mut n = 0;
     let mut i = 0;
     while i < REGISTRY.len() {
-        all[i] = REGISTRY[i].kind;
+        if REGISTRY[i].source as u8 == source as u8 {
+            n += 1;
+        }
         i += 1;
     }
-    all
+    n
+}
+
+/// The kinds of one source, in registry order.
+const fn of_source<const N: usize>(source: Source) -> [Kind; N] {
+    let mut out = [Kind::App; N];
+    let (mut i, mut n) = (0, 0);
+    while i < REGISTRY.len() {
+        if REGISTRY[i].source as u8 == source as u8 {
+            out[n] = REGISTRY[i].kind;
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const SNAPSHOT_KINDS: [Kind; count(Source::Snapshot)] = of_source(Source::Snapshot);
+const LIVE_KINDS: [Kind; count(Source::Live)] = of_source(Source::Live);
+const EVERY_KIND: [Kind; REGISTRY.len()] = {
+    let mut out = [Kind::App; REGISTRY.len()];
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        out[i] = REGISTRY[i].kind;
+        i += 1;
+    }
+    out
 };
 
 impl Kind {
-    /// Every kind, in the order of the snapshot file's keys.
-    pub const ALL: &'static [Kind] = ALL;
+    /// The kinds a snapshot records, in the order of the snapshot file's keys.
+    pub const ALL: &'static [Kind] = &SNAPSHOT_KINDS;
+    /// The kinds a shutdown lists live and drains (not in the snapshot).
+    pub const LIVE: &'static [Kind] = &LIVE_KINDS;
+    /// Every kind, snapshot kinds first.
+    pub const EVERY: &'static [Kind] = &EVERY_KIND;
 
     pub fn spec(self) -> &'static KindSpec {
         REGISTRY
@@ -92,14 +138,22 @@ impl Kind {
         self.spec().stage
     }
 
+    pub fn source(self) -> Source {
+        self.spec().source
+    }
+
+    /// The kind whose snapshot file key is `label` (only kinds a snapshot records).
     pub fn from_label(label: &str) -> Option<Kind> {
-        REGISTRY.iter().find(|s| s.label == label).map(|s| s.kind)
+        REGISTRY
+            .iter()
+            .find(|s| s.label == label && s.source == Source::Snapshot)
+            .map(|s| s.kind)
     }
 
     /// The kinds in the order shutdown touches them (restore walks it backwards); within a
     /// stage, registry order.
     pub fn shutdown_order() -> Vec<Kind> {
-        let mut order = Kind::ALL.to_vec();
+        let mut order = Kind::EVERY.to_vec();
         order.sort_by_key(|k| k.stage());
         order
     }
@@ -161,7 +215,7 @@ mod tests {
 
     #[test]
     fn parses_labels_and_slugs() {
-        for &k in Kind::ALL {
+        for &k in Kind::EVERY {
             assert_eq!(k.label().parse::<Kind>().unwrap(), k);
             assert_eq!(k.slug().parse::<Kind>().unwrap(), k);
         }
@@ -169,7 +223,8 @@ mod tests {
             "Model API Versions".parse::<Kind>().unwrap(),
             Kind::ModelApiVersion
         );
-        let err = "jobs".parse::<Kind>().unwrap_err();
+        assert_eq!("jobs".parse::<Kind>().unwrap(), Kind::Job);
+        let err = "builds".parse::<Kind>().unwrap_err();
         assert!(err.contains("\"Scheduled Job\"") && err.contains("scheduled-job"));
     }
 
@@ -181,7 +236,8 @@ mod tests {
                 Kind::ScheduledJob,
                 Kind::App,
                 Kind::ModelApiVersion,
-                Kind::Workspace
+                Kind::Workspace,
+                Kind::Job
             ]
         );
     }
@@ -197,5 +253,7 @@ mod tests {
             serde_json::to_string(&Kind::ModelApiVersion).unwrap(),
             "\"Model API Version\""
         );
+        assert_eq!(Kind::LIVE, [Kind::Job]);
+        assert_eq!(Kind::from_label("Job"), None, "a snapshot has no Job key");
     }
 }
