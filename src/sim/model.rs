@@ -1041,6 +1041,80 @@ mod tests {
         assert_eq!(app.status(u64::MAX / 2).label, "Stopping");
     }
 
+    fn one_job(d: &mut Deployment, natural_end_ms: Option<u64>) -> String {
+        let id = d.ids.next_id();
+        d.add_execution(Execution {
+            kind: Kind::Job,
+            id: id.clone(),
+            project_id: "p".into(),
+            name: "train".into(),
+            owner: "o".into(),
+            motion: Motion::Settled(Target::Running),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail: Detail::Job {
+                number: d.next_job_number("p"),
+                command: "python train.py".into(),
+                started_by_id: user_id("o"),
+                submitted_ms: -1000,
+                natural_end_ms,
+                ended_at_start: false,
+                stops: Vec::new(),
+                restarted_as: Vec::new(),
+                restart_of: None,
+            },
+        });
+        id
+    }
+
+    #[test]
+    fn jobs_stop_end_on_their_own_and_restart_as_new_jobs() {
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_job(&mut d, None);
+        let ends = one_job(&mut d, Some(500));
+        let job = |d: &Deployment, id: &str, now| d.get(Kind::Job, id).unwrap().status(now);
+        assert_eq!(job(&d, &ends, 499).label, "Running");
+        let done = job(&d, &ends, 500);
+        assert_eq!(done.label, "Succeeded");
+        assert!(done.stopped && !done.running && !done.running_or_launching);
+        // A stop after the end changes nothing; one before it wins over the natural end.
+        d.stop_job("p", &ends, true, 600).unwrap();
+        assert_eq!(job(&d, &ends, 10_000).label, "Succeeded");
+        d.stop_job("p", &id, true, 1000).unwrap();
+        assert_eq!(job(&d, &id, 1050).label, "Stopping");
+        assert!(job(&d, &id, 1050).running_or_launching);
+        assert_eq!(job(&d, &id, 1100).label, "Stopped");
+        assert!(matches!(
+            d.stop_job("q", &id, true, 0),
+            Err(Refusal::NotFound(_))
+        ));
+
+        let new = d.restart_job(&id, ("u1", "admin"), 2000).unwrap();
+        let restarted = d.get(Kind::Job, &new).unwrap();
+        assert_eq!(restarted.owner, "admin");
+        assert!(matches!(
+            &restarted.detail,
+            Detail::Job { number: 3, submitted_ms: 2000, restart_of: Some(of), .. } if *of == id
+        ));
+        assert_eq!(restarted.status(2010).label, "Queued");
+        assert_eq!(restarted.status(2060).label, "Preparing");
+        assert_eq!(restarted.status(2100).label, "Running");
+        assert!(matches!(
+            &d.get(Kind::Job, &id).unwrap().detail,
+            Detail::Job { restarted_as, .. } if restarted_as == &[new.clone()]
+        ));
+        assert_eq!(d.next_job_number("p"), 4);
+        assert_eq!(
+            d.batch_jobs_of("p")
+                .map(|e| e.id.clone())
+                .collect::<Vec<_>>(),
+            [new, ends, id]
+        );
+    }
+
     #[test]
     fn unknown_ids_are_not_found() {
         let mut d = Deployment::new(timing(0.0));
@@ -1058,7 +1132,7 @@ mod word_tests {
     use super::*;
     use crate::sim::generate::{GenerateSpec, generate};
 
-    /// Every state word docs/domino-api.md lists for apps, model versions and workspaces shows up in
+    /// Every state word docs/domino-api.md lists for apps, model versions, workspaces and jobs shows up in
     /// a generated deployment, at the start, mid-transition or at rest.
     #[test]
     fn generated_deployments_show_every_listed_state_word() {
@@ -1069,7 +1143,7 @@ mod word_tests {
             versions_per_model: 2,
             workspaces: 120,
             scheduled_jobs: 0,
-            jobs: 0,
+            jobs: 200,
             rollout_in_progress: false,
         };
         let timing = Timing {
@@ -1091,6 +1165,14 @@ mod word_tests {
             .unwrap();
         d.request(Kind::ModelApiVersion, &stopped_version, Target::Running, 0)
             .unwrap();
+        // A job's stop that never arrives, for `Stopping`.
+        let (job, project) = d
+            .executions()
+            .iter()
+            .find(|e| e.kind == Kind::Job && e.motion == Motion::Settled(Target::Running))
+            .map(|e| (e.id.clone(), e.project_id.clone()))
+            .unwrap();
+        d.stop_job(&project, &job, true, 0).unwrap();
         let mut seen: BTreeSet<(Kind, &str)> = BTreeSet::new();
         for now in [0, 750, 10_000] {
             for e in d.executions() {
@@ -1138,6 +1220,22 @@ mod word_tests {
                     "Stopped",
                     "Completed",
                     "Failed",
+                    "Error",
+                ][..],
+            ),
+            (
+                Kind::Job,
+                &[
+                    "Queued",
+                    "Pending",
+                    "Preparing",
+                    "Pulling",
+                    "Building",
+                    "Running",
+                    "Stopping",
+                    "Succeeded",
+                    "Failed",
+                    "Stopped",
                     "Error",
                 ][..],
             ),
