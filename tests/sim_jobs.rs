@@ -165,7 +165,7 @@ async fn the_running_listing_pages_newest_first_and_filters_on_not_completed() {
 
     for (query, want) in [
         (
-            format!("/v4/jobs?status=running&page_size=2&page_no=1"),
+            "/v4/jobs?status=running&page_size=2&page_no=1".to_owned(),
             400,
         ),
         (list("&status=sleeping&page_size=2&page_no=1"), 400),

@@ -1104,7 +1104,7 @@ mod tests {
         assert_eq!(restarted.status(2100).label, "Running");
         assert!(matches!(
             &d.get(Kind::Job, &id).unwrap().detail,
-            Detail::Job { restarted_as, .. } if restarted_as == &[new.clone()]
+            Detail::Job { restarted_as, .. } if restarted_as == std::slice::from_ref(&new)
         ));
         assert_eq!(d.next_job_number("p"), 4);
         assert_eq!(
