@@ -8,7 +8,8 @@ mod sim_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dmm::sim::{
-    BatchJobSpec, BatchJobState, GenerateSpec, ProjectSpec, Scenario, SimConfig, spawn,
+    BatchJobSpec, BatchJobState, FaultsPatch, GenerateSpec, Outcome, ProjectSpec, Scenario,
+    SimConfig, spawn,
 };
 use dmm::snapshot::Kind;
 use reqwest::Method;
@@ -729,4 +730,47 @@ fn generated_jobs_are_the_same_for_the_same_seed() {
     // A generated deployment without jobs has none.
     let none = spawn(SimConfig::default()).unwrap();
     assert!(none.running_ids(Kind::Job).is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_whose_answer_is_lost_still_made_its_job() {
+    let api = Api::start(config());
+    stop(&api, P1, RUNNING, json!(true)).await;
+    assert!(wait_for_status(&api, RUNNING, "Stopped").await);
+    api.sim
+        .set_faults(FaultsPatch {
+            lost_answer_rate: Some(1.0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let sent = api
+        .try_send(
+            Method::POST,
+            "/v4/jobs/restart",
+            Some(&json!({ "jobId": RUNNING, "shouldUseOriginalInputCommit": true })),
+        )
+        .await;
+    assert!(sent.is_err(), "no answer");
+    // Done all the same: the caller must find the new job before sending again.
+    assert_eq!(api.sim.restarts_of(RUNNING), 1);
+    let log = api.sim.requests();
+    let record = log
+        .mutations_of(Kind::Job, RUNNING)
+        .find(|m| m.path == "/v4/jobs/restart")
+        .unwrap();
+    assert_eq!(record.outcome, Outcome::AnswerLost);
+    api.sim
+        .set_faults(FaultsPatch {
+            lost_answer_rate: Some(0.0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let (id, name) = api.sim.principal();
+    let listed = api
+        .get(&format!("/v4/jobs?projectId={P1}&page_size=1&page_no=1"))
+        .await;
+    let newest = &listed["jobs"][0];
+    assert_eq!(newest["title"], "train");
+    assert_eq!(newest["startedBy"]["id"], id.as_str());
+    assert_eq!(newest["startedBy"]["username"], name.as_str());
 }

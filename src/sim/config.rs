@@ -33,7 +33,7 @@ pub struct SimConfig {
     /// Every workspace page served adds a workspace at the top of the list.
     pub shifting_workspaces: bool,
     /// The most rows any paged listing serves at once, whatever the client asks for (a server
-    /// that caps `limit` / `pageSize`); `None` serves what is asked.
+    /// that caps `limit` / `pageSize` / a Job listing's `page_size`); `None` serves what is asked.
     pub max_page_size: Option<usize>,
     /// Answer 411 to a POST without `Content-Length`, as load balancers in front of Domino may.
     pub require_content_length: bool,
