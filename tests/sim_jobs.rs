@@ -489,6 +489,7 @@ async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
 
     // Served, but a restart must run the same code, and an ended-before job is never touched.
     stop(&api, P2, OTHER, json!(true)).await;
+    assert!(wait_for_status(&api, OTHER, "Stopped").await);
     let (status, _) = post(
         &api,
         "/v4/jobs/restart",
@@ -498,6 +499,8 @@ async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
     assert_eq!(status, 200);
     assert_eq!(restart(&api, SUCCEEDED).await.0, 200);
     assert_eq!(stop(&api, P1, FAILED, json!(true)).await.0, 200);
+    // A restart of a job still running: two runs at once.
+    assert_eq!(restart(&api, RUNNING).await.0, 200);
     let v = api.sim.violations();
     let about: Vec<(&str, &str)> = v
         .iter()
@@ -509,6 +512,7 @@ async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
             (OTHER, "POST /v4/jobs/restart"),
             (SUCCEEDED, "POST /v4/jobs/restart"),
             (FAILED, "POST /v4/jobs/stop"),
+            (RUNNING, "POST /v4/jobs/restart"),
         ],
         "{v:?}"
     );
@@ -520,6 +524,7 @@ async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
 #[tokio::test]
 async fn restarted_jobs_are_started_by_the_token_holder_too() {
     let api = Api::start(config().bearer_token("sa-token-1"));
+    api.sim.stop_behind_back(Kind::Job, OTHER).unwrap();
     let principal: Value = api
         .client
         .get(api.url("/v4/auth/principal"))

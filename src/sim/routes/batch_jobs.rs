@@ -229,8 +229,11 @@ async fn restart(
     let original_commit = bool_field(&body, "shouldUseOriginalInputCommit")?;
     let (by_id, by_name) = sim.principal();
     let now = sim.now_ms();
-    let (new_job, restarts, ended_at_start) = {
+    let (new_job, restarts, ended_at_start, in_motion) = {
         let mut d = sim.deployment();
+        let in_motion = d
+            .get(Kind::Job, job_id)
+            .is_some_and(|e| !e.status(now).stopped);
         let new_id = d.restart_job(job_id, (&by_id, &by_name), now)?;
         let original = d.get(Kind::Job, job_id);
         let (restarts, ended_at_start) = match original.map(|e| &e.detail) {
@@ -245,7 +248,7 @@ async fn restart(
             .get(Kind::Job, &new_id)
             .map(|e| job_json(e, now, d.epoch_ms))
             .unwrap_or(Value::Null);
-        (new_job, restarts, ended_at_start)
+        (new_job, restarts, ended_at_start, in_motion)
     };
     let request = format!("POST {}", uri.path());
     if restarts > 1 {
@@ -262,6 +265,14 @@ async fn restart(
             job_id,
             request.clone(),
             "a restart without shouldUseOriginalInputCommit: true runs other code".into(),
+        );
+    }
+    if in_motion {
+        sim.record_violation(
+            Kind::Job,
+            job_id,
+            request.clone(),
+            "a restart of a job that has not ended: both run at once".into(),
         );
     }
     if ended_at_start {
