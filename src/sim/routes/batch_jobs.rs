@@ -60,7 +60,8 @@ pub fn job_json(e: &Execution, now_ms: u64, epoch_ms: u64) -> Value {
                 ..
             },
         ) => Some(epoch(*at as i64)),
-        (true, _, _) => Some(epoch(now_ms as i64)),
+        // Stopped behind the tool's back: when is not kept.
+        (true, _, _) => None,
     };
     json!({
         "id": e.id,
