@@ -17,7 +17,7 @@ key="demo-$(date +%s)-$RANDOM"
 
 # A small deployment whose executions take about a second to stop or start.
 "$bin/domino-sim" --listen 127.0.0.1:0 --api-key "$key" --seed 7 \
-  --projects 6 --apps 5 --models 3 --versions-per-model 2 --workspaces 6 --scheduled-jobs 4 \
+  --projects 6 --apps 5 --models 3 --versions-per-model 2 --workspaces 6 --scheduled-jobs 4 --jobs 4 \
   --transition-ms 800 --transition-jitter-ms 400 >"$work/sim.out" 2>"$work/sim.log" &
 sim=$!
 # On the way out the simulator lists, in sim.log, any request dmm should never have sent.

@@ -48,6 +48,7 @@ fn crash_spec(kills: usize) -> GenerateSpec {
         versions_per_model: 2,
         workspaces: 90 * f,
         scheduled_jobs: 50 * f,
+        jobs: 0,
         rollout_in_progress: false,
     }
 }
@@ -395,7 +396,10 @@ fn sigterm_during_verification_interrupts_and_the_rerun_verifies() {
     let last = runs.last().unwrap();
     assert_eq!(last.outcome, Some(dmm::journal::RunOutcome::Interrupted));
     assert!(
-        last.message.as_deref().unwrap_or("").contains("verification"),
+        last.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("verification"),
         "{last:?}"
     );
 

@@ -20,6 +20,7 @@ fn medium() -> Env {
         versions_per_model: 1,
         workspaces: 60,
         scheduled_jobs: 10,
+        jobs: 0,
         rollout_in_progress: false,
     }))
 }

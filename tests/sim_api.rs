@@ -372,6 +372,7 @@ async fn model_versions_page_through_many() {
         versions_per_model: 23,
         workspaces: 0,
         scheduled_jobs: 0,
+        jobs: 0,
         rollout_in_progress: false,
     };
     let api = Api::start(SimConfig::default().api_key(KEY).generate(spec));

@@ -120,8 +120,10 @@ async fn executions_change_behind_the_back_and_drift_appears() {
     );
     let (status, _) = control(&api, Method::POST, "/executions/app/nope/stop", None).await;
     assert_eq!(status, 404);
+    let (status, _) = control(&api, Method::POST, "/executions/builds/x/stop", None).await;
+    assert_eq!(status, 400, "not a kind");
     let (status, _) = control(&api, Method::POST, "/executions/jobs/x/stop", None).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 404, "a kind (Job), no such execution");
 
     let (status, body) = control(&api, Method::POST, "/executions/scheduled-job", None).await;
     assert_eq!(status, 201);

@@ -17,6 +17,7 @@ async fn twenty_thousand_executions_list_and_stop() {
         versions_per_model: 2,
         workspaces: 6_000,
         scheduled_jobs: 4_000,
+        jobs: 0,
         rollout_in_progress: false,
     };
     let api = Api::start(SimConfig::default().api_key(KEY).generate(spec));

@@ -175,6 +175,7 @@ async fn some_share_gets_stuck() {
         versions_per_model: 1,
         workspaces: 0,
         scheduled_jobs: 0,
+        jobs: 0,
         rollout_in_progress: false,
     };
     let api = Api::start(

@@ -63,6 +63,7 @@ pub fn scenario(mix: &Mix, seed: u64) -> Scenario {
         versions_per_model: VERSIONS_PER_MODEL,
         workspaces: mix.workspaces,
         scheduled_jobs: mix.jobs,
+        jobs: 0,
         rollout_in_progress: false,
     };
     let mut s = generate(&spec, seed);

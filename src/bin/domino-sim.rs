@@ -44,7 +44,7 @@ struct Args {
     seed: u64,
 
     /// Build the deployment from this JSON scenario file instead of generating it.
-    #[arg(long, conflicts_with_all = ["projects", "apps", "models", "versions_per_model", "workspaces", "scheduled_jobs", "rollout_in_progress"])]
+    #[arg(long, conflicts_with_all = ["projects", "apps", "models", "versions_per_model", "workspaces", "scheduled_jobs", "jobs", "rollout_in_progress"])]
     scenario: Option<PathBuf>,
     #[arg(long, default_value_t = 5, help_heading = "Generated deployment")]
     projects: usize,
@@ -58,6 +58,10 @@ struct Args {
     workspaces: usize,
     #[arg(long, default_value_t = 5, help_heading = "Generated deployment")]
     scheduled_jobs: usize,
+    /// Batch Jobs: most running (some finish on their own a few seconds in), some queued, some
+    /// ended already.
+    #[arg(long, default_value_t = 6, help_heading = "Generated deployment")]
+    jobs: usize,
     /// Put the first model in the middle of a rollout (two versions running).
     #[arg(long, help_heading = "Generated deployment")]
     rollout_in_progress: bool,
@@ -153,6 +157,7 @@ impl Args {
                 versions_per_model: self.versions_per_model,
                 workspaces: self.workspaces,
                 scheduled_jobs: self.scheduled_jobs,
+                jobs: self.jobs,
                 rollout_in_progress: self.rollout_in_progress,
             }),
         };

@@ -171,8 +171,9 @@ impl DominoClient {
     pub async fn post_once_for_answer(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         let url = self.url(path);
         let body = serde_json::to_vec(body).expect("a JSON value always serializes");
+        let deadline = std::sync::OnceLock::new();
         let bytes = self
-            .attempt(&Method::POST, path, &url, Some(&body))
+            .attempt(&Method::POST, path, &url, Some(&body), &deadline)
             .await
             .map_err(|failure| failure.error)?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {

@@ -105,7 +105,10 @@ pub trait ExecutionKind: Send + Sync {
         _submitted_since_ms: i64,
         _exclude: &[String],
     ) -> Result<Option<String>, ApiError> {
-        Err(unsupported_listing(self.kind(), "looking for a restart's effect"))
+        Err(unsupported_listing(
+            self.kind(),
+            "looking for a restart's effect",
+        ))
     }
 
     /// Whether [`ExecutionKind::observe_all`] reads every execution's state in a listing, so

@@ -245,7 +245,10 @@ async fn drain_list(
 /// A journal step as the entry its calls need.
 pub(crate) fn entry_of(step: &StepRecord) -> Entry {
     Entry {
-        id: step.detail.clone().unwrap_or_else(|| serde_json::json!({"_id": step.key.execution})),
+        id: step
+            .detail
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({"_id": step.key.execution})),
         name: step.name.clone(),
         owner: step.owner.clone(),
     }

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use super::cancel::Cancel;
 use super::engine::{RunError, drive_steps, entry_of};
-use super::options::{RunOptions, Selection};
 use super::options::JobsMode;
+use super::options::{RunOptions, Selection};
 use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps, restart_steps};
 use super::report::{Reporter, RunReport, VerificationOutcome};
 use super::summary::RunSummary;
@@ -87,16 +87,15 @@ async fn live_steps(
         match selection.op {
             Operation::Shutdown => {
                 let api = deployment.kind(kind);
-                let listing = match list_kind(&deployment.client, api.as_ref(), options.concurrency)
-                    .await
-                {
-                    Ok(listing) => listing,
-                    Err(e) if e.is_unauthorized() => return Err(RunError::NotUsable(e)),
-                    Err(e) => {
-                        tracing::warn!("{kind}: the running ones could not be listed: {e}");
-                        continue;
-                    }
-                };
+                let listing =
+                    match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
+                        Ok(listing) => listing,
+                        Err(e) if e.is_unauthorized() => return Err(RunError::NotUsable(e)),
+                        Err(e) => {
+                            tracing::warn!("{kind}: the running ones could not be listed: {e}");
+                            continue;
+                        }
+                    };
                 for entry in listing.entries {
                     let Ok(execution) = entry.key(kind).map(str::to_owned) else {
                         continue;
@@ -182,7 +181,11 @@ pub async fn prepare(
     let mut planned = planned;
     planned.extend(to_record);
     let mut displayed = planned.clone();
-    displayed.extend(shown.into_iter().filter(|s| s.key.op == Operation::Shutdown));
+    displayed.extend(
+        shown
+            .into_iter()
+            .filter(|s| s.key.op == Operation::Shutdown),
+    );
     let plan = Plan::new(
         selection.op,
         &displayed,

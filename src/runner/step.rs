@@ -266,9 +266,8 @@ impl<'a> Step<'a> {
                 }
                 Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
                 Ok(_) | Err(_) => {
-                    let reason = format!(
-                        "job {new_id}, the restart, was not found within the grace period"
-                    );
+                    let reason =
+                        format!("job {new_id}, the restart, was not found within the grace period");
                     self.failures += 1;
                     return self
                         .write(
@@ -678,7 +677,8 @@ const CLOCK_SKEW_MS: i64 = 60_000;
 
 /// An RFC 3339 time as milliseconds since the epoch.
 fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 

@@ -33,7 +33,7 @@ pub struct SimConfig {
     /// Every workspace page served adds a workspace at the top of the list.
     pub shifting_workspaces: bool,
     /// The most rows any paged listing serves at once, whatever the client asks for (a server
-    /// that caps `limit` / `pageSize`); `None` serves what is asked.
+    /// that caps `limit` / `pageSize` / a Job listing's `page_size`); `None` serves what is asked.
     pub max_page_size: Option<usize>,
     /// The workspace admin list serves no row at or beyond this offset, while `totalEntries`
     /// still counts every row (a search backend's result window); `None` serves them all.

@@ -7,7 +7,8 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::scenario::{
-    AppSpec, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario, StartState, WorkspaceSpec,
+    AppSpec, BatchJobSpec, BatchJobState, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario,
+    StartState, WorkspaceSpec,
 };
 
 /// How many of each thing to generate. Executions are spread evenly over the projects.
@@ -19,6 +20,10 @@ pub struct GenerateSpec {
     pub versions_per_model: usize,
     pub workspaces: usize,
     pub scheduled_jobs: usize,
+    /// Batch Jobs: most running (some finish on their own seconds after the start), some
+    /// queued, some ended already.
+    #[serde(default)]
+    pub jobs: usize,
     /// Put the first model in the middle of a rollout: its new (active) version runs while the
     /// previous one has not stopped.
     pub rollout_in_progress: bool,
@@ -33,6 +38,7 @@ impl Default for GenerateSpec {
             versions_per_model: 2,
             workspaces: 6,
             scheduled_jobs: 4,
+            jobs: 0,
             rollout_in_progress: false,
         }
     }
@@ -165,6 +171,31 @@ pub fn generate(spec: &GenerateSpec, seed: u64) -> Scenario {
             extra: Default::default(),
         });
     }
+    for i in 0..spec.jobs {
+        let roll = rng.random_range(0..100u32);
+        let (state, ends_after_ms) = match roll {
+            0..55 => (BatchJobState::Running, None),
+            // Finishes on its own a few seconds in: a shutdown meets some that end first.
+            55..70 => (
+                BatchJobState::Running,
+                Some(rng.random_range(1_000..=8_000u64)),
+            ),
+            70..80 => (BatchJobState::Queued, None),
+            80..88 => (BatchJobState::Succeeded, None),
+            88..93 => (BatchJobState::Failed, None),
+            93..97 => (BatchJobState::Stopped, None),
+            _ => (BatchJobState::Error, None),
+        };
+        let word = WORDS[(i / 2) % WORDS.len()];
+        projects[i % project_count].jobs.push(BatchJobSpec {
+            id: None,
+            title: format!("{word}-run-{i}"),
+            command: Some(format!("python batch/{word}_{i}.py --full")),
+            owner: Some(USERS[rng.random_range(0..USERS.len())].into()),
+            state,
+            ends_after_ms,
+        });
+    }
     Scenario { projects }
 }
 
@@ -188,6 +219,7 @@ mod tests {
             versions_per_model: 3,
             workspaces: 7,
             scheduled_jobs: 9,
+            jobs: 11,
             rollout_in_progress: true,
         };
         let s = generate(&spec, 1);
@@ -197,6 +229,7 @@ mod tests {
         assert_eq!(sum(|p| p.models.len()), 5);
         assert_eq!(sum(|p| p.workspaces.len()), 7);
         assert_eq!(sum(|p| p.scheduled_jobs.len()), 9);
+        assert_eq!(sum(|p| p.jobs.len()), 11);
         let first = &s.projects[0].models[0].versions;
         assert_eq!(&first[1..], &[StartState::Running, StartState::Running]);
     }

@@ -149,12 +149,14 @@ impl SimHandle {
         self.sim.set_faults(&FaultsPatch::all(&faults))
     }
 
-    /// Starts an execution behind the tool's back, immediately.
+    /// Starts an execution behind the tool's back, immediately (refused for a Job: a Job does
+    /// not run again; `add_running(Kind::Job)` submits a new one).
     pub fn start_behind_back(&self, kind: Kind, id: &str) -> Result<(), Refusal> {
         self.sim.force(kind, id, Target::Running)
     }
 
-    /// Stops an execution behind the tool's back, immediately.
+    /// Stops an execution behind the tool's back, immediately (a Job in motion shows `Stopped`;
+    /// one that has ended stays as it ended).
     pub fn stop_behind_back(&self, kind: Kind, id: &str) -> Result<(), Refusal> {
         self.sim.force(kind, id, Target::Stopped)
     }
@@ -167,6 +169,18 @@ impl SimHandle {
     /// Running or launching executions of `kind`: what a snapshot taken now should find.
     pub fn running_ids(&self, kind: Kind) -> BTreeSet<String> {
         self.sim.running_ids(kind)
+    }
+
+    /// How many times the Job `id` was restarted through `POST /v4/jobs/restart` (a
+    /// maintenance tool restarts each job at most once); 0 for an unknown id.
+    pub fn restarts_of(&self, job_id: &str) -> u64 {
+        self.sim.state().restarts_of(job_id)
+    }
+
+    /// The identity requests with the key or token act as (`canonicalId`, `canonicalName` of
+    /// `GET /v4/auth/principal`): who restarted Jobs show as `startedBy`.
+    pub fn principal(&self) -> (String, String) {
+        self.sim.principal()
     }
 
     pub fn reset_counters(&self) {

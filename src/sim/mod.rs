@@ -28,9 +28,11 @@ pub use faults::{Faults, FaultsPatch};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
 pub use log::{FaultCounts, MutationRecord, Outcome, RequestLog, Violation};
-pub use model::{AppStart, Refusal};
+pub use model::{AppStart, JobStop, Refusal};
 pub use scenario::{
-    AppSpec, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario, StartState, WorkspaceSpec,
+    AppSpec, BatchJobSpec, BatchJobState, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario,
+    StartState, WorkspaceSpec,
 };
+pub use simulator::PRINCIPAL_NAME;
 pub use simulator::Simulator;
-pub use view::{ExecutionState, SimState};
+pub use view::{ExecutionState, JobState, SimState};

@@ -97,6 +97,19 @@ pub struct AppStart {
     pub external_volume_mount_ids: Option<Vec<String>>,
 }
 
+/// One stop request a Job received, as sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStop {
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
+    /// The body's `commitResults`; anything but `true` (missing included) is `false`.
+    pub commit_results: bool,
+}
+
+/// The words a Job shows once it has ended (`statuses.isCompleted` true).
+pub const JOB_ENDED_WORDS: [&str; 4] = ["Succeeded", "Failed", "Stopped", "Error"];
+
 /// What differs between kinds.
 #[derive(Clone, Debug)]
 pub enum Detail {
@@ -118,6 +131,28 @@ pub enum Detail {
     },
     /// The whole object as the API serves it, unknown fields included; `isPaused` is its state.
     ScheduledJob { object: Map<String, Value> },
+    /// A batch run. Its title is the execution's `name`, `startedBy.username` its `owner`.
+    Job {
+        /// Numbered from 1 within its project, in order of submission.
+        number: u64,
+        command: String,
+        /// `startedBy.id`.
+        started_by_id: String,
+        /// When it was submitted, in milliseconds relative to the simulator's start (negative:
+        /// before it); served as milliseconds since the epoch.
+        submitted_ms: i64,
+        /// A running job that finishes on its own: it shows `Succeeded` from this instant
+        /// (simulator clock) unless a stop reached it first.
+        natural_end_ms: Option<u64>,
+        /// Ended before the simulator started: nothing should ever stop or restart it.
+        ended_at_start: bool,
+        /// Every stop request received, in order.
+        stops: Vec<JobStop>,
+        /// The ids of the jobs each restart of this one created, in order.
+        restarted_as: Vec<String>,
+        /// The job this one is a restart of.
+        restart_of: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -227,14 +262,39 @@ impl Execution {
                 let label = if running { "Active" } else { "Paused" };
                 (label, false, None)
             }
+            (Detail::Job { natural_end_ms, .. }, p) => {
+                let label = match p {
+                    Phase::Settled(Target::Running)
+                        if natural_end_ms.is_some_and(|at| now_ms >= at) =>
+                    {
+                        "Succeeded"
+                    }
+                    Phase::Settled(Target::Running) => "Running",
+                    Phase::Settled(Target::Stopped) => self.stopped_label.unwrap_or("Stopped"),
+                    Phase::Early(Target::Running) => either("Queued", "Pending"),
+                    Phase::Late(Target::Running) => match self.words {
+                        Some(draw) => {
+                            ["Preparing", "Pulling", "Building"][usize::from(draw / 2) % 3]
+                        }
+                        None => "Preparing",
+                    },
+                    Phase::Early(Target::Stopped) | Phase::Late(Target::Stopped) => "Stopping",
+                };
+                (label, false, None)
+            }
+        };
+        // A job that ended on its own is settled in an ended state, whatever its motion says.
+        let (running, stopped) = match self.kind {
+            Kind::Job => (label == "Running", JOB_ENDED_WORDS.contains(&label)),
+            _ => (running, stopped),
         };
         let running_or_launching = match self.kind {
             Kind::App => !stopped,
             Kind::ModelApiVersion => is_pending || !stopped,
             Kind::Workspace => matches!(label, "Created" | "Initializing" | "Starting" | "Started"),
             Kind::ScheduledJob => running,
-            // Jobs are not served yet.
-            Kind::Job => false,
+            // In motion until it has ended (`isCompleted`).
+            Kind::Job => !stopped,
         };
         Status {
             label,
@@ -312,7 +372,12 @@ pub struct Deployment {
     /// The admin dashboard's row order; the shifting mode inserts at the front.
     workspace_order: Vec<usize>,
     jobs_by_project: HashMap<String, Vec<usize>>,
+    /// Batch Jobs per project, in order of creation (so of `number`).
+    batch_jobs_by_project: HashMap<String, Vec<usize>>,
     drift_counter: u64,
+    /// The wall clock at the simulator's start, in milliseconds since the epoch: what Job
+    /// times are served relative to. Zero until the simulator sets it.
+    pub epoch_ms: u64,
 }
 
 impl Deployment {
@@ -329,7 +394,9 @@ impl Deployment {
             exec_index: HashMap::new(),
             workspace_order: Vec::new(),
             jobs_by_project: HashMap::new(),
+            batch_jobs_by_project: HashMap::new(),
             drift_counter: 0,
+            epoch_ms: 0,
         }
     }
 
@@ -427,6 +494,11 @@ impl Deployment {
                     self.models[m].versions.push(index);
                 }
             }
+            Detail::Job { .. } => self
+                .batch_jobs_by_project
+                .entry(execution.project_id.clone())
+                .or_default()
+                .push(index),
             Detail::App { .. } => {}
         }
         self.exec_index
@@ -474,7 +546,128 @@ impl Deployment {
             .map(|&i| &self.executions[i])
     }
 
+    /// A project's batch Jobs, newest (highest `number`) first.
+    pub fn batch_jobs_of(&self, project_id: &str) -> impl Iterator<Item = &Execution> {
+        self.batch_jobs_by_project
+            .get(project_id)
+            .into_iter()
+            .flat_map(|v| v.iter().rev())
+            .map(|&i| &self.executions[i])
+    }
+
+    /// The number the next Job submitted in this project gets.
+    pub fn next_job_number(&self, project_id: &str) -> u64 {
+        self.batch_jobs_of(project_id)
+            .filter_map(|e| match &e.detail {
+                Detail::Job { number, .. } => Some(*number),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+            + 1
+    }
+
     // ----- changing -----
+
+    /// `POST /v4/jobs/stop`: records the request, and starts the stop of a job still in motion;
+    /// a job that has ended (on its own, or stopped) or is already stopping does not change.
+    /// Returns whether the job had ended before the simulator started.
+    pub fn stop_job(
+        &mut self,
+        project_id: &str,
+        job_id: &str,
+        commit_results: bool,
+        now_ms: u64,
+    ) -> Result<bool, Refusal> {
+        let timing = self.timing.clone();
+        let exec = self.get_mut(Kind::Job, job_id)?;
+        if exec.project_id != project_id {
+            return Err(Refusal::NotFound(format!(
+                "no job {job_id} in project {project_id}"
+            )));
+        }
+        let ended = exec.status(now_ms).stopped;
+        exec.stop_requests += 1;
+        let Detail::Job {
+            stops,
+            ended_at_start,
+            ..
+        } = &mut exec.detail
+        else {
+            return Err(Refusal::NotFound(format!("no job {job_id}")));
+        };
+        stops.push(JobStop {
+            at_ms: now_ms,
+            commit_results,
+        });
+        let ended_at_start = *ended_at_start;
+        if ended || exec.motion.target() == Target::Stopped {
+            return Ok(ended_at_start);
+        }
+        exec.transitions += 1;
+        exec.motion = Motion::Moving {
+            target: Target::Stopped,
+            since_ms: now_ms,
+            arrives_ms: timing.arrival(&exec.id, exec.transitions, now_ms, true),
+        };
+        Ok(ended_at_start)
+    }
+
+    /// `POST /v4/jobs/restart`: a new job in the same project with the next number, the same
+    /// title and command, started by `started_by` (id, username), submitted now, `Queued` until
+    /// the transition time has passed. Not state-setting: every call makes a new job. Returns
+    /// the new job's id.
+    pub fn restart_job(
+        &mut self,
+        job_id: &str,
+        started_by: (&str, &str),
+        now_ms: u64,
+    ) -> Result<String, Refusal> {
+        let original = self
+            .get(Kind::Job, job_id)
+            .cloned()
+            .ok_or_else(|| Refusal::NotFound(format!("no Job with id {job_id}")))?;
+        let Detail::Job { command, .. } = &original.detail else {
+            return Err(Refusal::NotFound(format!("no Job with id {job_id}")));
+        };
+        let new_id = self.ids.next_id();
+        let number = self.next_job_number(&original.project_id);
+        let arrives_ms = self.timing.arrival(&new_id, 1, now_ms, true);
+        self.add_execution(Execution {
+            kind: Kind::Job,
+            id: new_id.clone(),
+            project_id: original.project_id.clone(),
+            name: original.name.clone(),
+            owner: started_by.1.to_owned(),
+            motion: Motion::Moving {
+                target: Target::Running,
+                since_ms: now_ms,
+                arrives_ms,
+            },
+            transitions: 1,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail: Detail::Job {
+                number,
+                command: command.clone(),
+                started_by_id: started_by.0.to_owned(),
+                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+                natural_end_ms: None,
+                ended_at_start: false,
+                stops: Vec::new(),
+                restarted_as: Vec::new(),
+                restart_of: Some(job_id.to_owned()),
+            },
+        });
+        let exec = self.get_mut(Kind::Job, job_id)?;
+        exec.start_requests += 1;
+        if let Detail::Job { restarted_as, .. } = &mut exec.detail {
+            restarted_as.push(new_id.clone());
+        }
+        Ok(new_id)
+    }
 
     /// A stop or start request through the API: state-setting, so a request for the state the
     /// execution is in or already heading to changes nothing.
@@ -505,8 +698,26 @@ impl Deployment {
     }
 
     /// A change made behind the tool's back (a user, an operator): immediate, never stuck.
-    pub fn force(&mut self, kind: Kind, id: &str, target: Target) -> Result<(), Refusal> {
+    pub fn force(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        target: Target,
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
         let exec = self.get_mut(kind, id)?;
+        if kind == Kind::Job {
+            // A job does not run again: a new one is submitted (`add_running`). A user's stop
+            // of a job in motion ends it at once; an ended job stays as it ended.
+            if target == Target::Running {
+                return Err(Refusal::BadRequest(
+                    "a Job does not start again; add a new running one instead".into(),
+                ));
+            }
+            if exec.status(now_ms).stopped {
+                return Ok(());
+            }
+        }
         if exec.motion.target() != target {
             exec.stopped_label = None;
         }
@@ -617,15 +828,18 @@ impl Deployment {
         for e in &mut self.executions {
             e.stop_requests = 0;
             e.start_requests = 0;
-            if let Detail::App { starts, .. } = &mut e.detail {
-                starts.clear();
+            match &mut e.detail {
+                Detail::App { starts, .. } => starts.clear(),
+                // Restarts stay: they made jobs, and "at most once" holds for a whole test.
+                Detail::Job { stops, .. } => stops.clear(),
+                _ => {}
             }
         }
     }
 
     /// Creates a new running execution of `kind` in the first project (drift during
     /// maintenance). Returns its id.
-    pub fn add_running(&mut self, kind: Kind) -> Result<String, Refusal> {
+    pub fn add_running(&mut self, kind: Kind, now_ms: u64) -> Result<String, Refusal> {
         let project = self
             .projects
             .first()
@@ -636,11 +850,17 @@ impl Deployment {
         let id = self.ids.next_id();
         let owner = project.owner.clone();
         let detail = match kind {
-            Kind::Job => {
-                return Err(Refusal::BadRequest(
-                    "the simulator does not serve Jobs yet".into(),
-                ));
-            }
+            Kind::Job => Detail::Job {
+                number: self.next_job_number(&project.id),
+                command: format!("python drift/job_{n}.py"),
+                started_by_id: user_id(&owner),
+                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+                natural_end_ms: None,
+                ended_at_start: false,
+                stops: Vec::new(),
+                restarted_as: Vec::new(),
+                restart_of: None,
+            },
             Kind::App => Detail::App {
                 hardware_tier_id: "small-k8s".into(),
                 starts: Vec::new(),
@@ -695,14 +915,19 @@ impl Deployment {
 
     /// The shifting mode: a new running workspace appears at the top of the dashboard, so every
     /// later row moves down by one and `totalEntries` grows between pages.
-    pub fn shift_workspaces(&mut self) {
-        if let Ok(id) = self.add_running(Kind::Workspace) {
+    pub fn shift_workspaces(&mut self, now_ms: u64) {
+        if let Ok(id) = self.add_running(Kind::Workspace, now_ms) {
             if let Some(&index) = self.exec_index.get(&(Kind::Workspace, id)) {
                 self.workspace_order.retain(|&i| i != index);
                 self.workspace_order.insert(0, index);
             }
         }
     }
+}
+
+/// The id of a user of the deployment, derived from the username.
+pub fn user_id(username: &str) -> String {
+    format!("{:024x}", super::ids::hash_str(username))
 }
 
 /// A scheduled job object with the fields a real one carries, several of which a client does
@@ -723,7 +948,7 @@ pub fn job_object(
         "cronString": format!("0 {} * * *", n % 24),
         "isPaused": paused,
         "scheduledByUserName": owner,
-        "scheduledByUserId": format!("{:024x}", super::ids::hash_str(owner)),
+        "scheduledByUserId": user_id(owner),
         "hardwareTierIdentifier": "small-k8s",
         "notifyOnCompleteEmailAddresses": [format!("{owner}@example.com")],
         "allowConcurrentExecution": false,
@@ -816,6 +1041,80 @@ mod tests {
         assert_eq!(app.status(u64::MAX / 2).label, "Stopping");
     }
 
+    fn one_job(d: &mut Deployment, natural_end_ms: Option<u64>) -> String {
+        let id = d.ids.next_id();
+        d.add_execution(Execution {
+            kind: Kind::Job,
+            id: id.clone(),
+            project_id: "p".into(),
+            name: "train".into(),
+            owner: "o".into(),
+            motion: Motion::Settled(Target::Running),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail: Detail::Job {
+                number: d.next_job_number("p"),
+                command: "python train.py".into(),
+                started_by_id: user_id("o"),
+                submitted_ms: -1000,
+                natural_end_ms,
+                ended_at_start: false,
+                stops: Vec::new(),
+                restarted_as: Vec::new(),
+                restart_of: None,
+            },
+        });
+        id
+    }
+
+    #[test]
+    fn jobs_stop_end_on_their_own_and_restart_as_new_jobs() {
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_job(&mut d, None);
+        let ends = one_job(&mut d, Some(500));
+        let job = |d: &Deployment, id: &str, now| d.get(Kind::Job, id).unwrap().status(now);
+        assert_eq!(job(&d, &ends, 499).label, "Running");
+        let done = job(&d, &ends, 500);
+        assert_eq!(done.label, "Succeeded");
+        assert!(done.stopped && !done.running && !done.running_or_launching);
+        // A stop after the end changes nothing; one before it wins over the natural end.
+        d.stop_job("p", &ends, true, 600).unwrap();
+        assert_eq!(job(&d, &ends, 10_000).label, "Succeeded");
+        d.stop_job("p", &id, true, 1000).unwrap();
+        assert_eq!(job(&d, &id, 1050).label, "Stopping");
+        assert!(job(&d, &id, 1050).running_or_launching);
+        assert_eq!(job(&d, &id, 1100).label, "Stopped");
+        assert!(matches!(
+            d.stop_job("q", &id, true, 0),
+            Err(Refusal::NotFound(_))
+        ));
+
+        let new = d.restart_job(&id, ("u1", "admin"), 2000).unwrap();
+        let restarted = d.get(Kind::Job, &new).unwrap();
+        assert_eq!(restarted.owner, "admin");
+        assert!(matches!(
+            &restarted.detail,
+            Detail::Job { number: 3, submitted_ms: 2000, restart_of: Some(of), .. } if *of == id
+        ));
+        assert_eq!(restarted.status(2010).label, "Queued");
+        assert_eq!(restarted.status(2060).label, "Preparing");
+        assert_eq!(restarted.status(2100).label, "Running");
+        assert!(matches!(
+            &d.get(Kind::Job, &id).unwrap().detail,
+            Detail::Job { restarted_as, .. } if restarted_as == std::slice::from_ref(&new)
+        ));
+        assert_eq!(d.next_job_number("p"), 4);
+        assert_eq!(
+            d.batch_jobs_of("p")
+                .map(|e| e.id.clone())
+                .collect::<Vec<_>>(),
+            [new, ends, id]
+        );
+    }
+
     #[test]
     fn unknown_ids_are_not_found() {
         let mut d = Deployment::new(timing(0.0));
@@ -833,7 +1132,7 @@ mod word_tests {
     use super::*;
     use crate::sim::generate::{GenerateSpec, generate};
 
-    /// Every state word the Domino API uses for apps, model versions and workspaces shows up in
+    /// Every state word the Domino API uses for apps, model versions, workspaces and jobs shows up in
     /// a generated deployment, at the start, mid-transition or at rest.
     #[test]
     fn generated_deployments_show_every_listed_state_word() {
@@ -844,6 +1143,7 @@ mod word_tests {
             versions_per_model: 2,
             workspaces: 120,
             scheduled_jobs: 0,
+            jobs: 200,
             rollout_in_progress: false,
         };
         let timing = Timing {
@@ -865,6 +1165,14 @@ mod word_tests {
             .unwrap();
         d.request(Kind::ModelApiVersion, &stopped_version, Target::Running, 0)
             .unwrap();
+        // A job's stop that never arrives, for `Stopping`.
+        let (job, project) = d
+            .executions()
+            .iter()
+            .find(|e| e.kind == Kind::Job && e.motion == Motion::Settled(Target::Running))
+            .map(|e| (e.id.clone(), e.project_id.clone()))
+            .unwrap();
+        d.stop_job(&project, &job, true, 0).unwrap();
         let mut seen: BTreeSet<(Kind, &str)> = BTreeSet::new();
         for now in [0, 750, 10_000] {
             for e in d.executions() {
@@ -912,6 +1220,22 @@ mod word_tests {
                     "Stopped",
                     "Completed",
                     "Failed",
+                    "Error",
+                ][..],
+            ),
+            (
+                Kind::Job,
+                &[
+                    "Queued",
+                    "Pending",
+                    "Preparing",
+                    "Pulling",
+                    "Building",
+                    "Running",
+                    "Stopping",
+                    "Succeeded",
+                    "Failed",
+                    "Stopped",
                     "Error",
                 ][..],
             ),

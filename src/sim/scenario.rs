@@ -8,9 +8,16 @@
 //!     "models": [ { "name": "scorer", "versions": ["stopped", "running"], "activeVersion": 2,
 //!                   "versionIds": ["...", "..."] } ],
 //!     "workspaces": [ { "name": "ws1", "owner": "bob", "state": "running" } ],
-//!     "scheduledJobs": [ { "title": "nightly", "owner": "alice", "paused": false } ]
+//!     "scheduledJobs": [ { "title": "nightly", "owner": "alice", "paused": false } ],
+//!     "jobs": [ { "title": "train", "command": "python train.py", "owner": "bob",
+//!                 "state": "running", "endsAfterMs": 3000 } ]
 //! } ] }
 //! ```
+//!
+//! `jobs` are batch runs (numbered from 1 in their project, in order): `state` is `running`,
+//! `queued` (running after a transition time), or one of the ended states `succeeded`, `failed`,
+//! `stopped`, `error`; a running one with `endsAfterMs` succeeds on its own that long after the
+//! simulator starts.
 //!
 //! Every `id` is optional (generated from the seed when left out). `state` is one of `running`,
 //! `stopped`, `starting`, `stopping` (the last two settle on their own) and `neverRan` for
@@ -22,6 +29,7 @@ use serde_json::{Map, Value};
 
 use super::model::{
     DataMount, Deployment, Detail, Execution, Model, Motion, Project, Target, Timing, job_object,
+    user_id,
 };
 use crate::snapshot::Kind;
 
@@ -52,6 +60,56 @@ pub struct ProjectSpec {
     pub workspaces: Vec<WorkspaceSpec>,
     #[serde(default)]
     pub scheduled_jobs: Vec<JobSpec>,
+    /// Batch Jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<BatchJobSpec>,
+}
+
+/// The state a batch Job is in when the simulator starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum BatchJobState {
+    #[default]
+    Running,
+    /// Submitted, not running yet; runs after a transition time.
+    Queued,
+    Succeeded,
+    Failed,
+    Stopped,
+    Error,
+}
+
+impl BatchJobState {
+    /// The word an ended job shows; `None` for one in motion.
+    fn ended_word(self) -> Option<&'static str> {
+        match self {
+            BatchJobState::Running | BatchJobState::Queued => None,
+            BatchJobState::Succeeded => Some("Succeeded"),
+            BatchJobState::Failed => Some("Failed"),
+            BatchJobState::Stopped => Some("Stopped"),
+            BatchJobState::Error => Some("Error"),
+        }
+    }
+}
+
+/// A batch Job (`GET /v4/jobs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BatchJobSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub title: String,
+    /// `jobRunCommand`; defaults to `python <title>.py`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `startedBy.username`; defaults to the project owner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub state: BatchJobState,
+    /// A running job that succeeds on its own this long after the simulator starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_after_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -276,6 +334,51 @@ impl Scenario {
                     stopped_label: None,
                     words: None,
                     detail: Detail::ScheduledJob { object },
+                });
+            }
+            let count = p.jobs.len() as i64;
+            for (i, j) in p.jobs.iter().enumerate() {
+                let id = d.id_or_new(j.id.as_deref())?;
+                let owner = j.owner.clone().unwrap_or_else(|| p.owner.clone());
+                let ended = j.state.ended_word();
+                let motion = match j.state {
+                    BatchJobState::Running => Motion::Settled(Target::Running),
+                    BatchJobState::Queued => d.initial_motion(&id, Target::Running, true),
+                    _ => Motion::Settled(Target::Stopped),
+                };
+                if j.ends_after_ms.is_some() && j.state != BatchJobState::Running {
+                    return Err(format!(
+                        "job {}: endsAfterMs is for running jobs only",
+                        j.title
+                    ));
+                }
+                d.add_execution(Execution {
+                    kind: Kind::Job,
+                    id,
+                    project_id: project_id.clone(),
+                    name: j.title.clone(),
+                    owner: owner.clone(),
+                    motion,
+                    transitions: 0,
+                    stop_requests: 0,
+                    start_requests: 0,
+                    stopped_label: ended,
+                    words: None,
+                    detail: Detail::Job {
+                        number: i as u64 + 1,
+                        command: j
+                            .command
+                            .clone()
+                            .unwrap_or_else(|| format!("python {}.py", j.title)),
+                        started_by_id: user_id(&owner),
+                        // A few minutes apart, the last one submitted a minute before the start.
+                        submitted_ms: -(count - i as i64) * 180_000,
+                        natural_end_ms: j.ends_after_ms,
+                        ended_at_start: ended.is_some(),
+                        stops: Vec::new(),
+                        restarted_as: Vec::new(),
+                        restart_of: None,
+                    },
                 });
             }
         }

@@ -3,15 +3,19 @@
 
 use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::config::{DeploymentSource, SimConfig};
 use super::faults::{FaultInjector, Faults, FaultsPatch};
 use super::generate::generate;
+use super::ids::{hash_str, mix};
 use super::log::{RequestLog, Violation};
 use super::model::{Deployment, Detail, Motion, Refusal, Target, Timing};
-use super::view::{ExecutionState, SimState};
+use super::view::{ExecutionState, JobState, SimState};
 use crate::snapshot::Kind;
+
+/// The `canonicalName` of the principal every accepted key or token acts as.
+pub const PRINCIPAL_NAME: &str = "sim-admin";
 
 #[derive(Debug)]
 pub struct Simulator {
@@ -40,7 +44,7 @@ impl Simulator {
             jitter_ms: config.transition_jitter_ms,
             stuck_rate: config.stuck_rate,
         };
-        let deployment = match &config.deployment {
+        let mut deployment = match &config.deployment {
             DeploymentSource::Generate(spec) => {
                 let mut d = generate(spec, config.seed).build(timing)?;
                 d.vary_words();
@@ -48,6 +52,10 @@ impl Simulator {
             }
             DeploymentSource::Scenario(s) => s.build(timing)?,
         };
+        // Job times are served in milliseconds since the epoch, counted from here.
+        deployment.epoch_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         Ok(Simulator {
             started: Instant::now(),
             deployment: Mutex::new(deployment),
@@ -61,6 +69,20 @@ impl Simulator {
 
     pub fn now_ms(&self) -> u64 {
         self.started.elapsed().as_millis() as u64
+    }
+
+    /// Now by the simulator's clock, in milliseconds since the epoch (what Jobs' times use).
+    pub fn epoch_now_ms(&self) -> u64 {
+        self.deployment().epoch_ms + self.now_ms()
+    }
+
+    /// The identity `GET /v4/auth/principal` reports, for the key or token a request carries:
+    /// (`canonicalId`, `canonicalName`). Derived from the key, never the key itself.
+    pub fn principal(&self) -> (String, String) {
+        (
+            format!("{:024x}", mix(hash_str(&self.config.api_key))),
+            PRINCIPAL_NAME.to_owned(),
+        )
     }
 
     pub fn deployment(&self) -> MutexGuard<'_, Deployment> {
@@ -97,6 +119,27 @@ impl Simulator {
                     Detail::App { starts, .. } => starts.clone(),
                     _ => Vec::new(),
                 };
+                let job = match &e.detail {
+                    Detail::Job {
+                        number,
+                        stops,
+                        restarted_as,
+                        restart_of,
+                        ended_at_start,
+                        ..
+                    } => Some(JobState {
+                        number: *number,
+                        completed: s.stopped,
+                        execution_status: s.label.to_owned(),
+                        stops: stops.clone(),
+                        restarted_as: restarted_as.first().cloned(),
+                        restarts: restarted_as.len() as u64,
+                        restart_ids: restarted_as.clone(),
+                        restart_of: restart_of.clone(),
+                        ended_at_start: *ended_at_start,
+                    }),
+                    _ => None,
+                };
                 ExecutionState {
                     kind: e.kind,
                     id: e.id.clone(),
@@ -120,6 +163,7 @@ impl Simulator {
                     model_id,
                     is_active,
                     app_starts,
+                    job,
                 }
             })
             .collect();
@@ -182,11 +226,13 @@ impl Simulator {
     }
 
     pub fn force(&self, kind: Kind, id: &str, target: Target) -> Result<(), Refusal> {
-        self.deployment().force(kind, id, target)
+        let now_ms = self.now_ms();
+        self.deployment().force(kind, id, target, now_ms)
     }
 
     pub fn add_running(&self, kind: Kind) -> Result<String, Refusal> {
-        self.deployment().add_running(kind)
+        let now_ms = self.now_ms();
+        self.deployment().add_running(kind, now_ms)
     }
 
     pub fn reset_counters(&self) {

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::AppStart;
+use super::model::{AppStart, JobStop};
 use crate::snapshot::Kind;
 
 /// One execution, now.
@@ -40,6 +40,33 @@ pub struct ExecutionState {
     /// Apps: the body of every start request received.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_starts: Vec<AppStart>,
+    /// Jobs: their number, state and every stop and restart received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobState>,
+}
+
+/// What a Job shows beyond the common fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobState {
+    /// Its number in its project.
+    pub number: u64,
+    /// `statuses.isCompleted`: it has ended.
+    pub completed: bool,
+    /// `statuses.executionStatus`.
+    pub execution_status: String,
+    /// Every stop request, with its `commitResults`.
+    pub stops: Vec<JobStop>,
+    /// The id of the job its first restart created.
+    pub restarted_as: Option<String>,
+    /// How many times it was restarted (a maintenance tool restarts a job at most once).
+    pub restarts: u64,
+    /// The ids of the jobs every restart created, in order.
+    pub restart_ids: Vec<String>,
+    /// The job this one is a restart of.
+    pub restart_of: Option<String>,
+    /// It had ended before the simulator started: nothing should stop or restart it.
+    pub ended_at_start: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -57,6 +84,13 @@ impl SimState {
 
     pub fn get(&self, kind: Kind, id: &str) -> Option<&ExecutionState> {
         self.of_kind(kind).find(|e| e.id == id)
+    }
+
+    /// How many times the Job `id` was restarted (0 for an unknown id).
+    pub fn restarts_of(&self, id: &str) -> u64 {
+        self.get(Kind::Job, id)
+            .and_then(|e| e.job.as_ref())
+            .map_or(0, |j| j.restarts)
     }
 
     /// Running or launching executions of `kind`: what a snapshot should find.

@@ -31,6 +31,7 @@ pub fn small_spec() -> GenerateSpec {
         versions_per_model: 2,
         workspaces: 5,
         scheduled_jobs: 4,
+        jobs: 0,
         rollout_in_progress: false,
     }
 }

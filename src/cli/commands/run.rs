@@ -31,8 +31,7 @@ pub async fn run(
     };
 
     if args.dry_run {
-        let plan =
-            runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
+        let plan = runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
         render::print_plan(op, &plan, true);
         return Ok(Exit::Success);
     }

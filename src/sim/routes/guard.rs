@@ -82,6 +82,22 @@ pub fn mutation_target(method: &Method, path: &str) -> Option<(Kind, String)> {
     Some((kind, (*id).to_owned()))
 }
 
+/// Whether a mutating request names its execution in its body (the Job stop and restart).
+fn names_target_in_body(method: &Method, path: &str) -> bool {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    method == Method::POST && matches!(segments.as_slice(), ["v4", "jobs", "stop" | "restart"])
+}
+
+/// The Job a stop or restart body names (`jobId`), if it names one.
+pub fn body_target(body: &[u8]) -> Option<(Kind, String)> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let id = value.get("jobId")?.as_str()?;
+    Some((Kind::Job, id.to_owned()))
+}
+
+/// The largest body read to find the execution it names.
+const BODY_LIMIT: usize = 1 << 20;
+
 pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let full_path = req
@@ -99,7 +115,18 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         .strip_prefix(prefix.as_str())
         .unwrap_or(route)
         .to_owned();
-    let target = mutation_target(&method, req.uri().path());
+    let mut target = mutation_target(&method, req.uri().path());
+    let req = if names_target_in_body(&method, req.uri().path()) {
+        let (parts, body) = req.into_parts();
+        // A body that cannot be read is passed on empty: the route answers 400.
+        let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+            .await
+            .unwrap_or_default();
+        target = body_target(&bytes);
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        req
+    };
     let at_ms = sim.now_ms();
     {
         let mut log = sim.log();
@@ -190,5 +217,13 @@ mod tests {
             Some((Kind::ScheduledJob, "j".into()))
         );
         assert_eq!(m(Method::GET, "/v4/modelProducts/a1"), None);
+        assert!(names_target_in_body(&Method::POST, "/v4/jobs/stop"));
+        assert!(names_target_in_body(&Method::POST, "/v4/jobs/restart"));
+        assert!(!names_target_in_body(&Method::GET, "/v4/jobs/stop"));
+        assert_eq!(
+            body_target(br#"{"projectId": "p", "jobId": "j", "commitResults": true}"#),
+            Some((Kind::Job, "j".into()))
+        );
+        assert_eq!(body_target(b"not json"), None);
     }
 }

@@ -7,7 +7,6 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::Shared;
-use crate::sim::ids::{hash_str, mix};
 
 /// The Domino version the simulator answers as.
 pub const DOMINO_VERSION: &str = "5.11.1";
@@ -29,9 +28,10 @@ async fn version() -> Json<Value> {
 /// The identity of the configured key (the only one that gets this far: the non-admin key is
 /// answered 403 before), an administrator. Its id is derived from the key, never the key.
 async fn principal(State(sim): State<Shared>) -> Json<Value> {
+    let (id, name) = sim.principal();
     Json(json!({
-        "canonicalId": format!("{:024x}", mix(hash_str(&sim.config.api_key))),
-        "canonicalName": "sim-admin",
+        "canonicalId": id,
+        "canonicalName": name,
         "isAdmin": true,
         "isAnonymous": false,
         "allowedSystemOperations": [

@@ -2,6 +2,7 @@
 //! injection) and the `/__sim/` inspection and control routes (neither).
 
 mod apps;
+mod batch_jobs;
 mod control;
 mod guard;
 mod jobs;
@@ -31,6 +32,7 @@ pub fn router(sim: Shared) -> Router {
         .merge(models::routes())
         .merge(workspaces::routes())
         .merge(jobs::routes())
+        .merge(batch_jobs::routes())
         .merge(meta::routes())
         // After the key check, as Domino answers: a JSON message, not an empty 404.
         .fallback(unknown_route)

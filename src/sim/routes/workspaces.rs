@@ -76,7 +76,7 @@ async fn list(
         .map(|e| row_json(e, now, sim.config.unknown_stopping_word))
         .collect();
     if sim.config.shifting_workspaces {
-        d.shift_workspaces();
+        d.shift_workspaces(now);
     }
     Ok(Json(json!({ "tableRows": page, "totalEntries": total })))
 }
