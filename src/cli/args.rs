@@ -175,6 +175,10 @@ pub struct RunArgs {
     /// Shutdown with --jobs wait: how long running Jobs get to finish on their own (e.g. 15m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub jobs_grace: Option<std::time::Duration>,
+    /// Write the run's figures here in the Prometheus text format (for node_exporter's textfile
+    /// collector), every few seconds and at the end, atomically.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
     /// Restore: also restart each Job the shutdown stopped (never one that ended on its own),
     /// each exactly once, with its original input commit.
     #[arg(long)]

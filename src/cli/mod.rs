@@ -8,6 +8,7 @@ mod connect;
 pub mod exit;
 mod hint;
 mod logging;
+mod metrics;
 pub mod output;
 mod progress;
 mod run_options;

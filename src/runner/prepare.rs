@@ -214,6 +214,11 @@ impl Prepared {
         self.deployment.client.base_url()
     }
 
+    /// The client the run sends through, for figures such as its request count.
+    pub fn client(&self) -> &crate::domino::DominoClient {
+        &self.deployment.client
+    }
+
     /// Runs the plan to its end, or until `cancel` fires (then in-flight requests get the drain
     /// time to finish and be recorded), and verifies the result. Every step's intent is durable
     /// before its request leaves; a run that is interrupted, killed or fails can be run again

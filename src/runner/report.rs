@@ -24,6 +24,29 @@ pub struct NoReporter;
 
 impl Reporter for NoReporter {}
 
+/// Several reporters heard as one (progress bars, a metrics file, notifications).
+pub struct Reporters(pub Vec<std::sync::Arc<dyn Reporter>>);
+
+impl Reporter for Reporters {
+    fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
+        self.0
+            .iter()
+            .for_each(|r| r.kind_started(op, kind, total, done));
+    }
+    fn step_changed(&self, step: &StepRecord) {
+        self.0.iter().for_each(|r| r.step_changed(step));
+    }
+    fn step_ended(&self, step: &StepRecord) {
+        self.0.iter().for_each(|r| r.step_ended(step));
+    }
+    fn kind_finished(&self, op: Operation, kind: Kind) {
+        self.0.iter().for_each(|r| r.kind_finished(op, kind));
+    }
+    fn verification_started(&self) {
+        self.0.iter().for_each(|r| r.verification_started());
+    }
+}
+
 /// What the verification pass of a run came to.
 #[derive(Clone, Debug)]
 pub enum VerificationOutcome {

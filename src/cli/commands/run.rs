@@ -8,11 +8,12 @@ use crate::cli::confirm::confirm;
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
+use crate::cli::metrics::MetricsFile;
 use crate::cli::progress::RunProgress;
 use crate::cli::{run_options, signals};
 use crate::domino::KindOptions;
 use crate::journal::{self, Operation, RunOutcome};
-use crate::runner::{self, Cancel, RunError, RunReport, Selection};
+use crate::runner::{self, Cancel, Reporter, Reporters, RunError, RunReport, Selection};
 use crate::snapshot;
 
 pub async fn run(
@@ -41,9 +42,19 @@ pub async fn run(
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
     signals::watch(cancel.clone());
-    let report = prepared
-        .execute(&cancel, Arc::new(RunProgress::new(out)))
-        .await?;
+    let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(out))];
+    let metrics = args
+        .metrics_file
+        .as_deref()
+        .map(|path| MetricsFile::start(path, op, prepared.client().clone()));
+    reporters.extend(metrics.clone().map(|m| m as Arc<dyn Reporter>));
+    let result = prepared
+        .execute(&cancel, Arc::new(Reporters(reporters)))
+        .await;
+    if let Some(metrics) = &metrics {
+        metrics.finish(result.as_ref().ok());
+    }
+    let report = result?;
     render::print_report(&report, &args.file, args.journal.as_deref());
     Ok(exit_for(&report))
 }

@@ -1,0 +1,248 @@
+//! `--metrics-file`: the run's figures in the Prometheus text format, for node_exporter's
+//! textfile collector. Written atomically (a temporary file beside it, then a rename) every few
+//! seconds during the run and once at its end, so a scrape never reads half a file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode_registry;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::domino::DominoClient;
+use crate::journal::{Operation, RunOutcome, StepRecord};
+use crate::runner::{Reporter, RunReport, VerificationOutcome};
+use crate::snapshot::Kind;
+
+/// How often the file is rewritten during a run.
+const EVERY: Duration = Duration::from_secs(5);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    operation: String,
+    kind: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    operation: String,
+    outcome: String,
+}
+
+/// Keeps the latest phase of every step it hears of, and writes the figures out.
+pub struct MetricsFile {
+    path: PathBuf,
+    op: Operation,
+    client: DominoClient,
+    started: Instant,
+    phases: Mutex<HashMap<(Kind, String), &'static str>>,
+    /// Steps of each kind the run covers, as announced when the kind starts.
+    totals: Mutex<HashMap<Kind, usize>>,
+}
+
+impl MetricsFile {
+    /// Starts writing `path` now and every few seconds until [`MetricsFile::finish`].
+    pub fn start(path: &Path, op: Operation, client: DominoClient) -> Arc<MetricsFile> {
+        let metrics = Arc::new(MetricsFile {
+            path: path.to_owned(),
+            op,
+            client,
+            started: Instant::now(),
+            phases: Mutex::new(HashMap::new()),
+            totals: Mutex::new(HashMap::new()),
+        });
+        metrics.write(None);
+        let weak = Arc::downgrade(&metrics);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(EVERY).await;
+                match weak.upgrade() {
+                    Some(metrics) => metrics.write(None),
+                    None => return,
+                }
+            }
+        });
+        metrics
+    }
+
+    /// The final figures, with the run's outcome and verification.
+    pub fn finish(&self, report: Option<&RunReport>) {
+        self.write(Some(report));
+    }
+
+    fn write(&self, end: Option<Option<&RunReport>>) {
+        let text = self.encode(end);
+        if let Err(e) = write_atomically(&self.path, text.as_bytes()) {
+            tracing::warn!(
+                "could not write the metrics file {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+
+    fn encode(&self, end: Option<Option<&RunReport>>) -> String {
+        let op = self.op.as_str().to_string();
+        let mut registry = Registry::with_prefix("dmm");
+        let steps = Family::<StepLabels, Gauge>::default();
+        if let Ok(phases) = self.phases.lock() {
+            let mut counts: HashMap<(Kind, &str), i64> = HashMap::new();
+            for ((kind, _), phase) in phases.iter() {
+                *counts.entry((*kind, phase)).or_default() += 1;
+            }
+            for ((kind, phase), n) in counts {
+                steps
+                    .get_or_create(&StepLabels {
+                        operation: op.clone(),
+                        kind: kind.label().to_string(),
+                        phase: phase.to_string(),
+                    })
+                    .set(n);
+            }
+        }
+        registry.register(
+            "steps",
+            "Steps this run moved, by kind and the phase they are in now",
+            steps,
+        );
+        let totals = Family::<StepLabels, Gauge>::default();
+        if let Ok(known) = self.totals.lock() {
+            for (kind, n) in known.iter() {
+                totals
+                    .get_or_create(&StepLabels {
+                        operation: op.clone(),
+                        kind: kind.label().to_string(),
+                        phase: "any".into(),
+                    })
+                    .set(*n as i64);
+            }
+        }
+        registry.register(
+            "steps_planned",
+            "Steps of each kind the run covers, ended ones included",
+            totals,
+        );
+        let run = RunLabels {
+            operation: op.clone(),
+        };
+        let gauge = |value: i64| {
+            let family = Family::<RunLabels, Gauge>::default();
+            family.get_or_create(&run).set(value);
+            family
+        };
+        registry.register(
+            "requests_sent",
+            "HTTP requests sent to the Domino API by this run, retries included",
+            gauge(self.client.requests_sent() as i64),
+        );
+        registry.register(
+            "request_retries",
+            "Requests this run sent again after a transient failure",
+            gauge(self.client.retries() as i64),
+        );
+        registry.register(
+            "run_duration_seconds",
+            "Seconds since the run started",
+            gauge(self.started.elapsed().as_secs() as i64),
+        );
+        registry.register(
+            "run_in_progress",
+            "1 while the run is going on, 0 once it ended",
+            gauge(i64::from(end.is_none())),
+        );
+        if let Some(report) = end {
+            let outcome = Family::<OutcomeLabels, Gauge>::default();
+            let word = match report.map(|r| r.outcome) {
+                Some(RunOutcome::Completed) => "completed",
+                Some(RunOutcome::CompletedWithFailures) => "completed_with_failures",
+                Some(RunOutcome::Interrupted) => "interrupted",
+                Some(RunOutcome::Aborted) | None => "aborted",
+            };
+            outcome
+                .get_or_create(&OutcomeLabels {
+                    operation: op.clone(),
+                    outcome: word.into(),
+                })
+                .set(1);
+            registry.register(
+                "run_outcome",
+                "How the run ended (1 for its outcome)",
+                outcome,
+            );
+            let verified = match report.map(|r| &r.verification) {
+                Some(VerificationOutcome::Checked(v)) => i64::from(v.passed),
+                Some(VerificationOutcome::Skipped) => 1,
+                _ => -1,
+            };
+            registry.register(
+                "verification_passed",
+                "1 verified, 0 a mismatch or the deployment could not be listed, -1 not verified",
+                gauge(verified),
+            );
+            if report.is_some_and(|r| r.outcome == RunOutcome::Completed) {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64);
+                registry.register(
+                    "last_success_timestamp_seconds",
+                    "When a run of this operation last completed and verified (Unix time)",
+                    gauge(now),
+                );
+            }
+        }
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode_registry(&mut text, &registry);
+        text
+    }
+}
+
+impl Reporter for MetricsFile {
+    fn kind_started(&self, _op: Operation, kind: Kind, total: usize, _done: usize) {
+        if let Ok(mut totals) = self.totals.lock() {
+            totals.insert(kind, total);
+        }
+    }
+
+    fn step_changed(&self, step: &StepRecord) {
+        if let Ok(mut phases) = self.phases.lock() {
+            phases.insert(
+                (step.key.kind, step.key.execution.clone()),
+                step.phase.name(),
+            );
+        }
+    }
+}
+
+/// Writes `bytes` beside `path` under a temporary name, syncs it, and renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "metrics".into());
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
