@@ -175,6 +175,20 @@ pub struct RunArgs {
     /// Shutdown with --jobs wait: how long running Jobs get to finish on their own (e.g. 15m).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub jobs_grace: Option<std::time::Duration>,
+    /// POST a JSON notice here when the run starts, when it ends, and when a step has been
+    /// failing for longer than --notify-stuck-after (repeatable; Slack/Teams webhooks show its
+    /// `text`). Never blocks or fails the run.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "DMM_NOTIFY_URL",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub notify_url: Vec<String>,
+    /// With --notify-url: how long a step may keep failing before someone is told.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10m")]
+    pub notify_stuck_after: std::time::Duration,
     /// Write the run's figures here in the Prometheus text format (for node_exporter's textfile
     /// collector), every few seconds and at the end, atomically.
     #[arg(long, value_name = "PATH")]

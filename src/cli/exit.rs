@@ -16,6 +16,18 @@ pub enum Exit {
     Locked = 4,
 }
 
+impl Exit {
+    /// The exit code of a run that ended with `outcome`.
+    pub fn for_outcome(outcome: crate::journal::RunOutcome) -> Exit {
+        use crate::journal::RunOutcome;
+        match outcome {
+            RunOutcome::Completed => Exit::Success,
+            RunOutcome::Interrupted => Exit::Interrupted,
+            RunOutcome::CompletedWithFailures | RunOutcome::Aborted => Exit::Failures,
+        }
+    }
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> Self {
         ExitCode::from(e as u8)

@@ -9,6 +9,7 @@ pub mod exit;
 mod hint;
 mod logging;
 mod metrics;
+mod notify;
 pub mod output;
 mod progress;
 mod run_options;

@@ -11,8 +11,8 @@ use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
-    Event, NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord, Transition,
-    VerificationRecord,
+    Event, NewStep, NotificationRecord, Operation, RunOutcome, RunRecord, StepKey, StepPhase,
+    StepRecord, Transition, VerificationRecord,
 };
 
 /// The journal, held open for writing: while it lives no other process can write the file.
@@ -95,6 +95,7 @@ impl Journal {
                 outcome: None,
                 message: None,
                 cycle,
+                notifications: Vec::new(),
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;
@@ -118,6 +119,25 @@ impl Journal {
             runs.insert(run, schema::encode(&record).as_slice())
                 .map_err(|e| self.redb(e))?;
             Ok(record)
+        })
+    }
+
+    /// Adds notification deliveries to a run's record.
+    pub fn record_notifications(
+        &self,
+        run: u64,
+        notes: &[NotificationRecord],
+    ) -> Result<(), JournalError> {
+        if notes.is_empty() {
+            return Ok(());
+        }
+        self.write(|txn| {
+            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
+            let mut record = get_run(&runs, &self.path, run)?;
+            record.notifications.extend_from_slice(notes);
+            runs.insert(run, schema::encode(&record).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(())
         })
     }
 

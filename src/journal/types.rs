@@ -222,6 +222,22 @@ pub struct RunRecord {
     /// the next one.
     #[serde(default = "first_cycle")]
     pub cycle: u32,
+    /// Every notification sent about this run, and whether it arrived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationRecord>,
+}
+
+/// One notification about a run (`--notify-url`): what it said and whether it was delivered.
+/// The receiver's address is kept without its path or query, which may carry a secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationRecord {
+    pub time: String,
+    /// `started`, `ended`, `stuck`.
+    pub event: String,
+    pub receiver: String,
+    pub delivered: bool,
+    /// The HTTP status or the error, for the audit.
+    pub detail: String,
 }
 
 /// The result of a verification pass, stored as JSON so the runner owns its shape.

@@ -23,7 +23,7 @@ pub use engine::RunError;
 pub use options::{JobsMode, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
-pub use report::{NoReporter, Reporter, Reporters, RunReport, VerificationOutcome};
+pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
 pub use step::PollPolicy;
 pub use summary::{PhaseCount, RunSummary};
 

@@ -13,7 +13,7 @@ use super::engine::{RunError, drive_steps, entry_of};
 use super::options::JobsMode;
 use super::options::{RunOptions, Selection};
 use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps, restart_steps};
-use super::report::{Reporter, RunReport, VerificationOutcome};
+use super::report::{Notify, Reporter, RunReport, VerificationOutcome};
 use super::summary::RunSummary;
 use super::verify::{Expectation, Finding, Verification, check_deployment};
 use crate::domino::{ApiError, Deployment, Observed, list_kind};
@@ -32,6 +32,7 @@ pub struct Prepared {
     options: RunOptions,
     planned: Vec<NewStep>,
     plan: Plan,
+    notify: Option<Arc<dyn Notify>>,
 }
 
 /// What a run would do, from the journal as it is, touching nothing: no lock is taken, no
@@ -201,6 +202,7 @@ pub async fn prepare(
         options,
         planned,
         plan,
+        notify: None,
     })
 }
 
@@ -212,6 +214,12 @@ impl Prepared {
 
     pub fn host(&self) -> &str {
         self.deployment.client.base_url()
+    }
+
+    /// Someone to tell when the run starts and ends (`--notify-url`).
+    pub fn notify_with(mut self, notify: Arc<dyn Notify>) -> Prepared {
+        self.notify = Some(notify);
+        self
     }
 
     /// The client the run sends through, for figures such as its request count.
@@ -234,11 +242,29 @@ impl Prepared {
             .journal
             .begin_run(op, self.options.recorded_options.clone(), self.plan.cycle)?
             .id;
+        if let Some(notify) = self.notify.clone() {
+            // Told in the background: a slow receiver never holds up the run.
+            let (journal, plan) = (self.journal.clone(), self.plan.clone());
+            tokio::spawn(async move {
+                let notes = notify.run_started(op, run_id, &plan).await;
+                if let Err(e) = journal.record_notifications(run_id, &notes) {
+                    tracing::warn!("could not record the start notification: {e}");
+                }
+            });
+        }
         match self
             .run_and_verify(run_id, cancel, &reporter, started)
             .await
         {
-            Ok(report) => Ok(report),
+            Ok(report) => {
+                if let Some(notify) = &self.notify {
+                    let notes = notify.run_ended(&report).await;
+                    if let Err(e) = self.journal.record_notifications(run_id, &notes) {
+                        tracing::warn!("could not record the end notifications: {e}");
+                    }
+                }
+                Ok(report)
+            }
             Err(e) => {
                 // Best effort: the journal may be what failed.
                 let _ = self

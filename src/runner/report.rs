@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use super::plan::Plan;
 use super::summary::RunSummary;
 use super::verify::Verification;
-use crate::journal::{Operation, RunOutcome, StepRecord};
+use crate::journal::{NotificationRecord, Operation, RunOutcome, StepRecord};
 use crate::snapshot::Kind;
 
 /// Hooks through which the runner tells the outside world how it is doing; the CLI draws
@@ -45,6 +46,18 @@ impl Reporter for Reporters {
     fn verification_started(&self) {
         self.0.iter().for_each(|r| r.verification_started());
     }
+}
+
+/// Tells someone outside about a run (webhooks for an unattended window). A notification never
+/// fails or holds up the run: implementations bound their own time and return what became of
+/// each delivery, which the run records in its journal.
+#[async_trait::async_trait]
+pub trait Notify: Send + Sync {
+    /// The run has begun (its record exists); `plan` is what it will do.
+    async fn run_started(&self, op: Operation, run: u64, plan: &Plan) -> Vec<NotificationRecord>;
+    /// The run has ended and is recorded; also returns the deliveries made meanwhile (a step
+    /// stuck failing), so that every one is recorded.
+    async fn run_ended(&self, report: &RunReport) -> Vec<NotificationRecord>;
 }
 
 /// What the verification pass of a run came to.

@@ -9,11 +9,12 @@ use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::metrics::MetricsFile;
+use crate::cli::notify::Notifier;
 use crate::cli::progress::RunProgress;
 use crate::cli::{run_options, signals};
 use crate::domino::KindOptions;
-use crate::journal::{self, Operation, RunOutcome};
-use crate::runner::{self, Cancel, Reporter, Reporters, RunError, RunReport, Selection};
+use crate::journal::{self, Operation};
+use crate::runner::{self, Cancel, Reporter, Reporters, RunError, Selection};
 use crate::snapshot;
 
 pub async fn run(
@@ -37,7 +38,7 @@ pub async fn run(
         return Ok(Exit::Success);
     }
 
-    let prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
+    let mut prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
     render::print_plan(op, prepared.plan(), false);
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
@@ -48,6 +49,19 @@ pub async fn run(
         .as_deref()
         .map(|path| MetricsFile::start(path, op, prepared.client().clone()));
     reporters.extend(metrics.clone().map(|m| m as Arc<dyn Reporter>));
+    if !args.notify_url.is_empty() {
+        let notifier = Notifier::new(
+            args.notify_url.clone(),
+            prepared.host(),
+            op,
+            args.file.clone(),
+            args.journal.clone(),
+            args.notify_stuck_after,
+        )
+        .map_err(CliError::bad_input)?;
+        reporters.push(notifier.clone());
+        prepared = prepared.notify_with(notifier);
+    }
     let result = prepared
         .execute(&cancel, Arc::new(Reporters(reporters)))
         .await;
@@ -56,15 +70,7 @@ pub async fn run(
     }
     let report = result?;
     render::print_report(&report, &args.file, args.journal.as_deref());
-    Ok(exit_for(&report))
-}
-
-fn exit_for(report: &RunReport) -> Exit {
-    match report.outcome {
-        RunOutcome::Completed => Exit::Success,
-        RunOutcome::Interrupted => Exit::Interrupted,
-        RunOutcome::CompletedWithFailures | RunOutcome::Aborted => Exit::Failures,
-    }
+    Ok(Exit::for_outcome(report.outcome))
 }
 
 impl From<RunError> for CliError {

@@ -1,0 +1,339 @@
+//! `--notify-url`: a JSON POST to each receiver when a run starts, when it ends, and when a step
+//! has been failing for longer than `--notify-stuck-after`. The body has a `text` field, so that
+//! Slack- and Teams-style incoming webhooks show it as is. A notification never blocks or fails
+//! the run: each POST has a short timeout and two more tries, and what became of it is recorded
+//! in the journal. It never carries the API key or token.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::exit::Exit;
+use super::hint;
+use crate::journal::{
+    NotificationRecord, Operation, RunOutcome, StepPhase, StepRecord, now_rfc3339,
+};
+use crate::runner::{Notify, Plan, Reporter, RunReport};
+use crate::snapshot::Kind;
+
+/// One POST's time, and how many times it is tried.
+const TIMEOUT: Duration = Duration::from_secs(5);
+const TRIES: u32 = 3;
+
+pub struct Notifier {
+    receivers: Vec<String>,
+    http: reqwest::Client,
+    host: String,
+    op: Operation,
+    snapshot: PathBuf,
+    journal: Option<PathBuf>,
+    stuck_after: Duration,
+    run: Mutex<Option<u64>>,
+    /// Steps failing now (an error recorded, not ended), since when.
+    failing: Mutex<HashMap<(Kind, String), (Instant, String, String)>>,
+    stuck_told: Mutex<HashSet<(Kind, String)>>,
+    /// Deliveries made during the run, recorded with the end's.
+    delivered: Mutex<Vec<NotificationRecord>>,
+    phases: Mutex<HashMap<(Kind, String), &'static str>>,
+}
+
+impl Notifier {
+    pub fn new(
+        receivers: Vec<String>,
+        host: &str,
+        op: Operation,
+        snapshot: PathBuf,
+        journal: Option<PathBuf>,
+        stuck_after: Duration,
+    ) -> Result<Arc<Notifier>, String> {
+        for url in &receivers {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!(
+                    "--notify-url must be an http:// or https:// URL, not '{}'",
+                    receiver_name(url)
+                ));
+            }
+        }
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot set up notifications: {e}"))?;
+        let notifier = Arc::new(Notifier {
+            receivers,
+            http,
+            host: host.to_owned(),
+            op,
+            snapshot,
+            journal,
+            stuck_after,
+            run: Mutex::new(None),
+            failing: Mutex::new(HashMap::new()),
+            stuck_told: Mutex::new(HashSet::new()),
+            delivered: Mutex::new(Vec::new()),
+            phases: Mutex::new(HashMap::new()),
+        });
+        watch_for_stuck_steps(Arc::downgrade(&notifier));
+        Ok(notifier)
+    }
+
+    fn next_command(&self, outcome: Option<RunOutcome>) -> String {
+        let cmd = |op: &str| hint::command(op, &self.snapshot, self.journal.as_deref());
+        match (self.op, outcome) {
+            (op, Some(RunOutcome::Interrupted) | None) => cmd(op.as_str()),
+            (op, Some(RunOutcome::CompletedWithFailures | RunOutcome::Aborted)) => {
+                format!("{} --failed, then {}", cmd("journal"), cmd(op.as_str()))
+            }
+            (Operation::Shutdown, Some(RunOutcome::Completed)) => {
+                format!("upgrade Domino, then {}", cmd("restore"))
+            }
+            (Operation::Restore, Some(RunOutcome::Completed)) => "nothing: done".into(),
+        }
+    }
+
+    fn counts(&self) -> BTreeMap<String, BTreeMap<&'static str, usize>> {
+        let mut counts: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        if let Ok(phases) = self.phases.lock() {
+            for ((kind, _), phase) in phases.iter() {
+                *counts
+                    .entry(kind.label().to_string())
+                    .or_default()
+                    .entry(phase)
+                    .or_default() += 1;
+            }
+        }
+        counts
+    }
+
+    fn body(&self, event: &str, text: String, extra: Value) -> Value {
+        let mut body = json!({
+            "event": event,
+            "operation": self.op.as_str(),
+            "host": self.host,
+            "run": *self.run.lock().unwrap_or_else(|e| e.into_inner()),
+            "counts": self.counts(),
+            "text": text,
+        });
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        body
+    }
+
+    /// POSTs `body` to every receiver, each with its own short timeout and retries.
+    async fn send(&self, event: &str, body: &Value) -> Vec<NotificationRecord> {
+        let mut notes = Vec::new();
+        for url in &self.receivers {
+            let mut detail = String::new();
+            let mut delivered = false;
+            for attempt in 1..=TRIES {
+                match self.http.post(url).json(body).send().await {
+                    Ok(answer) if answer.status().is_success() => {
+                        delivered = true;
+                        detail = format!("HTTP {}", answer.status().as_u16());
+                        break;
+                    }
+                    Ok(answer) => detail = format!("HTTP {}", answer.status().as_u16()),
+                    Err(e) => detail = without_url(e),
+                }
+                if attempt < TRIES {
+                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+            }
+            if !delivered {
+                tracing::warn!(
+                    "the {event} notification to {} was not delivered: {detail}",
+                    receiver_name(url)
+                );
+            }
+            notes.push(NotificationRecord {
+                time: now_rfc3339(),
+                event: event.to_string(),
+                receiver: receiver_name(url),
+                delivered,
+                detail,
+            });
+        }
+        notes
+    }
+
+    async fn tell_stuck(&self, key: (Kind, String), name: String, error: String, since: Duration) {
+        let text = format!(
+            "dmm {} on {}: {} '{}' has been failing for {}s (last: {error})",
+            self.op,
+            self.host,
+            key.0,
+            name,
+            since.as_secs()
+        );
+        let body = self.body(
+            "stuck",
+            text,
+            json!({"kind": key.0.label(), "execution": key.1, "name": name, "error": error}),
+        );
+        let notes = self.send("stuck", &body).await;
+        if let Ok(mut delivered) = self.delivered.lock() {
+            delivered.extend(notes);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Notify for Notifier {
+    async fn run_started(&self, op: Operation, run: u64, plan: &Plan) -> Vec<NotificationRecord> {
+        if let Ok(mut r) = self.run.lock() {
+            *r = Some(run);
+        }
+        let text = format!(
+            "dmm {op} started on {} (run {run}): {} execution(s) to {}",
+            self.host,
+            plan.work(),
+            op.verb()
+        );
+        let body = self.body("started", text, json!({"to_do": plan.work()}));
+        self.send("started", &body).await
+    }
+
+    async fn run_ended(&self, report: &RunReport) -> Vec<NotificationRecord> {
+        let exit = Exit::for_outcome(report.outcome);
+        let failed = report.summary.failed().count();
+        let how = match report.outcome {
+            RunOutcome::Completed => "completed and verified".to_string(),
+            RunOutcome::CompletedWithFailures if failed > 0 => {
+                format!("ended with {failed} failed step(s)")
+            }
+            RunOutcome::CompletedWithFailures => "ended, but verification found a mismatch".into(),
+            RunOutcome::Interrupted => format!(
+                "was interrupted{}",
+                report
+                    .interrupted_because
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+            RunOutcome::Aborted => "was aborted".into(),
+        };
+        let next = self.next_command(Some(report.outcome));
+        let text = format!(
+            "dmm {} on {} {how} (exit {}); next: {next}",
+            report.op, self.host, exit as i32
+        );
+        let body = self.body(
+            "ended",
+            text,
+            json!({
+                "outcome": report.outcome,
+                "exit_code": exit as i32,
+                "failed": failed,
+                "verified": report.verification.holds(),
+                "next": next,
+            }),
+        );
+        let mut notes = self
+            .delivered
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        notes.extend(self.send("ended", &body).await);
+        notes
+    }
+}
+
+impl Reporter for Notifier {
+    fn step_changed(&self, step: &StepRecord) {
+        let key = (step.key.kind, step.key.execution.clone());
+        if let Ok(mut phases) = self.phases.lock() {
+            phases.insert(key.clone(), step.phase.name());
+        }
+        let Ok(mut failing) = self.failing.lock() else {
+            return;
+        };
+        match (&step.phase, &step.last_error) {
+            (StepPhase::Requested | StepPhase::Accepted, Some(error)) => {
+                failing
+                    .entry(key)
+                    .or_insert_with(|| (Instant::now(), step.name.clone(), String::new()))
+                    .2 = error.clone();
+            }
+            _ if step.phase.is_terminal() => {
+                failing.remove(&key);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Looks every few seconds for steps failing longer than allowed, and tells once per step.
+fn watch_for_stuck_steps(notifier: Weak<Notifier>) {
+    tokio::spawn(async move {
+        loop {
+            let pause = match notifier.upgrade() {
+                Some(n) => {
+                    (n.stuck_after / 4).clamp(Duration::from_millis(200), Duration::from_secs(10))
+                }
+                None => return,
+            };
+            tokio::time::sleep(pause).await;
+            let Some(n) = notifier.upgrade() else { return };
+            let due: Vec<_> = match (n.failing.lock(), n.stuck_told.lock()) {
+                (Ok(failing), Ok(mut told)) => failing
+                    .iter()
+                    .filter(|(_, (since, _, _))| since.elapsed() >= n.stuck_after)
+                    .filter(|(key, _)| told.insert((*key).clone()))
+                    .map(|(key, (since, name, error))| {
+                        (key.clone(), name.clone(), error.clone(), since.elapsed())
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (key, name, error, since) in due {
+                let n = n.clone();
+                tokio::spawn(async move { n.tell_stuck(key, name, error, since).await });
+            }
+        }
+    });
+}
+
+/// A receiver as the journal and the logs may show it: scheme, host and port, never the path or
+/// query (incoming-webhook URLs carry their secret there).
+fn receiver_name(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if scheme.is_empty() {
+        "(not a URL)".into()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
+/// A reqwest error without the URL it names (which may carry a webhook's secret).
+fn without_url(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    format!("{kind}: {}", e.without_url())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receivers_are_named_without_their_secret_path() {
+        assert_eq!(
+            receiver_name("https://hooks.example.com/services/T0/B0/SECRET?x=1"),
+            "https://hooks.example.com"
+        );
+        assert_eq!(
+            receiver_name("http://user:pw@127.0.0.1:8080/hook"),
+            "http://127.0.0.1:8080"
+        );
+    }
+}
