@@ -23,6 +23,9 @@ use crate::snapshot::Kind;
 const TIMEOUT: Duration = Duration::from_secs(5);
 const TRIES: u32 = 3;
 
+/// A step failing now: since when, its name, its last error.
+type Failing = (Instant, String, String);
+
 pub struct Notifier {
     receivers: Vec<String>,
     http: reqwest::Client,
@@ -32,8 +35,8 @@ pub struct Notifier {
     journal: Option<PathBuf>,
     stuck_after: Duration,
     run: Mutex<Option<u64>>,
-    /// Steps failing now (an error recorded, not ended), since when.
-    failing: Mutex<HashMap<(Kind, String), (Instant, String, String)>>,
+    /// Steps failing now (an error recorded, not ended).
+    failing: Mutex<HashMap<(Kind, String), Failing>>,
     stuck_told: Mutex<HashSet<(Kind, String)>>,
     /// Deliveries made during the run, recorded with the end's.
     delivered: Mutex<Vec<NotificationRecord>>,
