@@ -1,6 +1,9 @@
 //! Crash tests: a shutdown and then a restore of a few hundred executions, killed with SIGKILL at
 //! many points chosen from a seed and restarted each time; then SIGTERM and SIGINT.
 //!
+//! Across every kill, no start may reach an App or a Model API version that is still starting
+//! from the killed run: the simulator refuses it (400) as Domino does, and records it.
+//!
 //! `DMM_CRASH_KILLS` sets the number of SIGKILLs over both operations (default 26, so that at least 20 land mid-run);
 //! `DMM_CRASH_SEED` the seed that places them (default fixed, printed on failure).
 
@@ -242,6 +245,23 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
         eprintln!(
             "crash test: {name}: {} steps confirmed before some kill were never touched again",
             confirmed_at_kill.len()
+        );
+        // A resumed run looks before it sends again: no start reached an execution that was
+        // still starting (or running) from a killed run, which Domino refuses.
+        let refused = env.sim.refused_starts();
+        eprintln!(
+            "crash test: {name}: {} start(s) refused as already starting or running",
+            refused.len()
+        );
+        assert!(
+            refused.is_empty(),
+            "dmm sent {} start(s) to executions already starting or running:\n{}",
+            refused.len(),
+            refused
+                .iter()
+                .map(|r| format!("  {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
 
