@@ -345,7 +345,7 @@ async fn key_required_and_non_admin_forbidden() {
     assert_eq!(good.status(), 200);
     let log = api.sim.requests();
     assert_eq!(log.faults.unauthorized, 2);
-    assert_eq!(log.faults.forbidden, 1);
+    assert_eq!(log.faults.forbidden, 2);
 }
 
 #[tokio::test]
