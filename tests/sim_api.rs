@@ -326,7 +326,10 @@ async fn key_required_and_non_admin_forbidden() {
     assert_eq!(me.status(), 200);
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(me["isAdmin"], false);
-    assert!(!me.to_string().contains("viewer"), "the key is never echoed");
+    assert!(
+        !me.to_string().contains("viewer"),
+        "the key is never echoed"
+    );
     let listing = api
         .client
         .get(&url)
