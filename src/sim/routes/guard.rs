@@ -137,6 +137,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         }
         Verdict::Pass => {
             let response = next.run(req).await;
+            let answer_delay = sim.injector().faults.answer_delay_ms;
+            if target.is_some() && answer_delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
+            }
             if target.is_some() && response.status().is_success() && sim.injector().lose_answer() {
                 (dropped_connection(), Outcome::AnswerLost)
             } else {
