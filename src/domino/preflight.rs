@@ -908,6 +908,111 @@ mod tests {
         );
     }
 
+    /// Every way one field of `valid` can be wrong: absent, null, or of another type.
+    fn variants(valid: &Value, fields: &[Field]) -> Vec<(String, Value)> {
+        let mut out = Vec::new();
+        for &Field(path, ty, _) in fields {
+            let parts: Vec<&str> = path.split('.').collect();
+            let (parents, last) = parts.split_at(parts.len() - 1);
+            let edit = |change: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+                let mut record = valid.clone();
+                let mut at = &mut record;
+                for p in parents {
+                    at = at.get_mut(*p).unwrap();
+                }
+                change(at.as_object_mut().unwrap());
+                record
+            };
+            out.push((
+                format!("{path} absent"),
+                edit(&|o| {
+                    o.remove(last[0]);
+                }),
+            ));
+            out.push((
+                format!("{path} null"),
+                edit(&|o| {
+                    o.insert(last[0].into(), Value::Null);
+                }),
+            ));
+            let wrong = match ty {
+                Str => json!(7),
+                Bool | Object | Array => json!("x"),
+                Count => json!(-1),
+                Any => continue,
+            };
+            out.push((
+                format!("{path} of another type"),
+                edit(&|o| {
+                    o.insert(last[0].into(), wrong.clone());
+                }),
+            ));
+        }
+        out
+    }
+
+    /// The shapes say what the kind modules' parsers say: a record that fails a shape is one
+    /// the parser skips, and one that passes is parsed.
+    #[tokio::test]
+    async fn the_shapes_agree_with_what_the_kinds_parse() {
+        use crate::domino::kinds::{apps, scheduled_jobs, workspaces};
+        use crate::domino::test_support::{FakeDomino, test_client};
+        use std::sync::Arc;
+
+        let app = json!({"id": "a1", "name": "dash", "status": "Running", "hardwareTierId": "small",
+            "projectId": "p1", "publisher": {"userName": "alice"}});
+        for (what, record) in variants(&app, shapes::APP) {
+            let fake = FakeDomino::new();
+            fake.get("/v4/modelProducts", json!([record.clone()]));
+            let client = test_client(&Arc::new(fake).serve().await);
+            let listing = apps::list_running(&client).await.unwrap();
+            let parsed = listing.problems.is_empty();
+            assert_eq!(
+                check_shape(&record, shapes::APP).is_ok(),
+                parsed,
+                "app, {what}: {:?}",
+                check_shape(&record, shapes::APP)
+            );
+        }
+
+        let job = json!({"id": "j1", "projectId": "p1", "title": "nightly",
+            "scheduledByUserName": "alice", "isPaused": false});
+        let fake = FakeDomino::new();
+        let cases = variants(&job, shapes::SCHEDULED_JOB);
+        for (i, (_, record)) in cases.iter().enumerate() {
+            fake.get(&format!("/v4/projects/p{i}/scheduledjobs"), json!([record]));
+        }
+        let client = test_client(&Arc::new(fake).serve().await);
+        for (i, (what, record)) in cases.iter().enumerate() {
+            let listing = scheduled_jobs::list_project(&client, &format!("p{i}"))
+                .await
+                .unwrap();
+            assert_eq!(
+                check_shape(record, shapes::SCHEDULED_JOB).is_ok(),
+                listing.problems.is_empty(),
+                "scheduled job, {what}"
+            );
+        }
+
+        let row = json!({"workspaceId": "w1", "name": "ws", "projectName": "churn",
+            "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": "Started"});
+        for (what, record) in variants(&row, shapes::WORKSPACE_ROW) {
+            assert_eq!(
+                check_shape(&record, shapes::WORKSPACE_ROW).is_ok(),
+                serde_json::from_value::<workspaces::WorkspaceRow>(record).is_ok(),
+                "workspace row, {what}"
+            );
+        }
+        let project = json!({"id": "p1", "name": "churn", "ownerUsername": "alice"});
+        for (what, record) in variants(&project, shapes::PROJECT) {
+            assert_eq!(
+                check_shape(&record, shapes::PROJECT).is_ok(),
+                serde_json::from_value::<crate::domino::Project>(record).is_ok(),
+                "project, {what}"
+            );
+        }
+    }
+
     #[test]
     fn loopback_hosts() {
         assert!(is_loopback("http://127.0.0.1:8080"));
