@@ -467,23 +467,21 @@ pub async fn identity(client: &DominoClient, credential: &str) -> Identity {
             format!("the admin listing of workspaces does not answer: {e}"),
         )),
     };
-    admin = match (admin, admin_listing) {
-        (Some(a), None) if a.status == CheckStatus::Ok => Some(Check::ok(
+    let admin = match (admin.take(), admin_listing) {
+        (Some(a), None) if a.status == CheckStatus::Ok => Check::ok(
             "admin rights",
             format!("{}; the admin listing of workspaces answers", a.detail),
-        )),
-        (Some(a), None) => Some(a),
-        (Some(a), Some(l)) if a.status == CheckStatus::Fail => Some(Check::fail(
-            "admin rights",
-            format!("{}; {}", a.detail, l.detail),
-        )),
-        (_, Some(l)) => Some(l),
-        (None, None) => Some(Check::ok(
+        ),
+        (Some(a), None) => a,
+        (Some(a), Some(l)) if a.status == CheckStatus::Fail => {
+            Check::fail("admin rights", format!("{}; {}", a.detail, l.detail))
+        }
+        (_, Some(l)) => l,
+        (None, None) => Check::ok(
             "admin rights",
             "the admin listing of workspaces answers (GET /v4/auth/principal did not say isAdmin)",
-        )),
+        ),
     };
-    let admin = admin.expect("set above");
     let usable = admin.status != CheckStatus::Fail;
     Identity {
         checks: vec![credentials, admin],
