@@ -2,7 +2,8 @@
 
 use std::process::{Command, Output};
 
-const SUBCOMMANDS: [&str; 7] = [
+const SUBCOMMANDS: [&str; 8] = [
+    "preflight",
     "snapshot",
     "shutdown",
     "restore",

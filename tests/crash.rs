@@ -1,6 +1,9 @@
 //! Crash tests: a shutdown and then a restore of a few hundred executions, killed with SIGKILL at
 //! many points chosen from a seed and restarted each time; then SIGTERM and SIGINT.
 //!
+//! Across every kill, no start may reach an App or a Model API version that is still starting
+//! from the killed run: the simulator refuses it (400) as Domino does, and records it.
+//!
 //! `DMM_CRASH_KILLS` sets the number of SIGKILLs over both operations (default 26, so that at least 20 land mid-run);
 //! `DMM_CRASH_SEED` the seed that places them (default fixed, printed on failure).
 
@@ -166,7 +169,7 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
     let seed = env_usize("DMM_CRASH_SEED", 0x5eed_c0de) as u64;
     eprintln!("crash test: {kills} kills, seed {seed} (DMM_CRASH_KILLS, DMM_CRASH_SEED)");
     let mut rng = fastrand::Rng::with_seed(seed);
-    let env = Env::new(config(crash_spec(kills)).seed(seed).transition(200, 150));
+    let env = Env::new(config(crash_spec(kills)).seed(seed).transition(700, 300));
 
     env.take_snapshot();
     let in_snapshot: BTreeSet<Exec> = snapshot_keys(&env);
@@ -180,6 +183,15 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
     let total = in_snapshot.len();
     assert!(total >= 200, "a few hundred executions, got {total}");
     let starts_before = counts(&env, Operation::Restore);
+    // Stops and starts are applied at once but answered a little later, so that kills land
+    // between the two as well: the next run then finds executions still starting from the
+    // killed one (the window where a start must not be sent again).
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(120),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
 
     let mut survived = 0usize;
     let mut missed = 0usize;
@@ -244,6 +256,34 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
             "crash test: {name}: {} steps confirmed before some kill were never touched again",
             confirmed_at_kill.len()
         );
+        // A resumed run looks before it sends again: no start reached an execution that was
+        // still starting (or running) from a killed run, which Domino refuses.
+        let refused = env.sim.refused_starts();
+        let waited = JournalReader::open(&env.journal())
+            .and_then(|r| r.events())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| e.op == op)
+            .filter(|e| {
+                e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("the earlier request was taken"))
+            })
+            .count();
+        eprintln!(
+            "crash test: {name}: {waited} step(s) found in motion after a kill and waited for; {} start(s) refused as already starting or running",
+            refused.len()
+        );
+        assert!(
+            refused.is_empty(),
+            "dmm sent {} start(s) to executions already starting or running:\n{}",
+            refused.len(),
+            refused
+                .iter()
+                .map(|r| format!("  {r}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
     }
 
     // The promised state: nothing of the snapshot runs after restore except what is restored.
@@ -282,6 +322,97 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
     assert!(
         survived >= kills * 3 / 4,
         "only {survived} of {kills} kills landed mid-run"
+    );
+}
+
+/// Window 2 of the step protocol, forced: a restore is killed while its starts are unanswered
+/// (the simulator applies each, then holds its answer 1.5 s), and the next run finds Apps and
+/// model versions still starting from the killed run. It
+/// must wait for them, not start them again: Domino refuses such a start (400, "already
+/// running"), and the simulator records each refusal.
+#[test]
+fn a_start_still_under_way_from_a_killed_restore_is_not_sent_again() {
+    let mut spec = small_spec();
+    spec.apps = 12;
+    let env = Env::new(config(spec).transition(2_500, 500));
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let starts_before = counts(&env, Operation::Restore);
+
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(1_500),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let mut child = env.spawn_op("restore", &[]);
+    wait_for(Duration::from_secs(30), "starts to be requested", || {
+        count_phase(&env.steps(Operation::Restore), |p| {
+            matches!(p, StepPhase::Requested)
+        }) >= 4
+    });
+    // Long enough for the starts to reach the simulator, well before their answers come.
+    std::thread::sleep(Duration::from_millis(400));
+    kill9(&mut child);
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let left_requested: Vec<(Kind, String)> = env
+        .steps(Operation::Restore)
+        .into_iter()
+        .filter(|s| s.phase == StepPhase::Requested)
+        .map(|s| (s.key.kind, s.key.execution))
+        .collect();
+    let state = env.sim.state();
+    let under_way = left_requested
+        .iter()
+        .filter(|(kind, id)| {
+            state.get(*kind, id).is_some_and(|e| {
+                e.in_motion && e.start_requests > starts_before[&(*kind, id.clone())]
+            })
+        })
+        .count();
+    assert!(
+        under_way > 0,
+        "no Requested step's start landed after the kill ({} left Requested): the window was not reached",
+        left_requested.len()
+    );
+
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let refused = env.sim.refused_starts();
+    let taken = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("the earlier request was taken"))
+        })
+        .count();
+    eprintln!(
+        "killed restore: {} step(s) left Requested, {under_way} of them starting when the next run looked; {taken} waited for, {} start(s) refused",
+        left_requested.len(),
+        refused.len()
+    );
+    assert!(
+        refused.is_empty(),
+        "dmm started again what was still starting:\n{}",
+        refused
+            .iter()
+            .map(|r| format!("  {r}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        taken >= under_way,
+        "{taken} waited for, {under_way} under way"
     );
 }
 

@@ -20,6 +20,7 @@ fn storm() -> Faults {
         drop_rate: 0.05,
         lost_answer_rate: 0.05,
         max_rps: 0,
+        answer_delay_ms: 0,
         outage: false,
     }
 }

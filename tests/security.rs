@@ -435,3 +435,58 @@ fn tls_is_verified_and_a_custom_ca_bundle_works() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out));
 }
+
+/// `dmm preflight` says whether the host's certificate is trusted: not without the CA (with the
+/// hint to add it), yes with `--ca-cert`, and loudly when verification is off.
+#[test]
+fn preflight_says_whether_the_tls_certificate_is_trusted() {
+    let env = Env::small();
+    let front = tls_front(env.sim.addr());
+    let ca = env.path("ca.pem");
+    std::fs::write(&ca, &front.ca_pem).unwrap();
+    let connection = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.contains(" connection "))
+            .unwrap_or_else(|| panic!("no connection line: {}", text(out)))
+            .to_owned()
+    };
+
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .arg("preflight")
+        .output()
+        .unwrap();
+    no_secret(&out, "preflight, untrusted TLS");
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    let line = connection(&out);
+    assert!(line.starts_with('✗'), "{line}");
+    assert!(
+        line.contains("certificate") && line.contains("--ca-cert"),
+        "{line}"
+    );
+
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .args(["preflight", "--ca-cert", ca.to_str().unwrap()])
+        .output()
+        .unwrap();
+    no_secret(&out, "preflight, trusted TLS");
+    let line = connection(&out);
+    assert!(line.starts_with('✓'), "{line}");
+    assert!(line.contains("TLS certificate is trusted"), "{line}");
+
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &front.url)
+        .env("DOMINO_SSL_NO_VERIFY", "true")
+        .arg("preflight")
+        .output()
+        .unwrap();
+    let line = connection(&out);
+    assert!(line.starts_with('!'), "{line}");
+    assert!(line.contains("TLS verification is OFF"), "{line}");
+    assert!(code(&out) >= 1, "{}", text(&out));
+}

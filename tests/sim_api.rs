@@ -315,6 +315,29 @@ async fn key_required_and_non_admin_forbidden() {
         api.sim.state().get(Kind::App, APP).unwrap().stop_requests,
         0
     );
+    // Who-am-I answers the viewer, as Domino does: not an administrator. Listings do not.
+    let me = api
+        .client
+        .get(api.url("/v4/auth/principal"))
+        .header("X-Domino-Api-Key", "viewer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(me["isAdmin"], false);
+    assert!(
+        !me.to_string().contains("viewer"),
+        "the key is never echoed"
+    );
+    let listing = api
+        .client
+        .get(&url)
+        .header("X-Domino-Api-Key", "viewer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listing.status(), 403);
     let good = api
         .client
         .get(&url)
@@ -325,7 +348,7 @@ async fn key_required_and_non_admin_forbidden() {
     assert_eq!(good.status(), 200);
     let log = api.sim.requests();
     assert_eq!(log.faults.unauthorized, 2);
-    assert_eq!(log.faults.forbidden, 1);
+    assert_eq!(log.faults.forbidden, 2);
 }
 
 #[tokio::test]

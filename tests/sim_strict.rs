@@ -98,10 +98,13 @@ async fn each_violation_is_served_and_recorded_with_its_request() {
         let api = &api;
         async move { api.status_of(Method::POST, &path, body.as_ref()).await }
     };
-    // Another tier than the app ran on (it exists, so Domino serves it).
+    // Another tier than the app ran on (it exists, so Domino serves it). The app runs: it is
+    // stopped first, since a start of a running app is refused.
+    api.sim.stop_behind_back(Kind::App, APP).unwrap();
     let other_tier = json!({"hardwareTierId": "gpu-k8s", "externalVolumeMountIds": [LOCAL_VOLUME]});
     assert_eq!(post(app_start(), Some(other_tier)).await, 200);
     // Other volumes than it ran with: the project's remote volume instead of its local one.
+    api.sim.stop_behind_back(Kind::App, APP).unwrap();
     let other_volumes =
         json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": [REMOTE_VOLUME]});
     assert_eq!(post(app_start(), Some(other_volumes)).await, 200);
@@ -168,6 +171,9 @@ async fn each_violation_is_served_and_recorded_with_its_request() {
 #[tokio::test]
 async fn what_a_maintenance_tool_sends_is_no_violation() {
     let api = Api::start(small_config());
+    // What a restore sends: starts of a stopped app and of a stopped active version.
+    api.sim.stop_behind_back(Kind::App, APP).unwrap();
+    api.sim.stop_behind_back(Kind::ModelApiVersion, V2).unwrap();
     let start = json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": [LOCAL_VOLUME]});
     assert_eq!(
         api.status_of(Method::POST, &app_start(), Some(&start))
@@ -184,6 +190,79 @@ async fn what_a_maintenance_tool_sends_is_no_violation() {
     assert_eq!(api.status_of(Method::PUT, &job_path, Some(&job)).await, 200);
     assert_eq!(api.sim.violations(), []);
     assert_eq!(violations_served(&api).await, []);
+}
+
+/// A start of an app or a model version that is already starting or running is refused (400,
+/// as Domino answers "already running"), counted as a start request, and recorded for tests
+/// (`/__sim/refused-starts`); a start of a stopped one is served, and a stop of a stopping one
+/// still changes nothing.
+#[tokio::test]
+async fn a_start_of_what_is_already_starting_or_running_is_refused() {
+    let api = Api::start(small_config().transition(60_000, 0));
+    let body = json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": [LOCAL_VOLUME]});
+    // Running.
+    assert_eq!(
+        api.status_of(Method::POST, &app_start(), Some(&body)).await,
+        400
+    );
+    // Stopped, then started: starting for a minute; a second start is refused too.
+    api.sim.stop_behind_back(Kind::App, APP).unwrap();
+    assert_eq!(
+        api.status_of(Method::POST, &app_start(), Some(&body)).await,
+        200
+    );
+    let r = api.send(Method::POST, &app_start(), Some(&body)).await;
+    assert_eq!(r.status(), 400);
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer["message"].as_str().unwrap().contains("already"),
+        "{answer}"
+    );
+    // The active version runs: refused; once stopped, served.
+    let v2_start = format!("/v4/models/{MODEL}/{V2}/startModelDeployment");
+    assert_eq!(api.status_of(Method::POST, &v2_start, None).await, 400);
+    api.sim.stop_behind_back(Kind::ModelApiVersion, V2).unwrap();
+    assert_eq!(api.status_of(Method::POST, &v2_start, None).await, 200);
+    assert_eq!(api.status_of(Method::POST, &v2_start, None).await, 400);
+    // Stops stay state-setting.
+    let v2_stop = format!("/v4/models/{MODEL}/{V2}/stopModelDeployment");
+    assert_eq!(api.status_of(Method::POST, &v2_stop, None).await, 200);
+    assert_eq!(api.status_of(Method::POST, &v2_stop, None).await, 200);
+
+    let refused = api.sim.refused_starts();
+    let summary: Vec<(Kind, &str)> = refused
+        .iter()
+        .map(|r| (r.kind, r.execution_id.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Kind::App, APP),
+            (Kind::App, APP),
+            (Kind::ModelApiVersion, V2),
+            (Kind::ModelApiVersion, V2),
+        ]
+    );
+    assert_eq!(refused[0].request, format!("POST {}", app_start()));
+    let state = api.sim.state();
+    assert_eq!(state.get(Kind::App, APP).unwrap().start_requests, 3);
+    assert_eq!(
+        state.get(Kind::App, APP).unwrap().app_starts.len(),
+        1,
+        "only the served start is recorded as one"
+    );
+    let served: Value = api
+        .client
+        .get(format!("{}/__sim/refused-starts", api.sim.root_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served.as_array().unwrap().len(), 4);
+    assert_eq!(served[2]["kind"], "Model API Version");
+    assert!(api.sim.violations().is_empty(), "a refusal is no violation");
 }
 
 #[tokio::test]

@@ -103,7 +103,7 @@ async fn model_version_and_workspace_transitions() {
 }
 
 #[tokio::test]
-async fn repeated_stops_and_starts_are_accepted_no_ops() {
+async fn a_repeated_stop_is_a_no_op_and_a_start_of_a_running_app_is_refused() {
     let api = Api::start(small_config());
     let stopped = format!("/v4/modelProducts/{STOPPED_APP}");
     assert_eq!(
@@ -120,12 +120,15 @@ async fn repeated_stops_and_starts_are_accepted_no_ops() {
             Some(&json!({"hardwareTierId": "small-k8s", "externalVolumeMountIds": ["ee0000000000000000000001"]}))
         )
         .await,
-        200
+        400,
+        "Domino answers \"already running\""
     );
     assert_eq!(api.get(&running).await["status"], "Running");
     let state = api.sim.state();
     assert_eq!(state.get(Kind::App, STOPPED_APP).unwrap().stop_requests, 1);
     assert_eq!(state.get(Kind::App, APP).unwrap().start_requests, 1);
+    assert!(state.get(Kind::App, APP).unwrap().app_starts.is_empty());
+    assert_eq!(api.sim.refused_starts().len(), 1);
 }
 
 #[tokio::test]

@@ -107,6 +107,9 @@ struct Args {
     /// Answer 429 beyond this many requests per second (0: no limit).
     #[arg(long, default_value_t = 0, help_heading = "Faults")]
     max_rps: u32,
+    /// Apply each stop, start and PUT, then wait this many milliseconds before answering.
+    #[arg(long, default_value_t = 0, help_heading = "Faults")]
+    answer_delay_ms: u64,
     /// Start in an outage: every Domino route drops the connection.
     #[arg(long, help_heading = "Faults")]
     outage: bool,
@@ -131,6 +134,7 @@ impl Args {
                 drop_rate: self.drop_rate,
                 lost_answer_rate: self.lost_answer_rate,
                 max_rps: self.max_rps,
+                answer_delay_ms: self.answer_delay_ms,
                 outage: self.outage,
             });
         if let Some(rows) = self.max_page_size {

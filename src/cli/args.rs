@@ -20,6 +20,7 @@ Exit codes:
   4 the journal is held by another dmm process
 
 A maintenance window:
+  dmm preflight                       # the day before: is the deployment ready?
   dmm snapshot before-upgrade.json
   dmm shutdown before-upgrade.json
   # ... upgrade Domino ...
@@ -124,6 +125,15 @@ pub enum Command {
         after_help = "Examples:\n  dmm journal before-upgrade.json\n  dmm journal before-upgrade.json --failed --kind App\n  dmm journal before-upgrade.json --json > audit.jsonl"
     )]
     Journal(JournalArgs),
+    /// Check, the day before the window, that the deployment is ready: the host and its TLS,
+    /// the credentials and their admin rights, the Domino version, the shape of every listing,
+    /// page caps, what runs now and what a shutdown and a restore would cost, rollouts,
+    /// volumes, workspaces of unknown projects, the token's expiry, and with FILE that
+    /// snapshot's journal. Read-only: safe to run at any time.
+    #[command(
+        after_help = "Examples:\n  dmm preflight\n  dmm preflight before-upgrade.json\n  dmm preflight --rate-limit 10 --concurrency 4\n  dmm preflight --json > preflight.json\n\nExit codes: 0 ready, 1 ready with warnings (lines marked !), 2 not usable (lines marked ✗)."
+    )]
+    Preflight(PreflightArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  dmm completions bash > /etc/bash_completion.d/dmm")]
     Completions {
@@ -240,6 +250,25 @@ pub enum JobsArg {
     Wait,
     /// Record them and touch nothing.
     Leave,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// A snapshot file: also say whether its journal is clean, in progress or held by another
+    /// process.
+    pub file: Option<PathBuf>,
+    /// The snapshot's journal [default: FILE.journal beside the snapshot].
+    #[arg(long, value_name = "PATH", requires = "file")]
+    pub journal: Option<PathBuf>,
+    /// Print the checks as one JSON document (each with name, status ok|warn|fail, detail).
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
+        help = format!("The concurrency of the shutdown and restore to estimate, and of these checks [default: {}]", defaults::CONCURRENCY))]
+    pub concurrency: Option<u32>,
+    #[arg(long, value_name = "RPS",
+        help = format!("The rate limit of the shutdown and restore to estimate, and of these checks [default: {}]", defaults::RATE_LIMIT))]
+    pub rate_limit: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

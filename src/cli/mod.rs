@@ -65,6 +65,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
         Command::Restore(a) => commands::run::run(&global, &out, Operation::Restore, a).await,
         Command::Verify(a) => commands::verify::run(&global, &out, a).await,
         Command::Status(a) => commands::status::run(a),
+        Command::Preflight(a) => commands::preflight::run(&global, a).await,
         Command::Journal(a) => commands::journal::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -9,6 +9,7 @@ mod error;
 mod execution;
 pub mod kinds;
 mod limiter;
+pub mod preflight;
 mod progress;
 mod projects;
 mod proxy;

@@ -26,5 +26,17 @@ pub use store::Journal;
 pub use types::*;
 pub use writer::JournalWriter;
 
+/// Whether a process holds the journal at `path` for writing now (a run in progress), found by
+/// a read-only look that never writes (it holds redb's lock only for the instant of the look).
+/// A missing or damaged file is an error.
+pub fn is_held(path: &std::path::Path) -> Result<bool, JournalError> {
+    open::check_exists(path)?;
+    match open::probe(path) {
+        Ok(_) => Ok(false),
+        Err(JournalError::Locked { .. }) => Ok(true),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -12,6 +12,7 @@ mod health;
 mod observe;
 mod options;
 mod plan;
+pub mod preflight;
 mod prepare;
 mod report;
 pub mod step;

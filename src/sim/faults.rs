@@ -29,6 +29,9 @@ pub struct Faults {
     pub lost_answer_rate: f64,
     /// Answer 429 to requests beyond this many in one second; 0 means no limit.
     pub max_rps: u32,
+    /// For stops, starts and PUTs: do it, then wait this long before answering (a slow
+    /// frontend). A client killed meanwhile leaves the request done but unanswered.
+    pub answer_delay_ms: u64,
     /// Every Domino route drops the connection until this is cleared.
     pub outage: bool,
 }
@@ -44,6 +47,7 @@ impl Default for Faults {
             drop_rate: 0.0,
             lost_answer_rate: 0.0,
             max_rps: 0,
+            answer_delay_ms: 0,
             outage: false,
         }
     }
@@ -82,6 +86,7 @@ pub struct FaultsPatch {
     pub drop_rate: Option<f64>,
     pub lost_answer_rate: Option<f64>,
     pub max_rps: Option<u32>,
+    pub answer_delay_ms: Option<u64>,
     pub outage: Option<bool>,
 }
 
@@ -97,6 +102,7 @@ impl FaultsPatch {
             drop_rate: Some(faults.drop_rate),
             lost_answer_rate: Some(faults.lost_answer_rate),
             max_rps: Some(faults.max_rps),
+            answer_delay_ms: Some(faults.answer_delay_ms),
             outage: Some(faults.outage),
         }
     }
@@ -116,6 +122,7 @@ impl FaultsPatch {
             drop_rate,
             lost_answer_rate,
             max_rps,
+            answer_delay_ms,
             outage
         );
         f.validate()?;

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 
 use super::config::SimConfig;
 use super::faults::{Faults, FaultsPatch};
-use super::log::{RequestLog, Violation};
+use super::log::{RefusedStart, RequestLog, Violation};
 use super::model::{Refusal, Target};
 use super::routes::router;
 use super::simulator::Simulator;
@@ -137,6 +137,12 @@ impl SimHandle {
     /// Requests served that a maintenance tool must never send (also `GET /__sim/violations`).
     pub fn violations(&self) -> Vec<Violation> {
         self.sim.violations()
+    }
+
+    /// Starts refused (400) because the execution was already starting or running (also
+    /// `GET /__sim/refused-starts`).
+    pub fn refused_starts(&self) -> Vec<RefusedStart> {
+        self.sim.refused_starts()
     }
 
     /// Applies a partial update; the settings in force afterwards are returned.

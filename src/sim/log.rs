@@ -59,6 +59,31 @@ impl std::fmt::Display for Violation {
     }
 }
 
+/// A start the simulator refused with 400 because its execution was already starting or
+/// running, as Domino refuses it: a resumed run that sends one did not look first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefusedStart {
+    /// Milliseconds since the simulator started.
+    pub at_ms: u64,
+    pub kind: Kind,
+    pub execution_id: String,
+    /// `METHOD /path` as received.
+    pub request: String,
+    /// The state the execution showed when the start arrived.
+    pub status: String,
+}
+
+impl std::fmt::Display for RefusedStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: start refused, it was {} (request {})",
+            self.kind, self.execution_id, self.status, self.request
+        )
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FaultCounts {

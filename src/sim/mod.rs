@@ -27,7 +27,7 @@ pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
 pub use faults::{Faults, FaultsPatch};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
-pub use log::{FaultCounts, MutationRecord, Outcome, RequestLog, Violation};
+pub use log::{FaultCounts, MutationRecord, Outcome, RefusedStart, RequestLog, Violation};
 pub use model::{AppStart, JobStop, Refusal};
 pub use scenario::{
     AppSpec, BatchJobSpec, BatchJobState, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario,

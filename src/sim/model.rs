@@ -697,6 +697,20 @@ impl Deployment {
         Ok(())
     }
 
+    /// A start of an execution already starting or running. A real Domino refuses an App start
+    /// (and a Model API version start) then with 400 ("already running"), so a client that
+    /// resumes must look before it sends again. The request still counts as a start request.
+    pub fn refuse_start_under_way(&mut self, kind: Kind, id: &str) -> Result<(), Refusal> {
+        let exec = self.get_mut(kind, id)?;
+        if exec.motion.target() != Target::Running {
+            return Ok(());
+        }
+        exec.start_requests += 1;
+        Err(Refusal::BadRequest(format!(
+            "{kind} {id} is already running or starting"
+        )))
+    }
+
     /// A change made behind the tool's back (a user, an operator): immediate, never stuck.
     pub fn force(
         &mut self,

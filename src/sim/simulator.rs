@@ -9,7 +9,7 @@ use super::config::{DeploymentSource, SimConfig};
 use super::faults::{FaultInjector, Faults, FaultsPatch};
 use super::generate::generate;
 use super::ids::{hash_str, mix};
-use super::log::{RequestLog, Violation};
+use super::log::{RefusedStart, RequestLog, Violation};
 use super::model::{Deployment, Detail, Motion, Refusal, Target, Timing};
 use super::view::{ExecutionState, JobState, SimState};
 use crate::snapshot::Kind;
@@ -26,6 +26,9 @@ pub struct Simulator {
     log: Mutex<RequestLog>,
     /// Kept apart from the request log: resetting counters does not forgive a violation.
     violations: Mutex<Vec<Violation>>,
+    /// Starts refused because the execution was already starting or running; kept apart from
+    /// the request log for the same reason.
+    refused_starts: Mutex<Vec<RefusedStart>>,
     /// The bearer token accepted now (rotated by `/__sim/token`).
     bearer: Mutex<Option<String>>,
 }
@@ -62,6 +65,7 @@ impl Simulator {
             faults: Mutex::new(FaultInjector::new(config.faults.clone(), config.seed)),
             log: Mutex::new(RequestLog::default()),
             violations: Mutex::new(Vec::new()),
+            refused_starts: Mutex::new(Vec::new()),
             bearer: Mutex::new(config.bearer_token.clone()),
             config,
         })
@@ -191,6 +195,37 @@ impl Simulator {
             execution_id: execution_id.to_owned(),
             request,
         });
+    }
+
+    /// A start of `kind`/`id` unless it is already starting or running; then the refusal is
+    /// recorded and returned (400), as Domino answers it.
+    pub fn start_unless_under_way(
+        &self,
+        d: &mut Deployment,
+        kind: Kind,
+        id: &str,
+        request: String,
+    ) -> Result<(), Refusal> {
+        let status = d
+            .get(kind, id)
+            .map(|e| e.status(self.now_ms()).label.to_owned())
+            .unwrap_or_default();
+        let refused = d.refuse_start_under_way(kind, id);
+        if refused.is_err() {
+            tracing::warn!(%kind, execution_id = id, request, "start refused: already {status}");
+            lock(&self.refused_starts).push(RefusedStart {
+                at_ms: self.now_ms(),
+                kind,
+                execution_id: id.to_owned(),
+                request,
+                status,
+            });
+        }
+        refused
+    }
+
+    pub fn refused_starts(&self) -> Vec<RefusedStart> {
+        lock(&self.refused_starts).clone()
     }
 
     /// Whether `token` is the bearer token accepted now.

@@ -1,4 +1,5 @@
 pub mod journal;
+pub mod preflight;
 pub mod run;
 pub mod snapshot;
 pub mod status;

@@ -66,7 +66,7 @@ async fn stop(State(sim): State<Shared>, Path(id): Path<String>) -> Result<Json<
 
 /// The body names the hardware tier and the volumes to mount; it is recorded as received so
 /// tests can check what the client sent. A tier or a volume that does not exist is refused, as
-/// Domino does (400); another tier or other volumes than the app ran with are served, and
+/// Domino does (400), and so is a start of an app already starting or running; another tier or other volumes than the app ran with are served, and
 /// recorded as violations.
 async fn start(
     State(sim): State<Shared>,
@@ -136,6 +136,7 @@ async fn start(
                 list(&ran_with)
             ));
         }
+        sim.start_unless_under_way(&mut d, Kind::App, &id, format!("POST {}", uri.path()))?;
         d.request(Kind::App, &id, Target::Running, now)?;
         d.record_app_start(
             &id,

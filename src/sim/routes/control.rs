@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{Shared, error};
 use crate::sim::faults::FaultsPatch;
-use crate::sim::log::{RequestLog, Violation};
+use crate::sim::log::{RefusedStart, RequestLog, Violation};
 use crate::sim::model::{Refusal, Target};
 use crate::sim::view::SimState;
 use crate::snapshot::Kind;
@@ -21,6 +21,7 @@ pub fn routes() -> Router<Shared> {
         .route("/__sim/state", get(state))
         .route("/__sim/requests", get(requests))
         .route("/__sim/violations", get(violations))
+        .route("/__sim/refused-starts", get(refused_starts))
         .route("/__sim/token", post(rotate_token))
         .route("/__sim/faults", get(faults).post(set_faults))
         .route("/__sim/executions/{kind}", post(add_running))
@@ -38,6 +39,10 @@ async fn requests(State(sim): State<Shared>) -> Json<RequestLog> {
 
 async fn violations(State(sim): State<Shared>) -> Json<Vec<Violation>> {
     Json(sim.violations())
+}
+
+async fn refused_starts(State(sim): State<Shared>) -> Json<Vec<RefusedStart>> {
+    Json(sim.refused_starts())
 }
 
 /// `{"token": "..."}`: the bearer token accepted from now on. The token is never echoed.

@@ -46,6 +46,14 @@ pub async fn require_key(State(sim): State<Shared>, req: Request, next: Next) ->
         .and_then(|v| v.to_str().ok());
     match key {
         Some(k) if k == sim.config.api_key => next.run(req).await,
+        // Who-am-I answers for any valid key, as in Domino: it is how a tool learns that its
+        // key is not an administrator's (`isAdmin: false`). Everything else is refused.
+        Some(k)
+            if sim.config.non_admin_key.as_deref() == Some(k)
+                && super::meta::answers_any_valid_key(req.uri().path()) =>
+        {
+            next.run(req).await
+        }
         Some(k) if sim.config.non_admin_key.as_deref() == Some(k) => error(
             StatusCode::FORBIDDEN,
             "this API key does not belong to an administrator",
@@ -156,6 +164,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         }
         Verdict::Pass => {
             let response = next.run(req).await;
+            let answer_delay = sim.injector().faults.answer_delay_ms;
+            if target.is_some() && answer_delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
+            }
             if target.is_some() && response.status().is_success() && sim.injector().lose_answer() {
                 (dropped_connection(), Outcome::AnswerLost)
             } else {

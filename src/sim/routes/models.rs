@@ -142,10 +142,15 @@ fn change(
     model_id: &str,
     version_id: &str,
     target: Target,
+    request: String,
 ) -> Result<Json<Value>, Refusal> {
     let now = sim.now_ms();
     let mut d = sim.deployment();
     version(&d, model_id, version_id)?;
+    // Domino refuses to start a version already starting or running (400).
+    if target == Target::Running {
+        sim.start_unless_under_way(&mut d, Kind::ModelApiVersion, version_id, request)?;
+    }
     d.request(Kind::ModelApiVersion, version_id, target, now)?;
     let e = version(&d, model_id, version_id)?;
     Ok(Json(json!({ "result": version_json(e, now) })))
@@ -154,8 +159,15 @@ fn change(
 async fn stop(
     State(sim): State<Shared>,
     Path((model_id, version_id)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, Refusal> {
-    change(&sim, &model_id, &version_id, Target::Stopped)
+    change(
+        &sim,
+        &model_id,
+        &version_id,
+        Target::Stopped,
+        format!("POST {}", uri.path()),
+    )
 }
 
 async fn start(
@@ -163,7 +175,13 @@ async fn start(
     Path((model_id, version_id)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
 ) -> Result<Json<Value>, Refusal> {
-    let answer = change(&sim, &model_id, &version_id, Target::Running)?;
+    let answer = change(
+        &sim,
+        &model_id,
+        &version_id,
+        Target::Running,
+        format!("POST {}", uri.path()),
+    )?;
     let active = sim
         .deployment()
         .model(&model_id)
