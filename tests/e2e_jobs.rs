@@ -206,7 +206,7 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
     env.sim
         .set_faults(FaultsPatch {
             lost_answer_rate: Some(0.25),
-            latency_ms: Some(40),
+            latency_ms: Some(80),
             ..FaultsPatch::default()
         })
         .unwrap();
@@ -219,7 +219,7 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
     let mut in_the_window = 0;
     for _ in 0..kills {
         let mut child = env.spawn_op("restore", &["--restart-jobs", "-s", "job"]);
-        std::thread::sleep(Duration::from_millis(rng.u64(60..600)));
+        std::thread::sleep(Duration::from_millis(rng.u64(30..500)));
         if child.try_wait().unwrap().is_none() {
             landed += 1;
         }
@@ -257,8 +257,9 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
         "{kills} kills, {landed} mid-run, {in_the_window} step(s) caught between a restart and its record; every one of {} jobs restarted exactly once",
         sent.len()
     );
+    // What makes this test able to fail: kills that left a restarted job's step `Requested`.
     assert!(
-        landed >= kills / 2,
-        "only {landed} of {kills} kills landed mid-run"
+        in_the_window >= 1 && landed >= kills / 4,
+        "only {landed} of {kills} kills landed mid-run, {in_the_window} in the window"
     );
 }
