@@ -21,6 +21,7 @@ fn storm() -> Faults {
         lost_answer_rate: 0.05,
         max_rps: 0,
         outage: false,
+        ..Faults::none()
     }
 }
 
