@@ -395,7 +395,10 @@ fn sigterm_during_verification_interrupts_and_the_rerun_verifies() {
     let last = runs.last().unwrap();
     assert_eq!(last.outcome, Some(dmm::journal::RunOutcome::Interrupted));
     assert!(
-        last.message.as_deref().unwrap_or("").contains("verification"),
+        last.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("verification"),
         "{last:?}"
     );
 
