@@ -24,6 +24,7 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
+use super::pace::{PaceReport, Pushback, Signal};
 use super::token::TokenSource;
 
 /// The header Domino reads the API key from.
@@ -140,6 +141,12 @@ impl DominoClient {
         self.inner.retries.load(Ordering::Relaxed)
     }
 
+    /// What the request rate did so far (where it settled, its lowest and highest, the
+    /// pushbacks); `None` when the rate is not limited.
+    pub fn pace(&self) -> Option<PaceReport> {
+        self.inner.limiter.report()
+    }
+
     /// GET and decode the JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let body = self.send(Method::GET, path, None).await?;
@@ -253,8 +260,25 @@ impl DominoClient {
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, Failure> {
-        let _permit = self.inner.limiter.acquire().await;
+        let ticket = self.inner.limiter.acquire().await;
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let result = self.exchange(method, path, url, body).await;
+        let signal = match &result {
+            Ok(_) => Signal::Clean(ticket.sent().elapsed()),
+            Err(failure) => failure.pace_signal(ticket.sent().elapsed()),
+        };
+        self.inner.limiter.answered(&ticket, signal);
+        result
+    }
+
+    /// The exchange itself, once the limiter let it go.
+    async fn exchange(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
         let mut request = self.inner.http.request(method.clone(), url);
         if let Some(token) = &self.inner.token {
             request = request.header(AUTHORIZATION, token.current().value().clone());
@@ -285,6 +309,7 @@ impl DominoClient {
             transient: is_transient_status(status),
             retry_after,
             error: status_error(method, path, status, &bytes),
+            pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
         })
     }
 
@@ -323,9 +348,18 @@ async fn within_budget(
 }
 
 fn transport_failure(method: &Method, path: &str, e: reqwest::Error) -> Failure {
+    // A certificate that fails verification fails the same way on every retry.
+    let transient = !e.is_builder() && !is_certificate_rejected(&e);
+    let pushback = if !transient {
+        None
+    } else if e.is_timeout() {
+        Some(Pushback::Timeout)
+    } else {
+        Some(Pushback::Connection)
+    };
     Failure {
-        // A certificate that fails verification fails the same way on every retry.
-        transient: !e.is_builder() && !is_certificate_rejected(&e),
+        transient,
+        pushback,
         retry_after: None,
         error: ApiError::Transport {
             method: method.to_string(),
@@ -340,10 +374,31 @@ struct Failure {
     error: ApiError,
     transient: bool,
     retry_after: Option<Duration>,
+    /// The deployment pushed back: the pace slows down.
+    pushback: Option<Pushback>,
+}
+
+impl Failure {
+    /// What this failure says about the pace: a pushback, a final answer that still shows the
+    /// deployment answering promptly (401, 404, another 4xx), or nothing (a 500 or 502).
+    fn pace_signal(&self, latency: Duration) -> Signal {
+        match self.pushback {
+            Some(why) => Signal::Pushback(why),
+            None if self.transient => Signal::Neutral,
+            None if matches!(self.error, ApiError::Transport { .. }) => Signal::Neutral,
+            None => Signal::Clean(latency),
+        }
+    }
 }
 
 fn is_transient_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// The answers that mean "fewer requests, please": too many requests, unavailable, and a
+/// gateway's timeout (a timeout seen by the frontend rather than by us).
+fn is_pushback_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 503 | 504)
 }
 
 fn status_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> ApiError {

@@ -139,11 +139,13 @@ impl Prepared {
             .journal
             .begin_run(op, self.options.recorded_options.clone(), self.plan.cycle)?
             .id;
-        match self
+        let result = self
             .run_and_verify(run_id, cancel, &reporter, started)
-            .await
-        {
-            Ok(report) => Ok(report),
+            .await;
+        // The pace the requests went at, however the run ended.
+        let paced = super::pace::record(&self.journal, run_id, &self.deployment);
+        match result {
+            Ok(report) => paced.map(|()| report).map_err(RunError::from),
             Err(e) => {
                 // Best effort: the journal may be what failed.
                 let _ = self
