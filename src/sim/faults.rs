@@ -191,23 +191,22 @@ impl FaultInjector {
         self.window_count = self.window_count.saturating_add(1);
 
         let mut queued = Duration::ZERO;
+        let over_capacity = !f.outage
+            && f.capacity_rps > 0
+            && match self.capacity.admit(
+                now_ms,
+                f.capacity_rps,
+                Duration::from_millis(f.capacity_queue_ms),
+            ) {
+                Some(wait) => {
+                    queued = wait;
+                    false
+                }
+                None => true,
+            };
         let verdict = if f.outage {
             Verdict::Drop
-        } else if f.capacity_rps > 0
-            && self
-                .capacity
-                .admit(
-                    now_ms,
-                    f.capacity_rps,
-                    Duration::from_millis(f.capacity_queue_ms),
-                )
-                .inspect(|wait| queued = *wait)
-                .is_none()
-        {
-            Verdict::RateLimited {
-                retry_after_s: f.retry_after_s,
-            }
-        } else if f.max_rps > 0 && self.window_count > f.max_rps {
+        } else if over_capacity || (f.max_rps > 0 && self.window_count > f.max_rps) {
             Verdict::RateLimited {
                 retry_after_s: f.retry_after_s,
             }
