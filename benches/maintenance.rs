@@ -4,7 +4,12 @@
 //! ```text
 //! cargo bench --bench maintenance                          # N = 100, 1000, 10000
 //! DMM_BENCH_SIZES=100,1000 cargo bench --bench maintenance # a quicker run
+//! DMM_BENCH_PACE_SIZES=1000,10000 cargo bench --bench maintenance # pace rows at 10,000 too
 //! ```
+//!
+//! After the rows above (fixed, generous limits), the pace rows (`support/pace.rs`) run
+//! shutdown and restore with the default flags, against the simulator unlimited and then with a
+//! capacity of 100 requests per second: N = 1,000 by default (`DMM_BENCH_PACE_SIZES`).
 //!
 //! Design: the simulator runs in this process on its own thread and runtime
 //! (`dmm::sim::spawn`); each phase runs the real `dmm` binary (built by Cargo for the bench, the
@@ -108,6 +113,8 @@ fn round3(x: f64) -> f64 {
 
 fn sizes() -> Vec<usize> {
     match std::env::var("DMM_BENCH_SIZES") {
+        // Only the pace rows.
+        Ok(s) if s.trim() == "none" => Vec::new(),
         Ok(s) if !s.trim().is_empty() => s
             .split(',')
             .map(|p| {
@@ -156,8 +163,16 @@ fn main() {
     for n in sizes {
         rows.extend(bench_size(&dmm, n));
     }
+    let mut pace_rows = Vec::new();
+    for n in support::pace::sizes() {
+        pace_rows.extend(support::pace::bench(&dmm, n, SEED, |mix, file| {
+            let loaded = dmm::snapshot::read(file).expect("the snapshot is readable");
+            counts_of(mix, &loaded.snapshot)
+        }));
+    }
     print_table(&rows);
     print_routes(&rows);
+    support::pace::print_table(&pace_rows);
 }
 
 fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {

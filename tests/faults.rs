@@ -22,6 +22,7 @@ fn storm() -> Faults {
         max_rps: 0,
         answer_delay_ms: 0,
         outage: false,
+        ..Faults::none()
     }
 }
 

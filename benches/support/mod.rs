@@ -3,3 +3,4 @@
 pub mod bound;
 pub mod child;
 pub mod deployment;
+pub mod pace;

@@ -113,6 +113,14 @@ struct Args {
     /// Start in an outage: every Domino route drops the connection.
     #[arg(long, help_heading = "Faults")]
     outage: bool,
+    /// Serve at most N requests per second (0: no limit): beyond it requests queue, so latency
+    /// grows with the queue, and once the queue is full they are answered 429 with
+    /// Retry-After (--retry-after-s).
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Capacity")]
+    capacity_rps: u32,
+    /// The longest a request may wait in the capacity queue before it is refused.
+    #[arg(long, value_name = "MS", default_value_t = Faults::default().capacity_queue_ms, help_heading = "Capacity")]
+    capacity_queue_ms: u64,
 }
 
 impl Args {
@@ -136,6 +144,8 @@ impl Args {
                 max_rps: self.max_rps,
                 answer_delay_ms: self.answer_delay_ms,
                 outage: self.outage,
+                capacity_rps: self.capacity_rps,
+                capacity_queue_ms: self.capacity_queue_ms,
             });
         if let Some(rows) = self.max_page_size {
             config = config.max_page_size(rows);

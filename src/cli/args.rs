@@ -213,9 +213,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
-    #[arg(long, value_name = "RPS",
-        help = format!("Requests per second at most [default: {}]", defaults::RATE_LIMIT))]
-    pub rate_limit: Option<f64>,
+    #[arg(long, value_name = "auto|RPS", value_parser = parse_rate_limit,
+        help = format!("Requests per second: 'auto' starts at {} and adapts to what the deployment takes (faster while answers are fast and clean, slower at once on 429, 503, timeouts or rising latency); a number fixes it [default: auto]", defaults::INITIAL_RATE))]
+    pub rate_limit: Option<RateLimit>,
+    #[arg(long, value_name = "RPS", value_parser = parse_positive_rate,
+        help = format!("The most requests per second --rate-limit auto may reach [default: {}]", defaults::MAX_RATE))]
+    pub max_rate: Option<f64>,
     /// Earlier tool's flag: requests per batch; sets --concurrency.
     #[arg(short = 'b', long, value_name = "N", hide_short_help = true)]
     pub batch_size: Option<u32>,
@@ -267,8 +270,34 @@ pub struct PreflightArgs {
         help = format!("The concurrency of the shutdown and restore to estimate, and of these checks [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
     #[arg(long, value_name = "RPS",
-        help = format!("The rate limit of the shutdown and restore to estimate, and of these checks [default: {}]", defaults::RATE_LIMIT))]
+        help = format!("The rate of the shutdown and restore to estimate, and of these checks [default: {}, where the adaptive pace starts]", defaults::INITIAL_RATE))]
     pub rate_limit: Option<f64>,
+}
+
+/// `--rate-limit auto|N`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RateLimit {
+    Auto,
+    Fixed(f64),
+}
+
+fn parse_rate_limit(s: &str) -> Result<RateLimit, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(RateLimit::Auto);
+    }
+    parse_positive_rate(s)
+        .map(RateLimit::Fixed)
+        .map_err(|e| format!("{e}, or 'auto'"))
+}
+
+fn parse_positive_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "expected a positive number of requests per second, found '{}'",
+            s.trim()
+        )),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -349,5 +378,36 @@ mod tests {
         assert_eq!(a.batch_interval_s, Some(2));
         assert_eq!(a.service, Some(Kind::ModelApiVersion));
         assert_eq!(a.grace_period_s, 30);
+        assert_eq!(a.rate_limit, None);
+    }
+
+    #[test]
+    fn rate_limit_is_auto_or_a_positive_number() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["dmm", "shutdown", "s.json"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Shutdown(a) => (a.rate_limit, a.max_rate),
+                _ => panic!(),
+            })
+        };
+        assert_eq!(parse(&[]).unwrap(), (None, None));
+        assert_eq!(
+            parse(&["--rate-limit", "AUTO", "--max-rate", "80"]).unwrap(),
+            (Some(RateLimit::Auto), Some(80.0))
+        );
+        assert_eq!(
+            parse(&["--rate-limit", "12.5"]).unwrap(),
+            (Some(RateLimit::Fixed(12.5)), None)
+        );
+        for bad in [
+            &["--rate-limit", "fast"][..],
+            &["--rate-limit", "0"],
+            &["--rate-limit", "-3"],
+            &["--max-rate", "0"],
+            &["--max-rate", "inf"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

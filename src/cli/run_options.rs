@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::args::{JobsArg, RunArgs};
+use super::args::{JobsArg, RateLimit, RunArgs};
 use super::exit::CliError;
-use crate::domino::Limits;
+use crate::domino::{AdaptivePace, Limits, Pace};
 use crate::journal::Operation;
 use crate::runner::{JobsMode, PollPolicy, RunOptions, defaults};
 use crate::snapshot::LoadedSnapshot;
@@ -15,13 +15,18 @@ pub fn from_args(
     args: &RunArgs,
     snapshot: &LoadedSnapshot,
 ) -> Result<(Limits, RunOptions), CliError> {
-    let (concurrency, rate) = limits(args)?;
+    let (concurrency, pace) = limits(args)?;
     let jobs = jobs_mode(op, args)?;
     if args.restart_jobs && op != Operation::Restore {
         return Err(CliError::bad_input(
             "--restart-jobs is for restore: shutdown stops Jobs, restore restarts them",
         ));
     }
+    let (rate_limit, max_rate) = match pace {
+        Pace::Adaptive(a) => (serde_json::json!("auto"), Some(a.max)),
+        Pace::Fixed(r) => (serde_json::json!(r), None),
+        Pace::Unlimited => (serde_json::Value::Null, None),
+    };
     let options = RunOptions {
         concurrency: concurrency as usize,
         max_failures: args.max_failures,
@@ -38,7 +43,8 @@ pub fn from_args(
             "snapshot": snapshot.path.display().to_string(),
             "service": args.service.map(|k| k.label()),
             "concurrency": concurrency,
-            "rate_limit": rate,
+            "rate_limit": rate_limit,
+            "max_rate": max_rate,
             "max_failures": args.max_failures,
             "grace_period_s": args.grace_period_s,
             "retry_failed": args.retry_failed,
@@ -51,15 +57,16 @@ pub fn from_args(
     };
     let limits = Limits {
         max_in_flight: concurrency as usize,
-        requests_per_second: rate,
+        pace,
     };
     Ok((limits, options))
 }
 
-/// `--concurrency`/`--rate-limit`, or the earlier tool's `-b`/`-i` mapped onto them.
-fn limits(args: &RunArgs) -> Result<(u32, Option<f64>), CliError> {
+/// `--concurrency`, `--rate-limit`, `--max-rate`, or the earlier tool's `-b`/`-i` mapped onto
+/// them (`-b` with `-i` fixes the rate at b/i, as the earlier tool's batches did).
+fn limits(args: &RunArgs) -> Result<(u32, Pace), CliError> {
     let mut concurrency = args.concurrency.unwrap_or(defaults::CONCURRENCY);
-    let mut rate = args.rate_limit.or(Some(defaults::RATE_LIMIT));
+    let mut rate = args.rate_limit.unwrap_or(RateLimit::Auto);
     if let Some(b) = args.batch_size {
         if args.concurrency.is_some() {
             return Err(CliError::bad_input(
@@ -70,17 +77,25 @@ fn limits(args: &RunArgs) -> Result<(u32, Option<f64>), CliError> {
         if let Some(i) = args.batch_interval_s.filter(|i| *i > 0)
             && args.rate_limit.is_none()
         {
-            rate = Some(f64::from(b.max(1)) / f64::from(i));
+            rate = RateLimit::Fixed(f64::from(b.max(1)) / f64::from(i));
         }
     }
-    if let Some(r) = rate
-        && (!r.is_finite() || r <= 0.0)
-    {
-        return Err(CliError::bad_input(format!(
-            "--rate-limit must be a positive number of requests per second, not {r}"
-        )));
-    }
-    Ok((concurrency, rate))
+    let pace = match rate {
+        RateLimit::Auto => Pace::Adaptive(AdaptivePace {
+            initial: defaults::INITIAL_RATE,
+            max: args.max_rate.unwrap_or(defaults::MAX_RATE),
+            min: defaults::MIN_RATE.min(args.max_rate.unwrap_or(defaults::MAX_RATE)),
+        }),
+        RateLimit::Fixed(_) if args.max_rate.is_some() => {
+            return Err(CliError::bad_input(
+                "--max-rate bounds --rate-limit auto; a fixed rate (--rate-limit N, or -b with -i) is its own maximum",
+            ));
+        }
+        RateLimit::Fixed(r) => Pace::Fixed(r),
+    };
+    pace.validate()
+        .map_err(|e| CliError::bad_input(format!("--rate-limit: {e}")))?;
+    Ok((concurrency, pace))
 }
 
 /// `--jobs` and `--jobs-grace`, which only a shutdown takes.

@@ -24,6 +24,7 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
+use super::pace::{PaceReport, Pushback, Signal};
 use super::token::TokenSource;
 
 /// The header Domino reads the API key from.
@@ -142,6 +143,12 @@ impl DominoClient {
     /// Retries of transient failures so far.
     pub fn retries(&self) -> u64 {
         self.inner.retries.load(Ordering::Relaxed)
+    }
+
+    /// What the request rate did so far (where it settled, its lowest and highest, the
+    /// pushbacks); `None` when the rate is not limited.
+    pub fn pace(&self) -> Option<PaceReport> {
+        self.inner.limiter.report()
     }
 
     /// GET and decode the JSON answer.
@@ -292,7 +299,7 @@ impl DominoClient {
         body: Option<&[u8]>,
         deadline: &std::sync::OnceLock<tokio::time::Instant>,
     ) -> Result<Vec<u8>, Failure> {
-        let _permit = self.inner.limiter.acquire().await;
+        let ticket = self.inner.limiter.acquire().await;
         let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
         let spent = || Failure {
             error: ApiError::Transport {
@@ -303,17 +310,26 @@ impl DominoClient {
             transient: false,
             retry_after: None,
             budget_spent: true,
+            pushback: Some(Pushback::Timeout),
         };
         if tokio::time::Instant::now() >= deadline {
             return Err(spent());
         }
-        match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
-            Ok(result) => result,
-            Err(_) => Err(spent()),
-        }
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
+        let result =
+            match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
+                Ok(result) => result,
+                Err(_) => Err(spent()),
+            };
+        let signal = match &result {
+            Ok(_) => Signal::Clean(ticket.sent().elapsed()),
+            Err(failure) => failure.pace_signal(ticket.sent().elapsed()),
+        };
+        self.inner.limiter.answered(&ticket, signal);
+        result
     }
 
-    /// The HTTP exchange of one attempt, to the end of the answer's body.
+    /// The exchange itself, once the limiter let it go.
     async fn exchange(
         &self,
         method: &Method,
@@ -321,7 +337,6 @@ impl DominoClient {
         url: &str,
         body: Option<&[u8]>,
     ) -> Result<Vec<u8>, Failure> {
-        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let mut request = self.inner.http.request(method.clone(), url);
         if let Some(token) = &self.inner.token {
             request = request.header(AUTHORIZATION, token.current().value().clone());
@@ -353,6 +368,7 @@ impl DominoClient {
             retry_after,
             budget_spent: false,
             error: status_error(method, path, status, &bytes),
+            pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
         })
     }
 
@@ -410,10 +426,19 @@ fn transport_failure(
     {
         message.push_str(&format!(" (through the proxy {proxy})"));
     }
+    // A certificate that fails verification, or a server that answers TLS in plain HTTP,
+    // fails the same way on every retry.
+    let transient = !e.is_builder() && !is_certificate_rejected(&e) && !plain_http;
+    let pushback = if !transient {
+        None
+    } else if e.is_timeout() {
+        Some(Pushback::Timeout)
+    } else {
+        Some(Pushback::Connection)
+    };
     Failure {
-        // A certificate that fails verification, or a server that answers TLS in plain HTTP,
-        // fails the same way on every retry.
-        transient: !e.is_builder() && !is_certificate_rejected(&e) && !plain_http,
+        transient,
+        pushback,
         retry_after: None,
         budget_spent: false,
         error: ApiError::Transport {
@@ -438,10 +463,31 @@ struct Failure {
     retry_after: Option<Duration>,
     /// The request's budget ran out during this attempt (or before it began): no more retries.
     budget_spent: bool,
+    /// The deployment pushed back: the pace slows down.
+    pushback: Option<Pushback>,
+}
+
+impl Failure {
+    /// What this failure says about the pace: a pushback, a final answer that still shows the
+    /// deployment answering promptly (401, 404, another 4xx), or nothing (a 500 or 502).
+    fn pace_signal(&self, latency: Duration) -> Signal {
+        match self.pushback {
+            Some(why) => Signal::Pushback(why),
+            None if self.transient => Signal::Neutral,
+            None if matches!(self.error, ApiError::Transport { .. }) => Signal::Neutral,
+            None => Signal::Clean(latency),
+        }
+    }
 }
 
 fn is_transient_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
+}
+
+/// The answers that mean "fewer requests, please": too many requests, unavailable, and a
+/// gateway's timeout (a timeout seen by the frontend rather than by us).
+fn is_pushback_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 429 | 503 | 504)
 }
 
 fn status_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> ApiError {

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use super::pace::Pace;
+
 /// The Domino API key. A secret: `Debug` and `Display` print `***`, never the key, so it cannot
 /// leak through a log line, an error message or a `{:?}` of a config.
 #[derive(Clone, PartialEq, Eq)]
@@ -103,15 +105,15 @@ impl Default for RetryPolicy {
 pub struct Limits {
     /// Requests in flight at once, across all tasks sharing the client (at least 1).
     pub max_in_flight: usize,
-    /// Requests started per second; `None` is unlimited.
-    pub requests_per_second: Option<f64>,
+    /// How fast requests start: unlimited, a fixed rate, or adaptive.
+    pub pace: Pace,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_in_flight: 16,
-            requests_per_second: None,
+            pace: Pace::Unlimited,
         }
     }
 }
@@ -193,13 +195,7 @@ impl ClientConfig {
                 "at most 0 requests in flight would never send anything".into(),
             ));
         }
-        if let Some(rps) = self.limits.requests_per_second
-            && !(rps.is_finite() && rps > 0.0)
-        {
-            return Err(ConfigError::Limits(format!(
-                "requests per second must be a positive number, got {rps}"
-            )));
-        }
+        self.limits.pace.validate().map_err(ConfigError::Limits)?;
         Ok(base)
     }
 }
@@ -368,9 +364,9 @@ mod tests {
         config.limits.max_in_flight = 0;
         assert!(matches!(config.validate(), Err(ConfigError::Limits(_))));
         config.limits.max_in_flight = 1;
-        config.limits.requests_per_second = Some(0.0);
+        config.limits.pace = Pace::Fixed(0.0);
         assert!(matches!(config.validate(), Err(ConfigError::Limits(_))));
-        config.limits.requests_per_second = Some(5.0);
+        config.limits.pace = Pace::Fixed(5.0);
         assert_eq!(config.validate().unwrap(), "https://h");
     }
 }

@@ -1,94 +1,253 @@
-//! The client's own brakes: at most N requests in flight, and at most R requests started per
-//! second. Every HTTP attempt (first tries, retries, pages) passes through here.
+//! The client's own brakes: at most N requests in flight, and requests started at the pace of
+//! [`Pace`] (none, a fixed rate, or the adaptive rate of `pace.rs`). Every HTTP attempt (first
+//! tries, retries, pages) passes through here, and reports its answer back.
+//!
+//! The rate is enforced by `governor`'s GCRA token bucket, with a burst of one: no two requests
+//! start closer than the rate allows, and no credit is saved up while the client is idle.
+//! `governor` keeps its quota for life, so a change of the adaptive rate swaps in a new bucket
+//! (a change happens at most once per `pace::TICK`, or at a pushback); a request waiting for the
+//! old one looks again at the new one when it wakes. The bucket reads tokio's clock, so tests
+//! that pause tokio's time see exactly what the bucket lets through.
 
-use std::sync::{Arc, Mutex};
+use std::num::NonZeroU32;
+use std::ops::Add;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use governor::clock::{Clock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::config::Limits;
+use super::pace::{Change, Controller, Pace, PaceReport, Signal};
 
 pub(crate) struct RequestLimiter {
     in_flight: Arc<Semaphore>,
-    pacer: Option<Pacer>,
+    rate: Option<Rate>,
+}
+
+/// A request may go while this is held; hand it back with [`RequestLimiter::answered`].
+pub(crate) struct Ticket {
+    _slot: OwnedSemaphorePermit,
+    sent: Instant,
+}
+
+impl Ticket {
+    pub(crate) fn sent(&self) -> Instant {
+        self.sent
+    }
+}
+
+struct Rate {
+    bucket: Mutex<Arc<Bucket>>,
+    /// The adaptive control law; `None` for a fixed rate.
+    control: Option<Mutex<Controller>>,
+    fixed: f64,
+    pushbacks: std::sync::atomic::AtomicU64,
+}
+
+type Bucket = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn bucket(rate: f64) -> Arc<Bucket> {
+    // Validated positive and finite; a nanosecond is the finest period governor keeps.
+    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
+    let quota = Quota::with_period(period)
+        .expect("a period of at least 1 ns")
+        .allow_burst(NonZeroU32::MIN);
+    Arc::new(RateLimiter::direct_with_clock(quota, TokioClock))
 }
 
 impl RequestLimiter {
     pub(crate) fn new(limits: &Limits) -> RequestLimiter {
+        let now = Instant::now();
+        let rate = match limits.pace {
+            Pace::Unlimited => None,
+            Pace::Fixed(rps) => Some(Rate {
+                bucket: Mutex::new(bucket(rps)),
+                control: None,
+                fixed: rps,
+                pushbacks: Default::default(),
+            }),
+            Pace::Adaptive(bounds) => {
+                let control = Controller::new(bounds, now);
+                Some(Rate {
+                    bucket: Mutex::new(bucket(control.rate())),
+                    fixed: control.rate(),
+                    control: Some(Mutex::new(control)),
+                    pushbacks: Default::default(),
+                })
+            }
+        };
         RequestLimiter {
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
-            pacer: limits
-                .requests_per_second
-                .map(|rps| Pacer::new(Duration::from_secs_f64(1.0 / rps))),
+            rate,
         }
     }
 
-    /// Waits for a free slot and for the next start time; the request may go while the returned
-    /// permit is held. The in-flight slot is taken first, so a request that has waited for its
-    /// start time is sent at once rather than queueing again behind the semaphore.
-    pub(crate) async fn acquire(&self) -> OwnedSemaphorePermit {
-        let permit = Arc::clone(&self.in_flight)
+    /// Waits for a free slot and for the rate; the request may go while the returned ticket is
+    /// held. The in-flight slot is taken first, so a request that has waited for the rate is
+    /// sent at once rather than queueing again behind the semaphore.
+    pub(crate) async fn acquire(&self) -> Ticket {
+        let slot = Arc::clone(&self.in_flight)
             .acquire_owned()
             .await
             .expect("the limiter's semaphore is never closed");
-        if let Some(pacer) = &self.pacer {
-            tokio::time::sleep_until(pacer.reserve(Instant::now())).await;
-        }
-        permit
-    }
-}
-
-/// Hands out start times at least `interval` apart (a token bucket of size one): each caller
-/// reserves the next free slot and sleeps until it, so no burst ever exceeds the rate.
-struct Pacer {
-    interval: Duration,
-    next_free: Mutex<Option<Instant>>,
-}
-
-impl Pacer {
-    fn new(interval: Duration) -> Pacer {
-        Pacer {
-            interval,
-            next_free: Mutex::new(None),
-        }
-    }
-
-    /// The start time of one request asked for at `now`.
-    fn reserve(&self, now: Instant) -> Instant {
-        let mut next_free = self.next_free.lock().unwrap_or_else(|e| e.into_inner());
-        let slot = match *next_free {
-            Some(t) if t > now => t,
-            _ => now,
+        let Some(rate) = &self.rate else {
+            return Ticket {
+                _slot: slot,
+                sent: Instant::now(),
+            };
         };
-        *next_free = Some(slot + self.interval);
-        slot
+        let mut waited = false;
+        loop {
+            let bucket = Arc::clone(&lock(&rate.bucket));
+            match bucket.check() {
+                Ok(()) => break,
+                Err(not_until) => {
+                    waited = true;
+                    tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+                }
+            }
+        }
+        let sent = Instant::now();
+        if let Some(control) = &rate.control {
+            let change = lock(control).on_sent(sent, waited);
+            self.apply(rate, change);
+        }
+        Ticket { _slot: slot, sent }
+    }
+
+    /// What the answer to a request sent with `ticket` said about the pace.
+    pub(crate) fn answered(&self, ticket: &Ticket, signal: Signal) {
+        let Some(rate) = &self.rate else { return };
+        if matches!(signal, Signal::Pushback(_)) {
+            rate.pushbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Some(control) = &rate.control {
+            let change = lock(control).on_answer(Instant::now(), ticket.sent, signal);
+            self.apply(rate, change);
+        }
+    }
+
+    fn apply(&self, rate: &Rate, change: Option<Change>) {
+        let Some(change) = change else { return };
+        *lock(&rate.bucket) = bucket(change.to);
+        tracing::debug!(
+            "pace: {:.1} → {:.1} requests/s: {}",
+            change.from,
+            change.to,
+            change.reason
+        );
+    }
+
+    /// The rate in force now, if any.
+    #[cfg(test)]
+    pub(crate) fn rate(&self) -> Option<f64> {
+        let rate = self.rate.as_ref()?;
+        Some(match &rate.control {
+            Some(control) => lock(control).rate(),
+            None => rate.fixed,
+        })
+    }
+
+    /// What the pace did so far; `None` without a rate limit.
+    pub(crate) fn report(&self) -> Option<PaceReport> {
+        let rate = self.rate.as_ref()?;
+        Some(match &rate.control {
+            Some(control) => lock(control).report(),
+            None => PaceReport {
+                mode: "fixed",
+                initial: rate.fixed,
+                settled: rate.fixed,
+                min: rate.fixed,
+                max: rate.fixed,
+                ceiling: rate.fixed,
+                pushbacks: rate.pushbacks.load(std::sync::atomic::Ordering::Relaxed),
+                changes: 0,
+            },
+        })
+    }
+}
+
+/// tokio's clock, for `governor`: paused with tokio's time in tests.
+#[derive(Clone, Copy, Debug, Default)]
+struct TokioClock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct TokioInstant(Instant);
+
+impl Add<Nanos> for TokioInstant {
+    type Output = TokioInstant;
+
+    fn add(self, other: Nanos) -> TokioInstant {
+        TokioInstant(self.0 + Duration::from(other))
+    }
+}
+
+impl Reference for TokioInstant {
+    fn duration_since(&self, earlier: Self) -> Nanos {
+        self.0.saturating_duration_since(earlier.0).into()
+    }
+
+    fn saturating_sub(&self, duration: Nanos) -> Self {
+        TokioInstant(
+            self.0
+                .checked_sub(Duration::from(duration))
+                .unwrap_or(self.0),
+        )
+    }
+}
+
+impl Clock for TokioClock {
+    type Instant = TokioInstant;
+
+    fn now(&self) -> TokioInstant {
+        TokioInstant(Instant::now())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domino::pace::{AdaptivePace, Pushback};
 
-    #[test]
-    fn pacer_spaces_reservations() {
-        let pacer = Pacer::new(Duration::from_millis(100));
-        let t0 = Instant::now();
-        let slots: Vec<_> = (0..4).map(|_| pacer.reserve(t0)).collect();
-        let offsets: Vec<_> = slots.iter().map(|s| (*s - t0).as_millis()).collect();
-        assert_eq!(offsets, [0, 100, 200, 300]);
-        // After a quiet period the next request goes at once: no credit is saved up.
-        let later = t0 + Duration::from_secs(5);
-        assert_eq!(pacer.reserve(later), later);
-        assert_eq!(pacer.reserve(later), later + Duration::from_millis(100));
+    fn limits(max_in_flight: usize, pace: Pace) -> Limits {
+        Limits {
+            max_in_flight,
+            pace,
+        }
+    }
+
+    /// Requests started in `span` of tokio's paused time, each answered with `signal` at once.
+    async fn started_within(
+        limiter: &RequestLimiter,
+        span: Duration,
+        signal: impl Fn() -> Signal,
+    ) -> u64 {
+        let end = Instant::now() + span;
+        let mut started = 0;
+        loop {
+            let ticket = limiter.acquire().await;
+            if ticket.sent() >= end {
+                return started;
+            }
+            started += 1;
+            limiter.answered(&ticket, signal());
+        }
     }
 
     #[tokio::test]
     async fn limiter_caps_in_flight() {
-        let limiter = Arc::new(RequestLimiter::new(&Limits {
-            max_in_flight: 2,
-            requests_per_second: None,
-        }));
+        let limiter = Arc::new(RequestLimiter::new(&limits(2, Pace::Unlimited)));
         let a = limiter.acquire().await;
         let _b = limiter.acquire().await;
         let third = tokio::time::timeout(Duration::from_millis(20), limiter.acquire()).await;
@@ -98,17 +257,79 @@ mod tests {
         assert!(third.is_ok());
     }
 
-    #[tokio::test]
-    async fn limiter_paces_starts() {
-        let limiter = RequestLimiter::new(&Limits {
-            max_in_flight: 8,
-            requests_per_second: Some(100.0),
-        });
-        let start = Instant::now();
-        for _ in 0..5 {
-            drop(limiter.acquire().await);
-        }
-        // Five starts at 10 ms intervals: the last goes at 40 ms at the earliest.
-        assert!(start.elapsed() >= Duration::from_millis(40));
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_rate_is_never_exceeded() {
+        let limiter = RequestLimiter::new(&limits(8, Pace::Fixed(20.0)));
+        let started = started_within(&limiter, Duration::from_secs(10), || {
+            Signal::Clean(Duration::from_millis(1))
+        })
+        .await;
+        // 20 per second over 10 s, plus the first one at once.
+        assert!(started <= 201, "{started}");
+        assert!(started >= 195, "the rate is used: {started}");
+        let report = limiter.report().unwrap();
+        assert_eq!((report.mode, report.min, report.max), ("fixed", 20.0, 20.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fixed_rate_counts_pushbacks_and_does_not_move() {
+        let limiter = RequestLimiter::new(&limits(8, Pace::Fixed(50.0)));
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Pushback(Pushback::Status(429))
+        })
+        .await;
+        let report = limiter.report().unwrap();
+        assert!(report.pushbacks >= 49, "{report:?}");
+        assert_eq!(limiter.rate(), Some(50.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_adaptive_rate_rises_to_the_maximum_and_never_beyond() {
+        let limiter = RequestLimiter::new(&limits(
+            8,
+            Pace::Adaptive(AdaptivePace {
+                initial: 25.0,
+                max: 150.0,
+                min: 1.0,
+            }),
+        ));
+        let clean = || Signal::Clean(Duration::from_millis(2));
+        // Let it climb, then count what one second lets through.
+        started_within(&limiter, Duration::from_secs(3), clean).await;
+        assert_eq!(limiter.rate(), Some(150.0));
+        let started = started_within(&limiter, Duration::from_secs(1), clean).await;
+        assert!(started <= 151, "{started} in one second");
+        let report = limiter.report().unwrap();
+        assert_eq!(report.max, 150.0);
+        assert_eq!(report.min, 25.0);
+        assert_eq!(report.pushbacks, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_adaptive_rate_falls_after_429s() {
+        let limiter = RequestLimiter::new(&limits(
+            8,
+            Pace::Adaptive(AdaptivePace {
+                initial: 25.0,
+                max: 400.0,
+                min: 1.0,
+            }),
+        ));
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Clean(Duration::from_millis(2))
+        })
+        .await;
+        let high = limiter.rate().unwrap();
+        assert!(high > 25.0);
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Pushback(Pushback::Status(429))
+        })
+        .await;
+        let low = limiter.rate().unwrap();
+        assert!(low < high / 2.0, "{high} → {low}");
+        let report = limiter.report().unwrap();
+        assert!(report.pushbacks > 0);
+        assert_eq!(report.min, low);
+        assert_eq!(report.max, high);
     }
 }

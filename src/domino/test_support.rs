@@ -35,7 +35,7 @@ pub(crate) fn test_config(base_url: &str) -> ClientConfig {
     config.request_timeout = Duration::from_secs(5);
     config.limits = Limits {
         max_in_flight: 16,
-        requests_per_second: None,
+        pace: super::Pace::Unlimited,
     };
     config
 }

@@ -11,8 +11,8 @@ use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
-    Event, NewStep, NotificationRecord, Operation, RunOutcome, RunRecord, StepKey, StepPhase,
-    StepRecord, Transition, VerificationRecord,
+    Event, NewStep, NotificationRecord, Operation, PaceRecord, RunOutcome, RunRecord, StepKey,
+    StepPhase, StepRecord, Transition, VerificationRecord,
 };
 
 /// The journal, held open for writing: while it lives no other process can write the file.
@@ -96,6 +96,7 @@ impl Journal {
                 message: None,
                 cycle,
                 notifications: Vec::new(),
+                pace: None,
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;
@@ -138,6 +139,18 @@ impl Journal {
             runs.insert(run, schema::encode(&record).as_slice())
                 .map_err(|e| self.redb(e))?;
             Ok(())
+        })
+    }
+
+    /// Records the pace a run's requests went at.
+    pub fn record_pace(&self, run: u64, pace: PaceRecord) -> Result<RunRecord, JournalError> {
+        self.write(|txn| {
+            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
+            let mut record = get_run(&runs, &self.path, run)?;
+            record.pace = Some(pace);
+            runs.insert(run, schema::encode(&record).as_slice())
+                .map_err(|e| self.redb(e))?;
+            Ok(record)
         })
     }
 

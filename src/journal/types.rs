@@ -225,6 +225,10 @@ pub struct RunRecord {
     /// Every notification sent about this run, and whether it arrived.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<NotificationRecord>,
+    /// The pace the run's requests went at; absent in journals written before it was recorded,
+    /// and until the run ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pace: Option<PaceRecord>,
 }
 
 /// One notification about a run (`--notify-url`): what it said and whether it was delivered.
@@ -238,6 +242,26 @@ pub struct NotificationRecord {
     pub delivered: bool,
     /// The HTTP status or the error, for the audit.
     pub detail: String,
+}
+
+/// The request rate of one run, in requests per second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaceRecord {
+    /// `auto` (adaptive) or `fixed`.
+    pub mode: String,
+    pub initial: f64,
+    /// Where the rate settled: for `auto`, the average rate in force at each request sent after
+    /// the first pushback, or the final rate when there was none.
+    pub settled: f64,
+    pub min: f64,
+    pub max: f64,
+    /// `--max-rate` for `auto`; the rate itself for `fixed`.
+    pub ceiling: f64,
+    /// Answers that pushed back: 429, 503, 504, timeouts, connection errors.
+    pub pushbacks: u64,
+    /// Changes of the rate.
+    #[serde(default)]
+    pub changes: u64,
 }
 
 /// The result of a verification pass, stored as JSON so the runner owns its shape.

@@ -11,6 +11,7 @@ mod engine;
 mod health;
 mod observe;
 mod options;
+mod pace;
 mod plan;
 pub mod preflight;
 mod prepare;

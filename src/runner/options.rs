@@ -13,8 +13,13 @@ pub mod defaults {
 
     /// Steps sending a stop or start at the same time (`--concurrency`).
     pub const CONCURRENCY: u32 = 10;
-    /// Requests per second at most (`--rate-limit`).
-    pub const RATE_LIMIT: f64 = 25.0;
+    /// Where the adaptive rate (`--rate-limit auto`, the default) starts, in requests per
+    /// second: moderate, as the earlier fixed default was.
+    pub const INITIAL_RATE: f64 = 25.0;
+    /// The adaptive rate never goes above this (`--max-rate`).
+    pub const MAX_RATE: f64 = 500.0;
+    /// Nor below this, however hard the deployment pushes back.
+    pub const MIN_RATE: f64 = 1.0;
     /// Failed attempts per execution in one run before its step is `Failed` (`-m`).
     pub const MAX_FAILURES: u32 = 5;
     /// Seconds an execution may take to reach its target state (`-g`).

@@ -252,10 +252,12 @@ impl Prepared {
                 }
             });
         }
-        match self
+        let result = self
             .run_and_verify(run_id, cancel, &reporter, started)
-            .await
-        {
+            .await;
+        // The pace the requests went at, however the run ended.
+        let paced = super::pace::record(&self.journal, run_id, &self.deployment);
+        match result {
             Ok(report) => {
                 if let Some(notify) = &self.notify {
                     let notes = notify.run_ended(&report).await;
@@ -263,7 +265,7 @@ impl Prepared {
                         tracing::warn!("could not record the end notifications: {e}");
                     }
                 }
-                Ok(report)
+                paced.map(|()| report).map_err(RunError::from)
             }
             Err(e) => {
                 // Best effort: the journal may be what failed.

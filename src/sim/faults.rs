@@ -9,6 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use super::capacity::Capacity;
+
 /// The fault settings. Rates are probabilities per request, from 0 to 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -34,6 +36,12 @@ pub struct Faults {
     pub answer_delay_ms: u64,
     /// Every Domino route drops the connection until this is cleared.
     pub outage: bool,
+    /// Serve at most this many requests per second (0: no limit): requests beyond it queue,
+    /// adding their wait to the latency, and are answered 429 once the queue would make them
+    /// wait more than `capacity_queue_ms` (`capacity.rs`).
+    pub capacity_rps: u32,
+    /// The longest wait in the capacity queue before a request is refused.
+    pub capacity_queue_ms: u64,
 }
 
 impl Default for Faults {
@@ -49,6 +57,8 @@ impl Default for Faults {
             max_rps: 0,
             answer_delay_ms: 0,
             outage: false,
+            capacity_rps: 0,
+            capacity_queue_ms: 50,
         }
     }
 }
@@ -88,6 +98,8 @@ pub struct FaultsPatch {
     pub max_rps: Option<u32>,
     pub answer_delay_ms: Option<u64>,
     pub outage: Option<bool>,
+    pub capacity_rps: Option<u32>,
+    pub capacity_queue_ms: Option<u64>,
 }
 
 impl FaultsPatch {
@@ -104,6 +116,8 @@ impl FaultsPatch {
             max_rps: Some(faults.max_rps),
             answer_delay_ms: Some(faults.answer_delay_ms),
             outage: Some(faults.outage),
+            capacity_rps: Some(faults.capacity_rps),
+            capacity_queue_ms: Some(faults.capacity_queue_ms),
         }
     }
 
@@ -123,7 +137,9 @@ impl FaultsPatch {
             lost_answer_rate,
             max_rps,
             answer_delay_ms,
-            outage
+            outage,
+            capacity_rps,
+            capacity_queue_ms
         );
         f.validate()?;
         Ok(f)
@@ -146,6 +162,7 @@ pub struct FaultInjector {
     rng: ChaCha8Rng,
     window_second: u64,
     window_count: u32,
+    capacity: Capacity,
 }
 
 impl FaultInjector {
@@ -156,6 +173,7 @@ impl FaultInjector {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_fa17),
             window_second: u64::MAX,
             window_count: 0,
+            capacity: Capacity::default(),
         }
     }
 
@@ -179,9 +197,23 @@ impl FaultInjector {
         }
         self.window_count = self.window_count.saturating_add(1);
 
+        let mut queued = Duration::ZERO;
+        let over_capacity = !f.outage
+            && f.capacity_rps > 0
+            && match self.capacity.admit(
+                now_ms,
+                f.capacity_rps,
+                Duration::from_millis(f.capacity_queue_ms),
+            ) {
+                Some(wait) => {
+                    queued = wait;
+                    false
+                }
+                None => true,
+            };
         let verdict = if f.outage {
             Verdict::Drop
-        } else if f.max_rps > 0 && self.window_count > f.max_rps {
+        } else if over_capacity || (f.max_rps > 0 && self.window_count > f.max_rps) {
             Verdict::RateLimited {
                 retry_after_s: f.retry_after_s,
             }
@@ -200,7 +232,7 @@ impl FaultInjector {
             // A dropped request never reached the server, as far as the rate limit is concerned.
             self.window_count -= 1;
         }
-        (latency, verdict)
+        (latency + queued, verdict)
     }
 
     /// Whether the answer to a mutation that was applied gets lost.
@@ -256,6 +288,31 @@ mod tests {
         assert!(va.contains(&Verdict::Drop));
         assert!(va.iter().any(|v| matches!(v, Verdict::Error(_))));
         assert!(va.contains(&Verdict::Pass));
+    }
+
+    #[test]
+    fn capacity_queues_then_refuses_with_429() {
+        let mut f = FaultInjector::new(
+            Faults {
+                latency_ms: 5,
+                capacity_rps: 100,
+                capacity_queue_ms: 20,
+                ..Faults::default()
+            },
+            1,
+        );
+        let decided: Vec<_> = (0..4).map(|_| f.decide(500)).collect();
+        let latencies: Vec<u128> = decided[..3].iter().map(|(l, _)| l.as_millis()).collect();
+        assert_eq!(
+            latencies,
+            [5, 15, 25],
+            "the queue's wait adds to the latency"
+        );
+        assert!(decided[..3].iter().all(|(_, v)| *v == Verdict::Pass));
+        assert_eq!(decided[3].1, Verdict::RateLimited { retry_after_s: 1 });
+        let patch: FaultsPatch = serde_json::from_str(r#"{"capacityRps": 0}"#).unwrap();
+        f.faults = patch.apply_to(&f.faults).unwrap();
+        assert_eq!(f.decide(500).1, Verdict::Pass, "no capacity limit any more");
     }
 
     #[test]

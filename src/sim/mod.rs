@@ -3,7 +3,7 @@
 //!
 //! It serves the endpoints of `docs/domino-api.md` with their exact shapes and status strings. Stops
 //! and starts take time (evaluated lazily from timestamps), some get stuck, and faults (latency,
-//! 5xx, 429, dropped connections, lost answers, rate limits, outages) are seeded and
+//! 5xx, 429, dropped connections, lost answers, rate limits, a capacity, outages) are seeded and
 //! reproducible. `/__sim/` reports state and request counts and lets tests change the deployment
 //! behind the tool's back.
 //!
@@ -11,6 +11,7 @@
 //! `generate` (generated deployments), `faults`, `log` (the request log), `view` (state as
 //! tests see it), `simulator` (the shared state), `routes` (HTTP), `handle` (running it).
 
+mod capacity;
 mod config;
 mod faults;
 mod generate;

@@ -10,13 +10,15 @@ use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
 use crate::domino::preflight::{Check, CheckStatus};
-use crate::domino::{KindOptions, Limits};
+use crate::domino::{KindOptions, Limits, Pace};
 use crate::runner::defaults;
 use crate::runner::preflight::{PreflightOptions, PreflightReport, preflight};
 
 pub async fn run(global: &GlobalArgs, args: PreflightArgs) -> Result<Exit, CliError> {
     let concurrency = args.concurrency.unwrap_or(defaults::CONCURRENCY);
-    let rate_limit = args.rate_limit.unwrap_or(defaults::RATE_LIMIT);
+    // The adaptive pace starts here and only rises while the deployment keeps up: the estimate
+    // at this rate is the slow end.
+    let rate_limit = args.rate_limit.unwrap_or(defaults::INITIAL_RATE);
     if !(rate_limit.is_finite() && rate_limit > 0.0) {
         return Err(CliError::bad_input(format!(
             "--rate-limit must be a positive number of requests per second, not {rate_limit}"
@@ -24,7 +26,7 @@ pub async fn run(global: &GlobalArgs, args: PreflightArgs) -> Result<Exit, CliEr
     }
     let limits = Limits {
         max_in_flight: concurrency as usize,
-        requests_per_second: Some(rate_limit),
+        pace: Pace::Fixed(rate_limit),
     };
     let deployment = match connect(global, limits, &KindOptions::default()) {
         Ok(d) => d,

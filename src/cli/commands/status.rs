@@ -166,6 +166,9 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
                 .unwrap_or_default()
         );
     }
+    if let Some(p) = last_run.and_then(|r| r.pace.as_ref()) {
+        outln!("{}", pace_line(p));
+    }
     if let Some(v) = last_verification {
         outln!(
             "last verification: after {} at {}: {}",
@@ -176,6 +179,22 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     outln!("next: {next}");
     Ok(Exit::Success)
+}
+
+/// The last run's request rate, in one line.
+fn pace_line(p: &crate::journal::PaceRecord) -> String {
+    let pushbacks = match p.pushbacks {
+        1 => "1 pushback (429, 503, 504, timeout or connection error)".to_string(),
+        n => format!("{n} pushbacks (429, 503, 504, timeouts or connection errors)"),
+    };
+    if p.mode == "fixed" {
+        format!("pace: fixed at {} requests/s; {pushbacks}", p.settled)
+    } else {
+        format!(
+            "pace: auto, settled at {} requests/s (lowest {}, highest {}, ceiling {}); {pushbacks}",
+            p.settled, p.min, p.max, p.ceiling
+        )
+    }
 }
 
 /// What the operator should run now, read from the journal.

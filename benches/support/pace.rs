@@ -1,0 +1,240 @@
+//! The pace rows (issue 13): `dmm shutdown` and `restore` with their default flags (adaptive
+//! rate, default concurrency), against the simulator without a capacity limit and then with a
+//! capacity of [`CAPACITY_RPS`] requests per second. Each is compared with its bound: without a
+//! capacity, the bound of the transitions alone (no rate limit, the default concurrency); with
+//! one, the bound that capacity imposes (the necessary requests at that rate). The share of
+//! requests answered 429 and where the rate settled (from the journal) are printed too.
+
+use std::path::Path;
+use std::time::Duration;
+
+use dmm::journal::{JournalRead, JournalReader, PaceRecord};
+use dmm::runner::defaults;
+use dmm::sim::{FaultsPatch, spawn};
+use serde_json::json;
+
+use super::bound::{self, Bound, Counts, Limits};
+use super::child::run_dmm;
+use super::deployment::{Mix, TIMING, sim_config};
+
+pub const CAPACITY_RPS: u32 = 100;
+
+pub struct PaceRow {
+    /// The flags given beyond `--yes`: none unless `DMM_BENCH_PACE_ARGS` says.
+    pub flags: String,
+    pub n: usize,
+    /// "unlimited" or "capacity 100/s".
+    pub sim: String,
+    pub phase: &'static str,
+    pub wall: Duration,
+    pub steps: Duration,
+    pub bound: Bound,
+    pub requests: u64,
+    pub rate_limited: u64,
+    pub peak_rss_kib: u64,
+    pub pace: Option<PaceRecord>,
+}
+
+impl PaceRow {
+    pub fn steps_ratio(&self) -> f64 {
+        self.steps.as_secs_f64() / self.bound.seconds
+    }
+
+    pub fn ratio(&self) -> f64 {
+        self.wall.as_secs_f64() / self.bound.seconds
+    }
+
+    pub fn share_429(&self) -> f64 {
+        self.rate_limited as f64 / self.requests.max(1) as f64
+    }
+
+    fn json(&self) -> serde_json::Value {
+        json!({
+            "bench": "maintenance-pace",
+            "n": self.n,
+            "sim": self.sim,
+            "phase": self.phase,
+            "flags": self.flags,
+            "wall_s": self.wall.as_secs_f64(),
+            "steps_s": self.steps.as_secs_f64(),
+            "bound_s": self.bound.seconds,
+            "steps_ratio": self.steps_ratio(),
+            "ratio": self.ratio(),
+            "requests": self.requests,
+            "answered_429": self.rate_limited,
+            "share_429": self.share_429(),
+            "peak_rss_kib": self.peak_rss_kib,
+            "pace": self.pace,
+        })
+    }
+}
+
+/// The sizes of the pace rows: `DMM_BENCH_PACE_SIZES` (e.g. `1000,10000`), 1,000 by default;
+/// the 10,000 rows take about ten minutes, most of it at the capacity's 100 requests per second.
+pub fn sizes() -> Vec<usize> {
+    match std::env::var("DMM_BENCH_PACE_SIZES") {
+        Ok(s) if s.trim() == "0" || s.trim() == "none" => Vec::new(),
+        Ok(s) if !s.trim().is_empty() => s
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .replace('_', "")
+                    .parse::<usize>()
+                    .unwrap_or_else(|_| {
+                        panic!("DMM_BENCH_PACE_SIZES: '{p}' is not a number (e.g. 1000,10000)")
+                    })
+            })
+            .collect(),
+        _ => vec![1_000],
+    }
+}
+
+pub fn bench(
+    dmm: &Path,
+    n: usize,
+    seed: u64,
+    counts_of: impl Fn(&Mix, &Path) -> Counts,
+) -> Vec<PaceRow> {
+    let mix = Mix::for_size(n);
+    let sim = spawn(sim_config(&mix, seed)).expect("the simulator starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("pace.json");
+    let journal = dir.path().join("pace.json.journal");
+    let file_arg = file.display().to_string();
+    eprintln!("N = {n}: pace rows: snapshot ...");
+    run_dmm(dmm, &sim, &["snapshot".to_string(), file_arg.clone()]);
+    let counts = counts_of(&mix, &file);
+    let concurrency = defaults::CONCURRENCY as usize;
+    let limits = |rate: Option<f64>| Limits {
+        concurrency,
+        rate,
+        workspaces_page_size: 50,
+        models_page_size: 10,
+    };
+    let mut rows = Vec::new();
+    // For experiments: more flags after the defaults (e.g. `--max-rate 1000`), and only one of
+    // the two simulators (`unlimited` or `capacity`).
+    let extra: Vec<String> = std::env::var("DMM_BENCH_PACE_ARGS")
+        .map(|a| a.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let only = std::env::var("DMM_BENCH_PACE_SIMS").unwrap_or_default();
+    for (label, capacity) in [
+        ("unlimited".to_string(), 0),
+        (format!("capacity {CAPACITY_RPS}/s"), CAPACITY_RPS),
+    ] {
+        if !only.is_empty() && !label.starts_with(only.as_str()) {
+            continue;
+        }
+        sim.set_faults(FaultsPatch {
+            capacity_rps: Some(capacity),
+            ..FaultsPatch::default()
+        })
+        .expect("a valid capacity");
+        let rate = (capacity > 0).then_some(f64::from(capacity));
+        for (phase, make_bound) in [
+            (
+                "shutdown",
+                bound::shutdown as fn(&_, &Limits, &Counts) -> Bound,
+            ),
+            ("restore", bound::restore),
+        ] {
+            eprintln!("N = {n}: {phase}, default flags, {label} ...");
+            sim.reset_counters();
+            let mut args = vec![phase.to_string(), file_arg.clone(), "--yes".to_string()];
+            args.extend(extra.iter().cloned());
+            let outcome = run_dmm(dmm, &sim, &args);
+            let log = sim.requests();
+            let pace = JournalReader::open(&journal)
+                .and_then(|r| r.runs())
+                .ok()
+                .and_then(|runs| runs.last().and_then(|r| r.pace.clone()));
+            let row = PaceRow {
+                flags: if extra.is_empty() {
+                    "default".to_string()
+                } else {
+                    extra.join(" ")
+                },
+                n,
+                sim: label.clone(),
+                phase,
+                wall: outcome.wall,
+                steps: outcome
+                    .verify_started
+                    .as_ref()
+                    .map_or(outcome.wall, |(at, _)| *at),
+                bound: make_bound(&TIMING, &limits(rate), &counts),
+                requests: log.total,
+                rate_limited: log.faults.rate_limited,
+                peak_rss_kib: outcome.peak_rss_kib,
+                pace,
+            };
+            eprintln!(
+                "N = {n}: {phase} ({label}) took {:.2?}, steps {:.2}x the bound",
+                row.wall,
+                row.steps_ratio()
+            );
+            println!("{}", row.json());
+            rows.push(row);
+        }
+    }
+    sim.shutdown();
+    rows
+}
+
+pub fn print_table(rows: &[PaceRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Default flags (--rate-limit auto, max {} /s, concurrency {}):",
+        defaults::MAX_RATE,
+        defaults::CONCURRENCY
+    );
+    println!(
+        "{:>6} {:<16} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "N",
+        "simulator",
+        "phase",
+        "wall s",
+        "steps s",
+        "bound s",
+        "ratio",
+        "steps",
+        "req",
+        "429 %",
+        "settled",
+        "min",
+        "max",
+        "pushbacks",
+        "RSS MiB"
+    );
+    for r in rows {
+        let p = r.pace.as_ref();
+        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
+        println!(
+            "{:>6} {:<16} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>7} {:>6.2} {:>8} {:>8} {:>8} {:>9} {:>8.1}",
+            r.n,
+            r.sim,
+            r.phase,
+            r.wall.as_secs_f64(),
+            r.steps.as_secs_f64(),
+            r.bound.seconds,
+            r.ratio(),
+            r.steps_ratio(),
+            r.requests,
+            100.0 * r.share_429(),
+            f(p.map(|p| p.settled)),
+            f(p.map(|p| p.min)),
+            f(p.map(|p| p.max)),
+            p.map_or("-".to_string(), |p| p.pushbacks.to_string()),
+            r.peak_rss_kib as f64 / 1024.0,
+        );
+    }
+    println!(
+        "\nbound: unlimited = the transitions alone (no rate limit, concurrency {}); capacity = the necessary requests at {CAPACITY_RPS}/s. \
+         steps = (time until verification began) / bound; 429 % = requests answered 429 / all requests of the run (verification included); \
+         settled/min/max/pushbacks: the run's pace as the journal records it.",
+        defaults::CONCURRENCY
+    );
+}

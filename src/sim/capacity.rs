@@ -1,0 +1,73 @@
+//! A deployment that can serve only so many requests per second: requests queue for the server,
+//! so latency grows with the queue, and once the queue holds more than a set wait, requests are
+//! answered 429 with `Retry-After` at once (as a frontend's rate limiter with a small burst
+//! queue does, nginx's `limit_req` for example). Tests and benchmarks use it to watch a client
+//! find the capacity.
+
+use std::time::Duration;
+
+/// The server's queue: when the next request can start being served.
+#[derive(Debug, Default)]
+pub struct Capacity {
+    /// Microseconds since the simulator started.
+    next_free_us: u64,
+}
+
+impl Capacity {
+    /// A request arriving at `now_ms`, with the server taking `rps` requests per second and
+    /// queueing at most `max_wait`: how long it waits for the server, or `None` when the queue
+    /// is full (the request is refused and takes no capacity).
+    pub fn admit(&mut self, now_ms: u64, rps: u32, max_wait: Duration) -> Option<Duration> {
+        let now_us = now_ms.saturating_mul(1000);
+        let slot_us = 1_000_000 / u64::from(rps.max(1));
+        let start = self.next_free_us.max(now_us);
+        let wait = Duration::from_micros(start - now_us);
+        if wait > max_wait {
+            return None;
+        }
+        self.next_free_us = start + slot_us;
+        Some(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_within_capacity_do_not_wait() {
+        let mut c = Capacity::default();
+        for i in 0..100 {
+            // 100 per second at 100 rps, evenly spaced.
+            assert_eq!(
+                c.admit(i * 10, 100, Duration::ZERO),
+                Some(Duration::ZERO),
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_burst_queues_then_is_refused() {
+        let mut c = Capacity::default();
+        let max_wait = Duration::from_millis(50);
+        let waits: Vec<_> = (0..8).map(|_| c.admit(1000, 100, max_wait)).collect();
+        let ms = |w: &Option<Duration>| w.map(|d| d.as_millis());
+        assert_eq!(
+            waits.iter().map(ms).collect::<Vec<_>>(),
+            [
+                Some(0),
+                Some(10),
+                Some(20),
+                Some(30),
+                Some(40),
+                Some(50),
+                None,
+                None
+            ],
+            "latency grows with the queue, then the queue is full"
+        );
+        // A refused request took no capacity: once the queue drains, requests pass again.
+        assert_eq!(c.admit(1060, 100, max_wait), Some(Duration::ZERO));
+    }
+}
