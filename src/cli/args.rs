@@ -265,6 +265,10 @@ pub struct JournalArgs {
     /// Only this kind.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<Kind>,
+    /// Walk the hash chain over the events instead of listing them: exit 0 when intact, 1 when
+    /// an event was changed, removed or inserted (each named by its sequence number).
+    #[arg(long, conflicts_with_all = ["json", "failed", "kind"])]
+    pub verify: bool,
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!   durably; `JournalWriter` batches concurrent steps' transitions into shared commits.
 //! - `JournalReader` reads the file without the write lock, alongside a running `Journal`.
 //! - Both read through the `JournalRead` trait.
+mod chain;
 mod error;
 mod meta;
 mod open;
@@ -17,6 +18,7 @@ mod store;
 mod types;
 mod writer;
 
+pub use chain::{ChainBreak, ChainReport};
 pub use error::JournalError;
 pub use meta::path_for;
 pub use read::{JournalRead, JournalReader};

@@ -41,6 +41,12 @@ pub trait JournalRead {
         read_guarded(self, |txn, path| read_all(txn, path, EVENTS, "events"))
     }
 
+    /// Walks the hash chain over the event log (`chain.rs`): where, if anywhere, an event was
+    /// changed, removed or inserted since it was written.
+    fn verify_chain(&self) -> Result<super::ChainReport, JournalError> {
+        read_guarded(self, super::chain::verify)
+    }
+
     /// What the scan behind the snapshot saw, if `dmm snapshot` recorded it.
     fn snapshot_scan(&self) -> Result<Option<serde_json::Value>, JournalError> {
         read_guarded(self, |txn, path| {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::JournalError;
+use super::chain;
 use super::meta;
 use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
@@ -277,20 +278,35 @@ pub(crate) struct StepTables<'t> {
     runs: Table<'t, u64, &'static [u8]>,
     steps: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
+    meta: Table<'t, &'static str, &'static [u8]>,
     next_seq: u64,
+    /// The `prev_sha256` the next appended event carries (`chain.rs`).
+    chain_link: String,
 }
 
 impl<'t> StepTables<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> Result<Self, JournalError> {
         let redb = |e: redb::TableError| JournalError::from_redb(path, e);
+        let storage = |e: redb::StorageError| JournalError::from_redb(path, e);
         let events = txn.open_table(EVENTS).map_err(redb)?;
-        let next_seq = next_key(&events).map_err(|e| JournalError::from_redb(path, e))?;
+        let meta = txn.open_table(META).map_err(redb)?;
+        let last = events.last().map_err(storage)?;
+        let next_seq = last.as_ref().map(|(k, _)| k.value() + 1).unwrap_or(1);
+        let snapshot_sha256 = meta
+            .get(schema::META_SNAPSHOT_SHA256)
+            .map_err(storage)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+            .ok_or_else(|| JournalError::corrupt(path, "meta has no snapshot_sha256"))?;
+        let chain_link = chain::next_link(last.as_ref().map(|(_, v)| v.value()), &snapshot_sha256);
+        drop(last);
         Ok(StepTables {
             path,
             runs: txn.open_table(RUNS).map_err(redb)?,
             steps: txn.open_table(STEPS).map_err(redb)?,
             events,
+            meta,
             next_seq,
+            chain_link,
         })
     }
 
@@ -315,10 +331,16 @@ impl<'t> StepTables<'t> {
 
     fn append_event(&mut self, event: Event) -> Result<(), JournalError> {
         let seq = self.next_seq;
-        let event = Event { seq, ..event };
+        let mut event = Event { seq, ..event };
+        let prev = std::mem::take(&mut self.chain_link);
+        let bytes = chain::seal(&mut event, prev);
+        let storage = |e| JournalError::from_redb(self.path, e);
         self.events
-            .insert(seq, schema::encode(&event).as_slice())
-            .map_err(|e| JournalError::from_redb(self.path, e))?;
+            .insert(seq, bytes.as_slice())
+            .map_err(storage)?;
+        let sha = event.sha256.unwrap_or_default();
+        chain::write_head(&mut self.meta, seq, &sha).map_err(storage)?;
+        self.chain_link = sha;
         self.next_seq += 1;
         Ok(())
     }
@@ -469,5 +491,7 @@ fn event_for(
         attempt,
         http_status,
         message,
+        prev_sha256: None, // set by append_event
+        sha256: None,
     }
 }
