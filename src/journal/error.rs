@@ -72,6 +72,13 @@ pub enum JournalError {
     /// limit, an I/O error): nothing of it was written, what was committed before stands.
     #[error("cannot write to journal {path}: {detail}")]
     WriteFailed { path: PathBuf, detail: String },
+
+    /// The file at the journal's path is no longer the one this process opened (deleted,
+    /// renamed, or replaced by another file): writing on would record into a file nobody reads.
+    #[error(
+        "journal {path} {what} while this run held it; nothing more was recorded or sent: put the journal back at {path} (or pass --journal with its new path), then run the same command again"
+    )]
+    Replaced { path: PathBuf, what: String },
 }
 
 impl JournalError {
@@ -151,7 +158,9 @@ impl JournalError {
     pub fn is_write_failure(&self) -> bool {
         matches!(
             self,
-            JournalError::WriteFailed { .. } | JournalError::WriterStopped { .. }
+            JournalError::WriteFailed { .. }
+                | JournalError::WriterStopped { .. }
+                | JournalError::Replaced { .. }
         )
     }
 
@@ -169,7 +178,8 @@ impl JournalError {
             | JournalError::UnknownStep { path, .. }
             | JournalError::WrongOperation { path, .. }
             | JournalError::WriterStopped { path }
-            | JournalError::WriteFailed { path, .. } => path,
+            | JournalError::WriteFailed { path, .. }
+            | JournalError::Replaced { path, .. } => path,
         }
     }
 
@@ -192,6 +202,10 @@ impl JournalError {
             JournalError::WriteFailed { detail, .. } => JournalError::WriteFailed {
                 path,
                 detail: detail.clone(),
+            },
+            JournalError::Replaced { what, .. } => JournalError::Replaced {
+                path,
+                what: what.clone(),
             },
             other => JournalError::Storage {
                 path,

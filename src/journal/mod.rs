@@ -9,6 +9,7 @@
 //! - Both read through the `JournalRead` trait.
 mod chain;
 mod error;
+mod identity;
 mod meta;
 mod open;
 mod read;

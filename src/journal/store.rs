@@ -7,6 +7,7 @@ use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTra
 
 use super::JournalError;
 use super::chain;
+use super::identity::FileIdentity;
 use super::meta;
 use super::open::{self, FileState};
 use super::read::{JournalRead, begin_read_on};
@@ -23,6 +24,8 @@ pub struct Journal {
     db: Database,
     /// Committed write transactions since open; shows how well group commit batches.
     commits: AtomicU64,
+    /// The file this handle opened (`identity.rs`), checked before every write.
+    identity: FileIdentity,
 }
 
 impl Journal {
@@ -55,9 +58,11 @@ impl Journal {
                     state
                 }
             };
+            let db = open::open_writer(path, state)?;
             let journal = Journal {
                 path: path.to_path_buf(),
-                db: open::open_writer(path, state)?,
+                identity: FileIdentity::of(path)?,
+                db,
                 commits: AtomicU64::new(0),
             };
             // Checked again on the real file, now that we hold it: it may have changed hands
@@ -223,6 +228,9 @@ impl Journal {
         body: impl FnOnce(&WriteTransaction) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
         let failed = |e: JournalError| e.in_write();
+        // The file at the path must still be the one we hold: a deleted or replaced journal
+        // stops the run before anything else is recorded (and so before anything is sent).
+        self.identity.check(&self.path)?;
         let mut txn = self.db.begin_write().map_err(|e| failed(self.redb(e)))?;
         // Immediate is redb's default; said here because the protocol depends on it: a step's
         // `Requested` must be on disk before its request leaves.

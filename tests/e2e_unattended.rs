@@ -1,0 +1,174 @@
+//! An unattended window: the journal file swapped under a running process, the snapshot edited
+//! while a run holds its journal, a process stopped (SIGSTOP) and continued.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+use dmm::journal::{JournalRead, JournalReader};
+
+/// A small deployment with more Apps, so a rate-limited shutdown sends its stops over seconds.
+fn spread_env() -> Env {
+    let mut spec = small_spec();
+    spec.apps = 30;
+    Env::new(config(spec).transition(200, 50))
+}
+
+/// A shutdown slowed to a few requests per second, one stop at a time.
+fn slow_shutdown(env: &Env, rate: &str) -> Child {
+    env.dmm()
+        .args([
+            "shutdown",
+            env.snapshot().to_str().unwrap(),
+            "--yes",
+            "--poll-interval-ms",
+            "50",
+            "--rate-limit",
+            rate,
+            "--concurrency",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dmm starts")
+}
+
+fn requested_in(journal: &Path) -> BTreeSet<String> {
+    JournalReader::open(journal)
+        .and_then(|r| r.events())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e.to == "Requested")
+        .map(|e| e.execution)
+        .collect()
+}
+
+fn wait_exit(child: Child, limit: Duration) -> std::process::Output {
+    let mut child = child;
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            kill9(&mut child);
+            panic!("dmm did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    check_no_key(&out);
+    out
+}
+
+/// Swaps the journal with `swap` mid-run (after a few stops were requested); returns the run's
+/// output, the simulator's clock at the swap, and where the journal's records now are.
+fn swap_mid_run(
+    env: &Env,
+    expected: &str,
+    swap: impl FnOnce(&Path) -> std::path::PathBuf,
+) -> (std::process::Output, u64, std::path::PathBuf) {
+    env.take_snapshot();
+    let child = slow_shutdown(env, "6");
+    // Mid-run, and at a moment when what was recorded has been sent, so that the requests the
+    // run sends from here on are new ones.
+    wait_for(Duration::from_secs(30), "a few stops sent", || {
+        let sent = env.sim.requests().mutations.len();
+        sent >= 4 && requested_in(&env.journal()).len() <= sent + 1
+    });
+    let swap_ms = env.sim.state().now_ms;
+    let records = swap(&env.journal());
+    let out = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let line = format!(
+        "journal {} {expected} while this run held it",
+        env.journal().display()
+    );
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(&line)).collect();
+    assert_eq!(errors.len(), 1, "one line names the path: {}", text(&out));
+    eprintln!("{}", errors[0]);
+    (out, swap_ms, records)
+}
+
+/// Nothing was sent after the swap unless its `Requested` record was durable before it: every
+/// stop the simulator received after the swap moment is recorded as requested in the file the
+/// run was writing, and there are few of them (only requests already on their way).
+fn assert_nothing_unrecorded_after(env: &Env, swap_ms: u64, records: &Path) {
+    let requested = requested_in(records);
+    let log = env.sim.requests();
+    let late: Vec<_> = log.mutations.iter().filter(|m| m.at_ms > swap_ms).collect();
+    for m in &late {
+        let id = m.execution_id.clone().unwrap_or_default();
+        assert!(
+            requested.contains(&id),
+            "{} {} reached the simulator at {} ms, after the swap at {swap_ms} ms, without a Requested record",
+            m.method,
+            m.path,
+            m.at_ms
+        );
+    }
+    assert!(
+        late.len() <= 2,
+        "at most the two requests in flight (--concurrency 2) may arrive after the swap: {late:?}"
+    );
+    let total = log.mutations.len();
+    let touched: BTreeSet<_> = log.mutations.iter().map(|m| &m.execution_id).collect();
+    let planned = snapshot_keys(env).len();
+    assert!(
+        touched.len() < planned,
+        "the run stopped early: {} of {planned} executions were sent a stop",
+        touched.len()
+    );
+    eprintln!(
+        "swap at {swap_ms} ms: {} mutations before it, {} after it (all recorded before it)",
+        total - late.len(),
+        late.len()
+    );
+}
+
+#[test]
+fn a_journal_moved_away_mid_run_stops_it_at_the_next_commit() {
+    let env = spread_env();
+    let (_, swap_ms, records) = swap_mid_run(&env, "was deleted or moved away", |journal| {
+        let moved = journal.with_extension("moved");
+        std::fs::rename(journal, &moved).unwrap();
+        moved
+    });
+    assert_nothing_unrecorded_after(&env, swap_ms, &records);
+}
+
+#[test]
+fn a_journal_deleted_mid_run_stops_it_at_the_next_commit() {
+    let env = spread_env();
+    let (_, swap_ms, records) = swap_mid_run(&env, "was deleted or moved away", |journal| {
+        // A second name keeps the records readable for the test; the journal's path is gone.
+        let kept = journal.with_extension("kept");
+        std::fs::hard_link(journal, &kept).unwrap();
+        std::fs::remove_file(journal).unwrap();
+        kept
+    });
+    assert_nothing_unrecorded_after(&env, swap_ms, &records);
+    assert!(!env.journal().exists(), "dmm must not recreate the journal");
+}
+
+#[test]
+fn a_journal_replaced_by_another_file_mid_run_stops_it() {
+    let env = spread_env();
+    let (out, swap_ms, records) =
+        swap_mid_run(&env, "was replaced by another file", |journal| {
+            let kept = journal.with_extension("kept");
+            std::fs::hard_link(journal, &kept).unwrap();
+            let other = journal.with_extension("other");
+            std::fs::copy(journal, &other).unwrap();
+            std::fs::rename(&other, journal).unwrap();
+            kept
+        });
+    assert_nothing_unrecorded_after(&env, swap_ms, &records);
+    // The copy put in its place received nothing of this run after the swap.
+    let in_copy = JournalReader::open(&env.journal()).unwrap().events().unwrap().len();
+    let in_kept = JournalReader::open(&records).unwrap().events().unwrap().len();
+    assert!(in_copy <= in_kept, "{}", text(&out));
+}
