@@ -172,3 +172,50 @@ fn a_journal_replaced_by_another_file_mid_run_stops_it() {
     let in_kept = JournalReader::open(&records).unwrap().events().unwrap().len();
     assert!(in_copy <= in_kept, "{}", text(&out));
 }
+
+#[test]
+fn a_snapshot_edited_while_a_run_holds_its_journal_is_refused_by_the_next_run() {
+    let env = spread_env();
+    env.take_snapshot();
+    let child = slow_shutdown(&env, "20");
+    wait_for(Duration::from_secs(30), "the run to hold its journal", || {
+        !requested_in(&env.journal()).is_empty()
+    });
+    // One execution removed from the snapshot by hand: still a valid snapshot file.
+    let snap = env.snapshot();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&snap).unwrap()).unwrap();
+    doc["App"].as_array_mut().unwrap().pop();
+    std::fs::write(&snap, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let journal_before = requested_in(&env.journal());
+
+    let expected = format!(
+        "snapshot {} changed since journal {} was made for it",
+        snap.display(),
+        env.journal().display()
+    );
+    for args in [
+        env.op_args("shutdown", &[]),
+        vec!["status".into(), snap.to_str().unwrap().into()],
+        vec![
+            "journal".into(),
+            snap.to_str().unwrap().into(),
+            "--verify".into(),
+        ],
+    ] {
+        let out = env.dmm().args(&args).output().unwrap();
+        check_no_key(&out);
+        assert_eq!(code(&out), 2, "{args:?}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(&expected), "{args:?}: {stderr}");
+        assert!(stderr.contains("put the snapshot back as it was"), "{stderr}");
+    }
+    // The refused run sent nothing of its own and took nothing from the running one, which ends
+    // as it began: with the snapshot it loaded.
+    let out = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(journal_before.len() <= requested_in(&env.journal()).len());
+    let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
+    assert_eq!(runs.len(), 1, "the refused run never began a run record");
+}

@@ -214,6 +214,7 @@ pub(crate) fn check_copy(
     path: &Path,
     copy: &VerifiedCopy,
     snapshot_sha256: &str,
+    snapshot: &Path,
 ) -> Result<(), JournalError> {
     use redb::ReadableDatabase;
     let txn = copy
@@ -221,5 +222,5 @@ pub(crate) fn check_copy(
         .begin_read()
         .map_err(|e| JournalError::from_redb(path, e))?;
     let meta = read_meta(&txn, path)?;
-    check_binding(path, &meta, snapshot_sha256)
+    check_binding(path, &meta, snapshot_sha256, Some(snapshot))
 }

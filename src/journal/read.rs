@@ -132,7 +132,19 @@ impl JournalReader {
     /// snapshot with this SHA-256: the one check every reader of a snapshot's journal makes.
     pub fn open_bound(path: &Path, snapshot_sha256: &str) -> Result<JournalReader, JournalError> {
         let reader = JournalReader::open(path)?;
-        check_binding(path, &reader.meta()?, snapshot_sha256)?;
+        check_binding(path, &reader.meta()?, snapshot_sha256, None)?;
+        Ok(reader)
+    }
+
+    /// [`JournalReader::open_bound`], given the snapshot file too, so that a refusal can say
+    /// that this file changed since the journal was made for it.
+    pub fn open_for(
+        path: &Path,
+        snapshot_sha256: &str,
+        snapshot: &Path,
+    ) -> Result<JournalReader, JournalError> {
+        let reader = JournalReader::open(path)?;
+        check_binding(path, &reader.meta()?, snapshot_sha256, Some(snapshot))?;
         Ok(reader)
     }
 

@@ -10,7 +10,7 @@ use super::chain;
 use super::identity::FileIdentity;
 use super::meta;
 use super::open::{self, FileState};
-use super::read::{JournalRead, begin_read_on};
+use super::read::{JournalRead, JournalReader, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
     Event, NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord, Transition,
@@ -52,9 +52,24 @@ impl Journal {
                 }
                 Err(e) => return Err(e),
                 Ok(()) => {
-                    let state = open::probe(path)?;
+                    let state = match open::probe(path) {
+                        Err(locked @ JournalError::Locked { .. }) => {
+                            // Held by a run: a snapshot edited since the journal was made is
+                            // said first (exit 2), since waiting for that run would not help.
+                            if let Ok(meta) = JournalReader::open(path).and_then(|r| r.meta()) {
+                                meta::check_binding(
+                                    path,
+                                    &meta,
+                                    snapshot_sha256,
+                                    Some(snapshot_path),
+                                )?;
+                            }
+                            return Err(locked);
+                        }
+                        other => other?,
+                    };
                     let copy = open::verified_copy(path)?;
-                    open::check_copy(path, &copy, snapshot_sha256)?;
+                    open::check_copy(path, &copy, snapshot_sha256, snapshot_path)?;
                     state
                 }
             };
@@ -67,7 +82,7 @@ impl Journal {
             };
             // Checked again on the real file, now that we hold it: it may have changed hands
             // between the look at the copy and the open.
-            meta::check_binding(path, &journal.meta()?, snapshot_sha256)?;
+            meta::check_binding(path, &journal.meta()?, snapshot_sha256, Some(snapshot_path))?;
             return Ok(journal);
         }
         Err(JournalError::Storage {

@@ -26,7 +26,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     if !path.exists() {
         return Err(JournalError::NotFound { path }.into());
     }
-    let reader = JournalReader::open_bound(&path, &loaded.sha256)?;
+    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     if args.verify {
         return verify(&reader);
     }
