@@ -219,3 +219,118 @@ fn a_snapshot_edited_while_a_run_holds_its_journal_is_refused_by_the_next_run() 
     let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
     assert_eq!(runs.len(), 1, "the refused run never began a run record");
 }
+
+/// Every `Confirmed` step of `op` is in its target state in the deployment (or gone).
+fn assert_confirmed_are_true(env: &Env, op: dmm::journal::Operation) -> usize {
+    let state = env.sim.state();
+    let steps = env.steps(op);
+    let mut confirmed = 0;
+    for s in steps
+        .iter()
+        .filter(|s| s.phase == dmm::journal::StepPhase::Confirmed)
+    {
+        confirmed += 1;
+        if let Some(e) = state.get(s.key.kind, &s.key.execution) {
+            let ok = match op {
+                dmm::journal::Operation::Shutdown => e.stopped,
+                dmm::journal::Operation::Restore => e.running,
+            };
+            assert!(
+                ok,
+                "{} {} is Confirmed in the journal but {} in the deployment",
+                s.key.kind, s.key.execution, e.status
+            );
+        }
+    }
+    confirmed
+}
+
+#[test]
+fn a_run_stopped_with_sigstop_and_continued_ends_correct() {
+    use dmm::journal::{Operation, StepPhase};
+    use dmm::snapshot::Kind;
+    let env = spread_env();
+    env.take_snapshot();
+    // -g 2: the stop below outlasts the grace period, as a minute outlasts the default 30 s.
+    let mut child = env
+        .dmm()
+        .args([
+            "shutdown",
+            env.snapshot().to_str().unwrap(),
+            "--yes",
+            "--poll-interval-ms",
+            "20",
+            "--rate-limit",
+            "15",
+            "--concurrency",
+            "3",
+            "-g",
+            "2",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Mid-run: some Apps confirmed stopped, other steps not ended yet.
+    wait_for(Duration::from_secs(30), "some Apps confirmed", || {
+        let steps = env.steps(Operation::Shutdown);
+        let apps = steps
+            .iter()
+            .filter(|s| s.key.kind == Kind::App && s.phase == StepPhase::Confirmed)
+            .count();
+        apps >= 2 && steps.iter().any(|s| !s.phase.is_terminal())
+    });
+    signal(&child, libc::SIGSTOP);
+    let steps = env.steps(Operation::Shutdown);
+    let unended = steps.iter().filter(|s| !s.phase.is_terminal()).count();
+    let restarted = steps
+        .iter()
+        .find(|s| s.key.kind == Kind::App && s.phase == StepPhase::Confirmed)
+        .unwrap()
+        .key
+        .execution
+        .clone();
+    // While the process is stopped, the deployment moves on: the stops in flight finish (200 ms
+    // transitions), and someone starts an App that dmm has already confirmed stopped.
+    env.sim.start_behind_back(Kind::App, &restarted).unwrap();
+    // Six seconds rather than a minute: what matters is that the stop outlasts the grace period
+    // (-g 2 above) and the transitions, so every timer the run had is past due when it resumes;
+    // nothing in the runner counts how much longer than that it was stopped.
+    std::thread::sleep(Duration::from_secs(6));
+    signal(&child, libc::SIGCONT);
+    let _ = &mut child;
+    let out = wait_exit(child, Duration::from_secs(90));
+    eprintln!(
+        "stopped with {unended} steps unended; {restarted} started behind dmm's back; exit {}",
+        code(&out)
+    );
+    // The App started behind its back is found by the verification: exit 1, and its step is
+    // reopened rather than left Confirmed.
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&restarted),
+        "{}",
+        text(&out)
+    );
+    let confirmed = assert_confirmed_are_true(&env, Operation::Shutdown);
+    let after = env.steps(Operation::Shutdown);
+    let step = after
+        .iter()
+        .find(|s| s.key.execution == restarted)
+        .unwrap();
+    assert_ne!(step.phase, StepPhase::Confirmed, "{step:?}");
+    assert!(
+        !after
+            .iter()
+            .any(|s| matches!(s.phase, StepPhase::Failed(_))),
+        "nothing failed for the clock jump: {after:?}"
+    );
+    eprintln!("{confirmed} steps confirmed, each in its target state");
+    // The same command again converges.
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_confirmed_are_true(&env, Operation::Shutdown);
+    for &kind in Kind::ALL {
+        assert!(running(&env, kind).is_empty(), "{kind} still running");
+    }
+}
