@@ -6,7 +6,8 @@
 //! answer carries one. 500 is retried too although `docs/domino-api.md` does not list it: Domino's
 //! frontend answers 500 when a backend service is restarting, and every call we make is either a
 //! read or state-setting (stop, start, pause), so sending it again is safe. 401/403, 404 and
-//! other 4xx are final at once.
+//! other 4xx are final at once. Writes stop after `max_retries`; reads keep retrying for a time
+//! while the deployment answers (`read_patience.rs`).
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
+use super::read_patience;
 use super::token::TokenSource;
 
 /// The header Domino reads the API key from.
@@ -57,6 +59,8 @@ struct Inner {
     retries: AtomicU64,
     /// The service-account token, when one is used instead of the API key.
     token: Option<TokenSource>,
+    /// Transient failures in a row across all attempts: an outage ends reads' extra patience.
+    failure_streak: read_patience::FailureStreak,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -116,6 +120,7 @@ impl DominoClient {
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 token,
+                failure_streak: Default::default(),
             }),
         })
     }
@@ -224,22 +229,43 @@ impl DominoClient {
         let url = self.url(path);
         let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serializes"));
         let policy = &self.inner.retry;
+        // A read has no side effect: its retries are bounded by time (`read_patience.rs`).
+        let read = method == Method::GET;
+        let started = std::time::Instant::now();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_retries);
+            .with_max_times(if read { usize::MAX } else { policy.max_retries });
         if policy.jitter {
             backoff = backoff.with_jitter();
         }
         let mut retry_number = 0u32;
-        let attempts = (|| self.attempt(&method, path, &url, body.as_deref()))
+        let mut retries_decided = 0u32;
+        let attempts = (|| async {
+            let result = self.attempt(&method, path, &url, body.as_deref()).await;
+            let transient = matches!(&result, Err(f) if f.transient);
+            self.inner.failure_streak.note(transient);
+            result
+        })
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
                 // `None` means the retries are used up; a Retry-After never extends them.
-                delay.map(|d| match failure.retry_after {
+                let delay = delay.map(|d| match failure.retry_after {
                     Some(wait) => wait.min(policy.max_retry_after).max(d),
                     None => d,
+                });
+                let done = retries_decided;
+                retries_decided += 1;
+                delay.filter(|&d| {
+                    !read
+                        || read_patience::read_again(
+                            policy,
+                            done,
+                            started.elapsed(),
+                            d,
+                            self.inner.failure_streak.looks_like_outage(),
+                        )
                 })
             })
             .notify(|failure, delay| {

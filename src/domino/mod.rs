@@ -11,6 +11,7 @@ pub mod kinds;
 mod limiter;
 mod progress;
 mod projects;
+mod read_patience;
 mod report;
 mod scan;
 mod tally;
