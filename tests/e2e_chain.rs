@@ -82,7 +82,9 @@ fn an_untouched_journal_after_a_full_cycle_verifies_intact() {
     let events = rows(&env.journal()).len();
     assert!(events > 20, "a cycle of the small deployment writes events");
     assert!(
-        stdout(&out).contains(&format!("intact: {events} events, chained from the snapshot")),
+        stdout(&out).contains(&format!(
+            "intact: {events} events, chained from the snapshot"
+        )),
         "{}",
         text(&out)
     );
@@ -113,7 +115,10 @@ fn a_changed_message_is_found_at_its_sequence_number() {
         report.contains("event 5: event 5 was changed since it was written"),
         "{report}"
     );
-    assert!(report.contains("chain broken at event 5 (1 problem)"), "{report}");
+    assert!(
+        report.contains("chain broken at event 5 (1 problem)"),
+        "{report}"
+    );
     // The original is untouched and still verifies.
     assert_eq!(code(&verify(&env, &env.journal())), 0);
 }

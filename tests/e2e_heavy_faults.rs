@@ -58,7 +58,10 @@ fn cycle(seed: u64) -> Cycle {
     assert_eq!(code(&out), 0, "seed {seed}: shutdown: {}", text(&out));
     past_old_count += reads_past_six(&out);
     for &kind in Kind::ALL {
-        assert!(running(&env, kind).is_empty(), "seed {seed}: {kind} still running");
+        assert!(
+            running(&env, kind).is_empty(),
+            "seed {seed}: {kind} still running"
+        );
     }
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "seed {seed}: restore: {}", text(&out));

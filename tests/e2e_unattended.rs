@@ -157,19 +157,26 @@ fn a_journal_deleted_mid_run_stops_it_at_the_next_commit() {
 #[test]
 fn a_journal_replaced_by_another_file_mid_run_stops_it() {
     let env = spread_env();
-    let (out, swap_ms, records) =
-        swap_mid_run(&env, "was replaced by another file", |journal| {
-            let kept = journal.with_extension("kept");
-            std::fs::hard_link(journal, &kept).unwrap();
-            let other = journal.with_extension("other");
-            std::fs::copy(journal, &other).unwrap();
-            std::fs::rename(&other, journal).unwrap();
-            kept
-        });
+    let (out, swap_ms, records) = swap_mid_run(&env, "was replaced by another file", |journal| {
+        let kept = journal.with_extension("kept");
+        std::fs::hard_link(journal, &kept).unwrap();
+        let other = journal.with_extension("other");
+        std::fs::copy(journal, &other).unwrap();
+        std::fs::rename(&other, journal).unwrap();
+        kept
+    });
     assert_nothing_unrecorded_after(&env, swap_ms, &records);
     // The copy put in its place received nothing of this run after the swap.
-    let in_copy = JournalReader::open(&env.journal()).unwrap().events().unwrap().len();
-    let in_kept = JournalReader::open(&records).unwrap().events().unwrap().len();
+    let in_copy = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap()
+        .len();
+    let in_kept = JournalReader::open(&records)
+        .unwrap()
+        .events()
+        .unwrap()
+        .len();
     assert!(in_copy <= in_kept, "{}", text(&out));
 }
 
@@ -178,9 +185,11 @@ fn a_snapshot_edited_while_a_run_holds_its_journal_is_refused_by_the_next_run() 
     let env = spread_env();
     env.take_snapshot();
     let child = slow_shutdown(&env, "20");
-    wait_for(Duration::from_secs(30), "the run to hold its journal", || {
-        !requested_in(&env.journal()).is_empty()
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the run to hold its journal",
+        || !requested_in(&env.journal()).is_empty(),
+    );
     // One execution removed from the snapshot by hand: still a valid snapshot file.
     let snap = env.snapshot();
     let mut doc: serde_json::Value =
@@ -209,7 +218,10 @@ fn a_snapshot_edited_while_a_run_holds_its_journal_is_refused_by_the_next_run() 
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
         assert!(stderr.contains(&expected), "{args:?}: {stderr}");
-        assert!(stderr.contains("put the snapshot back as it was"), "{stderr}");
+        assert!(
+            stderr.contains("put the snapshot back as it was"),
+            "{stderr}"
+        );
     }
     // The refused run sent nothing of its own and took nothing from the running one, which ends
     // as it began: with the snapshot it loaded.
@@ -314,10 +326,7 @@ fn a_run_stopped_with_sigstop_and_continued_ends_correct() {
     );
     let confirmed = assert_confirmed_are_true(&env, Operation::Shutdown);
     let after = env.steps(Operation::Shutdown);
-    let step = after
-        .iter()
-        .find(|s| s.key.execution == restarted)
-        .unwrap();
+    let step = after.iter().find(|s| s.key.execution == restarted).unwrap();
     assert_ne!(step.phase, StepPhase::Confirmed, "{step:?}");
     assert!(
         !after

@@ -241,12 +241,7 @@ impl DominoClient {
         }
         let mut retry_number = 0u32;
         let mut retries_decided = 0u32;
-        let attempts = (|| async {
-            let result = self.attempt(&method, path, &url, body.as_deref()).await;
-            let transient = matches!(&result, Err(f) if f.transient);
-            self.inner.failure_streak.note(transient);
-            result
-        })
+        let attempts = (|| self.attempt_noted(&method, path, &url, body.as_deref()))
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
@@ -287,6 +282,20 @@ impl DominoClient {
             attempts.await.map_err(|failure| failure.error)
         })
         .await
+    }
+
+    /// `attempt`, its fate counted in the client's failure streak (`read_patience.rs`).
+    async fn attempt_noted(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Failure> {
+        let result = self.attempt(method, path, url, body).await;
+        let transient = matches!(&result, Err(f) if f.transient);
+        self.inner.failure_streak.note(transient);
+        result
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.

@@ -84,7 +84,10 @@ mod tests {
         assert!(read_again(&p, 6, s(30), s(10), false));
         assert!(read_again(&p, 40, s(110), s(10), false));
         assert!(!read_again(&p, 41, s(115), s(10), false), "patience spent");
-        assert!(!read_again(&p, 6, s(30), s(10), true), "an outage: the count");
+        assert!(
+            !read_again(&p, 6, s(30), s(10), true),
+            "an outage: the count"
+        );
         let count_only = RetryPolicy {
             read_patience: Duration::ZERO,
             ..p
@@ -109,7 +112,9 @@ mod tests {
     }
 
     /// A server that answers 503 to the first `fail` requests (GET or POST), then 200.
-    async fn failing_first(fail: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    async fn failing_first(
+        fail: usize,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
         use axum::routing::get;
         use std::sync::atomic::AtomicUsize;
         let hits = std::sync::Arc::new(AtomicUsize::new(0));
@@ -139,14 +144,21 @@ mod tests {
         // 10 failures in a row: past the count of 3, short of an outage's streak.
         let (url, hits) = failing_first(10).await;
         let client = patient_client(&url);
-        client.get_value("/v4/thing").await.expect("the read converges");
+        client
+            .get_value("/v4/thing")
+            .await
+            .expect("the read converges");
         assert_eq!(hits.load(Ordering::SeqCst), 11);
 
         let (url, hits) = failing_first(10).await;
         let client = patient_client(&url);
         let err = client.post("/v4/thing", None).await.unwrap_err();
         assert!(err.is_transient(), "{err}");
-        assert_eq!(hits.load(Ordering::SeqCst), 4, "a write keeps its count: 1 + 3");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            4,
+            "a write keeps its count: 1 + 3"
+        );
     }
 
     #[tokio::test]

@@ -168,7 +168,10 @@ pub(crate) fn verify(txn: &ReadTransaction, path: &Path) -> Result<ChainReport, 
         }
         expected = key + 1;
         let Some(object) = parse(bytes) else {
-            push!(key, format!("event {key} is not a JSON object: damaged or forged"));
+            push!(
+                key,
+                format!("event {key} is not a JSON object: damaged or forged")
+            );
             link = Some(sha256_hex(bytes));
             continue;
         };

@@ -358,9 +358,7 @@ impl<'t> StepTables<'t> {
         let prev = std::mem::take(&mut self.chain_link);
         let bytes = chain::seal(&mut event, prev);
         let storage = |e| JournalError::from_redb(self.path, e);
-        self.events
-            .insert(seq, bytes.as_slice())
-            .map_err(storage)?;
+        self.events.insert(seq, bytes.as_slice()).map_err(storage)?;
         let sha = event.sha256.unwrap_or_default();
         chain::write_head(&mut self.meta, seq, &sha).map_err(storage)?;
         self.chain_link = sha;
