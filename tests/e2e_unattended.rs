@@ -343,3 +343,92 @@ fn a_run_stopped_with_sigstop_and_continued_ends_correct() {
         assert!(running(&env, kind).is_empty(), "{kind} still running");
     }
 }
+
+#[test]
+fn at_the_deadline_the_run_stops_sending_records_why_and_exits_3() {
+    let env = spread_env();
+    env.take_snapshot();
+    let spawned_ms = env.sim.state().now_ms;
+    let child = env
+        .dmm()
+        .args([
+            "shutdown",
+            env.snapshot().to_str().unwrap(),
+            "--yes",
+            "--poll-interval-ms",
+            "50",
+            "--rate-limit",
+            "6",
+            "--concurrency",
+            "2",
+            "--deadline",
+            "3s",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_exit(child, Duration::from_secs(60));
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let all = text(&out);
+    assert!(all.contains("the deadline"), "{all}");
+    assert!(all.contains("--deadline 3s"), "{all}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("next:") && l.contains("dmm shutdown")),
+        "the command that continues it: {all}"
+    );
+    // The deadline came before the work was done, and nothing new left after it: at most the
+    // requests already on their way (--concurrency 2) reached the simulator past it.
+    let log = env.sim.requests();
+    let touched: BTreeSet<_> = log.mutations.iter().map(|m| &m.execution_id).collect();
+    assert!(touched.len() < snapshot_keys(&env).len(), "{all}");
+    let deadline_ms = spawned_ms + 3_000;
+    let late = log
+        .mutations
+        .iter()
+        .filter(|m| m.at_ms > deadline_ms + 500)
+        .count();
+    assert!(
+        late <= 2,
+        "{late} mutations after the deadline: {:?}",
+        log.mutations
+    );
+    eprintln!(
+        "deadline 3s: {} stops sent, {late} after the deadline, exit 3",
+        log.mutations.len()
+    );
+    // The journal and status say why it stopped.
+    let runs = JournalReader::open(&env.journal()).unwrap().runs().unwrap();
+    let last = runs.last().unwrap();
+    assert_eq!(last.outcome, Some(dmm::journal::RunOutcome::Interrupted));
+    assert!(
+        last.message
+            .as_deref()
+            .is_some_and(|m| m.contains("deadline")),
+        "{last:?}"
+    );
+    let status = env.run(&["status", env.snapshot().to_str().unwrap()]);
+    assert_eq!(code(&status), 0, "{}", text(&status));
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("was reached"),
+        "{}",
+        text(&status)
+    );
+    // The same command, without the deadline, finishes the job.
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+
+    // A deadline already past is refused before anything is touched.
+    let out = env.run(&[
+        "restore",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--deadline",
+        "2020-01-01T00:00:00Z",
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+    assert!(text(&out).contains("has passed already"), "{}", text(&out));
+}

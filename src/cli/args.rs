@@ -182,6 +182,11 @@ pub struct RunArgs {
     /// Skip the verification pass at the end (recorded in the journal).
     #[arg(long)]
     pub no_verify: bool,
+    /// When the maintenance window closes: a duration from now (90m) or an RFC 3339 time. At the
+    /// deadline no new request is sent, steps in flight are recorded, and the run exits 3 with
+    /// the command that continues it.
+    #[arg(long, value_name = "DURATION|RFC3339", value_parser = crate::cli::deadline::parse)]
+    pub deadline: Option<crate::cli::deadline::Deadline>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,

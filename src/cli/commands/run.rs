@@ -21,6 +21,15 @@ pub async fn run(
     op: Operation,
     args: RunArgs,
 ) -> Result<Exit, CliError> {
+    if let Some(d) = &args.deadline
+        && d.remaining().is_none()
+        && !args.dry_run
+    {
+        return Err(CliError::bad_input(format!(
+            "the deadline {} has passed already; nothing was touched",
+            d.at_rfc3339()
+        )));
+    }
     let loaded = snapshot::read(&args.file)?;
     let journal = journal::path_for(&args.file, args.journal.as_deref());
     let (limits, options) = run_options::from_args(op, &args, &loaded)?;
@@ -42,6 +51,9 @@ pub async fn run(
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
     signals::watch(cancel.clone());
+    if let Some(d) = &args.deadline {
+        d.watch(cancel.clone());
+    }
     let report = prepared
         .execute(&cancel, Arc::new(RunProgress::new(out)))
         .await?;
