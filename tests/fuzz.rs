@@ -183,6 +183,7 @@ impl AnyAnswer {
         let mut config = ClientConfig::new(url.clone(), ApiKey::new("fuzz-key").unwrap());
         config.retry = RetryPolicy {
             max_retries: 0,
+            read_patience: std::time::Duration::ZERO,
             ..RetryPolicy::default()
         };
         let client = DominoClient::new(&config).unwrap();

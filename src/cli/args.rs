@@ -210,6 +210,11 @@ pub struct RunArgs {
     /// Skip the verification pass at the end (recorded in the journal).
     #[arg(long)]
     pub no_verify: bool,
+    /// When the maintenance window closes: a duration from now (90m) or an RFC 3339 time. At the
+    /// deadline no new request is sent, steps in flight are recorded, and the run exits 3 with
+    /// the command that continues it.
+    #[arg(long, value_name = "DURATION|RFC3339", value_parser = crate::cli::deadline::parse)]
+    pub deadline: Option<crate::cli::deadline::Deadline>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
@@ -341,6 +346,10 @@ pub struct JournalArgs {
     /// Only this kind.
     #[arg(long, value_name = "KIND")]
     pub kind: Option<Kind>,
+    /// Walk the hash chain over the events instead of listing them: exit 0 when intact, 1 when
+    /// an event was changed, removed or inserted (each named by its sequence number).
+    #[arg(long, conflicts_with_all = ["json", "failed", "kind"])]
+    pub verify: bool,
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ impl From<crate::journal::JournalError> for CliError {
     fn from(e: crate::journal::JournalError) -> Self {
         // A write that failed on an open journal (a full disk mid-run): steps may have been
         // sent, so not "nothing was touched"; the run stopped where the journal stands.
+        if matches!(e, crate::journal::JournalError::Replaced { .. }) {
+            return CliError::new(Exit::Interrupted, format!("stopped: {e}"));
+        }
         if e.is_write_failure() {
             return CliError::new(
                 Exit::Interrupted,

@@ -5,6 +5,7 @@ pub mod args;
 mod commands;
 mod confirm;
 mod connect;
+mod deadline;
 pub mod exit;
 mod hint;
 mod logging;

@@ -52,6 +52,7 @@ pub fn from_args(
             "jobs": args.jobs.map(|j| format!("{j:?}").to_lowercase()),
             "jobs_grace_s": args.jobs_grace.map(|g| g.as_secs()),
             "restart_jobs": args.restart_jobs,
+            "deadline": args.deadline.as_ref().map(|d| d.at_rfc3339()),
         }),
         ..RunOptions::default()
     };

@@ -6,7 +6,8 @@
 //! answer carries one. 500 is retried too although `docs/domino-api.md` does not list it: Domino's
 //! frontend answers 500 when a backend service is restarting, and every call we make is either a
 //! read or state-setting (stop, start, pause), so sending it again is safe. 401/403, 404 and
-//! other 4xx are final at once.
+//! other 4xx are final at once. Writes stop after `max_retries`; reads keep retrying for a time
+//! while the deployment answers (`read_patience.rs`).
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
 use super::pace::{PaceReport, Pushback, Signal};
+use super::read_patience;
 use super::token::TokenSource;
 
 /// The header Domino reads the API key from.
@@ -60,6 +62,8 @@ struct Inner {
     retries: AtomicU64,
     /// The service-account token, when one is used instead of the API key.
     token: Option<TokenSource>,
+    /// Transient failures in a row across all attempts: an outage ends reads' extra patience.
+    failure_streak: read_patience::FailureStreak,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -121,6 +125,7 @@ impl DominoClient {
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 token,
+                failure_streak: Default::default(),
             }),
         })
     }
@@ -236,20 +241,24 @@ impl DominoClient {
         let url = self.url(path);
         let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serializes"));
         let policy = &self.inner.retry;
+        // A read has no side effect: its retries are bounded by time (`read_patience.rs`).
+        let read = method == Method::GET;
+        let started = std::time::Instant::now();
         let mut backoff = ExponentialBuilder::default()
             .with_min_delay(policy.min_delay)
             .with_max_delay(policy.max_delay)
-            .with_max_times(policy.max_retries);
+            .with_max_times(if read { usize::MAX } else { policy.max_retries });
         if policy.jitter {
             backoff = backoff.with_jitter();
         }
         let mut retry_number = 0u32;
+        let mut retries_decided = 0u32;
         // What the last retried attempt met, for the message if the budget runs out.
         let mut last_failure: Option<ApiError> = None;
         // The budget starts with the first attempt, not while the request waits for its turn
         // in the limits (many requests queued behind a slow server are not late).
         let deadline = std::sync::OnceLock::new();
-        let attempts = (|| self.attempt(&method, path, &url, body.as_deref(), &deadline))
+        let attempts = (|| self.attempt_noted(&method, path, &url, body.as_deref(), &deadline))
             .retry(backoff)
             .when(|failure: &Failure| failure.transient)
             .adjust(|failure, delay| {
@@ -262,10 +271,22 @@ impl DominoClient {
                 let left = deadline.get().map(|d: &tokio::time::Instant| {
                     d.saturating_duration_since(tokio::time::Instant::now())
                 });
-                match left {
+                let wait = match left {
                     Some(left) => wait.map(|w| w.min(left)),
                     None => wait,
-                }
+                };
+                let done = retries_decided;
+                retries_decided += 1;
+                wait.filter(|&d| {
+                    !read
+                        || read_patience::read_again(
+                            policy,
+                            done,
+                            started.elapsed(),
+                            d,
+                            self.inner.failure_streak.looks_like_outage(),
+                        )
+                })
             })
             .notify(|failure, delay| {
                 retry_number += 1;
@@ -288,6 +309,21 @@ impl DominoClient {
             true => budget_spent(self.inner.budget, &method, path, last_failure),
             false => failure.error,
         })
+    }
+
+    /// `attempt`, its fate counted in the client's failure streak (`read_patience.rs`).
+    async fn attempt_noted(
+        &self,
+        method: &Method,
+        path: &str,
+        url: &str,
+        body: Option<&[u8]>,
+        deadline: &std::sync::OnceLock<tokio::time::Instant>,
+    ) -> Result<Vec<u8>, Failure> {
+        let result = self.attempt(method, path, url, body, deadline).await;
+        let transient = matches!(&result, Err(f) if f.transient);
+        self.inner.failure_streak.note(transient);
+        result
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.

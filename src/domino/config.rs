@@ -79,8 +79,13 @@ impl fmt::Display for ApiKey {
 /// capped at `max_retry_after` so a confused server cannot park the run for hours.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
-    /// Retries after the first attempt (so `max_retries + 1` attempts at most).
+    /// Retries after the first attempt (so `max_retries + 1` attempts at most), for writes;
+    /// for reads, the retries that are always made (see `read_patience`).
     pub max_retries: usize,
+    /// How long, from its first attempt, a read (GET) keeps retrying once `max_retries` are
+    /// spent, while the deployment answers other attempts (`read_patience.rs`). Zero: reads
+    /// stop at the count like writes.
+    pub read_patience: Duration,
     pub min_delay: Duration,
     pub max_delay: Duration,
     pub max_retry_after: Duration,
@@ -91,6 +96,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_retries: 6,
+            read_patience: Duration::from_secs(120),
             min_delay: Duration::from_millis(200),
             max_delay: Duration::from_secs(10),
             max_retry_after: Duration::from_secs(60),

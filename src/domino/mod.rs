@@ -14,6 +14,7 @@ pub mod preflight;
 mod progress;
 mod projects;
 mod proxy;
+mod read_patience;
 mod report;
 mod scan;
 mod tally;

@@ -21,6 +21,7 @@ pub(crate) async fn serve(router: axum::Router) -> String {
 pub(crate) fn fast_retry() -> RetryPolicy {
     RetryPolicy {
         max_retries: 3,
+        read_patience: Duration::ZERO,
         min_delay: Duration::from_millis(1),
         max_delay: Duration::from_millis(5),
         max_retry_after: Duration::from_secs(2),

@@ -13,13 +13,16 @@ pub enum JournalError {
     )]
     Locked { path: PathBuf },
 
-    #[error(
-        "journal {path} belongs to another snapshot (sha256 {found}, this snapshot is {expected}); use the snapshot it was made with, or --journal to start a new one"
-    )]
+    #[error("{}", wrong_snapshot(path, expected, found, made_for, edited.as_deref()))]
     WrongSnapshot {
         path: PathBuf,
         expected: String,
         found: String,
+        /// The snapshot path the journal recorded when it was made (display only).
+        made_for: String,
+        /// The snapshot file given now, when it is the one the journal was made for: then its
+        /// bytes changed since.
+        edited: Option<PathBuf>,
     },
 
     #[error(
@@ -77,6 +80,33 @@ pub enum JournalError {
     /// limit, an I/O error): nothing of it was written, what was committed before stands.
     #[error("cannot write to journal {path}: {detail}")]
     WriteFailed { path: PathBuf, detail: String },
+
+    /// The file at the journal's path is no longer the one this process opened (deleted,
+    /// renamed, or replaced by another file): writing on would record into a file nobody reads.
+    #[error(
+        "journal {path} {what} while this run held it; nothing more was recorded or sent: put the journal back at {path} (or pass --journal with its new path), then run the same command again"
+    )]
+    Replaced { path: PathBuf, what: String },
+}
+
+fn wrong_snapshot(
+    path: &Path,
+    expected: &str,
+    found: &str,
+    made_for: &str,
+    edited: Option<&Path>,
+) -> String {
+    match edited {
+        Some(snapshot) => format!(
+            "snapshot {} changed since journal {} was made for it (sha256 then {found}, now {expected}); put the snapshot back as it was, or use --journal to start a new journal for the changed file",
+            snapshot.display(),
+            path.display()
+        ),
+        None => format!(
+            "journal {} belongs to another snapshot ({made_for}, sha256 {found}; this snapshot is {expected}); use the snapshot it was made with, unchanged, or --journal to start a new one",
+            path.display()
+        ),
+    }
 }
 
 impl JournalError {
@@ -156,7 +186,9 @@ impl JournalError {
     pub fn is_write_failure(&self) -> bool {
         matches!(
             self,
-            JournalError::WriteFailed { .. } | JournalError::WriterStopped { .. }
+            JournalError::WriteFailed { .. }
+                | JournalError::WriterStopped { .. }
+                | JournalError::Replaced { .. }
         )
     }
 
@@ -175,7 +207,8 @@ impl JournalError {
             | JournalError::UnknownStep { path, .. }
             | JournalError::WrongOperation { path, .. }
             | JournalError::WriterStopped { path }
-            | JournalError::WriteFailed { path, .. } => path,
+            | JournalError::WriteFailed { path, .. }
+            | JournalError::Replaced { path, .. } => path,
         }
     }
 
@@ -198,6 +231,10 @@ impl JournalError {
             JournalError::WriteFailed { detail, .. } => JournalError::WriteFailed {
                 path,
                 detail: detail.clone(),
+            },
+            JournalError::Replaced { what, .. } => JournalError::Replaced {
+                path,
+                what: what.clone(),
             },
             other => JournalError::Storage {
                 path,

@@ -7,7 +7,9 @@
 //!   durably; `JournalWriter` batches concurrent steps' transitions into shared commits.
 //! - `JournalReader` reads the file without the write lock, alongside a running `Journal`.
 //! - Both read through the `JournalRead` trait.
+mod chain;
 mod error;
+mod identity;
 mod meta;
 mod open;
 mod read;
@@ -18,6 +20,7 @@ mod store;
 mod types;
 mod writer;
 
+pub use chain::{ChainBreak, ChainReport};
 pub use error::JournalError;
 pub use meta::path_for;
 pub use read::{JournalRead, JournalReader};

@@ -215,6 +215,7 @@ pub(crate) fn check_copy(
     path: &Path,
     copy: &VerifiedCopy,
     snapshot_sha256: &str,
+    snapshot: &Path,
 ) -> Result<(), JournalError> {
     use redb::ReadableDatabase;
     let txn = copy
@@ -222,5 +223,5 @@ pub(crate) fn check_copy(
         .begin_read()
         .map_err(|e| JournalError::from_redb(path, e))?;
     let meta = read_meta(&txn, path)?;
-    check_binding(path, &meta, snapshot_sha256)
+    check_binding(path, &meta, snapshot_sha256, Some(snapshot))
 }

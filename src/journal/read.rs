@@ -41,6 +41,12 @@ pub trait JournalRead {
         read_guarded(self, |txn, path| read_all(txn, path, EVENTS, "events"))
     }
 
+    /// Walks the hash chain over the event log (`chain.rs`): where, if anywhere, an event was
+    /// changed, removed or inserted since it was written.
+    fn verify_chain(&self) -> Result<super::ChainReport, JournalError> {
+        read_guarded(self, super::chain::verify)
+    }
+
     /// What the scan behind the snapshot saw, if `dmm snapshot` recorded it.
     fn snapshot_scan(&self) -> Result<Option<serde_json::Value>, JournalError> {
         read_guarded(self, |txn, path| {
@@ -126,7 +132,19 @@ impl JournalReader {
     /// snapshot with this SHA-256: the one check every reader of a snapshot's journal makes.
     pub fn open_bound(path: &Path, snapshot_sha256: &str) -> Result<JournalReader, JournalError> {
         let reader = JournalReader::open(path)?;
-        check_binding(path, &reader.meta()?, snapshot_sha256)?;
+        check_binding(path, &reader.meta()?, snapshot_sha256, None)?;
+        Ok(reader)
+    }
+
+    /// [`JournalReader::open_bound`], given the snapshot file too, so that a refusal can say
+    /// that this file changed since the journal was made for it.
+    pub fn open_for(
+        path: &Path,
+        snapshot_sha256: &str,
+        snapshot: &Path,
+    ) -> Result<JournalReader, JournalError> {
+        let reader = JournalReader::open(path)?;
+        check_binding(path, &reader.meta()?, snapshot_sha256, Some(snapshot))?;
         Ok(reader)
     }
 

@@ -36,6 +36,9 @@ pub(crate) const META_TOOL_VERSION: &str = "tool_version";
 /// JSON: what `dmm snapshot` saw (when, which host, what it could not read). Optional: a
 /// journal made for a snapshot of the earlier tool has none.
 pub(crate) const META_SNAPSHOT_SCAN: &str = "snapshot_scan";
+/// `"<seq> <sha256>"` of the last event of the hash chain (`chain.rs`). Absent in a journal
+/// whose events were all written before the chain existed.
+pub(crate) const META_CHAIN_HEAD: &str = "events_chain_head";
 
 /// The steps table key. The execution id comes last, so an id containing `/` stays unambiguous.
 pub(crate) fn step_key(key: &StepKey) -> String {

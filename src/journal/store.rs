@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use redb::{Database, Durability, ReadTransaction, ReadableTable, Table, WriteTransaction};
 
 use super::JournalError;
+use super::chain;
+use super::identity::FileIdentity;
 use super::meta;
 use super::open::{self, FileState};
-use super::read::{JournalRead, begin_read_on};
+use super::read::{JournalRead, JournalReader, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
     Event, NewStep, NotificationRecord, Operation, PaceRecord, RunOutcome, RunRecord, StepKey,
@@ -22,6 +24,8 @@ pub struct Journal {
     db: Database,
     /// Committed write transactions since open; shows how well group commit batches.
     commits: AtomicU64,
+    /// The file this handle opened (`identity.rs`), checked before every write.
+    identity: FileIdentity,
 }
 
 impl Journal {
@@ -48,20 +52,37 @@ impl Journal {
                 }
                 Err(e) => return Err(e),
                 Ok(()) => {
-                    let state = open::probe(path)?;
+                    let state = match open::probe(path) {
+                        Err(locked @ JournalError::Locked { .. }) => {
+                            // Held by a run: a snapshot edited since the journal was made is
+                            // said first (exit 2), since waiting for that run would not help.
+                            if let Ok(meta) = JournalReader::open(path).and_then(|r| r.meta()) {
+                                meta::check_binding(
+                                    path,
+                                    &meta,
+                                    snapshot_sha256,
+                                    Some(snapshot_path),
+                                )?;
+                            }
+                            return Err(locked);
+                        }
+                        other => other?,
+                    };
                     let copy = open::verified_copy(path)?;
-                    open::check_copy(path, &copy, snapshot_sha256)?;
+                    open::check_copy(path, &copy, snapshot_sha256, snapshot_path)?;
                     state
                 }
             };
+            let db = open::open_writer(path, state)?;
             let journal = Journal {
                 path: path.to_path_buf(),
-                db: open::open_writer(path, state)?,
+                identity: FileIdentity::of(path)?,
+                db,
                 commits: AtomicU64::new(0),
             };
             // Checked again on the real file, now that we hold it: it may have changed hands
             // between the look at the copy and the open.
-            meta::check_binding(path, &journal.meta()?, snapshot_sha256)?;
+            meta::check_binding(path, &journal.meta()?, snapshot_sha256, Some(snapshot_path))?;
             return Ok(journal);
         }
         Err(JournalError::Storage {
@@ -255,6 +276,9 @@ impl Journal {
         body: impl FnOnce(&WriteTransaction) -> Result<T, JournalError>,
     ) -> Result<T, JournalError> {
         let failed = |e: JournalError| e.in_write();
+        // The file at the path must still be the one we hold: a deleted or replaced journal
+        // stops the run before anything else is recorded (and so before anything is sent).
+        self.identity.check(&self.path)?;
         let mut txn = self.db.begin_write().map_err(|e| failed(self.redb(e)))?;
         // Immediate is redb's default; said here because the protocol depends on it: a step's
         // `Requested` must be on disk before its request leaves.
@@ -310,20 +334,35 @@ pub(crate) struct StepTables<'t> {
     runs: Table<'t, u64, &'static [u8]>,
     steps: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
+    meta: Table<'t, &'static str, &'static [u8]>,
     next_seq: u64,
+    /// The `prev_sha256` the next appended event carries (`chain.rs`).
+    chain_link: String,
 }
 
 impl<'t> StepTables<'t> {
     pub(crate) fn open(txn: &'t WriteTransaction, path: &'t Path) -> Result<Self, JournalError> {
         let redb = |e: redb::TableError| JournalError::from_redb(path, e);
+        let storage = |e: redb::StorageError| JournalError::from_redb(path, e);
         let events = txn.open_table(EVENTS).map_err(redb)?;
-        let next_seq = next_key(&events).map_err(|e| JournalError::from_redb(path, e))?;
+        let meta = txn.open_table(META).map_err(redb)?;
+        let last = events.last().map_err(storage)?;
+        let next_seq = last.as_ref().map(|(k, _)| k.value() + 1).unwrap_or(1);
+        let snapshot_sha256 = meta
+            .get(schema::META_SNAPSHOT_SHA256)
+            .map_err(storage)?
+            .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+            .ok_or_else(|| JournalError::corrupt(path, "meta has no snapshot_sha256"))?;
+        let chain_link = chain::next_link(last.as_ref().map(|(_, v)| v.value()), &snapshot_sha256);
+        drop(last);
         Ok(StepTables {
             path,
             runs: txn.open_table(RUNS).map_err(redb)?,
             steps: txn.open_table(STEPS).map_err(redb)?,
             events,
+            meta,
             next_seq,
+            chain_link,
         })
     }
 
@@ -348,10 +387,14 @@ impl<'t> StepTables<'t> {
 
     fn append_event(&mut self, event: Event) -> Result<(), JournalError> {
         let seq = self.next_seq;
-        let event = Event { seq, ..event };
-        self.events
-            .insert(seq, schema::encode(&event).as_slice())
-            .map_err(|e| JournalError::from_redb(self.path, e))?;
+        let mut event = Event { seq, ..event };
+        let prev = std::mem::take(&mut self.chain_link);
+        let bytes = chain::seal(&mut event, prev);
+        let storage = |e| JournalError::from_redb(self.path, e);
+        self.events.insert(seq, bytes.as_slice()).map_err(storage)?;
+        let sha = event.sha256.unwrap_or_default();
+        chain::write_head(&mut self.meta, seq, &sha).map_err(storage)?;
+        self.chain_link = sha;
         self.next_seq += 1;
         Ok(())
     }
@@ -502,5 +545,7 @@ fn event_for(
         attempt,
         http_status,
         message,
+        prev_sha256: None, // set by append_event
+        sha256: None,
     }
 }

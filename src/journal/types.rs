@@ -190,6 +190,14 @@ pub struct Event {
     pub attempt: u32,
     pub http_status: Option<u16>,
     pub message: Option<String>,
+    /// The `sha256` of the event before this one, or the snapshot's SHA-256 for the first event
+    /// (see `chain.rs`). Absent in events written before the chain existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev_sha256: Option<String>,
+    /// SHA-256 of this event's canonical encoding (its stored JSON without this field, so
+    /// including `prev_sha256`): the link the next event carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// How a run ended.

@@ -26,7 +26,10 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     if !path.exists() {
         return Err(JournalError::NotFound { path }.into());
     }
-    let reader = JournalReader::open_bound(&path, &loaded.sha256)?;
+    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
+    if args.verify {
+        return verify(&reader);
+    }
     let failed_now: HashSet<(String, String, String)> = if args.failed {
         reader
             .steps(None)?
@@ -87,4 +90,45 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// `dmm journal FILE --verify`: one line per break, then one verdict line.
+fn verify(reader: &JournalReader) -> Result<Exit, CliError> {
+    let report = reader.verify_chain()?;
+    let path = reader.path().display().to_string();
+    for b in &report.breaks {
+        outln!("event {}: {}", b.seq, b.what);
+    }
+    let covered = report.events - report.unchained;
+    let line = match (report.is_intact(), report.first_chained) {
+        (false, _) => format!(
+            "journal {path}: chain broken at event {} ({} problem{}); {} events",
+            report.breaks[0].seq,
+            report.breaks.len(),
+            if report.breaks.len() == 1 { "" } else { "s" },
+            report.events
+        ),
+        (true, _) if report.events == 0 => {
+            format!("journal {path}: intact: no events yet")
+        }
+        (true, None) => format!(
+            "journal {path}: no chain: its {} events were written by a dmm before the hash chain existed and cannot be verified",
+            report.events
+        ),
+        (true, Some(1)) => format!(
+            "journal {path}: intact: {} events, chained from the snapshot's SHA-256",
+            report.events
+        ),
+        (true, Some(first)) => format!(
+            "journal {path}: chain intact from event {first} to {} ({covered} events); events 1 to {} were written before dmm kept the chain and are not covered",
+            report.events,
+            first - 1
+        ),
+    };
+    outln!("{line}");
+    Ok(if report.is_intact() {
+        Exit::Success
+    } else {
+        Exit::Failures
+    })
 }

@@ -73,6 +73,17 @@ pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
             "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
             report.summary.unfinished()
         ));
+        // The window closed: say exactly what continues it, for the next window.
+        if report
+            .interrupted_because
+            .as_deref()
+            .is_some_and(|r| r.starts_with("the deadline"))
+        {
+            outln!(
+                "next: in the next window, continue with: {} (with a new --deadline if it has one)",
+                hint::command(report.op.as_str(), file, journal)
+            );
+        }
         return;
     }
     print_next(report, file, journal);

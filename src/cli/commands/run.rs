@@ -23,6 +23,15 @@ pub async fn run(
     op: Operation,
     args: RunArgs,
 ) -> Result<Exit, CliError> {
+    if let Some(d) = &args.deadline
+        && d.remaining().is_none()
+        && !args.dry_run
+    {
+        return Err(CliError::bad_input(format!(
+            "the deadline {} has passed already; nothing was touched",
+            d.at_rfc3339()
+        )));
+    }
     let loaded = snapshot::read(&args.file)?;
     let journal = journal::path_for(&args.file, args.journal.as_deref());
     let (limits, options) = run_options::from_args(op, &args, &loaded)?;
@@ -61,6 +70,9 @@ pub async fn run(
         .map_err(CliError::bad_input)?;
         reporters.push(notifier.clone());
         prepared = prepared.notify_with(notifier);
+    }
+    if let Some(d) = &args.deadline {
+        d.watch(cancel.clone());
     }
     let result = prepared
         .execute(&cancel, Arc::new(Reporters(reporters)))

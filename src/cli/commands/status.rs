@@ -58,7 +58,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         }
         return Ok(Exit::Success);
     }
-    let reader = JournalReader::open_bound(&path, &loaded.sha256)?;
+    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     let steps = reader.steps(None)?;
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;

@@ -1,0 +1,172 @@
+//! How long a read keeps retrying: a patience measured in time, not a count.
+//!
+//! A read (GET) has no side effect, so sending it again costs only time. Against a deployment
+//! that fails a third of its requests at random, a fixed count of retries is spent now and then
+//! (seven failures in a row come once in a few hundred reads), and one lost read used to end a
+//! whole run with exit 1. So a read keeps retrying after `RetryPolicy::max_retries`, with the
+//! same capped backoff (and `Retry-After` honoured), until `RetryPolicy::read_patience` has passed
+//! since its first attempt. The per-request budget (`ClientConfig::request_budget`) still bounds
+//! the whole, for a server that never answers.
+//!
+//! A lasting outage must still be noticed as quickly as before (the runner stops the run after
+//! several requests in a row failed, each after its retries: `runner::health`). So the extra
+//! patience holds only while the deployment answers something: when the last `OUTAGE_STREAK`
+//! attempts of this client, across all requests, have all failed transiently, a read stops at
+//! its count like a write. With other requests in flight, random faults at 40% make such a
+//! streak practically impossible (0.4^12 ≈ 2·10⁻⁵); an outage makes it certain within a round
+//! of polls. A read that is alone cannot tell bad luck from an outage: it then tries twelve
+//! times (about a minute) instead of seven, and an outage is still noticed within the time the
+//! runner's tests allow.
+//!
+//! Writes keep the count: the runner gives each execution its own failure budget (`-m`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::config::RetryPolicy;
+
+/// Failed attempts in a row, across the whole client, that mean "nothing answers".
+pub(crate) const OUTAGE_STREAK: u32 = 12;
+
+/// Transient failures in a row across every attempt of one client.
+#[derive(Debug, Default)]
+pub(crate) struct FailureStreak(AtomicU32);
+
+impl FailureStreak {
+    /// Records the fate of one attempt: an answer (any but a transient failure) ends the streak.
+    pub(crate) fn note(&self, transient_failure: bool) {
+        if transient_failure {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.0.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether nothing has answered for the last `OUTAGE_STREAK` attempts.
+    pub(crate) fn looks_like_outage(&self) -> bool {
+        self.0.load(Ordering::Relaxed) >= OUTAGE_STREAK
+    }
+}
+
+/// Whether a read that failed after `retries_done` retries, `elapsed` after its first attempt,
+/// is sent again after `delay` (the backoff's, `Retry-After` applied): within the count always;
+/// beyond it while the patience lasts and the deployment is not in an outage.
+pub(crate) fn read_again(
+    policy: &RetryPolicy,
+    retries_done: u32,
+    elapsed: Duration,
+    delay: Duration,
+    outage: bool,
+) -> bool {
+    if (retries_done as usize) < policy.max_retries {
+        return true;
+    }
+    !outage && elapsed + delay <= policy.read_patience
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_retries: 6,
+            read_patience: Duration::from_secs(120),
+            ..RetryPolicy::default()
+        }
+    }
+
+    #[test]
+    fn a_read_retries_past_its_count_while_patience_lasts() {
+        let p = policy();
+        let s = Duration::from_secs;
+        assert!(read_again(&p, 3, s(1), s(1), true), "within the count");
+        assert!(read_again(&p, 6, s(30), s(10), false));
+        assert!(read_again(&p, 40, s(110), s(10), false));
+        assert!(!read_again(&p, 41, s(115), s(10), false), "patience spent");
+        assert!(
+            !read_again(&p, 6, s(30), s(10), true),
+            "an outage: the count"
+        );
+        let count_only = RetryPolicy {
+            read_patience: Duration::ZERO,
+            ..p
+        };
+        assert!(!read_again(&count_only, 6, s(1), s(1), false));
+    }
+
+    #[test]
+    fn any_answer_ends_a_streak() {
+        let streak = FailureStreak::default();
+        for _ in 0..OUTAGE_STREAK - 1 {
+            streak.note(true);
+        }
+        assert!(!streak.looks_like_outage());
+        streak.note(false);
+        for _ in 0..OUTAGE_STREAK - 1 {
+            streak.note(true);
+        }
+        assert!(!streak.looks_like_outage());
+        streak.note(true);
+        assert!(streak.looks_like_outage());
+    }
+
+    /// A server that answers 503 to the first `fail` requests (GET or POST), then 200.
+    async fn failing_first(
+        fail: usize,
+    ) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use axum::routing::get;
+        use std::sync::atomic::AtomicUsize;
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        let handler = move || {
+            let counter = counter.clone();
+            async move {
+                if counter.fetch_add(1, Ordering::SeqCst) < fail {
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy")
+                } else {
+                    (axum::http::StatusCode::OK, "{}")
+                }
+            }
+        };
+        let router = axum::Router::new().route("/v4/thing", get(handler.clone()).post(handler));
+        (crate::domino::test_support::serve(router).await, hits)
+    }
+
+    fn patient_client(url: &str) -> crate::domino::DominoClient {
+        let mut config = crate::domino::test_support::test_config(url);
+        config.retry.read_patience = Duration::from_secs(20);
+        crate::domino::DominoClient::new(&config).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_read_outlasts_its_count_of_retries_and_a_write_does_not() {
+        // 10 failures in a row: past the count of 3, short of an outage's streak.
+        let (url, hits) = failing_first(10).await;
+        let client = patient_client(&url);
+        client
+            .get_value("/v4/thing")
+            .await
+            .expect("the read converges");
+        assert_eq!(hits.load(Ordering::SeqCst), 11);
+
+        let (url, hits) = failing_first(10).await;
+        let client = patient_client(&url);
+        let err = client.post("/v4/thing", None).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            4,
+            "a write keeps its count: 1 + 3"
+        );
+    }
+
+    #[tokio::test]
+    async fn when_nothing_answers_a_read_stops_at_the_outage_streak() {
+        let (url, hits) = failing_first(usize::MAX).await;
+        let client = patient_client(&url);
+        let err = client.get_value("/v4/thing").await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(hits.load(Ordering::SeqCst), OUTAGE_STREAK as usize);
+    }
+}
