@@ -13,6 +13,7 @@ mod metrics;
 mod notify;
 pub mod output;
 mod progress;
+mod run_hooks;
 mod run_options;
 mod signals;
 

@@ -8,13 +8,11 @@ use crate::cli::confirm::confirm;
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
-use crate::cli::metrics::MetricsFile;
-use crate::cli::notify::Notifier;
-use crate::cli::progress::RunProgress;
+use crate::cli::run_hooks::RunHooks;
 use crate::cli::{run_options, signals};
 use crate::domino::KindOptions;
 use crate::journal::{self, Operation};
-use crate::runner::{self, Cancel, Reporter, Reporters, RunError, Selection};
+use crate::runner::{self, Cancel, RunError, Selection};
 use crate::snapshot;
 
 pub async fn run(
@@ -47,39 +45,14 @@ pub async fn run(
         return Ok(Exit::Success);
     }
 
-    let mut prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
+    let prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
     render::print_plan(op, prepared.plan(), false);
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
     signals::watch(cancel.clone());
-    let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(out))];
-    let metrics = args
-        .metrics_file
-        .as_deref()
-        .map(|path| MetricsFile::start(path, op, prepared.client().clone()));
-    reporters.extend(metrics.clone().map(|m| m as Arc<dyn Reporter>));
-    if !args.notify_url.is_empty() {
-        let notifier = Notifier::new(
-            args.notify_url.clone(),
-            prepared.host(),
-            op,
-            args.file.clone(),
-            args.journal.clone(),
-            args.notify_stuck_after,
-        )
-        .map_err(CliError::bad_input)?;
-        reporters.push(notifier.clone());
-        prepared = prepared.notify_with(notifier);
-    }
-    if let Some(d) = &args.deadline {
-        d.watch(cancel.clone());
-    }
-    let result = prepared
-        .execute(&cancel, Arc::new(Reporters(reporters)))
-        .await;
-    if let Some(metrics) = &metrics {
-        metrics.finish(result.as_ref().ok());
-    }
+    let (prepared, hooks) = RunHooks::attach(prepared, &args, op, out, &cancel)?;
+    let result = prepared.execute(&cancel, hooks.reporter()).await;
+    hooks.finish(result.as_ref().ok());
     let report = result?;
     render::print_report(&report, &args.file, args.journal.as_deref());
     Ok(Exit::for_outcome(report.outcome))

@@ -1,0 +1,66 @@
+//! What listens to a run besides the terminal: a metrics file, webhooks, the deadline's timer.
+//! Assembled here from the flags, so that the command itself only sequences parse, confirm, run,
+//! render.
+
+use std::sync::Arc;
+
+use super::args::RunArgs;
+use super::exit::CliError;
+use super::logging::Output;
+use super::metrics::MetricsFile;
+use super::notify::Notifier;
+use super::progress::RunProgress;
+use crate::journal::Operation;
+use crate::runner::{Cancel, Prepared, Reporter, Reporters, RunReport};
+
+pub struct RunHooks {
+    reporters: Vec<Arc<dyn Reporter>>,
+    metrics: Option<Arc<MetricsFile>>,
+}
+
+impl RunHooks {
+    /// Progress on the terminal, and whatever the flags ask for: `--metrics-file`,
+    /// `--notify-url` (also handed to the run, which records the deliveries), `--deadline`.
+    pub fn attach(
+        mut prepared: Prepared,
+        args: &RunArgs,
+        op: Operation,
+        out: &Output,
+        cancel: &Cancel,
+    ) -> Result<(Prepared, RunHooks), CliError> {
+        let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(out))];
+        let metrics = args
+            .metrics_file
+            .as_deref()
+            .map(|path| MetricsFile::start(path, op, prepared.client().clone()));
+        reporters.extend(metrics.clone().map(|m| m as Arc<dyn Reporter>));
+        if !args.notify_url.is_empty() {
+            let notifier = Notifier::new(
+                args.notify_url.clone(),
+                prepared.host(),
+                op,
+                args.file.clone(),
+                args.journal.clone(),
+                args.notify_stuck_after,
+            )
+            .map_err(CliError::bad_input)?;
+            reporters.push(notifier.clone());
+            prepared = prepared.notify_with(notifier);
+        }
+        if let Some(deadline) = &args.deadline {
+            deadline.watch(cancel.clone());
+        }
+        Ok((prepared, RunHooks { reporters, metrics }))
+    }
+
+    pub fn reporter(&self) -> Arc<dyn Reporter> {
+        Arc::new(Reporters(self.reporters.clone()))
+    }
+
+    /// The run has ended (or failed to): the metrics file gets its final figures.
+    pub fn finish(&self, report: Option<&RunReport>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.finish(report);
+        }
+    }
+}
