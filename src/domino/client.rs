@@ -322,7 +322,11 @@ impl DominoClient {
     ) -> Result<Vec<u8>, Failure> {
         let result = self.attempt(method, path, url, body, deadline).await;
         let transient = matches!(&result, Err(f) if f.transient);
-        self.inner.failure_streak.note(transient);
+        let answered = match &result {
+            Ok(_) => true,
+            Err(f) => f.error.status().is_some(),
+        };
+        self.inner.failure_streak.note(transient, answered);
         result
     }
 

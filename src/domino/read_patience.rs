@@ -20,7 +20,7 @@
 //!
 //! Writes keep the count: the runner gives each execution its own failure budget (`-m`).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::config::RetryPolicy;
@@ -28,23 +28,34 @@ use super::config::RetryPolicy;
 /// Failed attempts in a row, across the whole client, that mean "nothing answers".
 pub(crate) const OUTAGE_STREAK: u32 = 12;
 
-/// Transient failures in a row across every attempt of one client.
+/// Transient failures in a row across every attempt of one client, and whether the server ever
+/// answered at all.
 #[derive(Debug, Default)]
-pub(crate) struct FailureStreak(AtomicU32);
+pub(crate) struct FailureStreak {
+    streak: AtomicU32,
+    /// Some HTTP answer (any status) came back once: the host is the deployment's, and it lives.
+    heard: AtomicBool,
+}
 
 impl FailureStreak {
     /// Records the fate of one attempt: an answer (any but a transient failure) ends the streak.
-    pub(crate) fn note(&self, transient_failure: bool) {
+    /// `answered`: an HTTP status came back (a 503 is an answer; a refused connection is not).
+    pub(crate) fn note(&self, transient_failure: bool, answered: bool) {
+        if answered {
+            self.heard.store(true, Ordering::Relaxed);
+        }
         if transient_failure {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            self.streak.fetch_add(1, Ordering::Relaxed);
         } else {
-            self.0.store(0, Ordering::Relaxed);
+            self.streak.store(0, Ordering::Relaxed);
         }
     }
 
-    /// Whether nothing has answered for the last `OUTAGE_STREAK` attempts.
+    /// Whether nothing has answered for the last `OUTAGE_STREAK` attempts, or ever: a host that
+    /// has never answered (a mistyped address, a server that is down at the start) gets no more
+    /// patience than a write, so configuration mistakes are reported as fast as before.
     pub(crate) fn looks_like_outage(&self) -> bool {
-        self.0.load(Ordering::Relaxed) >= OUTAGE_STREAK
+        !self.heard.load(Ordering::Relaxed) || self.streak.load(Ordering::Relaxed) >= OUTAGE_STREAK
     }
 }
 
@@ -98,16 +109,21 @@ mod tests {
     #[test]
     fn any_answer_ends_a_streak() {
         let streak = FailureStreak::default();
-        for _ in 0..OUTAGE_STREAK - 1 {
-            streak.note(true);
+        assert!(
+            streak.looks_like_outage(),
+            "a host never heard from gets no patience"
+        );
+        streak.note(true, true);
+        for _ in 0..OUTAGE_STREAK - 2 {
+            streak.note(true, false);
         }
         assert!(!streak.looks_like_outage());
-        streak.note(false);
+        streak.note(false, true);
         for _ in 0..OUTAGE_STREAK - 1 {
-            streak.note(true);
+            streak.note(true, false);
         }
         assert!(!streak.looks_like_outage());
-        streak.note(true);
+        streak.note(true, false);
         assert!(streak.looks_like_outage());
     }
 

@@ -18,8 +18,10 @@
 //!      and wait; neither → send again;
 //!   3. killed after `Accepted`: the request was taken; only wait for the target state.
 //! - Sending again is safe because stops, starts and pauses *set* a state: a second stop of a
-//!   stopping execution changes nothing. (A Job restart is not state-setting; it would resolve
-//!   window 2 by looking for the restart's effect, never by re-sending blindly.)
+//!   stopping execution changes nothing. A Job restart is not state-setting (each one runs a
+//!   new job): it is sent once, without client retries, and window 2 is resolved by looking for
+//!   its effect (`found_restart`: a job by this identity, same command, submitted since the
+//!   attempt was recorded) before anything is sent again.
 //! - An `Accepted` step whose execution shows no motion at all toward its target for several
 //!   looks (the API lost the request, e.g. it restarted) is sent again, counted as an attempt.
 //! - A 404 on a stop means the execution is gone, which counts as done, recorded with that
