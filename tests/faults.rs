@@ -154,8 +154,10 @@ fn an_outage_mid_run_stops_or_fails_cleanly_and_the_next_run_completes() {
             env.sim.replace_faults(Faults::none()).unwrap();
             outage = false;
         }
+        // Generous: on a loaded 2-core machine, with the pace cut to its floor by the outage's
+        // 503s, a step takes well over a minute to give up; this only catches a hang.
         assert!(
-            started.elapsed() < Duration::from_secs(120),
+            started.elapsed() < Duration::from_secs(300),
             "dmm did not give up during the outage"
         );
         std::thread::sleep(Duration::from_millis(50));
