@@ -306,6 +306,11 @@ impl<'a> Step<'a> {
             message,
             error,
         };
+        self.commit(t).await
+    }
+
+    /// Applies one transition durably and tells the reporter.
+    async fn commit(&mut self, t: Transition) -> Result<(), StepAbort> {
         self.record = self.ctx.writer.apply(t).await?;
         self.ctx.reporter.step_changed(&self.record);
         if self.record.phase.is_terminal() {
@@ -332,9 +337,7 @@ impl<'a> Step<'a> {
             message: Some(message),
             error: None,
         };
-        self.record = self.ctx.writer.apply(t).await?;
-        self.ctx.reporter.step_changed(&self.record);
-        Ok(())
+        self.commit(t).await
     }
 
     /// Observes the execution; if it already is where the operation wants it (or gone, for a
