@@ -75,6 +75,12 @@ fn cycle(seed: u64) -> Cycle {
             .collect();
         assert_eq!(running(&env, kind), expected, "seed {seed}: {kind}");
     }
+    // A start whose answer was lost is looked at, not sent again into "already starting".
+    let refused = env.sim.refused_starts();
+    assert!(
+        refused.is_empty(),
+        "seed {seed}: starts refused: {refused:?}"
+    );
     let log = env.sim.requests();
     let f = &log.faults;
     // `Env` asserts on drop that the simulator recorded no violation.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
+use dmm::sim::FaultsPatch;
 use dmm::snapshot::Kind;
 
 fn stdout(out: &std::process::Output) -> String {
@@ -182,4 +183,69 @@ fn an_accepted_stop_the_api_lost_is_sent_again() {
         steps.iter().all(|s| s.attempts == 2),
         "each stop was sent again once: {steps:#?}"
     );
+}
+
+#[test]
+fn a_request_whose_answer_is_lost_is_looked_at_not_counted_failed_nor_sent_twice() {
+    let env = Env::small();
+    env.take_snapshot();
+    let recorded = snapshot_keys(&env);
+    // Every stop and start takes effect, and its answer never comes back.
+    env.sim
+        .set_faults(FaultsPatch {
+            lost_answer_rate: Some(1.0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    // `-m 1`: one failed attempt ends a step, so a lost answer taken for a failure shows.
+    for (op, operation) in [
+        ("shutdown", Operation::Shutdown),
+        ("restore", Operation::Restore),
+    ] {
+        let out = env.run_op(op, &["-m", "1"]);
+        check_no_key(&out);
+        assert_eq!(code(&out), 0, "{op}: {}", text(&out));
+        let steps = env.steps(operation);
+        assert_eq!(steps.len(), recorded.len());
+        // Workspaces are not started by an administrator: their restore steps are skipped.
+        let sent_to: Vec<_> = steps
+            .iter()
+            .filter(|s| !matches!(s.phase, StepPhase::Skipped(_)))
+            .collect();
+        assert!(
+            sent_to
+                .iter()
+                .all(|s| s.phase == StepPhase::Confirmed && s.attempts == 1),
+            "{op}: every step confirmed after one request: {steps:#?}"
+        );
+        let state = env.sim.state();
+        for s in sent_to {
+            let (kind, id) = (s.key.kind, &s.key.execution);
+            let e = state.get(kind, id).unwrap();
+            let sent = match operation {
+                Operation::Shutdown => e.stop_requests,
+                Operation::Restore => e.start_requests,
+            };
+            assert_eq!(sent, 1, "{op}: {kind} {id} was sent {sent} requests");
+        }
+    }
+    assert!(
+        env.sim.refused_starts().is_empty(),
+        "starts refused as already under way: {:?}",
+        env.sim.refused_starts()
+    );
+    let unknown = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("outcome unknown"))
+        })
+        .count();
+    let lost = env.sim.requests().faults.answers_lost as usize;
+    assert!(lost > recorded.len(), "{lost} answers lost");
+    assert_eq!(unknown, lost, "each lost answer is in the journal");
 }

@@ -8,6 +8,12 @@
 //! read or state-setting (stop, start, pause), so sending it again is safe. 401/403, 404 and
 //! other 4xx are final at once. Writes stop after `max_retries`; reads keep retrying for a time
 //! while the deployment answers (`read_patience.rs`).
+//!
+//! A write is sent again only when it surely did not take effect: refused at connect, or
+//! answered with a status. One that left and got no answer (the connection closed, the time ran
+//! out) may have been applied, and a second start of a starting execution is refused by Domino:
+//! it ends as `ApiError::Unanswered`, and the step looks at the execution before anything is
+//! sent again (`runner/step.rs`).
 
 use std::error::Error as _;
 use std::sync::Arc;
@@ -187,7 +193,7 @@ impl DominoClient {
         let bytes = self
             .attempt(&Method::POST, path, &url, Some(&body), &deadline)
             .await
-            .map_err(|failure| failure.error)?;
+            .map_err(|failure| failure.into_write_error())?;
         serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
             method: "POST".into(),
             path: path.to_owned(),
@@ -260,7 +266,7 @@ impl DominoClient {
         let deadline = std::sync::OnceLock::new();
         let attempts = (|| self.attempt_noted(&method, path, &url, body.as_deref(), &deadline))
             .retry(backoff)
-            .when(|failure: &Failure| failure.transient)
+            .when(|failure: &Failure| failure.transient && (read || !failure.unanswered))
             .adjust(|failure, delay| {
                 // `None` means the retries are used up; a Retry-After never extends them.
                 let wait = delay.map(|d| match failure.retry_after {
@@ -306,6 +312,7 @@ impl DominoClient {
             });
         let result = attempts.await;
         result.map_err(|failure| match failure.budget_spent {
+            _ if !read && failure.unanswered => failure.into_write_error(),
             true => budget_spent(self.inner.budget, &method, path, last_failure),
             false => failure.error,
         })
@@ -341,25 +348,26 @@ impl DominoClient {
     ) -> Result<Vec<u8>, Failure> {
         let ticket = self.inner.limiter.acquire().await;
         let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
-        let spent = || Failure {
+        let spent = |unanswered| Failure {
             error: ApiError::Transport {
                 method: method.to_string(),
                 path: path.to_owned(),
                 message: "the request's time is up".into(),
             },
             transient: false,
+            unanswered,
             retry_after: None,
             budget_spent: true,
             pushback: Some(Pushback::Timeout),
         };
         if tokio::time::Instant::now() >= deadline {
-            return Err(spent());
+            return Err(spent(false));
         }
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let result =
             match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
                 Ok(result) => result,
-                Err(_) => Err(spent()),
+                Err(_) => Err(spent(true)),
             };
         let signal = match &result {
             Ok(_) => Signal::Clean(ticket.sent().elapsed()),
@@ -399,12 +407,17 @@ impl DominoClient {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = response.bytes().await.map_err(|e| Failure {
+            // The head came: the request was taken, whatever became of its body.
+            unanswered: true,
+            ..transport(e)
+        })?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
         Err(Failure {
             transient: is_transient_status(status),
+            unanswered: false,
             retry_after,
             budget_spent: false,
             error: status_error(method, path, status, &bytes),
@@ -478,6 +491,8 @@ fn transport_failure(
     };
     Failure {
         transient,
+        // Past the connection, the request may have reached the server before the failure.
+        unanswered: transient && !e.is_connect(),
         pushback,
         retry_after: None,
         budget_spent: false,
@@ -500,6 +515,8 @@ fn is_plain_http_answer(e: &reqwest::Error) -> bool {
 struct Failure {
     error: ApiError,
     transient: bool,
+    /// The request left and no answer came: a write may have been applied.
+    unanswered: bool,
     retry_after: Option<Duration>,
     /// The request's budget ran out during this attempt (or before it began): no more retries.
     budget_spent: bool,
@@ -508,6 +525,22 @@ struct Failure {
 }
 
 impl Failure {
+    /// The error a write ends with: one that may have been applied says so.
+    fn into_write_error(self) -> ApiError {
+        match self.error {
+            ApiError::Transport {
+                method,
+                path,
+                message,
+            } if self.unanswered => ApiError::Unanswered {
+                method,
+                path,
+                message,
+            },
+            error => error,
+        }
+    }
+
     /// What this failure says about the pace: a pushback, a final answer that still shows the
     /// deployment answering promptly (401, 404, another 4xx), or nothing (a 500 or 502).
     fn pace_signal(&self, latency: Duration) -> Signal {

@@ -253,8 +253,8 @@ async fn connection_refused_is_retried_then_transport() {
     assert_no_key(&err);
 }
 
-#[tokio::test]
-async fn dropped_connections_are_retried_then_transport() {
+/// A server that accepts connections and closes each one without answering; counts them.
+async fn closing_server() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -266,19 +266,55 @@ async fn dropped_connections_are_retried_then_transport() {
             drop(socket); // close before answering: "connection closed before message completed"
         }
     });
-    let client = test_client(&format!("http://{addr}"));
+    (format!("http://{addr}"), accepted)
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_for_reads_then_transport() {
+    let (base, accepted) = closing_server().await;
+    let client = test_client(&base);
+    let err = client.get_value("/v4/projects").await.unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(err.to_string().starts_with("GET /v4/projects: "), "{err}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn a_write_with_no_answer_is_sent_once_and_may_have_been_applied() {
+    // Domino refuses a second start of a starting execution: a write that may have been
+    // applied is left to the step, which looks at the execution before sending it again.
+    let (base, accepted) = closing_server().await;
+    let client = test_client(&base);
     let err = client
         .post("/v4/modelProducts/a/stop", None)
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(matches!(err, ApiError::Unanswered { .. }), "{err}");
+    assert!(err.may_have_been_applied() && err.is_transient());
     assert!(
         err.to_string()
-            .starts_with("POST /v4/modelProducts/a/stop: "),
+            .starts_with("POST /v4/modelProducts/a/stop: sent, but no answer came"),
         "{err}"
     );
-    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(client.retries(), 0);
     assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn a_write_refused_at_connect_is_retried() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let client = test_client(&format!("http://{addr}"));
+    let err = client
+        .post("/v4/modelProducts/a/start", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Transport { .. }), "{err}");
+    assert!(!err.may_have_been_applied());
+    assert_eq!(client.retries(), 3);
 }
 
 #[tokio::test]

@@ -35,6 +35,15 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// A write that left but whose answer never came (the connection closed or the time ran
+    /// out after it was sent): it may or may not have been applied, so the client does not
+    /// send it again; whoever sent it looks at the execution first.
+    #[error("{method} {path}: sent, but no answer came ({message}); it may have been applied")]
+    Unanswered {
+        method: String,
+        path: String,
+        message: String,
+    },
     /// A 2xx answer whose body was not the JSON we expected.
     #[error("{method} {path}: unexpected answer: {message}")]
     Decode {
@@ -76,6 +85,7 @@ impl ApiError {
             }
             ApiError::NotFound { .. } => Some(404),
             ApiError::Transport { .. }
+            | ApiError::Unanswered { .. }
             | ApiError::Decode { .. }
             | ApiError::Unsupported { .. }
             | ApiError::BadEntry { .. } => None,
@@ -95,8 +105,19 @@ impl ApiError {
     /// a later attempt may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Transport { .. } => true,
+            ApiError::Transport { .. } | ApiError::Unanswered { .. } => true,
             ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// A write whose effect is unknown, or that was refused in a way an earlier, applied copy
+    /// of it explains ("already starting"): the execution must be looked at before this counts
+    /// as a failed attempt.
+    pub fn may_have_been_applied(&self) -> bool {
+        match self {
+            ApiError::Unanswered { .. } => true,
+            ApiError::Status { status, .. } => matches!(status, 400 | 409),
             _ => false,
         }
     }

@@ -29,6 +29,11 @@ impl ApiHealth {
 
     /// Counts a failure; a transient one may stop the run.
     pub(crate) fn failed(&self, e: &ApiError) {
+        if matches!(e, ApiError::Unanswered { .. }) {
+            // Sent once and not retried, so it says little on its own; the read that looks
+            // at its execution next tells whether the API answers.
+            return;
+        }
         if !e.is_transient() {
             // The API answered, if not as hoped.
             self.answered();

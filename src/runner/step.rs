@@ -22,6 +22,10 @@
 //!   new job): it is sent once, without client retries, and window 2 is resolved by looking for
 //!   its effect (`found_restart`: a job by this identity, same command, submitted since the
 //!   attempt was recorded) before anything is sent again.
+//! - Window 2 also opens without a crash when a request's answer is lost (the client does not
+//!   send such a write again: `ApiError::Unanswered`) or when a stop or start is refused with
+//!   400/409 as an earlier, applied copy would provoke: the step observes before the attempt
+//!   counts as failed (`taken_after_all`).
 //! - An `Accepted` step whose execution shows no motion at all toward its target for several
 //!   looks (the API lost the request, e.g. it restarted) is sent again, counted as an attempt.
 //! - A 404 on a stop means the execution is gone, which counts as done, recorded with that
@@ -483,8 +487,33 @@ impl<'a> Step<'a> {
                 self.gone(attempt, Some(404)).await
             }
             Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            Err(e) if e.may_have_been_applied() => {
+                if self.taken_after_all(attempt, &e).await? {
+                    return Ok(());
+                }
+                self.attempt_failed(attempt, e).await
+            }
             Err(e) => self.attempt_failed(attempt, e).await,
         }
+    }
+
+    /// A request with no answer, or refused as if an earlier copy had been applied: the
+    /// execution is looked at before this counts as a failed attempt, so an answer the network
+    /// lost is not reported as a failure (nor, with `-m 1`, as the step's end). Returns whether
+    /// the observation settled the step.
+    async fn taken_after_all(&mut self, attempt: u32, e: &ApiError) -> Result<bool, StepAbort> {
+        let verb = self.verb();
+        self.write(
+            StepPhase::Requested,
+            attempt,
+            e.status(),
+            Some(format!(
+                "{verb} attempt {attempt}: outcome unknown; looking before sending again"
+            )),
+            Some(e.to_string()),
+        )
+        .await?;
+        self.settled_by_observation(Instant::now()).await
     }
 
     /// Whether the execution is absent from everything that could show it: its own read answers
