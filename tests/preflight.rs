@@ -156,6 +156,38 @@ fn a_capped_page_size_is_found_and_warned_about() {
     assert_read_only(&env);
 }
 
+/// Jobs are not in a snapshot, but a shutdown stops those it finds running: preflight counts
+/// them with the rest, and says a restore does not start them again unless asked.
+#[test]
+fn running_jobs_are_counted_and_their_stops_estimated() {
+    let env = Env::new(config(dmm::sim::GenerateSpec {
+        jobs: 12,
+        ..small_spec()
+    }));
+    let jobs = env.sim.running_ids(dmm::snapshot::Kind::Job).len();
+    assert!(jobs > 0, "the deployment runs Jobs");
+    let out = preflight(&env, &[]);
+    let text = stdout(&out);
+    assert!(code(&out) <= 1, "{}", self::text(&out));
+    let running = check(&text, "running now").1;
+    assert!(running.contains(&format!("Job: {jobs}")), "{running}");
+    env.take_snapshot();
+    let recorded = snapshot_keys(&env).len();
+    let shutdown = check(&text, "shutdown").1;
+    assert!(
+        shutdown.starts_with(&format!("{} stops and pauses", recorded + jobs)),
+        "{recorded} recorded + {jobs} Jobs: {shutdown}"
+    );
+    let restore = check(&text, "restore").1;
+    assert!(
+        restore.contains(&format!(
+            "{jobs} Job(s) started again only with --restart-jobs"
+        )),
+        "{restore}"
+    );
+    assert_read_only(&env);
+}
+
 /// The hazards a scan shows: a model mid-rollout, apps in projects whose volumes are not local.
 #[test]
 fn rollouts_and_volumes_that_are_not_local_are_warned_about() {

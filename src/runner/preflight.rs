@@ -17,7 +17,7 @@ use crate::domino::preflight::{
 };
 use crate::domino::{Deployment, NoProgress, ScanOptions, ScanReport, scan};
 use crate::journal::{self, JournalError, JournalRead, JournalReader};
-use crate::snapshot::{self, Entry, Kind};
+use crate::snapshot::{self, Entry, Kind, Source};
 
 /// What the preflight needs besides the deployment.
 #[derive(Clone, Debug)]
@@ -88,7 +88,12 @@ pub async fn preflight(deployment: &Deployment, options: &PreflightOptions) -> P
 
 /// What a scan shows, as `dmm snapshot` would take it now.
 async fn scan_checks(deployment: &Deployment, options: &PreflightOptions) -> Vec<Check> {
-    let report = match scan(&deployment.client, &ScanOptions::default(), &NoProgress).await {
+    // Jobs too: a shutdown stops the ones running when it reaches them.
+    let options_with_jobs = ScanOptions {
+        include_live: true,
+        ..ScanOptions::DEFAULT
+    };
+    let report = match scan(&deployment.client, &options_with_jobs, &NoProgress).await {
         Ok(r) => r,
         Err(e) => {
             return vec![Check::fail(
@@ -125,7 +130,7 @@ fn first_few(items: &[String], n: usize) -> String {
 
 fn running_now(report: &ScanReport) -> Check {
     let name = "running now";
-    let per_kind: Vec<String> = Kind::ALL
+    let per_kind: Vec<String> = Kind::EVERY
         .iter()
         .map(|&k| format!("{k}: {}", report.found(k)))
         .collect();
@@ -179,13 +184,22 @@ fn estimates(
     let mut restore_sends = 0u64;
     let mut restore_requests = verification;
     let mut skipped = 0usize;
-    for &kind in Kind::ALL {
+    let mut jobs_not_restarted = 0usize;
+    for &kind in Kind::EVERY {
         let list = entries(kind);
         let n = list.len() as u64;
         if n == 0 {
             continue;
         }
         let api = deployment.kind(kind);
+        if kind.source() == Source::Live {
+            // Read once before its stop (one may end on its own), then stopped; started again
+            // only with --restart-jobs, so not counted in the restore.
+            shutdown_sends += n;
+            shutdown_requests += 2 * n + if api.has_bulk_listing() { 1 } else { n };
+            jobs_not_restarted += list.len();
+            continue;
+        }
         // A stop or start each; a scheduled job is read before it is written back; a kind
         // without a shared listing is read at least once per execution, one with it is listed
         // at least once.
@@ -240,10 +254,19 @@ fn estimates(
             ),
         )
     };
-    let skipped_text = if skipped > 0 {
-        format!(" ({skipped} left for their users or not restartable)")
-    } else {
+    let mut left = Vec::new();
+    if skipped > 0 {
+        left.push(format!("{skipped} left for their users or not restartable"));
+    }
+    if jobs_not_restarted > 0 {
+        left.push(format!(
+            "{jobs_not_restarted} Job(s) started again only with --restart-jobs"
+        ));
+    }
+    let skipped_text = if left.is_empty() {
         String::new()
+    } else {
+        format!(" ({})", left.join("; "))
     };
     let restore = if restore_sends == 0 {
         Check::ok("restore", format!("nothing to start again{skipped_text}"))
