@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::*;
-use dmm::journal::{Operation, StepPhase};
+use dmm::journal::{JournalRead, Operation, StepPhase};
 use dmm::snapshot::{self, Kind};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -216,4 +216,36 @@ fn no_verify_is_recorded_in_the_journal() {
         .unwrap();
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].detail["skipped"], "--no-verify");
+}
+
+#[test]
+fn each_run_records_the_domino_version_and_whom_it_acted_as() {
+    let env = Env::small();
+    env.take_snapshot();
+    for op in ["shutdown", "restore"] {
+        let out = env.run_op(op, &[]);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+    }
+    let (id, name) = env.sim.principal();
+    let runs = dmm::journal::JournalReader::open(&env.journal())
+        .unwrap()
+        .runs()
+        .unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in &runs {
+        assert_eq!(run.domino_version.as_deref(), Some("5.11.1"), "{run:?}");
+        assert_eq!(
+            run.acting_as.as_deref(),
+            Some(format!("{name} ({id})").as_str()),
+            "{run:?}"
+        );
+    }
+    let out = env.run(&["status", env.snapshot().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        stdout(&out).contains(&format!("acted as: {name} ({id}), on Domino 5.11.1")),
+        "{}",
+        stdout(&out)
+    );
+    check_no_key(&out);
 }

@@ -2,6 +2,7 @@
 //!
 //! Knows URLs and JSON shapes; knows nothing of the journal or of run phases.
 
+mod about;
 mod client;
 mod config;
 mod deployment;
@@ -20,6 +21,7 @@ mod scan;
 mod tally;
 mod token;
 
+pub use about::{About, about};
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPolicy};
 pub use deployment::Deployment;

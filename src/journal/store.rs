@@ -13,8 +13,8 @@ use super::open::{self, FileState};
 use super::read::{JournalRead, JournalReader, begin_read_on};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{
-    Event, NewStep, NotificationRecord, Operation, PaceRecord, RunOutcome, RunRecord, StepKey,
-    StepPhase, StepRecord, Transition, VerificationRecord,
+    Event, NewStep, NotificationRecord, Operation, PaceRecord, RunOutcome, RunRecord, RunStart,
+    StepKey, StepPhase, StepRecord, Transition, VerificationRecord,
 };
 
 /// The journal, held open for writing: while it lives no other process can write the file.
@@ -97,12 +97,7 @@ impl Journal {
     }
 
     /// Starts a run and returns its record (ids count up from 1).
-    pub fn begin_run(
-        &self,
-        op: Operation,
-        options: serde_json::Value,
-        cycle: u32,
-    ) -> Result<RunRecord, JournalError> {
+    pub fn begin_run(&self, op: Operation, start: RunStart) -> Result<RunRecord, JournalError> {
         self.write(|txn| {
             let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
             let id = next_key(&runs).map_err(|e| self.redb(e))?;
@@ -112,12 +107,14 @@ impl Journal {
                 started_at: schema::now_rfc3339(),
                 ended_at: None,
                 tool_version: crate::TOOL_VERSION.to_string(),
-                options,
+                options: start.options,
                 outcome: None,
                 message: None,
-                cycle,
+                cycle: start.cycle,
                 notifications: Vec::new(),
                 pace: None,
+                domino_version: start.domino_version,
+                acting_as: start.acting_as,
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;

@@ -17,6 +17,15 @@ use crate::snapshot::Kind;
 const SHA: &str = "aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11aa11";
 const OTHER_SHA: &str = "bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22bb22";
 
+/// The start of a run of the first cycle, with these options.
+fn start(options: serde_json::Value) -> RunStart {
+    RunStart {
+        options,
+        cycle: 1,
+        ..RunStart::default()
+    }
+}
+
 fn journal_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("snap.json.journal")
 }
@@ -59,7 +68,10 @@ fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition 
 /// A journal with one shutdown run and two planned steps, closed again.
 fn seeded(path: &Path) -> u64 {
     let j = open(path);
-    let run = j.begin_run(Operation::Shutdown, json!({}), 1).unwrap().id;
+    let run = j
+        .begin_run(Operation::Shutdown, start(json!({})))
+        .unwrap()
+        .id;
     j.plan(
         run,
         vec![
@@ -78,7 +90,7 @@ fn create_then_reopen_keeps_everything() {
     let (runs, steps, events, verifications) = {
         let j = open(&path);
         let run = j
-            .begin_run(Operation::Shutdown, json!({"yes": true}), 1)
+            .begin_run(Operation::Shutdown, start(json!({"yes": true})))
             .unwrap();
         assert_eq!(run.id, 1);
         j.plan(run.id, vec![new_step(Operation::Shutdown, Kind::App, "a1")])
@@ -117,7 +129,12 @@ fn create_then_reopen_keeps_everything() {
     assert_eq!(j.events().unwrap(), events);
     assert_eq!(events.len(), 2);
     assert_eq!(j.verifications().unwrap(), verifications);
-    assert_eq!(j.begin_run(Operation::Restore, json!({}), 1).unwrap().id, 2);
+    assert_eq!(
+        j.begin_run(Operation::Restore, start(json!({})))
+            .unwrap()
+            .id,
+        2
+    );
 }
 
 #[cfg(unix)]
@@ -137,7 +154,10 @@ fn new_journal_is_private() {
 fn plan_is_idempotent_and_leaves_existing_steps_alone() {
     let dir = tempfile::tempdir().unwrap();
     let j = open(&journal_path(&dir));
-    let run = j.begin_run(Operation::Shutdown, json!({}), 1).unwrap().id;
+    let run = j
+        .begin_run(Operation::Shutdown, start(json!({})))
+        .unwrap()
+        .id;
     let first = j
         .plan(
             run,
@@ -167,7 +187,10 @@ fn plan_is_idempotent_and_leaves_existing_steps_alone() {
     assert_eq!(kept.name, "name-a1");
     assert_eq!(kept.attempts, 1);
     // Planned steps of the other operation are not returned.
-    let restore = j.begin_run(Operation::Restore, json!({}), 1).unwrap().id;
+    let restore = j
+        .begin_run(Operation::Restore, start(json!({})))
+        .unwrap()
+        .id;
     let r = j
         .plan(restore, vec![new_step(Operation::Restore, Kind::App, "a1")])
         .unwrap();
@@ -519,7 +542,7 @@ fn child_process() {
     let path = PathBuf::from(path);
     let j = open(&path);
     let run = j
-        .begin_run(Operation::Restore, json!({"child": true}), 1)
+        .begin_run(Operation::Restore, start(json!({"child": true})))
         .unwrap();
     j.plan(run.id, vec![new_step(Operation::Restore, Kind::App, "c1")])
         .unwrap();
@@ -615,7 +638,7 @@ async fn group_commit_batches_concurrent_transitions() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Arc::new(open(&journal_path(&dir)));
     let run = journal
-        .begin_run(Operation::Shutdown, json!({}), 1)
+        .begin_run(Operation::Shutdown, start(json!({})))
         .unwrap()
         .id;
     let ids: Vec<String> = (0..STEPS).map(|i| format!("e{i:05}")).collect();

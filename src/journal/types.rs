@@ -237,6 +237,22 @@ pub struct RunRecord {
     /// and until the run ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pace: Option<PaceRecord>,
+    /// Which Domino the run talked to (`GET /version`), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domino_version: Option<String>,
+    /// Whom the run acted as (`GET /v4/auth/principal`: name and id), when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_as: Option<String>,
+}
+
+/// What a run is recorded with when it begins, besides its operation.
+#[derive(Clone, Debug, Default)]
+pub struct RunStart {
+    /// The options as given (never the API key).
+    pub options: serde_json::Value,
+    pub cycle: u32,
+    pub domino_version: Option<String>,
+    pub acting_as: Option<String>,
 }
 
 /// One notification about a run (`--notify-url`): what it said and whether it was delivered.

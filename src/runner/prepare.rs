@@ -16,10 +16,10 @@ use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps, r
 use super::report::{Notify, Reporter, RunReport, VerificationOutcome};
 use super::summary::RunSummary;
 use super::verify::{Expectation, Finding, Verification, check_deployment};
-use crate::domino::{ApiError, Deployment, Observed, list_kind};
+use crate::domino::{About, ApiError, Deployment, Observed, about, list_kind};
 use crate::journal::{
-    Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome, StepKey,
-    StepPhase, StepRecord, VerificationRecord, now_rfc3339,
+    Journal, JournalError, JournalRead, JournalReader, NewStep, Operation, RunOutcome, RunStart,
+    StepKey, StepPhase, StepRecord, VerificationRecord, now_rfc3339,
 };
 use crate::snapshot::{Kind, LoadedSnapshot, Snapshot, Source};
 
@@ -33,6 +33,8 @@ pub struct Prepared {
     planned: Vec<NewStep>,
     plan: Plan,
     notify: Option<Arc<dyn Notify>>,
+    /// The Domino version and the identity, recorded with the run.
+    about: About,
 }
 
 /// What a run would do, from the journal as it is, touching nothing: no lock is taken, no
@@ -162,6 +164,7 @@ pub async fn prepare(
         Err(e @ ApiError::NotFound { .. }) => return Err(RunError::WrongUrl(e)),
         Err(e) => return Err(RunError::NotUsable(e)),
     }
+    let about = about(&deployment.client).await;
     let journal = Arc::new(Journal::open(journal, &snapshot.sha256, &snapshot.path)?);
     let existing = journal.steps(Some(selection.op))?;
     let cycle = cycle_for(selection.op, &journal.runs()?);
@@ -203,6 +206,7 @@ pub async fn prepare(
         planned,
         plan,
         notify: None,
+        about,
     })
 }
 
@@ -240,7 +244,15 @@ impl Prepared {
         let op = self.selection.op;
         let run_id = self
             .journal
-            .begin_run(op, self.options.recorded_options.clone(), self.plan.cycle)?
+            .begin_run(
+                op,
+                RunStart {
+                    options: self.options.recorded_options.clone(),
+                    cycle: self.plan.cycle,
+                    domino_version: self.about.version.clone(),
+                    acting_as: self.about.acting_as.clone(),
+                },
+            )?
             .id;
         if let Some(notify) = self.notify.clone() {
             // Told in the background: a slow receiver never holds up the run.

@@ -166,6 +166,11 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
                 .unwrap_or_default()
         );
     }
+    if let Some(r) = last_run
+        && let Some(line) = acting_line(r)
+    {
+        outln!("{line}");
+    }
     if let Some(p) = last_run.and_then(|r| r.pace.as_ref()) {
         outln!("{}", pace_line(p));
     }
@@ -179,6 +184,17 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     outln!("next: {next}");
     Ok(Exit::Success)
+}
+
+/// Whom the run acted as and which Domino it talked to, when the run recorded either.
+fn acting_line(r: &crate::journal::RunRecord) -> Option<String> {
+    let version = r.domino_version.as_deref().map(|v| format!("Domino {v}"));
+    match (&r.acting_as, version) {
+        (Some(who), Some(version)) => Some(format!("acted as: {who}, on {version}")),
+        (Some(who), None) => Some(format!("acted as: {who}")),
+        (None, Some(version)) => Some(format!("talked to: {version}")),
+        (None, None) => None,
+    }
 }
 
 /// The last run's request rate, in one line.

@@ -12,11 +12,11 @@ use tokio::sync::OnceCell;
 
 use super::records::parse_records;
 use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::about::Principal;
 use crate::domino::{ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project};
 use crate::snapshot::{Entry, Kind};
 
 const KIND: Kind = Kind::Job;
-const PRINCIPAL_PATH: &str = "/v4/auth/principal";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -123,16 +123,6 @@ fn job_state(statuses: &JobStatuses) -> Observed {
     }
 }
 
-/// The identity this client acts as: whose restarts are ours.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Principal {
-    #[serde(default)]
-    canonical_id: Option<String>,
-    #[serde(default)]
-    canonical_name: Option<String>,
-}
-
 pub struct Jobs {
     client: DominoClient,
     page_size: usize,
@@ -190,7 +180,7 @@ impl Jobs {
 
     async fn principal(&self) -> Result<&Principal, ApiError> {
         self.principal
-            .get_or_try_init(|| self.client.get_json::<Principal>(PRINCIPAL_PATH))
+            .get_or_try_init(|| Principal::read(&self.client))
             .await
     }
 
