@@ -20,8 +20,10 @@
 //! and its verification pass.
 //!
 //! Each row prints: wall time; the steps' time (until verification began); the lower bound
-//! (`support/bound.rs`); both ratios; requests sent, per execution acted on; peak RSS; the
-//! journal's size. Then a JSON line per row, and the requests per route.
+//! (`support/bound.rs`); both ratios; requests sent, per execution acted on; the requests to
+//! the Job routes per batch Job acted on; peak RSS; the journal's size. Then a JSON line per row,
+//! and the requests per route. The restore restarts the Jobs the shutdown stopped
+//! (`--restart-jobs`).
 
 mod support;
 
@@ -64,6 +66,10 @@ struct Row {
     cpu: Duration,
     /// Per kind: stops/starts sent, and when the first and last were sent (since dmm started).
     mutations: BTreeMap<String, (usize, f64, f64)>,
+    /// Batch Jobs the phase acts on (stops, restarts) and the requests to the Job routes
+    /// (`/v4/jobs...`, and who the caller is, which restarts need).
+    batch_jobs: usize,
+    job_requests: u64,
 }
 
 impl Row {
@@ -77,6 +83,10 @@ impl Row {
 
     fn per_execution(&self, requests: u64) -> f64 {
         requests as f64 / self.bound.executions.max(1) as f64
+    }
+
+    fn per_job(&self) -> Option<f64> {
+        (self.batch_jobs > 0).then(|| self.job_requests as f64 / self.batch_jobs as f64)
     }
 
     fn json(&self) -> serde_json::Value {
@@ -95,6 +105,9 @@ impl Row {
             "necessary_requests": self.bound.necessary_requests,
             "requests_per_execution": round3(self.per_execution(self.requests)),
             "steps_requests_per_execution": round3(self.per_execution(self.steps_requests)),
+            "batch_jobs": self.batch_jobs,
+            "job_requests": self.job_requests,
+            "requests_per_job": self.per_job().map(round3),
             "peak_rss_kib": self.peak_rss_kib,
             "cpu_s": round3(self.cpu.as_secs_f64()),
             "journal_bytes": self.journal_bytes,
@@ -167,7 +180,11 @@ fn main() {
     for n in support::pace::sizes() {
         pace_rows.extend(support::pace::bench(&dmm, n, SEED, |mix, file| {
             let loaded = dmm::snapshot::read(file).expect("the snapshot is readable");
-            counts_of(mix, &loaded.snapshot)
+            // Default flags: a restore does not start the stopped Jobs again.
+            Counts {
+                restarted_jobs: 0,
+                ..counts_of(mix, &loaded.snapshot)
+            }
         }));
     }
     print_table(&rows);
@@ -218,6 +235,7 @@ fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
         bound::snapshot(&TIMING, &limits, &counts),
         None,
         snapshot_bytes,
+        0,
     ));
 
     let run_limits = Limits {
@@ -231,7 +249,7 @@ fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
         ),
         ("restore", bound::restore),
     ] {
-        let args = vec![
+        let mut args = vec![
             name.to_string(),
             file_arg.clone(),
             "--yes".into(),
@@ -242,6 +260,13 @@ fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
             "--rate-limit".into(),
             RATE_LIMIT.to_string(),
         ];
+        let batch_jobs = match name {
+            "shutdown" => counts.batch_jobs,
+            _ => {
+                args.push("--restart-jobs".into());
+                counts.restarted_jobs
+            }
+        };
         let run = phase(&sim, dmm, n, name, &args);
         let journal_bytes = std::fs::metadata(&journal).map(|m| m.len()).ok();
         rows.push(row(
@@ -251,6 +276,7 @@ fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
             make_bound(&TIMING, &run_limits, &counts),
             journal_bytes,
             snapshot_bytes,
+            batch_jobs,
         ));
     }
     sim.shutdown();
@@ -281,6 +307,7 @@ fn row(
     bound: Bound,
     journal_bytes: Option<u64>,
     snapshot_bytes: u64,
+    batch_jobs: usize,
 ) -> Row {
     let (steps, at_verify) = match &outcome.verify_started {
         Some((at, log)) => (*at, Some(log)),
@@ -302,7 +329,15 @@ fn row(
         e.1 = e.1.min(at);
         e.2 = e.2.max(at);
     }
+    let job_requests = log
+        .by_route
+        .iter()
+        .filter(|(route, _)| is_job_route(route))
+        .map(|(_, n)| n)
+        .sum();
     let r = Row {
+        batch_jobs,
+        job_requests,
         n,
         phase,
         wall: outcome.wall,
@@ -326,7 +361,14 @@ fn row(
     r
 }
 
-/// What the snapshot holds, plus what the deployment holds that a snapshot must read.
+/// The routes a batch Job's stop or restart costs: its own, and who the caller is (restarts are
+/// told apart by it).
+fn is_job_route(route: &str) -> bool {
+    route.contains(" /v4/jobs") || route.ends_with(" /v4/auth/principal")
+}
+
+/// What the snapshot holds, plus what the deployment holds that a snapshot must read, and the
+/// batch Jobs a shutdown stops and a restore with `--restart-jobs` starts again.
 fn counts_of(mix: &Mix, snapshot: &dmm::snapshot::Snapshot) -> Counts {
     let app_projects: std::collections::HashSet<&str> = snapshot
         .entries(Kind::App)
@@ -343,13 +385,16 @@ fn counts_of(mix: &Mix, snapshot: &dmm::snapshot::Snapshot) -> Counts {
         workspace_rows: mix.workspaces,
         jobs: snapshot.entries(Kind::ScheduledJob).len(),
         projects_with_apps: app_projects.len(),
+        batch_jobs: mix.batch_jobs,
+        projects_with_batch_jobs: mix.projects_with_batch_jobs(),
+        restarted_jobs: mix.batch_jobs,
     }
 }
 
 fn print_table(rows: &[Row]) {
     println!();
     println!(
-        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>8} {:>10}",
+        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7} {:>8} {:>10}",
         "N",
         "phase",
         "wall s",
@@ -361,12 +406,13 @@ fn print_table(rows: &[Row]) {
         "req",
         "req/exec",
         "steps/ex",
+        "req/Job",
         "RSS MiB",
         "journal"
     );
     for r in rows {
         println!(
-            "{:>6} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>6} {:>7} {:>8.2} {:>8.2} {:>8.1} {:>10}",
+            "{:>6} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>6} {:>7} {:>8.2} {:>8.2} {:>7} {:>8.1} {:>10}",
             r.n,
             r.phase,
             r.wall.as_secs_f64(),
@@ -378,14 +424,16 @@ fn print_table(rows: &[Row]) {
             r.requests,
             r.per_execution(r.requests),
             r.per_execution(r.steps_requests),
+            r.per_job().map_or("-".into(), |p| format!("{p:.2}")),
             r.peak_rss_kib as f64 / 1024.0,
             r.journal_bytes.map_or("-".into(), human_bytes),
         );
     }
     println!(
         "\nratio = wall / bound; steps = (time until verification began) / bound; execs = executions the phase acts on \
-         (snapshot: recorded; restore: workspaces are not started); req/exec = all requests / execs, steps/ex = requests \
-         before verification / execs; necessary requests per phase in the JSON lines."
+         (snapshot: recorded; restore: workspaces are not started; batch Jobs included); req/exec = all requests / execs, \
+         steps/ex = requests before verification / execs; req/Job = requests to the Job routes (and the caller's identity) \
+         / batch Jobs stopped or restarted; necessary requests per phase in the JSON lines."
     );
 }
 

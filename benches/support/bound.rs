@@ -33,6 +33,11 @@ pub struct Counts {
     pub jobs: usize,
     /// Distinct projects of the snapshot's apps: one data-mount read per project suffices.
     pub projects_with_apps: usize,
+    /// Batch Jobs running at shutdown, and the projects they run in.
+    pub batch_jobs: usize,
+    pub projects_with_batch_jobs: usize,
+    /// Batch Jobs a restore starts again (`--restart-jobs`), else 0.
+    pub restarted_jobs: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -119,11 +124,16 @@ pub fn snapshot(t: &Timing, limits: &Limits, c: &Counts) -> Bound {
 
 /// Jobs first (GET + PUT each); then, overlapping: apps (POST stop, and one listing
 /// `GET /v4/modelProducts` to confirm), model versions (POST stop, one read each to confirm:
-/// no endpoint lists versions across models), workspaces (POST stop, the admin list's pages).
+/// no endpoint lists versions across models), workspaces (POST stop, the admin list's pages),
+/// batch Jobs (no deployment-wide listing: `GET /v4/jobs` of every project, then POST stop, and
+/// one read per project that runs one to confirm; two requests in sequence before a stop).
 pub fn shutdown(t: &Timing, limits: &Limits, c: &Counts) -> Bound {
     let p = Params::new(t, limits);
-    let pre = c.apps + c.model_versions + c.workspaces;
-    let reads = usize::from(c.apps > 0)
+    let batch_listings = if c.batch_jobs > 0 { c.projects } else { 0 };
+    let pre = c.apps + c.model_versions + c.workspaces + batch_listings + c.batch_jobs;
+    let path = if c.batch_jobs > 0 { 2 } else { 1 };
+    let reads = c.projects_with_batch_jobs.min(c.batch_jobs)
+        + usize::from(c.apps > 0)
         + c.model_versions
         + if c.workspaces > 0 {
             c.workspace_rows
@@ -133,23 +143,35 @@ pub fn shutdown(t: &Timing, limits: &Limits, c: &Counts) -> Bound {
             0
         };
     Bound {
-        seconds: p.jobs_group(c.jobs) + p.transition_group(pre, 1, reads),
+        seconds: p.jobs_group(c.jobs) + p.transition_group(pre, path, reads),
         necessary_requests: 2 * c.jobs + pre + reads,
-        executions: c.apps + c.model_versions + c.workspaces + c.jobs,
+        executions: c.apps + c.model_versions + c.workspaces + c.jobs + c.batch_jobs,
     }
 }
 
-/// Apps (the project's data mounts, once per project, then POST start; one listing to confirm)
-/// and active model versions (POST start, one read each) together; workspaces are not started;
-/// jobs last (GET + PUT each).
+/// Apps (the project's data mounts, once per project, then POST start; one listing to confirm),
+/// active model versions (POST start, one read each) and restarted batch Jobs (who the caller
+/// is, once, then POST restart each; one listing per project to see the new jobs) together;
+/// workspaces are not started; jobs last (GET + PUT each).
 pub fn restore(t: &Timing, limits: &Limits, c: &Counts) -> Bound {
     let p = Params::new(t, limits);
-    let pre = c.projects_with_apps + c.apps + c.model_versions;
-    let reads = usize::from(c.apps > 0) + c.model_versions;
-    let path = if c.apps > 0 { 2 } else { 1 };
+    let restarts = if c.restarted_jobs > 0 {
+        1 + c.restarted_jobs
+    } else {
+        0
+    };
+    let pre = c.projects_with_apps + c.apps + c.model_versions + restarts;
+    let reads = usize::from(c.apps > 0)
+        + c.model_versions
+        + c.projects_with_batch_jobs.min(c.restarted_jobs);
+    let path = if c.apps > 0 || c.restarted_jobs > 0 {
+        2
+    } else {
+        1
+    };
     Bound {
         seconds: p.transition_group(pre, path, reads) + p.jobs_group(c.jobs),
         necessary_requests: pre + reads + 2 * c.jobs,
-        executions: c.apps + c.model_versions + c.jobs,
+        executions: c.apps + c.model_versions + c.jobs + c.restarted_jobs,
     }
 }

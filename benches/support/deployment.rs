@@ -1,7 +1,9 @@
-//! The deployment each size runs against: N running executions split across the four kinds,
-//! spread over N / 5 projects, with a fixed request latency and a 2 s ± 0.5 s transition time.
+//! The deployment each size runs against: N running executions split across the four kinds of
+//! a snapshot, spread over N / 5 projects, plus N / 10 batch Jobs running (not in the snapshot:
+//! a shutdown stops them, `restore --restart-jobs` starts them again), with a fixed request
+//! latency and a 2 s ± 0.5 s transition time.
 
-use dmm::sim::{Faults, GenerateSpec, Scenario, SimConfig, StartState, generate};
+use dmm::sim::{BatchJobState, Faults, GenerateSpec, Scenario, SimConfig, StartState, generate};
 
 /// The simulator's timing, shared by the configuration and the lower bound.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +34,8 @@ pub struct Mix {
     pub models: usize,
     pub workspaces: usize,
     pub jobs: usize,
+    /// Batch Jobs running, beyond the N executions of the snapshot.
+    pub batch_jobs: usize,
 }
 
 impl Mix {
@@ -45,7 +49,13 @@ impl Mix {
             models,
             workspaces,
             jobs: n - apps - models - workspaces,
+            batch_jobs: n / 10,
         }
+    }
+
+    /// Projects that run a batch Job: the generator deals them out one per project in turn.
+    pub fn projects_with_batch_jobs(&self) -> usize {
+        self.batch_jobs.min(self.projects)
     }
 
     pub fn executions(&self) -> usize {
@@ -63,7 +73,7 @@ pub fn scenario(mix: &Mix, seed: u64) -> Scenario {
         versions_per_model: VERSIONS_PER_MODEL,
         workspaces: mix.workspaces,
         scheduled_jobs: mix.jobs,
-        jobs: 0,
+        jobs: mix.batch_jobs,
         rollout_in_progress: false,
     };
     let mut s = generate(&spec, seed);
@@ -84,6 +94,11 @@ pub fn scenario(mix: &Mix, seed: u64) -> Scenario {
         }
         for j in &mut p.scheduled_jobs {
             j.paused = false;
+        }
+        // Every batch Job runs until it is stopped: none ends on its own during a phase.
+        for j in &mut p.jobs {
+            j.state = BatchJobState::Running;
+            j.ends_after_ms = None;
         }
     }
     s
