@@ -259,17 +259,7 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
         // A resumed run looks before it sends again: no start reached an execution that was
         // still starting (or running) from a killed run, which Domino refuses.
         let refused = env.sim.refused_starts();
-        let waited = JournalReader::open(&env.journal())
-            .and_then(|r| r.events())
-            .unwrap_or_default()
-            .iter()
-            .filter(|e| e.op == op)
-            .filter(|e| {
-                e.message
-                    .as_deref()
-                    .is_some_and(|m| m.contains("the earlier request was taken"))
-            })
-            .count();
+        let waited = env.events_saying(Some(op), "the earlier request was taken");
         eprintln!(
             "crash test: {name}: {waited} step(s) found in motion after a kill and waited for; {} start(s) refused as already starting or running",
             refused.len()
@@ -385,17 +375,7 @@ fn a_start_still_under_way_from_a_killed_restore_is_not_sent_again() {
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let refused = env.sim.refused_starts();
-    let taken = JournalReader::open(&env.journal())
-        .unwrap()
-        .events()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("the earlier request was taken"))
-        })
-        .count();
+    let taken = env.events_saying(None, "the earlier request was taken");
     eprintln!(
         "killed restore: {} step(s) left Requested, {under_way} of them starting when the next run looked; {taken} waited for, {} start(s) refused",
         left_requested.len(),

@@ -234,17 +234,7 @@ fn a_request_whose_answer_is_lost_is_looked_at_not_counted_failed_nor_sent_twice
         "starts refused as already under way: {:?}",
         env.sim.refused_starts()
     );
-    let unknown = JournalReader::open(&env.journal())
-        .unwrap()
-        .events()
-        .unwrap()
-        .iter()
-        .filter(|e| {
-            e.message
-                .as_deref()
-                .is_some_and(|m| m.contains("outcome unknown"))
-        })
-        .count();
+    let unknown = env.events_saying(None, "outcome unknown");
     let lost = env.sim.requests().faults.answers_lost as usize;
     assert!(lost > recorded.len(), "{lost} answers lost");
     assert_eq!(unknown, lost, "each lost answer is in the journal");

@@ -141,6 +141,17 @@ impl Env {
             .and_then(|r| r.steps(Some(op)))
             .unwrap_or_default()
     }
+
+    /// How many journal events (of `op`, or of any operation) have a message containing `text`.
+    pub fn events_saying(&self, op: Option<Operation>, text: &str) -> usize {
+        JournalReader::open(&self.journal())
+            .and_then(|r| r.events())
+            .unwrap_or_default()
+            .iter()
+            .filter(|e| op.is_none_or(|op| e.op == op))
+            .filter(|e| e.message.as_deref().is_some_and(|m| m.contains(text)))
+            .count()
+    }
 }
 
 impl Drop for Env {
