@@ -92,18 +92,10 @@ pub(crate) async fn drive_steps(
             let api = deployment.kind(kind);
             let live = kind.source() == Source::Live;
             // What this kind's steps act on: the snapshot's entries, or, for a kind the snapshot
-            // does not record, what the journal keeps of each execution found running.
-            let steps: Vec<(Entry, StepRecord)> = if live {
-                if op == Operation::Shutdown {
-                    // Listed now, when the gate stage has passed: nothing new is launched.
-                    drain_list(journal, run_id, deployment, kind, options, cycle).await?;
-                }
-                journal
-                    .steps(Some(op))?
-                    .into_iter()
-                    .filter(|s| s.key.kind == kind && s.cycle >= cycle)
-                    .map(|s| (entry_of(&s), s))
-                    .collect()
+            // does not record, what the journal keeps of each execution found running (listed
+            // in the kind's own future below, so the other kinds of its stage do not wait).
+            let from_snapshot: Option<Vec<(Entry, StepRecord)>> = if live {
+                None
             } else {
                 let mut steps = Vec::new();
                 for entry in snapshot.entries(kind) {
@@ -112,14 +104,8 @@ pub(crate) async fn drive_steps(
                         steps.push((entry.clone(), rec));
                     }
                 }
-                steps
+                Some(steps)
             };
-            let total = steps.len();
-            let work: Vec<(Entry, StepRecord)> = steps
-                .into_iter()
-                .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
-                .collect();
-            reporter.kind_started(op, kind, total, total - work.len());
             let ctx = StepContext {
                 op,
                 run: run_id,
@@ -141,6 +127,28 @@ pub(crate) async fn drive_steps(
             };
             let reporter = reporter.clone();
             kind_runs.push(async move {
+                let steps = match from_snapshot {
+                    Some(steps) => steps,
+                    None => {
+                        if op == Operation::Shutdown {
+                            // Listed now, when the gate stage has passed: nothing new is
+                            // launched.
+                            drain_list(journal, run_id, deployment, kind, options).await?;
+                        }
+                        journal
+                            .steps(Some(op))?
+                            .into_iter()
+                            .filter(|s| s.key.kind == kind && s.cycle >= cycle)
+                            .map(|s| (entry_of(&s), s))
+                            .collect()
+                    }
+                };
+                let total = steps.len();
+                let work: Vec<(Entry, StepRecord)> = steps
+                    .into_iter()
+                    .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
+                    .collect();
+                reporter.kind_started(op, kind, total, total - work.len());
                 let result = drive_kind(&ctx, work).await;
                 reporter.kind_finished(op, kind);
                 result
@@ -202,12 +210,11 @@ async fn drain_list(
     deployment: &Deployment,
     kind: Kind,
     options: &RunOptions,
-    cycle: u32,
-) -> Result<(), RunError> {
+) -> Result<(), StepAbort> {
     let api = deployment.kind(kind);
     let listing = match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
         Ok(listing) => listing,
-        Err(e) if e.is_unauthorized() => return Err(RunError::Unauthorized(e)),
+        Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
         Err(e) => {
             tracing::warn!(
                 "{kind}: the running ones could not be listed ({e}); only those found before are drained"
@@ -215,7 +222,6 @@ async fn drain_list(
             return Ok(());
         }
     };
-    let _ = cycle;
     let found: Vec<NewStep> = listing
         .entries
         .into_iter()
