@@ -473,3 +473,43 @@ async fn model_versions_keep_paging_past_a_capped_page() {
     assert!(listing.problems.is_empty(), "{:?}", listing.problems);
     assert_eq!(fake.requests().len(), 5);
 }
+
+/// A server that answers every page with the same rows, unreadable or repeated, and a count
+/// that never stops the paging: the listing stops after a few pages of nothing new, with a
+/// problem, instead of reading to the page limit.
+#[tokio::test]
+async fn workspace_paging_stops_when_pages_bring_nothing_new() {
+    use axum::routing::get;
+    for rows in [
+        json!([{"workspaceId": 7}, {"oops": true}]),
+        json!([{"workspaceId": "w1", "name": "w1", "projectName": "churn", "projectOwnerName": "alice", "ownerUsername": "bob", "workspaceState": "Started"}]),
+    ] {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router =
+            axum::Router::new().route(
+                "/v4/workspace/adminDashboardRowData",
+                get(move || {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let rows = rows.clone();
+                    async move {
+                        axum::Json(json!({"tableRows": rows, "totalEntries": 1_000_000_000u64}))
+                    }
+                }),
+            );
+        let client = test_client(&super::test_support::serve(router).await);
+        let listed = workspaces::list_rows(&client, 2, &NoProgress)
+            .await
+            .unwrap();
+        let pages = hits.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(pages <= 4, "{pages} pages read");
+        assert!(
+            listed
+                .problems
+                .iter()
+                .any(|p| p.reason.contains("were not listed")),
+            "{:?}",
+            listed.problems
+        );
+    }
+}

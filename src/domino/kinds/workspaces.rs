@@ -21,6 +21,8 @@ const KIND: Kind = Kind::Workspace;
 
 /// A guard against a list that never ends (an API ignoring `offset`).
 const MAX_PAGES: usize = 100_000;
+/// Consecutive pages without a new readable row after which paging stops.
+const IDLE_PAGES_TO_STOP: usize = 3;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -98,6 +100,8 @@ pub async fn list_rows(
     let (mut offset, mut duplicates, mut unreadable) = (0u64, 0usize, 0usize);
     let mut total: Option<u64> = None;
     let mut ended_empty = false;
+    let mut stalled = false;
+    let mut idle_pages = 0usize;
     for page_number in 1..=MAX_PAGES {
         let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
         let page: RowPage = client.get_json(&path).await?;
@@ -140,10 +144,21 @@ pub async fn list_rows(
             ));
             break;
         }
+        // One page of nothing new happens when rows shift while the list is paged; several in
+        // a row mean the API ignores `offset` or serves rows that cannot be read, and with a
+        // wrong count (or none) paging would go on to `MAX_PAGES`.
+        idle_pages = if new_rows == 0 { idle_pages + 1 } else { 0 };
+        if idle_pages >= IDLE_PAGES_TO_STOP {
+            stalled = true;
+            result.warnings.push(format!(
+                "the workspace list brought no new readable row in {idle_pages} pages up to offset {offset}; stopped paging there"
+            ));
+            break;
+        }
     }
     let found = result.rows.len() + unreadable;
     match total {
-        Some(total) if ended_empty && offset < total => {
+        Some(total) if (ended_empty || stalled) && offset < total => {
             result.problems.push(ScanProblem::new(
                 KIND,
                 "the admin list of workspaces",
