@@ -1,6 +1,10 @@
-//! Runs one `dmm` command as a child process: its wall time, its peak resident memory (from
-//! `wait4`'s `ru_maxrss`, the kernel's own high-water mark for that process), and the moments
-//! its log lines report (when each kind ended, when verification began).
+//! Runs one `dmm` command as a child process: its wall time, its peak resident memory, and the
+//! moments its log lines report (when each kind ended, when verification began).
+//!
+//! The peak is the kernel's high-water mark of dmm's own memory (`VmHWM` in `/proc/PID/status`),
+//! read every 20 ms while it runs. Not `wait4`'s `ru_maxrss`: Linux carries the parent's
+//! high-water mark into a child across `exec`, and this parent holds the whole simulated
+//! deployment, so `ru_maxrss` reported the bench's size, not dmm's, once the bench had grown.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -50,7 +54,18 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
     let mut stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
 
+    let running = std::sync::atomic::AtomicBool::new(true);
     std::thread::scope(|scope| {
+        let sampler = scope.spawn(|| {
+            let mut peak = 0u64;
+            while running.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(kib) = vm_hwm_kib(pid) {
+                    peak = peak.max(kib);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            peak
+        });
         let out_reader = scope.spawn(move || {
             let mut text = String::new();
             let _ = stdout.read_to_string(&mut text);
@@ -82,6 +97,8 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
 
         let (status, rusage) = wait4(pid);
         let wall = started.elapsed();
+        running.store(false, std::sync::atomic::Ordering::Relaxed);
+        let peak_rss_kib = sampler.join().expect("memory sampler");
         // The child is reaped: `Child` must not wait for it again (dropping it does not).
         drop(child);
         let stdout = out_reader.join().expect("stdout reader");
@@ -95,8 +112,7 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
         }
         Outcome {
             wall,
-            // Linux reports ru_maxrss in KiB.
-            peak_rss_kib: rusage.ru_maxrss.max(0) as u64,
+            peak_rss_kib,
             cpu: timeval(rusage.ru_utime) + timeval(rusage.ru_stime),
             marks,
             verify_started,
@@ -123,4 +139,13 @@ fn wait4(pid: libc::pid_t) -> (libc::c_int, libc::rusage) {
             panic!("wait4({pid}) failed: {err}");
         }
     }
+}
+
+/// `VmHWM` of a running process, in KiB; `None` once it has exited (or on another system).
+fn vm_hwm_kib(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
