@@ -148,6 +148,7 @@ impl Jobs {
     ) -> Result<(Vec<JobRecord>, Listing), ApiError> {
         let mut listing = Listing::default();
         let mut records = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let status = if running_only { "&status=running" } else { "" };
         for page_no in 1..=MAX_PAGES {
             let path = format!(
@@ -159,7 +160,12 @@ impl Jobs {
             let received = page.jobs.len();
             listing.examined += received;
             let jobs: Vec<JobRecord> = parse_records(KIND, page.jobs, &mut listing.problems);
+            let mut new_jobs = 0usize;
             for job in jobs {
+                if !seen.insert(job.id.clone()) {
+                    continue;
+                }
+                new_jobs += 1;
                 let state = job.state();
                 listing.observed.push((job.id.clone(), state.clone()));
                 if running_only && state == Observed::Stopped {
@@ -172,6 +178,14 @@ impl Jobs {
             // A short or empty page ends the listing; so does reaching the count.
             let total = page.total_count.unwrap_or(u64::MAX);
             if received < self.page_size || received == 0 || listing.examined as u64 >= total {
+                break;
+            }
+            // A full page of nothing new: the server ignores `page_no` (or serves rows that
+            // cannot be read); paging on would read the same page to `MAX_PAGES`.
+            if new_jobs == 0 {
+                listing.warnings.push(format!(
+                    "project {project_id}: job page {page_no} brought no new job; stopped paging there"
+                ));
                 break;
             }
         }
@@ -296,6 +310,40 @@ impl ExecutionKind for Jobs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that ignores `page_no` and serves the same full page with no count: two pages
+    /// read, each job once, a warning; not 10,000 pages.
+    #[tokio::test]
+    async fn a_server_that_repeats_its_page_is_read_twice_not_to_the_limit() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = axum::Router::new().route(
+            "/v4/jobs",
+            axum::routing::get(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async {
+                    let job = |id: &str| json!({"id": id, "statuses": {"isCompleted": false, "executionStatus": "Running"}});
+                    axum::Json(json!({"jobs": [job("j1"), job("j2")]}))
+                }
+            }),
+        );
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 2);
+        let (records, listing) = jobs.list("p1", true).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert_eq!(records.len(), 2);
+        assert_eq!(listing.entries.len(), 2);
+        assert!(
+            listing
+                .warnings
+                .iter()
+                .any(|w| w.contains("brought no new job")),
+            "{:?}",
+            listing.warnings
+        );
+    }
 
     #[test]
     fn states() {
