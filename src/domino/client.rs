@@ -311,10 +311,14 @@ impl DominoClient {
                 }
             });
         let result = attempts.await;
-        result.map_err(|failure| match failure.budget_spent {
-            _ if !read && failure.unanswered => failure.into_write_error(),
-            true => budget_spent(self.inner.budget, &method, path, last_failure),
-            false => failure.error,
+        result.map_err(|failure| {
+            if !read && failure.unanswered {
+                failure.into_write_error()
+            } else if failure.budget_spent {
+                budget_spent(self.inner.budget, &method, path, last_failure)
+            } else {
+                failure.error
+            }
         })
     }
 
