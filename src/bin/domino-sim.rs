@@ -146,6 +146,7 @@ impl Args {
                 outage: self.outage,
                 capacity_rps: self.capacity_rps,
                 capacity_queue_ms: self.capacity_queue_ms,
+                refuse: Vec::new(),
             });
         if let Some(rows) = self.max_page_size {
             config = config.max_page_size(rows);

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::logging::Output;
 use crate::journal::{Operation, StepPhase, StepRecord};
 use crate::runner::Reporter;
-use crate::snapshot::Kind;
+use crate::snapshot::{Kind, Source};
 
 pub struct RunProgress {
     out: Output,
@@ -54,8 +54,15 @@ impl Reporter for RunProgress {
                 bars.insert(kind, bar);
             }
         }
+        // Jobs are never in the snapshot: they are found running (shutdown), or were stopped
+        // by the shutdown (restore).
+        let whence = match (kind.source(), op) {
+            (Source::Snapshot, _) => "in the snapshot",
+            (Source::Live, Operation::Shutdown) => "found running",
+            (Source::Live, Operation::Restore) => "stopped by the shutdown, to restart",
+        };
         tracing::info!(
-            "{op} {kind}: {total} in the snapshot, {done} already done, {} to go",
+            "{op} {kind}: {total} {whence}, {done} already done, {} to go",
             total - done
         );
     }

@@ -20,6 +20,16 @@ pub enum Observed {
     Gone,
 }
 
+/// An execution that may be the effect of a restart (see
+/// [`ExecutionKind::restart_candidates`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartCandidate {
+    pub id: String,
+    /// The execution it says it is a restart of, where the API says so: evidence that ties a
+    /// candidate to one original, or rules it out.
+    pub restart_of: Option<String>,
+}
+
 /// How a kind's running executions are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListingScope {
@@ -96,19 +106,26 @@ pub trait ExecutionKind: Send + Sync {
         Err(unsupported_listing(self.kind(), "a restart"))
     }
 
-    /// The execution a restart of `entry` created, if there is one: started by this client's
-    /// identity, like `entry`, submitted at or after `submitted_since_ms` (milliseconds since
-    /// the epoch), and not one of `exclude` (effects already recorded).
-    async fn find_restart(
+    /// The executions that could be what a restart of `entry` created: started by this
+    /// client's identity, like `entry`, submitted at or after `submitted_since_ms`
+    /// (milliseconds since the epoch). Which of them, if any, is this restart's is the runner's
+    /// judgement (`runner::restart`): another restart can leave the same traces.
+    async fn restart_candidates(
         &self,
         _entry: &Entry,
         _submitted_since_ms: i64,
-        _exclude: &[String],
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Vec<RestartCandidate>, ApiError> {
         Err(unsupported_listing(
             self.kind(),
             "looking for a restart's effect",
         ))
+    }
+
+    /// The word the API last showed for an execution of this kind that has ended (`Stopped`,
+    /// `Succeeded`, ...), where a kind distinguishes how its executions end; `None` otherwise.
+    /// Answered from what this kind's reads have already seen, without a request.
+    fn last_end_word(&self, _execution: &str) -> Option<String> {
+        None
     }
 
     /// Whether [`ExecutionKind::observe_all`] reads every execution's state in a listing, so

@@ -242,6 +242,49 @@ impl Journal {
         })
     }
 
+    /// Changes the phase of steps of this run's cycle to which nothing was ever sent, between
+    /// `Pending` and `Skipped`, when a later run asks for something else than the one that
+    /// planned them (`--jobs stop` after `--jobs leave`, or the reverse), with an event giving
+    /// `reason`. A step that sent a request, or has ended otherwise, is left alone. Returns how
+    /// many changed.
+    pub fn replan_unsent(
+        &self,
+        run: u64,
+        revisions: &[(StepKey, StepPhase, String)],
+    ) -> Result<usize, JournalError> {
+        self.write(|txn| {
+            let mut tables = StepTables::open(txn, &self.path)?;
+            let record = get_run(&tables.runs, &self.path, run)?;
+            let now = schema::now_rfc3339();
+            let mut changed = 0;
+            for (key, to, reason) in revisions {
+                let Some(mut step) = tables.get_step(&schema::step_key(key))? else {
+                    continue;
+                };
+                let unsent = step.attempts == 0
+                    && matches!(step.phase, StepPhase::Pending | StepPhase::Skipped(_));
+                if step.cycle < record.cycle || !unsent || step.phase == *to {
+                    continue;
+                }
+                let from = step.phase.to_string();
+                step.phase = to.clone();
+                step.updated_at = now.clone();
+                tables.put_step(&step)?;
+                tables.append_event(event_for(
+                    &step,
+                    run,
+                    &from,
+                    &now,
+                    step.attempts,
+                    None,
+                    Some(format!("replanned: {reason}")),
+                ))?;
+                changed += 1;
+            }
+            Ok(changed)
+        })
+    }
+
     /// Stores what the scan behind the snapshot saw: the snapshot file itself must hold only the
     /// earlier tool's keys, so its metadata lives here. Replaces an earlier record.
     pub fn record_snapshot_scan(&self, scan: &serde_json::Value) -> Result<(), JournalError> {
@@ -410,6 +453,7 @@ impl<'t> StepTables<'t> {
             existing.phase = step.phase;
             existing.cycle = run.cycle;
             existing.effect = None;
+            existing.ended = None;
             existing.requested_at = None;
             if step.detail.is_some() {
                 existing.detail = step.detail;
@@ -444,6 +488,7 @@ impl<'t> StepTables<'t> {
             detail: step.detail,
             requested_at: None,
             effect: None,
+            ended: None,
         };
         self.put_step(&record)?;
         self.append_event(event_for(
@@ -493,6 +538,9 @@ impl<'t> StepTables<'t> {
             }
             if let Some(effect) = &t.effect {
                 record.effect = Some(effect.clone());
+            }
+            if let Some(ended) = &t.ended {
+                record.ended = Some(ended.clone());
             }
             record.phase = t.to.clone();
             record.attempts = record.attempts.max(t.attempt);

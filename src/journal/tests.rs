@@ -55,6 +55,7 @@ fn new_step(op: Operation, kind: Kind, id: &str) -> NewStep {
 fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition {
     Transition {
         effect: None,
+        ended: None,
         run,
         key: k.clone(),
         to,

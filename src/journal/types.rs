@@ -138,6 +138,22 @@ pub struct StepRecord {
     /// What a start that is not state-setting created (the new Job's id), once known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<String>,
+    /// How a stopped execution whose restart is not state-setting (a Job) ended: whether by
+    /// this step's stop, which alone makes it one to restart, or by itself. Recorded when the
+    /// step is confirmed; absent in journals written before it was (then a step that sent a
+    /// stop counts as stopped by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<StepEnd>,
+}
+
+/// How an execution a stop step was confirmed for had ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepEnd {
+    /// The API's word for its end (`Stopped`, `Succeeded`, `Failed`, ...), or `gone`.
+    pub word: String,
+    /// It ended because of a stop this step sent: the stop was accepted (or its answer was
+    /// lost), and the execution then ended as stopped.
+    pub by_this_stop: bool,
 }
 
 /// The cycle of records written before cycles were recorded.
@@ -171,6 +187,8 @@ pub struct Transition {
     pub error: Option<String>,
     /// What the request created, when it is not state-setting (see [`StepRecord::effect`]).
     pub effect: Option<String>,
+    /// How the execution ended, with a confirmation (see [`StepRecord::ended`]).
+    pub ended: Option<StepEnd>,
 }
 
 /// One line of the append-only audit log.

@@ -17,6 +17,7 @@ use super::observe::Observer;
 use super::options::{JobsMode, RunOptions, Selection};
 use super::plan::{kinds_in_order, needs_work};
 use super::report::Reporter;
+use super::restart::RestartBook;
 use super::step::{PollPolicy, Step, StepAbort, StepContext};
 use crate::domino::{ApiError, Deployment, list_kind};
 use crate::journal::{
@@ -82,6 +83,7 @@ pub(crate) async fn drive_steps(
         .map(|r| ((r.key.kind, r.key.execution.clone()), r))
         .collect();
 
+    let restarts = Arc::new(RestartBook::new(journal.clone(), cycle));
     let mut fatal: Option<RunError> = None;
     for stage in stages(&kinds_in_order(op, &selection.only)) {
         if cancel.is_cancelled() {
@@ -124,6 +126,7 @@ pub(crate) async fn drive_steps(
                     JobsMode::Wait(grace) if live => Some(Instant::now() + grace),
                     _ => None,
                 },
+                restarts: restarts.clone(),
             };
             let reporter = reporter.clone();
             kind_runs.push(async move {
@@ -244,7 +247,25 @@ async fn drain_list(
         })
         .collect();
     tracing::info!("{kind}: {} running now", found.len());
+    // What an earlier run of this cycle planned differently and never sent (it left them
+    // running, or was to stop them) follows what this run asks for.
+    let revisions: Vec<(StepKey, StepPhase, String)> = found
+        .iter()
+        .map(|s| {
+            let reason = match options.jobs {
+                JobsMode::Leave => "this run leaves running jobs alone (--jobs leave)",
+                JobsMode::Stop | JobsMode::Wait(_) => {
+                    "this run stops running jobs (an earlier run left them running)"
+                }
+            };
+            (s.key.clone(), s.phase.clone(), reason.to_string())
+        })
+        .collect();
     journal.plan(run_id, found)?;
+    let replanned = journal.replan_unsent(run_id, &revisions)?;
+    if replanned > 0 {
+        tracing::info!("{kind}: {replanned} planned again for what this run asks");
+    }
     Ok(())
 }
 

@@ -16,6 +16,7 @@ mod plan;
 pub mod preflight;
 mod prepare;
 mod report;
+mod restart;
 pub mod step;
 mod summary;
 pub mod verify;

@@ -116,10 +116,13 @@ impl Plan {
                 ..PlanLine::default()
             };
             for step in planned.iter().filter(|s| s.key.kind == kind) {
-                let phase = known
-                    .get(&step.key)
-                    .map(|r| &r.phase)
-                    .unwrap_or(&step.phase);
+                let phase = match known.get(&step.key) {
+                    // A live step nothing was sent for follows what this run asks (see
+                    // `Journal::replan_unsent`).
+                    Some(r) if kind.source() == Source::Live && unsent(r) => &step.phase,
+                    Some(r) => &r.phase,
+                    None => &step.phase,
+                };
                 match phase {
                     StepPhase::Pending | StepPhase::Requested => {
                         line.to_request += 1;
@@ -157,15 +160,29 @@ impl Plan {
     }
 }
 
+/// A step to which nothing was ever sent, planned to be sent or skipped.
+fn unsent(step: &StepRecord) -> bool {
+    step.attempts == 0 && matches!(step.phase, StepPhase::Pending | StepPhase::Skipped(_))
+}
+
+/// Whether a shutdown step of a live kind (a Job) ended its execution by its own stop: the
+/// stop took effect and the job then showed `Stopped`. A job that ended by itself (before its
+/// stop, or while its stops were refused) or is gone is not one of them. Journals written
+/// before the end was recorded count every confirmed step that sent a stop.
+pub fn stopped_by_its_step(step: &StepRecord) -> bool {
+    step.phase == StepPhase::Confirmed
+        && step.attempts >= 1
+        && step.ended.as_ref().is_none_or(|end| end.by_this_stop)
+}
+
 /// The restore steps of the executions a shutdown found live (Jobs) and stopped itself, for
-/// `--restart-jobs`: not the ones that ended on their own (no stop was sent to them), nor those
-/// left running.
+/// `--restart-jobs`: not the ones that ended by themselves, nor those left running.
 pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<NewStep> {
     shutdown
         .iter()
         .filter(|s| s.key.kind.source() == Source::Live && s.cycle >= cycle)
         .filter(|s| only.is_empty() || only.contains(&s.key.kind))
-        .filter(|s| s.phase == StepPhase::Confirmed && s.attempts >= 1)
+        .filter(|s| stopped_by_its_step(s))
         .map(|s| NewStep {
             key: StepKey {
                 op: Operation::Restore,

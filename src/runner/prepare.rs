@@ -327,7 +327,7 @@ impl Prepared {
             },
             _ = async { cancel.cancelled().await; tokio::time::sleep(drain).await } => true,
         };
-        let summary = RunSummary::read(&self.journal, run_id, &self.selection)?;
+        let summary = RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
         if drained || cancel.is_cancelled() || summary.unfinished() > 0 {
             return self.interrupted(run_id, summary, cancel, started, "");
         }
@@ -448,7 +448,11 @@ impl Prepared {
                 .filter(|s| s.key.kind == kind && s.cycle >= self.plan.cycle)
             {
                 match (op, &step.phase) {
-                    (Operation::Shutdown, StepPhase::Skipped(_)) => {
+                    // Left running on request; a run that stops Jobs promises them stopped
+                    // too, whatever an earlier run chose.
+                    (Operation::Shutdown, StepPhase::Skipped(_))
+                        if self.options.jobs == JobsMode::Leave =>
+                    {
                         left.insert((kind, step.key.execution.clone()));
                     }
                     (Operation::Shutdown, _) => entries.push(entry_of(step)),

@@ -47,9 +47,12 @@ use super::cancel::Cancel;
 use super::health::ApiHealth;
 use super::observe::Observer;
 use super::report::Reporter;
+use super::restart::{RestartBook, RestartSearch, judge};
 use super::target_state;
 use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
-use crate::journal::{JournalError, JournalWriter, Operation, StepPhase, StepRecord, Transition};
+use crate::journal::{
+    JournalError, JournalWriter, Operation, StepEnd, StepPhase, StepRecord, Transition,
+};
 use crate::snapshot::Entry;
 
 /// How often a step asks whether its execution has reached the target state: first after
@@ -121,6 +124,9 @@ pub(crate) struct StepContext {
     pub look_before_stopping: bool,
     /// `--jobs wait`: no stop before this instant, unless the execution ends on its own first.
     pub hold_until: Option<Instant>,
+    /// For restarts that are not state-setting: which effects are claimed, and the turns
+    /// restarts with the same traces take (see [`super::restart`]).
+    pub restarts: Arc<RestartBook>,
 }
 
 /// Drives one step from wherever the journal left it to an end: `Confirmed` or `Failed`,
@@ -134,6 +140,10 @@ pub(crate) struct Step<'a> {
     failures: u32,
     /// When the grace period of this run's wait ends, once waiting has begun.
     wait_deadline: Option<Instant>,
+    /// A stop of this step may have taken effect: one was accepted, or one's outcome is
+    /// unknown (its answer was lost, or an earlier run left it `Requested` or `Accepted`).
+    /// Only then can the execution's end be this step's doing (see [`StepEnd`]).
+    stop_may_have_applied: bool,
 }
 
 impl<'a> Step<'a> {
@@ -141,9 +151,11 @@ impl<'a> Step<'a> {
         Step {
             ctx,
             entry,
-            record,
             failures: 0,
             wait_deadline: None,
+            stop_may_have_applied: record.attempts >= 1
+                && matches!(record.phase, StepPhase::Requested | StepPhase::Accepted),
+            record,
         }
     }
 
@@ -191,7 +203,7 @@ impl<'a> Step<'a> {
             self.note(&state);
             match state {
                 Ok(state @ (Observed::Stopped | Observed::Gone)) => {
-                    let msg = format!("ended on its own before its stop was sent ({state})");
+                    let msg = format!("ended by itself before its stop was sent ({state})");
                     self.write(StepPhase::Confirmed, 0, None, Some(msg), None)
                         .await?;
                     return Ok(true);
@@ -211,11 +223,15 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// A restart step found `Requested`: did the request run before the outcome was lost? The
-    /// effect is a new execution started by this identity, like this one, submitted since the
-    /// attempt was recorded (less a minute for the server's clock). Found: `Accepted` with its
-    /// id, and nothing is sent. Not found: the caller sends the restart.
+    /// A restart step found `Requested` (or `Failed`): did an earlier request run after all?
+    /// Looks for its effect and judges the candidates ([`super::restart`]). Found: `Accepted`
+    /// with the new job's id, nothing sent. Not found: the caller sends the restart. The
+    /// project gone (404): nothing can have run or can run, the step is `Skipped`. Undecidable
+    /// (several candidates, or a rival restart of the same command unresolved), or no answer
+    /// within the grace period: `Failed` with the reason, and nothing is sent, so that a job
+    /// never runs twice. Returns whether the step was settled.
     async fn found_restart(&mut self) -> Result<bool, StepAbort> {
+        let book = self.ctx.restarts.clone();
         let since_ms = self
             .record
             .requested_at
@@ -223,26 +239,91 @@ impl<'a> Step<'a> {
             .and_then(parse_rfc3339_ms)
             .map_or(i64::MIN, |ms| ms - CLOCK_SKEW_MS);
         let attempt = self.record.attempts;
-        match self.ctx.api.find_restart(self.entry, since_ms, &[]).await {
-            Ok(Some(new_id)) => {
-                let msg = format!(
-                    "found the restart of attempt {attempt} already ran, as job {new_id}; not sent again"
-                );
-                self.write_effect(StepPhase::Accepted, attempt, msg, new_id)
-                    .await?;
-                Ok(true)
-            }
-            Ok(None) => Ok(false),
-            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
-            // Cannot tell whether it ran: sending again could run it twice. Wait and look again.
-            Err(e) => {
-                self.note::<()>(&Err(e));
-                if !self.ctx.cancel.sleep(self.ctx.poll.max).await {
-                    return Err(StepAbort::Interrupted);
+        let original = self.record.key.execution.clone();
+        let give_up_at = Instant::now() + self.ctx.grace_period;
+        loop {
+            let turn = book.serialize(self.entry).await;
+            let looked = self.ctx.api.restart_candidates(self.entry, since_ms).await;
+            self.note(&looked);
+            let candidates = match looked {
+                Ok(candidates) => candidates,
+                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+                Err(e) if e.is_not_found() => {
+                    drop(turn);
+                    self.project_gone(attempt, &e).await?;
+                    return Ok(true);
                 }
-                Box::pin(self.found_restart()).await
-            }
+                Err(e) if Instant::now() >= give_up_at => {
+                    drop(turn);
+                    let reason = format!(
+                        "could not tell whether restart attempt {attempt} ran ({e}); not sent again, so that the job never runs twice"
+                    );
+                    self.fail(attempt, e.status(), reason).await?;
+                    return Ok(true);
+                }
+                // Cannot tell whether it ran: sending again could run it twice. Look again.
+                Err(_) => {
+                    drop(turn);
+                    if !self.ctx.cancel.sleep(self.ctx.poll.max).await {
+                        return Err(StepAbort::Interrupted);
+                    }
+                    continue;
+                }
+            };
+            let (claimed, rivals) = book.claims_and_rivals(&self.record.key, self.entry)?;
+            return match judge(&original, &candidates, &claimed, rivals) {
+                RestartSearch::Found { id, evidence } => {
+                    let msg = format!(
+                        "found the restart of attempt {attempt} already ran, as job {id} ({evidence}); not sent again"
+                    );
+                    self.write_effect(StepPhase::Accepted, attempt, msg, id)
+                        .await?;
+                    Ok(true)
+                }
+                RestartSearch::NotFound => Ok(false),
+                RestartSearch::Ambiguous(ids) => {
+                    drop(turn);
+                    let reason = format!(
+                        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity since, and could be another job's restart{}; not sent again, so that no job runs twice: look at the project's jobs",
+                        ids.join(", "),
+                        if rivals > 0 {
+                            format!(" ({rivals} other restart(s) of this command are unresolved)")
+                        } else {
+                            String::new()
+                        }
+                    );
+                    self.fail(attempt, None, reason).await?;
+                    Ok(true)
+                }
+            };
         }
+    }
+
+    /// A restart answered 404 for its job or its project: the job cannot be restarted and
+    /// nothing of it can run. A definite answer, not an outage: the step is skipped with it.
+    async fn project_gone(&mut self, attempt: u32, e: &ApiError) -> Result<(), StepAbort> {
+        let reason =
+            format!("the job or its project no longer exists (404: {e}); nothing to restart");
+        self.write(StepPhase::Skipped(reason), attempt, Some(404), None, None)
+            .await
+    }
+
+    /// Ends the step as failed in this run, with `reason`.
+    async fn fail(
+        &mut self,
+        attempt: u32,
+        status: Option<u16>,
+        reason: String,
+    ) -> Result<(), StepAbort> {
+        self.failures += 1;
+        self.write(
+            StepPhase::Failed(reason.clone()),
+            attempt,
+            status,
+            None,
+            Some(reason),
+        )
+        .await
     }
 
     /// After a restart was accepted: the new execution must exist (running or already ended).
@@ -300,8 +381,23 @@ impl<'a> Step<'a> {
         message: Option<String>,
         error: Option<String>,
     ) -> Result<(), StepAbort> {
+        if to == StepPhase::Accepted && self.ctx.op == Operation::Shutdown {
+            self.stop_may_have_applied = true;
+        }
+        let ended = self.end_if_confirmed(&to, http_status);
+        // The audit says which of the two it was, since only one is restarted.
+        let message = match &ended {
+            Some(end) if end.by_this_stop => message.map(|m| format!("{m}; ended by this stop")),
+            Some(end) => Some(format!(
+                "{}ended by itself ({}), not by a stop of dmm's: never restarted",
+                message.map(|m| format!("{m}; ")).unwrap_or_default(),
+                end.word
+            )),
+            None => message,
+        };
         let t = Transition {
             effect: None,
+            ended,
             run: self.ctx.run,
             key: self.record.key.clone(),
             to,
@@ -311,6 +407,29 @@ impl<'a> Step<'a> {
             error,
         };
         self.commit(t).await
+    }
+
+    /// How the execution ended, when a stop step of a kind whose restart is not state-setting
+    /// is confirmed: by this step's stop (the stop may have taken effect and the execution
+    /// shows `Stopped`), or by itself (`Succeeded`, `Failed`, gone, or stopped with every stop
+    /// of this step refused). Only the first kind is restarted by `restore --restart-jobs`.
+    fn end_if_confirmed(&self, to: &StepPhase, http_status: Option<u16>) -> Option<StepEnd> {
+        if *to != StepPhase::Confirmed
+            || self.ctx.op != Operation::Shutdown
+            || self.ctx.api.start_is_state_setting()
+        {
+            return None;
+        }
+        let word = if http_status == Some(404) {
+            "gone".to_string()
+        } else {
+            self.ctx
+                .api
+                .last_end_word(&self.record.key.execution)
+                .unwrap_or_else(|| "?".into())
+        };
+        let by_this_stop = self.stop_may_have_applied && word.eq_ignore_ascii_case("Stopped");
+        Some(StepEnd { word, by_this_stop })
     }
 
     /// Applies one transition durably and tells the reporter.
@@ -333,6 +452,7 @@ impl<'a> Step<'a> {
     ) -> Result<(), StepAbort> {
         let t = Transition {
             effect: Some(effect),
+            ended: None,
             run: self.ctx.run,
             key: self.record.key.clone(),
             to,
@@ -421,6 +541,14 @@ impl<'a> Step<'a> {
             slot = self.ctx.request_slots.acquire() => slot.expect("request slots are never closed"),
             _ = self.ctx.cancel.cancelled() => return Err(StepAbort::Interrupted),
         };
+        // Restarts with the same traces take turns from intent to recorded outcome, so that
+        // a look for one's effect never sees another's unrecorded job.
+        let restart = self.ctx.op == Operation::Restore && !self.ctx.api.start_is_state_setting();
+        let turn = if restart {
+            Some(self.ctx.restarts.serialize(self.entry).await)
+        } else {
+            None
+        };
         let attempt = self.record.attempts + 1;
         let verb = self.verb();
         self.write(
@@ -431,7 +559,8 @@ impl<'a> Step<'a> {
             None,
         )
         .await?;
-        if self.ctx.op == Operation::Restore && !self.ctx.api.start_is_state_setting() {
+
+        if turn.is_some() {
             let restarted = self.ctx.api.restart(self.entry).await;
             drop(_slot);
             self.note(&restarted);
@@ -442,9 +571,17 @@ impl<'a> Step<'a> {
                         .await
                 }
                 Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+                // The job, or its project, no longer exists: nothing was started.
+                Err(e) if e.is_not_found() => {
+                    drop(turn);
+                    self.project_gone(attempt, &e).await
+                }
                 // The outcome is unknown (or it was refused): the step stays `Requested`, and
                 // its effect is looked for before anything is sent again.
-                Err(e) => self.attempt_failed(attempt, e).await,
+                Err(e) => {
+                    drop(turn);
+                    self.attempt_failed(attempt, e).await
+                }
             };
         }
         let (sent, tally) = counting_retries(async {
@@ -488,6 +625,7 @@ impl<'a> Step<'a> {
             }
             Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
             Err(e) if e.may_have_been_applied() => {
+                self.stop_may_have_applied |= self.ctx.op == Operation::Shutdown;
                 if self.taken_after_all(attempt, &e).await? {
                     return Ok(());
                 }

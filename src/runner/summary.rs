@@ -59,11 +59,13 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// The steps of the operation as the journal holds them now, for the kinds `run` covers.
+    /// The steps of the operation as the journal holds them now, for the kinds `run` covers,
+    /// in the run's `cycle` (a Job step of an earlier cycle is that cycle's, not this one's).
     pub fn read(
         journal: &Journal,
         run: u64,
         selection: &Selection,
+        cycle: u32,
     ) -> Result<RunSummary, JournalError> {
         let kinds = kinds_in_order(selection.op, &selection.only);
         let mut summary = RunSummary {
@@ -71,7 +73,7 @@ impl RunSummary {
             ..RunSummary::default()
         };
         for rec in journal.steps(Some(selection.op))? {
-            if kinds.contains(&rec.key.kind) {
+            if kinds.contains(&rec.key.kind) && rec.cycle >= cycle {
                 summary.steps.entry(rec.key.kind).or_default().push(rec);
             }
         }

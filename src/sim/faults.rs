@@ -42,6 +42,41 @@ pub struct Faults {
     pub capacity_rps: u32,
     /// The longest wait in the capacity queue before a request is refused.
     pub capacity_queue_ms: u64,
+    /// Chosen requests answered with a chosen status, without being done: what a proxy or a
+    /// struggling backend does to some requests and not others (a stop of one Job refused
+    /// while the rest go through).
+    pub refuse: Vec<RefuseRule>,
+}
+
+/// Refuse the requests of one route (`"POST /v4/jobs/restart"`, the route as the simulator
+/// declares it), optionally only those naming one execution, with `status`, `times` times (or
+/// for as long as the rule stands). Nothing of a refused request is done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefuseRule {
+    pub route: String,
+    #[serde(default)]
+    pub execution_id: Option<String>,
+    pub status: u16,
+    #[serde(default)]
+    pub times: Option<u32>,
+}
+
+impl RefuseRule {
+    /// Whether this rule refuses a request of `route` naming `target`; counts the refusal.
+    fn take(&mut self, route: &str, target: Option<&str>) -> bool {
+        let names = self
+            .execution_id
+            .as_deref()
+            .is_none_or(|want| Some(want) == target);
+        if self.route != route || !names || self.times == Some(0) {
+            return false;
+        }
+        if let Some(n) = &mut self.times {
+            *n -= 1;
+        }
+        true
+    }
 }
 
 impl Default for Faults {
@@ -59,6 +94,7 @@ impl Default for Faults {
             outage: false,
             capacity_rps: 0,
             capacity_queue_ms: 50,
+            refuse: Vec::new(),
         }
     }
 }
@@ -74,6 +110,16 @@ impl Faults {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
             }
+        }
+        if let Some(rule) = self
+            .refuse
+            .iter()
+            .find(|r| !(400..=599).contains(&r.status))
+        {
+            return Err(format!(
+                "refuse: status {} is not an error status (400-599)",
+                rule.status
+            ));
         }
         Ok(())
     }
@@ -100,6 +146,7 @@ pub struct FaultsPatch {
     pub outage: Option<bool>,
     pub capacity_rps: Option<u32>,
     pub capacity_queue_ms: Option<u64>,
+    pub refuse: Option<Vec<RefuseRule>>,
 }
 
 impl FaultsPatch {
@@ -118,6 +165,7 @@ impl FaultsPatch {
             outage: Some(faults.outage),
             capacity_rps: Some(faults.capacity_rps),
             capacity_queue_ms: Some(faults.capacity_queue_ms),
+            refuse: Some(faults.refuse.clone()),
         }
     }
 
@@ -141,6 +189,9 @@ impl FaultsPatch {
             capacity_rps,
             capacity_queue_ms
         );
+        if let Some(rules) = &self.refuse {
+            f.refuse = rules.clone();
+        }
         f.validate()?;
         Ok(f)
     }
@@ -233,6 +284,14 @@ impl FaultInjector {
             self.window_count -= 1;
         }
         (latency + queued, verdict)
+    }
+
+    /// The status a refusal rule answers this request with, if one applies.
+    pub fn refusal(&mut self, route: &str, target: Option<&str>) -> Option<u16> {
+        self.faults
+            .refuse
+            .iter_mut()
+            .find_map(|rule| rule.take(route, target).then_some(rule.status))
     }
 
     /// Whether the answer to a mutation that was applied gets lost.

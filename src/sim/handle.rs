@@ -189,6 +189,26 @@ impl SimHandle {
         self.sim.principal()
     }
 
+    /// A new project with no execution; returns its id.
+    pub fn add_empty_project(&self, name: &str) -> String {
+        self.sim.add_empty_project(name)
+    }
+
+    /// A Job submitted now by a user in `project_id`, running `command`; returns its id.
+    pub fn add_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
+        self.sim.add_job(project_id, command)
+    }
+
+    /// The Job finishes by itself now (`Succeeded`), whatever stop was refused meanwhile.
+    pub fn finish_job(&self, id: &str) -> Result<(), Refusal> {
+        self.sim.finish_job(id)
+    }
+
+    /// The project is deleted with its Jobs and Scheduled Jobs: 404 for all of them from now.
+    pub fn delete_project(&self, id: &str) -> Result<(), Refusal> {
+        self.sim.delete_project(id)
+    }
+
     pub fn reset_counters(&self) {
         self.sim.reset_counters();
     }

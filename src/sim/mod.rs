@@ -25,7 +25,7 @@ mod simulator;
 mod view;
 
 pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
-pub use faults::{Faults, FaultsPatch};
+pub use faults::{Faults, FaultsPatch, RefuseRule};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
 pub use log::{FaultCounts, MutationRecord, Outcome, RefusedStart, RequestLog, Violation};

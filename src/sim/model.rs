@@ -927,6 +927,90 @@ impl Deployment {
         Ok(id)
     }
 
+    /// A new project with no execution, for tests that need Jobs of their own in one place
+    /// (two with the same command, a project deleted during the window). Returns its id.
+    pub fn add_empty_project(&mut self, name: &str) -> String {
+        let id = self.ids.next_id();
+        self.add_project(Project {
+            id: id.clone(),
+            name: name.to_owned(),
+            owner: "sim-owner".into(),
+            listed: true,
+        });
+        id
+    }
+
+    /// A running Job submitted now in `project_id` with `command` (as a user would, not by the
+    /// tool's identity). Returns its id.
+    pub fn add_job(
+        &mut self,
+        project_id: &str,
+        command: &str,
+        now_ms: u64,
+    ) -> Result<String, Refusal> {
+        let project = self.require_project(project_id)?.clone();
+        let id = self.ids.next_id();
+        let number = self.next_job_number(&project.id);
+        self.add_execution(Execution {
+            kind: Kind::Job,
+            id: id.clone(),
+            project_id: project.id.clone(),
+            name: format!("job #{number}"),
+            owner: project.owner.clone(),
+            motion: Motion::Settled(Target::Running),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail: Detail::Job {
+                number,
+                command: command.to_owned(),
+                started_by_id: user_id(&project.owner),
+                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+                natural_end_ms: None,
+                ended_at_start: false,
+                stops: Vec::new(),
+                restarted_as: Vec::new(),
+                restart_of: None,
+            },
+        });
+        Ok(id)
+    }
+
+    /// A Job in motion finishes by itself now: it shows `Succeeded`, as a job whose work is
+    /// done does (a stop that was refused meanwhile changes nothing). An ended job stays so.
+    pub fn finish_job(&mut self, id: &str, now_ms: u64) -> Result<(), Refusal> {
+        let exec = self.get_mut(Kind::Job, id)?;
+        if exec.status(now_ms).stopped {
+            return Ok(());
+        }
+        exec.motion = Motion::Settled(Target::Running);
+        exec.stopped_label = None;
+        if let Detail::Job { natural_end_ms, .. } = &mut exec.detail {
+            *natural_end_ms = Some(now_ms);
+        }
+        Ok(())
+    }
+
+    /// A project is deleted, with its Jobs and Scheduled Jobs: its listings, and every request
+    /// naming one of them, answer 404 from now on.
+    pub fn delete_project(&mut self, id: &str) -> Result<(), Refusal> {
+        let index = *self
+            .project_index
+            .get(id)
+            .ok_or_else(|| Refusal::NotFound(format!("no project with id {id}")))?;
+        self.project_index.remove(id);
+        self.projects[index].listed = false;
+        for map in [&mut self.jobs_by_project, &mut self.batch_jobs_by_project] {
+            for i in map.remove(id).unwrap_or_default() {
+                let e = &self.executions[i];
+                self.exec_index.remove(&(e.kind, e.id.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// The shifting mode: a new running workspace appears at the top of the dashboard, so every
     /// later row moves down by one and `totalEntries` grows between pages.
     pub fn shift_workspaces(&mut self, now_ms: u64) {

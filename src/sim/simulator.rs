@@ -270,6 +270,24 @@ impl Simulator {
         self.deployment().add_running(kind, now_ms)
     }
 
+    pub fn add_empty_project(&self, name: &str) -> String {
+        self.deployment().add_empty_project(name)
+    }
+
+    pub fn add_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
+        let now_ms = self.now_ms();
+        self.deployment().add_job(project_id, command, now_ms)
+    }
+
+    pub fn finish_job(&self, id: &str) -> Result<(), Refusal> {
+        let now_ms = self.now_ms();
+        self.deployment().finish_job(id, now_ms)
+    }
+
+    pub fn delete_project(&self, id: &str) -> Result<(), Refusal> {
+        self.deployment().delete_project(id)
+    }
+
     pub fn reset_counters(&self) {
         *self.log() = RequestLog::default();
         self.deployment().reset_counters();

@@ -64,15 +64,16 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let verifications = reader.verifications()?;
     let scan = reader.snapshot_scan()?;
 
+    let cycle = runs.last().map_or(1, |r| r.cycle);
+    // The current cycle's steps: a Job step of an earlier cycle is not this cycle's work.
     let mut counts: BTreeMap<(Operation, Kind), BTreeMap<&'static str, usize>> = BTreeMap::new();
-    for s in &steps {
+    for s in steps.iter().filter(|s| s.cycle >= cycle) {
         *counts
             .entry((s.key.op, s.key.kind))
             .or_default()
             .entry(s.phase.name())
             .or_default() += 1;
     }
-    let cycle = runs.last().map_or(1, |r| r.cycle);
     let not_done = |op| kinds_not_done(op, &loaded.snapshot, &steps, cycle);
     let next = next_command(
         &steps,

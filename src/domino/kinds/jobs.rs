@@ -13,7 +13,9 @@ use tokio::sync::OnceCell;
 use super::records::parse_records;
 use super::{Listing, gone_if_not_found, id_field, seg};
 use crate::domino::about::Principal;
-use crate::domino::{ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project};
+use crate::domino::{
+    ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project, RestartCandidate,
+};
 use crate::snapshot::{Entry, Kind};
 
 const KIND: Kind = Kind::Job;
@@ -69,6 +71,9 @@ struct JobRecord {
     started_by: StartedBy,
     #[serde(default)]
     stage_time: StageTime,
+    /// The job this one restarted, where the server says so.
+    #[serde(default)]
+    restart_of: Option<String>,
 }
 
 impl JobRecord {
@@ -127,14 +132,33 @@ pub struct Jobs {
     client: DominoClient,
     page_size: usize,
     principal: OnceCell<Principal>,
+    /// The word each ended job showed when last read: a stop step needs to know whether its
+    /// job ended `Stopped` (by the stop) or otherwise (by itself), without another request.
+    end_words: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl Jobs {
+    /// Notes how a job read just now stands, if it has ended.
+    fn note_end(&self, job: &JobRecord) {
+        if job.statuses.is_completed {
+            let word = job
+                .statuses
+                .execution_status
+                .clone()
+                .unwrap_or_else(|| "?".into());
+            self.end_words
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(job.id.clone(), word);
+        }
+    }
+
     pub fn new(client: DominoClient, page_size: usize) -> Jobs {
         Jobs {
             client,
             page_size: page_size.max(1),
             principal: OnceCell::new(),
+            end_words: Default::default(),
         }
     }
 
@@ -166,6 +190,7 @@ impl Jobs {
                     continue;
                 }
                 new_jobs += 1;
+                self.note_end(&job);
                 let state = job.state();
                 listing.observed.push((job.id.clone(), state.clone()));
                 if running_only && state == Observed::Stopped {
@@ -263,12 +288,11 @@ impl ExecutionKind for Jobs {
             })
     }
 
-    async fn find_restart(
+    async fn restart_candidates(
         &self,
         entry: &Entry,
         submitted_since_ms: i64,
-        exclude: &[String],
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Vec<RestartCandidate>, ApiError> {
         let project_id = id_field(KIND, entry, "projectId")?;
         let original = id_field(KIND, entry, "_id")?;
         let command = entry.id_str("command").unwrap_or_default().to_owned();
@@ -280,21 +304,34 @@ impl ExecutionKind for Jobs {
         let (records, _) = self.list(project_id, false).await?;
         Ok(records
             .into_iter()
-            .filter(|job| job.id != original && !exclude.contains(&job.id))
+            .filter(|job| job.id != original)
             .filter(|job| job.job_run_command.clone().unwrap_or_default() == command)
             .filter(|job| mine(&job.started_by))
-            .find(|job| {
+            .filter(|job| {
                 job.stage_time
                     .submission_time
                     .is_some_and(|t| t >= submitted_since_ms)
             })
-            .map(|job| job.id))
+            .map(|job| RestartCandidate {
+                id: job.id,
+                restart_of: job.restart_of,
+            })
+            .collect())
+    }
+
+    fn last_end_word(&self, execution: &str) -> Option<String> {
+        self.end_words
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(execution)
+            .cloned()
     }
 
     async fn observe(&self, entry: &Entry) -> Result<Observed, ApiError> {
         let path = Self::path(entry)?;
         let read = async {
             let job: JobRecord = self.client.get_json(&path).await?;
+            self.note_end(&job);
             Ok(job.state())
         };
         gone_if_not_found(read.await)

@@ -40,7 +40,6 @@ pub fn job_json(e: &Execution, now_ms: u64, epoch_ms: u64) -> Value {
         submitted_ms,
         natural_end_ms,
         ended_at_start,
-        restart_of,
         ..
     } = &e.detail
     else {
@@ -82,7 +81,6 @@ pub fn job_json(e: &Execution, now_ms: u64, epoch_ms: u64) -> Value {
         },
         "hardwareTier": { "id": "small-k8s", "name": "Small" },
         "dominoStats": {},
-        "restartOf": restart_of,
     })
 }
 

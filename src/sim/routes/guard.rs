@@ -142,7 +142,15 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         *log.by_route.entry(format!("{method} {route}")).or_default() += 1;
     }
 
-    let (latency, verdict) = sim.injector().decide(at_ms);
+    let (latency, mut verdict) = sim.injector().decide(at_ms);
+    let route_key = format!("{method} {route}");
+    if verdict == Verdict::Pass
+        && let Some(status) = sim
+            .injector()
+            .refusal(&route_key, target.as_ref().map(|(_, id)| id.as_str()))
+    {
+        verdict = Verdict::Error(status);
+    }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
