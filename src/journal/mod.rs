@@ -17,10 +17,11 @@ mod schema;
 mod scratch;
 mod special;
 mod store;
+mod truncation;
 mod types;
 mod writer;
 
-pub use chain::{ChainBreak, ChainReport};
+pub use chain::{ChainBreak, ChainReport, ExpectedHead, HeadCheck};
 pub use error::JournalError;
 pub use meta::path_for;
 pub use read::{JournalRead, JournalReader};

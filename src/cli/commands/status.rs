@@ -63,6 +63,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;
     let scan = reader.snapshot_scan()?;
+    let head = reader.chain_head()?;
 
     let mut counts: BTreeMap<(Operation, Kind), BTreeMap<&'static str, usize>> = BTreeMap::new();
     for s in &steps {
@@ -99,6 +100,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "last_verification": last_verification,
             "runs": runs.len(),
             "snapshot_scan": scan,
+            "journal_head": head.to_string(),
             "next": next,
         });
         outln!("{doc}");
@@ -182,6 +184,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             if v.passed { "passed" } else { "FAILED" }
         );
     }
+    outln!("journal head: {head}");
     outln!("next: {next}");
     Ok(Exit::Success)
 }
