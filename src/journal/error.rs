@@ -24,8 +24,9 @@ pub enum JournalError {
         /// The snapshot path the journal recorded when it was made (display only).
         made_for: String,
         /// Which of the two files is not the one the other was made with, as far as the files
-        /// tell: the snapshot changed, or the journal was replaced.
-        mismatch: super::Mismatch,
+        /// tell: the snapshot changed, or the journal was replaced. Boxed: it is rare, and
+        /// every journal result carries the error's size.
+        mismatch: Box<super::Mismatch>,
     },
 
     #[error(

@@ -110,7 +110,7 @@ pub(crate) fn check_binding(
         expected: snapshot_sha256.to_string(),
         found: meta.snapshot_sha256.clone(),
         made_for: meta.snapshot_path.clone(),
-        mismatch: super::mismatch::judge(path, meta, snapshot),
+        mismatch: Box::new(super::mismatch::judge(path, meta, snapshot)),
     })
 }
 
