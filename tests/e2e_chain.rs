@@ -11,6 +11,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const RUNS: TableDefinition<u64, &[u8]> = TableDefinition::new("runs");
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -210,9 +211,32 @@ fn an_inserted_event_is_found_where_it_was_put() {
     assert!(report.contains("chain broken at event 10"), "{report}");
 }
 
-/// Strips the chain from every event and from meta: a journal as a dmm before the chain wrote it.
+/// Strips the chain from every event, from meta and from the run records: a journal as a dmm
+/// before the chain wrote it.
 fn strip_chain(path: &Path) {
     let all = rows(path);
+    {
+        let db = Database::open(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut runs = txn.open_table(RUNS).unwrap();
+            let records: Vec<(u64, Vec<u8>)> = runs
+                .iter()
+                .unwrap()
+                .map(|e| {
+                    let (k, v) = e.unwrap();
+                    (k.value(), v.value().to_vec())
+                })
+                .collect();
+            for (key, bytes) in records {
+                let mut run = json(&bytes);
+                run.as_object_mut().unwrap().remove("journal_head");
+                runs.insert(key, serde_json::to_vec(&run).unwrap().as_slice())
+                    .unwrap();
+            }
+        }
+        txn.commit().unwrap();
+    }
     tamper(path, |events, meta| {
         for (key, bytes) in &all {
             let mut e = json(bytes);
@@ -308,4 +332,241 @@ impl JournalReaderCount {
             .map(|e| e.len())
             .unwrap_or(0)
     }
+}
+
+/// The events of the journal's last run, removed from the end of the log; returns the sequence
+/// number of the last event left.
+fn remove_last_run_events(path: &Path) -> u64 {
+    let all = rows(path);
+    let last_run = json(&all.last().unwrap().1)["run"].as_u64().unwrap();
+    let cut: Vec<u64> = all
+        .iter()
+        .filter(|(_, b)| json(b)["run"] == last_run)
+        .map(|(k, _)| *k)
+        .collect();
+    assert_eq!(
+        *cut.last().unwrap(),
+        all.last().unwrap().0,
+        "the last run's events are the newest"
+    );
+    tamper(path, |events, _| {
+        for key in &cut {
+            events.remove(*key).unwrap();
+        }
+    });
+    cut[0] - 1
+}
+
+fn verify_with(env: &Env, journal: &Path, extra: &[&str]) -> std::process::Output {
+    let snapshot = env.snapshot();
+    let mut args = vec![
+        "journal",
+        snapshot.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--verify",
+    ];
+    args.extend_from_slice(extra);
+    env.run(&args)
+}
+
+#[test]
+fn newest_events_removed_with_the_head_record_do_not_read_as_intact() {
+    let env = cycled();
+    let cut = copy(&env, "cut.journal");
+    let left = remove_last_run_events(&cut);
+    tamper(&cut, |_, meta| {
+        meta.remove("events_chain_head").unwrap();
+    });
+    let out = verify(&env, &cut);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = stdout(&out);
+    assert!(!report.contains("intact"), "{report}");
+    assert!(
+        report.contains(&format!("chain broken at event {}", left + 1)),
+        "{report}"
+    );
+    assert!(
+        report.contains("the chain's head record is missing"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_head_rewritten_to_the_last_event_left_is_caught_by_the_runs_recorded_head() {
+    let env = cycled();
+    let cut = copy(&env, "cut.journal");
+    let left = remove_last_run_events(&cut);
+    let sha = json(&rows(&cut).last().unwrap().1)["sha256"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tamper(&cut, |_, meta| {
+        meta.insert("events_chain_head", format!("{left} {sha}").as_bytes())
+            .unwrap();
+    });
+    let out = verify(&env, &cut);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let report = stdout(&out);
+    assert!(!report.contains("intact"), "{report}");
+    assert!(
+        report.contains(&format!("chain broken at event {}", left + 1)),
+        "{report}"
+    );
+    // The restore run recorded the head it ended at: the events up to it are missing.
+    let total = rows(&env.journal()).len();
+    assert!(
+        report.contains(&format!(
+            "events {} to {total} were removed (run 2 recorded event {total} as the head when it ended)",
+            left + 1
+        )),
+        "{report}"
+    );
+    // The steps the removed events moved stand in phases no remaining event records.
+    assert!(report.contains("no remaining event records"), "{report}");
+}
+
+/// The newest run record, as stored.
+fn last_run_record(path: &Path) -> serde_json::Value {
+    let db = Database::open(path).unwrap();
+    let txn = db.begin_read().unwrap();
+    let table = txn.open_table(RUNS).unwrap();
+    let (_, v) = table.last().unwrap().unwrap();
+    json(v.value())
+}
+
+/// The line a run prints at its end: `journal head: SEQ:SHA256 ...`; returns `SEQ:SHA256`.
+fn printed_head(out: &std::process::Output) -> String {
+    let all = stdout(out);
+    let line = all
+        .lines()
+        .find(|l| l.starts_with("journal head: "))
+        .unwrap_or_else(|| panic!("no head line in {}", text(out)));
+    line["journal head: ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+struct Receiver {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn receiver() -> Receiver {
+    let (rt, listener) = loopback_server_runtime();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    let app = axum::Router::new().fallback(move |body: axum::Json<serde_json::Value>| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(body.0);
+            "ok"
+        }
+    });
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    Receiver {
+        url,
+        bodies,
+        _rt: rt,
+    }
+}
+
+#[test]
+fn a_consistently_truncated_journal_is_caught_by_the_head_a_run_printed() {
+    let env = Env::small();
+    env.take_snapshot();
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    // The journal as it stood after the shutdown: what someone who removed every trace of the
+    // restore (its events, its run, its steps, the head) would leave.
+    let earlier = copy(&env, "earlier.journal");
+    let r = receiver();
+    let metrics = env.path("dmm.prom");
+    let out = env.run_op(
+        "restore",
+        &[
+            "--notify-url",
+            &r.url,
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let head = printed_head(&out);
+    let (seq, sha) = head.split_once(':').unwrap();
+    let total = rows(&env.journal()).len();
+    assert_eq!(seq, total.to_string());
+    assert_eq!(json(&rows(&env.journal()).last().unwrap().1)["sha256"], sha);
+
+    // Anchored outside the file: the run record, the final notice, the metrics file.
+    let run = last_run_record(&env.journal());
+    assert_eq!(run["journal_head"]["seq"], seq.parse::<u64>().unwrap());
+    assert_eq!(run["journal_head"]["sha256"], sha);
+    let bodies = r.bodies.lock().unwrap().clone();
+    let end = bodies.iter().find(|b| b["event"] == "ended").unwrap();
+    assert_eq!(end["journal_head"], head.as_str(), "{end}");
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains(&format!(
+            "dmm_journal_head_seq{{operation=\"restore\",sha256=\"{sha}\"}} {seq}"
+        )),
+        "{prom}"
+    );
+    // `dmm status` shows the head too.
+    let status = env.run(&["status", env.snapshot().to_str().unwrap()]);
+    assert!(
+        stdout(&status).contains(&format!("journal head: {head}")),
+        "{}",
+        text(&status)
+    );
+
+    // The earlier file is a consistent journal: alone it verifies, and says what it cannot prove.
+    let out = verify(&env, &earlier);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let report = stdout(&out);
+    assert!(report.contains("intact"), "{report}");
+    assert!(
+        report.contains("cannot prove that no newest events were removed"),
+        "{report}"
+    );
+    assert!(report.contains("--expect-head"), "{report}");
+    // With the head the restore printed, the truncation shows.
+    let out = verify_with(&env, &earlier, &["--expect-head", &head]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let left = rows(&earlier).len();
+    assert!(
+        stdout(&out).contains(&format!(
+            "the journal ends at event {left}, before event {seq} of the expected head: events were removed from its end"
+        )),
+        "{}",
+        text(&out)
+    );
+    // The digest alone is enough too.
+    let out = verify_with(&env, &earlier, &["--expect-head", sha]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    // The real journal holds it, with or without the sequence number.
+    for expected in [head.as_str(), sha] {
+        let out = verify_with(&env, &env.journal(), &["--expect-head", expected]);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert!(
+            stdout(&out).contains(&format!("holds the expected head at event {seq}")),
+            "{}",
+            text(&out)
+        );
+    }
+    // A head of another chain, at a position the journal has.
+    let other = format!("3:{}", "ab".repeat(32));
+    let out = verify_with(&env, &env.journal(), &["--expect-head", &other]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        stdout(&out).contains("event 3 is not the event of the expected head"),
+        "{}",
+        text(&out)
+    );
+    // A malformed head is bad input.
+    let out = verify_with(&env, &env.journal(), &["--expect-head", "12:nothex"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
 }

@@ -350,6 +350,11 @@ pub struct JournalArgs {
     /// an event was changed, removed or inserted (each named by its sequence number).
     #[arg(long, conflicts_with_all = ["json", "failed", "kind"])]
     pub verify: bool,
+    /// With --verify: a head kept outside the file (`SEQ:SHA256`, as a run prints it after
+    /// `journal head:`, or the SHA-256 alone); exit 1 unless the chain holds it. A file alone
+    /// cannot show that its newest events were not removed together with every record of them.
+    #[arg(long, value_name = "SEQ:SHA256", requires = "verify")]
+    pub expect_head: Option<crate::journal::ExpectedHead>,
 }
 
 #[cfg(test)]

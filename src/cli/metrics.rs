@@ -35,6 +35,12 @@ struct RunLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HeadLabels {
+    operation: String,
+    sha256: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     operation: String,
     outcome: String,
@@ -189,6 +195,20 @@ impl MetricsFile {
                 "1 verified, 0 a mismatch or the deployment could not be listed, -1 not verified",
                 gauge(verified),
             );
+            if let Some(head) = report.and_then(|r| r.journal_head.as_ref()) {
+                let family = Family::<HeadLabels, Gauge>::default();
+                family
+                    .get_or_create(&HeadLabels {
+                        operation: op.clone(),
+                        sha256: head.sha256.clone(),
+                    })
+                    .set(head.seq as i64);
+                registry.register(
+                    "journal_head_seq",
+                    "The journal's hash chain head when the run ended: its last event, with that event's SHA-256 (dmm journal FILE --verify --expect-head SEQ:SHA256)",
+                    family,
+                );
+            }
             if report.is_some_and(|r| r.outcome == RunOutcome::Completed) {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)

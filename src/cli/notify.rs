@@ -232,6 +232,7 @@ impl Notify for Notifier {
                 "failed": failed,
                 "verified": report.verification.holds(),
                 "next": next,
+                "journal_head": report.journal_head.as_ref().map(ToString::to_string),
             }),
         );
         let mut notes = self

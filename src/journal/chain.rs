@@ -10,6 +10,8 @@
 //! Both are computed where events are appended (`StepTables::append_event`), inside the
 //! transaction that writes the event. The same transaction records the chain's head (the last
 //! event's sequence number and digest) in meta, so that removing the last events is seen too.
+//! Removing them together with that record, or rewriting it, is looked for in what else the file
+//! records about its newest events, and against a head kept outside the file (`truncation.rs`).
 //!
 //! Journals written before the chain existed have events without these fields. Such events are
 //! reported as not covered, not as broken. When a newer dmm appends to such a journal, its chain
@@ -21,13 +23,15 @@
 
 use std::path::Path;
 
-use redb::{ReadTransaction, ReadableTable, Table};
+use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
 
 use super::JournalError;
 use super::meta::read_meta;
-use super::schema::{self, EVENTS, META, META_CHAIN_HEAD};
-use super::types::Event;
+use super::schema::{self, EVENTS, META, META_CHAIN_HEAD, META_SNAPSHOT_SHA256};
+use super::truncation;
+pub use super::truncation::{ExpectedHead, HeadCheck};
+use super::types::{ChainHead, Event};
 use crate::snapshot::sha256_hex;
 
 const SHA_FIELD: &str = "sha256";
@@ -111,18 +115,34 @@ pub struct ChainReport {
     pub unchained: u64,
     /// The first event that carries a link, if any.
     pub first_chained: Option<u64>,
-    /// Where the chain does not hold, in sequence order of discovery; empty when intact.
+    /// Where the chain does not hold, in sequence order; empty when intact.
     pub breaks: Vec<ChainBreak>,
+    /// The last event's sequence number and digest (`0` and the snapshot's SHA-256 when there
+    /// is none): what a run ending now would record as its head.
+    pub head: ChainHead,
+    /// What became of the head given to check against (`--expect-head`), if one was.
+    pub expected: Option<HeadCheck>,
 }
 
 impl ChainReport {
+    /// No event was changed, removed or inserted, as far as the file shows.
     pub fn is_intact(&self) -> bool {
         self.breaks.is_empty()
     }
+
+    /// Intact, and holding the expected head when one was given.
+    pub fn holds(&self) -> bool {
+        self.is_intact() && self.expected.as_ref().is_none_or(HeadCheck::holds)
+    }
 }
 
-/// Walks the event log of one read transaction and checks every link.
-pub(crate) fn verify(txn: &ReadTransaction, path: &Path) -> Result<ChainReport, JournalError> {
+/// Walks the event log of one read transaction and checks every link, then what else the file
+/// records about its newest events (`truncation.rs`), and `expected`, a head kept outside.
+pub(crate) fn verify(
+    txn: &ReadTransaction,
+    path: &Path,
+    expected: Option<&ExpectedHead>,
+) -> Result<ChainReport, JournalError> {
     let redb = |e: redb::Error| JournalError::from_redb(path, e);
     let meta = read_meta(txn, path)?;
     let head = {
@@ -134,132 +154,237 @@ pub(crate) fn verify(txn: &ReadTransaction, path: &Path) -> Result<ChainReport, 
             Some((seq.parse::<u64>().ok()?, sha.to_owned()))
         })
     };
+    let mut evidence = truncation::Evidence::read(txn, path, &meta.snapshot_sha256, expected)?;
     let events = txn.open_table(EVENTS).map_err(|e| redb(e.into()))?;
-    let mut report = ChainReport::default();
-    let mut breaks = Vec::new();
-    macro_rules! push {
-        ($seq:expr, $what:expr $(,)?) => {
-            breaks.push(ChainBreak {
-                seq: $seq,
-                what: $what,
-            })
-        };
-    }
-    let mut expected = 1u64;
-    // What the next chained event must carry; None before the first row.
-    let mut link: Option<String> = None;
-    let mut started = false;
-    let mut last_key = 0u64;
+    let mut walk = Walk::new(&meta.snapshot_sha256);
     for entry in events.iter().map_err(|e| redb(e.into()))? {
         let (key, value) = entry.map_err(|e| redb(e.into()))?;
         let (key, bytes) = (key.value(), value.value());
-        report.events += 1;
-        last_key = key;
+        let object = walk.row(key, bytes);
+        let digest = walk.digest().to_owned();
+        evidence.see(key, &digest, object.as_ref(), &mut walk.breaks);
+    }
+    let Walk {
+        mut report,
+        mut breaks,
+        link,
+        last_key,
+        ..
+    } = walk;
+    match head {
+        Some((head_seq, head_sha)) => {
+            if last_key < head_seq {
+                let first = last_key + 1;
+                breaks.push(ChainBreak {
+                    seq: first,
+                    what: if first == head_seq {
+                        format!("event {first} was removed (the chain's head records it)")
+                    } else {
+                        format!(
+                            "events {first} to {head_seq} were removed (the chain's head records them)"
+                        )
+                    },
+                });
+            } else if last_key > head_seq {
+                breaks.push(ChainBreak {
+                    seq: head_seq + 1,
+                    what: format!(
+                        "events after {head_seq} were added after the last one dmm recorded: inserted, or written by a dmm without the chain"
+                    ),
+                });
+            } else if link.as_deref() != Some(head_sha.as_str()) && !breaks_at(&breaks, last_key)
+            {
+                breaks.push(ChainBreak {
+                    seq: last_key,
+                    what: format!("event {last_key} differs from the last event dmm recorded"),
+                });
+            }
+        }
+        // dmm writes the head in the transaction of every chained event: a chained log
+        // without one had it deleted, and the newest events may have gone with it.
+        None if report.first_chained.is_some() => breaks.push(ChainBreak {
+            seq: last_key + 1,
+            what: format!(
+                "the chain's head record is missing although the events are chained (dmm writes it with every event): it was deleted, and events after {last_key} may have been removed with it"
+            ),
+        }),
+        None => {}
+    }
+    report.head = ChainHead {
+        seq: last_key,
+        sha256: link.unwrap_or_else(|| meta.snapshot_sha256.clone()),
+    };
+    evidence.finish(&report, &mut breaks);
+    report.expected = evidence.expected_outcome(&report.head);
+    breaks.sort_by_key(|b| b.seq);
+    report.breaks = breaks;
+    Ok(report)
+}
+
+/// The walk over the stored rows, in key order: each row's link and content.
+struct Walk<'a> {
+    snapshot_sha256: &'a str,
+    report: ChainReport,
+    breaks: Vec<ChainBreak>,
+    /// The key the next row should have.
+    expected: u64,
+    /// The digest of the last row seen: what the next chained event must carry.
+    link: Option<String>,
+    started: bool,
+    last_key: u64,
+}
+
+impl<'a> Walk<'a> {
+    fn new(snapshot_sha256: &'a str) -> Self {
+        Walk {
+            snapshot_sha256,
+            report: ChainReport::default(),
+            breaks: Vec::new(),
+            expected: 1,
+            link: None,
+            started: false,
+            last_key: 0,
+        }
+    }
+
+    /// The digest of the last row walked (the snapshot's SHA-256 before the first).
+    fn digest(&self) -> &str {
+        self.link.as_deref().unwrap_or(self.snapshot_sha256)
+    }
+
+    fn push(&mut self, seq: u64, what: String) {
+        self.breaks.push(ChainBreak { seq, what });
+    }
+
+    /// Checks one row; returns it parsed, when it is a JSON object.
+    fn row(&mut self, key: u64, bytes: &[u8]) -> Option<Map<String, Value>> {
+        self.report.events += 1;
+        self.last_key = key;
+        let expected = self.expected;
         let gap = key > expected;
         if gap {
             if key - 1 == expected {
-                push!(expected, format!("event {expected} was removed"));
+                self.push(expected, format!("event {expected} was removed"));
             } else {
-                push!(
+                self.push(
                     expected,
                     format!("events {expected} to {} were removed", key - 1),
                 );
             }
         }
-        expected = key + 1;
+        self.expected = key + 1;
         let Some(object) = parse(bytes) else {
-            push!(
+            self.push(
                 key,
-                format!("event {key} is not a JSON object: damaged or forged")
+                format!("event {key} is not a JSON object: damaged or forged"),
             );
-            link = Some(sha256_hex(bytes));
-            continue;
+            self.link = Some(sha256_hex(bytes));
+            return None;
         };
         if let Some(seq) = object.get("seq").and_then(Value::as_u64)
             && seq != key
         {
-            push!(
+            self.push(
                 key,
                 format!("event {key} says it is event {seq}: moved or inserted"),
             );
         }
         let own = sha256_hex(&canonical(&object));
         let Some(stored) = text(&object, SHA_FIELD) else {
-            if started {
-                push!(
+            if self.started {
+                self.push(
                     key,
                     format!(
                         "event {key} carries no link although earlier events do: inserted, or written by a dmm without the chain"
                     ),
                 );
             } else {
-                report.unchained += 1;
+                self.report.unchained += 1;
             }
-            link = Some(own);
-            continue;
+            self.link = Some(own);
+            return Some(object);
         };
-        if !started {
-            started = true;
-            report.first_chained = Some(key);
+        if !self.started {
+            self.started = true;
+            self.report.first_chained = Some(key);
         }
-        let expected_prev = link.as_deref().unwrap_or(&meta.snapshot_sha256);
+        let expected_prev = self.link.as_deref().unwrap_or(self.snapshot_sha256);
         let content_ok = own == stored;
         let link_ok = gap || text(&object, PREV_FIELD) == Some(expected_prev);
+        let first = key == 1 || self.link.is_none();
         match (content_ok, link_ok) {
             (true, true) => {}
-            (false, true) => push!(key, format!("event {key} was changed since it was written")),
-            (true, false) if key == 1 || link.is_none() => push!(
+            (false, true) => self.push(key, format!("event {key} was changed since it was written")),
+            (true, false) if first => self.push(
                 key,
                 format!(
                     "event {key} does not link to the snapshot's SHA-256: the log was replaced or begins with an inserted event"
                 ),
             ),
-            (true, false) => push!(
+            (true, false) => self.push(
                 key,
                 format!(
                     "event {key} does not follow event {}: an event was inserted here, or the one before was replaced",
                     key - 1
                 ),
             ),
-            (false, false) => push!(
+            (false, false) => self.push(
                 key,
                 format!(
                     "event {key} was inserted or replaced: neither its content nor its link matches"
                 ),
             ),
         }
-        link = Some(stored.to_owned());
+        self.link = Some(stored.to_owned());
+        Some(object)
     }
-    if let Some((head_seq, head_sha)) = head {
-        if last_key < head_seq {
-            let first = last_key + 1;
-            push!(
-                first,
-                if first == head_seq {
-                    format!("event {first} was removed (the chain's head records it)")
-                } else {
-                    format!(
-                        "events {first} to {head_seq} were removed (the chain's head records them)"
-                    )
-                },
-            );
-        } else if last_key > head_seq {
-            push!(
-                head_seq + 1,
-                format!(
-                    "events after {head_seq} were added after the last one dmm recorded: inserted, or written by a dmm without the chain"
-                ),
-            );
-        } else if link.as_deref() != Some(head_sha.as_str()) && !breaks_at(&breaks, last_key) {
-            push!(
-                last_key,
-                format!("event {last_key} differs from the last event dmm recorded"),
-            );
-        }
-    }
-    breaks.sort_by_key(|b| b.seq);
-    report.breaks = breaks;
-    Ok(report)
+}
+
+/// The chain's head in a write transaction: what a run that ends in it leaves behind.
+pub(crate) fn head_in(txn: &WriteTransaction, path: &Path) -> Result<ChainHead, JournalError> {
+    let events = txn
+        .open_table(EVENTS)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let meta = txn
+        .open_table(META)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    head_of(&events, &meta, path)
+}
+
+/// The chain's head as a reader sees it now.
+pub(crate) fn head(txn: &ReadTransaction, path: &Path) -> Result<ChainHead, JournalError> {
+    let events = txn
+        .open_table(EVENTS)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let meta = txn
+        .open_table(META)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    head_of(&events, &meta, path)
+}
+
+/// The last event's sequence number and digest (as the next event would link to it), or `0` and
+/// the snapshot's SHA-256 before the first event.
+fn head_of(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    path: &Path,
+) -> Result<ChainHead, JournalError> {
+    let storage = |e: redb::StorageError| JournalError::from_redb(path, e);
+    let snapshot_sha256 = meta
+        .get(META_SNAPSHOT_SHA256)
+        .map_err(storage)?
+        .map(|v| String::from_utf8_lossy(v.value()).into_owned())
+        .ok_or_else(|| JournalError::corrupt(path, "meta has no snapshot_sha256"))?;
+    Ok(match events.last().map_err(storage)? {
+        Some((key, value)) => ChainHead {
+            seq: key.value(),
+            sha256: next_link(Some(value.value()), &snapshot_sha256),
+        },
+        None => ChainHead {
+            seq: 0,
+            sha256: snapshot_sha256,
+        },
+    })
 }
 
 fn breaks_at(breaks: &[ChainBreak], seq: u64) -> bool {

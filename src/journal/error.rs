@@ -13,16 +13,20 @@ pub enum JournalError {
     )]
     Locked { path: PathBuf },
 
-    #[error("{}", wrong_snapshot(path, expected, found, made_for, edited.as_deref()))]
+    #[error(
+        "{}",
+        super::mismatch::describe(path, expected, found, made_for, mismatch)
+    )]
     WrongSnapshot {
         path: PathBuf,
         expected: String,
         found: String,
         /// The snapshot path the journal recorded when it was made (display only).
         made_for: String,
-        /// The snapshot file given now, when it is the one the journal was made for: then its
-        /// bytes changed since.
-        edited: Option<PathBuf>,
+        /// Which of the two files is not the one the other was made with, as far as the files
+        /// tell: the snapshot changed, or the journal was replaced. Boxed: it is rare, and
+        /// every journal result carries the error's size.
+        mismatch: Box<super::Mismatch>,
     },
 
     #[error(
@@ -87,26 +91,6 @@ pub enum JournalError {
         "journal {path} {what} while this run held it; nothing more was recorded or sent: put the journal back at {path} (or pass --journal with its new path), then run the same command again"
     )]
     Replaced { path: PathBuf, what: String },
-}
-
-fn wrong_snapshot(
-    path: &Path,
-    expected: &str,
-    found: &str,
-    made_for: &str,
-    edited: Option<&Path>,
-) -> String {
-    match edited {
-        Some(snapshot) => format!(
-            "snapshot {} changed since journal {} was made for it (sha256 then {found}, now {expected}); put the snapshot back as it was, or use --journal to start a new journal for the changed file",
-            snapshot.display(),
-            path.display()
-        ),
-        None => format!(
-            "journal {} belongs to another snapshot ({made_for}, sha256 {found}; this snapshot is {expected}); use the snapshot it was made with, unchanged, or --journal to start a new one",
-            path.display()
-        ),
-    }
 }
 
 impl JournalError {

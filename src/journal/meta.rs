@@ -94,8 +94,8 @@ pub(crate) fn new_meta(snapshot_sha256: &str, snapshot_path: &Path) -> JournalMe
 }
 
 /// Refuses a journal made for another snapshot. `snapshot`, the file given now, only words the
-/// refusal: when it is the file the journal was made for (same path, or the journal sits beside
-/// it under the default name), the file was edited since.
+/// refusal: whether that file changed since the journal was made for it, or the journal is
+/// another snapshot's (`mismatch.rs`).
 pub(crate) fn check_binding(
     path: &Path,
     meta: &JournalMeta,
@@ -105,20 +105,12 @@ pub(crate) fn check_binding(
     if meta.snapshot_sha256.eq_ignore_ascii_case(snapshot_sha256) {
         return Ok(());
     }
-    let same_file = |given: &Path| {
-        given.display().to_string() == meta.snapshot_path
-            || path_for(given, None) == path
-            || matches!(
-                (std::fs::canonicalize(given), std::fs::canonicalize(&meta.snapshot_path)),
-                (Ok(a), Ok(b)) if a == b
-            )
-    };
     Err(JournalError::WrongSnapshot {
         path: path.to_path_buf(),
         expected: snapshot_sha256.to_string(),
         found: meta.snapshot_sha256.clone(),
         made_for: meta.snapshot_path.clone(),
-        edited: snapshot.filter(|g| same_file(g)).map(Path::to_path_buf),
+        mismatch: Box::new(super::mismatch::judge(path, meta, snapshot)),
     })
 }
 

@@ -44,7 +44,22 @@ pub trait JournalRead {
     /// Walks the hash chain over the event log (`chain.rs`): where, if anywhere, an event was
     /// changed, removed or inserted since it was written.
     fn verify_chain(&self) -> Result<super::ChainReport, JournalError> {
-        read_guarded(self, super::chain::verify)
+        self.verify_chain_against(None)
+    }
+
+    /// [`JournalRead::verify_chain`], and whether the chain holds `expected`, a head kept
+    /// outside the file (a file alone cannot show that its newest events were not removed
+    /// together with every record of them).
+    fn verify_chain_against(
+        &self,
+        expected: Option<&super::ExpectedHead>,
+    ) -> Result<super::ChainReport, JournalError> {
+        read_guarded(self, |txn, path| super::chain::verify(txn, path, expected))
+    }
+
+    /// The chain's head now: the last event's sequence number and digest.
+    fn chain_head(&self) -> Result<super::ChainHead, JournalError> {
+        read_guarded(self, super::chain::head)
     }
 
     /// What the scan behind the snapshot saw, if `dmm snapshot` recorded it.

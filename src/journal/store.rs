@@ -115,6 +115,7 @@ impl Journal {
                 pace: None,
                 domino_version: start.domino_version,
                 acting_as: start.acting_as,
+                journal_head: None,
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;
@@ -122,7 +123,8 @@ impl Journal {
         })
     }
 
-    /// Records how a run ended.
+    /// Records how a run ended, and the chain's head it ended at (read in the same transaction,
+    /// so it is the head the run leaves behind).
     pub fn end_run(
         &self,
         run: u64,
@@ -135,6 +137,7 @@ impl Journal {
             record.ended_at = Some(schema::now_rfc3339());
             record.outcome = Some(outcome);
             record.message = message;
+            record.journal_head = Some(chain::head_in(txn, &self.path)?);
             runs.insert(run, schema::encode(&record).as_slice())
                 .map_err(|e| self.redb(e))?;
             Ok(record)

@@ -726,3 +726,49 @@ async fn group_commit_fails_only_the_invalid_caller() {
         .apply(&[transition(run, &a1, StepPhase::Confirmed, 1)])
         .unwrap();
 }
+
+#[test]
+fn a_run_records_the_chain_head_it_ended_at_and_old_records_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal_path(&dir);
+    let run = seeded(&path);
+    let j = open(&path);
+    let ended = j.end_run(run, RunOutcome::Completed, None).unwrap();
+    let head = ended.journal_head.clone().expect("recorded");
+    assert_eq!(head, j.chain_head().unwrap());
+    assert_eq!(head.seq, 2, "two planned steps, one event each");
+    let events = j.events().unwrap();
+    assert_eq!(Some(&head.sha256), events.last().unwrap().sha256.as_ref());
+    let report = j
+        .verify_chain_against(Some(&head.to_string().parse().unwrap()))
+        .unwrap();
+    assert!(report.holds(), "{report:?}");
+
+    // A record written before the head was kept reads, without one.
+    let mut old = serde_json::to_value(&ended).unwrap();
+    old.as_object_mut().unwrap().remove("journal_head");
+    let read: RunRecord = serde_json::from_value(old).unwrap();
+    assert_eq!(read.journal_head, None);
+    // And a dmm that knows nothing of it reads a new record: serde passes unknown fields over
+    // (no `deny_unknown_fields` on the record).
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Earlier {
+        id: u64,
+        op: Operation,
+        outcome: Option<RunOutcome>,
+    }
+    let earlier: Earlier = serde_json::from_value(serde_json::to_value(&ended).unwrap()).unwrap();
+    assert_eq!(earlier.id, run);
+
+    // Before any event the head is the snapshot's SHA-256, at position 0.
+    let empty = dir.path().join("empty.journal");
+    let j = Journal::open(&empty, SHA, Path::new("s.json")).unwrap();
+    assert_eq!(
+        j.chain_head().unwrap(),
+        ChainHead {
+            seq: 0,
+            sha256: SHA.into()
+        }
+    );
+}

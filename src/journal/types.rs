@@ -261,6 +261,26 @@ pub struct RunRecord {
     /// Whom the run acted as (`GET /v4/auth/principal`: name and id), when it said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acting_as: Option<String>,
+    /// The hash chain's head when the run ended. Also printed, notified and exported, so that a
+    /// copy kept outside the file can show later that no newer event was removed. Absent in
+    /// journals written before it was recorded, and in runs that did not end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_head: Option<ChainHead>,
+}
+
+/// The head of the hash chain over the events (`chain.rs`): the last event's sequence number and
+/// digest; before the first event, `0` and the snapshot's SHA-256, which the chain starts from.
+/// Written `SEQ:SHA256`, as `dmm journal FILE --verify --expect-head` takes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    pub seq: u64,
+    pub sha256: String,
+}
+
+impl fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.seq, self.sha256)
+    }
 }
 
 /// What a run is recorded with when it begins, besides its operation.

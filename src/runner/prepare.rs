@@ -395,7 +395,7 @@ impl Prepared {
             outcome_message(failed, &verification),
             self.deployment.traffic()
         );
-        self.journal.end_run(run_id, outcome, Some(message))?;
+        let ended = self.journal.end_run(run_id, outcome, Some(message))?;
         Ok(RunReport {
             op,
             summary,
@@ -405,6 +405,7 @@ impl Prepared {
             reopened,
             not_done: self.kinds_not_done()?,
             took: started.elapsed(),
+            journal_head: ended.journal_head,
         })
     }
 
@@ -497,7 +498,7 @@ impl Prepared {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        self.journal.end_run(
+        let ended = self.journal.end_run(
             run_id,
             RunOutcome::Interrupted,
             Some(format!(
@@ -514,6 +515,7 @@ impl Prepared {
             reopened: 0,
             not_done: self.kinds_not_done()?,
             took: started.elapsed(),
+            journal_head: ended.journal_head,
         })
     }
 

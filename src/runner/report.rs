@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::plan::Plan;
 use super::summary::RunSummary;
 use super::verify::Verification;
-use crate::journal::{NotificationRecord, Operation, RunOutcome, StepRecord};
+use crate::journal::{ChainHead, NotificationRecord, Operation, RunOutcome, StepRecord};
 use crate::snapshot::Kind;
 
 /// Hooks through which the runner tells the outside world how it is doing; the CLI draws
@@ -101,4 +101,7 @@ pub struct RunReport {
     /// steps failed or reopened), in the order the operation touches them.
     pub not_done: Vec<Kind>,
     pub took: Duration,
+    /// The journal's hash chain head when the run ended, as its record keeps it: to be kept
+    /// outside the file too (printed, notified, exported).
+    pub journal_head: Option<ChainHead>,
 }

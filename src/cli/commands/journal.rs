@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::journal::{JournalError, JournalRead, JournalReader, StepPhase};
+use crate::journal::{ExpectedHead, JournalError, JournalRead, JournalReader, StepPhase};
 use crate::snapshot;
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
@@ -28,7 +28,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     }
     let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     if args.verify {
-        return verify(&reader);
+        return verify(&reader, args.expect_head.as_ref());
     }
     let failed_now: HashSet<(String, String, String)> = if args.failed {
         reader
@@ -92,14 +92,16 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// `dmm journal FILE --verify`: one line per break, then one verdict line.
-fn verify(reader: &JournalReader) -> Result<Exit, CliError> {
-    let report = reader.verify_chain()?;
+/// `dmm journal FILE --verify [--expect-head SEQ:SHA256]`: one line per break, then one verdict
+/// line, then what the verdict cannot cover or what became of the expected head.
+fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exit, CliError> {
+    let report = reader.verify_chain_against(expected)?;
     let path = reader.path().display().to_string();
     for b in &report.breaks {
         outln!("event {}: {}", b.seq, b.what);
     }
     let covered = report.events - report.unchained;
+    let head = &report.head;
     let line = match (report.is_intact(), report.first_chained) {
         (false, _) => format!(
             "journal {path}: chain broken at event {} ({} problem{}); {} events",
@@ -116,17 +118,25 @@ fn verify(reader: &JournalReader) -> Result<Exit, CliError> {
             report.events
         ),
         (true, Some(1)) => format!(
-            "journal {path}: intact: {} events, chained from the snapshot's SHA-256",
+            "journal {path}: intact: {} events, chained from the snapshot's SHA-256; head {head}",
             report.events
         ),
         (true, Some(first)) => format!(
-            "journal {path}: chain intact from event {first} to {} ({covered} events); events 1 to {} were written before dmm kept the chain and are not covered",
+            "journal {path}: chain intact from event {first} to {} ({covered} events); events 1 to {} were written before dmm kept the chain and are not covered; head {head}",
             report.events,
             first - 1
         ),
     };
     outln!("{line}");
-    Ok(if report.is_intact() {
+    match &report.expected {
+        Some(check) if check.holds() => outln!("journal {path}: {check}"),
+        Some(check) => outln!("journal {path}: NOT the expected head: {check}"),
+        None if report.is_intact() && report.first_chained.is_some() => outln!(
+            "note: the file alone cannot prove that no newest events were removed together with every record of them; check it against a head kept elsewhere (printed as `journal head:` at the end of each run, sent with its final notice, exported in its metrics) with --expect-head SEQ:SHA256"
+        ),
+        None => {}
+    }
+    Ok(if report.holds() {
         Exit::Success
     } else {
         Exit::Failures

@@ -57,6 +57,12 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
 /// Everything a finished, failed or interrupted run has to say, and what to run next.
 pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
     print_run_summary(report.op, &report.summary, report.took);
+    if let Some(head) = &report.journal_head {
+        outln!(
+            "journal head: {head} (keep it outside the journal: `{} --verify --expect-head {head}` shows later that no newer event was removed)",
+            hint::command("journal", file, journal)
+        );
+    }
     match &report.verification {
         VerificationOutcome::Checked(v) => print_verification(v),
         VerificationOutcome::Skipped => outln!("verification: skipped (--no-verify)"),

@@ -63,6 +63,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;
     let scan = reader.snapshot_scan()?;
+    let head = reader.chain_head()?;
 
     let cycle = runs.last().map_or(1, |r| r.cycle);
     // The current cycle's steps: a Job step of an earlier cycle is not this cycle's work.
@@ -100,6 +101,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "last_verification": last_verification,
             "runs": runs.len(),
             "snapshot_scan": scan,
+            "journal_head": head.to_string(),
             "next": next,
         });
         outln!("{doc}");
@@ -183,6 +185,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             if v.passed { "passed" } else { "FAILED" }
         );
     }
+    outln!("journal head: {head}");
     outln!("next: {next}");
     Ok(Exit::Success)
 }
