@@ -44,7 +44,7 @@ impl fmt::Display for Operation {
 }
 
 /// Where one step (one stop or start of one execution) stands; the protocol is written down in
-/// `runner::step` and `docs/architecture.md`.
+/// `runner::protocol` and `docs/architecture.md`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "phase", content = "reason")]
 pub enum StepPhase {

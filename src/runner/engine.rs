@@ -14,11 +14,13 @@ use tokio::sync::Semaphore;
 use super::cancel::Cancel;
 use super::health::ApiHealth;
 use super::observe::Observer;
+use super::options::PollPolicy;
 use super::options::{JobsMode, RunOptions, Selection};
 use super::plan::{kinds_in_order, needs_work};
+use super::protocol::Protocol;
 use super::report::Reporter;
 use super::restart::RestartBook;
-use super::step::{PollPolicy, Step, StepAbort, StepContext};
+use super::step::{Step, StepAbort, StepContext};
 use crate::domino::{ApiError, Deployment, list_kind};
 use crate::journal::{
     Journal, JournalError, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord,
@@ -93,6 +95,7 @@ pub(crate) async fn drive_steps(
         for kind in stage {
             let api = deployment.kind(kind);
             let live = kind.source() == Source::Live;
+            let api_state_setting = api.start_is_state_setting();
             // What this kind's steps act on: the snapshot's entries, or, for a kind the snapshot
             // does not record, what the journal keeps of each execution found running (listed
             // in the kind's own future below, so the other kinds of its stage do not wait).
@@ -121,7 +124,7 @@ pub(crate) async fn drive_steps(
                 poll: options.poll,
                 reporter: reporter.clone(),
                 health: health.clone(),
-                look_before_stopping: live && op == Operation::Shutdown,
+                protocol: Protocol::for_step(op, live, api_state_setting),
                 hold_until: match options.jobs {
                     JobsMode::Wait(grace) if live => Some(Instant::now() + grace),
                     _ => None,

@@ -4,7 +4,8 @@
 //! verifies it and returns a [`RunReport`]. Knows steps, phases, concurrency, polling and
 //! verification; reaches the API only through [`Deployment`](crate::domino::Deployment) and its
 //! [`ExecutionKind`](crate::domino::ExecutionKind)s, and the journal only through its typed API.
-//! The step protocol and its crash windows are written down in [`step`]'s documentation.
+//! The step protocol and its crash windows are written down in [`protocol`]'s documentation;
+//! `step` drives a step by it.
 
 mod cancel;
 mod engine;
@@ -15,19 +16,19 @@ mod pace;
 mod plan;
 pub mod preflight;
 mod prepare;
+mod protocol;
 mod report;
 mod restart;
-pub mod step;
+mod step;
 mod summary;
 pub mod verify;
 
 pub use cancel::Cancel;
 pub use engine::RunError;
-pub use options::{JobsMode, RunOptions, Selection, defaults};
+pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
-pub use step::PollPolicy;
 pub use summary::{PhaseCount, RunSummary};
 
 use crate::domino::Observed;

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use super::step::PollPolicy;
 use crate::journal::Operation;
 use crate::snapshot::Kind;
 
@@ -65,6 +64,37 @@ impl Selection {
     }
 }
 
+/// How often a step asks whether its execution has reached the target state: first after
+/// `initial`; then, having waited `w` so far, after `lateness × w`, but never sooner than
+/// `initial / 2` nor later than `max`. A step is so confirmed at most `lateness` of its wait
+/// (or half the first wait) after its execution got there, and a stuck execution costs ever
+/// fewer reads.
+#[derive(Clone, Copy, Debug)]
+pub struct PollPolicy {
+    pub initial: Duration,
+    pub max: Duration,
+    pub lateness: f64,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        PollPolicy {
+            initial: Duration::from_millis(defaults::POLL_INTERVAL_MS),
+            max: Duration::from_secs(5),
+            lateness: 0.25,
+        }
+    }
+}
+
+impl PollPolicy {
+    pub(crate) fn next(&self, waited: Duration) -> Duration {
+        waited
+            .mul_f64(self.lateness)
+            .max(self.initial / 2)
+            .min(self.max)
+    }
+}
+
 /// How a shutdown or restore runs.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
@@ -103,5 +133,20 @@ impl Default for RunOptions {
             restart_jobs: false,
             recorded_options: serde_json::Value::Null,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_come_at_a_steady_pace_then_back_off() {
+        let p = PollPolicy::default();
+        let ms = |d: Duration| d.as_millis();
+        assert_eq!(ms(p.next(Duration::from_secs(1))), 500);
+        assert_eq!(ms(p.next(Duration::from_secs(2))), 500);
+        assert_eq!(ms(p.next(Duration::from_secs(4))), 1000);
+        assert_eq!(ms(p.next(Duration::from_secs(600))), 5000);
     }
 }

@@ -76,6 +76,19 @@ pub(crate) fn judge(
     }
 }
 
+/// Why a restart step that cannot tell whether its restart ran ends `Failed`.
+pub(crate) fn undecidable(attempt: u32, candidates: &[String], rivals: usize) -> String {
+    let rivals = if rivals > 0 {
+        format!(" ({rivals} other restart(s) of this command are unresolved)")
+    } else {
+        String::new()
+    };
+    format!(
+        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity since, and could be another job's restart{rivals}; not sent again, so that no job runs twice: look at the project's jobs",
+        candidates.join(", ")
+    )
+}
+
 /// What the restarts of one run share: the journal (which effects are claimed, which restarts
 /// are unresolved) and one lock per set of traces.
 pub(crate) struct RestartBook {

@@ -1,0 +1,860 @@
+//! The step protocol as decisions, with no I/O and no clock of its own: given what the journal
+//! records of a step and what the API just said, what happens next. [`super::step`] performs
+//! the decisions (sends, reads, sleeps, commits); everything it decides, it asks here. This is
+//! the protocol the whole tool rests on; the rules, each tested below:
+//!
+//! ```text
+//! Pending ──► Requested ──► Accepted ──► Confirmed
+//!    │            │             │
+//!    └────────────┴─────────────┴──► Failed(reason)          Skipped(reason)
+//! ```
+//!
+//! - **Window 1**, killed before the `Requested` commit: the step is `Pending`, nothing was sent;
+//!   it is sent ([`next`]).
+//! - **Window 2**, killed after the `Requested` commit: the request may or may not have reached
+//!   the API. Never guess: observe first ([`settle_unknown`]). In the target state (or gone, for
+//!   a stop): `Confirmed`; in motion: `Accepted`, and wait; otherwise, or unreadable: send again.
+//!   The same window opens without a crash when an answer is lost or a stop or start is refused
+//!   as an applied copy would provoke (400/409): observe before the attempt counts
+//!   ([`after_answer`]).
+//! - **Window 3**, killed after `Accepted`: only wait for the target state.
+//! - **No motion**: an `Accepted` step whose execution stays exactly as it was for several looks
+//!   (the API lost the request) is sent again, as an attempt ([`after_look`]).
+//! - **Gone**: a 404 on a stop is done, once the execution is absent from its listing too; a 404
+//!   on a start is a failure, never retried ([`gone`]).
+//! - **Failure budget**: `-m` failed attempts in one run end the step `Failed`; a transient
+//!   failure while the run is stopping leaves it `Requested` for the next run
+//!   ([`after_failed_attempt`]).
+//! - **Grace period**: a step not at its target within it is `Failed` ([`after_look`]).
+//! - **Restarts** are not state-setting ([`Protocol::Restart`]): an unknown outcome is resolved
+//!   by looking for the effect (judged in [`super::restart`]), never by sending again blindly.
+//! - **Live stops** ([`Protocol::LiveStop`], Jobs found running): looked at before the first
+//!   stop, since one that ended by itself is confirmed without one; how it ended is recorded
+//!   ([`stop_end`]), and only an end by dmm's stop makes it one to restart.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::target_state;
+use crate::domino::Observed;
+use crate::journal::{Operation, StepEnd, StepPhase};
+
+/// Which protocol a step follows, decided once per kind and operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// Stops, starts and pauses set a state: sending one again after looking is safe.
+    StateSetting,
+    /// The stop of an execution the snapshot does not record (a Job found running): looked at
+    /// before its first stop, and how it ended is recorded.
+    LiveStop,
+    /// A restart that creates a new execution (a Job): sending it twice runs the job twice.
+    Restart,
+}
+
+impl Protocol {
+    pub(crate) fn for_step(op: Operation, live: bool, start_is_state_setting: bool) -> Protocol {
+        match op {
+            Operation::Shutdown if live => Protocol::LiveStop,
+            Operation::Restore if !start_is_state_setting => Protocol::Restart,
+            _ => Protocol::StateSetting,
+        }
+    }
+}
+
+/// What the driver does next with a step, from its phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// The step has ended (for this run).
+    Done,
+    /// A live stop not yet sent: look whether it ended by itself (and hold with `--jobs wait`).
+    LookBeforeStopping,
+    /// Record the intent, then send.
+    Send,
+    /// The last request's outcome is unknown: observe before sending again.
+    ObserveBeforeSending,
+    /// The last restart's outcome is unknown: look for its effect before sending again.
+    LookForEffect,
+    /// The request was taken: wait for the target state.
+    AwaitTarget,
+    /// The restart was taken: wait for the new execution to show.
+    AwaitRestarted,
+}
+
+/// The next move for a step in `phase`. `failed_in_this_run`: a failure this run already
+/// counted ends the step here; a step found `Failed` is in the plan only with `--retry-failed`.
+pub(crate) fn next(protocol: Protocol, phase: &StepPhase, failed_in_this_run: bool) -> Next {
+    match (phase, protocol) {
+        (StepPhase::Confirmed | StepPhase::Skipped(_), _) => Next::Done,
+        (StepPhase::Failed(_), _) if failed_in_this_run => Next::Done,
+        (StepPhase::Pending, Protocol::LiveStop) => Next::LookBeforeStopping,
+        (StepPhase::Pending, _) => Next::Send,
+        (StepPhase::Requested | StepPhase::Failed(_), Protocol::Restart) => Next::LookForEffect,
+        (StepPhase::Failed(_), _) => Next::Send,
+        (StepPhase::Requested, _) => Next::ObserveBeforeSending,
+        (StepPhase::Accepted, Protocol::Restart) => Next::AwaitRestarted,
+        (StepPhase::Accepted, _) => Next::AwaitTarget,
+    }
+}
+
+/// A transition the driver records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub to: StepPhase,
+    pub http_status: Option<u16>,
+    pub message: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Record {
+    fn to(to: StepPhase, message: String) -> Record {
+        Record {
+            to,
+            http_status: None,
+            message: Some(message),
+            error: None,
+        }
+    }
+
+    /// `Failed(reason)`, the reason also the step's last error.
+    pub(crate) fn failed(reason: String, http_status: Option<u16>) -> Record {
+        Record {
+            to: StepPhase::Failed(reason.clone()),
+            http_status,
+            message: None,
+            error: Some(reason),
+        }
+    }
+}
+
+/// What a read says, as far as the protocol cares: a state, or no state (an error that is not
+/// a refusal of the credentials; the driver aborts on those before asking).
+pub(crate) type Reading = Result<Observed, String>;
+
+/// Window 2: what an observation of a step whose last request has an unknown outcome settles.
+/// `None`: nothing; send again (safe: the request sets a state).
+pub(crate) fn settle_unknown(op: Operation, reading: &Reading) -> Option<Record> {
+    match reading {
+        Ok(state) if *state == target_state(op) => Some(Record::to(
+            StepPhase::Confirmed,
+            format!("observed {state}"),
+        )),
+        Ok(Observed::Gone) => Some(gone(op)),
+        // The earlier request was taken and is under way: sending it again would at best be
+        // refused ("already starting") and at worst restart the execution. Wait instead; if it
+        // settles back where it was, the no-motion rule sends it again.
+        Ok(state @ Observed::InMotion(_)) => Some(Record::to(
+            StepPhase::Accepted,
+            format!("observed {state}: the earlier request was taken; waiting"),
+        )),
+        Ok(_) | Err(_) => None,
+    }
+}
+
+/// A stop of an execution that no longer exists is done; a start of one is a failure to
+/// report, never to retry.
+pub(crate) fn gone(op: Operation) -> Record {
+    let http_status = Some(404);
+    match op {
+        Operation::Shutdown => Record {
+            to: StepPhase::Confirmed,
+            http_status,
+            message: Some("gone (404): the execution no longer exists".into()),
+            error: None,
+        },
+        Operation::Restore => {
+            Record::failed("the execution no longer exists (404)".into(), http_status)
+        }
+    }
+}
+
+/// How a stop or start was answered, classified by the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 2xx; the state the answer shows, if it shows one.
+    Taken(Option<Observed>),
+    /// 404.
+    NotFound,
+    /// No answer after it left, or a 400/409 as an applied earlier copy provokes.
+    MayHaveApplied,
+    /// Any other failure, after the client's own retries.
+    Failed,
+}
+
+/// What follows an answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AfterAnswer {
+    Record(Record),
+    /// 404 to a stop: gone only if the execution's own read and its listing agree.
+    GoneIfAbsent,
+    /// Observe (window 2) before the attempt counts as failed.
+    ObserveBeforeCounting,
+    /// A failed attempt ([`after_failed_attempt`]).
+    CountFailure,
+}
+
+/// `retried`: what the client's own retries were, for the audit ("" when none).
+pub(crate) fn after_answer(op: Operation, answer: &Answer, retried: &str) -> AfterAnswer {
+    let verb = op.verb();
+    match answer {
+        Answer::Taken(Some(state)) if *state == target_state(op) => {
+            AfterAnswer::Record(Record::to(
+                StepPhase::Confirmed,
+                format!("{verb} accepted{retried}; the answer shows it {state}"),
+            ))
+        }
+        Answer::Taken(_) => AfterAnswer::Record(Record::to(
+            StepPhase::Accepted,
+            format!("{verb} accepted{retried}"),
+        )),
+        Answer::NotFound if op == Operation::Shutdown => AfterAnswer::GoneIfAbsent,
+        Answer::NotFound => AfterAnswer::Record(gone(op)),
+        Answer::MayHaveApplied => AfterAnswer::ObserveBeforeCounting,
+        Answer::Failed => AfterAnswer::CountFailure,
+    }
+}
+
+/// What follows a failed attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AfterFailure {
+    /// The run is stopping and the failure was transient: the outcome is unknown, the step
+    /// stays `Requested` for the next run to look at; the driver stops.
+    LeaveForNextRun(Record),
+    /// The run's budget (`-m`) is spent.
+    Fail(Record),
+    /// Record it, pause, then look and try again.
+    TryAgain { record: Record, pause: Duration },
+}
+
+/// One failed attempt, as the budget weighs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FailedAttempt<'e> {
+    pub attempt: u32,
+    /// This run's failed attempts, this one included.
+    pub failures: u32,
+    /// A failure that may pass (429, 5xx, a timeout), not a refusal.
+    pub transient: bool,
+    pub error: &'e str,
+    pub http_status: Option<u16>,
+}
+
+/// `stopping`: the run is stopping (a signal, an outage, the deadline).
+pub(crate) fn after_failed_attempt(
+    op: Operation,
+    f: FailedAttempt<'_>,
+    max_failures: u32,
+    stopping: bool,
+) -> AfterFailure {
+    let FailedAttempt {
+        attempt,
+        failures,
+        transient,
+        error,
+        http_status,
+    } = f;
+    if transient && stopping {
+        return AfterFailure::LeaveForNextRun(Record {
+            to: StepPhase::Requested,
+            http_status,
+            message: Some("attempt failed while the run was stopping".into()),
+            error: Some(error.to_owned()),
+        });
+    }
+    if failures >= max_failures.max(1) {
+        return AfterFailure::Fail(Record {
+            to: StepPhase::Failed(format!(
+                "{failures} failed attempts in this run; last: {error}"
+            )),
+            http_status,
+            message: None,
+            error: Some(error.to_owned()),
+        });
+    }
+    AfterFailure::TryAgain {
+        record: Record {
+            to: StepPhase::Requested,
+            http_status,
+            message: Some(format!(
+                "{} attempt {attempt} failed; will look and try again",
+                op.verb()
+            )),
+            error: Some(error.to_owned()),
+        },
+        // Back off between attempts; the client already retried transient answers.
+        pause: Duration::from_millis(500 * u64::from(failures.min(10))),
+    }
+}
+
+/// The record of an attempt whose outcome is unknown, before it is looked at.
+pub(crate) fn outcome_unknown(
+    op: Operation,
+    attempt: u32,
+    http_status: Option<u16>,
+    error: &str,
+) -> Record {
+    Record {
+        to: StepPhase::Requested,
+        http_status,
+        message: Some(format!(
+            "{} attempt {attempt}: outcome unknown; looking before sending again",
+            op.verb()
+        )),
+        error: Some(error.to_owned()),
+    }
+}
+
+/// Looks in a row that must show an accepted request's execution exactly as it was before the
+/// request is taken as lost.
+pub(crate) const NO_MOTION_LOOKS: u32 = 5;
+
+/// A wait for the target state, as far as the protocol keeps it.
+#[derive(Clone, Debug)]
+pub(crate) struct Waiting {
+    pub op: Operation,
+    pub deadline: Instant,
+    pub grace_period: Duration,
+    /// How long an accepted request may show no effect at all before it is taken as lost.
+    pub no_motion_after: Duration,
+    /// Since when, and for how many looks, the execution has been exactly as it was.
+    still: Option<(Instant, u32)>,
+    last_seen: String,
+}
+
+impl Waiting {
+    pub(crate) fn new(
+        op: Operation,
+        deadline: Instant,
+        grace_period: Duration,
+        no_motion_after: Duration,
+    ) -> Waiting {
+        Waiting {
+            op,
+            deadline,
+            grace_period,
+            no_motion_after,
+            still: None,
+            last_seen: "nothing yet".into(),
+        }
+    }
+}
+
+/// What follows one look while waiting.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum AfterLook {
+    Record(Record),
+    /// Gone: [`gone`] (no listing check: the wait's reads already agree).
+    Gone,
+    KeepWaiting,
+    /// No motion: record this (back to `Requested`, an attempt counted), then observe and send.
+    SendAgain(Record),
+}
+
+/// One look while waiting for the target. `failures`: this run's failed attempts so far; a
+/// resend counts as one, and is made only while the budget has room for it.
+pub(crate) fn after_look(
+    w: &mut Waiting,
+    reading: &Reading,
+    now: Instant,
+    failures: u32,
+    max_failures: u32,
+) -> AfterLook {
+    let target = target_state(w.op);
+    let origin = target_state(w.op.opposite());
+    match reading {
+        Ok(state) if *state == target => {
+            return AfterLook::Record(Record::to(
+                StepPhase::Confirmed,
+                format!("observed {state}"),
+            ));
+        }
+        Ok(Observed::Gone) => return AfterLook::Gone,
+        Ok(state) => {
+            w.still = if *state == origin {
+                let (first, looks) = w.still.unwrap_or((now, 0));
+                Some((first, looks + 1))
+            } else {
+                None
+            };
+            w.last_seen = state.to_string();
+        }
+        Err(e) => w.last_seen = format!("unknown ({e})"),
+    }
+    if let Some((first, looks)) = w.still
+        && looks >= NO_MOTION_LOOKS
+        && now.duration_since(first) >= w.no_motion_after
+        && failures + 1 < max_failures.max(1)
+        && now < w.deadline
+    {
+        let verb = w.op.verb();
+        let note = format!(
+            "no motion: still {} after {looks} looks over {:.0}s since the {verb} was accepted; sending it again",
+            w.last_seen,
+            now.duration_since(first).as_secs_f64()
+        );
+        return AfterLook::SendAgain(Record::to(StepPhase::Requested, note));
+    }
+    if now >= w.deadline {
+        return AfterLook::Record(Record::failed(
+            format!(
+                "not {target} within the grace period of {}s (last seen: {})",
+                w.grace_period.as_secs(),
+                w.last_seen
+            ),
+            None,
+        ));
+    }
+    AfterLook::KeepWaiting
+}
+
+/// How a live stop's execution ended, recorded with its confirmation: by this step's stop only
+/// if a stop may have taken effect and the execution then shows `Stopped`.
+pub(crate) fn stop_end(word: String, stop_may_have_applied: bool) -> StepEnd {
+    let by_this_stop = stop_may_have_applied && word.eq_ignore_ascii_case("Stopped");
+    StepEnd { word, by_this_stop }
+}
+
+/// The audit message of a live stop's confirmation says which of the two it was.
+pub(crate) fn end_message(message: Option<String>, end: &StepEnd) -> String {
+    if end.by_this_stop {
+        return match message {
+            Some(m) => format!("{m}; ended by this stop"),
+            None => "ended by this stop".into(),
+        };
+    }
+    format!(
+        "{}ended by itself ({}), not by a stop of dmm's: never restarted",
+        message.map(|m| format!("{m}; ")).unwrap_or_default(),
+        end.word
+    )
+}
+
+/// What a live stop's look before stopping decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum BeforeStopping {
+    /// It ended by itself: confirm without a stop.
+    EndedByItself(Record),
+    /// Look again at the end of the hold (`--jobs wait`).
+    Hold,
+    Stop,
+}
+
+pub(crate) fn before_stopping(reading: &Reading, holding: bool) -> BeforeStopping {
+    match reading {
+        Ok(state @ (Observed::Stopped | Observed::Gone)) => BeforeStopping::EndedByItself(Record {
+            to: StepPhase::Confirmed,
+            http_status: (*state == Observed::Gone).then_some(404),
+            message: Some(format!(
+                "ended by itself before its stop was sent ({state})"
+            )),
+            error: None,
+        }),
+        _ if holding => BeforeStopping::Hold,
+        _ => BeforeStopping::Stop,
+    }
+}
+
+/// What a look for a restart's effect that got no answer decides: look again, or, past the
+/// grace period, fail without sending (sending could run the job twice).
+pub(crate) fn effect_unknown(attempt: u32, error: &str, past_grace: bool) -> Option<Record> {
+    past_grace.then(|| {
+        Record::failed(
+            format!(
+                "could not tell whether restart attempt {attempt} ran ({error}); not sent again, so that the job never runs twice"
+            ),
+            None,
+        )
+    })
+}
+
+/// A restart (or the look for its effect) answered 404: the job or its project was deleted.
+/// A definite answer: nothing can have run, nothing can run.
+pub(crate) fn restart_target_gone(error: &str) -> Record {
+    Record {
+        to: StepPhase::Skipped(format!(
+            "the job or its project no longer exists (404: {error}); nothing to restart"
+        )),
+        http_status: Some(404),
+        message: None,
+        error: None,
+    }
+}
+
+/// What follows a look at the new execution a restart created.
+pub(crate) fn after_restarted_look(
+    new_id: &str,
+    reading: &Reading,
+    past_grace: bool,
+) -> Option<Record> {
+    match reading {
+        Ok(Observed::Gone) | Err(_) if !past_grace => None,
+        Ok(state @ (Observed::Running | Observed::Stopped | Observed::InMotion(_))) => {
+            Some(Record::to(
+                StepPhase::Confirmed,
+                format!("restarted as job {new_id}, now {state}"),
+            ))
+        }
+        Ok(_) | Err(_) => Some(Record::failed(
+            format!("job {new_id}, the restart, was not found within the grace period"),
+            None,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHUT: Operation = Operation::Shutdown;
+    const REST: Operation = Operation::Restore;
+
+    fn failed() -> StepPhase {
+        StepPhase::Failed("x".into())
+    }
+
+    #[test]
+    fn the_next_move_follows_the_phase_and_the_protocol() {
+        use Next::*;
+        use Protocol::*;
+        let cases: &[(Protocol, StepPhase, bool, Next)] = &[
+            // Window 1: nothing was sent.
+            (StateSetting, StepPhase::Pending, false, Send),
+            (LiveStop, StepPhase::Pending, false, LookBeforeStopping),
+            (Restart, StepPhase::Pending, false, Send),
+            // Window 2: observe (or look for the effect) before sending again.
+            (
+                StateSetting,
+                StepPhase::Requested,
+                false,
+                ObserveBeforeSending,
+            ),
+            (LiveStop, StepPhase::Requested, false, ObserveBeforeSending),
+            (Restart, StepPhase::Requested, false, LookForEffect),
+            // Window 3: only wait.
+            (StateSetting, StepPhase::Accepted, false, AwaitTarget),
+            (Restart, StepPhase::Accepted, false, AwaitRestarted),
+            // Ended steps are left alone.
+            (StateSetting, StepPhase::Confirmed, false, Done),
+            (Restart, StepPhase::Skipped("r".into()), false, Done),
+            // --retry-failed: a failed step is tried again, a restart looked for first.
+            (StateSetting, failed(), false, Send),
+            (Restart, failed(), false, LookForEffect),
+            // ... but a failure of this run ends it.
+            (StateSetting, failed(), true, Done),
+            (Restart, failed(), true, Done),
+        ];
+        for (protocol, phase, failed_now, want) in cases {
+            assert_eq!(
+                next(*protocol, phase, *failed_now),
+                *want,
+                "{protocol:?} {phase:?} failed in this run: {failed_now}"
+            );
+        }
+    }
+
+    #[test]
+    fn protocols_are_chosen_by_operation_and_kind() {
+        assert_eq!(Protocol::for_step(SHUT, true, false), Protocol::LiveStop);
+        assert_eq!(Protocol::for_step(REST, true, false), Protocol::Restart);
+        assert_eq!(
+            Protocol::for_step(SHUT, false, true),
+            Protocol::StateSetting
+        );
+        assert_eq!(
+            Protocol::for_step(REST, false, true),
+            Protocol::StateSetting
+        );
+    }
+
+    #[test]
+    fn window_two_observes_before_sending_again() {
+        let phase = |op, r: Reading| settle_unknown(op, &r).map(|rec| rec.to);
+        assert_eq!(
+            phase(SHUT, Ok(Observed::Stopped)),
+            Some(StepPhase::Confirmed)
+        );
+        assert_eq!(
+            phase(REST, Ok(Observed::Running)),
+            Some(StepPhase::Confirmed)
+        );
+        assert_eq!(
+            phase(REST, Ok(Observed::InMotion("Starting".into()))),
+            Some(StepPhase::Accepted),
+            "a start under way is waited for, never sent again"
+        );
+        assert_eq!(phase(SHUT, Ok(Observed::Gone)), Some(StepPhase::Confirmed));
+        assert!(matches!(
+            phase(REST, Ok(Observed::Gone)),
+            Some(StepPhase::Failed(_))
+        ));
+        assert_eq!(phase(SHUT, Ok(Observed::Running)), None, "as it was: send");
+        assert_eq!(
+            phase(SHUT, Err("timeout".into())),
+            None,
+            "cannot tell: send"
+        );
+    }
+
+    #[test]
+    fn answers_decide_or_defer_to_a_look() {
+        let a = |op, ans: Answer| after_answer(op, &ans, "");
+        assert!(matches!(
+            a(SHUT, Answer::Taken(None)),
+            AfterAnswer::Record(Record {
+                to: StepPhase::Accepted,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a(REST, Answer::Taken(Some(Observed::Running))),
+            AfterAnswer::Record(Record {
+                to: StepPhase::Confirmed,
+                ..
+            })
+        ));
+        assert!(matches!(
+            a(REST, Answer::Taken(Some(Observed::Stopped))),
+            AfterAnswer::Record(Record {
+                to: StepPhase::Accepted,
+                ..
+            })
+        ));
+        assert_eq!(a(SHUT, Answer::NotFound), AfterAnswer::GoneIfAbsent);
+        assert!(matches!(
+            a(REST, Answer::NotFound),
+            AfterAnswer::Record(Record {
+                to: StepPhase::Failed(_),
+                ..
+            })
+        ));
+        assert_eq!(
+            a(REST, Answer::MayHaveApplied),
+            AfterAnswer::ObserveBeforeCounting,
+            "a lost answer is looked at, not counted"
+        );
+        assert_eq!(a(SHUT, Answer::Failed), AfterAnswer::CountFailure);
+    }
+
+    #[test]
+    fn the_failure_budget_and_a_stopping_run() {
+        let f = |failures, transient, stopping| {
+            let attempt = FailedAttempt {
+                attempt: 1,
+                failures,
+                transient,
+                error: "503",
+                http_status: Some(503),
+            };
+            after_failed_attempt(SHUT, attempt, 3, stopping)
+        };
+        assert!(
+            matches!(f(1, true, false), AfterFailure::TryAgain { record, pause }
+            if record.to == StepPhase::Requested && pause == Duration::from_millis(500))
+        );
+        assert!(
+            matches!(f(2, false, false), AfterFailure::TryAgain { pause, .. }
+            if pause == Duration::from_secs(1))
+        );
+        assert!(matches!(f(3, false, false), AfterFailure::Fail(r)
+            if matches!(&r.to, StepPhase::Failed(why) if why.starts_with("3 failed attempts"))));
+        assert!(
+            matches!(f(3, true, true), AfterFailure::LeaveForNextRun(r) if r.to == StepPhase::Requested),
+            "a transient failure while stopping leaves it for the next run, budget or not"
+        );
+        assert!(matches!(f(1, false, true), AfterFailure::TryAgain { .. }));
+        assert!(
+            matches!(
+                after_failed_attempt(
+                    SHUT,
+                    FailedAttempt {
+                        attempt: 1,
+                        failures: 1,
+                        transient: false,
+                        error: "e",
+                        http_status: None
+                    },
+                    0,
+                    false
+                ),
+                AfterFailure::Fail(_)
+            ),
+            "-m 0 is one attempt"
+        );
+    }
+
+    fn waiting(now: Instant) -> Waiting {
+        Waiting::new(
+            SHUT,
+            now + Duration::from_secs(600),
+            Duration::from_secs(600),
+            Duration::from_secs(30),
+        )
+    }
+
+    #[test]
+    fn a_wait_confirms_at_the_target_and_counts_gone_as_done() {
+        let now = Instant::now();
+        let mut w = waiting(now);
+        assert!(matches!(
+            after_look(&mut w, &Ok(Observed::Stopped), now, 0, 5),
+            AfterLook::Record(Record {
+                to: StepPhase::Confirmed,
+                ..
+            })
+        ));
+        assert_eq!(
+            after_look(&mut w, &Ok(Observed::Gone), now, 0, 5),
+            AfterLook::Gone
+        );
+        assert_eq!(
+            after_look(
+                &mut w,
+                &Ok(Observed::InMotion("Stopping".into())),
+                now,
+                0,
+                5
+            ),
+            AfterLook::KeepWaiting
+        );
+    }
+
+    #[test]
+    fn no_motion_sends_again_after_enough_looks_and_time_within_the_budget() {
+        let t0 = Instant::now();
+        let mut w = waiting(t0);
+        let running = Ok(Observed::Running);
+        for i in 0..NO_MOTION_LOOKS {
+            let at = t0 + Duration::from_secs(u64::from(i) * 5);
+            assert_eq!(
+                after_look(&mut w, &running, at, 0, 5),
+                AfterLook::KeepWaiting,
+                "look {i}"
+            );
+        }
+        // Enough looks and enough time: sent again.
+        let later = t0 + Duration::from_secs(35);
+        assert!(matches!(
+            after_look(&mut w, &running, later, 0, 5),
+            AfterLook::SendAgain(Record {
+                to: StepPhase::Requested,
+                ..
+            })
+        ));
+        // Not when the resend would spend the last of the budget.
+        let mut w = waiting(t0);
+        for i in 0..=NO_MOTION_LOOKS {
+            let at = t0 + Duration::from_secs(u64::from(i) * 10);
+            assert_eq!(
+                after_look(&mut w, &running, at, 4, 5),
+                AfterLook::KeepWaiting
+            );
+        }
+        // Motion resets the count.
+        let mut w = waiting(t0);
+        for i in 0..NO_MOTION_LOOKS {
+            after_look(
+                &mut w,
+                &running,
+                t0 + Duration::from_secs(u64::from(i) * 5),
+                0,
+                5,
+            );
+        }
+        let moving = Ok(Observed::InMotion("Stopping".into()));
+        assert_eq!(
+            after_look(&mut w, &moving, t0 + Duration::from_secs(40), 0, 5),
+            AfterLook::KeepWaiting
+        );
+        assert_eq!(
+            after_look(&mut w, &running, t0 + Duration::from_secs(45), 0, 5),
+            AfterLook::KeepWaiting
+        );
+    }
+
+    #[test]
+    fn the_grace_period_ends_a_wait_with_what_was_last_seen() {
+        let t0 = Instant::now();
+        let mut w = Waiting::new(
+            SHUT,
+            t0 + Duration::from_secs(5),
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+        );
+        let at_end = t0 + Duration::from_secs(5);
+        match after_look(
+            &mut w,
+            &Ok(Observed::InMotion("Stopping".into())),
+            at_end,
+            0,
+            5,
+        ) {
+            AfterLook::Record(Record {
+                to: StepPhase::Failed(why),
+                ..
+            }) => {
+                assert!(
+                    why.contains("grace period of 5s") && why.contains("Stopping"),
+                    "{why}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_live_stop_is_looked_at_first_and_its_end_is_told_apart() {
+        assert!(matches!(
+            before_stopping(&Ok(Observed::Stopped), false),
+            BeforeStopping::EndedByItself(_)
+        ));
+        assert_eq!(
+            before_stopping(&Ok(Observed::Running), true),
+            BeforeStopping::Hold
+        );
+        assert_eq!(
+            before_stopping(&Err("e".into()), false),
+            BeforeStopping::Stop
+        );
+        // Only `Stopped` after a stop that may have applied is dmm's doing.
+        assert!(stop_end("Stopped".into(), true).by_this_stop);
+        assert!(!stop_end("Succeeded".into(), true).by_this_stop);
+        assert!(
+            !stop_end("Stopped".into(), false).by_this_stop,
+            "every stop refused"
+        );
+        assert!(
+            end_message(None, &stop_end("Failed".into(), true))
+                .contains("ended by itself (Failed)")
+        );
+    }
+
+    #[test]
+    fn restarts_are_never_sent_blindly() {
+        assert_eq!(effect_unknown(2, "timeout", false), None, "look again");
+        assert!(matches!(
+            effect_unknown(2, "timeout", true),
+            Some(Record { to: StepPhase::Failed(why), .. }) if why.contains("not sent again")
+        ));
+        assert!(matches!(
+            restart_target_gone("404").to,
+            StepPhase::Skipped(_)
+        ));
+        assert_eq!(after_restarted_look("j2", &Ok(Observed::Gone), false), None);
+        assert!(
+            matches!(
+                after_restarted_look("j2", &Ok(Observed::Stopped), false),
+                Some(Record {
+                    to: StepPhase::Confirmed,
+                    ..
+                })
+            ),
+            "a restart that already ended still ran"
+        );
+        assert!(matches!(
+            after_restarted_look("j2", &Err("e".into()), true),
+            Some(Record {
+                to: StepPhase::Failed(_),
+                ..
+            })
+        ));
+    }
+}
