@@ -27,10 +27,10 @@ use redb::{ReadTransaction, ReadableTable, Table, WriteTransaction};
 use serde_json::{Map, Value};
 
 use super::JournalError;
+pub use super::chain_report::{ChainBreak, ChainReport, ExpectedHead, HeadCheck};
 use super::meta::read_meta;
 use super::schema::{self, EVENTS, META, META_CHAIN_HEAD, META_SNAPSHOT_SHA256};
 use super::truncation;
-pub use super::truncation::{ExpectedHead, HeadCheck};
 use super::types::{ChainHead, Event};
 use crate::snapshot::sha256_hex;
 
@@ -95,45 +95,6 @@ pub(crate) fn write_head(
 ) -> Result<(), redb::StorageError> {
     meta.insert(META_CHAIN_HEAD, format!("{seq} {sha256}").as_bytes())?;
     Ok(())
-}
-
-/// One place where the chain does not hold.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChainBreak {
-    /// The sequence number where it shows.
-    pub seq: u64,
-    /// What is wrong there, as a sentence fragment ("event 5 was changed since it was written").
-    pub what: String,
-}
-
-/// What walking the chain found.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChainReport {
-    /// Events in the log.
-    pub events: u64,
-    /// Events written before the chain existed (at the start of the log); not covered.
-    pub unchained: u64,
-    /// The first event that carries a link, if any.
-    pub first_chained: Option<u64>,
-    /// Where the chain does not hold, in sequence order; empty when intact.
-    pub breaks: Vec<ChainBreak>,
-    /// The last event's sequence number and digest (`0` and the snapshot's SHA-256 when there
-    /// is none): what a run ending now would record as its head.
-    pub head: ChainHead,
-    /// What became of the head given to check against (`--expect-head`), if one was.
-    pub expected: Option<HeadCheck>,
-}
-
-impl ChainReport {
-    /// No event was changed, removed or inserted, as far as the file shows.
-    pub fn is_intact(&self) -> bool {
-        self.breaks.is_empty()
-    }
-
-    /// Intact, and holding the expected head when one was given.
-    pub fn holds(&self) -> bool {
-        self.is_intact() && self.expected.as_ref().is_none_or(HeadCheck::holds)
-    }
 }
 
 /// Walks the event log of one read transaction and checks every link, then what else the file

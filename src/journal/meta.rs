@@ -5,7 +5,7 @@
 //! bytes. Every opener, writer or reader, goes through [`check_binding`], so a journal is never
 //! applied to another snapshot (the plan would name other executions than the steps).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use redb::{ReadTransaction, WriteTransaction};
 
@@ -15,19 +15,6 @@ use super::schema::{
     META_TOOL_VERSION, SCHEMA_VERSION,
 };
 use super::types::JournalMeta;
-
-/// Where a snapshot's journal lives: `FILE.journal` beside the snapshot, so the two travel
-/// together, unless the operator names another path.
-pub fn path_for(snapshot: &Path, explicit: Option<&Path>) -> PathBuf {
-    match explicit {
-        Some(p) => p.to_owned(),
-        None => {
-            let mut name = snapshot.as_os_str().to_owned();
-            name.push(".journal");
-            PathBuf::from(name)
-        }
-    }
-}
 
 /// Writes a new journal's meta, in the transaction that creates the file.
 pub(crate) fn write_meta(txn: &WriteTransaction, meta: &JournalMeta) -> Result<(), redb::Error> {
@@ -112,21 +99,4 @@ pub(crate) fn check_binding(
         made_for: meta.snapshot_path.clone(),
         mismatch: Box::new(super::mismatch::judge(path, meta, snapshot)),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_journal_sits_beside_its_snapshot_unless_named() {
-        assert_eq!(
-            path_for(Path::new("/w/s.json"), None),
-            PathBuf::from("/w/s.json.journal")
-        );
-        assert_eq!(
-            path_for(Path::new("s.json"), Some(Path::new("/j/x"))),
-            PathBuf::from("/j/x")
-        );
-    }
 }

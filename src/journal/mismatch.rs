@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::meta::path_for;
+use super::location::path_for;
 use super::types::JournalMeta;
 use crate::snapshot::sha256_hex;
 

@@ -8,8 +8,10 @@
 //! - `JournalReader` reads the file without the write lock, alongside a running `Journal`.
 //! - Both read through the `JournalRead` trait.
 mod chain;
+mod chain_report;
 mod error;
 mod identity;
+mod location;
 mod meta;
 mod mismatch;
 mod open;
@@ -24,7 +26,7 @@ mod writer;
 
 pub use chain::{ChainBreak, ChainReport, ExpectedHead, HeadCheck};
 pub use error::JournalError;
-pub use meta::path_for;
+pub use location::path_for;
 pub use mismatch::Mismatch;
 pub use read::{JournalRead, JournalReader};
 pub use schema::{SCHEMA_VERSION, now_rfc3339};

@@ -6,12 +6,10 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{Shared, error};
+use super::{API_KEY_HEADER, Shared, error};
 use crate::sim::faults::{Verdict, dropped_connection};
 use crate::sim::log::{MutationRecord, Outcome};
 use crate::snapshot::Kind;
-
-pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
 
 pub async fn require_key(State(sim): State<Shared>, req: Request, next: Next) -> Response {
     // A load balancer in front of Domino answers before Domino sees the key.

@@ -7,8 +7,8 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Value, json};
 
+use super::API_KEY_HEADER;
 use super::Shared;
-use super::guard::API_KEY_HEADER;
 use crate::sim::ids::{hash_str, mix};
 
 /// The Domino version the simulator answers as.

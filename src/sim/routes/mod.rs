@@ -23,6 +23,9 @@ use serde_json::json;
 use super::model::Refusal;
 use super::simulator::Simulator;
 
+/// The header Domino reads an API key from (the guard checks it; who-am-I tells keys apart).
+pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
+
 pub(crate) type Shared = Arc<Simulator>;
 
 pub fn router(sim: Shared) -> Router {
