@@ -82,20 +82,6 @@ impl Notifier {
         Ok(notifier)
     }
 
-    fn next_command(&self, outcome: Option<RunOutcome>) -> String {
-        let cmd = |op: &str| hint::command(op, &self.snapshot, self.journal.as_deref());
-        match (self.op, outcome) {
-            (op, Some(RunOutcome::Interrupted) | None) => cmd(op.as_str()),
-            (op, Some(RunOutcome::CompletedWithFailures | RunOutcome::Aborted)) => {
-                format!("{} --failed, then {}", cmd("journal"), cmd(op.as_str()))
-            }
-            (Operation::Shutdown, Some(RunOutcome::Completed)) => {
-                format!("upgrade Domino, then {}", cmd("restore"))
-            }
-            (Operation::Restore, Some(RunOutcome::Completed)) => "nothing: done".into(),
-        }
-    }
-
     fn counts(&self) -> BTreeMap<String, BTreeMap<&'static str, usize>> {
         let mut counts: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
         if let Ok(phases) = self.phases.lock() {
@@ -203,7 +189,10 @@ impl Notify for Notifier {
         let exit = Exit::for_outcome(report.outcome);
         let failed = report.summary.failed().count();
         let how = match report.outcome {
-            RunOutcome::Completed => "completed and verified".to_string(),
+            RunOutcome::Completed if report.verification.verified() => {
+                "completed and verified".to_string()
+            }
+            RunOutcome::Completed => "completed, but was not verified (--no-verify)".to_string(),
             RunOutcome::CompletedWithFailures if failed > 0 => {
                 format!("ended with {failed} failed step(s)")
             }
@@ -218,7 +207,7 @@ impl Notify for Notifier {
             ),
             RunOutcome::Aborted => "was aborted".into(),
         };
-        let next = self.next_command(Some(report.outcome));
+        let next = hint::next_line(&report.next, &self.snapshot, self.journal.as_deref());
         let text = format!(
             "dmm {} on {} {how} (exit {}); next: {next}",
             report.op, self.host, exit as i32
@@ -230,8 +219,10 @@ impl Notify for Notifier {
                 "outcome": report.outcome,
                 "exit_code": exit as i32,
                 "failed": failed,
-                "verified": report.verification.holds(),
+                "verified": report.verification.verified(),
+                "verification": report.verification.word(),
                 "next": next,
+                "next_action": report.next,
             }),
         );
         let mut notes = self
