@@ -168,6 +168,34 @@ pub fn find_bound_journal(snapshot: &Path, sha256: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Kind;
+
+    #[test]
+    fn a_continuation_keeps_every_flag_that_changes_what_is_done() {
+        let flags = RunFlags {
+            only: Some(Kind::ModelApiVersion),
+            jobs: Some("wait".into()),
+            jobs_grace_s: Some(90 * 60),
+            restart_jobs: false,
+        };
+        assert_eq!(
+            continuation(
+                Operation::Shutdown,
+                Path::new("s.json"),
+                Some(Path::new("j x.journal")),
+                &flags
+            ),
+            "dmm shutdown s.json --journal 'j x.journal' -s 'Model API Version' --jobs wait --jobs-grace 1h30m"
+        );
+        let restart = RunFlags {
+            restart_jobs: true,
+            ..RunFlags::default()
+        };
+        assert_eq!(
+            continuation(Operation::Restore, Path::new("s.json"), None, &restart),
+            "dmm restore s.json --restart-jobs"
+        );
+    }
 
     #[test]
     fn paths_are_quoted_only_when_they_need_it() {
