@@ -337,6 +337,19 @@ fn a_run_without_verification_is_never_reported_as_verified() {
         .is_none(),
         "{prom}"
     );
+    assert_eq!(
+        sample(
+            &prom,
+            "dmm_next_action{operation=\"shutdown\",action=\"verify\"}"
+        ),
+        Some(1.0),
+        "{prom}"
+    );
+    assert_eq!(
+        status_json(&env)["last_verification_state"],
+        "skipped",
+        "the state scripts read"
+    );
 
     let end = ended(&r);
     assert_eq!(end["verified"], false, "{end}");

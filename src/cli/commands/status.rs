@@ -88,6 +88,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "steps": ops,
             "last_run": last_run,
             "last_verification": last_verification,
+            "last_verification_state": last_verification.map(|v| v.state()),
             "runs": runs.len(),
             "snapshot_scan": scan,
             "next": next,
