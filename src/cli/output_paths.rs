@@ -101,7 +101,17 @@ pub fn check(snapshot: &Path, journal: &Path, outputs: &[(&str, &Path)]) -> Resu
             return refuse(format!("the journal {}", journal.display()));
         }
         let beside = |other: &Resolved| out.dir().is_some() && out.dir() == other.dir();
-        if (beside(&jour) || beside(&snap)) && is_sidecar(&out.name(), &jour.name(), &snap.name()) {
+        // The integrity check's scratch folders are removed when found stale, with what is in
+        // them, wherever they are (beside the journal, or in the temporary folder).
+        let scratch = format!(".{}.check-", jour.name());
+        let in_scratch = out.dir().is_some_and(|d| {
+            d.components()
+                .any(|c| c.as_os_str().to_string_lossy().starts_with(&scratch))
+        });
+        if in_scratch
+            || ((beside(&jour) || beside(&snap))
+                && is_sidecar(&out.name(), &jour.name(), &snap.name()))
+        {
             return refuse(format!(
                 "a file the journal or the snapshot is written through (beside {})",
                 journal.display()
@@ -140,6 +150,7 @@ mod tests {
             dir.path().join(".snap.json.journal.42.17.new"),
             dir.path().join(".snap.json.journal.check-x"),
             dir.path().join(".snap.json.tmp-42"),
+            std::env::temp_dir().join(".snap.json.journal.check-7-0/dmm.prom"),
             #[cfg(unix)]
             link,
         ];
