@@ -151,3 +151,35 @@ fn a_jwt_that_expires_within_12_hours_is_warned_about() {
         );
     }
 }
+
+#[test]
+fn a_refused_token_is_named_as_the_token_and_a_key_beside_it_is_said_unused() {
+    let env = Env::new(config(small_spec()).bearer_token(FIRST));
+    let token = env.path("token");
+    std::fs::write(&token, "svc-token-not-this-one\n").unwrap();
+    let snap = env.snapshot();
+    let out = dmm_with_token(&env, &token)
+        .args(["snapshot", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    eprintln!("{all}");
+    assert_eq!(code(&out), 2, "{all}");
+    assert!(all.contains("service-account token was refused"), "{all}");
+    assert!(!all.contains("API key"), "no API key was sent: {all}");
+
+    // A key and a token: the token is sent, and one warning says so.
+    std::fs::write(&token, format!("{FIRST}\n")).unwrap();
+    let out = env
+        .dmm()
+        .env("DOMINO_TOKEN_FILE", &token)
+        .args(["snapshot", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    check_no_key(&out);
+    no_token_in(&all);
+    assert_eq!(code(&out), 0, "{all}");
+    let warnings = all.matches("the token is sent").count();
+    assert_eq!(warnings, 1, "one warning names the credential used: {all}");
+}

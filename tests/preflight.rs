@@ -522,3 +522,55 @@ fn a_snapshot_journal_is_said_clean_held_or_in_progress() {
     assert!(detail.contains("is clean"), "{detail}");
     assert!(detail.contains("(shutdown)"), "{detail}");
 }
+
+/// A server that answers every request with a login page: 200, text/html.
+fn login_page_server() -> (String, tokio::runtime::Runtime) {
+    use axum::response::Html;
+    let (rt, listener) = loopback_server_runtime();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(|| async {
+        Html("<!DOCTYPE html>\n<html><head><title>Sign in</title></head><body><form>...</form></body></html>")
+    });
+    rt.spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), rt)
+}
+
+#[test]
+fn a_login_page_is_said_not_to_be_a_domino_api() {
+    let env = Env::small();
+    let (url, _rt) = login_page_server();
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &url)
+        .arg("preflight")
+        .output()
+        .unwrap();
+    let all = text(&out);
+    eprintln!("{all}");
+    assert_eq!(code(&out), 2, "{all}");
+    let said = stdout(&out);
+    let (mark, detail) = check(&said, "connection");
+    assert_eq!(mark, "✗", "{all}");
+    assert!(detail.contains("not a Domino API"), "{detail}");
+    assert!(detail.contains("HTML"), "{detail}");
+    assert!(
+        !all.contains("expected value"),
+        "no JSON parser error: {all}"
+    );
+
+    // Every command says the same: a snapshot is refused with the same words.
+    let snap = env.snapshot();
+    let out = env
+        .dmm()
+        .env("DOMINO_HOSTNAME", &url)
+        .args(["snapshot", snap.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    eprintln!("{all}");
+    assert_ne!(code(&out), 0, "{all}");
+    assert!(all.contains("not a Domino API"), "{all}");
+    assert!(!all.contains("expected value"), "{all}");
+}

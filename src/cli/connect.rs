@@ -20,7 +20,16 @@ pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig
         .as_deref()
         .filter(|p| !p.as_os_str().is_empty())
     {
-        Some(path) => ClientConfig::with_token_file(hostname, path),
+        Some(path) => {
+            let key_too = std::env::var_os("DOMINO_API_KEY").is_some_and(|k| !k.is_empty())
+                || global.api_key_file.is_some();
+            if key_too {
+                tracing::warn!(
+                    "both a service-account token (--token-file/DOMINO_TOKEN_FILE) and an API key (DOMINO_API_KEY/--api-key-file) are set: the token is sent, the API key is not used"
+                );
+            }
+            ClientConfig::with_token_file(hostname, path)
+        }
         None => {
             let key = ApiKey::from_env_or_file(
                 std::env::var("DOMINO_API_KEY").ok(),
@@ -41,7 +50,8 @@ pub fn client_config(global: &GlobalArgs, limits: Limits) -> Result<ClientConfig
         .map_err(|e| CliError::bad_input(e.to_string()))?;
     if config.tls_no_verify {
         tracing::warn!(
-            "TLS certificate verification is OFF (DOMINO_SSL_NO_VERIFY): the API key could be sent to an impostor"
+            "TLS certificate verification is OFF (DOMINO_SSL_NO_VERIFY): the {} could be sent to an impostor",
+            config.credential.name()
         );
     }
     Ok(config)

@@ -3,8 +3,10 @@
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::journal::{JournalRead, JournalReader};
+use crate::journal::{JournalRead, JournalReader, Operation};
+use crate::runner::{ContinueBecause, NextAction, RunFlags};
 
 /// `dmm OP SNAPSHOT [--journal JOURNAL]`, each path quoted for a POSIX shell where it needs to
 /// be. Give `journal` when the journal is not the default one beside the snapshot (an explicit
@@ -16,6 +18,114 @@ pub fn command(op: &str, snapshot: &Path, journal: Option<&Path>) -> String {
         line.push_str(&quote(&j.to_string_lossy()));
     }
     line
+}
+
+/// A command that does `op` again with the flags of a run that change what is done (`-s`,
+/// `--jobs`, `--jobs-grace`, `--restart-jobs`), on the same snapshot and journal.
+pub fn continuation(
+    op: Operation,
+    snapshot: &Path,
+    journal: Option<&Path>,
+    flags: &RunFlags,
+) -> String {
+    let mut line = command(op.as_str(), snapshot, journal);
+    if let Some(kind) = flags.only {
+        line.push_str(" -s ");
+        line.push_str(&quote(kind.label()));
+    }
+    if let Some(jobs) = &flags.jobs {
+        line.push_str(" --jobs ");
+        line.push_str(&quote(jobs));
+    }
+    if let Some(grace) = flags.jobs_grace_s {
+        line.push_str(" --jobs-grace ");
+        line.push_str(
+            &humantime::format_duration(Duration::from_secs(grace))
+                .to_string()
+                .replace(' ', ""),
+        );
+    }
+    if flags.restart_jobs {
+        line.push_str(" --restart-jobs");
+    }
+    line
+}
+
+/// What to do next, as the text after `next: `: the one decision of [`NextAction`], written
+/// out with commands that run as pasted.
+pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> String {
+    let verify = |op: Operation| {
+        let expect = match op {
+            Operation::Shutdown => "stopped",
+            Operation::Restore => "running",
+        };
+        format!("{} --expect {expect}", command("verify", snapshot, None))
+    };
+    match next {
+        NextAction::Shutdown => command("shutdown", snapshot, journal),
+        NextAction::Continue {
+            op,
+            flags,
+            because,
+            unfinished,
+        } => {
+            let again = continuation(*op, snapshot, journal, flags);
+            match because {
+                ContinueBecause::Deadline => format!(
+                    "in the next window, continue with: {again} (with a new --deadline if it has one)"
+                ),
+                ContinueBecause::Reopened => format!(
+                    "{unfinished} execution(s) were found out of their target state and reopened; run the same command again: {again}"
+                ),
+                ContinueBecause::Interrupted => {
+                    format!("{again}   (continues where the last run stopped)")
+                }
+            }
+        }
+        NextAction::RetryFailed { op, flags, failed } => format!(
+            "look at the {failed} failure(s) ({} --failed), then run: {} --retry-failed",
+            command("journal", snapshot, journal),
+            continuation(*op, snapshot, journal, flags)
+        ),
+        NextAction::CheckAgain { op } => format!(
+            "look at the last verification ({}), then check again with: {}",
+            command("status", snapshot, journal),
+            verify(*op)
+        ),
+        NextAction::RemainingKinds { op, flags, kinds } => {
+            let kinds: Vec<&str> = kinds.iter().map(|k| k.label()).collect();
+            let (state, then) = match op {
+                Operation::Shutdown => ("stopped", ", then upgrade Domino"),
+                Operation::Restore => ("started", ""),
+            };
+            format!(
+                "not yet {state}: {}; run: {}{then}",
+                kinds.join(", "),
+                continuation(*op, snapshot, journal, flags)
+            )
+        }
+        NextAction::Verify { op } => {
+            let then = match op {
+                Operation::Shutdown => format!(
+                    ", then upgrade Domino and run: {}",
+                    command("restore", snapshot, journal)
+                ),
+                Operation::Restore => String::new(),
+            };
+            format!(
+                "the {op} was not verified (--no-verify): check with: {}{then}",
+                verify(*op)
+            )
+        }
+        NextAction::UpgradeThenRestore => format!(
+            "upgrade Domino, then run: {}",
+            command("restore", snapshot, journal)
+        ),
+        NextAction::Complete => format!(
+            "nothing: the maintenance is over; the audit trail is in: {}",
+            command("journal", snapshot, journal)
+        ),
+    }
 }
 
 /// Shell quoting: as is when every character is plainly safe, otherwise in single quotes, an
@@ -58,6 +168,34 @@ pub fn find_bound_journal(snapshot: &Path, sha256: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::Kind;
+
+    #[test]
+    fn a_continuation_keeps_every_flag_that_changes_what_is_done() {
+        let flags = RunFlags {
+            only: Some(Kind::ModelApiVersion),
+            jobs: Some("wait".into()),
+            jobs_grace_s: Some(90 * 60),
+            restart_jobs: false,
+        };
+        assert_eq!(
+            continuation(
+                Operation::Shutdown,
+                Path::new("s.json"),
+                Some(Path::new("j x.journal")),
+                &flags
+            ),
+            "dmm shutdown s.json --journal 'j x.journal' -s 'Model API Version' --jobs wait --jobs-grace 1h30m"
+        );
+        let restart = RunFlags {
+            restart_jobs: true,
+            ..RunFlags::default()
+        };
+        assert_eq!(
+            continuation(Operation::Restore, Path::new("s.json"), None, &restart),
+            "dmm restore s.json --restart-jobs"
+        );
+    }
 
     #[test]
     fn paths_are_quoted_only_when_they_need_it() {

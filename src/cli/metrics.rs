@@ -41,6 +41,12 @@ struct HeadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NextLabels {
+    operation: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     operation: String,
     outcome: String,
@@ -185,9 +191,11 @@ impl MetricsFile {
                 "How the run ended (1 for its outcome)",
                 outcome,
             );
-            let verified = match report.map(|r| &r.verification) {
+            let verification = report.map(|r| &r.verification);
+            let verified = match verification {
                 Some(VerificationOutcome::Checked(v)) => i64::from(v.passed),
-                Some(VerificationOutcome::Skipped) => 1,
+                Some(VerificationOutcome::Unavailable(_)) => 0,
+                // Skipped (--no-verify) or cut short: nothing was checked.
                 _ => -1,
             };
             registry.register(
@@ -209,7 +217,30 @@ impl MetricsFile {
                     family,
                 );
             }
-            if report.is_some_and(|r| r.outcome == RunOutcome::Completed) {
+            registry.register(
+                "verification_skipped",
+                "1 when the verification was skipped on request (--no-verify)",
+                gauge(i64::from(matches!(
+                    verification,
+                    Some(VerificationOutcome::Skipped)
+                ))),
+            );
+            if let Some(report) = report {
+                let next = Family::<NextLabels, Gauge>::default();
+                next.get_or_create(&NextLabels {
+                    operation: op.clone(),
+                    action: report.next.name().into(),
+                })
+                .set(1);
+                registry.register(
+                    "next_action",
+                    "What to do next (1 for it): continue, retry_failed, check_again, remaining_kinds, verify, upgrade_then_restore, complete",
+                    next,
+                );
+            }
+            if report
+                .is_some_and(|r| r.outcome == RunOutcome::Completed && r.verification.verified())
+            {
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs() as i64);

@@ -12,6 +12,7 @@ mod logging;
 mod metrics;
 mod notify;
 pub mod output;
+mod output_paths;
 mod progress;
 mod run_hooks;
 mod run_options;

@@ -2,10 +2,13 @@
 //! has been failing for longer than `--notify-stuck-after`. The body has a `text` field, so that
 //! Slack- and Teams-style incoming webhooks show it as is. A notification never blocks or fails
 //! the run: each POST has a short timeout and two more tries, and what became of it is recorded
-//! in the journal. It never carries the API key or token.
+//! in the journal. The final notice goes to every receiver at once and may hold up the end of
+//! the process only a few seconds (one after a signal or the deadline); what has not arrived by
+//! then is recorded as not delivered. It never carries the API key or token.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,12 @@ use crate::snapshot::Kind;
 /// One POST's time, and how many times it is tried.
 const TIMEOUT: Duration = Duration::from_secs(5);
 const TRIES: u32 = 3;
+/// The final notice holds up the end of the process, with the journal still locked and the
+/// metrics file still saying the run is in progress: every receiver is told at once, and what
+/// has not arrived within this is recorded as not delivered.
+const FINAL_BUDGET: Duration = Duration::from_secs(3);
+/// The same after a signal or the deadline: whoever stopped the run wants the process gone.
+const FINAL_BUDGET_INTERRUPTED: Duration = Duration::from_secs(1);
 
 /// A step failing now: since when, its name, its last error.
 type Failing = (Instant, String, String);
@@ -40,6 +49,9 @@ pub struct Notifier {
     stuck_told: Mutex<HashSet<(Kind, String)>>,
     /// Deliveries made during the run, recorded with the end's.
     delivered: Mutex<Vec<NotificationRecord>>,
+    /// Whether the start notice has had its answers (it is sent in the background): one still
+    /// waiting when the run ends is recorded as not delivered.
+    started_settled: AtomicBool,
     phases: Mutex<HashMap<(Kind, String), &'static str>>,
 }
 
@@ -76,24 +88,11 @@ impl Notifier {
             failing: Mutex::new(HashMap::new()),
             stuck_told: Mutex::new(HashSet::new()),
             delivered: Mutex::new(Vec::new()),
+            started_settled: AtomicBool::new(false),
             phases: Mutex::new(HashMap::new()),
         });
         watch_for_stuck_steps(Arc::downgrade(&notifier));
         Ok(notifier)
-    }
-
-    fn next_command(&self, outcome: Option<RunOutcome>) -> String {
-        let cmd = |op: &str| hint::command(op, &self.snapshot, self.journal.as_deref());
-        match (self.op, outcome) {
-            (op, Some(RunOutcome::Interrupted) | None) => cmd(op.as_str()),
-            (op, Some(RunOutcome::CompletedWithFailures | RunOutcome::Aborted)) => {
-                format!("{} --failed, then {}", cmd("journal"), cmd(op.as_str()))
-            }
-            (Operation::Shutdown, Some(RunOutcome::Completed)) => {
-                format!("upgrade Domino, then {}", cmd("restore"))
-            }
-            (Operation::Restore, Some(RunOutcome::Completed)) => "nothing: done".into(),
-        }
     }
 
     fn counts(&self) -> BTreeMap<String, BTreeMap<&'static str, usize>> {
@@ -125,41 +124,63 @@ impl Notifier {
         body
     }
 
-    /// POSTs `body` to every receiver, each with its own short timeout and retries.
-    async fn send(&self, event: &str, body: &Value) -> Vec<NotificationRecord> {
-        let mut notes = Vec::new();
-        for url in &self.receivers {
-            let mut detail = String::new();
-            let mut delivered = false;
-            for attempt in 1..=TRIES {
-                match self.http.post(url).json(body).send().await {
-                    Ok(answer) if answer.status().is_success() => {
-                        delivered = true;
-                        detail = format!("HTTP {}", answer.status().as_u16());
-                        break;
-                    }
-                    Ok(answer) => detail = format!("HTTP {}", answer.status().as_u16()),
-                    Err(e) => detail = without_url(e),
-                }
-                if attempt < TRIES {
-                    tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
-                }
-            }
+    /// POSTs `body` to every receiver at once, each with its own short timeout and retries;
+    /// with a `budget`, whatever has not arrived within it is given up and recorded so.
+    async fn send(
+        &self,
+        event: &str,
+        body: &Value,
+        budget: Option<Duration>,
+    ) -> Vec<NotificationRecord> {
+        let deliveries = self.receivers.iter().map(|url| async move {
+            let (delivered, detail) = match budget {
+                None => self.deliver(url, body).await,
+                Some(budget) => tokio::time::timeout(budget, self.deliver(url, body))
+                    .await
+                    .unwrap_or_else(|_| {
+                        (
+                            false,
+                            format!(
+                                "no answer within the {}s the final notice may take",
+                                budget.as_secs_f64()
+                            ),
+                        )
+                    }),
+            };
             if !delivered {
                 tracing::warn!(
                     "the {event} notification to {} was not delivered: {detail}",
                     receiver_name(url)
                 );
             }
-            notes.push(NotificationRecord {
+            NotificationRecord {
                 time: now_rfc3339(),
                 event: event.to_string(),
                 receiver: receiver_name(url),
                 delivered,
                 detail,
-            });
+            }
+        });
+        futures::future::join_all(deliveries).await
+    }
+
+    /// One receiver: tried up to [`TRIES`] times; whether it arrived, and the last status or
+    /// error.
+    async fn deliver(&self, url: &str, body: &Value) -> (bool, String) {
+        let mut detail = String::new();
+        for attempt in 1..=TRIES {
+            match self.http.post(url).json(body).send().await {
+                Ok(answer) if answer.status().is_success() => {
+                    return (true, format!("HTTP {}", answer.status().as_u16()));
+                }
+                Ok(answer) => detail = format!("HTTP {}", answer.status().as_u16()),
+                Err(e) => detail = without_url(e),
+            }
+            if attempt < TRIES {
+                tokio::time::sleep(Duration::from_millis(500 * u64::from(attempt))).await;
+            }
         }
-        notes
+        (false, detail)
     }
 
     async fn tell_stuck(&self, key: (Kind, String), name: String, error: String, since: Duration) {
@@ -176,7 +197,7 @@ impl Notifier {
             text,
             json!({"kind": key.0.label(), "execution": key.1, "name": name, "error": error}),
         );
-        let notes = self.send("stuck", &body).await;
+        let notes = self.send("stuck", &body, None).await;
         if let Ok(mut delivered) = self.delivered.lock() {
             delivered.extend(notes);
         }
@@ -196,14 +217,19 @@ impl Notify for Notifier {
             op.verb()
         );
         let body = self.body("started", text, json!({"to_do": plan.work()}));
-        self.send("started", &body).await
+        let notes = self.send("started", &body, None).await;
+        self.started_settled.store(true, Ordering::SeqCst);
+        notes
     }
 
     async fn run_ended(&self, report: &RunReport) -> Vec<NotificationRecord> {
         let exit = Exit::for_outcome(report.outcome);
         let failed = report.summary.failed().count();
         let how = match report.outcome {
-            RunOutcome::Completed => "completed and verified".to_string(),
+            RunOutcome::Completed if report.verification.verified() => {
+                "completed and verified".to_string()
+            }
+            RunOutcome::Completed => "completed, but was not verified (--no-verify)".to_string(),
             RunOutcome::CompletedWithFailures if failed > 0 => {
                 format!("ended with {failed} failed step(s)")
             }
@@ -218,7 +244,7 @@ impl Notify for Notifier {
             ),
             RunOutcome::Aborted => "was aborted".into(),
         };
-        let next = self.next_command(Some(report.outcome));
+        let next = hint::next_line(&report.next, &self.snapshot, self.journal.as_deref());
         let text = format!(
             "dmm {} on {} {how} (exit {}); next: {next}",
             report.op, self.host, exit as i32
@@ -230,17 +256,35 @@ impl Notify for Notifier {
                 "outcome": report.outcome,
                 "exit_code": exit as i32,
                 "failed": failed,
-                "verified": report.verification.holds(),
+                "verified": report.verification.verified(),
+                "verification": report.verification.word(),
                 "next": next,
                 "journal_head": report.journal_head.as_ref().map(ToString::to_string),
+                "next_action": report.next,
             }),
         );
+        let budget = if report.outcome == RunOutcome::Interrupted {
+            FINAL_BUDGET_INTERRUPTED
+        } else {
+            FINAL_BUDGET
+        };
+        let ended = self.send("ended", &body, Some(budget)).await;
         let mut notes = self
             .delivered
             .lock()
             .map(|mut d| std::mem::take(&mut *d))
             .unwrap_or_default();
-        notes.extend(self.send("ended", &body).await);
+        if !self.started_settled.load(Ordering::SeqCst) {
+            // The start notice is still waiting for its receivers; the process will not.
+            notes.extend(self.receivers.iter().map(|url| NotificationRecord {
+                time: now_rfc3339(),
+                event: "started".into(),
+                receiver: receiver_name(url),
+                delivered: false,
+                detail: "no answer by the end of the run".into(),
+            }));
+        }
+        notes.extend(ended);
         notes
     }
 }

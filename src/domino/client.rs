@@ -68,6 +68,8 @@ struct Inner {
     retries: AtomicU64,
     /// The service-account token, when one is used instead of the API key.
     token: Option<TokenSource>,
+    /// What the requests carry, for the message of a refusal.
+    credential: &'static str,
     /// Transient failures in a row across all attempts: an outage ends reads' extra patience.
     failure_streak: read_patience::FailureStreak,
 }
@@ -131,6 +133,7 @@ impl DominoClient {
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 token,
+                credential: config.credential.name(),
                 failure_streak: Default::default(),
             }),
         })
@@ -165,11 +168,7 @@ impl DominoClient {
     /// GET and decode the JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let body = self.send(Method::GET, path, None).await?;
-        serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
-            method: "GET".into(),
-            path: path.into(),
-            message: e.to_string(),
-        })
+        decode(&Method::GET, path, &body)
     }
 
     /// GET the answer as untyped JSON (kept whole, e.g. to PUT it back).
@@ -194,11 +193,7 @@ impl DominoClient {
             .attempt(&Method::POST, path, &url, Some(&body), &deadline)
             .await
             .map_err(|failure| failure.into_write_error())?;
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-            method: "POST".into(),
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        decode(&Method::POST, path, &bytes)
     }
 
     /// PUT a JSON body.
@@ -424,7 +419,7 @@ impl DominoClient {
             unanswered: false,
             retry_after,
             budget_spent: false,
-            error: status_error(method, path, status, &bytes),
+            error: status_error(method, path, status, &bytes, self.inner.credential),
             pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
         })
     }
@@ -557,6 +552,43 @@ impl Failure {
     }
 }
 
+/// A 2xx answer's JSON. An HTML page (a proxy's login page answers 200 too) is named as such
+/// rather than as a JSON parser's complaint about its first `<`.
+fn decode<T: DeserializeOwned>(method: &Method, path: &str, body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if looks_like_html(body) {
+            ApiError::NotAnApi {
+                method: method.to_string(),
+                path: path.to_owned(),
+            }
+        } else {
+            ApiError::Decode {
+                method: method.to_string(),
+                path: path.to_owned(),
+                message: e.to_string(),
+            }
+        }
+    })
+}
+
+/// Whether a body starts as a web page does (`<!DOCTYPE html`, `<html`, `<head`, ...).
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = String::from_utf8_lossy(&body[..body.len().min(512)]);
+    let start = start.trim_start_matches('\u{feff}').trim_start();
+    let lower = start.to_ascii_lowercase();
+    [
+        "<!doctype html",
+        "<html",
+        "<head",
+        "<body",
+        "<!--",
+        "<meta",
+        "<title",
+    ]
+    .iter()
+    .any(|tag| lower.starts_with(tag))
+}
+
 fn is_transient_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
@@ -567,7 +599,13 @@ fn is_pushback_status(status: StatusCode) -> bool {
     matches!(status.as_u16(), 429 | 503 | 504)
 }
 
-fn status_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> ApiError {
+fn status_error(
+    method: &Method,
+    path: &str,
+    status: StatusCode,
+    body: &[u8],
+    credential: &'static str,
+) -> ApiError {
     let method = method.to_string();
     let path = path.to_owned();
     match status.as_u16() {
@@ -575,6 +613,7 @@ fn status_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) ->
             method,
             path,
             status: status.as_u16(),
+            credential,
         },
         404 => ApiError::NotFound { method, path },
         code => ApiError::Status {

@@ -217,17 +217,26 @@ async fn error_bodies_are_truncated_to_one_line() {
 }
 
 #[tokio::test]
-async fn a_non_json_answer_is_a_decode_error() {
-    let router = Router::new().route("/v4/html", get(|| async { "<html>login</html>" }));
+async fn a_non_json_answer_is_a_decode_error_and_a_web_page_is_not_an_api() {
+    let router = Router::new()
+        .route("/v4/text", get(|| async { "login required" }))
+        .route("/v4/html", get(|| async { "\n  <HTML>login</html>" }));
     let client = test_client(&serve(router).await);
-    let err = client.get_value("/v4/html").await.unwrap_err();
+    let err = client.get_value("/v4/text").await.unwrap_err();
     assert!(matches!(err, ApiError::Decode { .. }), "{err}");
     assert!(
         err.to_string()
-            .starts_with("GET /v4/html: unexpected answer"),
+            .starts_with("GET /v4/text: unexpected answer"),
         "{err}"
     );
-    assert_eq!(client.requests_sent(), 1);
+    let err = client.get_value("/v4/html").await.unwrap_err();
+    assert!(matches!(err, ApiError::NotAnApi { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("GET /v4/html: this is not a Domino API"),
+        "{err}"
+    );
+    assert_eq!(client.requests_sent(), 2, "neither is retried");
 }
 
 #[tokio::test]

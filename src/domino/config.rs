@@ -132,6 +132,16 @@ pub enum Credential {
     TokenFile(PathBuf),
 }
 
+impl Credential {
+    /// What the requests carry, as messages name it ("the API key was refused").
+    pub fn name(&self) -> &'static str {
+        match self {
+            Credential::ApiKey(_) => "API key",
+            Credential::TokenFile(_) => "service-account token",
+        }
+    }
+}
+
 /// Everything the client needs. Build with [`ClientConfig::new`] and adjust the public fields;
 /// [`ClientConfig::validate`] (called by `DominoClient::new`) checks them.
 #[derive(Clone, Debug)]

@@ -8,14 +8,16 @@ use crate::snapshot::Kind;
 /// so an error printed on its own says which call failed and why.
 #[derive(Debug, Clone, Error)]
 pub enum ApiError {
-    /// 401 or 403: the key is wrong or its user is not an administrator. Never retried.
+    /// 401 or 403: the credential is wrong or its user is not an administrator. Never retried.
     #[error(
-        "{method} {path}: HTTP {status}: the API key was refused (wrong key, or its user is not a Domino administrator)"
+        "{method} {path}: HTTP {status}: the {credential} was refused (a wrong or expired {credential}, or its user is not a Domino administrator)"
     )]
     Unauthorized {
         method: String,
         path: String,
         status: u16,
+        /// The credential the request carried: "API key" or "service-account token".
+        credential: &'static str,
     },
     /// 404: the execution (or its project) no longer exists.
     #[error("{method} {path}: HTTP 404: not found")]
@@ -51,6 +53,12 @@ pub enum ApiError {
         path: String,
         message: String,
     },
+    /// A 2xx answer that is a web page, not JSON: something other than the Domino API answers
+    /// at this URL (a login page of a proxy in front of it, or a wrong path prefix).
+    #[error(
+        "{method} {path}: this is not a Domino API (it answers with an HTML page: a login page or a proxy in front of the API, or a wrong URL?)"
+    )]
+    NotAnApi { method: String, path: String },
     /// The kind of execution has no such operation (a workspace cannot be started by an admin).
     /// No request was sent.
     #[error("{kind}: {operation} is not supported: {reason}")]
@@ -87,6 +95,7 @@ impl ApiError {
             ApiError::Transport { .. }
             | ApiError::Unanswered { .. }
             | ApiError::Decode { .. }
+            | ApiError::NotAnApi { .. }
             | ApiError::Unsupported { .. }
             | ApiError::BadEntry { .. } => None,
         }

@@ -329,6 +329,12 @@ pub async fn contact(client: &DominoClient, tls_no_verify: bool) -> Contact {
             answers: false,
         };
     }
+    if let Err(e @ ApiError::NotAnApi { .. }) = &answered {
+        return Contact {
+            checks: vec![Check::fail("connection", format!("{base}: {e}"))],
+            answers: false,
+        };
+    }
     if let Err(ApiError::NotFound { .. }) = &answered
         && let Err(ApiError::NotFound { .. }) = client.get_value(PROJECTS_PATH).await
     {

@@ -332,8 +332,37 @@ pub struct VerificationRecord {
     pub run: Option<u64>,
     pub op: Operation,
     pub time: String,
+    /// The pass ran and found the deployment as promised. `false` when it was skipped.
     pub passed: bool,
     pub detail: serde_json::Value,
+    /// The pass was skipped on request (`--no-verify`): nothing was checked. Absent in journals
+    /// written before it was recorded; see [`VerificationRecord::state`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
+}
+
+/// What a recorded verification pass came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    Passed,
+    Failed,
+    /// Skipped on request: the deployment was not checked.
+    Skipped,
+}
+
+impl VerificationRecord {
+    /// Passed, failed or skipped. Journals written before skipping had its own state recorded
+    /// a skipped pass as `passed` with `{"skipped": ...}` as its detail: that reads as skipped.
+    pub fn state(&self) -> VerificationState {
+        if self.skipped || self.detail.get("skipped").is_some() {
+            VerificationState::Skipped
+        } else if self.passed {
+            VerificationState::Passed
+        } else {
+            VerificationState::Failed
+        }
+    }
 }
 
 /// Journal-wide facts, written once when the journal is created.

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::cancel::Cancel;
 use super::engine::{RunError, drive_steps, entry_of};
+use super::next::{NextAction, next_action};
 use super::options::JobsMode;
 use super::options::{RunOptions, Selection};
 use super::plan::{Plan, cycle_for, kinds_in_order, kinds_not_done, plan_steps, restart_steps};
@@ -404,6 +405,7 @@ impl Prepared {
             verification,
             reopened,
             not_done: self.kinds_not_done()?,
+            next: self.next_action()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
@@ -485,6 +487,16 @@ impl Prepared {
         ))
     }
 
+    /// What to do next, from the journal as the run left it (the same decision `status` makes).
+    fn next_action(&self) -> Result<NextAction, JournalError> {
+        Ok(next_action(
+            &self.snapshot.snapshot,
+            &self.journal.steps(None)?,
+            &self.journal.runs()?,
+            &self.journal.verifications()?,
+        ))
+    }
+
     fn interrupted(
         &self,
         run_id: u64,
@@ -514,6 +526,7 @@ impl Prepared {
             verification: VerificationOutcome::NotRun,
             reopened: 0,
             not_done: self.kinds_not_done()?,
+            next: self.next_action()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
@@ -528,7 +541,8 @@ impl Prepared {
             VerificationOutcome::Checked(v) => {
                 (v.passed, serde_json::to_value(v).unwrap_or_default())
             }
-            VerificationOutcome::Skipped => (true, serde_json::json!({"skipped": "--no-verify"})),
+            // Nothing was checked: never recorded as passed.
+            VerificationOutcome::Skipped => (false, serde_json::json!({"skipped": "--no-verify"})),
             VerificationOutcome::Unavailable(why) => (false, serde_json::json!({"error": why})),
             VerificationOutcome::NotRun => return Ok(()),
         };
@@ -538,6 +552,7 @@ impl Prepared {
             time: now_rfc3339(),
             passed,
             detail,
+            skipped: matches!(verification, VerificationOutcome::Skipped),
         })
     }
 }

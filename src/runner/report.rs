@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::next::NextAction;
 use super::plan::Plan;
 use super::summary::RunSummary;
 use super::verify::Verification;
@@ -74,12 +75,28 @@ pub enum VerificationOutcome {
 }
 
 impl VerificationOutcome {
-    /// Whether the run may say it left the deployment as promised.
+    /// Whether the pass found nothing wrong, so that the run may complete: it passed, or it was
+    /// skipped on request. A skipped pass is not a verified one: see [`Self::verified`].
     pub fn holds(&self) -> bool {
         match self {
             VerificationOutcome::Checked(v) => v.passed,
             VerificationOutcome::Skipped => true,
             VerificationOutcome::Unavailable(_) | VerificationOutcome::NotRun => false,
+        }
+    }
+
+    /// Whether the deployment was checked and found as promised.
+    pub fn verified(&self) -> bool {
+        matches!(self, VerificationOutcome::Checked(v) if v.passed)
+    }
+
+    /// `passed`, `failed`, `skipped` or `not_run`, for notices and scripts.
+    pub fn word(&self) -> &'static str {
+        match self {
+            VerificationOutcome::Checked(v) if v.passed => "passed",
+            VerificationOutcome::Checked(_) | VerificationOutcome::Unavailable(_) => "failed",
+            VerificationOutcome::Skipped => "skipped",
+            VerificationOutcome::NotRun => "not_run",
         }
     }
 }
@@ -100,6 +117,8 @@ pub struct RunReport {
     /// Kinds of the snapshot this operation has not finished yet (a run limited with `-s`, or
     /// steps failed or reopened), in the order the operation touches them.
     pub not_done: Vec<Kind>,
+    /// What to do next, from the journal as this run left it.
+    pub next: NextAction,
     pub took: Duration,
     /// The journal's hash chain head when the run ended, as its record keeps it: to be kept
     /// outside the file too (printed, notified, exported).

@@ -75,24 +75,16 @@ pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
+        let left = match report.summary.unfinished() {
+            // Every step had ended: the verification pass was what the interruption cut short.
+            0 => "every step ended, but the run was not verified".to_string(),
+            n => format!("{n} step(s) not finished"),
+        };
         crate::cli::output::notice(&format!(
-            "interrupted{why}: {} step(s) not finished. Run the same command again to continue where this run stopped.",
-            report.summary.unfinished()
+            "interrupted{why}: {left}. Run the same command again to continue where this run stopped.",
         ));
-        // The window closed: say exactly what continues it, for the next window.
-        if report
-            .interrupted_because
-            .as_deref()
-            .is_some_and(|r| r.starts_with("the deadline"))
-        {
-            outln!(
-                "next: in the next window, continue with: {} (with a new --deadline if it has one)",
-                hint::command(report.op.as_str(), file, journal)
-            );
-        }
-        return;
     }
-    print_next(report, file, journal);
+    outln!("next: {}", hint::next_line(&report.next, file, journal));
 }
 
 fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
@@ -160,59 +152,5 @@ pub fn print_verification(v: &Verification) {
             item.execution,
             item.detail
         );
-    }
-}
-
-/// What the operator should run now, from what this run left behind.
-fn print_next(report: &RunReport, file: &Path, journal: Option<&Path>) {
-    let op = report.op;
-    let cmd = |op: &str| hint::command(op, file, journal);
-    let failed = report.summary.failed().count();
-    let state = match op {
-        Operation::Shutdown => "stopped",
-        Operation::Restore => "started",
-    };
-    if failed > 0 {
-        outln!(
-            "next: look at the failures above ({} --failed), then run: {} --retry-failed",
-            cmd("journal"),
-            cmd(op.as_str())
-        );
-    } else if report.reopened > 0 {
-        outln!(
-            "next: {} execution(s) were found out of their target state and reopened; run the same command again: {}",
-            report.reopened,
-            cmd(op.as_str())
-        );
-    } else if !report.verification.holds() {
-        let expect = match op {
-            Operation::Shutdown => "stopped",
-            Operation::Restore => "running",
-        };
-        outln!(
-            "next: look at the verification above, then check again with: {} --expect {expect}",
-            hint::command("verify", file, None)
-        );
-    } else if !report.not_done.is_empty() {
-        let kinds: Vec<&str> = report.not_done.iter().map(|k| k.label()).collect();
-        let then = match op {
-            Operation::Shutdown => ", then upgrade Domino",
-            Operation::Restore => "",
-        };
-        outln!(
-            "next: not yet {state}: {}; run: {}{then}",
-            kinds.join(", "),
-            cmd(op.as_str())
-        );
-    } else {
-        match op {
-            Operation::Shutdown => {
-                outln!("next: upgrade Domino, then run: {}", cmd("restore"))
-            }
-            Operation::Restore => outln!(
-                "next: maintenance is over; the audit trail is in: {}",
-                cmd("journal")
-            ),
-        }
     }
 }

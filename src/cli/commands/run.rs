@@ -9,7 +9,7 @@ use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
 use crate::cli::run_hooks::RunHooks;
-use crate::cli::{run_options, signals};
+use crate::cli::{output_paths, run_options, signals};
 use crate::domino::KindOptions;
 use crate::journal::{self, Operation};
 use crate::runner::{self, Cancel, RunError, Selection};
@@ -32,6 +32,13 @@ pub async fn run(
     }
     let loaded = snapshot::read(&args.file)?;
     let journal = journal::path_for(&args.file, args.journal.as_deref());
+    let outputs: Vec<(&str, &std::path::Path)> = args
+        .metrics_file
+        .as_deref()
+        .map(|m| ("--metrics-file", m))
+        .into_iter()
+        .collect();
+    output_paths::check(&args.file, &journal, &outputs)?;
     let (limits, options) = run_options::from_args(op, &args, &loaded)?;
     let deployment = Arc::new(connect(global, limits, &KindOptions::default())?);
     let selection = Selection {

@@ -1,7 +1,6 @@
 //! `dmm status`: where the maintenance stands, at a glance.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::json;
 
@@ -9,8 +8,8 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, StepPhase, StepRecord};
-use crate::runner::kinds_not_done;
+use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
+use crate::runner::next_action;
 use crate::snapshot::{self, Kind};
 
 const PHASES: [&str; 6] = [
@@ -75,15 +74,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             .entry(s.phase.name())
             .or_default() += 1;
     }
-    let not_done = |op| kinds_not_done(op, &loaded.snapshot, &steps, cycle);
-    let next = next_command(
-        &steps,
-        &runs,
-        &verifications,
-        &args.file,
-        journal_arg.as_deref(),
-        &not_done,
-    );
+    let next_action = next_action(&loaded.snapshot, &steps, &runs, &verifications);
+    let next = hint::next_line(&next_action, &args.file, journal_arg.as_deref());
     let last_run = runs.last();
     let last_verification = verifications.last();
 
@@ -99,10 +91,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "steps": ops,
             "last_run": last_run,
             "last_verification": last_verification,
+            "last_verification_state": last_verification.map(|v| v.state()),
             "runs": runs.len(),
             "snapshot_scan": scan,
             "journal_head": head.to_string(),
             "next": next,
+            "next_action": next_action,
         });
         outln!("{doc}");
         return Ok(Exit::Success);
@@ -182,7 +176,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "last verification: after {} at {}: {}",
             v.op,
             v.time,
-            if v.passed { "passed" } else { "FAILED" }
+            match v.state() {
+                VerificationState::Passed => "passed",
+                VerificationState::Failed => "FAILED",
+                VerificationState::Skipped =>
+                    "skipped (--no-verify): the deployment was not checked",
+            }
         );
     }
     outln!("journal head: {head}");
@@ -214,59 +213,5 @@ fn pace_line(p: &crate::journal::PaceRecord) -> String {
             "pace: auto, settled at {} requests/s (lowest {}, highest {}, ceiling {}); {pushbacks}",
             p.settled, p.min, p.max, p.ceiling
         )
-    }
-}
-
-/// What the operator should run now, read from the journal.
-fn next_command(
-    steps: &[StepRecord],
-    runs: &[crate::journal::RunRecord],
-    verifications: &[crate::journal::VerificationRecord],
-    file: &Path,
-    journal: Option<&Path>,
-    not_done: &dyn Fn(Operation) -> Vec<Kind>,
-) -> String {
-    let cmd = |op: &str| hint::command(op, file, journal);
-    let of = |op| steps.iter().filter(move |s: &&StepRecord| s.key.op == op);
-    let unfinished = |op| of(op).any(|s| !s.phase.is_terminal());
-    let failed = |op| of(op).any(|s| matches!(s.phase, StepPhase::Failed(_)));
-    let last_op = runs.last().map(|r| r.op);
-    let last_ok = runs
-        .last()
-        .is_some_and(|r| r.outcome == Some(RunOutcome::Completed));
-    let verified = |op| {
-        verifications
-            .iter()
-            .rev()
-            .find(|v| v.op == op)
-            .is_some_and(|v| v.passed)
-    };
-    match last_op {
-        None => cmd("shutdown"),
-        Some(op) if unfinished(op) || runs.last().is_none_or(|r| r.outcome.is_none()) => {
-            format!(
-                "{}   (continues where the last run stopped)",
-                cmd(op.as_str())
-            )
-        }
-        Some(op) if failed(op) || !verified(op) || !last_ok => format!(
-            "inspect with `{} --failed`, then `{} --retry-failed`",
-            cmd("journal"),
-            cmd(op.as_str())
-        ),
-        Some(op) if !not_done(op).is_empty() => {
-            let kinds: Vec<&str> = not_done(op).iter().map(|k| k.label()).collect();
-            format!(
-                "{}   (not yet {}: {})",
-                cmd(op.as_str()),
-                match op {
-                    Operation::Shutdown => "stopped",
-                    Operation::Restore => "started",
-                },
-                kinds.join(", ")
-            )
-        }
-        Some(Operation::Shutdown) => format!("upgrade Domino, then: {}", cmd("restore")),
-        Some(Operation::Restore) => "nothing: the maintenance is complete".into(),
     }
 }

@@ -1,0 +1,276 @@
+//! What the operator should do next, decided once, from what the journal records: the end of a
+//! run, `dmm status`, the final webhook notice and the metrics all show this one decision, so
+//! they can never disagree. The CLI only formats it.
+//!
+//! A continuation repeats every flag of the last run that changes what is done (`-s`, `--jobs`
+//! and `--jobs-grace`, `--restart-jobs`), read back from the options its run record keeps: a
+//! continuation that dropped `--jobs leave` would stop the Jobs the operator asked to leave.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::plan::kinds_not_done;
+use crate::journal::{
+    Operation, RunOutcome, RunRecord, StepPhase, StepRecord, VerificationRecord, VerificationState,
+};
+use crate::snapshot::{Kind, Snapshot};
+
+/// The flags of a run that change what it does, as its run record keeps them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RunFlags {
+    /// `-s/--service`: only this kind.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only: Option<Kind>,
+    /// `--jobs stop|wait|leave`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<String>,
+    /// `--jobs-grace`, in seconds, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs_grace_s: Option<u64>,
+    /// `--restart-jobs`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub restart_jobs: bool,
+}
+
+impl RunFlags {
+    /// The flags in a run record's options (`run_options.rs` writes them); what is missing or
+    /// unreadable is taken as not given.
+    pub fn recorded(options: &Value) -> RunFlags {
+        RunFlags {
+            only: options["service"].as_str().and_then(|k| k.parse().ok()),
+            jobs: options["jobs"].as_str().map(str::to_owned),
+            jobs_grace_s: options["jobs_grace_s"].as_u64(),
+            restart_jobs: options["restart_jobs"].as_bool().unwrap_or(false),
+        }
+    }
+
+    /// The same flags for every kind (the kinds a `-s` run left are the next run's work).
+    fn for_every_kind(&self) -> RunFlags {
+        RunFlags {
+            only: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// Why the same command is to be run again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContinueBecause {
+    /// The deadline closed the window: continue in the next one.
+    Deadline,
+    /// Verification found confirmed executions out of their target state and reopened them.
+    Reopened,
+    /// Interrupted (a signal, an outage, refused credentials), killed, or aborted.
+    Interrupted,
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum NextAction {
+    /// Nothing has been run from this snapshot: the shutdown.
+    Shutdown,
+    /// Run the same operation again, with the same flags: it continues where the last run
+    /// stopped (and verifies, once every step has ended).
+    Continue {
+        op: Operation,
+        flags: RunFlags,
+        because: ContinueBecause,
+        /// Steps not ended yet.
+        unfinished: usize,
+    },
+    /// Steps failed: look at them, then retry them.
+    RetryFailed {
+        op: Operation,
+        flags: RunFlags,
+        failed: usize,
+    },
+    /// Verification found what a new run cannot fix (drift, or the deployment could not be
+    /// listed): look at it and check again.
+    CheckAgain { op: Operation },
+    /// A run limited to some kinds left others: the same operation for every kind.
+    RemainingKinds {
+        op: Operation,
+        flags: RunFlags,
+        kinds: Vec<Kind>,
+    },
+    /// Every step ended, but the verification was skipped (`--no-verify`): nothing says the
+    /// deployment is as promised until it is checked.
+    Verify { op: Operation },
+    /// The shutdown is done and verified: upgrade Domino, then restore.
+    UpgradeThenRestore,
+    /// The restore is done and verified: the maintenance is complete.
+    Complete,
+}
+
+/// What the journal's records say to do next. `steps` may hold every operation's steps.
+pub fn next_action(
+    snapshot: &Snapshot,
+    steps: &[StepRecord],
+    runs: &[RunRecord],
+    verifications: &[VerificationRecord],
+) -> NextAction {
+    let Some(last) = runs.last() else {
+        return NextAction::Shutdown;
+    };
+    let op = last.op;
+    let flags = RunFlags::recorded(&last.options);
+    let of_op: Vec<&StepRecord> = steps
+        .iter()
+        .filter(|s| s.key.op == op && s.cycle >= last.cycle)
+        .collect();
+    let unfinished = of_op.iter().filter(|s| !s.phase.is_terminal()).count();
+    let failed = of_op
+        .iter()
+        .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
+        .count();
+    // A run with no outcome was killed; an interrupted or aborted one did not verify.
+    let ended = matches!(
+        last.outcome,
+        Some(RunOutcome::Completed | RunOutcome::CompletedWithFailures)
+    );
+    if unfinished > 0 || !ended {
+        let because = if last.outcome == Some(RunOutcome::Interrupted)
+            && last
+                .message
+                .as_deref()
+                .is_some_and(|m| m.contains("the deadline"))
+        {
+            ContinueBecause::Deadline
+        } else if ended {
+            ContinueBecause::Reopened
+        } else {
+            ContinueBecause::Interrupted
+        };
+        return NextAction::Continue {
+            op,
+            flags,
+            because,
+            unfinished,
+        };
+    }
+    if failed > 0 {
+        return NextAction::RetryFailed { op, flags, failed };
+    }
+    let verification = verifications
+        .iter()
+        .rev()
+        .find(|v| v.op == op)
+        .map(VerificationRecord::state);
+    if verification == Some(VerificationState::Failed) {
+        return NextAction::CheckAgain { op };
+    }
+    let kinds = kinds_not_done(op, snapshot, steps, last.cycle);
+    if !kinds.is_empty() {
+        return NextAction::RemainingKinds {
+            op,
+            flags: flags.for_every_kind(),
+            kinds,
+        };
+    }
+    match (verification, op) {
+        (Some(VerificationState::Passed), Operation::Shutdown) => NextAction::UpgradeThenRestore,
+        (Some(VerificationState::Passed), Operation::Restore) => NextAction::Complete,
+        _ => NextAction::Verify { op },
+    }
+}
+
+impl NextAction {
+    /// A short name for scripts and metrics labels.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NextAction::Shutdown => "shutdown",
+            NextAction::Continue { .. } => "continue",
+            NextAction::RetryFailed { .. } => "retry_failed",
+            NextAction::CheckAgain { .. } => "check_again",
+            NextAction::RemainingKinds { .. } => "remaining_kinds",
+            NextAction::Verify { .. } => "verify",
+            NextAction::UpgradeThenRestore => "upgrade_then_restore",
+            NextAction::Complete => "complete",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(op: Operation, outcome: Option<RunOutcome>, message: &str, options: Value) -> RunRecord {
+        RunRecord {
+            id: 1,
+            op,
+            started_at: "2026-01-01T00:00:00Z".into(),
+            ended_at: None,
+            tool_version: "test".into(),
+            options,
+            outcome,
+            message: Some(message.into()),
+            cycle: 1,
+            notifications: Vec::new(),
+            pace: None,
+            domino_version: None,
+            acting_as: None,
+            journal_head: None,
+        }
+    }
+
+    fn verification(op: Operation, passed: bool, skipped: bool) -> VerificationRecord {
+        VerificationRecord {
+            run: Some(1),
+            op,
+            time: "2026-01-01T00:00:00Z".into(),
+            passed,
+            detail: json!({}),
+            skipped,
+        }
+    }
+
+    #[test]
+    fn a_deadline_during_verification_continues_and_keeps_the_flags() {
+        let options = json!({"jobs": "leave", "service": "App"});
+        let runs = [run(
+            Operation::Shutdown,
+            Some(RunOutcome::Interrupted),
+            "interrupted during verification (the deadline 2026-01-01T00:00:00Z (--deadline 3s) was reached)",
+            options,
+        )];
+        let next = next_action(&Snapshot::default(), &[], &runs, &[]);
+        assert_eq!(
+            next,
+            NextAction::Continue {
+                op: Operation::Shutdown,
+                flags: RunFlags {
+                    only: Some(Kind::App),
+                    jobs: Some("leave".into()),
+                    ..RunFlags::default()
+                },
+                because: ContinueBecause::Deadline,
+                unfinished: 0,
+            }
+        );
+    }
+
+    #[test]
+    fn a_skipped_verification_is_never_complete() {
+        let runs = [run(
+            Operation::Restore,
+            Some(RunOutcome::Completed),
+            "",
+            json!({}),
+        )];
+        let skipped = [verification(Operation::Restore, false, true)];
+        assert_eq!(
+            next_action(&Snapshot::default(), &[], &runs, &skipped),
+            NextAction::Verify {
+                op: Operation::Restore
+            }
+        );
+        let passed = [verification(Operation::Restore, true, false)];
+        assert_eq!(
+            next_action(&Snapshot::default(), &[], &runs, &passed),
+            NextAction::Complete
+        );
+    }
+}
