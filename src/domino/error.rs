@@ -1,3 +1,5 @@
+use std::path::PathBuf;
+
 use thiserror::Error;
 
 use crate::snapshot::Kind;
@@ -130,4 +132,29 @@ impl ApiError {
             _ => false,
         }
     }
+}
+
+/// A configuration that cannot work; each message is one line that says what to fix.
+#[derive(Debug, Clone, Error, PartialEq)]
+pub enum ConfigError {
+    #[error("no API key: set DOMINO_API_KEY or give a key file")]
+    MissingKey,
+    #[error("the API key is empty")]
+    EmptyKey,
+    #[error("the API key contains characters that cannot be sent in an HTTP header")]
+    InvalidKey,
+    #[error("cannot read the API key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("cannot use the token file {path}: {reason}")]
+    TokenFile { path: PathBuf, reason: String },
+    #[error("invalid Domino hostname '{value}': {reason}")]
+    Hostname { value: String, reason: String },
+    #[error("cannot read the CA certificate file {path}: {reason}")]
+    CaCertRead { path: PathBuf, reason: String },
+    #[error("the CA certificate file {path} is not a usable PEM bundle: {reason}")]
+    CaCertInvalid { path: PathBuf, reason: String },
+    #[error("invalid request limits: {0}")]
+    Limits(String),
+    #[error("cannot set up the HTTP client: {0}")]
+    HttpClient(String),
 }

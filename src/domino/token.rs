@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::header::HeaderValue;
 
-use super::config::ConfigError;
+use super::error::ConfigError;
 
 /// Warn when the token read expires sooner than this: a maintenance run can last hours.
 pub const EXPIRY_WARNING: Duration = Duration::from_secs(12 * 3600);
