@@ -219,7 +219,9 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
     let mut in_the_window = 0;
     for _ in 0..kills {
         let mut child = env.spawn_op("restore", &["--restart-jobs", "-s", "job"]);
-        std::thread::sleep(Duration::from_millis(rng.u64(30..500)));
+        // A run spends its first few hundred milliseconds (each request 80 ms here) starting
+        // and looking for earlier restarts' effects before it sends any: kills spread past it.
+        std::thread::sleep(Duration::from_millis(rng.u64(100..1500)));
         if child.try_wait().unwrap().is_none() {
             landed += 1;
         }

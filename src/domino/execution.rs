@@ -8,7 +8,8 @@ use super::{ApiError, ScanProgress};
 use crate::snapshot::{Entry, Kind};
 
 /// What the API says about one execution right now.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Observed {
     /// In a running state (for a scheduled job: not paused).
     Running,
@@ -28,6 +29,15 @@ pub struct RestartCandidate {
     /// The execution it says it is a restart of, where the API says so: evidence that ties a
     /// candidate to one original, or rules it out.
     pub restart_of: Option<String>,
+}
+
+/// How a kind's executions come back on restore.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ComesBack {
+    /// The start sets a state (running), so sending it again after looking is safe.
+    StartSetsState,
+    /// A restart creates a new execution (a Job): sending it twice runs it twice.
+    AsNewExecution,
 }
 
 /// How a kind's running executions are found.
@@ -93,17 +103,18 @@ pub trait ExecutionKind: Send + Sync {
     /// repeat. Returns the state the answer shows, as for [`ExecutionKind::stop`].
     async fn start(&self, entry: &Entry) -> Result<Option<Observed>, ApiError>;
 
-    /// Whether [`ExecutionKind::start`] sets a state (safe to repeat). `false` for a kind that
-    /// is restarted as a new execution (a Job): the runner then calls
-    /// [`ExecutionKind::restart`], and resolves an unknown outcome with
-    /// [`ExecutionKind::find_restart`] before it sends anything again.
-    fn start_is_state_setting(&self) -> bool {
-        true
+    /// How this kind comes back on restore: its start sets a state (safe to repeat), or it is
+    /// restarted as a new execution (a Job: the runner calls [`ExecutionKind::restart`] and
+    /// resolves an unknown outcome with [`ExecutionKind::restart_candidates`], never by
+    /// sending again blindly).
+    fn comes_back(&self) -> ComesBack {
+        ComesBack::StartSetsState
     }
 
-    /// Restarts the execution as a new one, sent once; returns the new execution's id.
+    /// Restarts the execution as a new one, sent once; returns the new execution's id. Only
+    /// for kinds that [`ComesBack::AsNewExecution`].
     async fn restart(&self, _entry: &Entry) -> Result<String, ApiError> {
-        Err(unsupported_listing(self.kind(), "a restart"))
+        Err(not_restarted(self.kind(), "a restart"))
     }
 
     /// The executions that could be what a restart of `entry` created: started by this
@@ -115,10 +126,7 @@ pub trait ExecutionKind: Send + Sync {
         _entry: &Entry,
         _submitted_since_ms: i64,
     ) -> Result<Vec<RestartCandidate>, ApiError> {
-        Err(unsupported_listing(
-            self.kind(),
-            "looking for a restart's effect",
-        ))
+        Err(not_restarted(self.kind(), "looking for a restart's effect"))
     }
 
     /// The word the API last showed for an execution of this kind that has ended (`Stopped`,
@@ -147,6 +155,16 @@ pub trait ExecutionKind: Send + Sync {
 
     /// Whether restore starts this execution; `Err(reason)` records it as skipped.
     fn restartable(&self, entry: &Entry) -> Result<(), String>;
+}
+
+/// A restart asked of a kind that is started, not restarted: a bug in the caller, reported
+/// rather than panicked.
+fn not_restarted(kind: Kind, operation: &str) -> ApiError {
+    ApiError::Unsupported {
+        kind,
+        operation: operation.into(),
+        reason: "its start sets a state: it is started again, never restarted as a new one".into(),
+    }
 }
 
 /// A call the kind does not offer: a bug in the caller, reported rather than panicked.

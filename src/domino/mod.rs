@@ -26,7 +26,9 @@ pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPolicy};
 pub use deployment::Deployment;
 pub use error::ApiError;
-pub use execution::{ExecutionKind, ListContext, ListingScope, Observed, RestartCandidate};
+pub use execution::{
+    ComesBack, ExecutionKind, ListContext, ListingScope, Observed, RestartCandidate,
+};
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use pace::{AdaptivePace, Pace, PaceReport};
 pub use progress::{NoProgress, ScanProgress};

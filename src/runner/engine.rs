@@ -12,6 +12,7 @@ use futures::stream::FuturesUnordered;
 use tokio::sync::Semaphore;
 
 use super::cancel::Cancel;
+use super::error::RunError;
 use super::health::ApiHealth;
 use super::observe::Observer;
 use super::options::PollPolicy;
@@ -21,60 +22,45 @@ use super::protocol::Protocol;
 use super::report::Reporter;
 use super::restart::RestartBook;
 use super::step::{Step, StepAbort, StepContext};
-use crate::domino::{ApiError, Deployment, list_kind};
-use crate::journal::{
-    Journal, JournalError, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord,
-};
+use crate::domino::{Deployment, list_kind};
+use crate::journal::{Journal, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord};
 use crate::snapshot::{Entry, Kind, Snapshot, Source};
 
 /// Transient failures in a row, each after the client's own retries (about 20 s of failing),
 /// that mean the API is down rather than busy: on a live API, successes come between them.
 const OUTAGE_AFTER: u32 = 8;
 
-/// Why a run could not start, or ended for a reason that is not one execution's.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// Before anything was recorded: the deployment cannot be used as configured (a refused
-    /// key, a host that does not answer). Nothing was touched.
-    #[error("nothing was touched: {0}")]
-    NotUsable(ApiError),
-    /// Before anything was recorded: the project list answered 404, so the URL does not lead to
-    /// the Domino API (a missing path prefix, another host). Nothing was touched.
-    #[error(
-        "nothing was touched: {0}: the deployment's project list is not at this URL; check DOMINO_HOSTNAME (scheme, host and any path prefix)"
-    )]
-    WrongUrl(ApiError),
-    /// Before anything was recorded: the API did not answer, after retries. Nothing was
-    /// touched; the same command can be run again once it answers.
-    #[error(
-        "nothing was touched: the API did not answer: {0}; run the same command again when it does"
-    )]
-    Unavailable(ApiError),
-    /// The key was refused during the run.
-    #[error("{0}")]
-    Unauthorized(ApiError),
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("the snapshot is not usable: {0}")]
-    Snapshot(String),
+/// What the steps of one run share: the run and where it stands.
+pub(crate) struct RunScope<'a> {
+    pub journal: &'a Arc<Journal>,
+    pub run_id: u64,
+    pub cycle: u32,
+    pub snapshot: &'a Snapshot,
+    pub deployment: &'a Deployment,
+    pub selection: &'a Selection,
+    pub options: &'a RunOptions,
+    pub cancel: &'a Cancel,
+    pub reporter: &'a Arc<dyn Reporter>,
 }
 
 /// Drives every step that needs work to an end, or until `cancel` fires: the kinds of one stage
 /// at the same time, stage after stage. `records` are the operation's steps as the journal holds
 /// them after this run planned its intents.
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn drive_steps(
-    journal: &Arc<Journal>,
-    run_id: u64,
-    snapshot: &Snapshot,
-    deployment: &Deployment,
-    selection: &Selection,
-    options: &RunOptions,
+    scope: &RunScope<'_>,
     records: Vec<StepRecord>,
-    cycle: u32,
-    cancel: &Cancel,
-    reporter: &Arc<dyn Reporter>,
 ) -> Result<(), RunError> {
+    let RunScope {
+        journal,
+        run_id,
+        cycle,
+        snapshot,
+        deployment,
+        selection,
+        options,
+        cancel,
+        reporter,
+    } = *scope;
     let op = selection.op;
     let writer = journal.writer();
     let request_slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -95,7 +81,7 @@ pub(crate) async fn drive_steps(
         for kind in stage {
             let api = deployment.kind(kind);
             let live = kind.source() == Source::Live;
-            let api_state_setting = api.start_is_state_setting();
+            let protocol = Protocol::for_step(op, live, api.comes_back());
             // What this kind's steps act on: the snapshot's entries, or, for a kind the snapshot
             // does not record, what the journal keeps of each execution found running (listed
             // in the kind's own future below, so the other kinds of its stage do not wait).
@@ -124,7 +110,7 @@ pub(crate) async fn drive_steps(
                 poll: options.poll,
                 reporter: reporter.clone(),
                 health: health.clone(),
-                protocol: Protocol::for_step(op, live, api_state_setting),
+                protocol,
                 hold_until: match options.jobs {
                     JobsMode::Wait(grace) if live => Some(Instant::now() + grace),
                     _ => None,

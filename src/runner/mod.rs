@@ -9,6 +9,8 @@
 
 mod cancel;
 mod engine;
+mod error;
+mod execute;
 mod health;
 mod next;
 mod observe;
@@ -17,6 +19,7 @@ mod pace;
 mod plan;
 pub mod preflight;
 mod prepare;
+mod promise;
 mod protocol;
 mod report;
 mod restart;
@@ -25,7 +28,7 @@ mod summary;
 pub mod verify;
 
 pub use cancel::Cancel;
-pub use engine::RunError;
+pub use error::RunError;
 pub use next::{ContinueBecause, NextAction, RunFlags, next_action};
 pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};

@@ -37,7 +37,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::target_state;
-use crate::domino::Observed;
+use crate::domino::{ComesBack, Observed};
 use crate::journal::{Operation, StepEnd, StepPhase};
 
 /// Which protocol a step follows, decided once per kind and operation.
@@ -53,10 +53,10 @@ pub(crate) enum Protocol {
 }
 
 impl Protocol {
-    pub(crate) fn for_step(op: Operation, live: bool, start_is_state_setting: bool) -> Protocol {
+    pub(crate) fn for_step(op: Operation, live: bool, comes_back: ComesBack) -> Protocol {
         match op {
             Operation::Shutdown if live => Protocol::LiveStop,
-            Operation::Restore if !start_is_state_setting => Protocol::Restart,
+            Operation::Restore if comes_back == ComesBack::AsNewExecution => Protocol::Restart,
             _ => Protocol::StateSetting,
         }
     }
@@ -553,16 +553,12 @@ mod tests {
 
     #[test]
     fn protocols_are_chosen_by_operation_and_kind() {
-        assert_eq!(Protocol::for_step(SHUT, true, false), Protocol::LiveStop);
-        assert_eq!(Protocol::for_step(REST, true, false), Protocol::Restart);
-        assert_eq!(
-            Protocol::for_step(SHUT, false, true),
-            Protocol::StateSetting
-        );
-        assert_eq!(
-            Protocol::for_step(REST, false, true),
-            Protocol::StateSetting
-        );
+        use ComesBack::*;
+        let p = Protocol::for_step;
+        assert_eq!(p(SHUT, true, AsNewExecution), Protocol::LiveStop);
+        assert_eq!(p(REST, true, AsNewExecution), Protocol::Restart);
+        assert_eq!(p(SHUT, false, StartSetsState), Protocol::StateSetting);
+        assert_eq!(p(REST, false, StartSetsState), Protocol::StateSetting);
     }
 
     #[test]

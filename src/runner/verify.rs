@@ -43,6 +43,9 @@ pub struct Item {
     pub finding: Finding,
     /// What was seen, or why it was skipped.
     pub detail: String,
+    /// The state seen, when one was (absent in records written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Observed>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,7 +106,7 @@ pub async fn verify(
             if expect == Expectation::Running
                 && let Err(reason) = api.restartable(entry)
             {
-                items.push(item(kind, entry, Finding::Skipped, reason));
+                items.push(item(kind, entry, Finding::Skipped, reason, None));
                 continue;
             }
             to_check.push(entry);
@@ -112,9 +115,10 @@ pub async fn verify(
         let seen = running_now.as_ref().and_then(|now| now.observed.get(&kind));
         let states = observe_entries(api, &to_check, seen, concurrency).await;
         for (entry, state) in to_check.into_iter().zip(states) {
+            let seen = state.as_ref().ok().cloned();
             let (finding, detail) = judge(expect, state);
             if finding != Finding::Ok {
-                items.push(item(kind, entry, finding, detail));
+                items.push(item(kind, entry, finding, detail, seen));
             }
         }
         if expect == Expectation::Stopped
@@ -129,7 +133,7 @@ pub async fn verify(
                 if entry.key(kind).is_ok_and(|k| !known.contains(k)) {
                     let detail =
                         "running now, but not in the snapshot (started during maintenance)";
-                    items.push(item(kind, entry, Finding::Drift, detail.into()));
+                    items.push(item(kind, entry, Finding::Drift, detail.into(), None));
                 }
             }
         }
@@ -184,7 +188,13 @@ pub async fn check_deployment(
     .await)
 }
 
-fn item(kind: Kind, entry: &Entry, finding: Finding, detail: String) -> Item {
+fn item(
+    kind: Kind,
+    entry: &Entry,
+    finding: Finding,
+    detail: String,
+    seen: Option<Observed>,
+) -> Item {
     Item {
         kind,
         execution: entry.key(kind).unwrap_or_default().to_owned(),
@@ -192,6 +202,7 @@ fn item(kind: Kind, entry: &Entry, finding: Finding, detail: String) -> Item {
         owner: entry.owner.clone(),
         finding,
         detail,
+        seen,
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! A restart is not state-setting: each one runs a new job. It is sent once, never retried by
 //! the client, and an unknown outcome is resolved by looking for the job it would have created
-//! ([`ExecutionKind::find_restart`]).
+//! ([`ExecutionKind::restart_candidates`], judged by the runner).
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -14,7 +14,8 @@ use super::records::parse_records;
 use super::{Listing, gone_if_not_found, id_field, seg};
 use crate::domino::about::Principal;
 use crate::domino::{
-    ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project, RestartCandidate,
+    ApiError, ComesBack, DominoClient, ExecutionKind, ListingScope, Observed, Project,
+    RestartCandidate,
 };
 use crate::snapshot::{Entry, Kind};
 
@@ -264,8 +265,8 @@ impl ExecutionKind for Jobs {
         })
     }
 
-    fn start_is_state_setting(&self) -> bool {
-        false
+    fn comes_back(&self) -> ComesBack {
+        ComesBack::AsNewExecution
     }
 
     async fn restart(&self, entry: &Entry) -> Result<String, ApiError> {
