@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::*;
-use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
+use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
 use dmm::sim::{FaultsPatch, GenerateSpec};
 use dmm::snapshot::Kind;
 
@@ -17,13 +17,6 @@ fn spec_with_jobs(jobs: usize) -> GenerateSpec {
         jobs,
         ..small_spec()
     }
-}
-
-fn job_steps(env: &Env, op: Operation) -> Vec<StepRecord> {
-    env.steps(op)
-        .into_iter()
-        .filter(|s| s.key.kind == Kind::Job)
-        .collect()
 }
 
 fn stdout(out: &std::process::Output) -> String {

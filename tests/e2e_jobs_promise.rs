@@ -8,46 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dmm::journal::{Operation, StepPhase, StepRecord};
-use dmm::sim::{FaultsPatch, RefuseRule};
+use dmm::journal::{Operation, StepPhase};
+use dmm::sim::FaultsPatch;
 use dmm::snapshot::Kind;
-
-fn job_steps(env: &Env, op: Operation) -> Vec<StepRecord> {
-    env.steps(op)
-        .into_iter()
-        .filter(|s| s.key.kind == Kind::Job)
-        .collect()
-}
-
-fn step_of(env: &Env, op: Operation, id: &str) -> StepRecord {
-    job_steps(env, op)
-        .into_iter()
-        .find(|s| s.key.execution == id)
-        .unwrap_or_else(|| panic!("no {op} step for job {id}"))
-}
-
-fn refuse(env: &Env, route: &str, execution_id: Option<&str>, status: u16, times: Option<u32>) {
-    env.sim
-        .set_faults(FaultsPatch {
-            refuse: Some(vec![RefuseRule {
-                route: route.into(),
-                execution_id: execution_id.map(str::to_owned),
-                status,
-                times,
-            }]),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
-}
-
-fn refuse_nothing(env: &Env) {
-    env.sim
-        .set_faults(FaultsPatch {
-            refuse: Some(Vec::new()),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
-}
 
 /// Two Jobs of one project run the same command; the first restart of A is refused (503, so
 /// certainly not applied). B's restart, by the same identity with the same command, must never
@@ -241,40 +204,6 @@ fn a_second_cycle_counts_only_its_own_job_steps() {
         shutdown_jobs["phases"]["Confirmed"], 3,
         "cycle 2 stopped the 3 restarted jobs: {shutdown_jobs}"
     );
-}
-
-/// Waits for a child with a bound, killing it (and failing) if it hangs.
-fn child_output(child: &mut std::process::Child, limit: Duration) -> std::process::Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            kill9(child);
-            panic!("dmm did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_end(&mut stderr)
-        .unwrap();
-    let out = std::process::Output {
-        status: child.wait().unwrap(),
-        stdout,
-        stderr,
-    };
-    check_no_key(&out);
-    out
 }
 
 /// Six Jobs of one project with the same command, restarts killed and answers lost on the

@@ -479,6 +479,24 @@ pub(crate) fn restart_target_gone(error: &str) -> Record {
     }
 }
 
+/// A look for a restart's effect found nothing. `Some(wait)`: a copy of the last restart may
+/// still land (its outcome is unknown and less than `settle` has passed since its last record,
+/// at `last_record_ms`): look again after `wait` before sending anything. `None`: it did not
+/// run; send it. A restart refused with a status that means it was not done needs no wait.
+pub(crate) fn wait_for_late_effect(
+    last_record_ms: Option<i64>,
+    now_ms: i64,
+    settle: Duration,
+    refused: bool,
+) -> Option<Duration> {
+    if refused {
+        return None;
+    }
+    let settled_at = last_record_ms? + i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
+    let left = settled_at.saturating_sub(now_ms);
+    (left > 0).then(|| Duration::from_millis(left as u64))
+}
+
 /// What follows a look at the new execution a restart created.
 pub(crate) fn after_restarted_look(
     new_id: &str,
@@ -821,6 +839,26 @@ mod tests {
             end_message(None, &stop_end("Failed".into(), true))
                 .contains("ended by itself (Failed)")
         );
+    }
+
+    #[test]
+    fn a_restart_with_an_unknown_outcome_is_given_time_to_land() {
+        let settle = Duration::from_secs(15);
+        assert_eq!(
+            wait_for_late_effect(Some(1_000), 6_000, settle, false),
+            Some(Duration::from_secs(10)),
+            "5 s after its last record: 10 s more before sending again"
+        );
+        assert_eq!(
+            wait_for_late_effect(Some(1_000), 16_000, settle, false),
+            None
+        );
+        assert_eq!(
+            wait_for_late_effect(Some(1_000), 2_000, settle, true),
+            None,
+            "refused with 503: nothing can land"
+        );
+        assert_eq!(wait_for_late_effect(None, 2_000, settle, false), None);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! re-run), so the restart of one leaves exactly the traces a restart of the other would. So:
 //!
 //! - An effect is claimed once. A job already recorded as the effect of any restart step (of
-//!   any cycle) is never the effect of another.
+//!   any cycle) is never the effect of another, and a job that is itself the original of a step
+//!   (one a shutdown stopped) is never an effect.
 //! - Restarts that could leave the same traces (same project, same command) are sent and
 //!   resolved one at a time within a run ([`RestartBook::serialize`]): while one step looks,
 //!   no other restart of the same traces is in flight, so every job dmm created meanwhile is
@@ -128,10 +129,20 @@ impl RestartBook {
     ) -> Result<(HashSet<String>, usize), JournalError> {
         let steps = self.journal.steps(Some(Operation::Restore))?;
         let mine = traces(entry);
+        // Effects claimed by any restart step, and every job that is itself the original of a
+        // step (stopped by a shutdown, or to be restarted): an original is never an effect.
+        let originals = self.journal.steps(Some(Operation::Shutdown))?;
         let claimed = steps
             .iter()
             .filter(|s| s.key.kind == key.kind)
             .filter_map(|s| s.effect.clone())
+            .chain(
+                steps
+                    .iter()
+                    .chain(originals.iter())
+                    .filter(|s| s.key.kind == key.kind)
+                    .map(|s| s.key.execution.clone()),
+            )
             .collect();
         let rivals = steps
             .iter()

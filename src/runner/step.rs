@@ -84,6 +84,9 @@ pub(crate) struct Step<'a> {
     /// unknown (its answer was lost, or an earlier run left it `Requested` or `Accepted`).
     /// Only then can the execution's end be this step's doing (see [`StepEnd`]).
     stop_may_have_applied: bool,
+    /// This run's last restart was refused with a status that means it was not done (429,
+    /// 500, 503): no copy of it can still land.
+    restart_refused: bool,
 }
 
 impl<'a> Step<'a> {
@@ -93,6 +96,7 @@ impl<'a> Step<'a> {
             entry,
             failures: 0,
             failed_in_this_run: false,
+            restart_refused: false,
             wait_deadline: None,
             stop_may_have_applied: record.attempts >= 1
                 && matches!(record.phase, StepPhase::Requested | StepPhase::Accepted),
@@ -227,7 +231,8 @@ impl<'a> Step<'a> {
                     self.apply_effect(attempt, msg, new_id).await
                 }
                 Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
-                Err(e) if e.is_not_found() => {
+                // The job, or its project, no longer exists, if its own read says so too.
+                Err(e) if e.is_not_found() && self.original_gone().await? => {
                     drop(turn);
                     self.apply(protocol::restart_target_gone(&e.to_string()), attempt)
                         .await
@@ -236,6 +241,7 @@ impl<'a> Step<'a> {
                 // its effect is looked for before anything is sent again.
                 Err(e) => {
                     drop(turn);
+                    self.restart_refused = matches!(e.status(), Some(429 | 500 | 503));
                     self.attempt_failed(attempt, e).await
                 }
             };
@@ -255,6 +261,16 @@ impl<'a> Step<'a> {
             (n, Some(cause)) => format!(" after {n} retried request(s), last for: {cause}"),
             (n, None) => format!(" after {n} retried request(s)"),
         };
+        if let Err(e) = &sent {
+            // The stop may have reached Domino and taken effect: no answer came after it left,
+            // or a gateway answered for a backend that may have done it (502, 504). A 400/409
+            // is Domino's own refusal: it counts only after an earlier copy whose outcome was
+            // unknown, which has already set this.
+            let unanswered = e.may_have_been_applied() && e.status().is_none();
+            let gateway = matches!(e.status(), Some(502 | 504));
+            self.stop_may_have_applied |=
+                self.ctx.op == Operation::Shutdown && (unanswered || gateway);
+        }
         let (answer, error) = match sent {
             Ok(state) => (Answer::Taken(state), None),
             Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
@@ -280,7 +296,6 @@ impl<'a> Step<'a> {
             }
             AfterAnswer::ObserveBeforeCounting => {
                 let e = error();
-                self.stop_may_have_applied |= self.ctx.op == Operation::Shutdown;
                 let unknown =
                     protocol::outcome_unknown(self.ctx.op, attempt, e.status(), &e.to_string());
                 self.apply(unknown, attempt).await?;
@@ -425,7 +440,7 @@ impl<'a> Step<'a> {
                 Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
                 Err(e) => {
                     drop(turn);
-                    let settled = if e.is_not_found() {
+                    let settled = if e.is_not_found() && self.original_gone().await? {
                         Some(protocol::restart_target_gone(&e.to_string()))
                     } else {
                         let past = Instant::now() >= give_up_at;
@@ -451,7 +466,25 @@ impl<'a> Step<'a> {
                     self.apply_effect(attempt, msg, id).await?;
                     Ok(true)
                 }
-                RestartSearch::NotFound => Ok(false),
+                // A request whose outcome is unknown may still land (a backend behind a proxy
+                // that cut the connection, a server slower than our timeout, a copy in flight
+                // when the last run died): nothing is sent again before it must have.
+                RestartSearch::NotFound => {
+                    let wait = protocol::wait_for_late_effect(
+                        parse_rfc3339_ms(&self.record.updated_at),
+                        now_ms(),
+                        RESTART_SETTLE,
+                        self.restart_refused,
+                    );
+                    let Some(pause) = wait else {
+                        return Ok(false);
+                    };
+                    drop(turn);
+                    if !self.ctx.cancel.sleep(pause).await {
+                        return Err(StepAbort::Interrupted);
+                    }
+                    continue;
+                }
                 RestartSearch::Ambiguous(ids) => {
                     drop(turn);
                     let reason = super::restart::undecidable(attempt, &ids, rivals);
@@ -490,6 +523,16 @@ impl<'a> Step<'a> {
             if !self.ctx.cancel.sleep(self.ctx.poll.initial).await {
                 return Err(StepAbort::Interrupted);
             }
+        }
+    }
+
+    /// A restart answered 404: believed only when the original job's own read says so too (a
+    /// route not ready yet right after an upgrade answers 404 as well).
+    async fn original_gone(&self) -> Result<bool, StepAbort> {
+        match self.ctx.api.observe(self.entry).await {
+            Ok(Observed::Gone) => Ok(true),
+            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            Ok(_) | Err(_) => Ok(false),
         }
     }
 
@@ -601,8 +644,24 @@ impl<'a> Step<'a> {
     }
 }
 
-/// How far the server's clock may be behind ours when a restart's effect is looked for.
-const CLOCK_SKEW_MS: i64 = 60_000;
+/// How far the server's clock may be behind ours when a restart's effect is looked for. Wide:
+/// a job wrongly counted in is at worst an ambiguity the step reports; one counted out is a
+/// job run twice.
+const CLOCK_SKEW_MS: i64 = 15 * 60_000;
+
+/// How long after a restart's outcome became unknown (its last record) a copy of it may still
+/// land; the effect is looked for until then before the restart is sent again.
+const RESTART_SETTLE: Duration = Duration::from_secs(15);
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
 
 /// An RFC 3339 time as milliseconds since the epoch.
 fn parse_rfc3339_ms(text: &str) -> Option<i64> {

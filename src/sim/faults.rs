@@ -60,6 +60,10 @@ pub struct RefuseRule {
     pub status: u16,
     #[serde(default)]
     pub times: Option<u32>,
+    /// Do the request, then answer `status` (a gateway that times out on a backend that did
+    /// it: 502 or 504 after the fact).
+    #[serde(default)]
+    pub after_applying: bool,
 }
 
 impl RefuseRule {
@@ -286,12 +290,13 @@ impl FaultInjector {
         (latency + queued, verdict)
     }
 
-    /// The status a refusal rule answers this request with, if one applies.
-    pub fn refusal(&mut self, route: &str, target: Option<&str>) -> Option<u16> {
-        self.faults
-            .refuse
-            .iter_mut()
-            .find_map(|rule| rule.take(route, target).then_some(rule.status))
+    /// The status a refusal rule answers this request with, if one applies, and whether the
+    /// request is done first.
+    pub fn refusal(&mut self, route: &str, target: Option<&str>) -> Option<(u16, bool)> {
+        self.faults.refuse.iter_mut().find_map(|rule| {
+            rule.take(route, target)
+                .then_some((rule.status, rule.after_applying))
+        })
     }
 
     /// Whether the answer to a mutation that was applied gets lost.

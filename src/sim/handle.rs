@@ -196,7 +196,13 @@ impl SimHandle {
 
     /// A Job submitted now by a user in `project_id`, running `command`; returns its id.
     pub fn add_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
-        self.sim.add_job(project_id, command)
+        self.sim.add_job(project_id, command, false)
+    }
+
+    /// A Job submitted now by the identity requests act as (the tool's own: a rehearsal, or a
+    /// service account that also runs Jobs).
+    pub fn add_job_as_principal(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
+        self.sim.add_job(project_id, command, true)
     }
 
     /// The Job finishes by itself now (`Succeeded`), whatever stop was refused meanwhile.

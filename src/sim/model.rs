@@ -947,8 +947,13 @@ impl Deployment {
         project_id: &str,
         command: &str,
         now_ms: u64,
+        started_by: Option<(&str, &str)>,
     ) -> Result<String, Refusal> {
         let project = self.require_project(project_id)?.clone();
+        let (by_id, by_name) = match started_by {
+            Some((id, name)) => (id.to_owned(), name.to_owned()),
+            None => (user_id(&project.owner), project.owner.clone()),
+        };
         let id = self.ids.next_id();
         let number = self.next_job_number(&project.id);
         self.add_execution(Execution {
@@ -956,7 +961,7 @@ impl Deployment {
             id: id.clone(),
             project_id: project.id.clone(),
             name: format!("job #{number}"),
-            owner: project.owner.clone(),
+            owner: by_name,
             motion: Motion::Settled(Target::Running),
             transitions: 0,
             stop_requests: 0,
@@ -966,7 +971,7 @@ impl Deployment {
             detail: Detail::Job {
                 number,
                 command: command.to_owned(),
-                started_by_id: user_id(&project.owner),
+                started_by_id: by_id,
                 submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
                 natural_end_ms: None,
                 ended_at_start: false,

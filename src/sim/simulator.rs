@@ -274,9 +274,16 @@ impl Simulator {
         self.deployment().add_empty_project(name)
     }
 
-    pub fn add_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
+    pub fn add_job(
+        &self,
+        project_id: &str,
+        command: &str,
+        as_principal: bool,
+    ) -> Result<String, Refusal> {
         let now_ms = self.now_ms();
-        self.deployment().add_job(project_id, command, now_ms)
+        let (id, name) = self.principal();
+        let by = as_principal.then_some((id.as_str(), name.as_str()));
+        self.deployment().add_job(project_id, command, now_ms, by)
     }
 
     pub fn finish_job(&self, id: &str) -> Result<(), Refusal> {

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
+use dmm::sim::{FaultsPatch, RefuseRule};
 use dmm::sim::{GenerateSpec, SimConfig, SimHandle, spawn};
 use dmm::snapshot::Kind;
 
@@ -248,4 +249,78 @@ pub fn loopback_server_runtime() -> (tokio::runtime::Runtime, tokio::net::TcpLis
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("a loopback port");
     (rt, listener)
+}
+
+// ----- Jobs: steps, chosen refusals, bounded children -----
+
+pub fn job_steps(env: &Env, op: Operation) -> Vec<StepRecord> {
+    env.steps(op)
+        .into_iter()
+        .filter(|s| s.key.kind == Kind::Job)
+        .collect()
+}
+
+pub fn step_of(env: &Env, op: Operation, id: &str) -> StepRecord {
+    job_steps(env, op)
+        .into_iter()
+        .find(|s| s.key.execution == id)
+        .unwrap_or_else(|| panic!("no {op} step for job {id}"))
+}
+
+pub fn refuse(env: &Env, route: &str, execution_id: Option<&str>, status: u16, times: Option<u32>) {
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: route.into(),
+                execution_id: execution_id.map(str::to_owned),
+                status,
+                times,
+                after_applying: false,
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+}
+
+pub fn refuse_nothing(env: &Env) {
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(Vec::new()),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+}
+
+/// Waits for a child with a bound, killing it (and failing) if it hangs.
+pub fn child_output(child: &mut std::process::Child, limit: Duration) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            kill9(child);
+            panic!("dmm did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_end(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_end(&mut stderr)
+        .unwrap();
+    let out = std::process::Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    };
+    check_no_key(&out);
+    out
 }

@@ -201,9 +201,14 @@ impl Jobs {
                 listing.entries.push(job.entry(&project));
                 records.push(job);
             }
-            // A short or empty page ends the listing; so does reaching the count.
-            let total = page.total_count.unwrap_or(u64::MAX);
-            if received < self.page_size || received == 0 || listing.examined as u64 >= total {
+            // An empty page ends the listing, and so does reaching the count. A short page
+            // ends it only when the server gives no count: a server may cap the page size
+            // below what was asked, and a job past the first short page is still running.
+            let ended = match page.total_count {
+                Some(total) => received == 0 || listing.examined as u64 >= total,
+                None => received < self.page_size || received == 0,
+            };
+            if ended {
                 break;
             }
             // A full page of nothing new: the server ignores `page_no` (or serves rows that
@@ -242,8 +247,21 @@ impl ExecutionKind for Jobs {
         ListingScope::PerProject
     }
 
+    /// A project deleted since the project list was read answers 404: it has no job to drain,
+    /// and the other projects' jobs are drained as usual.
     async fn list_project(&self, project: &Project) -> Result<Listing, ApiError> {
-        Ok(self.list(&project.id, true).await?.1)
+        match self.list(&project.id, true).await {
+            Ok((_, listing)) => Ok(listing),
+            Err(e) if e.is_not_found() => {
+                let mut listing = Listing::default();
+                listing.warnings.push(format!(
+                    "project {}: its job list answered 404 (deleted since it was listed); no job of it to stop",
+                    project.id
+                ));
+                Ok(listing)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Stops the job and commits its results, so that its outputs are not lost.
@@ -381,6 +399,52 @@ mod tests {
             "{:?}",
             listing.warnings
         );
+    }
+
+    /// A project deleted between the project list and its job list: no job of it, a warning,
+    /// and not an error that would stop the drain of every other project.
+    #[tokio::test]
+    async fn a_project_deleted_since_it_was_listed_has_no_job_to_drain() {
+        let router = axum::Router::new().route(
+            "/v4/jobs",
+            axum::routing::get(|| async {
+                (axum::http::StatusCode::NOT_FOUND, "no project with that id")
+            }),
+        );
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 10);
+        let project = Project {
+            id: "gone".into(),
+            name: "gone".into(),
+            owner_username: "someone".into(),
+        };
+        let listing = jobs.list_project(&project).await.unwrap();
+        assert!(listing.entries.is_empty());
+        assert!(
+            listing.warnings.iter().any(|w| w.contains("404")),
+            "{:?}",
+            listing.warnings
+        );
+    }
+
+    /// A server that caps the page below what was asked, with a count: paged to the count.
+    #[tokio::test]
+    async fn a_capped_page_with_a_count_is_not_the_end() {
+        let router = axum::Router::new().route(
+            "/v4/jobs",
+            axum::routing::get(
+                |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| async move {
+                    let page: usize = q.get("page_no").and_then(|p| p.parse().ok()).unwrap_or(1);
+                    let job = |n: usize| json!({"id": format!("j{n}"), "statuses": {"isCompleted": false, "executionStatus": "Running"}});
+                    let rows: Vec<Value> = ((page - 1) * 2..(page * 2).min(5)).map(job).collect();
+                    axum::Json(json!({"jobs": rows, "totalCount": 5}))
+                },
+            ),
+        );
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 50);
+        let (records, _) = jobs.list("p1", true).await.unwrap();
+        assert_eq!(records.len(), 5);
     }
 
     #[test]

@@ -142,12 +142,17 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
 
     let (latency, mut verdict) = sim.injector().decide(at_ms);
     let route_key = format!("{method} {route}");
+    let mut refuse_after_applying = None;
     if verdict == Verdict::Pass
-        && let Some(status) = sim
+        && let Some((status, after_applying)) = sim
             .injector()
             .refusal(&route_key, target.as_ref().map(|(_, id)| id.as_str()))
     {
-        verdict = Verdict::Error(status);
+        if after_applying {
+            refuse_after_applying = Some(status);
+        } else {
+            verdict = Verdict::Error(status);
+        }
     }
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -174,7 +179,19 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
             if target.is_some() && answer_delay > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
             }
-            if target.is_some() && response.status().is_success() && sim.injector().lose_answer() {
+            if let Some(code) = refuse_after_applying {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                (
+                    error(
+                        status,
+                        "domino-sim: the gateway gave up (the request was done)",
+                    ),
+                    Outcome::Answered,
+                )
+            } else if target.is_some()
+                && response.status().is_success()
+                && sim.injector().lose_answer()
+            {
                 (dropped_connection(), Outcome::AnswerLost)
             } else {
                 (response, Outcome::Answered)
