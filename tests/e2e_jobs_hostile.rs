@@ -152,3 +152,39 @@ fn a_stop_done_but_answered_504_is_dmms_stop() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(env.sim.restarts_of(&job), 1);
 }
+
+/// Stops slower than the grace period: the shutdown's Job steps fail, though the stops were
+/// accepted and the jobs then stop. A restore with `--restart-jobs` looks at each: the one
+/// that ended `Stopped` is restarted, the one that finished by itself meanwhile is not, and
+/// neither is dropped in silence.
+#[test]
+fn jobs_whose_stop_outlived_the_grace_period_are_looked_at_not_dropped() {
+    let env = Env::new(config(small_spec()).transition(4_000, 0));
+    let project = env.sim.add_empty_project("slow");
+    let stopped = env.sim.add_job(&project, "python s.py").unwrap();
+    let finished = env.sim.add_job(&project, "python f.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["-s", "job", "-g", "1"]);
+    assert_eq!(
+        code(&out),
+        1,
+        "the stops outlive the grace period: {}",
+        text(&out)
+    );
+    assert!(matches!(
+        step_of(&env, Operation::Shutdown, &stopped).phase,
+        StepPhase::Failed(_)
+    ));
+    env.sim.finish_job(&finished).unwrap();
+    wait_for(Duration::from_secs(30), "the slow stop to land", || {
+        !env.sim.running_ids(Kind::Job).contains(&stopped)
+    });
+    let out = env.run_op("restore", &["-s", "job", "--restart-jobs"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(env.sim.restarts_of(&stopped), 1, "{}", text(&out));
+    assert_eq!(env.sim.restarts_of(&finished), 0);
+    assert!(matches!(
+        &step_of(&env, Operation::Restore, &finished).phase,
+        StepPhase::Skipped(why) if why.contains("ended by itself (Succeeded)")
+    ));
+}

@@ -182,7 +182,7 @@ pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<
         .iter()
         .filter(|s| s.key.kind.source() == Source::Live && s.cycle >= cycle)
         .filter(|s| only.is_empty() || only.contains(&s.key.kind))
-        .filter(|s| stopped_by_its_step(s))
+        .filter(|s| stopped_by_its_step(s) || stop_unfinished(s))
         .map(|s| NewStep {
             key: StepKey {
                 op: Operation::Restore,
@@ -192,9 +192,33 @@ pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<
             name: s.name.clone(),
             owner: s.owner.clone(),
             phase: StepPhase::Pending,
-            detail: s.detail.clone(),
+            detail: if stop_unfinished(s) {
+                s.detail.clone().map(|mut d| {
+                    if let Some(map) = d.as_object_mut() {
+                        map.insert(STOP_UNFINISHED.into(), true.into());
+                    }
+                    d
+                })
+            } else {
+                s.detail.clone()
+            },
         })
         .collect()
+}
+
+/// Marks a restart step whose job's stop never finished (the shutdown's step failed or was
+/// interrupted): how the job ended is looked at before it is restarted.
+pub const STOP_UNFINISHED: &str = "stopUnfinished";
+
+/// A shutdown step of a live kind that sent a stop but never saw the job end: the grace
+/// period ran out, or the run was interrupted. Whether its stop ended the job is not known
+/// yet: restore looks before restarting it, rather than dropping it in silence.
+fn stop_unfinished(step: &StepRecord) -> bool {
+    step.attempts >= 1
+        && matches!(
+            step.phase,
+            StepPhase::Requested | StepPhase::Accepted | StepPhase::Failed(_)
+        )
 }
 
 /// The maintenance cycle a run of `op` belongs to, given the journal's runs, and whether it

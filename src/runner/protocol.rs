@@ -69,6 +69,8 @@ pub(crate) enum Next {
     Done,
     /// A live stop not yet sent: look whether it ended by itself (and hold with `--jobs wait`).
     LookBeforeStopping,
+    /// A restart whose job's stop never finished: look how the job ended before restarting.
+    LookBeforeRestarting,
     /// Record the intent, then send.
     Send,
     /// The last request's outcome is unknown: observe before sending again.
@@ -83,11 +85,18 @@ pub(crate) enum Next {
 
 /// The next move for a step in `phase`. `failed_in_this_run`: a failure this run already
 /// counted ends the step here; a step found `Failed` is in the plan only with `--retry-failed`.
-pub(crate) fn next(protocol: Protocol, phase: &StepPhase, failed_in_this_run: bool) -> Next {
+/// `stop_unfinished`: a restart whose job's stop never finished, not yet looked at.
+pub(crate) fn next(
+    protocol: Protocol,
+    phase: &StepPhase,
+    failed_in_this_run: bool,
+    stop_unfinished: bool,
+) -> Next {
     match (phase, protocol) {
         (StepPhase::Confirmed | StepPhase::Skipped(_), _) => Next::Done,
         (StepPhase::Failed(_), _) if failed_in_this_run => Next::Done,
         (StepPhase::Pending, Protocol::LiveStop) => Next::LookBeforeStopping,
+        (StepPhase::Pending, Protocol::Restart) if stop_unfinished => Next::LookBeforeRestarting,
         (StepPhase::Pending, _) => Next::Send,
         (StepPhase::Requested | StepPhase::Failed(_), Protocol::Restart) => Next::LookForEffect,
         (StepPhase::Failed(_), _) => Next::Send,
@@ -453,6 +462,34 @@ pub(crate) fn before_stopping(reading: &Reading, holding: bool) -> BeforeStoppin
     }
 }
 
+/// A restart whose job's stop never finished (the shutdown step failed or was interrupted):
+/// restarted only if the job has ended `Stopped`, as dmm's stop leaves it. `None`: restart it.
+pub(crate) fn before_restarting(reading: &Reading, end_word: Option<&str>) -> Option<Record> {
+    let skipped = |why: String| Record {
+        to: StepPhase::Skipped(why),
+        http_status: None,
+        message: None,
+        error: None,
+    };
+    match reading {
+        Ok(Observed::Stopped) if end_word.is_some_and(|w| w.eq_ignore_ascii_case("Stopped")) => {
+            None
+        }
+        Ok(Observed::Stopped) => Some(skipped(format!(
+            "ended by itself ({}) while its stop was unfinished: not restarted",
+            end_word.unwrap_or("?")
+        ))),
+        Ok(Observed::Gone) => Some(skipped("gone (404): nothing to restart".into())),
+        Ok(state) => Some(skipped(format!(
+            "still {state}: its stop never finished, so there is nothing to restart"
+        ))),
+        Err(e) => Some(Record::failed(
+            format!("could not read the job to tell how it ended ({e}); not restarted"),
+            None,
+        )),
+    }
+}
+
 /// What a look for a restart's effect that got no answer decides: look again, or, past the
 /// grace period, fail without sending (sending could run the job twice).
 pub(crate) fn effect_unknown(attempt: u32, error: &str, past_grace: bool) -> Option<Record> {
@@ -562,7 +599,7 @@ mod tests {
         ];
         for (protocol, phase, failed_now, want) in cases {
             assert_eq!(
-                next(*protocol, phase, *failed_now),
+                next(*protocol, phase, *failed_now, false),
                 *want,
                 "{protocol:?} {phase:?} failed in this run: {failed_now}"
             );
@@ -859,6 +896,37 @@ mod tests {
             "refused with 503: nothing can land"
         );
         assert_eq!(wait_for_late_effect(None, 2_000, settle, false), None);
+    }
+
+    #[test]
+    fn a_restart_whose_stop_never_finished_looks_at_how_the_job_ended() {
+        assert_eq!(
+            next(Protocol::Restart, &StepPhase::Pending, false, true),
+            Next::LookBeforeRestarting
+        );
+        assert_eq!(
+            before_restarting(&Ok(Observed::Stopped), Some("Stopped")),
+            None
+        );
+        let skipped = |r: Reading, w: Option<&str>| {
+            matches!(
+                before_restarting(&r, w),
+                Some(Record {
+                    to: StepPhase::Skipped(_),
+                    ..
+                })
+            )
+        };
+        assert!(skipped(Ok(Observed::Stopped), Some("Succeeded")));
+        assert!(skipped(Ok(Observed::Running), None));
+        assert!(skipped(Ok(Observed::Gone), None));
+        assert!(matches!(
+            before_restarting(&Err("timeout".into()), None),
+            Some(Record {
+                to: StepPhase::Failed(_),
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -87,6 +87,8 @@ pub(crate) struct Step<'a> {
     /// This run's last restart was refused with a status that means it was not done (429,
     /// 500, 503): no copy of it can still land.
     restart_refused: bool,
+    /// A restart whose job's stop never finished has had its job looked at in this run.
+    original_looked_at: bool,
 }
 
 impl<'a> Step<'a> {
@@ -97,6 +99,7 @@ impl<'a> Step<'a> {
             failures: 0,
             failed_in_this_run: false,
             restart_refused: false,
+            original_looked_at: false,
             wait_deadline: None,
             stop_may_have_applied: record.attempts >= 1
                 && matches!(record.phase, StepPhase::Requested | StepPhase::Accepted),
@@ -106,10 +109,18 @@ impl<'a> Step<'a> {
 
     pub(crate) async fn drive(mut self) -> Result<StepRecord, StepAbort> {
         loop {
+            let stop_unfinished = !self.original_looked_at
+                && self
+                    .record
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.get(super::plan::STOP_UNFINISHED))
+                    .is_some_and(|v| v == true);
             let next = protocol::next(
                 self.ctx.protocol,
                 &self.record.phase,
                 self.failed_in_this_run,
+                stop_unfinished,
             );
             match next {
                 Next::Done => return Ok(self.record),
@@ -117,6 +128,15 @@ impl<'a> Step<'a> {
                 Next::LookBeforeStopping => {
                     if !self.ended_before_its_stop().await? {
                         self.send().await?;
+                    }
+                }
+                Next::LookBeforeRestarting => {
+                    self.original_looked_at = true;
+                    let observed = self.ctx.api.observe(self.entry).await;
+                    let reading = self.reading(observed)?;
+                    let word = self.ctx.api.last_end_word(&self.record.key.execution);
+                    if let Some(record) = protocol::before_restarting(&reading, word.as_deref()) {
+                        self.apply(record, self.record.attempts).await?;
                     }
                 }
                 Next::ObserveBeforeSending => {
