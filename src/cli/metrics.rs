@@ -2,10 +2,9 @@
 //! textfile collector. Written atomically (a temporary file beside it, then a rename) every few
 //! seconds during the run and once at its end, so a scrape never reads half a file.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -15,9 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::domino::DominoClient;
-use crate::journal::{Operation, RunOutcome, StepRecord};
-use crate::runner::{Reporter, RunReport, VerificationOutcome};
-use crate::snapshot::Kind;
+use crate::journal::{Operation, RunOutcome};
+use crate::runner::{Reporter, RunReport, RunStats, VerificationOutcome};
 
 /// How often the file is rewritten during a run.
 const EVERY: Duration = Duration::from_secs(5);
@@ -58,9 +56,8 @@ pub struct MetricsFile {
     op: Operation,
     client: DominoClient,
     started: Instant,
-    phases: Mutex<HashMap<(Kind, String), &'static str>>,
-    /// Steps of each kind the run covers, as announced when the kind starts.
-    totals: Mutex<HashMap<Kind, usize>>,
+    /// The run's statistics, kept by the runner; read at each write.
+    stats: OnceLock<Arc<RunStats>>,
 }
 
 impl MetricsFile {
@@ -71,8 +68,7 @@ impl MetricsFile {
             op,
             client,
             started: Instant::now(),
-            phases: Mutex::new(HashMap::new()),
-            totals: Mutex::new(HashMap::new()),
+            stats: OnceLock::new(),
         });
         metrics.write(None);
         let weak = Arc::downgrade(&metrics);
@@ -107,19 +103,16 @@ impl MetricsFile {
         let op = self.op.as_str().to_string();
         let mut registry = Registry::with_prefix("dmm");
         let steps = Family::<StepLabels, Gauge>::default();
-        if let Ok(phases) = self.phases.lock() {
-            let mut counts: HashMap<(Kind, &str), i64> = HashMap::new();
-            for ((kind, _), phase) in phases.iter() {
-                *counts.entry((*kind, phase)).or_default() += 1;
-            }
-            for ((kind, phase), n) in counts {
+        let stats = self.stats.get();
+        for (kind, phases) in stats.map(|s| s.counts()).unwrap_or_default() {
+            for (phase, n) in phases {
                 steps
                     .get_or_create(&StepLabels {
                         operation: op.clone(),
                         kind: kind.label().to_string(),
                         phase: phase.to_string(),
                     })
-                    .set(n);
+                    .set(n as i64);
             }
         }
         registry.register(
@@ -128,16 +121,14 @@ impl MetricsFile {
             steps,
         );
         let totals = Family::<StepLabels, Gauge>::default();
-        if let Ok(known) = self.totals.lock() {
-            for (kind, n) in known.iter() {
-                totals
-                    .get_or_create(&StepLabels {
-                        operation: op.clone(),
-                        kind: kind.label().to_string(),
-                        phase: "any".into(),
-                    })
-                    .set(*n as i64);
-            }
+        for (kind, n) in stats.map(|s| s.totals()).unwrap_or_default() {
+            totals
+                .get_or_create(&StepLabels {
+                    operation: op.clone(),
+                    kind: kind.label().to_string(),
+                    phase: "any".into(),
+                })
+                .set(n as i64);
         }
         registry.register(
             "steps_planned",
@@ -259,19 +250,8 @@ impl MetricsFile {
 }
 
 impl Reporter for MetricsFile {
-    fn kind_started(&self, _op: Operation, kind: Kind, total: usize, _done: usize) {
-        if let Ok(mut totals) = self.totals.lock() {
-            totals.insert(kind, total);
-        }
-    }
-
-    fn step_changed(&self, step: &StepRecord) {
-        if let Ok(mut phases) = self.phases.lock() {
-            phases.insert(
-                (step.key.kind, step.key.execution.clone()),
-                step.phase.name(),
-            );
-        }
+    fn run_began(&self, stats: &Arc<RunStats>) {
+        let _ = self.stats.set(stats.clone());
     }
 }
 

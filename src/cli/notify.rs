@@ -6,21 +6,18 @@
 //! the process only a few seconds (one after a signal or the deadline); what has not arrived by
 //! then is recorded as not delivered. It never carries the API key or token.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::exit::Exit;
 use super::hint;
-use crate::journal::{
-    NotificationRecord, Operation, RunOutcome, StepPhase, StepRecord, now_rfc3339,
-};
-use crate::runner::{Notify, Plan, Reporter, RunReport};
-use crate::snapshot::Kind;
+use crate::journal::{NotificationRecord, Operation, RunOutcome, now_rfc3339};
+use crate::runner::{Notify, Plan, Reporter, RunReport, RunStats, StuckStep};
 
 /// One POST's time, and how many times it is tried.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,27 +29,23 @@ const FINAL_BUDGET: Duration = Duration::from_secs(3);
 /// The same after a signal or the deadline: whoever stopped the run wants the process gone.
 const FINAL_BUDGET_INTERRUPTED: Duration = Duration::from_secs(1);
 
-/// A step failing now: since when, its name, its last error.
-type Failing = (Instant, String, String);
-
 pub struct Notifier {
+    /// Itself, for the notices it sends in the background.
+    me: Weak<Notifier>,
     receivers: Vec<String>,
     http: reqwest::Client,
     host: String,
     op: Operation,
     snapshot: PathBuf,
     journal: Option<PathBuf>,
-    stuck_after: Duration,
     run: Mutex<Option<u64>>,
-    /// Steps failing now (an error recorded, not ended).
-    failing: Mutex<HashMap<(Kind, String), Failing>>,
-    stuck_told: Mutex<HashSet<(Kind, String)>>,
+    /// The run's statistics, kept by the runner: the counts every notice carries.
+    stats: OnceLock<Arc<RunStats>>,
     /// Deliveries made during the run, recorded with the end's.
     delivered: Mutex<Vec<NotificationRecord>>,
     /// Whether the start notice has had its answers (it is sent in the background): one still
     /// waiting when the run ends is recorded as not delivered.
     started_settled: AtomicBool,
-    phases: Mutex<HashMap<(Kind, String), &'static str>>,
 }
 
 impl Notifier {
@@ -62,7 +55,6 @@ impl Notifier {
         op: Operation,
         snapshot: PathBuf,
         journal: Option<PathBuf>,
-        stuck_after: Duration,
     ) -> Result<Arc<Notifier>, String> {
         for url in &receivers {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -76,37 +68,28 @@ impl Notifier {
             .timeout(TIMEOUT)
             .build()
             .map_err(|e| format!("cannot set up notifications: {e}"))?;
-        let notifier = Arc::new(Notifier {
+        let notifier = Arc::new_cyclic(|me| Notifier {
+            me: me.clone(),
             receivers,
             http,
             host: host.to_owned(),
             op,
             snapshot,
             journal,
-            stuck_after,
             run: Mutex::new(None),
-            failing: Mutex::new(HashMap::new()),
-            stuck_told: Mutex::new(HashSet::new()),
+            stats: OnceLock::new(),
             delivered: Mutex::new(Vec::new()),
             started_settled: AtomicBool::new(false),
-            phases: Mutex::new(HashMap::new()),
         });
-        watch_for_stuck_steps(Arc::downgrade(&notifier));
         Ok(notifier)
     }
 
     fn counts(&self) -> BTreeMap<String, BTreeMap<&'static str, usize>> {
-        let mut counts: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
-        if let Ok(phases) = self.phases.lock() {
-            for ((kind, _), phase) in phases.iter() {
-                *counts
-                    .entry(kind.label().to_string())
-                    .or_default()
-                    .entry(phase)
-                    .or_default() += 1;
-            }
-        }
+        let counts = self.stats.get().map(|s| s.counts()).unwrap_or_default();
         counts
+            .into_iter()
+            .map(|(kind, phases)| (kind.label().to_string(), phases))
+            .collect()
     }
 
     fn body(&self, event: &str, text: String, extra: Value) -> Value {
@@ -183,19 +166,24 @@ impl Notifier {
         (false, detail)
     }
 
-    async fn tell_stuck(&self, key: (Kind, String), name: String, error: String, since: Duration) {
+    async fn tell_stuck(&self, stuck: StuckStep) {
+        let StuckStep {
+            kind,
+            execution,
+            name,
+            error,
+            failing_for,
+        } = stuck;
         let text = format!(
-            "dmm {} on {}: {} '{}' has been failing for {}s (last: {error})",
+            "dmm {} on {}: {kind} '{name}' has been failing for {}s (last: {error})",
             self.op,
             self.host,
-            key.0,
-            name,
-            since.as_secs()
+            failing_for.as_secs()
         );
         let body = self.body(
             "stuck",
             text,
-            json!({"kind": key.0.label(), "execution": key.1, "name": name, "error": error}),
+            json!({"kind": kind.label(), "execution": execution, "name": name, "error": error}),
         );
         let notes = self.send("stuck", &body, None).await;
         if let Ok(mut delivered) = self.delivered.lock() {
@@ -289,59 +277,19 @@ impl Notify for Notifier {
     }
 }
 
+/// Told by the runner, which keeps the run's statistics and says when a step is stuck; the
+/// POST goes out in the background, so that the run is never held up.
 impl Reporter for Notifier {
-    fn step_changed(&self, step: &StepRecord) {
-        let key = (step.key.kind, step.key.execution.clone());
-        if let Ok(mut phases) = self.phases.lock() {
-            phases.insert(key.clone(), step.phase.name());
-        }
-        let Ok(mut failing) = self.failing.lock() else {
-            return;
-        };
-        match (&step.phase, &step.last_error) {
-            (StepPhase::Requested | StepPhase::Accepted, Some(error)) => {
-                failing
-                    .entry(key)
-                    .or_insert_with(|| (Instant::now(), step.name.clone(), String::new()))
-                    .2 = error.clone();
-            }
-            _ if step.phase.is_terminal() => {
-                failing.remove(&key);
-            }
-            _ => {}
+    fn run_began(&self, stats: &Arc<RunStats>) {
+        let _ = self.stats.set(stats.clone());
+    }
+
+    fn step_stuck(&self, stuck: &StuckStep) {
+        if let Some(notifier) = self.me.upgrade() {
+            let stuck = stuck.clone();
+            tokio::spawn(async move { notifier.tell_stuck(stuck).await });
         }
     }
-}
-
-/// Looks every few seconds for steps failing longer than allowed, and tells once per step.
-fn watch_for_stuck_steps(notifier: Weak<Notifier>) {
-    tokio::spawn(async move {
-        loop {
-            let pause = match notifier.upgrade() {
-                Some(n) => {
-                    (n.stuck_after / 4).clamp(Duration::from_millis(200), Duration::from_secs(10))
-                }
-                None => return,
-            };
-            tokio::time::sleep(pause).await;
-            let Some(n) = notifier.upgrade() else { return };
-            let due: Vec<_> = match (n.failing.lock(), n.stuck_told.lock()) {
-                (Ok(failing), Ok(mut told)) => failing
-                    .iter()
-                    .filter(|(_, (since, _, _))| since.elapsed() >= n.stuck_after)
-                    .filter(|(key, _)| told.insert((*key).clone()))
-                    .map(|(key, (since, name, error))| {
-                        (key.clone(), name.clone(), error.clone(), since.elapsed())
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            for (key, name, error, since) in due {
-                let n = n.clone();
-                tokio::spawn(async move { n.tell_stuck(key, name, error, since).await });
-            }
-        }
-    });
 }
 
 /// A receiver as the journal and the logs may show it: scheme, host and port, never the path or

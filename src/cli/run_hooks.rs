@@ -41,7 +41,6 @@ impl RunHooks {
                 op,
                 args.file.clone(),
                 args.journal.clone(),
-                args.notify_stuck_after,
             )
             .map_err(CliError::bad_input)?;
             reporters.push(notifier.clone());

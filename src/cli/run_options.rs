@@ -39,6 +39,7 @@ pub fn from_args(
         verify: !args.no_verify,
         jobs,
         restart_jobs: args.restart_jobs,
+        stuck_after: args.notify_stuck_after,
         recorded_options: serde_json::json!({
             "snapshot": snapshot.path.display().to_string(),
             "service": args.service.map(|k| k.label()),

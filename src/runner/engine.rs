@@ -21,6 +21,7 @@ use super::plan::{kinds_in_order, needs_work};
 use super::protocol::Protocol;
 use super::report::Reporter;
 use super::restart::RestartBook;
+use super::stats::RunStats;
 use super::step::{Step, StepAbort, StepContext};
 use crate::domino::{Deployment, list_kind};
 use crate::journal::{Journal, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord};
@@ -41,6 +42,7 @@ pub(crate) struct RunScope<'a> {
     pub options: &'a RunOptions,
     pub cancel: &'a Cancel,
     pub reporter: &'a Arc<dyn Reporter>,
+    pub stats: &'a Arc<RunStats>,
 }
 
 /// Drives every step that needs work to an end, or until `cancel` fires: the kinds of one stage
@@ -60,7 +62,10 @@ pub(crate) async fn drive_steps(
         options,
         cancel,
         reporter,
+        stats,
     } = *scope;
+    // Says once when a step has been failing too long, for as long as the steps run.
+    let stuck_watch = watch_for_stuck_steps(stats.clone(), reporter.clone(), options.stuck_after);
     let op = selection.op;
     let writer = journal.writer();
     let request_slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
@@ -109,6 +114,7 @@ pub(crate) async fn drive_steps(
                 grace_period: options.grace_period,
                 poll: options.poll,
                 reporter: reporter.clone(),
+                stats: stats.clone(),
                 health: health.clone(),
                 protocol,
                 hold_until: match options.jobs {
@@ -140,6 +146,7 @@ pub(crate) async fn drive_steps(
                     .into_iter()
                     .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
                     .collect();
+                ctx.stats.kind_started(kind, total);
                 reporter.kind_started(op, kind, total, total - work.len());
                 let result = drive_kind(&ctx, work).await;
                 reporter.kind_finished(op, kind);
@@ -163,10 +170,29 @@ pub(crate) async fn drive_steps(
         }
     }
     drop(writer);
+    stuck_watch.abort();
     match fatal {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Looks every so often (a quarter of `after`, between 0.2 and 10 s) for steps failing for
+/// `after` or longer, and tells the reporter of each once.
+fn watch_for_stuck_steps(
+    stats: Arc<RunStats>,
+    reporter: Arc<dyn Reporter>,
+    after: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let pause = (after / 4).clamp(Duration::from_millis(200), Duration::from_secs(10));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(pause).await;
+            for stuck in stats.newly_stuck(after, Instant::now()) {
+                reporter.step_stuck(&stuck);
+            }
+        }
+    })
 }
 
 /// Runs every step of one kind concurrently; the request slots and the client's limits bound

@@ -13,6 +13,7 @@ use super::plan::{kinds_in_order, kinds_not_done};
 use super::prepare::Prepared;
 use super::promise::accept_live_findings;
 use super::report::{Reporter, RunReport, VerificationOutcome};
+use super::stats::RunStats;
 use super::summary::RunSummary;
 use super::verify::{Expectation, check_deployment};
 use crate::domino::ApiError;
@@ -86,6 +87,8 @@ impl Prepared {
         started: Instant,
     ) -> Result<RunReport, RunError> {
         let op = self.selection.op;
+        let stats = Arc::new(RunStats::default());
+        reporter.run_began(&stats);
         // Intents for every step are durable before the first request leaves.
         let records = self.journal.plan(run_id, self.planned.clone())?;
         let scope = RunScope {
@@ -98,6 +101,7 @@ impl Prepared {
             options: &self.options,
             cancel,
             reporter,
+            stats: &stats,
         };
         let steps = drive_steps(&scope, records);
         tokio::pin!(steps);

@@ -23,6 +23,7 @@ mod promise;
 mod protocol;
 mod report;
 mod restart;
+mod stats;
 mod step;
 mod summary;
 pub mod verify;
@@ -34,6 +35,7 @@ pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
+pub use stats::{PhaseCounts, RunStats, StuckStep};
 pub use summary::{PhaseCount, RunSummary};
 
 use crate::domino::Observed;

@@ -115,6 +115,9 @@ pub struct RunOptions {
     pub jobs: JobsMode,
     /// Restore restarts the Jobs the shutdown stopped (`--restart-jobs`).
     pub restart_jobs: bool,
+    /// How long a step may keep failing before the run says it is stuck
+    /// ([`super::Reporter::step_stuck`]).
+    pub stuck_after: Duration,
     /// The options as the user gave them, recorded in the journal's run.
     pub recorded_options: serde_json::Value,
 }
@@ -131,6 +134,7 @@ impl Default for RunOptions {
             drain: defaults::DRAIN_AFTER_INTERRUPT,
             jobs: JobsMode::Stop,
             restart_jobs: false,
+            stuck_after: Duration::from_secs(600),
             recorded_options: serde_json::Value::Null,
         }
     }

@@ -1,9 +1,11 @@
 //! What a run tells the outside world: hooks while it runs, a report when it ends.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::next::NextAction;
 use super::plan::Plan;
+use super::stats::{RunStats, StuckStep};
 use super::summary::RunSummary;
 use super::verify::Verification;
 use crate::journal::{ChainHead, NotificationRecord, Operation, RunOutcome, StepRecord};
@@ -12,6 +14,9 @@ use crate::snapshot::Kind;
 /// Hooks through which the runner tells the outside world how it is doing; the CLI draws
 /// progress bars and log lines from them. Every method has a no-op default.
 pub trait Reporter: Send + Sync {
+    /// The run has begun; `stats` are its statistics, which the runner keeps up to date for as
+    /// long as it runs (read them; keep no copy of the run's state).
+    fn run_began(&self, _stats: &Arc<RunStats>) {}
     /// A kind's steps are about to run: `total` steps, of which `done` had already ended.
     fn kind_started(&self, _op: Operation, _kind: Kind, _total: usize, _done: usize) {}
     /// A step changed phase (written to the journal already).
@@ -20,6 +25,9 @@ pub trait Reporter: Send + Sync {
     fn step_ended(&self, _step: &StepRecord) {}
     fn kind_finished(&self, _op: Operation, _kind: Kind) {}
     fn verification_started(&self) {}
+    /// A step has been failing for longer than the run allows (`RunOptions::stuck_after`);
+    /// said once per step.
+    fn step_stuck(&self, _stuck: &StuckStep) {}
 }
 
 pub struct NoReporter;
@@ -27,9 +35,15 @@ pub struct NoReporter;
 impl Reporter for NoReporter {}
 
 /// Several reporters heard as one (progress bars, a metrics file, notifications).
-pub struct Reporters(pub Vec<std::sync::Arc<dyn Reporter>>);
+pub struct Reporters(pub Vec<Arc<dyn Reporter>>);
 
 impl Reporter for Reporters {
+    fn run_began(&self, stats: &Arc<RunStats>) {
+        self.0.iter().for_each(|r| r.run_began(stats));
+    }
+    fn step_stuck(&self, stuck: &StuckStep) {
+        self.0.iter().for_each(|r| r.step_stuck(stuck));
+    }
     fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
         self.0
             .iter()

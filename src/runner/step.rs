@@ -22,6 +22,7 @@ use super::protocol::{
 };
 use super::report::Reporter;
 use super::restart::{RestartBook, RestartSearch, judge};
+use super::stats::RunStats;
 use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
 use crate::journal::{
     JournalError, JournalWriter, Operation, StepEnd, StepPhase, StepRecord, Transition,
@@ -61,6 +62,8 @@ pub(crate) struct StepContext {
     pub grace_period: Duration,
     pub poll: PollPolicy,
     pub reporter: Arc<dyn Reporter>,
+    /// The run's statistics, which the runner keeps (see [`RunStats`]).
+    pub stats: Arc<RunStats>,
     pub health: Arc<ApiHealth>,
     /// `--jobs wait`: no stop before this instant, unless the execution ends on its own first.
     pub hold_until: Option<Instant>,
@@ -639,6 +642,7 @@ impl<'a> Step<'a> {
 
     async fn commit(&mut self, t: Transition) -> Result<(), StepAbort> {
         self.record = self.ctx.writer.apply(t).await?;
+        self.ctx.stats.step_changed(&self.record, Instant::now());
         self.ctx.reporter.step_changed(&self.record);
         if self.record.phase.is_terminal() {
             self.ctx.reporter.step_ended(&self.record);
