@@ -2,7 +2,6 @@
 //! textfile collector. Written atomically (a temporary file beside it, then a rename) every few
 //! seconds during the run and once at its end, so a scrape never reads half a file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -91,7 +90,7 @@ impl MetricsFile {
 
     fn write(&self, end: Option<Option<&RunReport>>) {
         let text = self.encode(end);
-        if let Err(e) = write_atomically(&self.path, text.as_bytes()) {
+        if let Err(e) = crate::private_file::replace(&self.path, text.as_bytes()) {
             tracing::warn!(
                 "could not write the metrics file {}: {e}",
                 self.path.display()
@@ -253,27 +252,4 @@ impl Reporter for MetricsFile {
     fn run_began(&self, stats: &Arc<RunStats>) {
         let _ = self.stats.set(stats.clone());
     }
-}
-
-/// Writes `bytes` beside `path` under a temporary name, syncs it, and renames it into place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "metrics".into());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }

@@ -60,16 +60,12 @@ impl Resolved {
 }
 
 /// Whether `name` is one of the files the journal or the snapshot is written through, beside
-/// them: the journal's creation temp (`.J.PID.NANOS.new`, `journal/open.rs`), its integrity
-/// check's scratch folder (`.J.check-…`, `journal/scratch.rs`), the snapshot's temp
-/// (`.S.tmp-PID`, `snapshot/mod.rs`).
+/// them: their temporary files (`.NAME.XXXXXX.new`, `private_file`), and the journal's
+/// integrity check's scratch folder (`.J.check-…`, `journal/scratch.rs`).
 fn is_sidecar(name: &str, journal: &str, snapshot: &str) -> bool {
-    let journal_temp = name
-        .strip_prefix(&format!(".{journal}."))
-        .is_some_and(|rest| rest.ends_with(".new"));
-    journal_temp
+    crate::private_file::is_temp_of(name, journal)
+        || crate::private_file::is_temp_of(name, snapshot)
         || name.starts_with(&format!(".{journal}.check-"))
-        || name.starts_with(&format!(".{snapshot}.tmp-"))
 }
 
 /// Refuses (bad input, one line) an output file of a run that is the snapshot, the journal, one
@@ -149,7 +145,7 @@ mod tests {
             sub.join("..").join("snap.json.journal"),
             dir.path().join(".snap.json.journal.42.17.new"),
             dir.path().join(".snap.json.journal.check-x"),
-            dir.path().join(".snap.json.tmp-42"),
+            dir.path().join(".snap.json.x1Yz9Q.new"),
             std::env::temp_dir().join(".snap.json.journal.check-7-0/dmm.prom"),
             #[cfg(unix)]
             link,

@@ -22,7 +22,7 @@
 use std::any::Any;
 use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use redb::{Builder, ConcurrencyMode, Database, DatabaseError, ReadOnlyDatabase};
 
@@ -31,7 +31,6 @@ use super::meta::{check_binding, read_meta, write_meta};
 use super::schema::{EVENTS, RUNS, STEPS, VERIFICATIONS};
 use super::scratch::{ScratchDir, copy_journal};
 use super::types::JournalMeta;
-use crate::snapshot::create_private;
 
 /// What a look at an existing file that changes nothing found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,24 +151,15 @@ pub(crate) fn open_shared_reader(
 /// into place only once its meta is committed, so a journal file is never half-made. Returns
 /// `false` if another process created `path` first (then nothing was changed).
 pub(crate) fn create(path: &Path, meta: &JournalMeta) -> Result<bool, JournalError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "journal".into());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let temp = dir.join(format!(".{name}.{}.{nanos}.new", std::process::id()));
-    // create_private makes it 0600 before redb writes a byte: the journal names owners.
-    create_private(&temp).map_err(|e| JournalError::io(path, "create", e))?;
-    let result = initialize(&temp, path, meta).and_then(|()| link_into_place(&temp, path, &dir));
-    let _ = fs::remove_file(&temp);
-    result
+    // Private (0600) before redb writes a byte: the journal names owners.
+    let temp =
+        crate::private_file::temp_beside(path).map_err(|e| JournalError::io(path, "create", e))?;
+    initialize(temp.path(), path, meta)?;
+    match crate::private_file::persist_new(temp, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(JournalError::io(path, "create", e)),
+    }
 }
 
 fn initialize(temp: &Path, path: &Path, meta: &JournalMeta) -> Result<(), JournalError> {
@@ -189,24 +179,6 @@ fn initialize(temp: &Path, path: &Path, meta: &JournalMeta) -> Result<(), Journa
     }
     txn.commit().map_err(|e| redb_err(e.into()))?;
     db.close().map_err(|e| redb_err(e.into()))
-}
-
-/// `hard_link` fails if `path` exists, so two processes creating at once cannot clobber each
-/// other. Filesystems without hard links fall back to a rename after an existence check.
-fn link_into_place(temp: &Path, path: &Path, dir: &Path) -> Result<bool, JournalError> {
-    match fs::hard_link(temp, path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(_) if !path.exists() => {
-            fs::rename(temp, path).map_err(|e| JournalError::io(path, "create", e))?
-        }
-        Err(e) => return Err(JournalError::io(path, "create", e)),
-    }
-    // Make the new name itself durable, not just the file's contents.
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(true)
 }
 
 /// Reads and checks the meta of a verified copy, so that a journal of another snapshot or a newer

@@ -11,7 +11,7 @@ mod kind;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -267,30 +267,7 @@ pub fn write_new(path: &Path, snapshot: &Snapshot) -> Result<String, SnapshotErr
         source,
     };
     check_writable(path)?;
-    let dir = parent_dir(path);
-    let file_name = path.file_name().ok_or_else(|| {
-        werr(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "not a file name",
-        ))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = create_private(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        drop(f);
-        // hard_link fails if `path` exists, so a concurrent writer is never overwritten.
-        fs::hard_link(&tmp, path)?;
-        fs::remove_file(&tmp)?;
-        fsync_dir(dir)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
+    if let Err(e) = crate::private_file::create_new(path, &bytes) {
         if e.kind() == io::ErrorKind::AlreadyExists {
             return Err(SnapshotError::Exists {
                 path: path.to_owned(),
@@ -311,15 +288,6 @@ pub fn create_private(path: &Path) -> io::Result<fs::File> {
         opts.mode(0o600);
     }
     opts.open(path)
-}
-
-fn fsync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        fs::File::open(dir)?.sync_all()?;
-    }
-    let _ = dir;
-    Ok(())
 }
 
 #[cfg(test)]
