@@ -415,7 +415,7 @@ impl DominoClient {
             return Ok(bytes.to_vec());
         }
         Err(Failure {
-            transient: is_transient_status(status),
+            transient: super::error::is_transient_status(status.as_u16()),
             unanswered: false,
             retry_after,
             budget_spent: false,
@@ -587,10 +587,6 @@ fn looks_like_html(body: &[u8]) -> bool {
     ]
     .iter()
     .any(|tag| lower.starts_with(tag))
-}
-
-fn is_transient_status(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 429 | 500 | 502 | 503 | 504)
 }
 
 /// The answers that mean "fewer requests, please": too many requests, unavailable, and a

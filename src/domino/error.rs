@@ -8,6 +8,14 @@ use crate::snapshot::Kind;
 ///
 /// Every variant names the method and the path (never the host's query secrets nor the API key),
 /// so an error printed on its own says which call failed and why.
+/// The statuses that may pass on their own: too many requests, and a server or gateway that
+/// is failing for now. Domino's frontend answers 500 while a backend restarts, and every call
+/// dmm retries is a read or state-setting. One list for the client's retries and the runner's
+/// view of a failure.
+pub fn is_transient_status(status: u16) -> bool {
+    matches!(status, 429 | 500 | 502 | 503 | 504)
+}
+
 #[derive(Debug, Clone, Error)]
 pub enum ApiError {
     /// 401 or 403: the credential is wrong or its user is not an administrator. Never retried.
@@ -117,7 +125,7 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Transport { .. } | ApiError::Unanswered { .. } => true,
-            ApiError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            ApiError::Status { status, .. } => is_transient_status(*status),
             _ => false,
         }
     }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use super::kinds::records::json_type;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -160,17 +161,6 @@ pub mod shapes {
     ];
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 fn ty_name(ty: Ty) -> &'static str {
     match ty {
         Str => "a string",
@@ -198,7 +188,7 @@ pub fn check_shape(record: &Value, fields: &[Field]) -> Result<(), String> {
     if !record.is_object() {
         return Err(format!(
             "the record is {}, not an object",
-            type_name(record)
+            json_type(record)
         ));
     }
     for &Field(path, ty, need) in fields {
@@ -234,7 +224,7 @@ pub fn check_shape(record: &Value, fields: &[Field]) -> Result<(), String> {
             (Some(v), _) if !has_type(v, ty) => {
                 return Err(format!(
                     "field `{path}` is {}, expected {}",
-                    type_name(v),
+                    json_type(v),
                     ty_name(ty)
                 ));
             }
@@ -278,7 +268,7 @@ fn as_array(name: &str, path: &str, value: Value) -> Result<Vec<Value>, Check> {
             name,
             format!(
                 "GET {path}: expected a JSON array, found {}",
-                type_name(&other)
+                json_type(&other)
             ),
         )),
     }
@@ -768,7 +758,7 @@ pub async fn non_local_volumes(
             Ok(other) => {
                 unreadable.push(format!(
                     "GET {path}: expected a JSON array, found {}",
-                    type_name(&other)
+                    json_type(&other)
                 ));
                 continue;
             }

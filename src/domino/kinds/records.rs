@@ -57,7 +57,8 @@ pub(crate) fn describe_record(item: &Value, index: usize) -> String {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
+/// A JSON value's type, as a message names it ("an object", "null").
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
