@@ -56,56 +56,38 @@ fn bad_environment_is_refused_before_anything_is_touched() {
     let snap = env.path("s.json");
     let snap = snap.to_str().unwrap();
 
-    let out = env
-        .dmm()
-        .env_remove("DOMINO_HOSTNAME")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(&env, &[("DOMINO_HOSTNAME", None)], &["snapshot", snap]);
     let line = refused(&out, 2, "missing DOMINO_HOSTNAME");
     assert!(line.contains("DOMINO_HOSTNAME"), "{line}");
 
-    let out = env
-        .dmm()
-        .env_remove("DOMINO_API_KEY")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(&env, &[("DOMINO_API_KEY", None)], &["snapshot", snap]);
     let line = refused(&out, 2, "missing key");
     assert!(line.contains("DOMINO_API_KEY"), "{line}");
 
-    let out = env
-        .dmm()
-        .env("DOMINO_API_KEY", "")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(&env, &[("DOMINO_API_KEY", Some(""))], &["snapshot", snap]);
     refused(&out, 2, "empty key");
 
     let no_scheme = env.sim.addr().to_string();
-    let out = env
-        .dmm()
-        .env("DOMINO_HOSTNAME", &no_scheme)
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_HOSTNAME", Some(&no_scheme))],
+        &["snapshot", snap],
+    );
     let line = refused(&out, 2, "hostname without scheme");
     assert!(line.contains("http"), "{line}");
 
-    let out = env
-        .dmm()
-        .env("DOMINO_HOSTNAME", "not a url at all")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_HOSTNAME", Some("not a url at all"))],
+        &["snapshot", snap],
+    );
     refused(&out, 2, "malformed hostname");
 
-    let out = env
-        .dmm()
-        .env("DOMINO_SSL_NO_VERIFY", "maybe")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_SSL_NO_VERIFY", Some("maybe"))],
+        &["snapshot", snap],
+    );
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 
@@ -118,23 +100,21 @@ fn a_refused_key_is_refused_clearly() {
     let env = Env::new(config(small_spec()).non_admin_key("viewer-key-93b1"));
     let snap = env.path("s.json");
     let snap = snap.to_str().unwrap();
-    let out = env
-        .dmm()
-        .env("DOMINO_API_KEY", "wrong-key-1234")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_API_KEY", Some("wrong-key-1234"))],
+        &["snapshot", snap],
+    );
     let line = refused(&out, 2, "401");
     assert!(
         line.contains("401") || line.to_lowercase().contains("key"),
         "{line}"
     );
-    let out = env
-        .dmm()
-        .env("DOMINO_API_KEY", "viewer-key-93b1")
-        .args(["snapshot", snap])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_API_KEY", Some("viewer-key-93b1"))],
+        &["snapshot", snap],
+    );
     let line = refused(&out, 2, "403");
     assert!(line.contains("403") || line.contains("admin"), "{line}");
     assert!(!Path::new(snap).exists());
@@ -150,12 +130,11 @@ fn a_refused_key_is_refused_clearly() {
     let journal = std::fs::read(env.journal()).unwrap();
     let mutations = env.sim.requests().mutations.len();
     for op in ["shutdown", "restore"] {
-        let out = env
-            .dmm()
-            .env("DOMINO_API_KEY", "wrong-key-1234")
-            .args([op, env.snapshot().to_str().unwrap(), "--yes"])
-            .output()
-            .unwrap();
+        let out = run_with_env(
+            &env,
+            &[("DOMINO_API_KEY", Some("wrong-key-1234"))],
+            &[op, env.snapshot().to_str().unwrap(), "--yes"],
+        );
         refused(&out, 2, &format!("401 during {op}"));
         assert_eq!(
             env.sim.requests().mutations.len(),
@@ -178,12 +157,11 @@ fn an_unreachable_host_is_one_clear_line() {
         l.local_addr().unwrap().port()
     };
     let snap = env.path("s.json");
-    let out = env
-        .dmm()
-        .env("DOMINO_HOSTNAME", format!("http://127.0.0.1:{port}"))
-        .args(["snapshot", snap.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = run_with_env(
+        &env,
+        &[("DOMINO_HOSTNAME", Some(&format!("http://127.0.0.1:{port}")))],
+        &["snapshot", snap.to_str().unwrap()],
+    );
     let exit = code(&out);
     assert_eq!(
         exit,
@@ -515,12 +493,11 @@ fn api_answers_that_are_not_json_or_the_wrong_shape_are_refused() {
     ] {
         let (url, rt) = garbage_server(body);
         let snap = env.path("garbage.json");
-        let out = env
-            .dmm()
-            .env("DOMINO_HOSTNAME", &url)
-            .args(["snapshot", snap.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = run_with_env(
+            &env,
+            &[("DOMINO_HOSTNAME", Some(&url))],
+            &["snapshot", snap.to_str().unwrap()],
+        );
         let exit = code(&out);
         assert_eq!(
             exit,
@@ -540,12 +517,11 @@ fn api_answers_that_are_not_json_or_the_wrong_shape_are_refused() {
     ] {
         let (url, rt) = garbage_server(body);
         let snap = env.path(&format!("records-{}.json", what.len()));
-        let out = env
-            .dmm()
-            .env("DOMINO_HOSTNAME", &url)
-            .args(["snapshot", snap.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let out = run_with_env(
+            &env,
+            &[("DOMINO_HOSTNAME", Some(&url))],
+            &["snapshot", snap.to_str().unwrap()],
+        );
         check_no_key(&out);
         let stdout = String::from_utf8_lossy(&out.stdout);
         eprintln!("API answer with {what}: exit {}", code(&out));
@@ -554,4 +530,18 @@ fn api_answers_that_are_not_json_or_the_wrong_shape_are_refused() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
         drop(rt);
     }
+}
+
+/// `dmm ARGS` with these environment variables set (`Some`) or removed (`None`).
+fn run_with_env(env: &Env, vars: &[(&str, Option<&str>)], args: &[&str]) -> std::process::Output {
+    let mut command = env.dmm();
+    for (name, value) in vars {
+        match value {
+            Some(v) => command.env(name, v),
+            None => command.env_remove(name),
+        };
+    }
+    let out = command.args(args).output().unwrap();
+    check_no_key(&out);
+    out
 }

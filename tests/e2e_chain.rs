@@ -449,32 +449,6 @@ fn printed_head(out: &std::process::Output) -> String {
         .to_owned()
 }
 
-struct Receiver {
-    url: String,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn receiver() -> Receiver {
-    let (rt, listener) = loopback_server_runtime();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    let app = axum::Router::new().fallback(move |body: axum::Json<serde_json::Value>| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().unwrap().push(body.0);
-            "ok"
-        }
-    });
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver {
-        url,
-        bodies,
-        _rt: rt,
-    }
-}
-
 #[test]
 fn a_consistently_truncated_journal_is_caught_by_the_head_a_run_printed() {
     let env = Env::small();

@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -15,32 +14,6 @@ use dmm::journal::{JournalRead, JournalReader, Operation};
 use dmm::sim::FaultsPatch;
 use dmm::snapshot::Kind;
 use serde_json::Value;
-
-struct Receiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    _rt: tokio::runtime::Runtime,
-}
-
-fn receiver() -> Receiver {
-    let (rt, listener) = loopback_server_runtime();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    let app = axum::Router::new().fallback(move |body: axum::Json<Value>| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().unwrap().push(body.0);
-            "ok"
-        }
-    });
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver {
-        url,
-        bodies,
-        _rt: rt,
-    }
-}
 
 fn ended(r: &Receiver) -> Value {
     r.bodies

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
@@ -12,33 +11,8 @@ use dmm::journal::{JournalRead, JournalReader};
 use dmm::sim::FaultsPatch;
 use serde_json::Value;
 
-struct Receiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    _rt: tokio::runtime::Runtime,
-}
-
 fn receiver() -> Receiver {
-    let (rt, listener) = loopback_server_runtime();
-    let url = format!(
-        "http://{}/services/T000/B000/webhook-secret-42",
-        listener.local_addr().unwrap()
-    );
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = bodies.clone();
-    let app = axum::Router::new().fallback(move |body: axum::Json<Value>| {
-        let seen = seen.clone();
-        async move {
-            seen.lock().unwrap().push(body.0);
-            "ok"
-        }
-    });
-    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Receiver {
-        url,
-        bodies,
-        _rt: rt,
-    }
+    receiver_at("/services/T000/B000/webhook-secret-42")
 }
 
 fn events(r: &Receiver) -> Vec<String> {

@@ -354,15 +354,7 @@ async fn a_stop_that_discards_results_is_a_violation() {
     let job = state.get(Kind::Job, RUNNING).unwrap().job.clone().unwrap();
     assert!(!job.stops[0].commit_results);
     // Also over HTTP.
-    let listed: Value = api
-        .client
-        .get(format!("{}/__sim/violations", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = api.control("/__sim/violations").await;
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
 
@@ -655,15 +647,7 @@ async fn the_test_hooks_cover_jobs() {
     assert_eq!(ended_job.execution_status, "Succeeded");
 
     // The dump over HTTP names the job fields.
-    let dump: Value = api
-        .client
-        .get(format!("{}/__sim/state", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dump: Value = api.control("/__sim/state").await;
     let row = dump["executions"]
         .as_array()
         .unwrap()

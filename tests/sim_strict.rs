@@ -251,15 +251,7 @@ async fn a_start_of_what_is_already_starting_or_running_is_refused() {
         1,
         "only the served start is recorded as one"
     );
-    let served: Value = api
-        .client
-        .get(format!("{}/__sim/refused-starts", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = api.control("/__sim/refused-starts").await;
     assert_eq!(served.as_array().unwrap().len(), 4);
     assert_eq!(served[2]["kind"], "Model API Version");
     assert!(api.sim.violations().is_empty(), "a refusal is no violation");

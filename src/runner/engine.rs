@@ -17,7 +17,7 @@ use super::health::ApiHealth;
 use super::observe::Observer;
 use super::options::PollPolicy;
 use super::options::{JobsMode, RunOptions, Selection};
-use super::plan::{kinds_in_order, needs_work};
+use super::plan::{kinds_in_order, live_stop_step, needs_work};
 use super::protocol::Protocol;
 use super::report::Reporter;
 use super::restart::RestartBook;
@@ -243,23 +243,7 @@ async fn drain_list(
     let found: Vec<NewStep> = listing
         .entries
         .into_iter()
-        .filter_map(|entry| {
-            let execution = entry.key(kind).ok()?.to_owned();
-            Some(NewStep {
-                key: StepKey {
-                    op: Operation::Shutdown,
-                    kind,
-                    execution,
-                },
-                name: entry.name.clone(),
-                owner: entry.owner.clone(),
-                phase: match options.jobs {
-                    JobsMode::Leave => StepPhase::Skipped("left running (--jobs leave)".into()),
-                    JobsMode::Stop | JobsMode::Wait(_) => StepPhase::Pending,
-                },
-                detail: Some(entry.id),
-            })
-        })
+        .filter_map(|entry| live_stop_step(kind, entry, options.jobs))
         .collect();
     tracing::info!("{kind}: {} running now", found.len());
     // What an earlier run of this cycle planned differently and never sent (it left them

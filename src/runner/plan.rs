@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::options::JobsMode;
 use crate::domino::ExecutionKind;
 use crate::journal::{NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord};
-use crate::snapshot::{Kind, Snapshot, Source};
+use crate::snapshot::{Entry, Kind, Snapshot, Source};
 
 /// The kinds an operation touches, in the order it touches them: scheduled jobs are paused
 /// first on shutdown so nothing new launches, and resumed last on restore.
@@ -158,6 +159,26 @@ impl Plan {
             .map(|l| l.to_request + l.to_wait + l.failed_to_retry)
             .sum()
     }
+}
+
+/// The shutdown step of an execution a live kind (Jobs) found running: to stop, or left
+/// running with `--jobs leave`. `None` for an entry without an id.
+pub(crate) fn live_stop_step(kind: Kind, entry: Entry, jobs: JobsMode) -> Option<NewStep> {
+    let execution = entry.key(kind).ok()?.to_owned();
+    Some(NewStep {
+        key: StepKey {
+            op: Operation::Shutdown,
+            kind,
+            execution,
+        },
+        name: entry.name,
+        owner: entry.owner,
+        phase: match jobs {
+            JobsMode::Leave => StepPhase::Skipped("left running (--jobs leave)".into()),
+            JobsMode::Stop | JobsMode::Wait(_) => StepPhase::Pending,
+        },
+        detail: Some(entry.id),
+    })
 }
 
 /// A step to which nothing was ever sent, planned to be sent or skipped.

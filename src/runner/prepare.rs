@@ -7,14 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::RunError;
-use super::options::JobsMode;
 use super::options::{RunOptions, Selection};
-use super::plan::{Plan, cycle_for, plan_steps, restart_steps};
+use super::plan::{Plan, cycle_for, live_stop_step, plan_steps, restart_steps};
 use super::report::Notify;
 use crate::domino::{About, ApiError, Deployment, about, list_kind};
-use crate::journal::{
-    Journal, JournalRead, JournalReader, NewStep, Operation, StepKey, StepPhase, StepRecord,
-};
+use crate::journal::{Journal, JournalRead, JournalReader, NewStep, Operation, StepRecord};
 use crate::snapshot::{Kind, LoadedSnapshot};
 
 /// A run planned against its journal, ready to execute.
@@ -93,27 +90,12 @@ async fn live_steps(
                             continue;
                         }
                     };
-                for entry in listing.entries {
-                    let Ok(execution) = entry.key(kind).map(str::to_owned) else {
-                        continue;
-                    };
-                    steps.push(NewStep {
-                        key: StepKey {
-                            op: Operation::Shutdown,
-                            kind,
-                            execution,
-                        },
-                        name: entry.name.clone(),
-                        owner: entry.owner.clone(),
-                        phase: match options.jobs {
-                            JobsMode::Leave => {
-                                StepPhase::Skipped("left running (--jobs leave)".into())
-                            }
-                            JobsMode::Stop | JobsMode::Wait(_) => StepPhase::Pending,
-                        },
-                        detail: Some(entry.id),
-                    });
-                }
+                steps.extend(
+                    listing
+                        .entries
+                        .into_iter()
+                        .filter_map(|entry| live_stop_step(kind, entry, options.jobs)),
+                );
             }
             Operation::Restore if options.restart_jobs => {
                 steps.extend(

@@ -2,6 +2,10 @@
 //! real files in a temporary folder.
 #![allow(dead_code)]
 
+pub mod webhook;
+#[allow(unused_imports)]
+pub use webhook::{Receiver, receiver, receiver_at};
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -71,6 +71,15 @@ impl Api {
         r.json().await.expect("json")
     }
 
+    /// GETs a `/__sim/` control route (no key, never faulted), asserting a 200, and returns the
+    /// JSON.
+    pub async fn control(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.sim.root_url());
+        let r = self.client.get(&url).send().await.expect(path);
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.expect("json")
+    }
+
     pub async fn status_of(&self, method: Method, path: &str, body: Option<&Value>) -> u16 {
         self.send(method, path, body).await.status().as_u16()
     }
