@@ -7,6 +7,7 @@ pub mod cli;
 pub mod domino;
 pub mod journal;
 pub mod panic_guard;
+pub mod preflight;
 pub mod private_file;
 pub mod runner;
 pub mod snapshot;

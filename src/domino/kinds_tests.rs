@@ -184,7 +184,7 @@ async fn model_versions_page_until_empty_and_mark_the_active_one() {
         .map(|p| p.subject.as_str())
         .collect();
     assert_eq!(subjects, ["record #1 (no id)", "v4"]);
-    assert!(listing.warnings.is_empty(), "nothing Running: no rollout");
+    assert!(listing.rollouts.is_empty(), "nothing Running: no rollout");
     assert_eq!(fake.requests().len(), 4);
 }
 

@@ -11,7 +11,7 @@ mod execution;
 pub mod kinds;
 mod limiter;
 mod pace;
-pub mod preflight;
+
 mod progress;
 mod projects;
 mod proxy;
@@ -33,9 +33,16 @@ pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use pace::{AdaptivePace, Pace, PaceReport};
 pub use progress::{NoProgress, ScanProgress};
 pub use projects::{Project, ProjectIndex, list_projects};
-pub use report::{ScanProblem, ScanReport};
+pub use report::{ProblemCause, ScanProblem, ScanReport};
 pub use scan::{ScanOptions, list_kind, scan};
 pub use tally::{RetryTally, counting_retries};
+
+// What `dmm preflight` (a layer above) reads of this one: the JSON helpers and paths the
+// probes share with the kind modules, and the token's expiry.
+pub(crate) use kinds::records::json_type;
+pub(crate) use kinds::seg;
+pub(crate) use projects::PROJECTS_PATH;
+pub(crate) use token::{EXPIRY_WARNING, jwt_expiry};
 
 #[cfg(test)]
 mod client_tests;
@@ -44,4 +51,4 @@ mod kinds_tests;
 #[cfg(test)]
 mod scan_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;

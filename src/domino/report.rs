@@ -15,6 +15,16 @@ pub struct ScanProblem {
     /// Which record or listing: `app 65a1… (churn-dashboard)`, `project 5f0c… (alice/churn)`.
     pub subject: String,
     pub reason: String,
+    pub cause: ProblemCause,
+}
+
+/// Why a record or listing could not be taken, where a reader acts on the difference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemCause {
+    /// A workspace row names a project that is not among the listed projects.
+    UnknownProject,
+    /// Anything else: a record of the wrong shape, a listing that failed.
+    Other,
 }
 
 impl ScanProblem {
@@ -23,7 +33,13 @@ impl ScanProblem {
             kind,
             subject: subject.into(),
             reason: reason.into(),
+            cause: ProblemCause::Other,
         }
+    }
+
+    pub fn because(mut self, cause: ProblemCause) -> Self {
+        self.cause = cause;
+        self
     }
 }
 
@@ -42,6 +58,8 @@ pub struct ScanReport {
     /// Conditions that make the snapshot less trustworthy (a model mid-rollout, a workspace list
     /// that moved while it was paged).
     pub warnings: Vec<String>,
+    /// Of those, the models in the middle of a rollout.
+    pub rollouts: Vec<String>,
     /// Projects listed.
     pub projects: usize,
     /// Records of each kind the API returned and the scan examined, running or not.

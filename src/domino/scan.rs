@@ -117,6 +117,8 @@ pub async fn scan(
         snapshot.set(kind, in_stable_order(kind, listing.entries));
         report.problems.extend(listing.problems);
         report.warnings.extend(listing.warnings);
+        report.warnings.extend(listing.rollouts.iter().cloned());
+        report.rollouts.extend(listing.rollouts);
         report.examined.insert(kind, listing.examined);
         report
             .observed
@@ -150,6 +152,7 @@ pub async fn list_kind(
                 all.entries.extend(listing.entries);
                 all.problems.extend(listing.problems);
                 all.warnings.extend(listing.warnings);
+                all.rollouts.extend(listing.rollouts);
                 all.examined += listing.examined;
                 all.observed.extend(listing.observed);
             }
@@ -189,7 +192,7 @@ fn announce(kind: Kind, listing: &Listing, progress: &dyn ScanProgress) {
     for problem in &listing.problems {
         progress.problem(problem);
     }
-    for warning in &listing.warnings {
+    for warning in listing.warnings.iter().chain(&listing.rollouts) {
         progress.warning(warning);
     }
 }
@@ -274,6 +277,7 @@ impl<'a> PerProject<'a> {
             all.entries.extend(listing.entries);
             all.problems.extend(listing.problems);
             all.warnings.extend(listing.warnings);
+            all.rollouts.extend(listing.rollouts);
             all.examined += listing.examined;
             all.observed.extend(listing.observed);
         }

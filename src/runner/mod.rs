@@ -17,7 +17,7 @@ mod observe;
 mod options;
 mod pace;
 mod plan;
-pub mod preflight;
+
 mod prepare;
 mod promise;
 mod protocol;

@@ -9,10 +9,9 @@ use crate::cli::args::{GlobalArgs, PreflightArgs};
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::domino::preflight::{Check, CheckStatus};
 use crate::domino::{KindOptions, Limits, Pace};
+use crate::preflight::{Check, CheckStatus, PreflightOptions, PreflightReport, preflight};
 use crate::runner::defaults;
-use crate::runner::preflight::{PreflightOptions, PreflightReport, preflight};
 
 pub async fn run(global: &GlobalArgs, args: PreflightArgs) -> Result<Exit, CliError> {
     let concurrency = args.concurrency.unwrap_or(defaults::CONCURRENCY);

@@ -85,6 +85,9 @@ pub struct Listing {
     pub entries: Vec<Entry>,
     pub problems: Vec<ScanProblem>,
     pub warnings: Vec<String>,
+    /// Models in the middle of a rollout (a new version runs while the old one has not
+    /// stopped): a snapshot taken now is unreliable for them. Also said among the warnings.
+    pub rollouts: Vec<String>,
     /// Records examined, running or not.
     pub examined: usize,
     /// The state of every record examined, running or not, keyed by execution id: lets a

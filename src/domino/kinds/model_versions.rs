@@ -198,7 +198,7 @@ fn add_model(
 ) {
     listing.examined += versions.len();
     if let Some(warning) = rollout_warning(model, model_name, &versions) {
-        listing.warnings.push(warning);
+        listing.rollouts.push(warning);
     }
     for version in versions {
         listing

@@ -13,7 +13,7 @@ use super::{Listing, gone_if_not_found, id_field, seg};
 use crate::domino::projects::ProjectIndex;
 use crate::domino::{
     ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, NoProgress, Observed,
-    ScanProblem, ScanProgress,
+    ProblemCause, ScanProblem, ScanProgress,
 };
 use crate::snapshot::{Entry, Kind};
 
@@ -197,13 +197,16 @@ pub fn running_entries(
             row.name.as_deref().unwrap_or(&row.workspace_id)
         );
         let Some(project_id) = projects.get(&(owner.clone(), project_name.clone())) else {
-            problems.push(ScanProblem::new(
-                KIND,
-                format!("{} ({name})", row.workspace_id),
-                format!(
-                    "its project '{owner}/{project_name}' is not among the listed projects; skipped"
-                ),
-            ));
+            problems.push(
+                ScanProblem::new(
+                    KIND,
+                    format!("{} ({name})", row.workspace_id),
+                    format!(
+                        "its project '{owner}/{project_name}' is not among the listed projects; skipped"
+                    ),
+                )
+                .because(ProblemCause::UnknownProject),
+            );
             continue;
         };
         entries.push(Entry {
@@ -297,6 +300,7 @@ impl ExecutionKind for Workspaces {
             entries,
             problems: all_problems,
             warnings: listed.warnings,
+            rollouts: Vec::new(),
             observed,
         })
     }
