@@ -18,6 +18,7 @@ mod proxy;
 mod read_patience;
 mod report;
 mod scan;
+pub mod shape;
 mod tally;
 mod token;
 

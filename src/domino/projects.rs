@@ -1,6 +1,7 @@
 //! The deployment's projects: the units the per-project listings walk, and the
 //! `(owner, name) → id` map that workspaces need (their rows name a project only by those).
 
+use crate::domino::shape::{Field, Need::*, Ty::*};
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -45,3 +46,12 @@ pub async fn list_projects(client: &DominoClient) -> Result<(Vec<Project>, Vec<S
     }
     Ok((projects, warnings))
 }
+
+// The fields this module reads of the API's records, for `dmm preflight` to check the first
+// record of each listing against (`domino::shape`).
+
+pub const PROJECT_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("name", Str, Required),
+    Field("ownerUsername", Str, Required),
+];

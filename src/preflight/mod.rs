@@ -2,7 +2,7 @@
 //! window? Read-only: every request is a GET, and the journal is only looked at.
 //!
 //! A layer of its own above `domino` and `journal`, split by concern: the check model
-//! (`check.rs`), the shape of the records dmm reads (`shape.rs`), the API probes (`probes.rs`),
+//! (`check.rs`), the API probes (`probes.rs`),
 //! the token's expiry (`token.rs`), what a scan shows (`running.rs`), what a run would
 //! cost (`estimate.rs`) and the journal's state (`journal_state.rs`). The CLI renders the checks
 //! (`cli::commands::preflight`).
@@ -12,7 +12,6 @@ mod estimate;
 mod journal_state;
 mod probes;
 mod running;
-mod shape;
 mod token;
 
 pub use check::{Check, CheckStatus};

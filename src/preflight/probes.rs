@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::check::{Check, CheckStatus};
-use super::shape::{Field, check_shape, shapes};
+use crate::domino::shape::{Field, check_shape, shapes};
 use crate::domino::{ApiError, DominoClient, PROJECTS_PATH, json_type, seg};
 
 /// Rows asked of a paged listing to find out whether the server caps pages: more than any

@@ -1,6 +1,7 @@
 //! Apps (`/v4/modelProducts`): listed all at once, stopped and started by id; a start mounts the
 //! project's local external data volumes again, as the app had them.
 
+use crate::domino::shape::{Field, Need::*, Ty::*};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -222,6 +223,26 @@ impl ExecutionKind for Apps {
         Ok(())
     }
 }
+
+// The fields this module reads of the API's records, for `dmm preflight` to check the first
+// record of each listing against (`domino::shape`).
+
+/// The shape preflight checks of `apps::AppRecord`.
+pub const RECORD_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("name", Str, Optional),
+    Field("status", Str, Required),
+    Field("hardwareTierId", Str, Optional),
+    Field("projectId", Str, Required),
+    Field("publisher", Object, Optional),
+    Field("publisher.userName", Str, Optional),
+];
+
+/// What an App start reads of a project's volumes (`kinds::apps::local_volume_ids`).
+pub const VOLUME_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("dataPlanes", Array, Required),
+];
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //! read one at a time, stopped and started per version. Only the version that was active when
 //! the snapshot was taken is started again.
 
+use crate::domino::shape::{Field, Need::*, Ty::*};
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -316,6 +317,30 @@ impl ExecutionKind for ModelVersions {
         }
     }
 }
+
+// The fields this module reads of the API's records, for `dmm preflight` to check the first
+// record of each listing against (`domino::shape`).
+
+/// The shape preflight checks of `model_versions::ModelRecord`.
+pub const MODEL_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("name", Str, Optional),
+    Field("activeModelVersionId", Str, Optional),
+];
+
+/// The shape preflight checks of `model_versions::VersionPage`.
+pub const VERSION_PAGE_SHAPE: &[Field] = &[Field("results", Array, Required)];
+
+/// The shape preflight checks of `model_versions::VersionRecord`.
+pub const VERSION_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("number", Any, Optional),
+    Field("deploymentStatus", Object, Required),
+    Field("deploymentStatus.name", Str, Required),
+    Field("deploymentStatus.isPending", Bool, Defaulted),
+    Field("creator", Object, Optional),
+    Field("creator.name", Str, Optional),
+];
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,7 @@
 //! Scheduled jobs: listed per project; paused and resumed by writing the whole job back with
 //! `isPaused` changed. The job is kept as raw JSON so that fields we do not know survive the PUT.
 
+use crate::domino::shape::{Field, Need::*, Ty::*};
 use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -160,6 +161,18 @@ impl ExecutionKind for ScheduledJobs {
         Ok(())
     }
 }
+
+// The fields this module reads of the API's records, for `dmm preflight` to check the first
+// record of each listing against (`domino::shape`).
+
+/// The shape preflight checks of `scheduled_jobs::JobRecord`.
+pub const RECORD_SHAPE: &[Field] = &[
+    Field("id", Str, Required),
+    Field("projectId", Str, Optional),
+    Field("title", Str, Optional),
+    Field("scheduledByUserName", Str, Optional),
+    Field("isPaused", Bool, Defaulted),
+];
 
 #[cfg(test)]
 mod tests {

@@ -2,6 +2,7 @@
 //! at a time, stopped per workspace. Administrators cannot start a user's workspace: restore
 //! records them as "restart manually".
 
+use crate::domino::shape::{Field, Need::*, Ty::*};
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
@@ -349,6 +350,26 @@ impl ExecutionKind for Workspaces {
         Err("restart manually: users restart their own workspaces".into())
     }
 }
+
+// The fields this module reads of the API's records, for `dmm preflight` to check the first
+// record of each listing against (`domino::shape`).
+
+/// The shape preflight checks of `workspaces::RowPage`; `tableRows` is read as a list even when absent, but a page
+/// without it lists nothing, so it is required here.
+pub const PAGE_SHAPE: &[Field] = &[
+    Field("tableRows", Array, Required),
+    Field("totalEntries", Count, Optional),
+];
+
+/// The shape preflight checks of `workspaces::WorkspaceRow`.
+pub const ROW_SHAPE: &[Field] = &[
+    Field("workspaceId", Str, Required),
+    Field("name", Str, Optional),
+    Field("projectName", Str, Optional),
+    Field("projectOwnerName", Str, Optional),
+    Field("ownerUsername", Str, Optional),
+    Field("workspaceState", Str, Required),
+];
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
-//! A small language for the shape of a listing's records: the fields dmm reads, their JSON
+//! A small language for the shape of a listing's records, which each kind module uses to
+//! declare what it reads: the fields dmm reads, their JSON
 //! types, and whether they must be there; and the check of one record against it.
 
 use serde_json::Value;
 
-use crate::domino::json_type;
+use super::json_type;
 
 /// The JSON type a field must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,76 +35,22 @@ pub enum Need {
 #[derive(Clone, Copy, Debug)]
 pub struct Field(pub &'static str, pub Ty, pub Need);
 
-use Need::{Defaulted, Optional, Required};
+use Need::{Optional, Required};
 use Ty::{Any, Array, Bool, Count, Object, Str};
 
-/// The fields dmm reads of each listing's records: the `Deserialize` structs of
-/// `domino::projects` and of the kind modules in `domino::kinds` (a field that is missing where
-/// required, or of another type, makes those skip the record).
+/// The fields dmm reads of each listing's records, as the modules that read them declare them
+/// next to their `Deserialize` structs (a field that is missing where required, or of another
+/// type, makes those skip the record).
 pub mod shapes {
-    use super::*;
-
-    pub const PROJECT: &[Field] = &[
-        Field("id", Str, Required),
-        Field("name", Str, Required),
-        Field("ownerUsername", Str, Required),
-    ];
-    /// `kinds::apps::AppRecord`.
-    pub const APP: &[Field] = &[
-        Field("id", Str, Required),
-        Field("name", Str, Optional),
-        Field("status", Str, Required),
-        Field("hardwareTierId", Str, Optional),
-        Field("projectId", Str, Required),
-        Field("publisher", Object, Optional),
-        Field("publisher.userName", Str, Optional),
-    ];
-    /// `kinds::model_versions::ModelRecord`.
-    pub const MODEL: &[Field] = &[
-        Field("id", Str, Required),
-        Field("name", Str, Optional),
-        Field("activeModelVersionId", Str, Optional),
-    ];
-    /// `kinds::model_versions::VersionPage`.
-    pub const VERSION_PAGE: &[Field] = &[Field("results", Array, Required)];
-    /// `kinds::model_versions::VersionRecord`.
-    pub const VERSION: &[Field] = &[
-        Field("id", Str, Required),
-        Field("number", Any, Optional),
-        Field("deploymentStatus", Object, Required),
-        Field("deploymentStatus.name", Str, Required),
-        Field("deploymentStatus.isPending", Bool, Defaulted),
-        Field("creator", Object, Optional),
-        Field("creator.name", Str, Optional),
-    ];
-    /// `kinds::workspaces::RowPage`; `tableRows` is read as a list even when absent, but a page
-    /// without it lists nothing, so it is required here.
-    pub const WORKSPACE_PAGE: &[Field] = &[
-        Field("tableRows", Array, Required),
-        Field("totalEntries", Count, Optional),
-    ];
-    /// `kinds::workspaces::WorkspaceRow`.
-    pub const WORKSPACE_ROW: &[Field] = &[
-        Field("workspaceId", Str, Required),
-        Field("name", Str, Optional),
-        Field("projectName", Str, Optional),
-        Field("projectOwnerName", Str, Optional),
-        Field("ownerUsername", Str, Optional),
-        Field("workspaceState", Str, Required),
-    ];
-    /// `kinds::scheduled_jobs::JobRecord`.
-    pub const SCHEDULED_JOB: &[Field] = &[
-        Field("id", Str, Required),
-        Field("projectId", Str, Optional),
-        Field("title", Str, Optional),
-        Field("scheduledByUserName", Str, Optional),
-        Field("isPaused", Bool, Defaulted),
-    ];
-    /// What an App start reads of a project's volumes (`kinds::apps::local_volume_ids`).
-    pub const DATA_VOLUME: &[Field] = &[
-        Field("id", Str, Required),
-        Field("dataPlanes", Array, Required),
-    ];
+    pub use crate::domino::kinds::apps::{RECORD_SHAPE as APP, VOLUME_SHAPE as DATA_VOLUME};
+    pub use crate::domino::kinds::model_versions::{
+        MODEL_SHAPE as MODEL, VERSION_PAGE_SHAPE as VERSION_PAGE, VERSION_SHAPE as VERSION,
+    };
+    pub use crate::domino::kinds::scheduled_jobs::RECORD_SHAPE as SCHEDULED_JOB;
+    pub use crate::domino::kinds::workspaces::{
+        PAGE_SHAPE as WORKSPACE_PAGE, ROW_SHAPE as WORKSPACE_ROW,
+    };
+    pub use crate::domino::projects::PROJECT_SHAPE as PROJECT;
 }
 
 fn ty_name(ty: Ty) -> &'static str {
