@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod domino;
 pub mod journal;
+pub mod notify;
 pub mod panic_guard;
 pub mod preflight;
 pub mod private_file;

@@ -10,7 +10,6 @@ pub mod exit;
 mod hint;
 mod logging;
 mod metrics;
-mod notify;
 pub mod output;
 mod output_paths;
 mod progress;

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 
 use super::args::RunArgs;
-use super::exit::CliError;
+use super::exit::{CliError, Exit};
+use super::hint;
 use super::logging::Output;
 use super::metrics::MetricsFile;
-use super::notify::Notifier;
 use super::progress::RunProgress;
 use crate::journal::Operation;
+use crate::notify::{EndWords, Notifier};
 use crate::runner::{Cancel, Prepared, Reporter, Reporters, RunReport};
 
 pub struct RunHooks {
@@ -35,12 +36,15 @@ impl RunHooks {
             .map(|path| MetricsFile::start(path, op, prepared.client().clone()));
         reporters.extend(metrics.clone().map(|m| m as Arc<dyn Reporter>));
         if !args.notify_url.is_empty() {
+            let (file, journal) = (args.file.clone(), args.journal.clone());
             let notifier = Notifier::new(
                 args.notify_url.clone(),
                 prepared.host(),
                 op,
-                args.file.clone(),
-                args.journal.clone(),
+                Box::new(move |report| EndWords {
+                    next: hint::next_line(&report.next, &file, journal.as_deref()),
+                    exit_code: Exit::for_outcome(report.outcome) as i32,
+                }),
             )
             .map_err(CliError::bad_input)?;
             reporters.push(notifier.clone());

@@ -1,4 +1,5 @@
-//! `--notify-url`: a JSON POST to each receiver when a run starts, when it ends, and when a step
+//! Webhooks for an unattended window (`--notify-url`), below the CLI (which knows no HTTP) and
+//! above the runner, whose `Notify` and `Reporter` it implements: a JSON POST to each receiver when a run starts, when it ends, and when a step
 //! has been failing for longer than `--notify-stuck-after`. The body has a `text` field, so that
 //! Slack- and Teams-style incoming webhooks show it as is. A notification never blocks or fails
 //! the run: each POST has a short timeout and two more tries, and what became of it is recorded
@@ -7,15 +8,12 @@
 //! then is recorded as not delivered. It never carries the API key or token.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::exit::Exit;
-use super::hint;
 use crate::journal::{NotificationRecord, Operation, RunOutcome, now_rfc3339};
 use crate::runner::{Notify, Plan, Reporter, RunReport, RunStats, StuckStep};
 
@@ -29,6 +27,16 @@ const FINAL_BUDGET: Duration = Duration::from_secs(3);
 /// The same after a signal or the deadline: whoever stopped the run wants the process gone.
 const FINAL_BUDGET_INTERRUPTED: Duration = Duration::from_secs(1);
 
+/// What the command line says of an ended run, which a notice repeats: the next command, and
+/// the exit code the process ends with. Given by the CLI, which owns both.
+pub struct EndWords {
+    pub next: String,
+    pub exit_code: i32,
+}
+
+/// How the CLI words an ended run for a notice.
+pub type DescribeEnd = Box<dyn Fn(&RunReport) -> EndWords + Send + Sync>;
+
 pub struct Notifier {
     /// Itself, for the notices it sends in the background.
     me: Weak<Notifier>,
@@ -36,8 +44,7 @@ pub struct Notifier {
     http: reqwest::Client,
     host: String,
     op: Operation,
-    snapshot: PathBuf,
-    journal: Option<PathBuf>,
+    describe_end: DescribeEnd,
     run: Mutex<Option<u64>>,
     /// The run's statistics, kept by the runner: the counts every notice carries.
     stats: OnceLock<Arc<RunStats>>,
@@ -53,8 +60,7 @@ impl Notifier {
         receivers: Vec<String>,
         host: &str,
         op: Operation,
-        snapshot: PathBuf,
-        journal: Option<PathBuf>,
+        describe_end: DescribeEnd,
     ) -> Result<Arc<Notifier>, String> {
         for url in &receivers {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -74,8 +80,7 @@ impl Notifier {
             http,
             host: host.to_owned(),
             op,
-            snapshot,
-            journal,
+            describe_end,
             run: Mutex::new(None),
             stats: OnceLock::new(),
             delivered: Mutex::new(Vec::new()),
@@ -211,7 +216,7 @@ impl Notify for Notifier {
     }
 
     async fn run_ended(&self, report: &RunReport) -> Vec<NotificationRecord> {
-        let exit = Exit::for_outcome(report.outcome);
+        let EndWords { next, exit_code } = (self.describe_end)(report);
         let failed = report.summary.failed().count();
         let how = match report.outcome {
             RunOutcome::Completed if report.verification.verified() => {
@@ -232,17 +237,16 @@ impl Notify for Notifier {
             ),
             RunOutcome::Aborted => "was aborted".into(),
         };
-        let next = hint::next_line(&report.next, &self.snapshot, self.journal.as_deref());
         let text = format!(
-            "dmm {} on {} {how} (exit {}); next: {next}",
-            report.op, self.host, exit as i32
+            "dmm {} on {} {how} (exit {exit_code}); next: {next}",
+            report.op, self.host
         );
         let body = self.body(
             "ended",
             text,
             json!({
                 "outcome": report.outcome,
-                "exit_code": exit as i32,
+                "exit_code": exit_code,
                 "failed": failed,
                 "verified": report.verification.verified(),
                 "verification": report.verification.word(),
