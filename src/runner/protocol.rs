@@ -549,7 +549,9 @@ pub(crate) fn after_restarted_look(
             ))
         }
         Ok(_) | Err(_) => Some(Record::failed(
-            format!("job {new_id}, the restart, was not found within the grace period"),
+            format!(
+                "job {new_id}, which the restart's answer named, could not be found: the restart may not have run; look at the project's jobs"
+            ),
             None,
         )),
     }

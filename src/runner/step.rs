@@ -535,7 +535,10 @@ impl<'a> Step<'a> {
         if let Some(id) = new_entry.id.as_object_mut() {
             id.insert("_id".into(), new_id.clone().into());
         }
-        let deadline = Instant::now() + self.ctx.grace_period;
+        // A job the restart answer named is readable at once; one that stays unknown for
+        // RESTART_NOT_FOUND is not coming (an answer naming a job that does not exist), and
+        // the step says so rather than waiting out the whole grace period.
+        let deadline = Instant::now() + self.ctx.grace_period.min(RESTART_NOT_FOUND);
         loop {
             let observed = self.ctx.api.observe(&new_entry).await;
             let reading = self.reading(observed)?;
@@ -672,6 +675,10 @@ impl<'a> Step<'a> {
 /// a job wrongly counted in is at worst an ambiguity the step reports; one counted out is a
 /// job run twice.
 const CLOCK_SKEW_MS: i64 = 15 * 60_000;
+
+/// How long the job a restart's answer named may stay unknown to its read before the step
+/// gives up on it (within the grace period, if that is shorter).
+const RESTART_NOT_FOUND: Duration = Duration::from_secs(60);
 
 /// How long after a restart's outcome became unknown (its last record) a copy of it may still
 /// land; the effect is looked for until then before the restart is sent again.
