@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use chain::ChainVerdict;
 pub use model::{Report, build};
-pub use render::{Format, RenderError, render};
+pub use render::{Format, RenderError, escape_markdown, render};
 
 /// Writes the page atomically with mode 0600, like the snapshot (it names every execution and
 /// owner): a temporary file beside it, fsync, then a rename over any earlier report.

@@ -61,9 +61,16 @@ pub fn show_time(ms: i64) -> String {
     )
 }
 
-/// A duration as the page shows it: `45 s`, `12 min 3 s`, `2 h 5 min`.
+/// A duration as the page shows it: `250 ms`, `4.5 s`, `45 s`, `12 min 3 s`, `2 h 5 min`.
 pub fn show_duration(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        return match ms {
+            0..=999 => format!("{ms} ms"),
+            _ => format!("{:.1} s", ms as f64 / 1000.0),
+        };
+    }
+    let s = ms / 1000;
     match s {
         0..=59 => format!("{s} s"),
         60..=3599 => format!("{} min {} s", s / 60, s % 60),
@@ -218,6 +225,16 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         }
     }
     accrue(&mut agg, &counts, cursor, end_ms);
+    // Each bucket's layers add up to the kind's executions exactly, whatever the rounding of
+    // its edges, so the stack's top is a straight line.
+    for (_, buckets, total) in &mut agg.kinds {
+        for row in buckets.iter_mut() {
+            let sum: f64 = row.iter().sum();
+            if sum > 0.0 {
+                row.iter_mut().for_each(|v| *v *= *total as f64 / sum);
+            }
+        }
+    }
     Some(agg)
 }
 
