@@ -24,6 +24,9 @@
 //! the Job routes per batch Job acted on; peak RSS; the journal's size. Then a JSON line per row,
 //! and the requests per route. The restore restarts the Jobs the shutdown stopped
 //! (`--restart-jobs`).
+//!
+//! After each size's restore, `dmm report` turns that journal into its page (HTML, then
+//! Markdown): the page's size and the time to make it are printed, never asserted.
 
 mod support;
 
@@ -173,8 +176,9 @@ fn main() {
         dmm.display()
     );
     let mut rows = Vec::new();
+    let mut reports = Vec::new();
     for n in sizes {
-        rows.extend(bench_size(&dmm, n));
+        rows.extend(bench_size(&dmm, n, &mut reports));
     }
     let mut pace_rows = Vec::new();
     for n in support::pace::sizes() {
@@ -189,10 +193,90 @@ fn main() {
     }
     print_table(&rows);
     print_routes(&rows);
+    print_reports(&reports);
     support::pace::print_table(&pace_rows);
 }
 
-fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
+/// `dmm report` of one size's journal after its full cycle.
+struct ReportRow {
+    n: usize,
+    events: usize,
+    /// Per format: bytes written and the command's wall time.
+    html: (u64, Duration),
+    markdown: (u64, Duration),
+}
+
+fn bench_report(dmm: &Path, n: usize, file: &Path, journal: &Path) -> ReportRow {
+    let events = dmm::journal::JournalReader::open(journal)
+        .and_then(|r| dmm::journal::JournalRead::events(&r))
+        .map_or(0, |e| e.len());
+    let one = |format: &str| {
+        let out_path = file.with_extension(format!("report.{format}"));
+        let started = std::time::Instant::now();
+        let out = std::process::Command::new(dmm)
+            .arg("report")
+            .arg(file)
+            .args(["--format", format, "--output"])
+            .arg(&out_path)
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("dmm report runs");
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "dmm report: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bytes = std::fs::metadata(&out_path).map_or(0, |m| m.len());
+        eprintln!(
+            "N = {n}: report ({format}) {} in {took:.2?}",
+            human_bytes(bytes)
+        );
+        (bytes, took)
+    };
+    let html = one("html");
+    let markdown = one("markdown");
+    let row = ReportRow {
+        n,
+        events,
+        html,
+        markdown,
+    };
+    println!(
+        "{}",
+        json!({"n": n, "phase": "report", "events": events,
+            "html_bytes": html.0, "html_s": round3(html.1.as_secs_f64()),
+            "markdown_bytes": markdown.0, "markdown_s": round3(markdown.1.as_secs_f64())})
+    );
+    row
+}
+
+fn print_reports(rows: &[ReportRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "dmm report of each journal after its full cycle (the page's size and the command's wall time):"
+    );
+    println!(
+        "{:>8} {:>8} {:>12} {:>9} {:>12} {:>9}",
+        "N", "events", "HTML", "time", "Markdown", "time"
+    );
+    for r in rows {
+        println!(
+            "{:>8} {:>8} {:>12} {:>8.2}s {:>12} {:>8.2}s",
+            r.n,
+            r.events,
+            human_bytes(r.html.0),
+            r.html.1.as_secs_f64(),
+            human_bytes(r.markdown.0),
+            r.markdown.1.as_secs_f64()
+        );
+    }
+}
+
+fn bench_size(dmm: &Path, n: usize, reports: &mut Vec<ReportRow>) -> Vec<Row> {
     let mix = Mix::for_size(n);
     let sim = spawn(sim_config(&mix, SEED)).expect("the simulator starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -279,6 +363,7 @@ fn bench_size(dmm: &Path, n: usize) -> Vec<Row> {
             batch_jobs,
         ));
     }
+    reports.push(bench_report(dmm, n, &file, &journal));
     sim.shutdown();
     rows
 }

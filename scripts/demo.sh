@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A complete maintenance cycle against the bundled simulator on loopback:
-# snapshot -> shutdown -> restore -> verify, then the journal's audit trail.
+# snapshot -> shutdown -> restore -> verify, then the journal's audit trail and the report.
 # Needs only Rust. Leaves its files in a temporary folder it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,5 +36,8 @@ run "$bin/dmm" status "$snap"
 run "$bin/dmm" restore "$snap" --yes
 run "$bin/dmm" verify "$snap" --expect running
 run "$bin/dmm" journal "$snap" --kind App
+# One page for the change ticket: the runs, a timeline, failures, Jobs, verification, the chain.
+run "$bin/dmm" report "$snap"
 echo
 echo "snapshot and journal are in $work"
+echo "report: $snap.report.html"

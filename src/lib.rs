@@ -1,7 +1,8 @@
 //! `dmm`: durable, resumable maintenance mode for Domino deployments.
 //!
 //! Layers, each depending only on the ones below it (see `docs/architecture.md`):
-//! `cli` → `runner` → `journal`, `domino` → `snapshot`.
+//! `cli` → `report` → `runner` → `journal`, `domino` → `snapshot` (`report` reads journals and
+//! renders them; it sends nothing).
 
 pub mod cli;
 pub mod domino;
@@ -10,6 +11,7 @@ pub mod notify;
 pub mod panic_guard;
 pub mod preflight;
 pub mod private_file;
+pub mod report;
 pub mod runner;
 pub mod snapshot;
 

@@ -125,6 +125,14 @@ pub enum Command {
         after_help = "Examples:\n  dmm journal before-upgrade.json\n  dmm journal before-upgrade.json --failed --kind App\n  dmm journal before-upgrade.json --json > audit.jsonl"
     )]
     Journal(JournalArgs),
+    /// The maintenance window as one self-contained page to attach to the change ticket: who
+    /// acted on which deployment, each run, a timeline, every failure and mismatch, the Jobs,
+    /// verification run by run, and whether the journal's hash chain holds. Reads the journal
+    /// without the lock, so it works during a run. Exit 1 when the chain is broken.
+    #[command(
+        after_help = "Examples:\n  dmm report before-upgrade.json                 # before-upgrade.json.report.html\n  dmm report before-upgrade.json --format markdown --output change-1234.md"
+    )]
+    Report(ReportArgs),
     /// Check, the day before the window, that the deployment is ready: the host and its TLS,
     /// the credentials and their admin rights, the Domino version, the shape of every listing,
     /// page caps, what runs now and what a shutdown and a restore would cost, rollouts,
@@ -330,6 +338,28 @@ pub struct StatusArgs {
     /// Print the status as one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The snapshot file the journal belongs to.
+    pub file: PathBuf,
+    /// The journal file [default: FILE.journal beside the snapshot].
+    #[arg(long, value_name = "PATH")]
+    pub journal: Option<PathBuf>,
+    /// Where to write the report [default: FILE.report.html, or FILE.report.md].
+    #[arg(long, short = 'o', value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// HTML (one self-contained page with a timeline) or Markdown (the same without the
+    /// timeline, for pasting into a ticket).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Markdown,
 }
 
 #[derive(Debug, Args)]

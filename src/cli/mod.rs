@@ -69,6 +69,7 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
         Command::Status(a) => commands::status::run(a),
         Command::Preflight(a) => commands::preflight::run(&global, a).await,
         Command::Journal(a) => commands::journal::run(a),
+        Command::Report(a) => commands::report::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut script = Vec::new();

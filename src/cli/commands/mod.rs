@@ -1,5 +1,6 @@
 pub mod journal;
 pub mod preflight;
+pub mod report;
 pub mod run;
 pub mod snapshot;
 pub mod status;

@@ -1,0 +1,52 @@
+//! `dmm report`: parses, asks `report` for the page, writes it, says where.
+
+use crate::cli::args::{ReportArgs, ReportFormat};
+use crate::cli::exit::{CliError, Exit};
+use crate::cli::output::outln;
+use crate::journal::{JournalError, JournalReader};
+use crate::report::{self, Format, Report};
+use crate::snapshot;
+
+pub fn run(args: ReportArgs) -> Result<Exit, CliError> {
+    let loaded = snapshot::read(&args.file)?;
+    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
+    // A renamed snapshot: its journal kept the old name beside it.
+    if !path.exists()
+        && args.journal.is_none()
+        && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
+    {
+        tracing::info!(
+            "no journal at {}; reading {}, which is bound to this snapshot",
+            path.display(),
+            found.display()
+        );
+        path = found;
+    }
+    if !path.exists() {
+        return Err(JournalError::NotFound { path }.into());
+    }
+    // Never the lock: the page can be made while a run holds the journal.
+    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
+    let in_progress = crate::journal::is_held(&path)?;
+    let page = report::build(&reader, &loaded, in_progress)?;
+    let format = match args.format {
+        ReportFormat::Html => Format::Html,
+        ReportFormat::Markdown => Format::Markdown,
+    };
+    let text =
+        report::render(&page, format).map_err(|e| CliError::new(Exit::Failures, e.to_string()))?;
+    let output = args
+        .output
+        .unwrap_or_else(|| Report::default_path(&args.file, format.extension()));
+    report::write_page(&output, &text).map_err(|e| CliError::bad_input(e.to_string()))?;
+    let chain = &page.header.chain;
+    outln!("report written to {}", output.display());
+    if page.in_progress {
+        outln!("a run is in progress: the report shows the journal as it stands now");
+    }
+    if page.chain_broken() {
+        outln!("journal {}: {}", path.display(), chain.text);
+        return Ok(Exit::Failures);
+    }
+    Ok(Exit::Success)
+}

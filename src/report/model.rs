@@ -1,0 +1,632 @@
+//! What the page says, read from the journal: plain data, no markup. Every text a user could
+//! have chosen (names, owners, messages) is kept as it is; the templates escape it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::chain::ChainVerdict;
+use super::timeline::{self, Chart, millis, show_time};
+use crate::journal::{
+    JournalError, JournalRead, Operation, RunOutcome, RunRecord, StepPhase, StepRecord,
+    VerificationRecord,
+};
+use crate::runner::verify::{Finding, Verification};
+use crate::snapshot::{Kind, LoadedSnapshot};
+
+/// Shown where the journal holds nothing about a field.
+pub const NOT_RECORDED: &str = "not recorded";
+
+/// Skipped items named per group; the rest are counted.
+const SKIPPED_NAMED: usize = 12;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub generated_at: String,
+    /// A process holds the journal now: the page shows a run in progress.
+    pub in_progress: bool,
+    pub header: Header,
+    pub runs: Vec<RunRow>,
+    pub counts: Vec<CountRow>,
+    pub failures: Vec<StepItem>,
+    pub mismatches: Vec<FindingItem>,
+    pub drift: Vec<FindingItem>,
+    pub skipped: Vec<SkipGroup>,
+    pub jobs: Vec<JobRow>,
+    pub verifications: Vec<VerificationRow>,
+    /// The timeline; `None` before the first event.
+    pub chart: Option<Chart>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Header {
+    /// The deployment's URL as the snapshot's scan recorded it.
+    pub deployment: String,
+    pub domino_version: String,
+    pub acting_as: String,
+    pub snapshot_path: String,
+    pub snapshot_sha256: String,
+    pub snapshot_taken: String,
+    pub executions: usize,
+    pub journal_path: String,
+    pub events: usize,
+    pub chain: ChainVerdict,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunRow {
+    pub id: u64,
+    pub op: &'static str,
+    pub cycle: u32,
+    pub started: String,
+    pub ended: String,
+    /// `completed`, `completed with failures`, `interrupted`, `aborted`, `in progress`, or
+    /// `did not end` (its process was stopped before it could record an end).
+    pub outcome: String,
+    /// `ok`, `warn` or `bad`, for colour.
+    pub class: &'static str,
+    /// The exit code the outcome means (`docs/architecture.md`), or `-` without one.
+    pub exit_code: String,
+    pub deadline: String,
+    pub pace: String,
+    pub acting_as: String,
+    /// The person and host that ran it: the run record does not hold them yet.
+    pub run_by: String,
+    pub options: String,
+    pub message: String,
+    pub tool_version: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CountRow {
+    pub op: &'static str,
+    pub kind: &'static str,
+    pub confirmed: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub unfinished: usize,
+    pub total: usize,
+}
+
+/// One step, in full.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepItem {
+    pub op: &'static str,
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub project: String,
+    pub attempts: u32,
+    pub http_status: String,
+    pub message: String,
+}
+
+/// One finding of a verification that is not simply as promised.
+#[derive(Clone, Debug, Serialize)]
+pub struct FindingItem {
+    pub run: String,
+    pub op: &'static str,
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub project: String,
+    pub finding: String,
+    pub detail: String,
+    /// The last HTTP status and message the step of this execution recorded.
+    pub http_status: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SkipGroup {
+    pub op: &'static str,
+    pub kind: &'static str,
+    pub reason: String,
+    pub count: usize,
+    /// The first few names; `more` counts the rest.
+    pub names: Vec<String>,
+    pub more: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct JobRow {
+    pub id: String,
+    pub name: String,
+    pub owner: String,
+    pub project: String,
+    /// The stop step's phase.
+    pub stop: String,
+    /// How the Job ended (the API's word), when its stop was confirmed.
+    pub ended: String,
+    /// `yes` when dmm's stop ended it (only those are restarted), `no`, or `-`.
+    pub by_this_stop: &'static str,
+    /// What became of its restart.
+    pub restart: String,
+    /// The new Job a restart created.
+    pub effect: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VerificationRow {
+    pub run: String,
+    pub op: &'static str,
+    pub time: String,
+    /// `passed`, `FAILED`, `skipped (--no-verify)`, `could not run`, `not run`.
+    pub result: String,
+    pub class: &'static str,
+    pub checked: String,
+    pub mismatches: usize,
+    pub drift: usize,
+    pub skipped: usize,
+    pub detail: String,
+}
+
+/// Reads everything the page needs from `journal` (one read per table), for the snapshot it is
+/// bound to. `in_progress`: a process holds the journal now.
+pub fn build(
+    journal: &impl JournalRead,
+    snapshot: &LoadedSnapshot,
+    in_progress: bool,
+) -> Result<Report, JournalError> {
+    let runs = journal.runs()?;
+    let steps = journal.steps(None)?;
+    let events = journal.events()?;
+    let verifications = journal.verifications()?;
+    let scan = journal.snapshot_scan()?;
+    let chain = ChainVerdict::of(&journal.verify_chain()?);
+
+    let projects = ProjectIndex::new(snapshot, &steps);
+    let step_of: HashMap<(Operation, Kind, &str), &StepRecord> = steps
+        .iter()
+        .map(|s| ((s.key.op, s.key.kind, s.key.execution.as_str()), s))
+        .collect();
+    let scan_text = |field: &str| {
+        scan.as_ref()
+            .and_then(|s| s[field].as_str())
+            .map_or_else(|| NOT_RECORDED.to_owned(), str::to_owned)
+    };
+    let latest = |pick: fn(&RunRecord) -> Option<&String>| {
+        runs.iter()
+            .rev()
+            .find_map(pick)
+            .cloned()
+            .unwrap_or_else(|| NOT_RECORDED.to_owned())
+    };
+    let header = Header {
+        deployment: scan_text("host"),
+        domino_version: latest(|r| r.domino_version.as_ref()),
+        acting_as: latest(|r| r.acting_as.as_ref()),
+        snapshot_path: snapshot.path.display().to_string(),
+        snapshot_sha256: snapshot.sha256.clone(),
+        snapshot_taken: scan
+            .as_ref()
+            .and_then(|s| s["taken_at"].as_str())
+            .map_or_else(|| NOT_RECORDED.to_owned(), show_rfc3339),
+        executions: snapshot.snapshot.len(),
+        journal_path: journal.path().display().to_string(),
+        events: events.len(),
+        chain,
+    };
+    let last_run = runs.last().map(|r| r.id);
+    let run_rows = runs
+        .iter()
+        .map(|r| run_row(r, in_progress && Some(r.id) == last_run))
+        .collect();
+    let chart = timeline::aggregate(&events, &runs).map(|agg| Chart::layout(&agg));
+    let (mismatches, drift) = findings(&verifications, &step_of, &projects);
+    Ok(Report {
+        generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
+        in_progress,
+        header,
+        runs: run_rows,
+        counts: counts(&steps),
+        failures: failures(&steps, &projects),
+        mismatches,
+        drift,
+        skipped: skipped(&steps),
+        jobs: jobs(&steps, &step_of, &projects),
+        verifications: verification_rows(&runs, &verifications, in_progress),
+        chart,
+    })
+}
+
+fn show_rfc3339(s: &str) -> String {
+    millis(s).map_or_else(|| s.to_owned(), show_time)
+}
+
+/// Where each execution's project is recorded: `_id.projectId` in the snapshot, or the step's
+/// own detail for executions the snapshot does not hold (Jobs).
+struct ProjectIndex(HashMap<(Kind, String), String>);
+
+impl ProjectIndex {
+    fn new(snapshot: &LoadedSnapshot, steps: &[StepRecord]) -> ProjectIndex {
+        let mut map = HashMap::new();
+        for (kind, entry) in snapshot.snapshot.iter() {
+            if let (Ok(key), Some(project)) = (entry.key(kind), entry.id_str("projectId")) {
+                map.insert((kind, key.to_owned()), project.to_owned());
+            }
+        }
+        for s in steps {
+            if let Some(project) = s
+                .detail
+                .as_ref()
+                .and_then(|d| d.get("projectId"))
+                .and_then(|p| p.as_str())
+            {
+                map.entry((s.key.kind, s.key.execution.clone()))
+                    .or_insert_with(|| project.to_owned());
+            }
+        }
+        ProjectIndex(map)
+    }
+
+    fn of(&self, kind: Kind, execution: &str) -> String {
+        self.0
+            .get(&(kind, execution.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| "-".to_owned())
+    }
+}
+
+fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
+    let (outcome, class) = match (r.outcome, r.ended_at.is_some()) {
+        (Some(RunOutcome::Completed), _) => ("completed", "ok"),
+        (Some(RunOutcome::CompletedWithFailures), _) => ("completed with failures", "bad"),
+        (Some(RunOutcome::Interrupted), _) => ("interrupted", "warn"),
+        (Some(RunOutcome::Aborted), _) => ("aborted", "bad"),
+        (None, _) if running_now => ("in progress", "warn"),
+        (None, _) => ("did not end (its process was stopped)", "warn"),
+    };
+    // The exit codes of docs/architecture.md that each outcome ends the process with.
+    let exit_code = match r.outcome {
+        Some(RunOutcome::Completed) => "0",
+        Some(RunOutcome::CompletedWithFailures | RunOutcome::Aborted) => "1",
+        Some(RunOutcome::Interrupted) => "3",
+        None => "-",
+    };
+    let opt = |k: &str| r.options.get(k).filter(|v| !v.is_null());
+    let deadline = opt("deadline")
+        .and_then(|v| v.as_str())
+        .map_or_else(|| "none".to_owned(), show_rfc3339);
+    let pace = match &r.pace {
+        Some(p) => format!(
+            "{:.0}/s ({}, {:.0} to {:.0}/s, ceiling {:.0}/s, {} pushback{})",
+            p.settled,
+            p.mode,
+            p.min,
+            p.max,
+            p.ceiling,
+            p.pushbacks,
+            if p.pushbacks == 1 { "" } else { "s" }
+        ),
+        None => NOT_RECORDED.to_owned(),
+    };
+    let mut options = Vec::new();
+    for key in [
+        "service",
+        "jobs",
+        "concurrency",
+        "rate_limit",
+        "max_failures",
+    ] {
+        if let Some(v) = opt(key) {
+            options.push(format!(
+                "{key} {}",
+                v.as_str().map_or(v.to_string(), str::to_owned)
+            ));
+        }
+    }
+    for flag in ["retry_failed", "restart_jobs"] {
+        if opt(flag).and_then(|v| v.as_bool()) == Some(true) {
+            options.push(flag.replace('_', "-"));
+        }
+    }
+    if opt("verify").and_then(|v| v.as_bool()) == Some(false) {
+        options.push("no-verify".into());
+    }
+    RunRow {
+        id: r.id,
+        op: r.op.as_str(),
+        cycle: r.cycle,
+        started: show_rfc3339(&r.started_at),
+        ended: r
+            .ended_at
+            .as_deref()
+            .map_or_else(|| "-".to_owned(), show_rfc3339),
+        outcome: outcome.to_owned(),
+        class,
+        exit_code: exit_code.to_owned(),
+        deadline,
+        pace,
+        acting_as: r
+            .acting_as
+            .clone()
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
+        run_by: NOT_RECORDED.to_owned(),
+        options: options.join(", "),
+        message: r.message.clone().unwrap_or_default(),
+        tool_version: r.tool_version.clone(),
+    }
+}
+
+fn counts(steps: &[StepRecord]) -> Vec<CountRow> {
+    let mut by: BTreeMap<(Operation, Kind), CountRow> = BTreeMap::new();
+    for s in steps {
+        let row = by
+            .entry((s.key.op, s.key.kind))
+            .or_insert_with(|| CountRow {
+                op: s.key.op.as_str(),
+                kind: s.key.kind.label(),
+                ..CountRow::default()
+            });
+        match s.phase {
+            StepPhase::Confirmed => row.confirmed += 1,
+            StepPhase::Skipped(_) => row.skipped += 1,
+            StepPhase::Failed(_) => row.failed += 1,
+            _ => row.unfinished += 1,
+        }
+        row.total += 1;
+    }
+    by.into_values().collect()
+}
+
+fn http(status: Option<u16>) -> String {
+    status.map_or_else(|| "-".to_owned(), |s| s.to_string())
+}
+
+/// The reason a step failed and the last error it saw, once each.
+fn step_message(s: &StepRecord) -> String {
+    let reason = s.phase.reason().unwrap_or_default();
+    match s.last_error.as_deref() {
+        Some(e) if !e.is_empty() && !reason.contains(e) && !reason.is_empty() => {
+            format!("{reason}; last error: {e}")
+        }
+        Some(e) if !e.is_empty() && reason.is_empty() => e.to_owned(),
+        _ => reason.to_owned(),
+    }
+}
+
+fn failures(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<StepItem> {
+    steps
+        .iter()
+        .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
+        .map(|s| StepItem {
+            op: s.key.op.as_str(),
+            kind: s.key.kind.label(),
+            id: s.key.execution.clone(),
+            name: s.name.clone(),
+            owner: s.owner.clone(),
+            project: projects.of(s.key.kind, &s.key.execution),
+            attempts: s.attempts,
+            http_status: http(s.last_http_status),
+            message: step_message(s),
+        })
+        .collect()
+}
+
+fn findings(
+    verifications: &[VerificationRecord],
+    step_of: &HashMap<(Operation, Kind, &str), &StepRecord>,
+    projects: &ProjectIndex,
+) -> (Vec<FindingItem>, Vec<FindingItem>) {
+    let (mut mismatches, mut drift) = (Vec::new(), Vec::new());
+    for v in verifications {
+        let Ok(checked) = serde_json::from_value::<Verification>(v.detail.clone()) else {
+            continue;
+        };
+        for item in checked.items.iter().filter(|i| i.finding.is_mismatch()) {
+            let step = step_of.get(&(v.op, item.kind, item.execution.as_str()));
+            let row = FindingItem {
+                run: v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                op: v.op.as_str(),
+                kind: item.kind.label(),
+                id: item.execution.clone(),
+                name: item.name.clone(),
+                owner: item.owner.clone(),
+                project: projects.of(item.kind, &item.execution),
+                finding: finding_word(&item.finding).to_owned(),
+                detail: item.detail.clone(),
+                http_status: http(step.and_then(|s| s.last_http_status)),
+                message: step
+                    .and_then(|s| s.last_error.clone())
+                    .unwrap_or_else(|| "-".to_owned()),
+            };
+            if item.finding == Finding::Drift {
+                drift.push(row);
+            } else {
+                mismatches.push(row);
+            }
+        }
+    }
+    (mismatches, drift)
+}
+
+fn finding_word(f: &Finding) -> &'static str {
+    match f {
+        Finding::Ok => "ok",
+        Finding::StillRunning => "still running",
+        Finding::NotRunning => "not running",
+        Finding::Drift => "started during maintenance",
+        Finding::Skipped => "skipped",
+        Finding::Unknown => "state unknown",
+    }
+}
+
+fn skipped(steps: &[StepRecord]) -> Vec<SkipGroup> {
+    let mut groups: BTreeMap<(Operation, Kind, &str), SkipGroup> = BTreeMap::new();
+    for s in steps {
+        let StepPhase::Skipped(reason) = &s.phase else {
+            continue;
+        };
+        let g = groups
+            .entry((s.key.op, s.key.kind, reason.as_str()))
+            .or_insert_with(|| SkipGroup {
+                op: s.key.op.as_str(),
+                kind: s.key.kind.label(),
+                reason: reason.clone(),
+                count: 0,
+                names: Vec::new(),
+                more: 0,
+            });
+        g.count += 1;
+        if g.names.len() < SKIPPED_NAMED {
+            g.names.push(s.name.clone());
+        } else {
+            g.more += 1;
+        }
+    }
+    groups.into_values().collect()
+}
+
+fn jobs(
+    steps: &[StepRecord],
+    step_of: &HashMap<(Operation, Kind, &str), &StepRecord>,
+    projects: &ProjectIndex,
+) -> Vec<JobRow> {
+    steps
+        .iter()
+        .filter(|s| s.key.kind == Kind::Job && s.key.op == Operation::Shutdown)
+        .map(|stop| {
+            let restart =
+                step_of.get(&(Operation::Restore, Kind::Job, stop.key.execution.as_str()));
+            let (restart_text, effect) = match restart {
+                None => (
+                    "no restart step (restore without --restart-jobs, or not run yet)".to_owned(),
+                    "-".to_owned(),
+                ),
+                Some(r) => (
+                    match &r.phase {
+                        StepPhase::Confirmed | StepPhase::Accepted => "restarted".to_owned(),
+                        other => other.to_string(),
+                    },
+                    r.effect.clone().unwrap_or_else(|| "-".to_owned()),
+                ),
+            };
+            JobRow {
+                id: stop.key.execution.clone(),
+                name: stop.name.clone(),
+                owner: stop.owner.clone(),
+                project: projects.of(Kind::Job, &stop.key.execution),
+                stop: stop.phase.to_string(),
+                ended: stop
+                    .ended
+                    .as_ref()
+                    .map_or_else(|| NOT_RECORDED.to_owned(), |e| e.word.clone()),
+                by_this_stop: match &stop.ended {
+                    Some(e) if e.by_this_stop => "yes",
+                    Some(_) => "no",
+                    None => "-",
+                },
+                restart: restart_text,
+                effect,
+            }
+        })
+        .collect()
+}
+
+fn verification_rows(
+    runs: &[RunRecord],
+    verifications: &[VerificationRecord],
+    in_progress: bool,
+) -> Vec<VerificationRow> {
+    let mut rows = Vec::new();
+    let last_run = runs.last().map(|r| r.id);
+    for r in runs {
+        let mine: Vec<&VerificationRecord> = verifications
+            .iter()
+            .filter(|v| v.run == Some(r.id))
+            .collect();
+        if mine.is_empty() {
+            let why = if in_progress && Some(r.id) == last_run {
+                "not yet: the run is in progress"
+            } else {
+                "the run ended before its verification (the next run verifies)"
+            };
+            rows.push(VerificationRow {
+                run: r.id.to_string(),
+                op: r.op.as_str(),
+                time: "-".into(),
+                result: "not run".into(),
+                class: "warn",
+                checked: "-".into(),
+                mismatches: 0,
+                drift: 0,
+                skipped: 0,
+                detail: why.into(),
+            });
+        }
+        rows.extend(mine.into_iter().map(verification_row));
+    }
+    // Verifications not tied to a run (none are written today) still show.
+    rows.extend(
+        verifications
+            .iter()
+            .filter(|v| v.run.is_none())
+            .map(verification_row),
+    );
+    rows
+}
+
+fn verification_row(v: &VerificationRecord) -> VerificationRow {
+    let mut row = VerificationRow {
+        run: v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        op: v.op.as_str(),
+        time: show_rfc3339(&v.time),
+        result: String::new(),
+        class: "ok",
+        checked: "-".into(),
+        mismatches: 0,
+        drift: 0,
+        skipped: 0,
+        detail: String::new(),
+    };
+    if let Some(why) = v.detail.get("skipped") {
+        // `--no-verify`: recorded as not failing the run, but nothing was checked.
+        row.result = "skipped".into();
+        row.class = "warn";
+        row.detail = format!(
+            "not checked: {}",
+            why.as_str().unwrap_or("skipped on request")
+        );
+    } else if let Some(err) = v.detail.get("error") {
+        row.result = "could not run".into();
+        row.class = "bad";
+        row.detail = err.as_str().unwrap_or_default().to_owned();
+    } else if let Ok(checked) = serde_json::from_value::<Verification>(v.detail.clone()) {
+        row.checked = checked.checked.to_string();
+        row.drift = checked.count(Finding::Drift);
+        row.mismatches = checked.mismatches() - row.drift;
+        row.skipped = checked.count(Finding::Skipped);
+        row.result = if checked.passed { "passed" } else { "FAILED" }.into();
+        row.class = if checked.passed { "ok" } else { "bad" };
+        row.detail = format!(
+            "expected {}",
+            match checked.expect {
+                crate::runner::verify::Expectation::Stopped => "stopped",
+                crate::runner::verify::Expectation::Running => "running",
+            }
+        );
+    } else {
+        row.result = if v.passed { "passed" } else { "FAILED" }.into();
+        row.class = if v.passed { "ok" } else { "bad" };
+        row.detail = "recorded in a shape this dmm does not read".into();
+    }
+    row
+}
+
+impl Report {
+    /// The journal's hash chain does not hold: the page says so, and `dmm report` exits 1.
+    pub fn chain_broken(&self) -> bool {
+        self.header.chain.is_broken()
+    }
+
+    /// The report file's default path: `FILE.report.html` (or `.md`) beside the snapshot.
+    pub fn default_path(snapshot: &Path, extension: &str) -> std::path::PathBuf {
+        let mut name = snapshot.as_os_str().to_owned();
+        name.push(format!(".report.{extension}"));
+        std::path::PathBuf::from(name)
+    }
+}

@@ -1,0 +1,192 @@
+//! The page as HTML or Markdown, through minijinja templates.
+//!
+//! Every value a template prints is escaped by the engine, never by hand: `.html` templates
+//! with minijinja's HTML escaping (`<`, `>`, `&`, quotes and `/`), `.md` templates with the
+//! Markdown escaping below, installed as the formatter so that no `{{ }}` can forget it. The
+//! templates use no `safe` filter. Names come from the deployment's users; a name cannot open a
+//! tag, close the SVG, start a link or break a table row.
+
+use minijinja::value::{Serde, Value};
+use minijinja::{AutoEscape, Environment, Output, State};
+
+use super::model::Report;
+
+const HTML: &str = include_str!("templates/report.html");
+const MARKDOWN: &str = include_str!("templates/report.md");
+/// The page's only style sheet. The page's Content-Security-Policy allows this sheet by its
+/// digest and nothing else (no script, no fetch of any kind), so it must reach the page byte for
+/// byte: it holds no character the HTML escaping would change (a unit test checks).
+const CSS: &str = include_str!("templates/report.css");
+
+/// The format of the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Html,
+    Markdown,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Html => "html",
+            Format::Markdown => "md",
+        }
+    }
+
+    fn template(self) -> &'static str {
+        match self {
+            Format::Html => "report.html",
+            Format::Markdown => "report.md",
+        }
+    }
+}
+
+/// A template failed to render: a bug in a template, reported as one line.
+#[derive(Debug, thiserror::Error)]
+#[error("the report could not be rendered: {0}")]
+pub struct RenderError(String);
+
+/// The report in `format`.
+pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
+    let env = environment().map_err(|e| RenderError(e.to_string()))?;
+    let template = env
+        .get_template(format.template())
+        .map_err(|e| RenderError(e.to_string()))?;
+    let context = minijinja::context! {
+        r => Serde(report),
+        css => CSS,
+        css_sha256 => base64(&sha256(CSS.as_bytes())),
+        version => crate::TOOL_VERSION,
+    };
+    template
+        .render(context)
+        .map_err(|e| RenderError(format!("{e:#}")))
+}
+
+const MARKDOWN_ESCAPE: &str = "markdown";
+
+fn markdown_escape() -> AutoEscape {
+    AutoEscape::Custom(std::borrow::Cow::Borrowed(MARKDOWN_ESCAPE))
+}
+
+fn environment() -> Result<Environment<'static>, minijinja::Error> {
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .build()?,
+    );
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".md") {
+            markdown_escape()
+        } else {
+            minijinja::default_auto_escape_callback(name)
+        }
+    });
+    env.set_formatter(format_value);
+    env.add_template("report.html", HTML)?;
+    env.add_template("report.md", MARKDOWN)?;
+    Ok(env)
+}
+
+fn format_value(
+    out: &mut Output,
+    state: &mut State,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if *state.auto_escape() == markdown_escape() {
+        let text = if value.is_none() || value.is_undefined() {
+            String::new()
+        } else {
+            value.to_string()
+        };
+        return out
+            .write_str(&escape_markdown(&text))
+            .map_err(minijinja::Error::from);
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
+/// Text that Markdown (CommonMark, GitHub's tables, and the HTML many trackers pass through)
+/// shows as it is: every punctuation mark with a meaning is backslash-escaped, `<` and `&`
+/// become entities (a backslash does not stop raw HTML everywhere), and control characters,
+/// line breaks included, are shown as `\u{..}` so a name cannot end a table row.
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
+            | '~' | '"' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
+            // `\:` before `//`: a URL in a name is shown, never made a link.
+            ':' if text[i + 1..].starts_with("//") => out.push_str("\\:"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+/// Standard base64 with padding, as a CSP source expression wants a digest.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_style_sheet_passes_the_html_escaping_unchanged() {
+        assert!(
+            !CSS.contains(['<', '>', '&', '"', '\'', '/']),
+            "the CSP digest would not match the sheet the browser sees"
+        );
+    }
+
+    #[test]
+    fn base64_matches_known_values() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn markdown_escaping_leaves_no_markup_and_no_line_break() {
+        let e = escape_markdown("a|b\n<script>[x](http://e) *y* `z`\u{1b}");
+        assert!(!e.contains('\n'));
+        assert!(!e.contains('<'));
+        assert!(e.contains("a\\|b"));
+        assert!(e.contains("\\[x\\]\\(http\\://e\\)"), "{e}");
+        assert!(e.contains("\\\\u{1b}"), "{e}");
+        assert!(e.contains("\\\\u{a}"), "{e}");
+    }
+}

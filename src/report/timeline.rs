@@ -1,0 +1,617 @@
+//! The window over time: per kind, how many executions were running, stopping, stopped and
+//! starting, aggregated into a fixed number of buckets (never one element per event, so the
+//! chart has the same size at ten executions and at ten thousand), and the chart's geometry.
+//!
+//! Each execution's state follows its steps' events: a shutdown step that is requested or
+//! accepted is *stopping*, confirmed is *stopped*, failed is back to *running* (the stop did not
+//! happen); a restore step the other way round. A confirmed step reopened (verification found it
+//! out of its target state, or a new cycle) is back in the state the operation starts from. A
+//! bucket holds the time-weighted average count of each state over its span, so that a stop of a
+//! few seconds still shows in a bucket of a minute, and the layers of a bucket add up to the
+//! kind's executions.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::journal::{Event, Operation, RunRecord};
+use crate::snapshot::Kind;
+
+/// Buckets across the window.
+pub const BUCKETS: usize = 120;
+
+/// The states an execution goes through, bottom to top of a stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Running = 0,
+    Stopping = 1,
+    Stopped = 2,
+    Starting = 3,
+}
+
+const STATES: [(&str, &str); 4] = [
+    ("running", "running"),
+    ("stopping", "stopping"),
+    ("stopped", "stopped"),
+    ("starting", "starting"),
+];
+
+/// Milliseconds since the Unix epoch of an RFC 3339 time.
+pub fn millis(rfc3339: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+/// A time as the page shows it: `2026-12-06 12:10:36 UTC`.
+pub fn show_time(ms: i64) -> String {
+    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000) else {
+        return ms.to_string();
+    };
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// A duration as the page shows it: `250 ms`, `4.5 s`, `45 s`, `12 min 3 s`, `2 h 5 min`.
+pub fn show_duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        return match ms {
+            0..=999 => format!("{ms} ms"),
+            _ => format!("{:.1} s", ms as f64 / 1000.0),
+        };
+    }
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The window aggregated into buckets.
+#[derive(Clone, Debug)]
+pub struct Aggregate {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Per kind (in the registry's order): the average count of each state per bucket, and
+    /// the kind's executions.
+    pub kinds: Vec<(Kind, Vec<[f64; 4]>, usize)>,
+    /// Per kind: steps that became `Failed`, per bucket.
+    pub failures: BTreeMap<Kind, BTreeMap<usize, usize>>,
+    /// Between the end of a cycle's shutdown and the first start of its restore: the upgrade.
+    pub gaps: Vec<(i64, i64)>,
+}
+
+impl Aggregate {
+    fn bucket_ms(&self) -> f64 {
+        (self.end_ms - self.start_ms) as f64 / BUCKETS as f64
+    }
+
+    fn bucket_of(&self, ms: i64) -> usize {
+        let b = ((ms - self.start_ms) as f64 / self.bucket_ms()).floor();
+        (b.max(0.0) as usize).min(BUCKETS - 1)
+    }
+}
+
+/// The state an event leaves its execution in, given the one it was in.
+fn state_after(op: Operation, from: &str, to: &str, was: State) -> State {
+    let (source, moving, target) = match op {
+        Operation::Shutdown => (State::Running, State::Stopping, State::Stopped),
+        Operation::Restore => (State::Stopped, State::Starting, State::Running),
+    };
+    if to.starts_with("Requested") || to.starts_with("Accepted") {
+        moving
+    } else if to.starts_with("Confirmed") {
+        target
+    } else if to.starts_with("Failed")
+        || (to.starts_with("Pending") && from.starts_with("Confirmed"))
+    {
+        // Given up, or reopened: back where it was.
+        source
+    } else {
+        was
+    }
+}
+
+/// Aggregates the events into buckets from the first shutdown request to the last restore
+/// confirmation (or the last event, when no restore confirmed anything yet). `None` when no
+/// event has a readable time.
+pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
+    let timed: Vec<(i64, &Event)> = events
+        .iter()
+        .filter_map(|e| millis(&e.time).map(|t| (t, e)))
+        .collect();
+    let first = timed.first()?.0;
+    let last = timed.iter().map(|(t, _)| *t).max()?;
+    let start_ms = timed
+        .iter()
+        .find(|(_, e)| e.op == Operation::Shutdown && e.to.starts_with("Requested"))
+        .map_or(first, |(t, _)| *t);
+    let end_ms = timed
+        .iter()
+        .filter(|(_, e)| e.op == Operation::Restore && e.to.starts_with("Confirmed"))
+        .map(|(t, _)| *t)
+        .max()
+        .filter(|t| *t > start_ms)
+        .unwrap_or(last)
+        .max(start_ms + 1000);
+
+    // Every execution an event names, in the state it starts in.
+    let mut state: HashMap<(Kind, &str), State> = HashMap::new();
+    let mut totals: BTreeMap<Kind, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<Kind, [i64; 4]> = BTreeMap::new();
+    for (_, e) in &timed {
+        state
+            .entry((e.kind, e.execution.as_str()))
+            .or_insert_with(|| {
+                *totals.entry(e.kind).or_default() += 1;
+                let s = match e.op {
+                    Operation::Shutdown => State::Running,
+                    Operation::Restore => State::Stopped,
+                };
+                counts.entry(e.kind).or_default()[s as usize] += 1;
+                s
+            });
+    }
+    let mut agg = Aggregate {
+        start_ms,
+        end_ms,
+        kinds: Kind::EVERY
+            .iter()
+            .filter_map(|k| totals.get(k).map(|n| (*k, vec![[0.0; 4]; BUCKETS], *n)))
+            .collect(),
+        failures: BTreeMap::new(),
+        gaps: gaps(&timed, runs),
+    };
+    let bucket_ms = agg.bucket_ms();
+    let index: HashMap<Kind, usize> = agg
+        .kinds
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _, _))| (*k, i))
+        .collect();
+    // Adds the counts in force over [from, to) to the buckets that span it.
+    let accrue = |agg: &mut Aggregate, counts: &BTreeMap<Kind, [i64; 4]>, from: i64, to: i64| {
+        let (mut a, b) = (from.max(start_ms), to.min(end_ms));
+        while a < b {
+            let i = agg.bucket_of(a);
+            let edge = if i + 1 == BUCKETS {
+                b
+            } else {
+                (start_ms as f64 + (i + 1) as f64 * bucket_ms).ceil() as i64
+            };
+            let until = edge.min(b).max(a + 1);
+            let weight = (until - a) as f64 / bucket_ms;
+            for (kind, c) in counts {
+                let row = &mut agg.kinds[index[kind]].1[i];
+                for s in 0..4 {
+                    row[s] += c[s] as f64 * weight;
+                }
+            }
+            a = until;
+        }
+    };
+    let mut cursor = i64::MIN;
+    for (t, e) in &timed {
+        if cursor != i64::MIN && *t > cursor {
+            accrue(&mut agg, &counts, cursor, *t);
+        }
+        cursor = cursor.max(*t);
+        let key = (e.kind, e.execution.as_str());
+        let was = state[&key];
+        let now = state_after(e.op, &e.from, &e.to, was);
+        if now != was {
+            let c = counts.entry(e.kind).or_default();
+            c[was as usize] -= 1;
+            c[now as usize] += 1;
+            state.insert(key, now);
+        }
+        if e.to.starts_with("Failed") && (start_ms..=end_ms).contains(t) {
+            let b = agg.bucket_of(*t);
+            *agg.failures
+                .entry(e.kind)
+                .or_default()
+                .entry(b)
+                .or_default() += 1;
+        }
+    }
+    accrue(&mut agg, &counts, cursor, end_ms);
+    // Each bucket's layers add up to the kind's executions exactly, whatever the rounding of
+    // its edges, so the stack's top is a straight line.
+    for (_, buckets, total) in &mut agg.kinds {
+        for row in buckets.iter_mut() {
+            let sum: f64 = row.iter().sum();
+            if sum > 0.0 {
+                row.iter_mut().for_each(|v| *v *= *total as f64 / sum);
+            }
+        }
+    }
+    Some(agg)
+}
+
+/// Per cycle: from the last event of its shutdown runs to the first request of its restore.
+fn gaps(timed: &[(i64, &Event)], runs: &[RunRecord]) -> Vec<(i64, i64)> {
+    let cycle_of: HashMap<u64, u32> = runs.iter().map(|r| (r.id, r.cycle)).collect();
+    let mut by_cycle: BTreeMap<u32, (Option<i64>, Option<i64>)> = BTreeMap::new();
+    for (t, e) in timed {
+        let cycle = cycle_of.get(&e.run).copied().unwrap_or(1);
+        let entry = by_cycle.entry(cycle).or_default();
+        match e.op {
+            Operation::Shutdown => entry.0 = Some(entry.0.map_or(*t, |x: i64| x.max(*t))),
+            Operation::Restore if e.to.starts_with("Requested") => {
+                entry.1 = Some(entry.1.map_or(*t, |x: i64| x.min(*t)));
+            }
+            Operation::Restore => {}
+        }
+    }
+    by_cycle
+        .values()
+        .filter_map(|(down, up)| match (down, up) {
+            (Some(d), Some(u)) if u > d => Some((*d, *u)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The chart as numbers and short labels; the template draws it. Nothing here comes from a
+/// user except through the template's escaping.
+#[derive(Clone, Debug, Serialize)]
+pub struct Chart {
+    pub width: u32,
+    pub height: u32,
+    pub plot_left: u32,
+    pub plot_width: u32,
+    pub plot_bottom: u32,
+    pub start: String,
+    pub end: String,
+    pub span: String,
+    pub bucket: String,
+    pub bands: Vec<Band>,
+    pub gaps: Vec<GapMark>,
+    pub ticks: Vec<Tick>,
+    pub legend: Vec<LegendItem>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Band {
+    pub kind: &'static str,
+    pub executions: usize,
+    pub top: u32,
+    pub height: u32,
+    pub baseline: u32,
+    pub label_y: u32,
+    pub layers: Vec<Layer>,
+    pub failures: Vec<FailureMark>,
+    pub failed: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Layer {
+    pub state: &'static str,
+    pub class: &'static str,
+    /// An SVG path of numbers and the letters M, L, Z only.
+    pub d: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailureMark {
+    pub x: String,
+    pub y: u32,
+    pub count: usize,
+    pub title: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GapMark {
+    pub x: String,
+    pub width: String,
+    pub label_x: String,
+    pub label: String,
+    pub title: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Tick {
+    pub x: String,
+    pub label: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LegendItem {
+    pub x: u32,
+    pub class: &'static str,
+    pub label: &'static str,
+}
+
+const WIDTH: u32 = 960;
+const PLOT_LEFT: u32 = 150;
+const PLOT_RIGHT: u32 = 16;
+const TOP: u32 = 34;
+const BAND: u32 = 56;
+const BAND_GAP: u32 = 14;
+const AXIS: u32 = 34;
+
+fn num(v: f64) -> String {
+    let r = (v * 10.0).round() / 10.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+impl Chart {
+    pub fn layout(agg: &Aggregate) -> Chart {
+        let plot_width = WIDTH - PLOT_LEFT - PLOT_RIGHT;
+        let span = (agg.end_ms - agg.start_ms).max(1) as f64;
+        let x_of =
+            |ms: i64| PLOT_LEFT as f64 + (ms - agg.start_ms) as f64 / span * plot_width as f64;
+        let step = plot_width as f64 / BUCKETS as f64;
+        let bucket_x = |i: usize| PLOT_LEFT as f64 + (i as f64 + 0.5) * step;
+        let mut bands = Vec::new();
+        for (n, (kind, buckets, executions)) in agg.kinds.iter().enumerate() {
+            let top = TOP + n as u32 * (BAND + BAND_GAP);
+            let baseline = top + BAND;
+            let scale = BAND as f64 / (*executions).max(1) as f64;
+            let mut below = vec![0.0f64; BUCKETS];
+            let mut layers = Vec::new();
+            for (s, (state, class)) in STATES.iter().enumerate() {
+                let above: Vec<f64> = below
+                    .iter()
+                    .zip(buckets)
+                    .map(|(b, row)| b + row[s])
+                    .collect();
+                if buckets.iter().any(|row| row[s] > 0.004) {
+                    layers.push(Layer {
+                        state,
+                        class,
+                        d: area(
+                            &below,
+                            &above,
+                            baseline as f64,
+                            scale,
+                            PLOT_LEFT as f64,
+                            step,
+                        ),
+                    });
+                }
+                below = above;
+            }
+            let marks = agg.failures.get(kind);
+            let failures: Vec<FailureMark> = marks
+                .into_iter()
+                .flatten()
+                .map(|(b, count)| FailureMark {
+                    x: num(bucket_x(*b)),
+                    y: top,
+                    count: *count,
+                    title: format!(
+                        "{count} {} failed around {}",
+                        if *count == 1 { "step" } else { "steps" },
+                        show_time(agg.start_ms + ((*b as f64 + 0.5) * agg.bucket_ms()) as i64)
+                    ),
+                })
+                .collect();
+            bands.push(Band {
+                kind: kind.label(),
+                executions: *executions,
+                top,
+                height: BAND,
+                baseline,
+                label_y: top + BAND / 2 + 4,
+                failed: marks.map_or(0, |m| m.values().sum()),
+                layers,
+                failures,
+            });
+        }
+        let plot_bottom = TOP + (agg.kinds.len() as u32).max(1) * (BAND + BAND_GAP) - BAND_GAP;
+        let gaps = agg
+            .gaps
+            .iter()
+            .map(|(a, b)| {
+                let (x0, x1) = (x_of(*a), x_of(*b));
+                GapMark {
+                    x: num(x0),
+                    width: num((x1 - x0).max(1.0)),
+                    label_x: num((x0 + x1) / 2.0),
+                    label: format!("upgrade gap {}", show_duration(b - a)),
+                    title: format!(
+                        "from the end of the shutdown, {}, to the first start of the restore, {}",
+                        show_time(*a),
+                        show_time(*b)
+                    ),
+                }
+            })
+            .collect();
+        let ticks = (0..=4)
+            .map(|i| {
+                let ms =
+                    agg.start_ms + ((agg.end_ms - agg.start_ms) as f64 * i as f64 / 4.0) as i64;
+                Tick {
+                    x: num(x_of(ms)),
+                    label: show_time(ms)
+                        .trim_start_matches(|c: char| c != ' ')
+                        .trim()
+                        .to_owned(),
+                }
+            })
+            .collect();
+        let legend = STATES
+            .iter()
+            .enumerate()
+            .map(|(i, (label, class))| LegendItem {
+                x: PLOT_LEFT + i as u32 * 110,
+                class,
+                label,
+            })
+            .collect();
+        Chart {
+            width: WIDTH,
+            height: plot_bottom + AXIS,
+            plot_left: PLOT_LEFT,
+            plot_width,
+            plot_bottom,
+            start: show_time(agg.start_ms),
+            end: show_time(agg.end_ms),
+            span: show_duration(agg.end_ms - agg.start_ms),
+            bucket: show_duration(agg.bucket_ms().round() as i64),
+            bands,
+            gaps,
+            ticks,
+            legend,
+        }
+    }
+}
+
+/// A closed area between two lines of bucket values, drawn as steps one bucket wide. Only the
+/// steps where a line changes get points, so a quiet stretch costs nothing.
+fn area(below: &[f64], above: &[f64], baseline: f64, scale: f64, left: f64, step: f64) -> String {
+    let y = |v: f64| num(baseline - v * scale);
+    let x = |i: usize| num(left + i as f64 * step);
+    let mut d = String::new();
+    // The upper line, left to right.
+    let top: Vec<String> = above.iter().map(|v| y(*v)).collect();
+    d.push_str(&format!("M{} {}", x(0), top[0]));
+    for i in 1..top.len() {
+        if top[i] != top[i - 1] {
+            d.push_str(&format!("L{} {}L{} {}", x(i), top[i - 1], x(i), top[i]));
+        }
+    }
+    let n = top.len();
+    d.push_str(&format!("L{} {}", x(n), top[n - 1]));
+    // The lower line, right to left.
+    let bottom: Vec<String> = below.iter().map(|v| y(*v)).collect();
+    d.push_str(&format!("L{} {}", x(n), bottom[n - 1]));
+    for i in (1..n).rev() {
+        if bottom[i] != bottom[i - 1] {
+            d.push_str(&format!(
+                "L{} {}L{} {}",
+                x(i),
+                bottom[i],
+                x(i),
+                bottom[i - 1]
+            ));
+        }
+    }
+    d.push_str(&format!("L{} {}Z", x(0), bottom[0]));
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, time: &str, op: Operation, id: &str, from: &str, to: &str) -> Event {
+        Event {
+            seq,
+            time: time.into(),
+            run: if op == Operation::Shutdown { 1 } else { 2 },
+            op,
+            kind: Kind::App,
+            execution: id.into(),
+            name: id.into(),
+            owner: "o".into(),
+            from: from.into(),
+            to: to.into(),
+            attempt: 1,
+            http_status: None,
+            message: None,
+            prev_sha256: None,
+            sha256: None,
+        }
+    }
+
+    #[test]
+    fn layers_add_up_to_the_executions_and_follow_the_steps() {
+        use Operation::*;
+        let events = vec![
+            event(1, "2026-01-01T00:00:00Z", Shutdown, "a", "-", "Pending"),
+            event(2, "2026-01-01T00:00:00Z", Shutdown, "b", "-", "Pending"),
+            event(
+                3,
+                "2026-01-01T00:00:00Z",
+                Shutdown,
+                "a",
+                "Pending",
+                "Requested",
+            ),
+            event(
+                4,
+                "2026-01-01T00:00:00Z",
+                Shutdown,
+                "b",
+                "Pending",
+                "Requested",
+            ),
+            event(
+                5,
+                "2026-01-01T00:01:00Z",
+                Shutdown,
+                "a",
+                "Requested",
+                "Confirmed",
+            ),
+            event(
+                6,
+                "2026-01-01T00:01:00Z",
+                Shutdown,
+                "b",
+                "Requested",
+                "Failed(x)",
+            ),
+            event(7, "2026-01-01T00:10:00Z", Restore, "a", "-", "Pending"),
+            event(
+                8,
+                "2026-01-01T00:10:00Z",
+                Restore,
+                "a",
+                "Pending",
+                "Requested",
+            ),
+            event(
+                9,
+                "2026-01-01T00:12:00Z",
+                Restore,
+                "a",
+                "Requested",
+                "Confirmed",
+            ),
+        ];
+        let agg = aggregate(&events, &[]).unwrap();
+        assert_eq!(agg.end_ms - agg.start_ms, 12 * 60 * 1000);
+        let (_, buckets, total) = &agg.kinds[0];
+        assert_eq!(*total, 2);
+        for row in buckets {
+            let sum: f64 = row.iter().sum();
+            assert!((sum - 2.0).abs() < 1e-6, "{row:?}");
+        }
+        // The first bucket (0 to 6 s): both stopping. Mid-gap: one stopped, one running (its stop
+        // failed). The last: both running.
+        assert!((buckets[0][State::Stopping as usize] - 2.0).abs() < 1e-6);
+        let mid = &buckets[60];
+        assert!((mid[State::Stopped as usize] - 1.0).abs() < 1e-6, "{mid:?}");
+        assert!((mid[State::Running as usize] - 1.0).abs() < 1e-6, "{mid:?}");
+        assert!((buckets[119][State::Starting as usize] - 1.0).abs() < 1e-6);
+        assert_eq!(agg.failures[&Kind::App].values().sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn an_area_path_holds_only_numbers_and_commands() {
+        let d = area(&[0.0; 3], &[1.0, 2.0, 0.5], 100.0, 10.0, 0.0, 5.0);
+        assert!(
+            d.chars()
+                .all(|c| c.is_ascii_digit() || " .MLZ-".contains(c)),
+            "{d}"
+        );
+    }
+}
