@@ -228,7 +228,10 @@ fn bench_report(dmm: &Path, n: usize, file: &Path, journal: &Path) -> ReportRow 
             String::from_utf8_lossy(&out.stderr)
         );
         let bytes = std::fs::metadata(&out_path).map_or(0, |m| m.len());
-        eprintln!("N = {n}: report ({format}) {} in {took:.2?}", human_bytes(bytes));
+        eprintln!(
+            "N = {n}: report ({format}) {} in {took:.2?}",
+            human_bytes(bytes)
+        );
         (bytes, took)
     };
     let html = one("html");
@@ -253,8 +256,13 @@ fn print_reports(rows: &[ReportRow]) {
         return;
     }
     println!();
-    println!("dmm report of each journal after its full cycle (the page's size and the command's wall time):");
-    println!("{:>8} {:>8} {:>12} {:>9} {:>12} {:>9}", "N", "events", "HTML", "time", "Markdown", "time");
+    println!(
+        "dmm report of each journal after its full cycle (the page's size and the command's wall time):"
+    );
+    println!(
+        "{:>8} {:>8} {:>12} {:>9} {:>12} {:>9}",
+        "N", "events", "HTML", "time", "Markdown", "time"
+    );
     for r in rows {
         println!(
             "{:>8} {:>8} {:>12} {:>8.2}s {:>12} {:>8.2}s",

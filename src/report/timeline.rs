@@ -113,9 +113,10 @@ fn state_after(op: Operation, from: &str, to: &str, was: State) -> State {
         moving
     } else if to.starts_with("Confirmed") {
         target
-    } else if to.starts_with("Failed") {
-        source
-    } else if to.starts_with("Pending") && from.starts_with("Confirmed") {
+    } else if to.starts_with("Failed")
+        || (to.starts_with("Pending") && from.starts_with("Confirmed"))
+    {
+        // A failed step did not move its execution; a reopened one is back where it started.
         source
     } else {
         was
