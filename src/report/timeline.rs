@@ -116,7 +116,7 @@ fn state_after(op: Operation, from: &str, to: &str, was: State) -> State {
     } else if to.starts_with("Failed")
         || (to.starts_with("Pending") && from.starts_with("Confirmed"))
     {
-        // Given up, or reopened: back where it was.
+        // A failed step did not move its execution; a reopened one is back where it started.
         source
     } else {
         was
