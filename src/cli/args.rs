@@ -60,10 +60,11 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// More detail in logs (-v: debug, -vv: trace).
+    /// More detail: -v adds progress log lines and lists every skipped execution, -vv debug
+    /// logs, -vvv trace. By default only warnings, errors and the summaries are shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Only warnings, errors and the final summary.
+    /// Only warnings, errors and the summaries (the default since progress lines moved to -v).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// How long one attempt of a request may wait for its answer (one request's retries

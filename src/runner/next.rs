@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::plan::kinds_not_done;
+use super::plan::{kinds_not_done, stopped_by_its_step};
 use crate::journal::{
     Operation, RunOutcome, RunRecord, StepPhase, StepRecord, VerificationRecord, VerificationState,
 };
@@ -100,8 +100,64 @@ pub enum NextAction {
     Verify { op: Operation },
     /// The shutdown is done and verified: upgrade Domino, then restore.
     UpgradeThenRestore,
+    /// The restore is done and verified, but Jobs the shutdown stopped stay stopped: they are
+    /// restarted only by `restore --restart-jobs`, which the operator may choose or not.
+    JobsLeftStopped {
+        /// Jobs the shutdown stopped that no restore has restarted.
+        stopped: usize,
+        flags: RunFlags,
+    },
     /// The restore is done and verified: the maintenance is complete.
     Complete,
+}
+
+/// How the Jobs (executions of live kinds) a shutdown found running stand in a cycle: the ones
+/// its own stop ended, those a restore restarts, and those that ended on their own (never
+/// restarted, so counted apart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobsOfShutdown {
+    /// Ended by the shutdown's stop ([`stopped_by_its_step`]).
+    pub stopped: usize,
+    /// Of those, the ones a restore step restarts (`--restart-jobs`).
+    pub restarted: usize,
+    /// Found running, then ended by themselves: nothing to restart.
+    pub ended_on_their_own: usize,
+}
+
+impl JobsOfShutdown {
+    /// From every operation's steps, those of `cycle` and later.
+    pub fn of(steps: &[StepRecord], cycle: u32) -> JobsOfShutdown {
+        let live = |s: &&StepRecord| {
+            s.key.kind.source() == crate::snapshot::Source::Live && s.cycle >= cycle
+        };
+        let restarted: std::collections::HashSet<&str> = steps
+            .iter()
+            .filter(live)
+            .filter(|s| s.key.op == Operation::Restore)
+            .map(|s| s.key.execution.as_str())
+            .collect();
+        let mut jobs = JobsOfShutdown::default();
+        for s in steps
+            .iter()
+            .filter(live)
+            .filter(|s| s.key.op == Operation::Shutdown)
+        {
+            if stopped_by_its_step(s) {
+                jobs.stopped += 1;
+                if restarted.contains(s.key.execution.as_str()) {
+                    jobs.restarted += 1;
+                }
+            } else if s.phase == StepPhase::Confirmed {
+                jobs.ended_on_their_own += 1;
+            }
+        }
+        jobs
+    }
+
+    /// Stopped by the shutdown and not restarted (yet): they stay stopped.
+    pub fn left_stopped(&self) -> usize {
+        self.stopped - self.restarted
+    }
 }
 
 /// What the journal's records say to do next. `steps` may hold every operation's steps.
@@ -171,7 +227,15 @@ pub fn next_action(
     }
     match (verification, op) {
         (Some(VerificationState::Passed), Operation::Shutdown) => NextAction::UpgradeThenRestore,
-        (Some(VerificationState::Passed), Operation::Restore) => NextAction::Complete,
+        (Some(VerificationState::Passed), Operation::Restore) => {
+            match JobsOfShutdown::of(steps, last.cycle).left_stopped() {
+                0 => NextAction::Complete,
+                stopped => NextAction::JobsLeftStopped {
+                    stopped,
+                    flags: flags.for_every_kind(),
+                },
+            }
+        }
         _ => NextAction::Verify { op },
     }
 }
@@ -187,6 +251,7 @@ impl NextAction {
             NextAction::RemainingKinds { .. } => "remaining_kinds",
             NextAction::Verify { .. } => "verify",
             NextAction::UpgradeThenRestore => "upgrade_then_restore",
+            NextAction::JobsLeftStopped { .. } => "jobs_left_stopped",
             NextAction::Complete => "complete",
         }
     }

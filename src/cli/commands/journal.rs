@@ -16,7 +16,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         && args.journal.is_none()
         && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
     {
-        tracing::info!(
+        tracing::warn!(
             "no journal at {}; reading {}, which is bound to this snapshot",
             path.display(),
             found.display()

@@ -61,7 +61,12 @@ pub async fn run(
     let result = prepared.execute(&cancel, hooks.reporter()).await;
     hooks.finish(result.as_ref().ok());
     let report = result?;
-    render::print_report(&report, &args.file, args.journal.as_deref());
+    render::print_report(
+        &report,
+        &args.file,
+        args.journal.as_deref(),
+        global.verbose > 0,
+    );
     Ok(Exit::for_outcome(report.outcome))
 }
 
