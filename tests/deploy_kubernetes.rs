@@ -99,7 +99,8 @@ fn jobs() -> Vec<JobManifest> {
 
 /// The exit codes of the README's table.
 fn readme_exit_codes() -> Vec<i32> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let table = readme
         .split("### Exit codes")
         .nth(1)
@@ -108,7 +109,14 @@ fn readme_exit_codes() -> Vec<i32> {
         .lines()
         .skip_while(|l| !l.starts_with('|'))
         .take_while(|l| l.starts_with('|'))
-        .filter_map(|l| l.trim_start_matches('|').split('|').next()?.trim().parse().ok())
+        .filter_map(|l| {
+            l.trim_start_matches('|')
+                .split('|')
+                .next()?
+                .trim()
+                .parse()
+                .ok()
+        })
         .collect()
 }
 
@@ -118,7 +126,10 @@ fn every_exit_code_is_mapped_and_the_deadlines_agree() {
     assert_eq!(codes, [0, 1, 2, 3, 4], "the README's table");
     for job in jobs() {
         let name = job.path.display();
-        assert_eq!(job.restart_policy, "Never", "{name}: podFailurePolicy needs Never");
+        assert_eq!(
+            job.restart_policy, "Never",
+            "{name}: podFailurePolicy needs Never"
+        );
         for &code in codes.iter().filter(|&&c| c != 0) {
             let action = job.actions.get(&code).map(String::as_str);
             let expected = match code {
@@ -136,10 +147,15 @@ fn every_exit_code_is_mapped_and_the_deadlines_agree() {
                 job.active_deadline,
                 "{name}: --deadline must end {MARGIN:?} before activeDeadlineSeconds"
             );
-            assert!(job.args.iter().any(|a| a == "--yes"), "{name}: no terminal, --yes");
+            assert!(
+                job.args.iter().any(|a| a == "--yes"),
+                "{name}: no terminal, --yes"
+            );
         }
         assert!(
-            job.args.iter().any(|a| a == "--api-key-file" || a == "--token-file"),
+            job.args
+                .iter()
+                .any(|a| a == "--api-key-file" || a == "--token-file"),
             "{name}: the credentials come from the mounted Secret"
         );
     }

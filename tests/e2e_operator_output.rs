@@ -133,3 +133,56 @@ fn restore_and_verify_fit_one_screen_at_ten_thousand_executions() {
         .count();
     assert!(listed > 1000, "{listed} skipped Workspaces listed with -v");
 }
+
+/// The words of a night: the dry run says what is done to each kind and what to run next, the
+/// status counts its runs, an empty `journal --failed` says so, and a Job's events carry its
+/// project and number.
+#[test]
+fn the_dry_run_status_and_journal_say_what_they_mean() {
+    let env = Env::new(config(GenerateSpec {
+        jobs: 6,
+        ..small_spec()
+    }));
+    env.take_snapshot();
+    let snap = env.snapshot();
+    let snap = snap.to_str().unwrap();
+
+    let dry = env.run_op("shutdown", &["--dry-run"]);
+    assert_eq!(code(&dry), 0, "{}", text(&dry));
+    let dry = stdout(&dry);
+    assert!(dry.contains("    pause Scheduled Job '"), "{dry}");
+    assert!(!dry.contains("stop Scheduled Job"), "{dry}");
+    assert!(dry.lines().any(|l| l.starts_with("total: ")), "{dry}");
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with("next: ") && l.contains("dmm shutdown") && l.contains("--yes")),
+        "{dry}"
+    );
+
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let status = stdout(&env.run(&["status", snap]));
+    assert!(status.contains("(1 run)"), "{status}");
+    assert!(status.contains(": completed"), "{status}");
+
+    let failed = stdout(&env.run(&["journal", snap, "--failed"]));
+    assert!(failed.contains("no step is failed now"), "{failed}");
+
+    let jobs = stdout(&env.run(&["journal", snap, "--kind", "job"]));
+    assert!(
+        !jobs.is_empty()
+            && jobs
+                .lines()
+                .all(|l| l.contains("[project ") && l.contains(", #")),
+        "{jobs}"
+    );
+    let json = stdout(&env.run(&["journal", snap, "--kind", "job", "--json"]));
+    assert!(!json.is_empty());
+    for line in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(
+            v["job"]["project_id"].is_string() && !v["job"]["number"].is_null(),
+            "{line}"
+        );
+    }
+}

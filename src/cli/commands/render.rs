@@ -11,10 +11,21 @@ use crate::runner::verify::{Finding, Verification};
 use crate::runner::{JobsOfShutdown, Plan, RunReport, RunSummary, VerificationOutcome};
 use crate::snapshot::Kind;
 
+/// What an operation does to one kind, in the operator's words: Scheduled Jobs are paused and
+/// resumed, Jobs restarted, the rest stopped and started.
+pub fn action(op: Operation, kind: Option<Kind>) -> &'static str {
+    match (op, kind) {
+        (Operation::Shutdown, Some(Kind::ScheduledJob)) => "pause",
+        (Operation::Restore, Some(Kind::ScheduledJob)) => "resume",
+        (Operation::Restore, Some(Kind::Job)) => "restart",
+        (op, _) => op.verb(),
+    }
+}
+
 pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let verb = op.verb();
     if dry_run {
-        outln!("dry run: {op} would {verb} these; nothing is touched now");
+        outln!("dry run: what {op} would do; nothing is touched now");
     }
     if plan.begins_cycle {
         outln!(
@@ -49,10 +60,23 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
             failed
         );
         if dry_run {
+            let verb = action(op, line.kind);
             for name in &line.names {
                 outln!("    {verb} {kind} '{name}'");
             }
         }
+    }
+    if dry_run {
+        let sum =
+            |f: fn(&crate::runner::PlanLine) -> usize| plan.lines.iter().map(f).sum::<usize>();
+        outln!(
+            "total: {} to {verb}, {} to wait for, {} confirmed, {} skipped, {} failed",
+            sum(|l| l.to_request),
+            sum(|l| l.to_wait),
+            sum(|l| l.confirmed),
+            sum(|l| l.skipped),
+            sum(|l| l.failed)
+        );
     }
 }
 

@@ -8,6 +8,7 @@ use crate::cli::confirm::confirm;
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
+use crate::cli::output::outln;
 use crate::cli::run_hooks::RunHooks;
 use crate::cli::{output_paths, run_options, signals};
 use crate::domino::KindOptions;
@@ -49,6 +50,14 @@ pub async fn run(
     if args.dry_run {
         let plan = runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
         render::print_plan(op, &plan, true);
+        let mut again = vec![format!(
+            "{} --yes",
+            crate::cli::hint::command(op.as_str(), &args.file, args.journal.as_deref())
+        )];
+        if let Some(kind) = args.service {
+            again.push(format!("-s {}", kind.slug()));
+        }
+        outln!("next: to do it, run: {}", again.join(" "));
         return Ok(Exit::Success);
     }
 

@@ -8,7 +8,7 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
+use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, VerificationState};
 use crate::runner::{JobsOfShutdown, next_action};
 use crate::snapshot::{self, Kind};
 
@@ -104,7 +104,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         return Ok(Exit::Success);
     }
 
-    outln!("journal {} ({} runs)", path.display(), runs.len());
+    outln!(
+        "journal {} ({} run{})",
+        path.display(),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" }
+    );
     if let Some(scan) = &scan {
         let problems = scan["problems"].as_array().map_or(0, Vec::len);
         outln!(
@@ -155,9 +160,18 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     if let Some(r) = last_run {
         let outcome = match &r.outcome {
-            Some(o) => format!("{o:?}"),
-            None => "still running, or killed".into(),
+            Some(RunOutcome::Completed) => "completed",
+            Some(RunOutcome::CompletedWithFailures) => "completed with failures",
+            Some(RunOutcome::Interrupted) => "interrupted",
+            Some(RunOutcome::Aborted) => "aborted",
+            None => "still running, or killed",
         };
+        // The message often begins with the outcome's own word ("interrupted; ..."): once.
+        let message = r.message.as_deref().map(|m| {
+            m.strip_prefix(outcome)
+                .map(|rest| rest.trim_start_matches([';', ':', ',', ' ']))
+                .unwrap_or(m)
+        });
         outln!(
             "last run: {} #{} started {}, ended {}: {}{}",
             r.op,
@@ -165,8 +179,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             r.started_at,
             r.ended_at.as_deref().unwrap_or("-"),
             outcome,
-            r.message
-                .as_deref()
+            message
+                .filter(|m| !m.is_empty())
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
