@@ -50,6 +50,7 @@ pub async fn run(
     if args.dry_run {
         let plan = runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
         render::print_plan(op, &plan, true);
+        jobs_left_line(op, &args, &journal, plan.cycle);
         let mut again = vec![format!(
             "{} --yes",
             crate::cli::hint::command(op.as_str(), &args.file, args.journal.as_deref())
@@ -63,6 +64,7 @@ pub async fn run(
 
     let prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
     render::print_plan(op, prepared.plan(), false);
+    jobs_left_line(op, &args, &journal, prepared.plan().cycle);
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
     signals::watch(cancel.clone());
@@ -77,6 +79,29 @@ pub async fn run(
         global.verbose > 0,
     );
     Ok(Exit::for_outcome(report.outcome))
+}
+
+/// Under a restore's plan, before its prompt: the Jobs the shutdown stopped that this restore
+/// leaves stopped (no `--restart-jobs`), so that the choice is made knowingly. Read from the
+/// journal without its lock, as `dmm status` does.
+fn jobs_left_line(op: Operation, args: &RunArgs, journal: &std::path::Path, cycle: u32) {
+    use crate::journal::{JournalRead, JournalReader};
+    let only_other_kinds = args
+        .service
+        .is_some_and(|k| k.source() != crate::snapshot::Source::Live);
+    if op != Operation::Restore || args.restart_jobs || only_other_kinds {
+        return;
+    }
+    let Ok(steps) = JournalReader::open(journal).and_then(|r| r.steps(None)) else {
+        return;
+    };
+    let left = runner::JobsOfShutdown::of(&steps, cycle).left_stopped();
+    if left > 0 {
+        outln!(
+            "{:<18} {left} stopped by the shutdown stay stopped: add --restart-jobs to restart them",
+            "Job"
+        );
+    }
 }
 
 impl From<RunError> for CliError {
