@@ -30,6 +30,13 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let printed = stdout(&out);
+    assert!(
+        printed.contains(&format!(
+            "{} stopped by the shutdown stay stopped: add --restart-jobs",
+            jobs.stopped
+        )),
+        "the plan before the prompt: {printed}"
+    );
     let told = format!(
         "Jobs: {} stopped by the shutdown stay stopped, not restarted",
         jobs.stopped

@@ -25,7 +25,7 @@ pub fn action(op: Operation, kind: Option<Kind>) -> &'static str {
 pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let verb = op.verb();
     if dry_run {
-        outln!("dry run: what {op} would do; nothing is touched now");
+        outln!("dry run: {op} would {verb} these; nothing is touched now");
     }
     if plan.begins_cycle {
         outln!(
