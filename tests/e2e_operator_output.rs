@@ -170,7 +170,7 @@ fn the_dry_run_status_and_journal_say_what_they_mean() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let status = stdout(&env.run(&["status", snap]));
     assert!(status.contains("(1 run)"), "{status}");
-    assert!(status.contains(": completed"), "{status}");
+    assert!(status.contains(": ended ("), "{status}");
 
     let failed = stdout(&env.run(&["journal", snap, "--failed"]));
     assert!(failed.contains("no step is failed now"), "{failed}");

@@ -160,8 +160,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     if let Some(r) = last_run {
         let outcome = match &r.outcome {
-            Some(RunOutcome::Completed) => "completed",
-            Some(RunOutcome::CompletedWithFailures) => "completed with failures",
+            Some(RunOutcome::Completed) => "ended",
+            Some(RunOutcome::CompletedWithFailures) => "ended with failures",
             Some(RunOutcome::Interrupted) => "interrupted",
             Some(RunOutcome::Aborted) => "aborted",
             None => "still running, or killed",
