@@ -193,3 +193,22 @@ fn the_dry_run_status_and_journal_say_what_they_mean() {
         );
     }
 }
+
+/// A refused key makes `/version` answer 401 too: that line is not marked ✓.
+#[test]
+fn preflight_does_not_tick_a_refused_version_request() {
+    let env = Env::small();
+    let out = env
+        .dmm()
+        .env("DOMINO_API_KEY", "not-the-key")
+        .arg("preflight")
+        .output()
+        .unwrap();
+    let printed = stdout(&out);
+    let version = printed
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("version"))
+        .unwrap_or_else(|| panic!("a version line: {printed}"));
+    assert!(!version.starts_with('✓'), "{version}");
+    assert_ne!(code(&out), 0, "{printed}");
+}
