@@ -338,4 +338,71 @@ mod tests {
             NextAction::Complete
         );
     }
+
+    fn job_step(op: Operation, id: &str, attempts: u32, by_this_stop: Option<bool>) -> StepRecord {
+        StepRecord {
+            key: crate::journal::StepKey {
+                op,
+                kind: Kind::Job,
+                execution: id.into(),
+            },
+            name: id.into(),
+            owner: "o".into(),
+            phase: StepPhase::Confirmed,
+            attempts,
+            last_error: None,
+            last_http_status: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            cycle: 1,
+            detail: None,
+            requested_at: None,
+            effect: None,
+            ended: by_this_stop.map(|by_this_stop| crate::journal::StepEnd {
+                word: "Stopped".into(),
+                by_this_stop,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_verified_restore_that_left_jobs_stopped_says_so_until_they_are_restarted() {
+        let mut steps = vec![
+            job_step(Operation::Shutdown, "a", 1, Some(true)),
+            job_step(Operation::Shutdown, "b", 1, None),
+            // Ended on its own: before its stop, or while the stop was refused.
+            job_step(Operation::Shutdown, "c", 0, None),
+            job_step(Operation::Shutdown, "d", 1, Some(false)),
+        ];
+        let jobs = JobsOfShutdown::of(&steps, 1);
+        assert_eq!(
+            jobs,
+            JobsOfShutdown {
+                stopped: 2,
+                restarted: 0,
+                ended_on_their_own: 2
+            }
+        );
+        let runs = [run(
+            Operation::Restore,
+            Some(RunOutcome::Completed),
+            "",
+            json!({}),
+        )];
+        let passed = [verification(Operation::Restore, true, false)];
+        assert_eq!(
+            next_action(&Snapshot::default(), &steps, &runs, &passed),
+            NextAction::JobsLeftStopped {
+                stopped: 2,
+                flags: RunFlags::default()
+            }
+        );
+        steps.push(job_step(Operation::Restore, "a", 1, None));
+        steps.push(job_step(Operation::Restore, "b", 1, None));
+        assert_eq!(JobsOfShutdown::of(&steps, 1).left_stopped(), 0);
+        assert_eq!(
+            next_action(&Snapshot::default(), &steps, &runs, &passed),
+            NextAction::Complete
+        );
+    }
 }
