@@ -64,8 +64,10 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         })
         .collect();
     if args.failed && failed_now.is_empty() {
+        // Said on stderr: the listing on stdout stays empty for scripts (`| wc -l`), and the
+        // operator is not left wondering whether the command worked.
         if !args.json {
-            outln!("no step is failed now in {}", path.display());
+            crate::cli::output::notice(&format!("no step is failed now in {}", path.display()));
         }
         return Ok(Exit::Success);
     }
