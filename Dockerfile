@@ -2,10 +2,18 @@
 # The production image of dmm: the CLI alone, without the simulator (--no-default-features).
 #
 #   docker build -t dmm .
+#   mkdir -p maintenance && sudo chown 10001:10001 maintenance
 #   docker run --rm -e DOMINO_HOSTNAME -e DOMINO_API_KEY -v "$PWD/maintenance:/work" \
 #     dmm snapshot before-upgrade.json
 #
-# The snapshot and its FILE.journal are written under /work, a volume: mount durable storage there.
+# The snapshot and its FILE.journal are written under /work, a volume: mount durable storage
+# there, writable by uid 10001 (the image's user `dmm`, gid 10001), or dmm stops at once with
+# "permission denied" on the journal. In Kubernetes, `fsGroup: 10001` does that for a volume
+# (deploy/kubernetes/).
+#
+# Base images: pinned by tag. Pin them by digest too (`FROM rust:1.95-bookworm@sha256:...`)
+# when building for production: the digests could not be looked up from where this file was
+# last edited (no registry access), and a made-up digest would only break the build.
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src

@@ -9,7 +9,10 @@ cd "$(dirname "$0")/.."
 if [ -n "${DMM_BIN_DIR:-}" ]; then
   bin=$DMM_BIN_DIR
 else
-  cargo build --locked --quiet --bins
+  # cargo's own progress shows that it is building: the first build compiles about 300 crates,
+  # a few minutes on a laptop; later runs take seconds.
+  echo "building dmm and domino-sim (the first build takes a few minutes; later ones seconds)..." >&2
+  cargo build --locked --bins
   bin=target/debug
 fi
 work=$(mktemp -d)

@@ -207,6 +207,12 @@ fn a_deadline_during_verification_continues_with_the_same_kind_and_retries_nothi
         "nothing failed: {}",
         text(&failed)
     );
+    // ... and it says so, on stderr, rather than printing nothing at all.
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("no step is failed now"),
+        "{}",
+        text(&failed)
+    );
 
     let printed = next_of(&out);
     let said = next_of(&status(&env));

@@ -45,25 +45,44 @@ pub struct GlobalArgs {
     #[arg(long, env = "DOMINO_HOSTNAME", global = true, hide_env_values = true)]
     pub hostname: Option<String>,
     /// Read the API key from this file instead of DOMINO_API_KEY.
-    #[arg(long, env = "DOMINO_API_KEY_FILE", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "DOMINO_API_KEY_FILE",
+        global = true,
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub api_key_file: Option<PathBuf>,
     /// Send the service-account token in this file (Authorization: Bearer) instead of an API
     /// key; the file is read again when an answer is 401.
-    #[arg(long, env = "DOMINO_TOKEN_FILE", global = true, value_name = "PATH")]
+    #[arg(
+        long,
+        env = "DOMINO_TOKEN_FILE",
+        global = true,
+        hide_env_values = true,
+        value_name = "PATH"
+    )]
     pub token_file: Option<PathBuf>,
     /// Turn TLS certificate verification off ('true'). Dangerous: warns on every run.
-    #[arg(long, env = "DOMINO_SSL_NO_VERIFY", global = true, value_name = "BOOL", value_parser = parse_bool)]
+    #[arg(long, env = "DOMINO_SSL_NO_VERIFY", global = true, hide_env_values = true, value_name = "BOOL", value_parser = parse_bool)]
     pub ssl_no_verify: Option<bool>,
     /// Trust this PEM bundle of CA certificates as well as the system's.
-    #[arg(long, env = "DOMINO_CA_CERT", global = true, value_name = "PEM")]
+    #[arg(
+        long,
+        env = "DOMINO_CA_CERT",
+        global = true,
+        hide_env_values = true,
+        value_name = "PEM"
+    )]
     pub ca_cert: Option<PathBuf>,
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// More detail in logs (-v: debug, -vv: trace).
+    /// More detail: -v adds progress log lines and lists every skipped execution, -vv debug
+    /// logs, -vvv trace. By default only warnings, errors and the summaries are shown.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
-    /// Only warnings, errors and the final summary.
+    /// Only warnings, errors and the summaries (the default since progress lines moved to -v).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// How long one attempt of a request may wait for its answer (one request's retries
@@ -103,13 +122,13 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  dmm shutdown before-upgrade.json\n  dmm shutdown before-upgrade.json --dry-run\n  dmm shutdown before-upgrade.json -s App --yes\n\nRun it again after an interruption: it continues from the journal."
     )]
-    Shutdown(RunArgs),
+    Shutdown(ShutdownArgs),
     /// Start again what the snapshot recorded (Scheduled Jobs are resumed last). Workspaces
     /// are left for their users, and only active Model API versions are started.
     #[command(
         after_help = "Examples:\n  dmm restore before-upgrade.json\n  dmm restore before-upgrade.json --retry-failed --yes"
     )]
-    Restore(RunArgs),
+    Restore(RestoreArgs),
     /// Check the deployment against the snapshot now, without a journal.
     #[command(
         after_help = "Examples:\n  dmm verify before-upgrade.json --expect stopped\n  dmm verify before-upgrade.json --expect running"
@@ -145,6 +164,7 @@ pub enum Command {
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  dmm completions bash > /etc/bash_completion.d/dmm")]
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -165,14 +185,85 @@ pub struct SnapshotArgs {
     pub concurrency: u32,
 }
 
+/// `dmm shutdown`: the options it shares with restore, and what to do with running Jobs.
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// What to do with the Jobs (batch runs) running when the shutdown reaches them: stop them
+    /// with their results committed, wait for them (--jobs-grace), or leave them [default:
+    /// stop].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub jobs: Option<JobsArg>,
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration,
+        help = format!("With --jobs wait: how long running Jobs get to finish on their own (e.g. 15m) [default: {}]", humantime::format_duration(defaults::JOBS_GRACE)))]
+    pub jobs_grace: Option<std::time::Duration>,
+}
+
+impl ShutdownArgs {
+    pub fn into_run(self) -> RunArgs {
+        RunArgs {
+            jobs: self.jobs,
+            jobs_grace: self.jobs_grace,
+            ..self.run
+        }
+    }
+}
+
+/// `dmm restore`: the options it shares with shutdown, and whether to restart Jobs.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Also restart each Job the shutdown stopped (never one that ended on its own), each
+    /// exactly once, with its original input commit. Without it they stay stopped, and the
+    /// summary, `next:` and `dmm status` say how many.
+    #[arg(long)]
+    pub restart_jobs: bool,
+}
+
+impl RestoreArgs {
+    pub fn into_run(self) -> RunArgs {
+        RunArgs {
+            restart_jobs: self.restart_jobs,
+            ..self.run
+        }
+    }
+}
+
+/// `journal --kind`'s help, from the kind registry.
+fn kind_filter_help() -> String {
+    let slugs: Vec<&str> = Kind::EVERY.iter().map(|k| k.slug()).collect();
+    format!(
+        "Only this kind ({}) [default: every kind]",
+        slugs.join(", ")
+    )
+}
+
+/// The `-s` help, from the kind registry, so that it names every kind there is.
+fn service_help() -> String {
+    let quoted = |label: &str| {
+        if label.contains(' ') {
+            format!("\"{label}\"")
+        } else {
+            label.to_string()
+        }
+    };
+    let labels: Vec<String> = Kind::EVERY.iter().map(|k| quoted(k.label())).collect();
+    let slugs: Vec<&str> = Kind::EVERY.iter().map(|k| k.slug()).collect();
+    format!(
+        "Only this kind: {} (or {}) [default: every kind]",
+        labels.join(", "),
+        slugs.join(", ")
+    )
+}
+
 /// Options shared by shutdown and restore.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The snapshot file written by `dmm snapshot` (or by the earlier Python tool).
     pub file: PathBuf,
-    /// Only this kind: App, "Model API Version", Workspace or "Scheduled Job" (or app, model,
-    /// workspace, scheduled-job).
-    #[arg(short = 's', long = "service", value_name = "KIND")]
+    #[arg(short = 's', long = "service", value_name = "KIND", help = service_help())]
     pub service: Option<Kind>,
     /// Do not ask for confirmation (required when there is no terminal).
     #[arg(short = 'y', long)]
@@ -186,12 +277,11 @@ pub struct RunArgs {
     /// Try again the steps that failed in an earlier run.
     #[arg(long)]
     pub retry_failed: bool,
-    /// Shutdown: what to do with the Jobs (batch runs) running when it reaches them: stop them
-    /// with their results committed [default], wait for them (--jobs-grace), or leave them.
-    #[arg(long, value_enum, value_name = "MODE")]
+    /// Shutdown's `--jobs` ([`ShutdownArgs`]); never a flag of restore.
+    #[arg(skip)]
     pub jobs: Option<JobsArg>,
-    /// Shutdown with --jobs wait: how long running Jobs get to finish on their own (e.g. 15m).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    /// Shutdown's `--jobs-grace` ([`ShutdownArgs`]).
+    #[arg(skip)]
     pub jobs_grace: Option<std::time::Duration>,
     /// POST a JSON notice here when the run starts, when it ends, and when a step has been
     /// failing for longer than --notify-stuck-after (repeatable; Slack/Teams webhooks show its
@@ -211,9 +301,8 @@ pub struct RunArgs {
     /// collector), every few seconds and at the end, atomically.
     #[arg(long, value_name = "PATH")]
     pub metrics_file: Option<PathBuf>,
-    /// Restore: also restart each Job the shutdown stopped (never one that ended on its own),
-    /// each exactly once, with its original input commit.
-    #[arg(long)]
+    /// Restore's `--restart-jobs` ([`RestoreArgs`]); never a flag of shutdown.
+    #[arg(skip)]
     pub restart_jobs: bool,
     /// Skip the verification pass at the end (recorded in the journal).
     #[arg(long)]
@@ -232,10 +321,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "RPS", value_parser = parse_positive_rate,
         help = format!("The most requests per second --rate-limit auto may reach [default: {}]", defaults::MAX_RATE))]
     pub max_rate: Option<f64>,
-    /// Earlier tool's flag: requests per batch; sets --concurrency.
+    /// Earlier tool's flag: requests per batch; sets --concurrency [default: unset, see
+    /// --concurrency].
     #[arg(short = 'b', long, value_name = "N", hide_short_help = true)]
     pub batch_size: Option<u32>,
-    /// Earlier tool's flag: seconds between batches; with -b sets --rate-limit to b/i.
+    /// Earlier tool's flag: seconds between batches; with -b sets --rate-limit to b/i
+    /// [default: unset, see --rate-limit].
     #[arg(
         short = 'i',
         long = "batch-interval-s",
@@ -321,8 +412,10 @@ pub enum Expect {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
+    /// The snapshot file to check the deployment against.
     pub file: PathBuf,
-    /// What the deployment should look like.
+    /// What the deployment should look like: stopped (after a shutdown) or running (after a
+    /// restore). Required.
     #[arg(long, value_enum)]
     pub expect: Expect,
     /// Print the result as JSON.
@@ -332,7 +425,9 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// The snapshot file the maintenance runs from.
     pub file: PathBuf,
+    /// The journal file [default: FILE.journal beside the snapshot].
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// Print the status as one JSON object.
@@ -364,7 +459,9 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct JournalArgs {
+    /// The snapshot file the maintenance runs from.
     pub file: PathBuf,
+    /// The journal file [default: FILE.journal beside the snapshot].
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
     /// JSON Lines, one event per line.
@@ -373,8 +470,7 @@ pub struct JournalArgs {
     /// Only the events of steps that are failed now.
     #[arg(long)]
     pub failed: bool,
-    /// Only this kind.
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", help = kind_filter_help())]
     pub kind: Option<Kind>,
     /// Walk the hash chain over the events instead of listing them: exit 0 when intact, 1 when
     /// an event was changed, removed or inserted (each named by its sequence number).
@@ -418,6 +514,7 @@ mod tests {
         let Command::Shutdown(a) = cli.command else {
             panic!()
         };
+        let a = a.run;
         assert_eq!(a.batch_size, Some(3));
         assert_eq!(a.batch_interval_s, Some(2));
         assert_eq!(a.service, Some(Kind::ModelApiVersion));
@@ -431,7 +528,7 @@ mod tests {
             let mut args = vec!["dmm", "shutdown", "s.json"];
             args.extend_from_slice(extra);
             Cli::try_parse_from(args).map(|cli| match cli.command {
-                Command::Shutdown(a) => (a.rate_limit, a.max_rate),
+                Command::Shutdown(a) => (a.run.rate_limit, a.run.max_rate),
                 _ => panic!(),
             })
         };

@@ -121,6 +121,17 @@ pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> 
             "upgrade Domino, then run: {}",
             command("restore", snapshot, journal)
         ),
+        NextAction::JobsLeftStopped { stopped, flags } => {
+            let restart = RunFlags {
+                restart_jobs: true,
+                ..flags.clone()
+            };
+            format!(
+                "the restore is done, but the {stopped} Job(s) the shutdown stopped stay stopped: to restart them, run: {}; to leave them stopped, nothing (the audit trail is in: {})",
+                continuation(Operation::Restore, snapshot, journal, &restart),
+                command("journal", snapshot, journal)
+            )
+        }
         NextAction::Complete => format!(
             "nothing: the maintenance is over; the audit trail is in: {}",
             command("journal", snapshot, journal)

@@ -69,9 +69,12 @@ pub fn init(global: &GlobalArgs, out: &Output) {
     let default = if global.quiet {
         "warn"
     } else {
+        // By default only warnings and errors: the tables and summaries on stdout say what
+        // happened, and the journal keeps every step (`dmm journal`); progress lines on -v.
         match global.verbose {
-            0 => "info",
-            1 => "debug",
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
             _ => "trace",
         }
     };

@@ -224,7 +224,7 @@ impl MetricsFile {
                 .set(1);
                 registry.register(
                     "next_action",
-                    "What to do next (1 for it): continue, retry_failed, check_again, remaining_kinds, verify, upgrade_then_restore, complete",
+                    "What to do next (1 for it): continue, retry_failed, check_again, remaining_kinds, verify, upgrade_then_restore, jobs_left_stopped, complete",
                     next,
                 );
             }

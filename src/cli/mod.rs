@@ -63,8 +63,12 @@ async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
     let global = cli.global;
     match cli.command {
         Command::Snapshot(a) => commands::snapshot::run(&global, &out, a).await,
-        Command::Shutdown(a) => commands::run::run(&global, &out, Operation::Shutdown, a).await,
-        Command::Restore(a) => commands::run::run(&global, &out, Operation::Restore, a).await,
+        Command::Shutdown(a) => {
+            commands::run::run(&global, &out, Operation::Shutdown, a.into_run()).await
+        }
+        Command::Restore(a) => {
+            commands::run::run(&global, &out, Operation::Restore, a.into_run()).await
+        }
         Command::Verify(a) => commands::verify::run(&global, &out, a).await,
         Command::Status(a) => commands::status::run(a),
         Command::Preflight(a) => commands::preflight::run(&global, a).await,
@@ -92,8 +96,27 @@ fn usage_error(e: clap::Error) -> ExitCode {
             || args.iter().any(|a| a == "--log-format=json")
     };
     let is_usage = !matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion);
-    if !(json && is_usage) {
+    if !is_usage {
         e.exit();
+    }
+    if !json {
+        // clap's usage line names every argument it found, the ones set by the environment
+        // too (`--hostname` from DOMINO_HOSTNAME), as if they were required: the command's own
+        // usage is printed instead.
+        let text = e.render().to_string();
+        let usage = clean_usage(&text);
+        let mut lines = Vec::new();
+        for line in text.lines() {
+            match (&usage, line.strip_prefix("Usage: ")) {
+                (Some(u), Some(_)) => lines.push(u.clone()),
+                _ => lines.push(line.to_string()),
+            }
+        }
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("{}\n", lines.join("\n")).as_bytes(),
+        );
+        return Exit::BadInput.into();
     }
     output::set_json_logs(true);
     let text = e.render().to_string();
@@ -104,6 +127,20 @@ fn usage_error(e: clap::Error) -> ExitCode {
         .trim_start_matches("error: ");
     output::error(&format!("{first} (see dmm --help)"));
     Exit::BadInput.into()
+}
+
+/// The usage line of the subcommand the arguments name (`Usage: dmm verify [OPTIONS] --expect
+/// <EXPECT> <FILE>`), as its help shows it.
+fn clean_usage(error_text: &str) -> Option<String> {
+    use clap::CommandFactory;
+    let used = error_text
+        .lines()
+        .find_map(|l| l.strip_prefix("Usage: dmm "))?;
+    let name = used.split_whitespace().next()?;
+    let mut cli = Cli::command();
+    cli.build();
+    let sub = cli.find_subcommand_mut(name)?;
+    Some(sub.render_usage().to_string())
 }
 
 /// A bug must still end as one line and a non-zero code, never a stack trace in an operator's

@@ -15,6 +15,9 @@ pub struct RunProgress {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
     failed: Mutex<HashMap<Kind, usize>>,
+    /// Steps of each kind not ended yet: an interrupted kind also "finishes", and must not be
+    /// said to have ended every step.
+    left: Mutex<HashMap<Kind, usize>>,
 }
 
 impl RunProgress {
@@ -23,6 +26,7 @@ impl RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            left: Mutex::new(HashMap::new()),
         }
     }
 
@@ -45,6 +49,9 @@ pub fn bar_style(color: bool) -> ProgressStyle {
 
 impl Reporter for RunProgress {
     fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
+        if let Ok(mut left) = self.left.lock() {
+            left.insert(kind, total.saturating_sub(done));
+        }
         if self.out.interactive {
             let bar = self.out.bars.add(ProgressBar::new(total as u64));
             bar.set_style(bar_style(self.out.color));
@@ -79,6 +86,11 @@ impl Reporter for RunProgress {
     }
 
     fn step_ended(&self, step: &StepRecord) {
+        if let Ok(mut left) = self.left.lock()
+            && let Some(n) = left.get_mut(&step.key.kind)
+        {
+            *n = n.saturating_sub(1);
+        }
         if let Some(bar) = self.bar(step.key.kind) {
             bar.inc(1);
         }
@@ -104,7 +116,10 @@ impl Reporter for RunProgress {
         if let Some(bar) = self.bar(kind) {
             bar.finish();
         }
-        tracing::info!("{op} {kind}: every step has ended");
+        match self.left.lock().ok().and_then(|l| l.get(&kind).copied()) {
+            Some(n) if n > 0 => tracing::info!("{op} {kind}: stopped with {n} step(s) unfinished"),
+            _ => tracing::info!("{op} {kind}: every step has ended"),
+        }
     }
 
     fn verification_started(&self) {

@@ -156,6 +156,11 @@ pub async fn contact(client: &DominoClient, tls_no_verify: bool) -> Contact {
                 "unknown: GET /version has no version field (not an error)",
             ),
         },
+        // A refusal is not a ✓: the same credentials are about to be refused everywhere.
+        Err(e) if e.is_unauthorized() => Check::warn(
+            "version",
+            format!("unknown: GET /version was refused ({e})"),
+        ),
         Err(e) => Check::ok("version", format!("unknown ({e}; not an error)")),
     };
     Contact {

@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::plan::kinds_not_done;
+use super::plan::{kinds_not_done, stopped_by_its_step};
 use crate::journal::{
     Operation, RunOutcome, RunRecord, StepPhase, StepRecord, VerificationRecord, VerificationState,
 };
@@ -100,8 +100,64 @@ pub enum NextAction {
     Verify { op: Operation },
     /// The shutdown is done and verified: upgrade Domino, then restore.
     UpgradeThenRestore,
+    /// The restore is done and verified, but Jobs the shutdown stopped stay stopped: they are
+    /// restarted only by `restore --restart-jobs`, which the operator may choose or not.
+    JobsLeftStopped {
+        /// Jobs the shutdown stopped that no restore has restarted.
+        stopped: usize,
+        flags: RunFlags,
+    },
     /// The restore is done and verified: the maintenance is complete.
     Complete,
+}
+
+/// How the Jobs (executions of live kinds) a shutdown found running stand in a cycle: the ones
+/// its own stop ended, those a restore restarts, and those that ended on their own (never
+/// restarted, so counted apart).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct JobsOfShutdown {
+    /// Ended by the shutdown's stop ([`stopped_by_its_step`]).
+    pub stopped: usize,
+    /// Of those, the ones a restore step restarts (`--restart-jobs`).
+    pub restarted: usize,
+    /// Found running, then ended by themselves: nothing to restart.
+    pub ended_on_their_own: usize,
+}
+
+impl JobsOfShutdown {
+    /// From every operation's steps, those of `cycle` and later.
+    pub fn of(steps: &[StepRecord], cycle: u32) -> JobsOfShutdown {
+        let live = |s: &&StepRecord| {
+            s.key.kind.source() == crate::snapshot::Source::Live && s.cycle >= cycle
+        };
+        let restarted: std::collections::HashSet<&str> = steps
+            .iter()
+            .filter(live)
+            .filter(|s| s.key.op == Operation::Restore)
+            .map(|s| s.key.execution.as_str())
+            .collect();
+        let mut jobs = JobsOfShutdown::default();
+        for s in steps
+            .iter()
+            .filter(live)
+            .filter(|s| s.key.op == Operation::Shutdown)
+        {
+            if stopped_by_its_step(s) {
+                jobs.stopped += 1;
+                if restarted.contains(s.key.execution.as_str()) {
+                    jobs.restarted += 1;
+                }
+            } else if s.phase == StepPhase::Confirmed {
+                jobs.ended_on_their_own += 1;
+            }
+        }
+        jobs
+    }
+
+    /// Stopped by the shutdown and not restarted (yet): they stay stopped.
+    pub fn left_stopped(&self) -> usize {
+        self.stopped - self.restarted
+    }
 }
 
 /// What the journal's records say to do next. `steps` may hold every operation's steps.
@@ -171,7 +227,15 @@ pub fn next_action(
     }
     match (verification, op) {
         (Some(VerificationState::Passed), Operation::Shutdown) => NextAction::UpgradeThenRestore,
-        (Some(VerificationState::Passed), Operation::Restore) => NextAction::Complete,
+        (Some(VerificationState::Passed), Operation::Restore) => {
+            match JobsOfShutdown::of(steps, last.cycle).left_stopped() {
+                0 => NextAction::Complete,
+                stopped => NextAction::JobsLeftStopped {
+                    stopped,
+                    flags: flags.for_every_kind(),
+                },
+            }
+        }
         _ => NextAction::Verify { op },
     }
 }
@@ -187,6 +251,7 @@ impl NextAction {
             NextAction::RemainingKinds { .. } => "remaining_kinds",
             NextAction::Verify { .. } => "verify",
             NextAction::UpgradeThenRestore => "upgrade_then_restore",
+            NextAction::JobsLeftStopped { .. } => "jobs_left_stopped",
             NextAction::Complete => "complete",
         }
     }
@@ -270,6 +335,73 @@ mod tests {
         let passed = [verification(Operation::Restore, true, false)];
         assert_eq!(
             next_action(&Snapshot::default(), &[], &runs, &passed),
+            NextAction::Complete
+        );
+    }
+
+    fn job_step(op: Operation, id: &str, attempts: u32, by_this_stop: Option<bool>) -> StepRecord {
+        StepRecord {
+            key: crate::journal::StepKey {
+                op,
+                kind: Kind::Job,
+                execution: id.into(),
+            },
+            name: id.into(),
+            owner: "o".into(),
+            phase: StepPhase::Confirmed,
+            attempts,
+            last_error: None,
+            last_http_status: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            cycle: 1,
+            detail: None,
+            requested_at: None,
+            effect: None,
+            ended: by_this_stop.map(|by_this_stop| crate::journal::StepEnd {
+                word: "Stopped".into(),
+                by_this_stop,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_verified_restore_that_left_jobs_stopped_says_so_until_they_are_restarted() {
+        let mut steps = vec![
+            job_step(Operation::Shutdown, "a", 1, Some(true)),
+            job_step(Operation::Shutdown, "b", 1, None),
+            // Ended on its own: before its stop, or while the stop was refused.
+            job_step(Operation::Shutdown, "c", 0, None),
+            job_step(Operation::Shutdown, "d", 1, Some(false)),
+        ];
+        let jobs = JobsOfShutdown::of(&steps, 1);
+        assert_eq!(
+            jobs,
+            JobsOfShutdown {
+                stopped: 2,
+                restarted: 0,
+                ended_on_their_own: 2
+            }
+        );
+        let runs = [run(
+            Operation::Restore,
+            Some(RunOutcome::Completed),
+            "",
+            json!({}),
+        )];
+        let passed = [verification(Operation::Restore, true, false)];
+        assert_eq!(
+            next_action(&Snapshot::default(), &steps, &runs, &passed),
+            NextAction::JobsLeftStopped {
+                stopped: 2,
+                flags: RunFlags::default()
+            }
+        );
+        steps.push(job_step(Operation::Restore, "a", 1, None));
+        steps.push(job_step(Operation::Restore, "b", 1, None));
+        assert_eq!(JobsOfShutdown::of(&steps, 1).left_stopped(), 0);
+        assert_eq!(
+            next_action(&Snapshot::default(), &steps, &runs, &passed),
             NextAction::Complete
         );
     }

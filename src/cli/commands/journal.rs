@@ -1,12 +1,12 @@
 //! `dmm journal`: the audit trail, one line per event.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
 use crate::journal::{ExpectedHead, JournalError, JournalRead, JournalReader, StepPhase};
-use crate::snapshot;
+use crate::snapshot::{self, Source};
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
@@ -16,7 +16,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         && args.journal.is_none()
         && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
     {
-        tracing::info!(
+        tracing::warn!(
             "no journal at {}; reading {}, which is bound to this snapshot",
             path.display(),
             found.display()
@@ -46,6 +46,31 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     } else {
         HashSet::new()
     };
+    // A Job is not in the snapshot: what identifies it (project, number, title, command) is in
+    // its step's record, shown with each of its events.
+    let job_details: HashMap<(String, String), serde_json::Value> = reader
+        .steps(None)?
+        .into_iter()
+        .filter(|s| s.key.kind.source() == Source::Live)
+        .filter_map(|s| {
+            let d = s.detail?;
+            let job = serde_json::json!({
+                "project_id": d["projectId"],
+                "number": d["number"],
+                "title": d["title"],
+                "command": d["command"],
+            });
+            Some(((s.key.kind.label().to_owned(), s.key.execution), job))
+        })
+        .collect();
+    if args.failed && failed_now.is_empty() {
+        // Said on stderr: the listing on stdout stays empty for scripts (`| wc -l`), and the
+        // operator is not left wondering whether the command worked.
+        if !args.json {
+            crate::cli::output::notice(&format!("no step is failed now in {}", path.display()));
+        }
+        return Ok(Exit::Success);
+    }
     for e in reader.events()? {
         if args.kind.is_some_and(|k| k != e.kind) {
             continue;
@@ -59,11 +84,17 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         {
             continue;
         }
+        let job = job_details.get(&(e.kind.label().to_owned(), e.execution.clone()));
         let line = if args.json {
-            serde_json::to_string(&e).unwrap_or_default()
+            let mut value = serde_json::to_value(&e).unwrap_or_default();
+            if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
+                map.insert("job".into(), job.clone());
+            }
+            value.to_string()
         } else {
+            let about = job.map(job_text).unwrap_or_default();
             format!(
-                "{} run {} {} {} '{}' ({}) {}: {} -> {} attempt {}{}{}",
+                "{} run {} {} {} '{}' ({}) {}{about}: {} -> {} attempt {}{}{}",
                 e.time,
                 e.run,
                 e.op,
@@ -90,6 +121,27 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// ` [project P, #N, command C]`: a Job's project, number and command (its title is the name).
+fn job_text(job: &serde_json::Value) -> String {
+    let mut parts = Vec::new();
+    if let Some(p) = job["project_id"].as_str() {
+        parts.push(format!("project {p}"));
+    }
+    match &job["number"] {
+        serde_json::Value::Null => {}
+        serde_json::Value::String(n) => parts.push(format!("#{n}")),
+        n => parts.push(format!("#{n}")),
+    }
+    if let Some(c) = job["command"].as_str().filter(|c| !c.is_empty()) {
+        parts.push(format!("command '{c}'"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join(", "))
+    }
 }
 
 /// `dmm journal FILE --verify [--expect-head SEQ:SHA256]`: one line per break, then one verdict

@@ -1,5 +1,6 @@
 //! Human-readable output on stdout: plans, summaries, verification results, next steps.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -7,7 +8,19 @@ use crate::cli::hint;
 use crate::cli::output::outln;
 use crate::journal::{Operation, RunOutcome};
 use crate::runner::verify::{Finding, Verification};
-use crate::runner::{Plan, RunReport, RunSummary, VerificationOutcome};
+use crate::runner::{JobsOfShutdown, Plan, RunReport, RunSummary, VerificationOutcome};
+use crate::snapshot::Kind;
+
+/// What an operation does to one kind, in the operator's words: Scheduled Jobs are paused and
+/// resumed, Jobs restarted, the rest stopped and started.
+pub fn action(op: Operation, kind: Option<Kind>) -> &'static str {
+    match (op, kind) {
+        (Operation::Shutdown, Some(Kind::ScheduledJob)) => "pause",
+        (Operation::Restore, Some(Kind::ScheduledJob)) => "resume",
+        (Operation::Restore, Some(Kind::Job)) => "restart",
+        (op, _) => op.verb(),
+    }
+}
 
 pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
     let verb = op.verb();
@@ -47,16 +60,32 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
             failed
         );
         if dry_run {
+            let verb = action(op, line.kind);
             for name in &line.names {
                 outln!("    {verb} {kind} '{name}'");
             }
         }
     }
+    if dry_run {
+        let sum =
+            |f: fn(&crate::runner::PlanLine) -> usize| plan.lines.iter().map(f).sum::<usize>();
+        outln!(
+            "total: {} to {verb}, {} to wait for, {} confirmed, {} skipped, {} failed",
+            sum(|l| l.to_request),
+            sum(|l| l.to_wait),
+            sum(|l| l.confirmed),
+            sum(|l| l.skipped),
+            sum(|l| l.failed)
+        );
+    }
 }
 
 /// Everything a finished, failed or interrupted run has to say, and what to run next.
-pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
+pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>, verbose: bool) {
     print_run_summary(report.op, &report.summary, report.took);
+    if let Some(jobs) = &report.summary.jobs {
+        print_jobs_left(jobs, file, journal);
+    }
     if let Some(head) = &report.journal_head {
         outln!(
             "journal head: {head} (keep it outside the journal: `{} --verify --expect-head {head}` shows later that no newer event was removed)",
@@ -64,7 +93,7 @@ pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>) {
         );
     }
     match &report.verification {
-        VerificationOutcome::Checked(v) => print_verification(v),
+        VerificationOutcome::Checked(v) => print_verification(v, verbose),
         VerificationOutcome::Skipped => outln!("verification: skipped (--no-verify)"),
         VerificationOutcome::Unavailable(why) => outln!("verification: FAILED, {why}"),
         VerificationOutcome::NotRun => {}
@@ -125,7 +154,39 @@ fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     }
 }
 
-pub fn print_verification(v: &Verification) {
+/// What became of the Jobs the shutdown stopped: restarted, or left stopped (said, with the
+/// flag that restarts them), and those that ended on their own (never restarted).
+fn print_jobs_left(jobs: &JobsOfShutdown, file: &Path, journal: Option<&Path>) {
+    if jobs.stopped == 0 && jobs.ended_on_their_own == 0 {
+        return;
+    }
+    let mut parts = Vec::new();
+    if jobs.left_stopped() > 0 {
+        parts.push(format!(
+            "{} stopped by the shutdown stay stopped, not restarted (restart them with `{} --restart-jobs`)",
+            jobs.left_stopped(),
+            hint::command("restore", file, journal)
+        ));
+    }
+    if jobs.restarted > 0 {
+        parts.push(format!(
+            "{} stopped by the shutdown restarted",
+            jobs.restarted
+        ));
+    }
+    if jobs.ended_on_their_own > 0 {
+        parts.push(format!(
+            "{} ended on their own during the shutdown (never restarted)",
+            jobs.ended_on_their_own
+        ));
+    }
+    outln!("Jobs: {}", parts.join("; "));
+}
+
+/// Mismatches need action and are listed one by one; executions skipped on purpose (Workspaces
+/// left for their users) are counted per kind and reason, and listed only with `-v` (or in
+/// `dmm journal`): thousands of them would push the result off the screen.
+pub fn print_verification(v: &Verification, verbose: bool) {
     if v.passed {
         outln!("verification: passed ({} checked)", v.checked);
     } else {
@@ -135,7 +196,14 @@ pub fn print_verification(v: &Verification) {
             v.checked
         );
     }
+    let mut skipped: BTreeMap<(Kind, &str), usize> = BTreeMap::new();
     for item in &v.items {
+        if item.finding == Finding::Skipped && !verbose {
+            *skipped
+                .entry((item.kind, item.detail.as_str()))
+                .or_default() += 1;
+            continue;
+        }
         let label = match item.finding {
             Finding::Ok => continue,
             Finding::StillRunning => "still running",
@@ -152,5 +220,20 @@ pub fn print_verification(v: &Verification) {
             item.execution,
             item.detail
         );
+    }
+    for ((kind, why), n) in &skipped {
+        outln!(
+            "  skipped       {n} {}: {why} (listed with -v)",
+            plural(*kind, *n)
+        );
+    }
+}
+
+/// "1 Workspace", "96 Workspaces": every label takes an s.
+pub fn plural(kind: Kind, n: usize) -> String {
+    if n == 1 {
+        kind.label().to_string()
+    } else {
+        format!("{}s", kind.label())
     }
 }

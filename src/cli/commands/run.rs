@@ -8,6 +8,7 @@ use crate::cli::confirm::confirm;
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
+use crate::cli::output::outln;
 use crate::cli::run_hooks::RunHooks;
 use crate::cli::{output_paths, run_options, signals};
 use crate::domino::KindOptions;
@@ -49,11 +50,21 @@ pub async fn run(
     if args.dry_run {
         let plan = runner::plan_only(&journal, &loaded, &deployment, &selection, &options).await?;
         render::print_plan(op, &plan, true);
+        jobs_left_line(op, &args, &journal, plan.cycle);
+        let mut again = vec![format!(
+            "{} --yes",
+            crate::cli::hint::command(op.as_str(), &args.file, args.journal.as_deref())
+        )];
+        if let Some(kind) = args.service {
+            again.push(format!("-s {}", kind.slug()));
+        }
+        outln!("next: to do it, run: {}", again.join(" "));
         return Ok(Exit::Success);
     }
 
     let prepared = runner::prepare(&journal, loaded, deployment, selection, options).await?;
     render::print_plan(op, prepared.plan(), false);
+    jobs_left_line(op, &args, &journal, prepared.plan().cycle);
     confirm(op, prepared.plan(), prepared.host(), args.yes)?;
     let cancel = Cancel::new();
     signals::watch(cancel.clone());
@@ -61,8 +72,36 @@ pub async fn run(
     let result = prepared.execute(&cancel, hooks.reporter()).await;
     hooks.finish(result.as_ref().ok());
     let report = result?;
-    render::print_report(&report, &args.file, args.journal.as_deref());
+    render::print_report(
+        &report,
+        &args.file,
+        args.journal.as_deref(),
+        global.verbose > 0,
+    );
     Ok(Exit::for_outcome(report.outcome))
+}
+
+/// Under a restore's plan, before its prompt: the Jobs the shutdown stopped that this restore
+/// leaves stopped (no `--restart-jobs`), so that the choice is made knowingly. Read from the
+/// journal without its lock, as `dmm status` does.
+fn jobs_left_line(op: Operation, args: &RunArgs, journal: &std::path::Path, cycle: u32) {
+    use crate::journal::{JournalRead, JournalReader};
+    let only_other_kinds = args
+        .service
+        .is_some_and(|k| k.source() != crate::snapshot::Source::Live);
+    if op != Operation::Restore || args.restart_jobs || only_other_kinds {
+        return;
+    }
+    let Ok(steps) = JournalReader::open(journal).and_then(|r| r.steps(None)) else {
+        return;
+    };
+    let left = runner::JobsOfShutdown::of(&steps, cycle).left_stopped();
+    if left > 0 {
+        outln!(
+            "{:<18} {left} stopped by the shutdown stay stopped: add --restart-jobs to restart them",
+            "Job"
+        );
+    }
 }
 
 impl From<RunError> for CliError {

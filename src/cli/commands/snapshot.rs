@@ -180,6 +180,7 @@ impl ScanProgress for ScanBars {
     }
 
     fn warning(&self, message: &str) {
-        tracing::warn!("{message}");
+        // The summary prints every warning once, as `warning:` lines; here only with -v.
+        tracing::debug!("{message}");
     }
 }

@@ -8,8 +8,8 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
-use crate::runner::next_action;
+use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, VerificationState};
+use crate::runner::{JobsOfShutdown, next_action};
 use crate::snapshot::{self, Kind};
 
 const PHASES: [&str; 6] = [
@@ -75,6 +75,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             .or_default() += 1;
     }
     let next_action = next_action(&loaded.snapshot, &steps, &runs, &verifications);
+    let jobs = JobsOfShutdown::of(&steps, cycle);
     let next = hint::next_line(&next_action, &args.file, journal_arg.as_deref());
     let last_run = runs.last();
     let last_verification = verifications.last();
@@ -97,12 +98,18 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "journal_head": head.to_string(),
             "next": next,
             "next_action": next_action,
+            "jobs": jobs,
         });
         outln!("{doc}");
         return Ok(Exit::Success);
     }
 
-    outln!("journal {} ({} runs)", path.display(), runs.len());
+    outln!(
+        "journal {} ({} run{})",
+        path.display(),
+        runs.len(),
+        if runs.len() == 1 { "" } else { "s" }
+    );
     if let Some(scan) = &scan {
         let problems = scan["problems"].as_array().map_or(0, Vec::len);
         outln!(
@@ -145,11 +152,26 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             n(PHASES[5])
         );
     }
+    let restored = runs
+        .iter()
+        .any(|r| r.op == Operation::Restore && r.cycle >= cycle);
+    if restored && let Some(line) = jobs_line(&jobs) {
+        outln!("{line}");
+    }
     if let Some(r) = last_run {
         let outcome = match &r.outcome {
-            Some(o) => format!("{o:?}"),
-            None => "still running, or killed".into(),
+            Some(RunOutcome::Completed) => "ended",
+            Some(RunOutcome::CompletedWithFailures) => "ended with failures",
+            Some(RunOutcome::Interrupted) => "interrupted",
+            Some(RunOutcome::Aborted) => "aborted",
+            None => "still running, or killed",
         };
+        // The message often begins with the outcome's own word ("interrupted; ..."): once.
+        let message = r.message.as_deref().map(|m| {
+            m.strip_prefix(outcome)
+                .map(|rest| rest.trim_start_matches([';', ':', ',', ' ']))
+                .unwrap_or(m)
+        });
         outln!(
             "last run: {} #{} started {}, ended {}: {}{}",
             r.op,
@@ -157,8 +179,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             r.started_at,
             r.ended_at.as_deref().unwrap_or("-"),
             outcome,
-            r.message
-                .as_deref()
+            message
+                .filter(|m| !m.is_empty())
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
@@ -187,6 +209,31 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     outln!("journal head: {head}");
     outln!("next: {next}");
     Ok(Exit::Success)
+}
+
+/// After a restore: the Jobs the shutdown stopped, restarted or not, and those that ended on
+/// their own.
+fn jobs_line(jobs: &JobsOfShutdown) -> Option<String> {
+    let mut parts = Vec::new();
+    if jobs.left_stopped() > 0 {
+        parts.push(format!(
+            "{} stopped by the shutdown: stopped, not restarted (restore --restart-jobs restarts them)",
+            jobs.left_stopped()
+        ));
+    }
+    if jobs.restarted > 0 {
+        parts.push(format!(
+            "{} stopped by the shutdown: restarted",
+            jobs.restarted
+        ));
+    }
+    if jobs.ended_on_their_own > 0 {
+        parts.push(format!(
+            "{} ended on their own (never restarted)",
+            jobs.ended_on_their_own
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("Jobs: {}", parts.join("; ")))
 }
 
 /// Whom the run acted as and which Domino it talked to, when the run recorded either.

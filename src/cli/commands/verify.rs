@@ -35,7 +35,7 @@ pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result
     if args.json {
         outln!("{}", serde_json::to_string(&v).unwrap_or_default());
     } else {
-        render::print_verification(&v);
+        render::print_verification(&v, global.verbose > 0);
     }
     Ok(if v.passed {
         Exit::Success
