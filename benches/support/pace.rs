@@ -149,7 +149,9 @@ pub fn bench(
             0,
         ),
         (
-            format!("capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%, listings {CAPACITY_LIST_ROW_US} µs/row"),
+            format!(
+                "capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%, listings {CAPACITY_LIST_ROW_US} µs/row"
+            ),
             0,
             CAPACITY_RPS,
             KNEE_PCT,
@@ -232,7 +234,7 @@ pub fn print_table(rows: &[PaceRow]) {
         defaults::CONCURRENCY
     );
     println!(
-        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8}  {}",
+        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8}  server model",
         "N",
         "phase",
         "wall s",
@@ -249,7 +251,6 @@ pub fn print_table(rows: &[PaceRow]) {
         "RSS MiB",
         "in flight",
         "req/exec",
-        "server model"
     );
     for r in rows {
         let p = r.pace.as_ref();
@@ -270,7 +271,10 @@ pub fn print_table(rows: &[PaceRow]) {
             f(p.map(|p| p.max)),
             p.map_or("-".to_string(), |p| p.pushbacks.to_string()),
             r.peak_rss_kib as f64 / 1024.0,
-            p.map_or("-".to_string(), |p| format!("{:.0}/{}", p.in_flight_settled, p.in_flight_max)),
+            p.map_or("-".to_string(), |p| format!(
+                "{:.0}/{}",
+                p.in_flight_settled, p.in_flight_max
+            )),
             r.requests as f64 / r.bound.executions.max(1) as f64,
             r.sim,
         );

@@ -201,8 +201,7 @@ impl RequestLimiter {
     pub(crate) fn answered(&self, ticket: &Ticket, signal: Signal) {
         let Some(rate) = &self.rate else { return };
         if matches!(signal, Signal::Pushback(_)) {
-            rate.pushbacks
-                .fetch_add(1, Ordering::Relaxed);
+            rate.pushbacks.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(control) = &rate.control {
             let mut control = lock(control);

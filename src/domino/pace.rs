@@ -589,7 +589,10 @@ mod tests {
                 changes.extend(self.c.on_sent(sent, bound, bound));
                 self.now += step;
                 let (class, latency) = kinds[i % kinds.len()];
-                changes.extend(self.c.on_answer(self.now, sent, Signal::Clean(latency, class)));
+                changes.extend(
+                    self.c
+                        .on_answer(self.now, sent, Signal::Clean(latency, class)),
+                );
             }
             changes
         }
@@ -787,10 +790,7 @@ mod tests {
                 d.busy_mixed_tick(&both)
             });
         }
-        assert!(
-            changes.iter().all(|c| c.to > c.from),
-            "no cut: {changes:?}"
-        );
+        assert!(changes.iter().all(|c| c.to > c.from), "no cut: {changes:?}");
         assert_eq!(d.c.rate(), 400.0, "it reaches the maximum");
     }
 
@@ -803,7 +803,10 @@ mod tests {
         }
         let before = d.c.rate();
         // Everything now takes four times as long as it did.
-        let slower = [(READ, FAST * 4 + LATENCY_SLACK), (LISTING, Duration::from_millis(47 * 4))];
+        let slower = [
+            (READ, FAST * 4 + LATENCY_SLACK),
+            (LISTING, Duration::from_millis(47 * 4)),
+        ];
         let mut changes = Vec::new();
         for _ in 0..SLOW_TICKS + 1 {
             changes.extend(d.busy_mixed_tick(&slower));
@@ -855,9 +858,16 @@ mod tests {
         // A tick in which nobody waited for a slot leaves it.
         d.tick(10, false, FAST);
         d.tick(10, false, FAST);
-        assert_eq!(d.c.in_flight_limit(), grown + 1, "only the tick already under way counts");
+        assert_eq!(
+            d.c.in_flight_limit(),
+            grown + 1,
+            "only the tick already under way counts"
+        );
         let report = d.c.report();
-        assert_eq!((report.in_flight_min, report.in_flight_max), (INITIAL_IN_FLIGHT, 64));
+        assert_eq!(
+            (report.in_flight_min, report.in_flight_max),
+            (INITIAL_IN_FLIGHT, 64)
+        );
     }
 
     #[test]
@@ -874,7 +884,12 @@ mod tests {
 
     #[test]
     fn route_classes_ignore_ids_and_query_values() {
-        let jobs = |p: &str| RouteClass::of("GET", &format!("/v4/jobs?projectId={p}&page_size=50&page_no=1"));
+        let jobs = |p: &str| {
+            RouteClass::of(
+                "GET",
+                &format!("/v4/jobs?projectId={p}&page_size=50&page_no=1"),
+            )
+        };
         assert_eq!(jobs("5f3a9c"), jobs("60aa01"));
         assert_eq!(
             RouteClass::of("POST", "/v4/modelProducts/a1/stop"),
@@ -884,7 +899,10 @@ mod tests {
             RouteClass::of("POST", "/v4/modelProducts/a1/stop"),
             RouteClass::of("POST", "/v4/modelProducts/a1/start")
         );
-        assert_ne!(RouteClass::of("GET", "/v4/projects"), RouteClass::of("POST", "/v4/projects"));
+        assert_ne!(
+            RouteClass::of("GET", "/v4/projects"),
+            RouteClass::of("POST", "/v4/projects")
+        );
         assert_ne!(jobs("p1"), RouteClass::of("GET", "/v4/modelProducts"));
     }
 

@@ -258,7 +258,11 @@ impl FaultInjector {
     /// The extra latency of a server past its knee, at an arrival at `now_ms`.
     fn knee_latency(&mut self, now_ms: u64) -> Duration {
         let f = &self.faults;
-        let capacity = if f.capacity_rps > 0 { f.capacity_rps } else { f.max_rps };
+        let capacity = if f.capacity_rps > 0 {
+            f.capacity_rps
+        } else {
+            f.max_rps
+        };
         if f.slow_from_pct == 0 || capacity == 0 {
             return Duration::ZERO;
         }

@@ -217,6 +217,27 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
     response
 }
 
+/// Delays a listing by `row_us` per row it returns (an array, bare or in `data`), as a server
+/// that reads and serializes each row does.
+async fn listing_cost(response: Response, row_us: u64) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let rows = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Array(rows)) => rows.len(),
+        Ok(serde_json::Value::Object(map)) => map
+            .values()
+            .find_map(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0),
+        _ => 0,
+    };
+    if rows > 0 {
+        tokio::time::sleep(std::time::Duration::from_micros(row_us * rows as u64)).await;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,25 +271,4 @@ mod tests {
         );
         assert_eq!(body_target(b"not json"), None);
     }
-}
-
-/// Delays a listing by `row_us` per row it returns (an array, bare or in `data`), as a server
-/// that reads and serializes each row does.
-async fn listing_cost(response: Response, row_us: u64) -> Response {
-    let (parts, body) = response.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
-    let rows = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Array(rows)) => rows.len(),
-        Ok(serde_json::Value::Object(map)) => map
-            .values()
-            .find_map(|v| v.as_array().map(Vec::len))
-            .unwrap_or(0),
-        _ => 0,
-    };
-    if rows > 0 {
-        tokio::time::sleep(std::time::Duration::from_micros(row_us * rows as u64)).await;
-    }
-    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
