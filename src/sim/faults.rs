@@ -366,6 +366,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn latency_rises_past_the_knee_and_refusals_count_in_the_window() {
+        let mut injector = FaultInjector::new(
+            Faults {
+                max_rps: 100,
+                slow_from_pct: 70,
+                ..Faults::default()
+            },
+            1,
+        );
+        // 70 requests in the first second: at the knee, no slowdown.
+        let first: Vec<_> = (0..70).map(|i| injector.decide(i * 14)).collect();
+        assert!(
+            first
+                .iter()
+                .all(|(l, v)| l.is_zero() && *v == Verdict::Pass)
+        );
+        // 30 more in the same second: up to the full slowdown at the capacity.
+        let (at_capacity, verdict) = (0..30)
+            .map(|i| injector.decide(980 + i / 2))
+            .last()
+            .unwrap();
+        assert_eq!(verdict, Verdict::Pass);
+        assert_eq!(at_capacity, KNEE_SLOWDOWN);
+        // Beyond it, refused with Retry-After, and the refusals count: the window stays full.
+        for i in 0..10 {
+            assert_eq!(
+                injector.decide(995 + i / 5).1,
+                Verdict::RateLimited { retry_after_s: 1 }
+            );
+        }
+        assert!(
+            Faults {
+                slow_from_pct: 100,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
     fn patch_changes_only_given_fields_and_validates() {
         let f = Faults::default();
         let patch: FaultsPatch =
