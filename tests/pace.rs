@@ -211,3 +211,86 @@ fn a_run_record_written_before_the_pace_was_recorded_still_reads() {
     // And a record without a pace is written without the field, as before.
     assert!(!serde_json::to_string(&run).unwrap().contains("pace"));
 }
+
+#[test]
+fn slow_listings_beside_fast_single_reads_do_not_cut_the_rate() {
+    // Single reads and stops answer in 5 ms; a listing takes 300 µs more per row it returns, so
+    // the App and workspace listings read while polling (transitions take a second) and the
+    // Job listings of each project take tens of milliseconds. Each kind of request is as fast
+    // as it always is: nothing here is a slowdown.
+    let env = Env::new(
+        config(GenerateSpec {
+            projects: 20,
+            apps: 200,
+            workspaces: 150,
+            jobs: 100,
+            ..busy_spec()
+        })
+        .transition(1000, 200)
+        .faults(Faults {
+            latency_ms: 5,
+            ..Faults::none()
+        }),
+    );
+    env.take_snapshot();
+    env.sim
+        .set_faults(FaultsPatch {
+            list_row_us: Some(300),
+            ..Default::default()
+        })
+        .unwrap();
+    let out = run_paced(&env, "shutdown", &["-v"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = stderr(&out);
+    let cuts: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("pace: ") && l.contains("latency"))
+        .collect();
+    assert!(cuts.is_empty(), "cut for latency: {cuts:?}");
+    let pace = pace_of(&env);
+    assert_eq!(pace.min, defaults::INITIAL_RATE, "it never fell: {pace:?}");
+    assert_eq!(pace.pushbacks, 0);
+}
+
+#[test]
+fn a_server_that_slows_down_for_every_kind_of_request_gets_a_lower_rate() {
+    // Every kind of request answers in 2 ms, until the server has taken 400 requests; then
+    // every kind takes 60 ms, and the server never refuses: the rate falls, for latency.
+    let env = Env::new(
+        config(GenerateSpec {
+            apps: 400,
+            workspaces: 300,
+            ..busy_spec()
+        })
+        .faults(Faults {
+            latency_ms: 2,
+            ..Faults::none()
+        }),
+    );
+    env.take_snapshot();
+    let before = env.sim.requests().total;
+    let sim = &env.sim;
+    let out = std::thread::scope(|s| {
+        s.spawn(move || {
+            while sim.requests().total < before + 400 {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            sim.set_faults(FaultsPatch {
+                latency_ms: Some(60),
+                ..Default::default()
+            })
+            .unwrap();
+        });
+        run_paced(&env, "shutdown", &["-v"])
+    });
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = stderr(&out);
+    let cut = log
+        .lines()
+        .find(|l| l.contains("pace: ") && l.contains("latency"))
+        .unwrap_or_else(|| panic!("no cut for latency: {log}"));
+    assert!(cut.contains("its kind of request's baseline"), "{cut}");
+    let pace = pace_of(&env);
+    assert!(pace.min < pace.max, "{pace:?}");
+    assert_eq!(pace.pushbacks, 0);
+}

@@ -18,6 +18,11 @@ use super::child::run_dmm;
 use super::deployment::{Mix, TIMING, sim_config};
 
 pub const CAPACITY_RPS: u32 = 100;
+/// Where the windowed capacity model's latency starts to rise, in percent of its capacity.
+const KNEE_PCT: u32 = 70;
+/// What a row of a listing costs on the unlimited server, and on the capacity one.
+const LIST_ROW_US: u64 = 100;
+const CAPACITY_LIST_ROW_US: u64 = 300;
 
 pub struct PaceRow {
     /// The flags given beyond `--yes`: none unless `DMM_BENCH_PACE_ARGS` says.
@@ -118,18 +123,55 @@ pub fn bench(
         .map(|a| a.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
     let only = std::env::var("DMM_BENCH_PACE_SIMS").unwrap_or_default();
-    for (label, capacity) in [
-        ("unlimited".to_string(), 0),
-        (format!("capacity {CAPACITY_RPS}/s"), CAPACITY_RPS),
-    ] {
-        if !only.is_empty() && !label.starts_with(only.as_str()) {
+    // The server models: (label, capacity, queue capacity, window capacity counting refused
+    // requests, latency knee %, listing cost per row in µs).
+    let models: [(String, u32, u32, u32, u64); 5] = [
+        ("unlimited".to_string(), 0, 0, 0, 0),
+        (
+            format!("unlimited, listings {LIST_ROW_US} µs/row"),
+            0,
+            0,
+            0,
+            LIST_ROW_US,
+        ),
+        (
+            format!("capacity {CAPACITY_RPS}/s queue"),
+            CAPACITY_RPS,
+            0,
+            0,
+            0,
+        ),
+        (
+            format!("capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%"),
+            0,
+            CAPACITY_RPS,
+            KNEE_PCT,
+            0,
+        ),
+        (
+            format!(
+                "capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%, listings {CAPACITY_LIST_ROW_US} µs/row"
+            ),
+            0,
+            CAPACITY_RPS,
+            KNEE_PCT,
+            CAPACITY_LIST_ROW_US,
+        ),
+    ];
+    for (label, queue, window, knee, row_us) in models {
+        if !only.is_empty() && !only.split(',').any(|o| label.starts_with(o)) {
             continue;
         }
         sim.set_faults(FaultsPatch {
-            capacity_rps: Some(capacity),
+            capacity_rps: Some(queue),
+            max_rps: Some(window),
+            retry_after_s: Some(1),
+            slow_from_pct: Some(knee),
+            list_row_us: Some(row_us),
             ..FaultsPatch::default()
         })
-        .expect("a valid capacity");
+        .expect("a valid server model");
+        let capacity = queue.max(window);
         let rate = (capacity > 0).then_some(f64::from(capacity));
         for (phase, make_bound) in [
             (
@@ -192,9 +234,8 @@ pub fn print_table(rows: &[PaceRow]) {
         defaults::CONCURRENCY
     );
     println!(
-        "{:>6} {:<16} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8}",
+        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8}  server model",
         "N",
-        "simulator",
         "phase",
         "wall s",
         "steps s",
@@ -207,15 +248,16 @@ pub fn print_table(rows: &[PaceRow]) {
         "min",
         "max",
         "pushbacks",
-        "RSS MiB"
+        "RSS MiB",
+        "in flight",
+        "req/exec",
     );
     for r in rows {
         let p = r.pace.as_ref();
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!(
-            "{:>6} {:<16} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>7} {:>6.2} {:>8} {:>8} {:>8} {:>9} {:>8.1}",
+            "{:>6} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>7} {:>6.2} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>9} {:>8.2}  {}",
             r.n,
-            r.sim,
             r.phase,
             r.wall.as_secs_f64(),
             r.steps.as_secs_f64(),
@@ -229,12 +271,19 @@ pub fn print_table(rows: &[PaceRow]) {
             f(p.map(|p| p.max)),
             p.map_or("-".to_string(), |p| p.pushbacks.to_string()),
             r.peak_rss_kib as f64 / 1024.0,
+            p.map_or("-".to_string(), |p| format!(
+                "{:.0}/{}",
+                p.in_flight_settled, p.in_flight_max
+            )),
+            r.requests as f64 / r.bound.executions.max(1) as f64,
+            r.sim,
         );
     }
     println!(
         "\nbound: unlimited = the transitions alone (no rate limit, concurrency {}); capacity = the necessary requests at {CAPACITY_RPS}/s. \
          steps = (time until verification began) / bound; 429 % = requests answered 429 / all requests of the run (verification included); \
-         settled/min/max/pushbacks: the run's pace as the journal records it.",
+         settled/min/max/pushbacks: the run's pace as the journal records it; \
+         in flight = where the in-flight limit settled / its highest; req/exec = requests of the run per execution acted on.",
         defaults::CONCURRENCY
     );
 }

@@ -121,6 +121,23 @@ struct Args {
     /// The longest a request may wait in the capacity queue before it is refused.
     #[arg(long, value_name = "MS", default_value_t = Faults::default().capacity_queue_ms, help_heading = "Capacity")]
     capacity_queue_ms: u64,
+    /// A listing takes this many microseconds more per row it returns.
+    #[arg(
+        long,
+        value_name = "US",
+        default_value_t = 0,
+        help_heading = "Capacity"
+    )]
+    list_row_us: u64,
+    /// From this percentage of the capacity (--capacity-rps, else --max-rps) on, answers slow
+    /// down, up to 100 ms more at the capacity (0: no knee).
+    #[arg(
+        long,
+        value_name = "PCT",
+        default_value_t = 0,
+        help_heading = "Capacity"
+    )]
+    slow_from_pct: u32,
 }
 
 impl Args {
@@ -146,6 +163,8 @@ impl Args {
                 outage: self.outage,
                 capacity_rps: self.capacity_rps,
                 capacity_queue_ms: self.capacity_queue_ms,
+                list_row_us: self.list_row_us,
+                slow_from_pct: self.slow_from_pct,
                 refuse: Vec::new(),
             });
         if let Some(rows) = self.max_page_size {

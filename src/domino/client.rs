@@ -31,7 +31,7 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
-use super::pace::{PaceReport, Pushback, Signal};
+use super::pace::{PaceReport, Pushback, RouteClass, Signal};
 use super::read_patience;
 use super::token::TokenSource;
 
@@ -369,8 +369,12 @@ impl DominoClient {
                 Err(_) => Err(spent(true)),
             };
         let signal = match &result {
-            Ok(_) => Signal::Clean(ticket.sent().elapsed()),
-            Err(failure) => failure.pace_signal(ticket.sent().elapsed()),
+            // A successful single attempt, compared with others of its kind.
+            Ok(_) => Signal::Clean(
+                ticket.sent().elapsed(),
+                RouteClass::of(method.as_str(), path),
+            ),
+            Err(failure) => failure.pace_signal(),
         };
         self.inner.limiter.answered(&ticket, signal);
         result
@@ -542,12 +546,12 @@ impl Failure {
 
     /// What this failure says about the pace: a pushback, a final answer that still shows the
     /// deployment answering promptly (401, 404, another 4xx), or nothing (a 500 or 502).
-    fn pace_signal(&self, latency: Duration) -> Signal {
+    fn pace_signal(&self) -> Signal {
         match self.pushback {
             Some(why) => Signal::Pushback(why),
             None if self.transient => Signal::Neutral,
             None if matches!(self.error, ApiError::Transport { .. }) => Signal::Neutral,
-            None => Signal::Clean(latency),
+            None => Signal::Answered,
         }
     }
 }

@@ -11,6 +11,7 @@
 
 use std::num::NonZeroU32;
 use std::ops::Add;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -26,14 +27,73 @@ use super::config::Limits;
 use super::pace::{Change, Controller, Pace, PaceReport, Signal};
 
 pub(crate) struct RequestLimiter {
-    in_flight: Arc<Semaphore>,
+    slots: Arc<Slots>,
     rate: Option<Rate>,
+}
+
+/// The slots for requests in flight, whose number the adaptive pace moves: a semaphore with as
+/// many permits as the limit. A lower limit forgets the permits that are free and owes the
+/// rest, paid by the next slots handed back; a higher one pays the debt first.
+struct Slots {
+    semaphore: Arc<Semaphore>,
+    limit: AtomicUsize,
+    debt: AtomicUsize,
+}
+
+impl Slots {
+    fn new(limit: usize) -> Slots {
+        Slots {
+            semaphore: Arc::new(Semaphore::new(limit.max(1))),
+            limit: AtomicUsize::new(limit.max(1)),
+            debt: AtomicUsize::new(0),
+        }
+    }
+
+    /// Called under the controller's lock, so never twice at once.
+    fn set_limit(&self, to: usize) {
+        let from = self.limit.swap(to, Ordering::Relaxed);
+        if to > from {
+            let grow = to - from;
+            let paid = self
+                .debt
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+                    Some(d.saturating_sub(grow))
+                })
+                .unwrap_or(0)
+                .min(grow);
+            self.semaphore.add_permits(grow - paid);
+        } else if to < from {
+            let shrink = from - to;
+            let forgotten = self.semaphore.forget_permits(shrink);
+            self.debt.fetch_add(shrink - forgotten, Ordering::Relaxed);
+        }
+    }
+
+    /// A slot handed back pays the debt when there is one.
+    fn release(&self, permit: OwnedSemaphorePermit) {
+        let owed = self
+            .debt
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1))
+            .is_ok();
+        if owed {
+            permit.forget();
+        }
+    }
 }
 
 /// A request may go while this is held; hand it back with [`RequestLimiter::answered`].
 pub(crate) struct Ticket {
-    _slot: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
+    slots: Arc<Slots>,
     sent: Instant,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(permit) = self.slot.take() {
+            self.slots.release(permit);
+        }
+    }
 }
 
 impl Ticket {
@@ -68,6 +128,7 @@ fn bucket(rate: f64) -> Arc<Bucket> {
 impl RequestLimiter {
     pub(crate) fn new(limits: &Limits) -> RequestLimiter {
         let now = Instant::now();
+        let mut slots = limits.max_in_flight.max(1);
         let rate = match limits.pace {
             Pace::Unlimited => None,
             Pace::Fixed(rps) => Some(Rate {
@@ -77,7 +138,8 @@ impl RequestLimiter {
                 pushbacks: Default::default(),
             }),
             Pace::Adaptive(bounds) => {
-                let control = Controller::new(bounds, now);
+                let control = Controller::new(bounds, limits.max_in_flight, now);
+                slots = control.in_flight_limit();
                 Some(Rate {
                     bucket: Mutex::new(bucket(control.rate())),
                     fixed: control.rate(),
@@ -87,7 +149,7 @@ impl RequestLimiter {
             }
         };
         RequestLimiter {
-            in_flight: Arc::new(Semaphore::new(limits.max_in_flight.max(1))),
+            slots: Arc::new(Slots::new(slots)),
             rate,
         }
     }
@@ -96,15 +158,24 @@ impl RequestLimiter {
     /// held. The in-flight slot is taken first, so a request that has waited for the rate is
     /// sent at once rather than queueing again behind the semaphore.
     pub(crate) async fn acquire(&self) -> Ticket {
-        let slot = Arc::clone(&self.in_flight)
-            .acquire_owned()
-            .await
-            .expect("the limiter's semaphore is never closed");
+        let semaphore = &self.slots.semaphore;
+        let (slot, waited_slot) = match Arc::clone(semaphore).try_acquire_owned() {
+            Ok(slot) => (slot, false),
+            Err(_) => (
+                Arc::clone(semaphore)
+                    .acquire_owned()
+                    .await
+                    .expect("the limiter's semaphore is never closed"),
+                true,
+            ),
+        };
+        let ticket = |sent| Ticket {
+            slot: Some(slot),
+            slots: Arc::clone(&self.slots),
+            sent,
+        };
         let Some(rate) = &self.rate else {
-            return Ticket {
-                _slot: slot,
-                sent: Instant::now(),
-            };
+            return ticket(Instant::now());
         };
         let mut waited = false;
         loop {
@@ -119,26 +190,33 @@ impl RequestLimiter {
         }
         let sent = Instant::now();
         if let Some(control) = &rate.control {
-            let change = lock(control).on_sent(sent, waited);
-            self.apply(rate, change);
+            let mut control = lock(control);
+            let change = control.on_sent(sent, waited, waited_slot);
+            self.apply(rate, &control, change);
         }
-        Ticket { _slot: slot, sent }
+        ticket(sent)
     }
 
     /// What the answer to a request sent with `ticket` said about the pace.
     pub(crate) fn answered(&self, ticket: &Ticket, signal: Signal) {
         let Some(rate) = &self.rate else { return };
         if matches!(signal, Signal::Pushback(_)) {
-            rate.pushbacks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            rate.pushbacks.fetch_add(1, Ordering::Relaxed);
         }
         if let Some(control) = &rate.control {
-            let change = lock(control).on_answer(Instant::now(), ticket.sent, signal);
-            self.apply(rate, change);
+            let mut control = lock(control);
+            let change = control.on_answer(Instant::now(), ticket.sent, signal);
+            self.apply(rate, &control, change);
         }
     }
 
-    fn apply(&self, rate: &Rate, change: Option<Change>) {
+    /// Brings the bucket and the slots in line with the controller; called under its lock.
+    fn apply(&self, rate: &Rate, control: &Controller, change: Option<Change>) {
+        let limit = control.in_flight_limit();
+        if limit != self.slots.limit.load(Ordering::Relaxed) {
+            tracing::debug!("pace: at most {limit} requests in flight");
+            self.slots.set_limit(limit);
+        }
         let Some(change) = change else { return };
         *lock(&rate.bucket) = bucket(change.to);
         tracing::debug!(
@@ -171,8 +249,11 @@ impl RequestLimiter {
                 min: rate.fixed,
                 max: rate.fixed,
                 ceiling: rate.fixed,
-                pushbacks: rate.pushbacks.load(std::sync::atomic::Ordering::Relaxed),
+                pushbacks: rate.pushbacks.load(Ordering::Relaxed),
                 changes: 0,
+                in_flight_settled: self.slots.limit.load(Ordering::Relaxed) as f64,
+                in_flight_min: self.slots.limit.load(Ordering::Relaxed),
+                in_flight_max: self.slots.limit.load(Ordering::Relaxed),
             },
         })
     }
@@ -218,7 +299,7 @@ impl Clock for TokioClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domino::pace::{AdaptivePace, Pushback};
+    use crate::domino::pace::{AdaptivePace, Pushback, RouteClass};
 
     fn limits(max_in_flight: usize, pace: Pace) -> Limits {
         Limits {
@@ -261,7 +342,7 @@ mod tests {
     async fn a_fixed_rate_is_never_exceeded() {
         let limiter = RequestLimiter::new(&limits(8, Pace::Fixed(20.0)));
         let started = started_within(&limiter, Duration::from_secs(10), || {
-            Signal::Clean(Duration::from_millis(1))
+            Signal::Clean(Duration::from_millis(1), RouteClass::custom(0))
         })
         .await;
         // 20 per second over 10 s, plus the first one at once.
@@ -293,7 +374,7 @@ mod tests {
                 min: 1.0,
             }),
         ));
-        let clean = || Signal::Clean(Duration::from_millis(2));
+        let clean = || Signal::Clean(Duration::from_millis(2), RouteClass::custom(0));
         // Let it climb, then count what one second lets through.
         started_within(&limiter, Duration::from_secs(3), clean).await;
         assert_eq!(limiter.rate(), Some(150.0));
@@ -316,7 +397,7 @@ mod tests {
             }),
         ));
         started_within(&limiter, Duration::from_secs(1), || {
-            Signal::Clean(Duration::from_millis(2))
+            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
         })
         .await;
         let high = limiter.rate().unwrap();
@@ -331,5 +412,65 @@ mod tests {
         assert!(report.pushbacks > 0);
         assert_eq!(report.min, low);
         assert_eq!(report.max, high);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_429_cuts_the_rate_but_pauses_nobody_else() {
+        let limiter = RequestLimiter::new(&limits(
+            64,
+            Pace::Adaptive(AdaptivePace {
+                initial: 25.0,
+                max: 400.0,
+                min: 1.0,
+            }),
+        ));
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
+        })
+        .await;
+        let before = limiter.rate().unwrap();
+        let ticket = limiter.acquire().await;
+        limiter.answered(&ticket, Signal::Pushback(Pushback::Status(429)));
+        let after = limiter.rate().unwrap();
+        assert!(after < before, "{before} → {after}");
+        // The next request goes at the new rate, not after the Retry-After second, which only
+        // the retry of the refused request waits for (client.rs).
+        let at = Instant::now();
+        let _next = limiter.acquire().await;
+        assert!(at.elapsed() <= Duration::from_secs_f64(1.0 / after) + Duration::from_millis(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_slots_in_flight_follow_the_adaptive_limit() {
+        let limiter = RequestLimiter::new(&limits(
+            64,
+            Pace::Adaptive(AdaptivePace {
+                initial: 400.0,
+                max: 400.0,
+                min: 1.0,
+            }),
+        ));
+        let start = limiter.slots.limit.load(Ordering::Relaxed);
+        assert_eq!(start, crate::domino::pace::INITIAL_IN_FLIGHT);
+        // Hold every slot, then one more request waits for a slot: the limit is what limits.
+        let mut held = Vec::new();
+        for _ in 0..start {
+            held.push(limiter.acquire().await);
+        }
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), limiter.acquire())
+                .await
+                .is_err()
+        );
+        // A pushback cuts the slots: with all handed back, fewer can be held at once.
+        limiter.answered(&held[0], Signal::Pushback(Pushback::Status(503)));
+        let cut = limiter.slots.limit.load(Ordering::Relaxed);
+        assert!(cut < start, "{start} → {cut}");
+        held.clear();
+        let mut again = Vec::new();
+        while let Ok(t) = tokio::time::timeout(Duration::from_millis(50), limiter.acquire()).await {
+            again.push(t);
+        }
+        assert_eq!(again.len(), cut);
     }
 }

@@ -10,10 +10,18 @@
 //!   actually sent, when that was far less). Only the answer to a request sent a [`TICK`] or
 //!   more *after* the last cut can cut again (one cut per window, as TCP does), so ten requests
 //!   in flight that all meet the same overload cut the rate once.
-//! * **Latency.** The median latency of each tick is compared with the run's own baseline (the
-//!   lowest median seen so far): [`SLOW_TICKS`] ticks in a row above twice the baseline plus
-//!   [`LATENCY_SLACK`] cut the rate too, so a server that slows down before it refuses is
-//!   respected.
+//! * **Latency, like with like.** Every answer belongs to a [`RouteClass`] (method and route
+//!   template: the App listing, a project's Job listing, a single read, a stop, …), and each class
+//!   keeps its own baseline, a slowly decaying average of its medians, so that a listing of
+//!   hundreds of rows is compared with listings, not with single reads, and a server that is
+//!   simply slower today becomes the new normal. A tick is slow when the median of its answers'
+//!   latencies, each over [`TOLERANCE`] times its own class's baseline plus [`LATENCY_SLACK`],
+//!   is above one; [`SLOW_TICKS`] slow ticks in a row cut, so a server that slows down before it
+//!   refuses is respected. Only successful single attempts are latencies (a failed attempt, and
+//!   the wait before a retry, are not).
+//! * **Concurrency.** The same controller keeps the limit on requests in flight: it doubles in
+//!   slow start and then grows by one per clean tick in which some request had to wait for a
+//!   slot, and is cut by [`BETA`] with the rate (never below 1, never above `--concurrency`).
 //! * **Cubic increase.** After a cut, the rate grows back along CUBIC's curve (RFC 9438, and
 //!   the AWS SDKs' client rate limiter): quickly back towards the rate at which the last cut
 //!   happened, cautiously around it, then faster again beyond it.
@@ -25,6 +33,7 @@
 //! state machine fed with instants, which its tests drive without sleeping. The token bucket
 //! that enforces the rate is `governor`'s (`limiter.rs`).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -39,6 +48,16 @@ pub const BETA: f64 = 0.7;
 const CUBIC_C: f64 = 0.4;
 /// Ticks in a row with a high median latency that count as a sustained rise.
 pub const SLOW_TICKS: u32 = 3;
+/// An answer is slow when it takes more than this many times its class's baseline (plus
+/// [`LATENCY_SLACK`]).
+pub const TOLERANCE: f64 = 2.0;
+/// How far a class's baseline moves towards a tick's median of that class: quickly down, slowly
+/// up, so that a slowdown is noticed before it becomes the baseline and a server that stays
+/// slower becomes the baseline within a few seconds of ticks.
+const BASELINE_DOWN: f64 = 0.3;
+const BASELINE_UP: f64 = 0.05;
+/// Where the in-flight limit starts, below `--concurrency`.
+pub const INITIAL_IN_FLIGHT: usize = 8;
 /// Answers a tick needs before its median latency is judged; fewer are carried to the next tick.
 const MIN_SAMPLES: usize = 5;
 /// Added to twice the baseline latency before a tick counts as slow, so that a very fast
@@ -98,11 +117,47 @@ pub struct AdaptivePace {
     pub min: f64,
 }
 
+/// The kind of request an answer belongs to, for comparing latencies like with like: a hash of
+/// the method and the route template (path segments that carry an id become `{}`, query values
+/// are dropped). A listing of a project's Jobs is one class whatever the project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RouteClass(u64);
+
+impl RouteClass {
+    pub fn of(method: &str, path: &str) -> RouteClass {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        method.hash(&mut h);
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        for segment in path.split('/') {
+            // Route words are letters only (`modelProducts`, `scheduledjobs`); ids carry digits.
+            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_alphabetic()) {
+                segment.hash(&mut h);
+            } else {
+                "{}".hash(&mut h);
+            }
+        }
+        for pair in query.split('&') {
+            pair.split('=').next().unwrap_or("").hash(&mut h);
+        }
+        RouteClass(h.finish())
+    }
+
+    /// A class for tests.
+    #[cfg(test)]
+    pub const fn custom(id: u64) -> RouteClass {
+        RouteClass(id)
+    }
+}
+
 /// What one answer says about the pace.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Signal {
-    /// An answer that is not a pushback (2xx, 404, another 4xx), after this long.
-    Clean(Duration),
+    /// A successful single attempt of this class, after this long.
+    Clean(Duration, RouteClass),
+    /// An answer that is not a pushback nor a success (401, 404, another 4xx): the deployment
+    /// answers, but its latency is not compared.
+    Answered,
     /// The deployment pushed back.
     Pushback(Pushback),
     /// Says nothing about load (a 500 or 502, a refused certificate).
@@ -155,6 +210,11 @@ pub struct PaceReport {
     pub pushbacks: u64,
     /// Changes of the rate.
     pub changes: u64,
+    /// The limit on requests in flight: where it settled (averaged as the rate is), its lowest
+    /// and highest.
+    pub in_flight_settled: f64,
+    pub in_flight_min: usize,
+    pub in_flight_max: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -168,25 +228,32 @@ enum Phase {
 }
 
 /// The adaptive control law: fed with each request sent and each answer, it says when and why
-/// the rate changes. Pure: time comes in as arguments.
+/// the rate changes, and what the limit on requests in flight is. Pure: time comes in as
+/// arguments.
 #[derive(Debug)]
 pub struct Controller {
     bounds: AdaptivePace,
     rate: f64,
+    /// The limit on requests in flight, and its ceiling (`--concurrency`).
+    in_flight: usize,
+    max_in_flight: usize,
     phase: Phase,
     last_cut: Option<Instant>,
     tick_start: Instant,
     tick_sent: u64,
     /// Some request of this tick had to wait for the rate: the rate is what limits.
     tick_bound: bool,
+    /// Some request of this tick had to wait for a slot: the in-flight limit is what limits.
+    tick_slot_bound: bool,
     tick_pushback: bool,
     /// Clean answers this tick, and whether a 500 or 502 came.
     tick_clean: u64,
     tick_dirty: bool,
-    latencies: Vec<Duration>,
+    latencies: Vec<(RouteClass, Duration)>,
+    /// Each class's baseline latency, in seconds.
+    baselines: HashMap<RouteClass, f64>,
     /// Requests sent per second, smoothed over a few ticks; `None` before the first tick.
     measured: Option<f64>,
-    baseline: Option<Duration>,
     slow_ticks: u32,
     // For the report.
     min_seen: f64,
@@ -194,33 +261,44 @@ pub struct Controller {
     pushbacks: u64,
     changes: u64,
     settled_sum: f64,
+    in_flight_sum: f64,
     settled_count: u64,
+    in_flight_min: usize,
+    in_flight_max: usize,
 }
 
 impl Controller {
-    pub fn new(bounds: AdaptivePace, now: Instant) -> Controller {
+    pub fn new(bounds: AdaptivePace, max_in_flight: usize, now: Instant) -> Controller {
         let rate = bounds.initial.clamp(bounds.min, bounds.max);
+        let max_in_flight = max_in_flight.max(1);
+        let in_flight = INITIAL_IN_FLIGHT.min(max_in_flight);
         Controller {
             bounds,
             rate,
+            in_flight,
+            max_in_flight,
             phase: Phase::SlowStart,
             last_cut: None,
             tick_start: now,
             tick_sent: 0,
             tick_bound: false,
+            tick_slot_bound: false,
             tick_pushback: false,
             tick_clean: 0,
             tick_dirty: false,
             latencies: Vec::new(),
+            baselines: HashMap::new(),
             measured: None,
-            baseline: None,
             slow_ticks: 0,
             min_seen: rate,
             max_seen: rate,
             pushbacks: 0,
             changes: 0,
             settled_sum: 0.0,
+            in_flight_sum: 0.0,
             settled_count: 0,
+            in_flight_min: in_flight,
+            in_flight_max: in_flight,
         }
     }
 
@@ -229,13 +307,21 @@ impl Controller {
         self.rate
     }
 
-    /// A request was sent at `now`; `waited` when it had to wait for the rate.
-    pub fn on_sent(&mut self, now: Instant, waited: bool) -> Option<Change> {
+    /// The limit on requests in flight now.
+    pub fn in_flight_limit(&self) -> usize {
+        self.in_flight
+    }
+
+    /// A request was sent at `now`; `waited` when it had to wait for the rate, `waited_slot`
+    /// when it had to wait for a slot in flight.
+    pub fn on_sent(&mut self, now: Instant, waited: bool, waited_slot: bool) -> Option<Change> {
         let change = self.tick(now);
         self.tick_sent += 1;
         self.tick_bound |= waited;
+        self.tick_slot_bound |= waited_slot;
         if self.last_cut.is_some() {
             self.settled_sum += self.rate;
+            self.in_flight_sum += self.in_flight as f64;
             self.settled_count += 1;
         }
         change
@@ -254,8 +340,12 @@ impl Controller {
                 }
                 self.cut(now, why.to_string())
             }
-            Signal::Clean(latency) => {
-                self.latencies.push(latency);
+            Signal::Clean(latency, class) => {
+                self.latencies.push((class, latency));
+                self.tick_clean += 1;
+                self.tick(now)
+            }
+            Signal::Answered => {
                 self.tick_clean += 1;
                 self.tick(now)
             }
@@ -267,19 +357,25 @@ impl Controller {
     }
 
     pub fn report(&self) -> PaceReport {
+        let settled = |sum: f64, now: f64| {
+            if self.settled_count > 0 {
+                sum / self.settled_count as f64
+            } else {
+                now
+            }
+        };
         PaceReport {
             mode: "auto",
             initial: self.bounds.initial.clamp(self.bounds.min, self.bounds.max),
-            settled: if self.settled_count > 0 {
-                self.settled_sum / self.settled_count as f64
-            } else {
-                self.rate
-            },
+            settled: settled(self.settled_sum, self.rate),
             min: self.min_seen,
             max: self.max_seen,
             ceiling: self.bounds.max,
             pushbacks: self.pushbacks,
             changes: self.changes,
+            in_flight_settled: settled(self.in_flight_sum, self.in_flight as f64),
+            in_flight_min: self.in_flight_min,
+            in_flight_max: self.in_flight_max,
         }
     }
 
@@ -297,11 +393,63 @@ impl Controller {
         };
         self.last_cut = Some(now);
         self.slow_ticks = 0;
+        self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
         self.set(to, reason, true)
     }
 
-    /// Closes the tick when it is over: judges its latency, then raises the rate if the tick
-    /// was clean and the rate was what held requests back.
+    fn set_in_flight(&mut self, to: usize) {
+        self.in_flight = to.clamp(1, self.max_in_flight);
+        self.in_flight_min = self.in_flight_min.min(self.in_flight);
+        self.in_flight_max = self.in_flight_max.max(self.in_flight);
+    }
+
+    /// Judges the tick's latencies, each against its own class's baseline, and moves the
+    /// baselines: `Some((score, latency))` when the tick was slow, with its median score and
+    /// the median latency of its slowest class, for the log.
+    fn judge_latency(&mut self) -> Option<Option<(f64, Duration, Duration)>> {
+        if self.latencies.len() < MIN_SAMPLES {
+            return None;
+        }
+        let slack = LATENCY_SLACK.as_secs_f64();
+        let mut scores: Vec<f64> = self
+            .latencies
+            .iter()
+            .filter_map(|(class, latency)| {
+                let base = self.baselines.get(class)?;
+                Some(latency.as_secs_f64() / (TOLERANCE * base + slack))
+            })
+            .collect();
+        let slow = if scores.len() >= MIN_SAMPLES {
+            scores.sort_unstable_by(f64::total_cmp);
+            let score = scores[scores.len() / 2];
+            (score > 1.0).then_some(score)
+        } else {
+            None
+        };
+        // Each class's median this tick moves its baseline.
+        self.latencies.sort_unstable_by_key(|&(c, l)| (c.0, l));
+        let mut worst: Option<(f64, Duration, Duration)> = None;
+        for group in self.latencies.chunk_by(|a, b| a.0 == b.0) {
+            let (class, median) = group[group.len() / 2];
+            let median_s = median.as_secs_f64();
+            let base = self.baselines.entry(class).or_insert(median_s);
+            let ratio = median_s / *base;
+            if worst.is_none_or(|w| ratio > w.0) {
+                worst = Some((ratio, median, Duration::from_secs_f64(*base)));
+            }
+            let weight = if median_s < *base {
+                BASELINE_DOWN
+            } else {
+                BASELINE_UP
+            };
+            *base += weight * (median_s - *base);
+        }
+        self.latencies.clear();
+        Some(slow.and(worst))
+    }
+
+    /// Closes the tick when it is over: judges its latency, then raises the rate and the
+    /// in-flight limit if the tick was clean and they were what held requests back.
     fn tick(&mut self, now: Instant) -> Option<Change> {
         let elapsed = now.saturating_duration_since(self.tick_start);
         if elapsed < TICK {
@@ -313,34 +461,31 @@ impl Controller {
             None => sent_rate,
         });
         let mut slow = None;
-        if self.latencies.len() >= MIN_SAMPLES {
-            self.latencies.sort_unstable();
-            let median = self.latencies[self.latencies.len() / 2];
-            let baseline = *self.baseline.get_or_insert(median);
-            if median > baseline * 2 + LATENCY_SLACK {
+        match self.judge_latency() {
+            Some(Some(worst)) => {
                 self.slow_ticks += 1;
-                slow = Some((median, baseline));
-            } else {
-                self.slow_ticks = 0;
-                self.baseline = Some(baseline.min(median));
+                slow = Some(worst);
             }
-            self.latencies.clear();
+            Some(None) => self.slow_ticks = 0,
+            None => {}
         }
         let clean = self.tick_clean > 0 && !self.tick_pushback && !self.tick_dirty;
         let bound = self.tick_bound;
+        let slot_bound = self.tick_slot_bound;
         self.tick_start = now;
         self.tick_sent = 0;
         self.tick_bound = false;
+        self.tick_slot_bound = false;
         self.tick_pushback = false;
         self.tick_clean = 0;
         self.tick_dirty = false;
 
-        if let Some((median, baseline)) = slow {
+        if let Some((_, median, baseline)) = slow {
             if self.slow_ticks >= SLOW_TICKS {
                 return self.cut(
                     now,
                     format!(
-                        "latency {} ms, over twice the run's baseline of {} ms",
+                        "latency {} ms, over {TOLERANCE} times its kind of request's baseline of {} ms",
                         median.as_millis(),
                         baseline.as_millis()
                     ),
@@ -348,7 +493,17 @@ impl Controller {
             }
             return None;
         }
-        if !clean || !bound {
+        if !clean {
+            return None;
+        }
+        if slot_bound {
+            let grown = match self.phase {
+                Phase::SlowStart => self.in_flight * 2,
+                Phase::Cubic { .. } => self.in_flight + 1,
+            };
+            self.set_in_flight(grown);
+        }
+        if !bound {
             return None;
         }
         // What this tick actually sent, or the smoothed rate if that is higher.
@@ -408,7 +563,7 @@ mod tests {
         fn new(bounds: AdaptivePace) -> Drive {
             let now = Instant::now();
             Drive {
-                c: Controller::new(bounds, now),
+                c: Controller::new(bounds, 64, now),
                 now,
             }
         }
@@ -416,15 +571,35 @@ mod tests {
         /// One tick in which `n` requests are sent (each waiting for the rate when `bound`) and
         /// answered cleanly after `latency`.
         fn tick(&mut self, n: u32, bound: bool, latency: Duration) -> Vec<Change> {
+            self.mixed_tick(n, bound, &[(READ, latency)])
+        }
+
+        /// One tick whose `n` requests take turns through `kinds` (a class and its latency),
+        /// each waiting for the rate and for a slot when `bound`.
+        fn mixed_tick(
+            &mut self,
+            n: u32,
+            bound: bool,
+            kinds: &[(RouteClass, Duration)],
+        ) -> Vec<Change> {
             let step = TICK / n.max(1);
             let mut changes = Vec::new();
-            for _ in 0..n {
+            for i in 0..n as usize {
                 let sent = self.now;
-                changes.extend(self.c.on_sent(sent, bound));
+                changes.extend(self.c.on_sent(sent, bound, bound));
                 self.now += step;
-                changes.extend(self.c.on_answer(self.now, sent, Signal::Clean(latency)));
+                let (class, latency) = kinds[i % kinds.len()];
+                changes.extend(
+                    self.c
+                        .on_answer(self.now, sent, Signal::Clean(latency, class)),
+                );
             }
             changes
+        }
+
+        fn busy_mixed_tick(&mut self, kinds: &[(RouteClass, Duration)]) -> Vec<Change> {
+            let n = (self.c.rate() * TICK.as_secs_f64()).ceil() as u32;
+            self.mixed_tick(n.max(MIN_SAMPLES as u32 * 2), true, kinds)
         }
 
         /// A tick that sends as much as the rate allows, the rate being what limits.
@@ -440,6 +615,8 @@ mod tests {
     }
 
     const FAST: Duration = Duration::from_millis(5);
+    const READ: RouteClass = RouteClass::custom(1);
+    const LISTING: RouteClass = RouteClass::custom(2);
 
     #[test]
     fn the_rate_rises_while_answers_are_fast_and_clean() {
@@ -478,7 +655,7 @@ mod tests {
         assert_eq!(d.c.report().max, 60.0);
         // A cut and a long cubic regrowth stay under it too.
         let sent = d.now;
-        d.c.on_sent(sent, true);
+        d.c.on_sent(sent, true, false);
         d.pushback(sent, Pushback::Status(429));
         for _ in 0..200 {
             d.busy_tick(FAST);
@@ -497,7 +674,7 @@ mod tests {
         let sent: Vec<Instant> = (0..10)
             .map(|i| {
                 let at = d.now + Duration::from_micros(i);
-                d.c.on_sent(at, true);
+                d.c.on_sent(at, true, false);
                 at
             })
             .collect();
@@ -516,11 +693,11 @@ mod tests {
         assert_eq!(d.c.report().pushbacks, 10);
         // A request sent just after the cut met the queue the old rate built: no second cut.
         let soon = d.now;
-        d.c.on_sent(soon, true);
+        d.c.on_sent(soon, true, false);
         assert_eq!(d.pushback(soon, Pushback::Status(429)), None);
         // One sent a tick after the cut that meets a timeout cuts again.
         let later = d.now + TICK;
-        d.c.on_sent(later, true);
+        d.c.on_sent(later, true, false);
         let second = d.pushback(later, Pushback::Timeout).expect("a second cut");
         assert!(second.to < second.from);
         assert!(second.reason.contains("timed out"));
@@ -535,7 +712,7 @@ mod tests {
         for _ in 0..50 {
             d.now += TICK;
             let sent = d.now;
-            d.c.on_sent(sent, true);
+            d.c.on_sent(sent, true, false);
             d.pushback(sent, Pushback::Connection);
         }
         assert_eq!(d.c.rate(), 1.0);
@@ -549,7 +726,7 @@ mod tests {
         }
         let w_max = d.c.rate();
         let sent = d.now;
-        d.c.on_sent(sent, true);
+        d.c.on_sent(sent, true, false);
         let cut = d.pushback(sent, Pushback::Status(503)).unwrap();
         let mut rates = vec![cut.to];
         for _ in 0..100 {
@@ -594,6 +771,142 @@ mod tests {
     }
 
     #[test]
+    fn slow_listings_beside_fast_reads_do_not_cut_the_rate() {
+        let mut d = Drive::new(bounds());
+        // Reads take 5 ms, listings of hundreds of rows 47 ms: each is as fast as it always is,
+        // and whichever makes up most of a tick, nothing is slow.
+        let both = [(READ, FAST), (LISTING, Duration::from_millis(47))];
+        let listings_mostly = [
+            (LISTING, Duration::from_millis(47)),
+            (LISTING, Duration::from_millis(47)),
+            (LISTING, Duration::from_millis(47)),
+            (READ, FAST),
+        ];
+        let mut changes = Vec::new();
+        for i in 0..60 {
+            changes.extend(if i % 3 == 0 {
+                d.busy_mixed_tick(&listings_mostly)
+            } else {
+                d.busy_mixed_tick(&both)
+            });
+        }
+        assert!(changes.iter().all(|c| c.to > c.from), "no cut: {changes:?}");
+        assert_eq!(d.c.rate(), 400.0, "it reaches the maximum");
+    }
+
+    #[test]
+    fn a_class_slower_than_its_own_baseline_cuts_the_rate() {
+        let mut d = Drive::new(bounds());
+        let normal = [(READ, FAST), (LISTING, Duration::from_millis(47))];
+        for _ in 0..10 {
+            d.busy_mixed_tick(&normal);
+        }
+        let before = d.c.rate();
+        // Everything now takes four times as long as it did.
+        let slower = [
+            (READ, FAST * 4 + LATENCY_SLACK),
+            (LISTING, Duration::from_millis(47 * 4)),
+        ];
+        let mut changes = Vec::new();
+        for _ in 0..SLOW_TICKS + 1 {
+            changes.extend(d.busy_mixed_tick(&slower));
+        }
+        let cut = changes.iter().find(|c| c.to < c.from).expect("a cut");
+        assert_eq!(cut.from, before);
+        assert!(cut.reason.contains("latency"), "{}", cut.reason);
+    }
+
+    #[test]
+    fn a_server_that_stays_slower_becomes_the_baseline() {
+        let mut d = Drive::new(bounds());
+        for _ in 0..10 {
+            d.busy_tick(FAST);
+        }
+        let slower = FAST * 3 + LATENCY_SLACK * 2;
+        for _ in 0..200 {
+            d.busy_tick(slower);
+        }
+        // After a few cuts while it was new, it grows again on the slower server.
+        let settled = d.c.rate();
+        let changes: Vec<Change> = (0..30).flat_map(|_| d.busy_tick(slower)).collect();
+        assert!(changes.iter().all(|c| c.to > c.from), "{changes:?}");
+        assert!(d.c.rate() >= settled);
+    }
+
+    #[test]
+    fn the_in_flight_limit_grows_while_clean_and_falls_on_pushback() {
+        let mut d = Drive::new(bounds());
+        let start = d.c.in_flight_limit();
+        assert_eq!(start, INITIAL_IN_FLIGHT);
+        // Slots were what held requests back, and answers were fast: it grows, up to the max.
+        for _ in 0..10 {
+            d.busy_tick(FAST);
+        }
+        assert_eq!(d.c.in_flight_limit(), 64);
+        let sent = d.now;
+        d.c.on_sent(sent, true, true);
+        d.pushback(sent, Pushback::Status(503));
+        let cut = d.c.in_flight_limit();
+        assert!(cut < 64, "{cut}");
+        // Then it grows back by one per clean tick that was short of slots (the tick of the
+        // pushback closes first, and does not count).
+        for _ in 0..5 {
+            d.busy_tick(FAST);
+        }
+        let grown = d.c.in_flight_limit();
+        assert!(grown > cut + 1 && grown <= cut + 5, "{cut} → {grown}");
+        // A tick in which nobody waited for a slot leaves it.
+        d.tick(10, false, FAST);
+        d.tick(10, false, FAST);
+        assert_eq!(
+            d.c.in_flight_limit(),
+            grown + 1,
+            "only the tick already under way counts"
+        );
+        let report = d.c.report();
+        assert_eq!(
+            (report.in_flight_min, report.in_flight_max),
+            (INITIAL_IN_FLIGHT, 64)
+        );
+    }
+
+    #[test]
+    fn the_in_flight_limit_never_falls_below_one() {
+        let mut d = Drive::new(bounds());
+        for _ in 0..30 {
+            d.now += TICK;
+            let sent = d.now;
+            d.c.on_sent(sent, true, true);
+            d.pushback(sent, Pushback::Timeout);
+        }
+        assert_eq!(d.c.in_flight_limit(), 1);
+    }
+
+    #[test]
+    fn route_classes_ignore_ids_and_query_values() {
+        let jobs = |p: &str| {
+            RouteClass::of(
+                "GET",
+                &format!("/v4/jobs?projectId={p}&page_size=50&page_no=1"),
+            )
+        };
+        assert_eq!(jobs("5f3a9c"), jobs("60aa01"));
+        assert_eq!(
+            RouteClass::of("POST", "/v4/modelProducts/a1/stop"),
+            RouteClass::of("POST", "/v4/modelProducts/6123abc0/stop")
+        );
+        assert_ne!(
+            RouteClass::of("POST", "/v4/modelProducts/a1/stop"),
+            RouteClass::of("POST", "/v4/modelProducts/a1/start")
+        );
+        assert_ne!(
+            RouteClass::of("GET", "/v4/projects"),
+            RouteClass::of("POST", "/v4/projects")
+        );
+        assert_ne!(jobs("p1"), RouteClass::of("GET", "/v4/modelProducts"));
+    }
+
+    #[test]
     fn a_rate_that_holds_nothing_back_does_not_grow() {
         let mut d = Drive::new(bounds());
         for _ in 0..20 {
@@ -607,7 +920,7 @@ mod tests {
         let mut d = Drive::new(bounds());
         for _ in 0..5 {
             let sent = d.now;
-            d.c.on_sent(sent, true);
+            d.c.on_sent(sent, true, false);
             d.now += TICK;
             assert_eq!(d.c.on_answer(d.now, sent, Signal::Neutral), None);
         }

@@ -324,6 +324,12 @@ pub struct PaceRecord {
     /// Changes of the rate.
     #[serde(default)]
     pub changes: u64,
+    /// The limit on requests in flight: where it settled (averaged as `settled` is) and its
+    /// highest; 0 in records written before it was adaptive.
+    #[serde(default)]
+    pub in_flight_settled: f64,
+    #[serde(default)]
+    pub in_flight_max: u64,
 }
 
 /// The result of a verification pass, stored as JSON so the runner owns its shape.

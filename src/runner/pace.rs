@@ -27,5 +27,7 @@ fn to_record(r: &PaceReport) -> PaceRecord {
         ceiling: round(r.ceiling),
         pushbacks: r.pushbacks,
         changes: r.changes,
+        in_flight_settled: round(r.in_flight_settled),
+        in_flight_max: r.in_flight_max as u64,
     }
 }

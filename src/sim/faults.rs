@@ -42,6 +42,13 @@ pub struct Faults {
     pub capacity_rps: u32,
     /// The longest wait in the capacity queue before a request is refused.
     pub capacity_queue_ms: u64,
+    /// A listing (a GET answered with an array, bare or in `data`) takes this many microseconds
+    /// more per row it returns: a real server reads and serializes each row.
+    pub list_row_us: u64,
+    /// From this share (percent) of the capacity (`capacity_rps`, else `max_rps`) on, measured
+    /// over the last second of arrivals, answers slow down: up to [`KNEE_SLOWDOWN`] more at the
+    /// capacity, in proportion beyond the knee. 0: no knee.
+    pub slow_from_pct: u32,
     /// Chosen requests answered with a chosen status, without being done: what a proxy or a
     /// struggling backend does to some requests and not others (a stop of one Job refused
     /// while the rest go through).
@@ -98,6 +105,8 @@ impl Default for Faults {
             outage: false,
             capacity_rps: 0,
             capacity_queue_ms: 50,
+            list_row_us: 0,
+            slow_from_pct: 0,
             refuse: Vec::new(),
         }
     }
@@ -114,6 +123,12 @@ impl Faults {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
             }
+        }
+        if self.slow_from_pct >= 100 {
+            return Err(format!(
+                "slowFromPct must be below 100, got {}",
+                self.slow_from_pct
+            ));
         }
         if let Some(rule) = self
             .refuse
@@ -150,6 +165,8 @@ pub struct FaultsPatch {
     pub outage: Option<bool>,
     pub capacity_rps: Option<u32>,
     pub capacity_queue_ms: Option<u64>,
+    pub list_row_us: Option<u64>,
+    pub slow_from_pct: Option<u32>,
     pub refuse: Option<Vec<RefuseRule>>,
 }
 
@@ -169,6 +186,8 @@ impl FaultsPatch {
             outage: Some(faults.outage),
             capacity_rps: Some(faults.capacity_rps),
             capacity_queue_ms: Some(faults.capacity_queue_ms),
+            list_row_us: Some(faults.list_row_us),
+            slow_from_pct: Some(faults.slow_from_pct),
             refuse: Some(faults.refuse.clone()),
         }
     }
@@ -191,7 +210,9 @@ impl FaultsPatch {
             answer_delay_ms,
             outage,
             capacity_rps,
-            capacity_queue_ms
+            capacity_queue_ms,
+            list_row_us,
+            slow_from_pct
         );
         if let Some(rules) = &self.refuse {
             f.refuse = rules.clone();
@@ -218,7 +239,12 @@ pub struct FaultInjector {
     window_second: u64,
     window_count: u32,
     capacity: Capacity,
+    /// Arrivals (ms) of the last second, for the latency knee.
+    arrivals: std::collections::VecDeque<u64>,
 }
+
+/// The most a server past its latency knee adds to an answer, at its capacity.
+pub const KNEE_SLOWDOWN: Duration = Duration::from_millis(100);
 
 impl FaultInjector {
     pub fn new(faults: Faults, seed: u64) -> Self {
@@ -229,7 +255,29 @@ impl FaultInjector {
             window_second: u64::MAX,
             window_count: 0,
             capacity: Capacity::default(),
+            arrivals: Default::default(),
         }
+    }
+
+    /// The extra latency of a server past its knee, at an arrival at `now_ms`.
+    fn knee_latency(&mut self, now_ms: u64) -> Duration {
+        let f = &self.faults;
+        let capacity = if f.capacity_rps > 0 {
+            f.capacity_rps
+        } else {
+            f.max_rps
+        };
+        if f.slow_from_pct == 0 || capacity == 0 {
+            return Duration::ZERO;
+        }
+        self.arrivals.push_back(now_ms);
+        while self.arrivals.front().is_some_and(|&t| t + 1000 <= now_ms) {
+            self.arrivals.pop_front();
+        }
+        let load = self.arrivals.len() as f64 / f64::from(capacity);
+        let knee = f64::from(f.slow_from_pct) / 100.0;
+        let past = ((load - knee) / (1.0 - knee)).clamp(0.0, 1.0);
+        KNEE_SLOWDOWN.mul_f64(past)
     }
 
     /// Decides the fate of a request arriving at `now_ms`, and the latency to add first.
@@ -244,6 +292,8 @@ impl FaultInjector {
         let f = &self.faults;
         let latency = f.latency_ms + (jitter_draw * (f.latency_jitter_ms + 1) as f64) as u64;
         let latency = Duration::from_millis(latency.min(f.latency_ms + f.latency_jitter_ms));
+        let latency = latency + self.knee_latency(now_ms);
+        let f = &self.faults;
 
         let second = now_ms / 1000;
         if second != self.window_second {
@@ -319,6 +369,47 @@ pub fn dropped_connection() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_rises_past_the_knee_and_refusals_count_in_the_window() {
+        let mut injector = FaultInjector::new(
+            Faults {
+                max_rps: 100,
+                slow_from_pct: 70,
+                ..Faults::default()
+            },
+            1,
+        );
+        // 70 requests in the first second: at the knee, no slowdown.
+        let first: Vec<_> = (0..70).map(|i| injector.decide(i * 14)).collect();
+        assert!(
+            first
+                .iter()
+                .all(|(l, v)| l.is_zero() && *v == Verdict::Pass)
+        );
+        // 30 more in the same second: up to the full slowdown at the capacity.
+        let (at_capacity, verdict) = (0..30)
+            .map(|i| injector.decide(980 + i / 2))
+            .last()
+            .unwrap();
+        assert_eq!(verdict, Verdict::Pass);
+        assert_eq!(at_capacity, KNEE_SLOWDOWN);
+        // Beyond it, refused with Retry-After, and the refusals count: the window stays full.
+        for i in 0..10 {
+            assert_eq!(
+                injector.decide(995 + i / 5).1,
+                Verdict::RateLimited { retry_after_s: 1 }
+            );
+        }
+        assert!(
+            Faults {
+                slow_from_pct: 100,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
 
     #[test]
     fn patch_changes_only_given_fields_and_validates() {

@@ -175,6 +175,12 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         }
         Verdict::Pass => {
             let response = next.run(req).await;
+            let row_us = sim.injector().faults.list_row_us;
+            let response = if method == Method::GET && row_us > 0 {
+                listing_cost(response, row_us).await
+            } else {
+                response
+            };
             let answer_delay = sim.injector().faults.answer_delay_ms;
             if target.is_some() && answer_delay > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(answer_delay)).await;
@@ -226,6 +232,27 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         });
     }
     response
+}
+
+/// Delays a listing by `row_us` per row it returns (an array, bare or in `data`), as a server
+/// that reads and serializes each row does.
+async fn listing_cost(response: Response, row_us: u64) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let rows = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Array(rows)) => rows.len(),
+        Ok(serde_json::Value::Object(map)) => map
+            .values()
+            .find_map(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0),
+        _ => 0,
+    };
+    if rows > 0 {
+        tokio::time::sleep(std::time::Duration::from_micros(row_us * rows as u64)).await;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 #[cfg(test)]
