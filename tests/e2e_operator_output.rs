@@ -217,3 +217,16 @@ fn preflight_does_not_tick_a_refused_version_request() {
     assert!(!version.starts_with('✓'), "{version}");
     assert_ne!(code(&out), 0, "{printed}");
 }
+
+/// A model mid-rollout is warned about once, in the snapshot's summary, not also as a log line.
+#[test]
+fn the_rollout_warning_is_printed_once() {
+    let env = Env::new(config(GenerateSpec {
+        rollout_in_progress: true,
+        ..small_spec()
+    }));
+    let out = env.run(&["snapshot", env.snapshot().to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(all.matches("mid-rollout").count(), 1, "{all}");
+    assert!(stdout(&out).contains("warning: "), "{all}");
+}

@@ -78,8 +78,8 @@ pub struct GlobalArgs {
     /// Log line format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// More detail: -v adds progress log lines and lists every skipped execution, -vv debug
-    /// logs, -vvv trace. By default only warnings, errors and the summaries are shown.
+    /// More detail: -v adds log lines (progress, each step, each change of pace) and lists
+    /// every skipped execution, -vv trace. By default only warnings, errors and the summaries.
     #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only warnings, errors and the summaries (the default since progress lines moved to -v).

@@ -73,8 +73,7 @@ pub fn init(global: &GlobalArgs, out: &Output) {
         // happened, and the journal keeps every step (`dmm journal`); progress lines on -v.
         match global.verbose {
             0 => "warn",
-            1 => "info",
-            2 => "debug",
+            1 => "debug",
             _ => "trace",
         }
     };
