@@ -41,10 +41,18 @@ fn is_unknown_project(p: &crate::domino::ScanProblem) -> bool {
     p.cause == ProblemCause::UnknownProject
 }
 
-fn first_few(items: &[String], n: usize) -> String {
+/// Where the rest of what a scan found is listed: a snapshot taken now reports every problem
+/// and warning.
+const IN_A_SNAPSHOT: &str = "`dmm snapshot FILE` lists every one";
+
+/// The first `n` items, and how many more there are (and where to see them, if anywhere).
+fn first_few(items: &[String], n: usize, rest_in: Option<&str>) -> String {
     let mut text = items.iter().take(n).cloned().collect::<Vec<_>>().join("; ");
     if items.len() > n {
         text.push_str(&format!("; and {} more", items.len() - n));
+        if let Some(place) = rest_in {
+            text.push_str(&format!(" ({place})"));
+        }
     }
     text
 }
@@ -83,7 +91,7 @@ fn running_now(report: &ScanReport) -> Check {
             format!(
                 "{summary}; a snapshot now would have {} problem(s) or warning(s): {}",
                 all.len(),
-                first_few(&all, 3)
+                first_few(&all, 3, Some(IN_A_SNAPSHOT))
             ),
         )
     }
@@ -99,7 +107,7 @@ fn rollouts(report: &ScanReport) -> Check {
             format!(
                 "{} model(s) mid-rollout: let the rollout finish before the snapshot: {}",
                 found.len(),
-                first_few(found, 3)
+                first_few(found, 3, Some(IN_A_SNAPSHOT))
             ),
         )
     }
@@ -151,7 +159,7 @@ async fn app_volumes(deployment: &Deployment, report: &ScanReport) -> Check {
             name,
             format!(
                 "{app_count} running app(s) in projects with volumes that are not local: a restore starts them without those volumes: {}",
-                first_few(&affected, 3)
+                first_few(&affected, 3, None)
             ),
         ),
         (true, false) => Check::warn(
@@ -159,7 +167,7 @@ async fn app_volumes(deployment: &Deployment, report: &ScanReport) -> Check {
             format!(
                 "the volumes of {} project(s) cannot be read: {}",
                 unreadable.len(),
-                first_few(&unreadable, 2)
+                first_few(&unreadable, 2, None)
             ),
         ),
     }
@@ -184,8 +192,23 @@ fn workspace_projects(report: &ScanReport) -> Check {
             format!(
                 "{} running workspace(s) whose project the project listing does not know: dmm cannot stop them; stop them by hand: {}",
                 unknown.len(),
-                first_few(&unknown, 3)
+                first_few(&unknown, 3, Some(IN_A_SNAPSHOT))
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_than_a_few_says_where_to_see_the_rest() {
+        let items: Vec<String> = (1..=5).map(|i| format!("w{i}")).collect();
+        assert_eq!(first_few(&items[..2], 3, Some(IN_A_SNAPSHOT)), "w1; w2");
+        assert_eq!(first_few(&items, 4, None), "w1; w2; w3; w4; and 1 more");
+        let text = first_few(&items, 3, Some(IN_A_SNAPSHOT));
+        assert!(text.starts_with("w1; w2; w3; and 2 more"), "{text}");
+        assert!(text.contains("dmm snapshot"), "{text}");
     }
 }
