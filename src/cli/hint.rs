@@ -152,6 +152,35 @@ pub fn quote(word: &str) -> Cow<'_, str> {
 /// At most this many `*.journal` files are looked into when searching a folder.
 const MAX_CANDIDATES: usize = 64;
 
+/// The journal a reading command (`journal`, `report`) opens: the one named, the default one
+/// beside the snapshot, or, when neither exists, one bound to the snapshot beside it (a renamed
+/// snapshot's journal kept the old name), said with a warning. `NotFound` when there is none.
+pub fn existing_journal(
+    snapshot: &Path,
+    explicit: Option<&Path>,
+    sha256: &str,
+) -> Result<PathBuf, crate::journal::JournalError> {
+    let path = crate::journal::path_for(snapshot, explicit);
+    if path.exists() {
+        return Ok(path);
+    }
+    match explicit
+        .is_none()
+        .then(|| find_bound_journal(snapshot, sha256))
+        .flatten()
+    {
+        Some(found) => {
+            tracing::warn!(
+                "no journal at {}; reading {}, which is bound to this snapshot",
+                path.display(),
+                found.display()
+            );
+            Ok(found)
+        }
+        None => Err(crate::journal::JournalError::NotFound { path }),
+    }
+}
+
 /// When the journal is not beside the snapshot under its default name (the snapshot was
 /// renamed or copied), a journal in the snapshot's folder bound to the same SHA-256 is the one
 /// to use. Read-only: each candidate is only read, never opened for writing.

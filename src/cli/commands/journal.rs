@@ -5,27 +5,13 @@ use std::collections::{HashMap, HashSet};
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::journal::{ExpectedHead, JournalError, JournalRead, JournalReader, StepPhase};
+use crate::journal::{ExpectedHead, JournalRead, JournalReader, StepPhase};
 use crate::snapshot::{self, Source};
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
-    // A renamed snapshot: its journal kept the old name beside it.
-    if !path.exists()
-        && args.journal.is_none()
-        && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
-    {
-        tracing::warn!(
-            "no journal at {}; reading {}, which is bound to this snapshot",
-            path.display(),
-            found.display()
-        );
-        path = found;
-    }
-    if !path.exists() {
-        return Err(JournalError::NotFound { path }.into());
-    }
+    let path =
+        crate::cli::hint::existing_journal(&args.file, args.journal.as_deref(), &loaded.sha256)?;
     let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     if args.verify {
         return verify(&reader, args.expect_head.as_ref());

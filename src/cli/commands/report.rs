@@ -3,28 +3,14 @@
 use crate::cli::args::{ReportArgs, ReportFormat};
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::journal::{JournalError, JournalReader};
+use crate::journal::JournalReader;
 use crate::report::{self, Format, Report};
 use crate::snapshot;
 
 pub fn run(args: ReportArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
-    // A renamed snapshot: its journal kept the old name beside it.
-    if !path.exists()
-        && args.journal.is_none()
-        && let Some(found) = crate::cli::hint::find_bound_journal(&args.file, &loaded.sha256)
-    {
-        tracing::info!(
-            "no journal at {}; reading {}, which is bound to this snapshot",
-            path.display(),
-            found.display()
-        );
-        path = found;
-    }
-    if !path.exists() {
-        return Err(JournalError::NotFound { path }.into());
-    }
+    let path =
+        crate::cli::hint::existing_journal(&args.file, args.journal.as_deref(), &loaded.sha256)?;
     // Never the lock: the page can be made while a run holds the journal.
     let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     let in_progress = crate::journal::is_held(&path)?;
