@@ -255,7 +255,7 @@ impl<'a> Step<'a> {
                 }
                 Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
                 // The job, or its project, no longer exists, if its own read says so too.
-                Err(e) if e.is_not_found() && self.original_gone().await? => {
+                Err(e) if e.is_not_found() && self.own_read_says_gone().await? => {
                     drop(turn);
                     self.apply(protocol::restart_target_gone(&e.to_string()), attempt)
                         .await
@@ -463,7 +463,7 @@ impl<'a> Step<'a> {
                 Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
                 Err(e) => {
                     drop(turn);
-                    let settled = if e.is_not_found() && self.original_gone().await? {
+                    let settled = if e.is_not_found() && self.own_read_says_gone().await? {
                         Some(protocol::restart_target_gone(&e.to_string()))
                     } else {
                         let past = Instant::now() >= give_up_at;
@@ -552,9 +552,10 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// A restart answered 404: believed only when the original job's own read says so too (a
-    /// route not ready yet right after an upgrade answers 404 as well).
-    async fn original_gone(&self) -> Result<bool, StepAbort> {
+    /// Whether the execution's own read answers 404. A 404 to a stop or a restart is believed
+    /// only when this says so too (a route not ready yet right after an upgrade answers 404 as
+    /// well).
+    async fn own_read_says_gone(&self) -> Result<bool, StepAbort> {
         match self.ctx.api.observe(self.entry).await {
             Ok(Observed::Gone) => Ok(true),
             Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
@@ -565,10 +566,8 @@ impl<'a> Step<'a> {
     /// Whether the execution is absent from everything that could show it: its own read answers
     /// 404, and its kind's listing (where it has one that carries every execution) lacks it.
     async fn confirmed_absent(&self) -> Result<bool, StepAbort> {
-        match self.ctx.api.observe(self.entry).await {
-            Ok(Observed::Gone) => {}
-            Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
-            Ok(_) | Err(_) => return Ok(false),
+        if !self.own_read_says_gone().await? {
+            return Ok(false);
         }
         if !self.ctx.api.has_bulk_listing() {
             return Ok(true);

@@ -155,6 +155,30 @@ pub enum Detail {
     },
 }
 
+impl Detail {
+    /// A Job submitted now (simulator clock `now_ms`), running until stopped, nothing
+    /// received yet; `restart_of` names the job a restart made it from.
+    pub fn submitted_job(
+        number: u64,
+        command: String,
+        started_by_id: String,
+        now_ms: u64,
+        restart_of: Option<String>,
+    ) -> Detail {
+        Detail::Job {
+            number,
+            command,
+            started_by_id,
+            submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
+            natural_end_ms: None,
+            ended_at_start: false,
+            stops: Vec::new(),
+            restarted_as: Vec::new(),
+            restart_of,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Execution {
     pub kind: Kind,
@@ -649,17 +673,13 @@ impl Deployment {
             start_requests: 0,
             stopped_label: None,
             words: None,
-            detail: Detail::Job {
+            detail: Detail::submitted_job(
                 number,
-                command: command.clone(),
-                started_by_id: started_by.0.to_owned(),
-                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
-                natural_end_ms: None,
-                ended_at_start: false,
-                stops: Vec::new(),
-                restarted_as: Vec::new(),
-                restart_of: Some(job_id.to_owned()),
-            },
+                command.clone(),
+                started_by.0.to_owned(),
+                now_ms,
+                Some(job_id.to_owned()),
+            ),
         });
         let exec = self.get_mut(Kind::Job, job_id)?;
         exec.start_requests += 1;
@@ -864,17 +884,13 @@ impl Deployment {
         let id = self.ids.next_id();
         let owner = project.owner.clone();
         let detail = match kind {
-            Kind::Job => Detail::Job {
-                number: self.next_job_number(&project.id),
-                command: format!("python drift/job_{n}.py"),
-                started_by_id: user_id(&owner),
-                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
-                natural_end_ms: None,
-                ended_at_start: false,
-                stops: Vec::new(),
-                restarted_as: Vec::new(),
-                restart_of: None,
-            },
+            Kind::Job => Detail::submitted_job(
+                self.next_job_number(&project.id),
+                format!("python drift/job_{n}.py"),
+                user_id(&owner),
+                now_ms,
+                None,
+            ),
             Kind::App => Detail::App {
                 hardware_tier_id: "small-k8s".into(),
                 starts: Vec::new(),
@@ -968,17 +984,7 @@ impl Deployment {
             start_requests: 0,
             stopped_label: None,
             words: None,
-            detail: Detail::Job {
-                number,
-                command: command.to_owned(),
-                started_by_id: by_id,
-                submitted_ms: i64::try_from(now_ms).unwrap_or(i64::MAX),
-                natural_end_ms: None,
-                ended_at_start: false,
-                stops: Vec::new(),
-                restarted_as: Vec::new(),
-                restart_of: None,
-            },
+            detail: Detail::submitted_job(number, command.to_owned(), by_id, now_ms, None),
         });
         Ok(id)
     }
