@@ -461,6 +461,22 @@ async fn a_second_restart_of_the_same_job_is_a_violation() {
     assert_eq!(api.sim.violations().len(), 1);
 }
 
+/// A restart of a job that no stop request ended (it ran to its end, or someone else stopped
+/// it) is served, and flagged: a maintenance tool restarts only what its own stop ended.
+#[tokio::test]
+async fn a_restart_of_a_job_that_no_stop_ended_is_a_violation() {
+    let api = Api::start(config());
+    api.sim.finish_job(RUNNING).unwrap();
+    assert!(wait_for_status(&api, RUNNING, "Succeeded").await);
+    assert_eq!(restart(&api, RUNNING).await.0, 200);
+    let violations = api.sim.violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].what.contains("did not end by a stop request"),
+        "{violations:?}"
+    );
+}
+
 #[tokio::test]
 async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
     let api = Api::start(config());

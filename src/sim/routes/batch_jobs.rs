@@ -228,11 +228,21 @@ async fn restart(
     let original_commit = bool_field(&body, "shouldUseOriginalInputCommit")?;
     let (by_id, by_name) = sim.principal();
     let now = sim.now_ms();
-    let (new_job, restarts, ended_at_start, in_motion) = {
+    let (new_job, restarts, ended_at_start, in_motion, not_ended_by_a_stop) = {
         let mut d = sim.deployment();
         let in_motion = d
             .get(Kind::Job, job_id)
             .is_some_and(|e| !e.status(now).stopped);
+        // How the original ended, before the restart: a maintenance tool restarts only a job
+        // that a stop request reached and that then showed `Stopped`.
+        let not_ended_by_a_stop = d.get(Kind::Job, job_id).and_then(|e| match &e.detail {
+            Detail::Job { stops, .. } => {
+                let status = e.status(now);
+                (status.stopped && (stops.is_empty() || status.label != "Stopped"))
+                    .then(|| status.label.to_string())
+            }
+            _ => None,
+        });
         let new_id = d.restart_job(job_id, (&by_id, &by_name), now)?;
         let original = d.get(Kind::Job, job_id);
         let (restarts, ended_at_start) = match original.map(|e| &e.detail) {
@@ -247,7 +257,13 @@ async fn restart(
             .get(Kind::Job, &new_id)
             .map(|e| job_json(e, now, d.epoch_ms))
             .unwrap_or(Value::Null);
-        (new_job, restarts, ended_at_start, in_motion)
+        (
+            new_job,
+            restarts,
+            ended_at_start,
+            in_motion,
+            not_ended_by_a_stop,
+        )
     };
     let request = format!("POST {}", uri.path());
     if restarts > 1 {
@@ -278,8 +294,17 @@ async fn restart(
         sim.record_violation(
             Kind::Job,
             job_id,
-            request,
+            request.clone(),
             "a restart of a job that had ended before the run began".into(),
+        );
+    } else if let Some(label) = not_ended_by_a_stop {
+        sim.record_violation(
+            Kind::Job,
+            job_id,
+            request,
+            format!(
+                "a restart of a job that did not end by a stop request (it shows {label}): it ran to its end, or someone else stopped it"
+            ),
         );
     }
     Ok(Json(new_job))
