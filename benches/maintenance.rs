@@ -148,8 +148,12 @@ fn sizes() -> Vec<usize> {
     }
 }
 
+/// The `dmm` this build made, or `DMM_BENCH_DMM` (another build's, to compare two versions
+/// against the same simulator).
 fn dmm_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_dmm"));
+    let path = std::env::var_os("DMM_BENCH_DMM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_dmm")));
     if !path.is_file() {
         eprintln!(
             "the dmm binary is missing at {}: run `cargo bench --bench maintenance` (Cargo builds it), or `cargo build --release --bins` first",
