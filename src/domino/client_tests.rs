@@ -153,6 +153,70 @@ async fn honours_retry_after() {
     assert_eq!(hits.load(Ordering::SeqCst), 2);
 }
 
+/// A `Retry-After` is the answer to the request that got it, not a pause of the client: with
+/// the adaptive pace, requests to other routes go on while the refused one waits its turn.
+#[tokio::test]
+async fn a_429_delays_only_its_own_request() {
+    let refused = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&refused);
+    let router = Router::new()
+        .route(
+            "/v4/refused",
+            get(move || {
+                let counter = Arc::clone(&counter);
+                async move {
+                    if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let mut headers = HeaderMap::new();
+                        headers.insert("retry-after", "2".parse().unwrap());
+                        (StatusCode::TOO_MANY_REQUESTS, headers, "slow down").into_response()
+                    } else {
+                        axum::Json(json!({"ok": true})).into_response()
+                    }
+                }
+            }),
+        )
+        .route(
+            "/v4/other",
+            get(|| async { axum::Json(json!({"ok": true})) }),
+        );
+    let mut config = test_config(&serve(router).await);
+    config.limits.pace = super::Pace::Adaptive(super::AdaptivePace {
+        initial: 25.0,
+        max: 500.0,
+        min: 1.0,
+    });
+    let client = DominoClient::new(&config).unwrap();
+    let started = Instant::now();
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client.get_value("/v4/refused").await.unwrap();
+            Instant::now()
+        })
+    };
+    while refused.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Ten requests after the 429, one after the other: none waits for its Retry-After.
+    for _ in 0..10 {
+        client.get_value("/v4/other").await.unwrap();
+    }
+    let others_done = Instant::now();
+    let refused_done = waiting.await.unwrap();
+    assert!(
+        refused_done.duration_since(started) >= Duration::from_millis(1900),
+        "the refused request waited its Retry-After: {:?}",
+        refused_done.duration_since(started)
+    );
+    assert!(
+        others_done < refused_done,
+        "the other requests ended {:?} after the start, before the refused one ({:?})",
+        others_done.duration_since(started),
+        refused_done.duration_since(started)
+    );
+    assert_eq!(refused.load(Ordering::SeqCst), 2);
+}
+
 #[tokio::test]
 async fn gives_up_after_max_retries_with_the_last_status() {
     let (router, hits) = scripted(vec![(503, None); 10]);

@@ -6,10 +6,13 @@
 //! * **Slow start.** From the initial rate, the rate doubles every [`TICK`] in which it was what
 //!   held requests back (some request had to wait for it) and every answer was clean.
 //! * **Multiplicative decrease, at once.** A 429, a 503 or 504, a timed-out attempt or a
-//!   connection error cuts the rate to [`BETA`] times the rate in force (or times what was
-//!   actually sent, when that was far less). Only the answer to a request sent a [`TICK`] or
-//!   more *after* the last cut can cut again (one cut per window, as TCP does), so ten requests
-//!   in flight that all meet the same overload cut the rate once.
+//!   connection error cuts the rate to [`BETA`] times the rate in force; the first cut, which
+//!   ends slow start, to [`BETA`] times what the deployment served over the last second when
+//!   that was less (a server that refuses only once a window of requests is full says so when
+//!   slow start is far beyond its capacity). Only the
+//!   answer to a request sent a [`TICK`] or more *after* the last cut can cut again (one cut
+//!   per window, as TCP does), so ten requests in flight that all meet the same overload cut
+//!   the rate once.
 //! * **Latency, like with like.** Every answer belongs to a [`RouteClass`] (method and route
 //!   template: the App listing, a project's Job listing, a single read, a stop, …), and each class
 //!   keeps its own baseline, a slowly decaying average of its medians, so that a listing of
@@ -33,7 +36,7 @@
 //! state machine fed with instants, which its tests drive without sleeping. The token bucket
 //! that enforces the rate is `governor`'s (`limiter.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -63,6 +66,11 @@ const MIN_SAMPLES: usize = 5;
 /// Added to twice the baseline latency before a tick counts as slow, so that a very fast
 /// baseline (a millisecond on loopback) does not make noise look like a slowdown.
 pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
+/// How far back the answers a deployment served count towards the rate a pushback cuts from:
+/// the window of the common rate limiters (requests per second).
+const DELIVERY_WINDOW: Duration = Duration::from_secs(1);
+/// Answers served in that window below which what was served says nothing about a capacity.
+const MIN_DELIVERED: usize = 10;
 /// A change smaller than this share of the rate is not applied (and so not logged).
 const MIN_CHANGE: f64 = 0.02;
 
@@ -220,10 +228,12 @@ pub struct PaceReport {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     SlowStart,
-    /// Since the last cut at `since`, from the rate `w_max` that was in force then.
+    /// Since the last cut at `since`, from the rate `w_max` that was in force then (or served),
+    /// back to which the curve returns after `k` seconds.
     Cubic {
         w_max: f64,
         since: Instant,
+        k: f64,
     },
 }
 
@@ -243,6 +253,8 @@ pub struct Controller {
     tick_sent: u64,
     /// Some request of this tick had to wait for the rate: the rate is what limits.
     tick_bound: bool,
+    /// The end of the last tick in which the rate held requests back.
+    last_bound: Option<Instant>,
     /// Some request of this tick had to wait for a slot: the in-flight limit is what limits.
     tick_slot_bound: bool,
     tick_pushback: bool,
@@ -254,6 +266,12 @@ pub struct Controller {
     baselines: HashMap<RouteClass, f64>,
     /// Requests sent per second, smoothed over a few ticks; `None` before the first tick.
     measured: Option<f64>,
+    /// When each answer of the last [`DELIVERY_WINDOW`] that was not a pushback came: what the
+    /// deployment actually served.
+    delivered: VecDeque<Instant>,
+    /// When the first request was sent, so that the first second's deliveries are not spread
+    /// over time in which nothing was asked.
+    first_sent: Option<Instant>,
     slow_ticks: u32,
     // For the report.
     min_seen: f64,
@@ -282,6 +300,7 @@ impl Controller {
             tick_start: now,
             tick_sent: 0,
             tick_bound: false,
+            last_bound: None,
             tick_slot_bound: false,
             tick_pushback: false,
             tick_clean: 0,
@@ -289,6 +308,8 @@ impl Controller {
             latencies: Vec::new(),
             baselines: HashMap::new(),
             measured: None,
+            delivered: VecDeque::new(),
+            first_sent: None,
             slow_ticks: 0,
             min_seen: rate,
             max_seen: rate,
@@ -316,6 +337,7 @@ impl Controller {
     /// when it had to wait for a slot in flight.
     pub fn on_sent(&mut self, now: Instant, waited: bool, waited_slot: bool) -> Option<Change> {
         let change = self.tick(now);
+        self.first_sent.get_or_insert(now);
         self.tick_sent += 1;
         self.tick_bound |= waited;
         self.tick_slot_bound |= waited_slot;
@@ -341,15 +363,18 @@ impl Controller {
                 self.cut(now, why.to_string())
             }
             Signal::Clean(latency, class) => {
+                self.served(now);
                 self.latencies.push((class, latency));
                 self.tick_clean += 1;
                 self.tick(now)
             }
             Signal::Answered => {
+                self.served(now);
                 self.tick_clean += 1;
                 self.tick(now)
             }
             Signal::Neutral => {
+                self.served(now);
                 self.tick_dirty = true;
                 self.tick(now)
             }
@@ -379,17 +404,79 @@ impl Controller {
         }
     }
 
+    /// An answer that was not a pushback came at `now`.
+    fn served(&mut self, now: Instant) {
+        self.delivered.push_back(now);
+        self.forget_deliveries(now);
+    }
+
+    fn forget_deliveries(&mut self, now: Instant) {
+        while self
+            .delivered
+            .front()
+            .is_some_and(|&at| at + DELIVERY_WINDOW <= now)
+        {
+            self.delivered.pop_front();
+        }
+    }
+
+    /// Answers per second the deployment served over the last [`DELIVERY_WINDOW`] (or since the
+    /// first request, when that is more recent).
+    fn delivery_rate(&mut self, now: Instant) -> f64 {
+        self.forget_deliveries(now);
+        let span = self
+            .first_sent
+            .map_or(DELIVERY_WINDOW, |first| {
+                now.saturating_duration_since(first)
+            })
+            .clamp(TICK, DELIVERY_WINDOW);
+        self.delivered.len() as f64 / span.as_secs_f64()
+    }
+
+    /// Cuts the rate and the in-flight limit to [`BETA`] times where they stood.
     fn cut(&mut self, now: Instant, reason: String) -> Option<Change> {
-        // From the rate in force; or from what was actually sent, when that was far below it
-        // (a limit that held nothing back says nothing about what the deployment takes).
-        let from = match self.measured {
-            Some(m) if m < 0.5 * self.rate => m,
-            _ => self.rate,
+        let pushing = self.tick_bound
+            || self
+                .last_bound
+                .is_some_and(|at| now.saturating_duration_since(at) < DELIVERY_WINDOW);
+        let (from, w_max) = match self.phase {
+            // Slow start doubles the rate every tick, and a server that refuses beyond its
+            // capacity only once a window of requests per second is full says no when the rate
+            // is far beyond that: what it served meanwhile is about what it takes. One cut from
+            // that, rather than several from the rate slow start reached, each a tick of
+            // refusals; and the growth returns towards it.
+            Phase::SlowStart if pushing && self.delivered.len() >= MIN_DELIVERED => {
+                let served = self.rate.min(self.delivery_rate(now));
+                (served, served)
+            }
+            Phase::SlowStart | Phase::Cubic { .. } => {
+                // From the rate in force, or from what was sent when that was far below it (a
+                // limit that held nothing back says nothing about what the deployment takes).
+                let from = match self.measured {
+                    Some(m) if m < 0.5 * self.rate => m,
+                    _ => self.rate,
+                };
+                // Cuts that follow within a second belong to the same overload (a window of
+                // requests that stays full until it turns): the rate falls with each, but the
+                // growth still returns towards where the overload began.
+                let w_max = match self.phase {
+                    Phase::Cubic { w_max, since, .. }
+                        if now.saturating_duration_since(since) < DELIVERY_WINDOW =>
+                    {
+                        w_max
+                    }
+                    _ => self.rate,
+                };
+                (from, w_max)
+            }
         };
         let to = (BETA * from).max(self.bounds.min);
+        // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
+        let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
         self.phase = Phase::Cubic {
-            w_max: self.rate,
+            w_max,
             since: now,
+            k,
         };
         self.last_cut = Some(now);
         self.slow_ticks = 0;
@@ -471,6 +558,9 @@ impl Controller {
         }
         let clean = self.tick_clean > 0 && !self.tick_pushback && !self.tick_dirty;
         let bound = self.tick_bound;
+        if bound {
+            self.last_bound = Some(now);
+        }
         let slot_bound = self.tick_slot_bound;
         self.tick_start = now;
         self.tick_sent = 0;
@@ -510,9 +600,8 @@ impl Controller {
         let sending = sent_rate.max(self.measured.unwrap_or(sent_rate));
         let (target, reason) = match self.phase {
             Phase::SlowStart => (2.0 * self.rate, "answers fast and clean (slow start)"),
-            Phase::Cubic { w_max, since } => {
+            Phase::Cubic { w_max, since, k } => {
                 let t = now.saturating_duration_since(since).as_secs_f64();
-                let k = (w_max * (1.0 - BETA) / CUBIC_C).cbrt();
                 (
                     CUBIC_C * (t - k).powi(3) + w_max,
                     "answers fast and clean (cubic growth)",
@@ -720,14 +809,23 @@ mod tests {
 
     #[test]
     fn after_a_cut_the_rate_grows_back_along_the_cubic_curve() {
-        let mut d = Drive::new(bounds());
-        for _ in 0..3 {
+        let mut d = Drive::new(AdaptivePace {
+            max: 10_000.0,
+            ..bounds()
+        });
+        for _ in 0..4 {
             d.busy_tick(FAST);
         }
+        // A second at that rate, so that what the deployment served is the rate in force.
         let w_max = d.c.rate();
+        for _ in 0..10 {
+            d.tick((w_max * TICK.as_secs_f64()) as u32, false, FAST);
+        }
+        assert_eq!(d.c.rate(), w_max);
         let sent = d.now;
         d.c.on_sent(sent, true, false);
         let cut = d.pushback(sent, Pushback::Status(503)).unwrap();
+        assert!((cut.to - BETA * w_max).abs() < 1.0, "{cut:?}");
         let mut rates = vec![cut.to];
         for _ in 0..100 {
             d.busy_tick(FAST);
@@ -741,6 +839,39 @@ mod tests {
         // Concave first: the first second regains more than the next one.
         let gain = |a: usize, b: usize| rates[b] - rates[a];
         assert!(gain(0, 10) > gain(10, 20), "{rates:?}");
+    }
+
+    #[test]
+    fn a_pushback_far_above_what_was_served_cuts_from_what_was_served() {
+        // Slow start carried the rate to 400 in a few ticks; a server with a capacity of 100 a
+        // second served about that many before it said no.
+        let mut d = Drive::new(bounds());
+        for _ in 0..4 {
+            d.busy_tick(FAST);
+        }
+        for _ in 0..6 {
+            d.tick(10, false, FAST);
+        }
+        let before = d.c.rate();
+        assert!(before >= 400.0, "{before}");
+        let sent = d.now;
+        d.c.on_sent(sent, true, false);
+        let cut = d.pushback(sent, Pushback::Status(429)).unwrap();
+        assert_eq!(cut.from, before, "the log says the rate in force");
+        let served = d.c.delivery_rate(d.now);
+        assert!((90.0..=110.0).contains(&served), "{served}");
+        assert!(
+            (cut.to - BETA * served).abs() < 1.0,
+            "one cut to 0.7 times what was served, not to {}: {cut:?}",
+            BETA * before
+        );
+        // And the cubic growth returns towards what was served, not towards 400.
+        let mut rates = Vec::new();
+        for _ in 0..20 {
+            d.busy_tick(FAST);
+            rates.push(d.c.rate());
+        }
+        assert!(rates.iter().all(|&r| r < 1.2 * served), "{rates:?}");
     }
 
     #[test]
