@@ -3,9 +3,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 use crate::domino::{ApiError, ExecutionKind, Observed};
@@ -19,6 +20,35 @@ pub(crate) struct Observer {
     api: Arc<dyn ExecutionKind>,
     bulk: Option<Mutex<BulkState>>,
     min_interval: Duration,
+    arrival: FirstArrival,
+}
+
+/// Steps of a kind read one at a time, sent together, mostly wait alike: until one execution of
+/// the kind has been seen at its target, only the first [`SCOUTS`] steps to wait look on the
+/// usual schedule, and the others wait for that first arrival (or [`SCOUTING_PATIENCE`]) before
+/// their first look. A stage of three hundred Model API versions whose stops take half a minute
+/// so costs a few reads before the first one stops, not three hundred every poll.
+#[derive(Default)]
+struct FirstArrival {
+    seen: AtomicBool,
+    notify: Notify,
+    enlisted: AtomicUsize,
+}
+
+/// Steps of a kind that look on the usual schedule before any execution of it has arrived.
+const SCOUTS: usize = 4;
+/// The longest another step waits for the scouts' first arrival before it looks itself (a
+/// scout whose execution is stuck must not hold the others back for long).
+pub(crate) const SCOUTING_PATIENCE: Duration = Duration::from_secs(15);
+
+/// How a waiting step looks before its kind's first arrival.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lookout {
+    /// On the usual schedule: a scout, a kind with a shared listing, or a kind already seen
+    /// arriving.
+    Scout,
+    /// Waits for the kind's first arrival before its first look.
+    Patient,
 }
 
 #[derive(Default)]
@@ -50,6 +80,44 @@ impl Observer {
             api,
             bulk,
             min_interval,
+            arrival: FirstArrival::default(),
+        }
+    }
+
+    /// How a step that begins to wait now should look (see [`FirstArrival`]).
+    pub(crate) fn enlist(&self) -> Lookout {
+        if self.bulk.is_some() || self.arrival.seen.load(Ordering::Acquire) {
+            return Lookout::Scout;
+        }
+        if self.arrival.enlisted.fetch_add(1, Ordering::AcqRel) < SCOUTS {
+            Lookout::Scout
+        } else {
+            Lookout::Patient
+        }
+    }
+
+    /// Whether some execution of the kind has been seen at its target.
+    pub(crate) fn has_arrival(&self) -> bool {
+        self.arrival.seen.load(Ordering::Acquire)
+    }
+
+    /// A step saw its execution at the target (or gone): the patient steps look now.
+    pub(crate) fn arrived(&self) {
+        if !self.arrival.seen.swap(true, Ordering::AcqRel) {
+            self.arrival.notify.notify_waiters();
+        }
+    }
+
+    /// Returns once some execution of the kind has been seen at its target.
+    pub(crate) async fn first_arrival(&self) {
+        loop {
+            let notified = self.arrival.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_arrival() {
+                return;
+            }
+            notified.await;
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::cancel::Cancel;
 use super::health::ApiHealth;
-use super::observe::Observer;
+use super::observe::{Lookout, Observer, SCOUTING_PATIENCE};
 use super::options::PollPolicy;
 use super::protocol::{
     self, AfterAnswer, AfterFailure, AfterLook, Answer, BeforeStopping, FailedAttempt, Next,
@@ -382,11 +382,22 @@ impl<'a> Step<'a> {
         let mut delay = shared.unwrap_or(self.ctx.poll.initial);
         let mut seen_generation = 0;
         let attempt = self.record.attempts;
+        let mut lookout = self.ctx.observer.enlist();
         loop {
-            let wake = (Instant::now() + delay).min(deadline);
-            let slept = tokio::select! {
-                _ = tokio::time::sleep_until(wake) => true,
-                _ = self.ctx.cancel.cancelled() => false,
+            let slept = if lookout == Lookout::Patient && !self.ctx.observer.has_arrival() {
+                lookout = Lookout::Scout;
+                let patience = (since + SCOUTING_PATIENCE).min(deadline);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(patience) => true,
+                    _ = self.ctx.observer.first_arrival() => true,
+                    _ = self.ctx.cancel.cancelled() => false,
+                }
+            } else {
+                let wake = (Instant::now() + delay).min(deadline);
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => true,
+                    _ = self.ctx.cancel.cancelled() => false,
+                }
             };
             if !slept {
                 return Err(StepAbort::Interrupted);
@@ -412,8 +423,14 @@ impl<'a> Step<'a> {
             );
             match look {
                 AfterLook::KeepWaiting => {}
-                AfterLook::Record(record) => return self.apply(record, attempt).await,
+                AfterLook::Record(record) => {
+                    if record.to == StepPhase::Confirmed {
+                        self.ctx.observer.arrived();
+                    }
+                    return self.apply(record, attempt).await;
+                }
                 AfterLook::Gone => {
+                    self.ctx.observer.arrived();
                     return self.apply(protocol::gone(self.ctx.op), attempt).await;
                 }
                 // Back to `drive`, which observes the `Requested` step before sending.
