@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::cancel::Cancel;
 use super::health::ApiHealth;
+use super::live::LiveListings;
 use super::observe::Observer;
 use super::options::PollPolicy;
 use super::protocol::{
@@ -70,6 +71,9 @@ pub(crate) struct StepContext {
     /// For restarts: which effects are claimed, and the turns restarts with the same traces
     /// take (see [`super::restart`]).
     pub restarts: Arc<RestartBook>,
+    /// What this process listed of the live kinds: a step a listing planned moments ago may
+    /// take that listing's row for its look before stopping.
+    pub listings: Arc<LiveListings>,
 }
 
 pub(crate) struct Step<'a> {
