@@ -384,3 +384,50 @@ fn a_job_launched_after_the_plan_listing_is_left_running_with_jobs_leave() {
         .sum();
     assert_eq!(stops, 0, "--jobs leave stops nothing");
 }
+
+/// The stop's record of one Job's shutdown step (its `Requested` event).
+fn stop_record(env: &Env, id: &str) -> String {
+    use dmm::journal::{JournalRead, JournalReader};
+    let events = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap();
+    events
+        .iter()
+        .find(|e| e.op == Operation::Shutdown && e.execution == id && e.to == "Requested")
+        .and_then(|e| e.message.clone())
+        .unwrap_or_else(|| panic!("no stop recorded for {id}"))
+}
+
+/// A Job this run's listing planned seconds ago is stopped without a read first, and its stop's
+/// record says what the listing saw; a Job an earlier run planned (left running, now to stop)
+/// is read first, as after any resume.
+#[test]
+fn a_fresh_listing_row_stands_in_for_the_read_only_for_steps_this_run_planned() {
+    let env = Env::small();
+    let project = env.sim.add_empty_project("batch");
+    let earlier = env.sim.add_job(&project, "python earlier.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["--jobs", "leave"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let fresh = env.sim.add_job(&project, "python fresh.py").unwrap();
+    env.sim.reset_counters();
+    let out = env.run_op("shutdown", &["-s", "job"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for id in [&earlier, &fresh] {
+        let step = step_of(&env, Operation::Shutdown, id);
+        assert_eq!(
+            (step.phase.clone(), step.attempts),
+            (StepPhase::Confirmed, 1),
+            "{step:?}"
+        );
+    }
+    let fresh_stop = stop_record(&env, &fresh);
+    assert!(
+        fresh_stop.contains("seen running by this run's listing"),
+        "{fresh_stop}"
+    );
+    let earlier_stop = stop_record(&env, &earlier);
+    assert!(!earlier_stop.contains("listing"), "{earlier_stop}");
+    no_job_stopped_twice(&env);
+}
