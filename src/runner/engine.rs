@@ -150,8 +150,10 @@ pub(crate) async fn drive_steps(
                 .map(|i| found.swap_remove(i));
             let reporter = reporter.clone();
             kind_runs.push(async move {
-                let steps = match from_snapshot {
-                    Some(steps) => steps,
+                // `only`: the executions a sweep found; the kind's other steps count in its
+                // total, as they do in its stage, but are not driven again.
+                let (steps, only) = match from_snapshot {
+                    Some(steps) => (steps, None),
                     None => {
                         let only = match (op, found_now) {
                             (Operation::Shutdown, Some(found)) => {
@@ -164,19 +166,23 @@ pub(crate) async fn drive_steps(
                             }
                             (Operation::Restore, _) => None,
                         };
-                        journal
+                        let steps = journal
                             .steps(Some(op))?
                             .into_iter()
                             .filter(|s| s.key.kind == kind && s.cycle >= cycle)
-                            .filter(|s| only.as_ref().is_none_or(|o| o.contains(&s.key.execution)))
                             .map(|s| (entry_of(&s), s))
-                            .collect()
+                            .collect();
+                        (steps, only)
                     }
                 };
                 let total = steps.len();
                 let work: Vec<(Entry, StepRecord)> = steps
                     .into_iter()
                     .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
+                    .filter(|(_, rec)| {
+                        only.as_ref()
+                            .is_none_or(|o: &HashSet<String>| o.contains(&rec.key.execution))
+                    })
                     .collect();
                 ctx.stats.kind_started(kind, total);
                 reporter.kind_started(op, kind, total, total - work.len());
