@@ -901,7 +901,8 @@ mod tests {
     fn a_young_listing_row_stands_in_for_the_look_before_stopping() {
         let secs = Duration::from_secs;
         let moving = Observed::InMotion("Queued".into());
-        let cases: &[(Option<(&Observed, Duration)>, bool, &str)] = &[
+        type Row<'a> = Option<(&'a Observed, Duration)>;
+        let cases: &[(Row, bool, &str)] = &[
             (Some((&Observed::Running, secs(0))), true, "listed just now"),
             (
                 Some((&Observed::Running, Duration::from_millis(4_900))),
