@@ -150,7 +150,8 @@ pub(crate) async fn list_live(
 /// Plans a step for each execution of a live kind a listing found that the journal's cycle
 /// does not have yet (`--jobs leave` plans them as skipped), and brings what an earlier run of
 /// this cycle planned differently and never sent in line with what this run asks. Each
-/// execution gets one step, so it is stopped at most once. Returns the executions it planned.
+/// execution gets one step, so it is stopped at most once. The listing's rows of the steps it
+/// planned are kept for their look before stopping.
 pub(crate) fn record_found(
     journal: &Arc<Journal>,
     run_id: u64,
@@ -158,7 +159,7 @@ pub(crate) fn record_found(
     listing: &LiveListing,
     options: &RunOptions,
     listings: &LiveListings,
-) -> Result<HashSet<String>, JournalError> {
+) -> Result<(), JournalError> {
     let kind = listing.kind;
     let found: Vec<NewStep> = listing
         .entries
@@ -197,5 +198,5 @@ pub(crate) fn record_found(
         tracing::info!("{kind}: {replanned} planned again for what this run asks");
     }
     listings.keep_rows(kind, &planned, listing);
-    Ok(planned)
+    Ok(())
 }
