@@ -335,8 +335,19 @@ fn no_job_stopped_twice(env: &Env) {
 /// it launched is stopped by the same run, once, and the run ends verified (exit 0).
 #[test]
 fn a_job_launched_after_the_plan_listing_is_stopped_by_the_same_run() {
+    a_late_job_is_stopped_by_the_same_run(&[]);
+}
+
+/// The same with `--jobs wait`: the late Job is held no longer than the others, then stopped.
+#[test]
+fn a_job_launched_after_the_plan_listing_is_stopped_after_the_hold_with_jobs_wait() {
+    a_late_job_is_stopped_by_the_same_run(&["--jobs", "wait", "--jobs-grace", "1s"]);
+}
+
+fn a_late_job_is_stopped_by_the_same_run(extra: &[&str]) {
     let env = Env::small();
-    let (mut child, launched, from_start) = shutdown_with_a_job_launched_after_the_plan(&env, &[]);
+    let (mut child, launched, from_start) =
+        shutdown_with_a_job_launched_after_the_plan(&env, extra);
     let out = child_output(&mut child, Duration::from_secs(120));
     assert_eq!(code(&out), 0, "{}", text(&out));
     for id in from_start.iter().chain([&launched]) {
