@@ -266,3 +266,179 @@ fn same_command_restarts_killed_and_lost_never_run_a_job_twice() {
     );
     assert!(effects.len() as u64 <= restarted);
 }
+
+/// The route of a Scheduled Job's pause (the PUT of its object).
+const SCHEDULE_PUT: &str = "PUT /v4/projects/{project_id}/scheduledjobs/{job_id}";
+
+/// A shutdown whose plan has listed the Jobs, with one Scheduled Job's pause held back (503)
+/// until that Scheduled Job has fired: the batch Job it launches runs after the plan's listing
+/// and before the Jobs stage, as when a cron time falls in that gap. Returns the child (still
+/// running), the launched Job and the Jobs that ran from the start.
+fn shutdown_with_a_job_launched_after_the_plan(
+    env: &Env,
+    extra: &[&str],
+) -> (std::process::Child, String, Vec<String>) {
+    let project = env.sim.add_empty_project("batch");
+    let from_start: Vec<String> = (0..2)
+        .map(|i| {
+            env.sim
+                .add_job(&project, &format!("python start{i}.py"))
+                .unwrap()
+        })
+        .collect();
+    env.take_snapshot();
+    let schedule = env
+        .sim
+        .running_ids(Kind::ScheduledJob)
+        .into_iter()
+        .next()
+        .expect("an active Scheduled Job");
+    refuse(env, SCHEDULE_PUT, Some(&schedule), 503, None);
+    let child = env.spawn_op("shutdown", extra);
+    let pause_refused = || {
+        env.sim
+            .requests()
+            .mutations_of(Kind::ScheduledJob, &schedule)
+            .any(|m| m.status == Some(503))
+    };
+    wait_for(
+        Duration::from_secs(60),
+        "the schedule's pause refused",
+        pause_refused,
+    );
+    let planned_jobs_listed = env.sim.requests().count("GET", "/v4/jobs");
+    assert!(planned_jobs_listed > 0, "the plan listed the Jobs first");
+    let launched = env
+        .sim
+        .fire_schedule(&schedule)
+        .unwrap()
+        .expect("an active schedule launches a Job");
+    refuse_nothing(env);
+    (child, launched, from_start)
+}
+
+/// Every Job the simulator knows received at most one stop.
+fn no_job_stopped_twice(env: &Env) {
+    for e in env.sim.state().executions {
+        if let Some(job) = &e.job {
+            assert!(
+                job.stops.len() <= 1,
+                "job {} stopped {} times",
+                e.id,
+                job.stops.len()
+            );
+        }
+    }
+}
+
+/// A Scheduled Job fires after the plan listed the Jobs and before it is paused: the batch Job
+/// it launched is stopped by the same run, once, and the run ends verified (exit 0).
+#[test]
+fn a_job_launched_after_the_plan_listing_is_stopped_by_the_same_run() {
+    a_late_job_is_stopped_by_the_same_run(&[]);
+}
+
+/// The same with `--jobs wait`: the late Job is held no longer than the others, then stopped.
+#[test]
+fn a_job_launched_after_the_plan_listing_is_stopped_after_the_hold_with_jobs_wait() {
+    a_late_job_is_stopped_by_the_same_run(&["--jobs", "wait", "--jobs-grace", "1s"]);
+}
+
+fn a_late_job_is_stopped_by_the_same_run(extra: &[&str]) {
+    let env = Env::small();
+    let (mut child, launched, from_start) =
+        shutdown_with_a_job_launched_after_the_plan(&env, extra);
+    let out = child_output(&mut child, Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for id in from_start.iter().chain([&launched]) {
+        let step = step_of(&env, Operation::Shutdown, id);
+        assert_eq!(step.phase, StepPhase::Confirmed, "{step:?}");
+        let job = env.sim.state().executions.into_iter().find(|e| &e.id == id);
+        let job = job.and_then(|e| e.job).expect("a job");
+        assert_eq!(
+            (job.stops.len(), job.execution_status.as_str()),
+            (1, "Stopped"),
+            "{id}"
+        );
+    }
+    assert!(env.sim.running_ids(Kind::Job).is_empty(), "{}", text(&out));
+    no_job_stopped_twice(&env);
+}
+
+/// The same with `--jobs leave`: the late Job is recorded as left running, nothing is stopped,
+/// and the run ends verified (exit 0).
+#[test]
+fn a_job_launched_after_the_plan_listing_is_left_running_with_jobs_leave() {
+    let env = Env::small();
+    let (mut child, launched, from_start) =
+        shutdown_with_a_job_launched_after_the_plan(&env, &["--jobs", "leave"]);
+    let out = child_output(&mut child, Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for id in from_start.iter().chain([&launched]) {
+        let step = step_of(&env, Operation::Shutdown, id);
+        assert!(
+            matches!(&step.phase, StepPhase::Skipped(why) if why.contains("left running")),
+            "{step:?}"
+        );
+        assert!(
+            env.sim.running_ids(Kind::Job).contains(id),
+            "{id} still runs"
+        );
+    }
+    let stops: usize = env
+        .sim
+        .state()
+        .executions
+        .iter()
+        .filter_map(|e| e.job.as_ref())
+        .map(|j| j.stops.len())
+        .sum();
+    assert_eq!(stops, 0, "--jobs leave stops nothing");
+}
+
+/// The stop's record of one Job's shutdown step (its `Requested` event).
+fn stop_record(env: &Env, id: &str) -> String {
+    use dmm::journal::{JournalRead, JournalReader};
+    let events = JournalReader::open(&env.journal())
+        .unwrap()
+        .events()
+        .unwrap();
+    events
+        .iter()
+        .find(|e| e.op == Operation::Shutdown && e.execution == id && e.to == "Requested")
+        .and_then(|e| e.message.clone())
+        .unwrap_or_else(|| panic!("no stop recorded for {id}"))
+}
+
+/// A Job this run's listing planned seconds ago is stopped without a read first, and its stop's
+/// record says what the listing saw; a Job an earlier run planned (left running, now to stop)
+/// is read first, as after any resume.
+#[test]
+fn a_fresh_listing_row_stands_in_for_the_read_only_for_steps_this_run_planned() {
+    let env = Env::small();
+    let project = env.sim.add_empty_project("batch");
+    let earlier = env.sim.add_job(&project, "python earlier.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &["--jobs", "leave"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let fresh = env.sim.add_job(&project, "python fresh.py").unwrap();
+    env.sim.reset_counters();
+    let out = env.run_op("shutdown", &["-s", "job"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for id in [&earlier, &fresh] {
+        let step = step_of(&env, Operation::Shutdown, id);
+        assert_eq!(
+            (step.phase.clone(), step.attempts),
+            (StepPhase::Confirmed, 1),
+            "{step:?}"
+        );
+    }
+    let fresh_stop = stop_record(&env, &fresh);
+    assert!(
+        fresh_stop.contains("seen running by this run's listing"),
+        "{fresh_stop}"
+    );
+    let earlier_stop = stop_record(&env, &earlier);
+    assert!(!earlier_stop.contains("listing"), "{earlier_stop}");
+    no_job_stopped_twice(&env);
+}

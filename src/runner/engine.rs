@@ -1,7 +1,7 @@
 //! Drives the steps of a run: per kind concurrently, stage after stage, each step through
 //! [`super::step`]'s protocol. Owns no run record; [`super::prepare`] does.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,17 +14,18 @@ use tokio::sync::Semaphore;
 use super::cancel::Cancel;
 use super::error::RunError;
 use super::health::ApiHealth;
+use super::live::{LiveListing, LiveListings, list_live, record_found};
 use super::observe::Observer;
 use super::options::PollPolicy;
 use super::options::{JobsMode, RunOptions, Selection};
-use super::plan::{kinds_in_order, live_stop_step, needs_work};
+use super::plan::{kinds_in_order, needs_work};
 use super::protocol::Protocol;
 use super::report::Reporter;
 use super::restart::RestartBook;
 use super::stats::RunStats;
 use super::step::{Step, StepAbort, StepContext};
-use crate::domino::{Deployment, list_kind};
-use crate::journal::{Journal, JournalRead, NewStep, Operation, StepKey, StepPhase, StepRecord};
+use crate::domino::Deployment;
+use crate::journal::{Journal, JournalRead, Operation, StepRecord};
 use crate::snapshot::{Entry, Kind, Snapshot, Source};
 
 /// Transient failures in a row, each after the client's own retries (about 20 s of failing),
@@ -43,6 +44,19 @@ pub(crate) struct RunScope<'a> {
     pub cancel: &'a Cancel,
     pub reporter: &'a Arc<dyn Reporter>,
     pub stats: &'a Arc<RunStats>,
+    /// What this process listed of the live kinds (Jobs).
+    pub listings: &'a Arc<LiveListings>,
+}
+
+/// Where the steps of a live kind (Jobs) come from in one drive.
+pub(crate) enum LiveSource {
+    /// The kinds' stages: a live kind's steps are what the plan's listing found, while it is
+    /// young (see [`super::live`]), else what a listing finds when its stage begins (after the
+    /// Scheduled Jobs are paused).
+    Stages,
+    /// Executions of live kinds that the verification found running and the journal did not
+    /// have (launched after the plan's listing): planned, and only these driven.
+    Found(Vec<LiveListing>),
 }
 
 /// Drives every step that needs work to an end, or until `cancel` fires: the kinds of one stage
@@ -51,6 +65,7 @@ pub(crate) struct RunScope<'a> {
 pub(crate) async fn drive_steps(
     scope: &RunScope<'_>,
     records: Vec<StepRecord>,
+    source: LiveSource,
 ) -> Result<(), RunError> {
     let RunScope {
         journal,
@@ -63,6 +78,7 @@ pub(crate) async fn drive_steps(
         cancel,
         reporter,
         stats,
+        listings,
     } = *scope;
     // Says once when a step has been failing too long, for as long as the steps run.
     let stuck_watch = watch_for_stuck_steps(stats.clone(), reporter.clone(), options.stuck_after);
@@ -78,7 +94,11 @@ pub(crate) async fn drive_steps(
 
     let restarts = Arc::new(RestartBook::new(journal.clone(), cycle));
     let mut fatal: Option<RunError> = None;
-    for stage in stages(&kinds_in_order(op, &selection.only)) {
+    let (order, mut found) = match source {
+        LiveSource::Stages => (kinds_in_order(op, &selection.only), Vec::new()),
+        LiveSource::Found(found) => (found.iter().map(|l| l.kind).collect(), found),
+    };
+    for stage in stages(&order) {
         if cancel.is_cancelled() {
             break;
         }
@@ -118,33 +138,51 @@ pub(crate) async fn drive_steps(
                 health: health.clone(),
                 protocol,
                 hold_until: match options.jobs {
-                    JobsMode::Wait(grace) if live => Some(Instant::now() + grace),
+                    JobsMode::Wait(grace) if live => Some(listings.hold_until(grace)),
                     _ => None,
                 },
                 restarts: restarts.clone(),
+                listings: listings.clone(),
             };
+            let found_now = found
+                .iter()
+                .position(|l| l.kind == kind)
+                .map(|i| found.swap_remove(i));
             let reporter = reporter.clone();
             kind_runs.push(async move {
-                let steps = match from_snapshot {
-                    Some(steps) => steps,
+                // `only`: the executions a sweep found; the kind's other steps count in its
+                // total, as they do in its stage, but are not driven again.
+                let (steps, only) = match from_snapshot {
+                    Some(steps) => (steps, None),
                     None => {
-                        if op == Operation::Shutdown {
-                            // Listed now, when the gate stage has passed: nothing new is
-                            // launched.
-                            drain_list(journal, run_id, deployment, kind, options).await?;
-                        }
-                        journal
+                        let only = match (op, found_now) {
+                            (Operation::Shutdown, Some(found)) => {
+                                record_found(journal, run_id, cycle, &found, options, listings)?;
+                                Some(keys_of(&found))
+                            }
+                            (Operation::Shutdown, None) => {
+                                stage_listing(scope, kind).await?;
+                                None
+                            }
+                            (Operation::Restore, _) => None,
+                        };
+                        let steps = journal
                             .steps(Some(op))?
                             .into_iter()
                             .filter(|s| s.key.kind == kind && s.cycle >= cycle)
                             .map(|s| (entry_of(&s), s))
-                            .collect()
+                            .collect();
+                        (steps, only)
                     }
                 };
                 let total = steps.len();
                 let work: Vec<(Entry, StepRecord)> = steps
                     .into_iter()
                     .filter(|(_, rec)| needs_work(&rec.phase, options.retry_failed))
+                    .filter(|(_, rec)| {
+                        only.as_ref()
+                            .is_none_or(|o: &HashSet<String>| o.contains(&rec.key.execution))
+                    })
                     .collect();
                 ctx.stats.kind_started(kind, total);
                 reporter.kind_started(op, kind, total, total - work.len());
@@ -219,53 +257,50 @@ async fn drive_kind(ctx: &StepContext, work: Vec<(Entry, StepRecord)>) -> Result
     }
 }
 
-/// Lists what of a live kind (Jobs) runs now and plans a step for each execution not yet in the
-/// journal's cycle; `--jobs leave` plans them as skipped. A listing that fails leaves the steps
-/// found before: the verification pass then says what still runs.
-async fn drain_list(
-    journal: &Arc<Journal>,
-    run_id: u64,
-    deployment: &Deployment,
-    kind: Kind,
-    options: &RunOptions,
-) -> Result<(), StepAbort> {
-    let api = deployment.kind(kind);
-    let listing = match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
-        Ok(listing) => listing,
-        Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
-        Err(e) => {
-            tracing::warn!(
-                "{kind}: the running ones could not be listed ({e}); only those found before are drained"
+/// Plans the steps of a live kind when its stage begins: from the plan's listing while it is
+/// young and a verification follows, else from a listing now, when the gate stage has passed
+/// (nothing new is launched). A listing that fails leaves the steps found before: the
+/// verification pass then says what still runs.
+async fn stage_listing(scope: &RunScope<'_>, kind: Kind) -> Result<(), StepAbort> {
+    let options = scope.options;
+    let reused = scope
+        .listings
+        .take_plan_listing(kind, options.verify, Instant::now());
+    let listing = match reused {
+        Some(listing) => {
+            tracing::info!(
+                "{kind}: {} running as the plan listed them {:.1}s ago; not listed again (the verification sweeps any launched since)",
+                listing.entries.len(),
+                listing.taken.elapsed().as_secs_f64()
             );
-            return Ok(());
+            listing
         }
+        None => match list_live(scope.deployment, kind, options).await {
+            Ok(Some(listing)) => {
+                tracing::info!("{kind}: {} running now", listing.entries.len());
+                listing
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(StepAbort::Unauthorized(e)),
+        },
     };
-    let found: Vec<NewStep> = listing
-        .entries
-        .into_iter()
-        .filter_map(|entry| live_stop_step(kind, entry, options.jobs))
-        .collect();
-    tracing::info!("{kind}: {} running now", found.len());
-    // What an earlier run of this cycle planned differently and never sent (it left them
-    // running, or was to stop them) follows what this run asks for.
-    let revisions: Vec<(StepKey, StepPhase, String)> = found
-        .iter()
-        .map(|s| {
-            let reason = match options.jobs {
-                JobsMode::Leave => "this run leaves running jobs alone (--jobs leave)",
-                JobsMode::Stop | JobsMode::Wait(_) => {
-                    "this run stops running jobs (an earlier run left them running)"
-                }
-            };
-            (s.key.clone(), s.phase.clone(), reason.to_string())
-        })
-        .collect();
-    journal.plan(run_id, found)?;
-    let replanned = journal.replan_unsent(run_id, &revisions)?;
-    if replanned > 0 {
-        tracing::info!("{kind}: {replanned} planned again for what this run asks");
-    }
+    record_found(
+        scope.journal,
+        scope.run_id,
+        scope.cycle,
+        &listing,
+        options,
+        scope.listings,
+    )?;
     Ok(())
+}
+
+fn keys_of(listing: &LiveListing) -> HashSet<String> {
+    listing
+        .entries
+        .iter()
+        .filter_map(|e| e.key(listing.kind).ok().map(str::to_owned))
+        .collect()
 }
 
 /// A journal step as the entry its calls need.

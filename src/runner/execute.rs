@@ -6,16 +6,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::cancel::Cancel;
-use super::engine::{RunScope, drive_steps};
+use super::engine::{LiveSource, RunScope, drive_steps};
 use super::error::RunError;
 use super::next::{NextAction, next_action};
+use super::options::JobsMode;
 use super::plan::{kinds_in_order, kinds_not_done};
 use super::prepare::Prepared;
 use super::promise::accept_live_findings;
 use super::report::{Reporter, RunReport, VerificationOutcome};
 use super::stats::RunStats;
 use super::summary::RunSummary;
-use super::verify::{Expectation, check_deployment};
+use super::sweep::{SWEEP_ROUNDS, late_live, swept_items};
+use super::verify::{Expectation, check_and_scan};
 use crate::domino::ApiError;
 use crate::journal::{JournalError, JournalRead, Operation, RunOutcome, RunStart};
 use crate::snapshot::Kind;
@@ -102,8 +104,9 @@ impl Prepared {
             cancel,
             reporter,
             stats: &stats,
+            listings: &self.live_listings,
         };
-        let steps = drive_steps(&scope, records);
+        let steps = drive_steps(&scope, records, LiveSource::Stages);
         tokio::pin!(steps);
         let drain = self.options.drain;
         let drained = tokio::select! {
@@ -120,42 +123,86 @@ impl Prepared {
             },
             _ = async { cancel.cancelled().await; tokio::time::sleep(drain).await } => true,
         };
-        let summary = RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
+        let mut summary =
+            RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
         if drained || cancel.is_cancelled() || summary.unfinished() > 0 {
             return self.interrupted(run_id, summary, cancel, started, "");
         }
 
         let verification = if self.options.verify {
-            reporter.verification_started();
-            let expect = match op {
-                Operation::Shutdown => Expectation::Stopped,
-                Operation::Restore => Expectation::Running,
-            };
-            let kinds = kinds_in_order(op, &self.selection.only);
-            let (promised, left) = self.promised_with_live()?;
-            let pass = async {
-                let mut v = check_deployment(
-                    &self.deployment,
-                    &promised,
-                    &kinds,
-                    expect,
-                    self.options.concurrency,
-                )
-                .await?;
-                accept_live_findings(&mut v, &left);
-                Ok::<_, ApiError>(v)
-            };
-            // Verification only reads: a signal abandons it at once, the next run verifies.
-            let checked = tokio::select! {
-                checked = pass => checked,
-                _ = cancel.cancelled() => {
-                    return self.interrupted(run_id, summary, cancel, started, " during verification");
+            let mut swept = Vec::new();
+            let mut round = 0;
+            loop {
+                reporter.verification_started();
+                let expect = match op {
+                    Operation::Shutdown => Expectation::Stopped,
+                    Operation::Restore => Expectation::Running,
+                };
+                let kinds = kinds_in_order(op, &self.selection.only);
+                let (promised, left) = self.promised_with_live()?;
+                let taken = tokio::time::Instant::now();
+                let pass = async {
+                    let (mut v, scan) = check_and_scan(
+                        &self.deployment,
+                        &promised,
+                        &kinds,
+                        expect,
+                        self.options.concurrency,
+                    )
+                    .await?;
+                    accept_live_findings(&mut v, &left);
+                    Ok::<_, ApiError>((v, scan))
+                };
+                // Verification only reads: a signal abandons it at once, the next run verifies.
+                let checked = tokio::select! {
+                    checked = pass => checked,
+                    _ = cancel.cancelled() => {
+                        return self.interrupted(run_id, summary, cancel, started, " during verification");
+                    }
+                };
+                let (mut v, scan) = match checked {
+                    Ok(checked) => checked,
+                    Err(e) if e.is_unauthorized() => {
+                        cancel.cancel_because(credentials_refused(&e));
+                        return self.interrupted(
+                            run_id,
+                            summary,
+                            cancel,
+                            started,
+                            " during verification",
+                        );
+                    }
+                    Err(e) => {
+                        break VerificationOutcome::Unavailable(format!(
+                            "verification could not list the deployment: {e}"
+                        ));
+                    }
+                };
+                let late = late_live(&v, scan.as_ref(), taken);
+                if late.is_empty() || round == SWEEP_ROUNDS {
+                    v.swept = std::mem::take(&mut swept);
+                    break VerificationOutcome::Checked(v);
                 }
-            };
-            match checked {
-                Ok(v) => VerificationOutcome::Checked(v),
-                Err(e) if e.is_unauthorized() => {
-                    cancel.cancel_because(credentials_refused(&e));
+                round += 1;
+                let found: usize = late.iter().map(|l| l.entries.len()).sum();
+                tracing::warn!(
+                    "verification: {found} Job(s) running that the journal did not have (launched after the plan's listing); {} (round {round} of {SWEEP_ROUNDS})",
+                    match self.options.jobs {
+                        JobsMode::Leave => "recording them as left running (--jobs leave)",
+                        JobsMode::Stop | JobsMode::Wait(_) => "stopping them, then checking again",
+                    }
+                );
+                swept.extend(swept_items(&v, &late, self.options.jobs));
+                match drive_steps(&scope, Vec::new(), LiveSource::Found(late)).await {
+                    Ok(()) => {}
+                    Err(RunError::Unauthorized(e)) => {
+                        cancel.cancel_because(credentials_refused(&e))
+                    }
+                    Err(e) => return Err(e),
+                }
+                summary =
+                    RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
+                if cancel.is_cancelled() || summary.unfinished() > 0 {
                     return self.interrupted(
                         run_id,
                         summary,
@@ -164,9 +211,13 @@ impl Prepared {
                         " during verification",
                     );
                 }
-                Err(e) => VerificationOutcome::Unavailable(format!(
-                    "verification could not list the deployment: {e}"
-                )),
+                if self.options.jobs == JobsMode::Leave {
+                    // Nothing was sent: what the pass found stands, less what is now left.
+                    let (_, left) = self.promised_with_live()?;
+                    accept_live_findings(&mut v, &left);
+                    v.swept = std::mem::take(&mut swept);
+                    break VerificationOutcome::Checked(v);
+                }
             }
         } else {
             VerificationOutcome::Skipped

@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod execute;
 mod health;
+mod live;
 mod next;
 mod observe;
 mod options;
@@ -26,6 +27,7 @@ mod restart;
 mod stats;
 mod step;
 mod summary;
+mod sweep;
 pub mod verify;
 
 pub use cancel::Cancel;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::RunError;
+use super::live::{LiveListing, LiveListings};
 use super::options::{RunOptions, Selection};
 use super::plan::{Plan, cycle_for, live_stop_step, plan_steps, restart_steps};
 use super::report::Notify;
@@ -26,6 +27,8 @@ pub struct Prepared {
     pub(super) notify: Option<Arc<dyn Notify>>,
     /// The Domino version and the identity, recorded with the run.
     pub(super) about: About,
+    /// What this process listed of the live kinds (Jobs), for the run to reuse.
+    pub(super) live_listings: Arc<LiveListings>,
 }
 
 /// What a run would do, from the journal as it is, touching nothing: no lock is taken, no
@@ -55,7 +58,8 @@ pub async fn plan_only(
         (Vec::new(), Vec::new(), Vec::new())
     };
     let cycle = cycle_for(selection.op, &runs);
-    planned.extend(live_steps(deployment, selection, options, &shutdown_steps, cycle.0).await?);
+    let (live, _) = live_steps(deployment, selection, options, &shutdown_steps, cycle.0).await?;
+    planned.extend(live);
     Ok(Plan::new(
         selection.op,
         &planned,
@@ -65,22 +69,25 @@ pub async fn plan_only(
     ))
 }
 
-/// The steps of the kinds a snapshot does not record: on shutdown, what runs now (listed again
-/// when the run reaches them; this is for the plan shown); on restore with `--restart-jobs`,
-/// the ones the shutdown stopped.
+/// The steps of the kinds a snapshot does not record: on shutdown, what runs now (for the plan
+/// shown; recorded when the run reaches them, from this listing if it is still young, see
+/// [`super::live`]), with the listings; on restore with `--restart-jobs`, the ones the shutdown
+/// stopped.
 async fn live_steps(
     deployment: &Deployment,
     selection: &Selection,
     options: &RunOptions,
     shutdown_steps: &[StepRecord],
     cycle: u32,
-) -> Result<Vec<NewStep>, RunError> {
+) -> Result<(Vec<NewStep>, Vec<LiveListing>), RunError> {
     let chosen = |k: &Kind| selection.only.is_empty() || selection.only.contains(k);
     let mut steps = Vec::new();
+    let mut listings = Vec::new();
     for &kind in Kind::LIVE.iter().filter(|k| chosen(k)) {
         match selection.op {
             Operation::Shutdown => {
                 let api = deployment.kind(kind);
+                let taken = tokio::time::Instant::now();
                 let listing =
                     match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
                         Ok(listing) => listing,
@@ -90,12 +97,15 @@ async fn live_steps(
                             continue;
                         }
                     };
+                let listing = LiveListing::new(kind, listing, taken);
                 steps.extend(
                     listing
                         .entries
-                        .into_iter()
+                        .iter()
+                        .cloned()
                         .filter_map(|entry| live_stop_step(kind, entry, options.jobs)),
                 );
+                listings.push(listing);
             }
             Operation::Restore if options.restart_jobs => {
                 steps.extend(
@@ -107,7 +117,7 @@ async fn live_steps(
             Operation::Restore => {}
         }
     }
-    Ok(steps)
+    Ok((steps, listings))
 }
 
 /// Checks that the deployment answers, then opens (or creates) the snapshot's journal and plans
@@ -144,7 +154,7 @@ pub async fn prepare(
     let journal = Arc::new(Journal::open(journal, &snapshot.sha256, &snapshot.path)?);
     let existing = journal.steps(Some(selection.op))?;
     let cycle = cycle_for(selection.op, &journal.runs()?);
-    let live = live_steps(
+    let (live, live_listings) = live_steps(
         &deployment,
         &selection,
         &options,
@@ -152,8 +162,8 @@ pub async fn prepare(
         cycle.0,
     )
     .await?;
-    // Restarts are recorded with the plan; what a shutdown finds live is listed again, and
-    // recorded, when the run reaches its stage.
+    // Restarts are recorded with the plan; what a shutdown finds live is recorded when the run
+    // reaches its stage (from this listing while it is young, else listed again).
     let (shown, to_record): (Vec<NewStep>, Vec<NewStep>) = match selection.op {
         Operation::Shutdown => (live, Vec::new()),
         Operation::Restore => (live.clone(), live),
@@ -183,6 +193,7 @@ pub async fn prepare(
         plan,
         notify: None,
         about,
+        live_listings: LiveListings::with_plan(live_listings),
     })
 }
 

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::domino::{ApiError, Deployment, ExecutionKind, NoProgress, Observed, ScanOptions, scan};
+use crate::domino::{
+    ApiError, Deployment, ExecutionKind, NoProgress, Observed, ScanOptions, ScanReport, scan,
+};
 use crate::snapshot::{Entry, Kind, Snapshot};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +57,12 @@ pub struct Verification {
     pub checked: usize,
     /// Every execution that is not simply `Ok`.
     pub items: Vec<Item>,
+    /// Executions of live kinds (Jobs) an earlier pass of the same run found running that the
+    /// journal did not have (launched after the plan's listing): the run planned a step for
+    /// each, stopped them (or, with `--jobs leave`, recorded them as left), then checked again.
+    /// The detail says which.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swept: Vec<Item>,
 }
 
 impl Finding {
@@ -144,6 +152,7 @@ pub async fn verify(
         passed,
         checked,
         items,
+        swept: Vec::new(),
     }
 }
 
@@ -157,8 +166,22 @@ pub async fn check_deployment(
     expect: Expectation,
     concurrency: usize,
 ) -> Result<Verification, ApiError> {
+    check_and_scan(deployment, snapshot, kinds, expect, concurrency)
+        .await
+        .map(|(v, _)| v)
+}
+
+/// [`check_deployment`], with the scan a shutdown check took: what runs now, where a run finds
+/// the entries of the drift it sweeps.
+pub(crate) async fn check_and_scan(
+    deployment: &Deployment,
+    snapshot: &Snapshot,
+    kinds: &[Kind],
+    expect: Expectation,
+    concurrency: usize,
+) -> Result<(Verification, Option<ScanReport>), ApiError> {
     if expect == Expectation::Running {
-        return Ok(verify(
+        let v = verify(
             snapshot,
             &deployment.kinds,
             kinds,
@@ -166,7 +189,8 @@ pub async fn check_deployment(
             None,
             concurrency,
         )
-        .await);
+        .await;
+        return Ok((v, None));
     }
     let options = ScanOptions {
         include_live: true,
@@ -177,7 +201,7 @@ pub async fn check_deployment(
         running: &report.snapshot,
         observed: &report.observed,
     };
-    Ok(verify(
+    let v = verify(
         snapshot,
         &deployment.kinds,
         kinds,
@@ -185,7 +209,8 @@ pub async fn check_deployment(
         Some(now),
         concurrency,
     )
-    .await)
+    .await;
+    Ok((v, Some(report)))
 }
 
 fn item(

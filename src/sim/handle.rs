@@ -205,6 +205,12 @@ impl SimHandle {
         self.sim.add_job(project_id, command, true)
     }
 
+    /// The Scheduled Job `schedule_id` fires now, as at its cron time: unless it is paused, it
+    /// launches a batch Job in its project (returned); paused, it launches nothing (`None`).
+    pub fn fire_schedule(&self, schedule_id: &str) -> Result<Option<String>, Refusal> {
+        self.sim.fire_schedule(schedule_id)
+    }
+
     /// The Job finishes by itself now (`Succeeded`), whatever stop was refused meanwhile.
     pub fn finish_job(&self, id: &str) -> Result<(), Refusal> {
         self.sim.finish_job(id)

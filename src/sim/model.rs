@@ -989,6 +989,33 @@ impl Deployment {
         Ok(id)
     }
 
+    /// The Scheduled Job `schedule_id` fires now, as Domino's scheduler does at its cron time:
+    /// when it is not paused, a batch Job is submitted in its project with its command, started
+    /// by whoever scheduled it. Returns the new Job's id, or `None` when it is paused (a paused
+    /// schedule launches nothing).
+    pub fn fire_schedule(
+        &mut self,
+        schedule_id: &str,
+        now_ms: u64,
+    ) -> Result<Option<String>, Refusal> {
+        let exec = self
+            .get(Kind::ScheduledJob, schedule_id)
+            .ok_or_else(|| Refusal::NotFound(format!("no scheduled job {schedule_id}")))?;
+        if !exec.status(now_ms).running {
+            return Ok(None);
+        }
+        let Detail::ScheduledJob { object } = &exec.detail else {
+            return Err(Refusal::NotFound(format!("no scheduled job {schedule_id}")));
+        };
+        let field = |name: &str| object.get(name).and_then(Value::as_str).map(str::to_owned);
+        let command = field("command").unwrap_or_else(|| format!("scheduled {schedule_id}"));
+        let by_name = field("scheduledByUserName").unwrap_or_else(|| exec.owner.clone());
+        let by_id = field("scheduledByUserId").unwrap_or_else(|| user_id(&by_name));
+        let project_id = exec.project_id.clone();
+        self.add_job(&project_id, &command, now_ms, Some((&by_id, &by_name)))
+            .map(Some)
+    }
+
     /// A Job in motion finishes by itself now: it shows `Succeeded`, as a job whose work is
     /// done does (a stop that was refused meanwhile changes nothing). An ended job stays so.
     pub fn finish_job(&mut self, id: &str, now_ms: u64) -> Result<(), Refusal> {
@@ -1177,6 +1204,25 @@ mod tests {
             },
         });
         id
+    }
+
+    #[test]
+    fn an_active_schedule_launches_a_job_and_a_paused_one_nothing() {
+        let mut d = Deployment::new(timing(0.0));
+        let project = d.add_empty_project("nightly");
+        let schedule = d.add_running(Kind::ScheduledJob, 0).unwrap();
+        let launched = d.fire_schedule(&schedule, 10).unwrap().expect("active");
+        let job = d.get(Kind::Job, &launched).unwrap();
+        assert_eq!(job.project_id, project);
+        assert!(job.status(10).running);
+        match &job.detail {
+            Detail::Job { command, .. } => assert!(command.starts_with("python jobs/task_")),
+            other => panic!("{other:?}"),
+        }
+        d.force(Kind::ScheduledJob, &schedule, Target::Stopped, 20)
+            .unwrap();
+        assert_eq!(d.fire_schedule(&schedule, 30).unwrap(), None, "paused");
+        assert!(d.fire_schedule("nope", 30).is_err());
     }
 
     #[test]

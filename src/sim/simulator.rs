@@ -286,6 +286,11 @@ impl Simulator {
         self.deployment().add_job(project_id, command, now_ms, by)
     }
 
+    pub fn fire_schedule(&self, schedule_id: &str) -> Result<Option<String>, Refusal> {
+        let now_ms = self.now_ms();
+        self.deployment().fire_schedule(schedule_id, now_ms)
+    }
+
     pub fn finish_job(&self, id: &str) -> Result<(), Refusal> {
         let now_ms = self.now_ms();
         self.deployment().finish_job(id, now_ms)

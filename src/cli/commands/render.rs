@@ -196,6 +196,16 @@ pub fn print_verification(v: &Verification, verbose: bool) {
             v.checked
         );
     }
+    for item in &v.swept {
+        outln!(
+            "  swept         {} '{}' ({}), id {}: {}",
+            item.kind,
+            item.name,
+            item.owner,
+            item.execution,
+            item.detail
+        );
+    }
     let mut skipped: BTreeMap<(Kind, &str), usize> = BTreeMap::new();
     for item in &v.items {
         if item.finding == Finding::Skipped && !verbose {

@@ -1,0 +1,202 @@
+//! What a shutdown knows of the live kinds (Jobs: not in the snapshot, found running) from the
+//! listings this process took: the plan's listing, which the Jobs stage reuses when it begins
+//! soon after it, and the rows of the steps a listing planned, which may stand in for a step's
+//! look before its stop (see [`super::protocol::listing_stands_in`]). Nothing here is kept
+//! across processes: a run in a new process lists again.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::options::{JobsMode, RunOptions};
+use super::plan::live_stop_step;
+use crate::domino::kinds::Listing;
+use crate::domino::{Deployment, Observed, list_kind};
+use crate::journal::{Journal, JournalError, JournalRead, NewStep, StepKey, StepPhase};
+use crate::snapshot::{Entry, Kind};
+
+/// How long after the plan's listing the Jobs stage may take it for its own instead of listing
+/// every project again. Domino has no deployment-wide list of Jobs, so a listing is one request
+/// per project (or more): at 200 projects and 100 Jobs, two requests per Job. Within this
+/// window the stage follows the plan at once (the confirmation was given, or not asked); a Job
+/// launched in between (a schedule firing before it is paused, a user) is caught by the
+/// verification's sweep (`execute.rs`), which is why a run without verification lists again.
+pub(crate) const REUSE_PLAN_LISTING_WITHIN: Duration = Duration::from_secs(30);
+
+/// One listing of a live kind, as this process took it.
+#[derive(Clone, Debug)]
+pub(crate) struct LiveListing {
+    pub kind: Kind,
+    /// What runs (the steps to plan).
+    pub entries: Vec<Entry>,
+    /// The state of every row listed, by execution id.
+    pub seen: HashMap<String, Observed>,
+    pub taken: Instant,
+}
+
+impl LiveListing {
+    pub(crate) fn new(kind: Kind, listing: Listing, taken: Instant) -> LiveListing {
+        LiveListing {
+            kind,
+            seen: listing.observed.into_iter().collect(),
+            entries: listing.entries,
+            taken,
+        }
+    }
+}
+
+/// The listings of one run in this process, and the rows of the steps they planned.
+#[derive(Debug, Default)]
+pub(crate) struct LiveListings {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// The plan's listing per kind, until a stage takes it.
+    plan: HashMap<Kind, LiveListing>,
+    /// For each step a listing of this process planned: what that listing saw, and when.
+    rows: HashMap<(Kind, String), (Observed, Instant)>,
+    /// When `--jobs wait` stops holding the live kinds' stops: set when their stage begins.
+    hold_until: Option<Instant>,
+}
+
+impl LiveListings {
+    pub(crate) fn with_plan(listings: Vec<LiveListing>) -> Arc<LiveListings> {
+        let me = LiveListings::default();
+        me.lock().plan = listings.into_iter().map(|l| (l.kind, l)).collect();
+        Arc::new(me)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The plan's listing of `kind`, taken once, if it is younger than
+    /// [`REUSE_PLAN_LISTING_WITHIN`] and a verification will sweep what it cannot show.
+    pub(crate) fn take_plan_listing(
+        &self,
+        kind: Kind,
+        verified: bool,
+        now: Instant,
+    ) -> Option<LiveListing> {
+        let listing = self.lock().plan.remove(&kind)?;
+        let age = now.saturating_duration_since(listing.taken);
+        (verified && age < REUSE_PLAN_LISTING_WITHIN).then_some(listing)
+    }
+
+    /// What the listing that planned this step saw of it, and how long ago; `None` for a step
+    /// no listing of this process planned (an earlier run's, or one planned again).
+    pub(crate) fn row(
+        &self,
+        kind: Kind,
+        execution: &str,
+        now: Instant,
+    ) -> Option<(Observed, Duration)> {
+        let inner = self.lock();
+        let (seen, at) = inner.rows.get(&(kind, execution.to_owned()))?;
+        Some((seen.clone(), now.saturating_duration_since(*at)))
+    }
+
+    /// The row is used once: a later look reads.
+    pub(crate) fn forget_row(&self, kind: Kind, execution: &str) {
+        self.lock().rows.remove(&(kind, execution.to_owned()));
+    }
+
+    fn keep_rows(&self, kind: Kind, planned: &HashSet<String>, listing: &LiveListing) {
+        let mut inner = self.lock();
+        for id in planned {
+            if let Some(seen) = listing.seen.get(id) {
+                inner
+                    .rows
+                    .insert((kind, id.clone()), (seen.clone(), listing.taken));
+            }
+        }
+    }
+
+    /// `--jobs wait`: the end of the hold, the same for every step of the live kinds, however
+    /// late it was found.
+    pub(crate) fn hold_until(&self, grace: Duration) -> Instant {
+        *self
+            .lock()
+            .hold_until
+            .get_or_insert_with(|| Instant::now() + grace)
+    }
+}
+
+/// Lists what of a live kind runs now, across every project. `Ok(None)`: the listing failed
+/// (said in the log); the steps found before stand, and the verification says what still runs.
+pub(crate) async fn list_live(
+    deployment: &Deployment,
+    kind: Kind,
+    options: &RunOptions,
+) -> Result<Option<LiveListing>, crate::domino::ApiError> {
+    let api = deployment.kind(kind);
+    let taken = Instant::now();
+    match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
+        Ok(listing) => Ok(Some(LiveListing::new(kind, listing, taken))),
+        Err(e) if e.is_unauthorized() => Err(e),
+        Err(e) => {
+            tracing::warn!(
+                "{kind}: the running ones could not be listed ({e}); only those found before are drained"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Plans a step for each execution of a live kind a listing found that the journal's cycle
+/// does not have yet (`--jobs leave` plans them as skipped), and brings what an earlier run of
+/// this cycle planned differently and never sent in line with what this run asks. Each
+/// execution gets one step, so it is stopped at most once. The listing's rows of the steps it
+/// planned are kept for their look before stopping.
+pub(crate) fn record_found(
+    journal: &Arc<Journal>,
+    run_id: u64,
+    cycle: u32,
+    listing: &LiveListing,
+    options: &RunOptions,
+    listings: &LiveListings,
+) -> Result<(), JournalError> {
+    let kind = listing.kind;
+    let found: Vec<NewStep> = listing
+        .entries
+        .iter()
+        .cloned()
+        .filter_map(|entry| live_stop_step(kind, entry, options.jobs))
+        .collect();
+    let known: HashSet<String> = journal
+        .steps(Some(crate::journal::Operation::Shutdown))?
+        .into_iter()
+        .filter(|s| s.key.kind == kind && s.cycle >= cycle)
+        .map(|s| s.key.execution)
+        .collect();
+    let planned: HashSet<String> = found
+        .iter()
+        .map(|s| s.key.execution.clone())
+        .filter(|id| !known.contains(id))
+        .collect();
+    // What an earlier run of this cycle planned differently and never sent (it left them
+    // running, or was to stop them) follows what this run asks for.
+    let revisions: Vec<(StepKey, StepPhase, String)> = found
+        .iter()
+        .map(|s| {
+            let reason = match options.jobs {
+                JobsMode::Leave => "this run leaves running jobs alone (--jobs leave)",
+                JobsMode::Stop | JobsMode::Wait(_) => {
+                    "this run stops running jobs (an earlier run left them running)"
+                }
+            };
+            (s.key.clone(), s.phase.clone(), reason.to_string())
+        })
+        .collect();
+    journal.plan(run_id, found)?;
+    let replanned = journal.replan_unsent(run_id, &revisions)?;
+    if replanned > 0 {
+        tracing::info!("{kind}: {replanned} planned again for what this run asks");
+    }
+    listings.keep_rows(kind, &planned, listing);
+    Ok(())
+}
