@@ -28,18 +28,60 @@ pub(crate) struct Observer {
 /// usual schedule, and the others wait for that first arrival (or [`SCOUTING_PATIENCE`]) before
 /// their first look. A stage of three hundred Model API versions whose stops take half a minute
 /// so costs a few reads before the first one stops, not three hundred every poll.
+///
+/// Once some have arrived, how long they took says when the others are worth a first look:
+/// [`LEARNED_SHARE`] of the median of the last [`LEARNED_FROM`] waits (a wait is measured at
+/// the look that saw the arrival, so it runs a little long; the share keeps the estimate from
+/// creeping up).
 #[derive(Default)]
 struct FirstArrival {
     seen: AtomicBool,
     notify: Notify,
     enlisted: AtomicUsize,
+    waits: std::sync::Mutex<std::collections::VecDeque<Duration>>,
 }
+
+/// How many recent arrivals the first look is learned from, and how many it needs.
+const LEARNED_FROM: usize = 32;
+const LEARNED_AFTER: usize = 4;
+const LEARNED_SHARE: f64 = 0.8;
+/// However long arrivals took, a first look comes within this.
+const LEARNED_AT_MOST: Duration = Duration::from_secs(60);
 
 /// Steps of a kind that look on the usual schedule before any execution of it has arrived.
 const SCOUTS: usize = 4;
 /// The longest another step waits for the scouts' first arrival before it looks itself (a
 /// scout whose execution is stuck must not hold the others back for long).
 pub(crate) const SCOUTING_PATIENCE: Duration = Duration::from_secs(15);
+
+impl FirstArrival {
+    fn waits(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Duration>> {
+        self.waits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn learn(&self, waited: Duration) {
+        let mut waits = self.waits();
+        if waits.len() == LEARNED_FROM {
+            waits.pop_front();
+        }
+        waits.push_back(waited);
+    }
+
+    fn first_look_after(&self, usual: Duration) -> Duration {
+        let waits = self.waits();
+        if waits.len() < LEARNED_AFTER {
+            return usual;
+        }
+        let mut sorted: Vec<Duration> = waits.iter().copied().collect();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        median
+            .mul_f64(LEARNED_SHARE)
+            .clamp(usual, LEARNED_AT_MOST.max(usual))
+    }
+}
 
 /// How a waiting step looks before its kind's first arrival.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,11 +143,21 @@ impl Observer {
         self.arrival.seen.load(Ordering::Acquire)
     }
 
-    /// A step saw its execution at the target (or gone): the patient steps look now.
-    pub(crate) fn arrived(&self) {
+    /// A step saw its execution at the target (after waiting `waited` since its request was
+    /// accepted), or gone (`None`): the patient steps look now.
+    pub(crate) fn arrived(&self, waited: Option<Duration>) {
+        if let Some(waited) = waited {
+            self.arrival.learn(waited);
+        }
         if !self.arrival.seen.swap(true, Ordering::AcqRel) {
             self.arrival.notify.notify_waiters();
         }
+    }
+
+    /// When a step that begins to wait now should first look: `usual`, or later when the
+    /// kind's recent arrivals took longer (never later than a minute).
+    pub(crate) fn first_look_after(&self, usual: Duration) -> Duration {
+        self.arrival.first_look_after(usual)
     }
 
     /// Returns once some execution of the kind has been seen at its target.
@@ -180,5 +232,58 @@ impl Observer {
             None => self.api.observe(entry).await,
         };
         Reading { state, generation }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn the_first_look_follows_how_long_recent_arrivals_took() {
+        let a = FirstArrival::default();
+        assert_eq!(a.first_look_after(SECOND), SECOND, "nothing learned yet");
+        for s in [28, 30, 31, 33] {
+            a.learn(Duration::from_secs(s));
+        }
+        // 0.8 of the median of 28, 30, 31 and 33 s.
+        assert_eq!(a.first_look_after(SECOND), Duration::from_millis(24_800));
+        let slow = FirstArrival::default();
+        for s in [300, 310, 320, 330] {
+            slow.learn(Duration::from_secs(s));
+        }
+        assert_eq!(slow.first_look_after(SECOND), LEARNED_AT_MOST);
+        let quick = FirstArrival::default();
+        for ms in [1_500, 1_900, 2_100, 2_400] {
+            quick.learn(Duration::from_millis(ms));
+        }
+        assert_eq!(
+            quick.first_look_after(SECOND),
+            Duration::from_millis(1_680),
+            "0.8 of the median"
+        );
+        let fast = FirstArrival::default();
+        for ms in [100, 120, 150, 200] {
+            fast.learn(Duration::from_millis(ms));
+        }
+        assert_eq!(
+            fast.first_look_after(SECOND),
+            SECOND,
+            "never before the usual first look"
+        );
+    }
+
+    #[test]
+    fn only_the_most_recent_arrivals_count() {
+        let a = FirstArrival::default();
+        for _ in 0..LEARNED_FROM {
+            a.learn(Duration::from_secs(10));
+        }
+        for _ in 0..LEARNED_FROM {
+            a.learn(Duration::from_secs(2));
+        }
+        assert_eq!(a.first_look_after(SECOND), Duration::from_millis(1_600));
     }
 }

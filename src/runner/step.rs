@@ -414,7 +414,8 @@ impl<'a> Step<'a> {
         // A shared listing costs the same however many steps read it, so those steps look at
         // a steady pace; single reads back off.
         let shared = self.ctx.observer.shared_interval();
-        let mut delay = shared.unwrap_or(self.ctx.poll.initial);
+        let mut delay =
+            shared.unwrap_or_else(|| self.ctx.observer.first_look_after(self.ctx.poll.initial));
         let mut seen_generation = 0;
         let attempt = self.record.attempts;
         let mut lookout = self.ctx.observer.enlist();
@@ -460,12 +461,12 @@ impl<'a> Step<'a> {
                 AfterLook::KeepWaiting => {}
                 AfterLook::Record(record) => {
                     if record.to == StepPhase::Confirmed {
-                        self.ctx.observer.arrived();
+                        self.ctx.observer.arrived(Some(since.elapsed()));
                     }
                     return self.apply(record, attempt).await;
                 }
                 AfterLook::Gone => {
-                    self.ctx.observer.arrived();
+                    self.ctx.observer.arrived(None);
                     return self.apply(protocol::gone(self.ctx.op), attempt).await;
                 }
                 // Back to `drive`, which observes the `Requested` step before sending.
