@@ -45,8 +45,15 @@ pub(crate) enum FileState {
 fn shared_builder() -> Builder {
     let mut builder = Builder::new();
     builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder.set_cache_size(JOURNAL_CACHE_BYTES);
     builder
 }
+
+/// redb's page cache for the journal. Its default (1 GiB) lets the cache grow with the file, so
+/// a run of 10,000 executions, whose journal reaches tens of MiB, held most of it in memory;
+/// a run reads back little of what it wrote (steps are read once per stage and for the
+/// summary), and the operating system's page cache serves those reads.
+const JOURNAL_CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Runs redb code that may panic on a damaged file (redb trusts pages it did not verify), turning
 /// the panic into `Corrupt`; the CLI's panic hook stays quiet for it.
