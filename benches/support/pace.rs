@@ -117,8 +117,9 @@ pub fn bench(
         models_page_size: 10,
     };
     let mut rows = Vec::new();
-    // For experiments: more flags after the defaults (e.g. `--max-rate 1000`), and only one of
-    // the two simulators (`unlimited` or `capacity`).
+    // For experiments: more flags after the defaults (e.g. `--max-rate 1000`), and only some of
+    // the server models: `DMM_BENCH_PACE_SIMS` holds label prefixes separated by `;` (`unlimited`,
+    // `capacity 100/s queue`, …); a prefix ending in `$` must match the whole label.
     let extra: Vec<String> = std::env::var("DMM_BENCH_PACE_ARGS")
         .map(|a| a.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
@@ -159,7 +160,11 @@ pub fn bench(
         ),
     ];
     for (label, queue, window, knee, row_us) in models {
-        if !only.is_empty() && !only.split(',').any(|o| label.starts_with(o)) {
+        let chosen = |o: &str| match o.trim().strip_suffix('$') {
+            Some(whole) => label == whole,
+            None => label.starts_with(o.trim()),
+        };
+        if !only.is_empty() && !only.split(';').any(chosen) {
             continue;
         }
         sim.set_faults(FaultsPatch {
