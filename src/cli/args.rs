@@ -342,8 +342,10 @@ pub struct RunArgs {
     #[arg(short = 'g', long, default_value_t = defaults::GRACE_PERIOD_S)]
     pub grace_period_s: u64,
     /// First wait before asking whether an execution has stopped or started, in milliseconds;
-    /// then every max(half of it, a quarter of the time waited so far), up to 5 s. Apps and
-    /// workspaces, read from one shared listing, are looked at every min(this, 250 ms).
+    /// then every max(half of it, a quarter of the time waited so far), up to 5 s. Until one
+    /// execution of a kind has arrived, only four of its steps look; later steps first look
+    /// after 0.8 of how long recent ones took. Apps and workspaces, read from one shared
+    /// listing, are looked at every min(this, 250 ms).
     #[arg(long, default_value_t = defaults::POLL_INTERVAL_MS, hide_short_help = true)]
     pub poll_interval_ms: u64,
 }
