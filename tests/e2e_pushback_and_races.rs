@@ -122,3 +122,32 @@ fn a_job_a_user_stopped_after_the_plan_listing_is_not_restarted() {
         text(&out)
     );
 }
+
+/// A deployment that serves 5 requests a second and refuses (429, `Retry-After: 1`) what would
+/// queue longer than 50 ms. `--rate-limit auto` promises to be gentle when the deployment pushes
+/// back, retries included; the benchmark's goal is under 5% of requests refused. Measured on the
+/// current code: 53 of 141 requests refused (38%), with requests arriving in bursts of two or
+/// three within 3 ms while the rate in force was 3 to 5 a second.
+#[test]
+#[ignore = "break: against a 5 requests/s capacity, 38% of requests are answered 429 (bursts within 3 ms at a rate of 3-5/s)"]
+fn a_tiny_capacity_is_not_flooded_with_bursts() {
+    let env = Env::new(config(small_spec()).transition(500, 200));
+    env.take_snapshot();
+    env.sim
+        .set_faults(FaultsPatch {
+            capacity_rps: Some(5),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    env.sim.reset_counters();
+    let snap = env.snapshot();
+    let out = env.run(&["shutdown", snap.to_str().unwrap(), "--yes"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = env.sim.requests();
+    let refused = log.faults.rate_limited;
+    assert!(
+        refused * 100 <= log.total * 10,
+        "{refused} of {} requests answered 429 by a deployment that serves 5 a second",
+        log.total
+    );
+}
