@@ -139,6 +139,7 @@ fn a_stop_done_but_answered_504_is_dmms_stop() {
                 status: 504,
                 times: None,
                 after_applying: true,
+                retry_after: None,
             }]),
             ..FaultsPatch::default()
         })

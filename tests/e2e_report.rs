@@ -513,6 +513,7 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
                 status: 400,
                 times: None,
                 after_applying: false,
+                retry_after: None,
             }]),
             ..FaultsPatch::default()
         })

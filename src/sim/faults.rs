@@ -55,6 +55,14 @@ pub struct Faults {
     pub refuse: Vec<RefuseRule>,
 }
 
+/// What a refusal rule answers one request with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleRefusal {
+    pub status: u16,
+    pub after_applying: bool,
+    pub retry_after: Option<String>,
+}
+
 /// Refuse the requests of one route (`"POST /v4/jobs/restart"`, the route as the simulator
 /// declares it), optionally only those naming one execution, with `status`, `times` times (or
 /// for as long as the rule stands). Nothing of a refused request is done.
@@ -71,6 +79,10 @@ pub struct RefuseRule {
     /// it: 502 or 504 after the fact).
     #[serde(default)]
     pub after_applying: bool,
+    /// Send this `Retry-After` value, verbatim, with the refusal (seconds, an HTTP-date, or
+    /// anything a proxy might send).
+    #[serde(default)]
+    pub retry_after: Option<String>,
 }
 
 impl RefuseRule {
@@ -342,10 +354,13 @@ impl FaultInjector {
 
     /// The status a refusal rule answers this request with, if one applies, and whether the
     /// request is done first.
-    pub fn refusal(&mut self, route: &str, target: Option<&str>) -> Option<(u16, bool)> {
+    pub fn refusal(&mut self, route: &str, target: Option<&str>) -> Option<RuleRefusal> {
         self.faults.refuse.iter_mut().find_map(|rule| {
-            rule.take(route, target)
-                .then_some((rule.status, rule.after_applying))
+            rule.take(route, target).then(|| RuleRefusal {
+                status: rule.status,
+                after_applying: rule.after_applying,
+                retry_after: rule.retry_after.clone(),
+            })
         })
     }
 

@@ -280,6 +280,7 @@ pub fn refuse(env: &Env, route: &str, execution_id: Option<&str>, status: u16, t
                 status,
                 times,
                 after_applying: false,
+                retry_after: None,
             }]),
             ..FaultsPatch::default()
         })

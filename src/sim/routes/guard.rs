@@ -143,15 +143,17 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
     let (latency, mut verdict) = sim.injector().decide(at_ms);
     let route_key = format!("{method} {route}");
     let mut refuse_after_applying = None;
+    let mut refusal_retry_after = None;
     if verdict == Verdict::Pass
-        && let Some((status, after_applying)) = sim
+        && let Some(refusal) = sim
             .injector()
             .refusal(&route_key, target.as_ref().map(|(_, id)| id.as_str()))
     {
-        if after_applying {
-            refuse_after_applying = Some(status);
+        refusal_retry_after = refusal.retry_after;
+        if refusal.after_applying {
+            refuse_after_applying = Some(refusal.status);
         } else {
-            verdict = Verdict::Error(status);
+            verdict = Verdict::Error(refusal.status);
         }
     }
     if !latency.is_zero() {
@@ -161,10 +163,14 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         Verdict::Drop => (dropped_connection(), Outcome::Dropped),
         Verdict::Error(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            (
-                error(status, "domino-sim: injected server error"),
-                Outcome::Answered,
-            )
+            let mut response = error(status, "domino-sim: injected server error");
+            if let Some(value) = refusal_retry_after
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            (response, Outcome::Answered)
         }
         Verdict::RateLimited { retry_after_s } => {
             let mut response = error(StatusCode::TOO_MANY_REQUESTS, "domino-sim: slow down");
