@@ -71,7 +71,6 @@ fn a_429_whose_retry_after_is_an_http_date_delays_its_retry_until_then() {
 /// Job: the journal must not say it ended by this stop, and `restore --restart-jobs`, which
 /// "restarts only the Jobs this shutdown stopped", must not run it again.
 #[test]
-#[ignore = "break: a Job a user stopped after the plan's listing is recorded as ended by dmm's stop and restarted by restore --restart-jobs"]
 fn a_job_a_user_stopped_after_the_plan_listing_is_not_restarted() {
     let env = Env::small();
     let project = env.sim.add_empty_project("batch");

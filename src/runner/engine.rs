@@ -142,7 +142,6 @@ pub(crate) async fn drive_steps(
                     _ => None,
                 },
                 restarts: restarts.clone(),
-                listings: listings.clone(),
             };
             let found_now = found
                 .iter()
@@ -157,7 +156,7 @@ pub(crate) async fn drive_steps(
                     None => {
                         let only = match (op, found_now) {
                             (Operation::Shutdown, Some(found)) => {
-                                record_found(journal, run_id, cycle, &found, options, listings)?;
+                                record_found(journal, run_id, &found, options)?;
                                 Some(keys_of(&found))
                             }
                             (Operation::Shutdown, None) => {
@@ -284,14 +283,7 @@ async fn stage_listing(scope: &RunScope<'_>, kind: Kind) -> Result<(), StepAbort
             Err(e) => return Err(StepAbort::Unauthorized(e)),
         },
     };
-    record_found(
-        scope.journal,
-        scope.run_id,
-        scope.cycle,
-        &listing,
-        options,
-        scope.listings,
-    )?;
+    record_found(scope.journal, scope.run_id, &listing, options)?;
     Ok(())
 }
 

@@ -1,10 +1,11 @@
 //! What a shutdown knows of the live kinds (Jobs: not in the snapshot, found running) from the
 //! listings this process took: the plan's listing, which the Jobs stage reuses when it begins
-//! soon after it, and the rows of the steps a listing planned, which may stand in for a step's
-//! look before its stop (see [`super::protocol::listing_stands_in`]). Nothing here is kept
-//! across processes: a run in a new process lists again.
+//! soon after it. A listing row never stands in for a step's look before its stop: a Job a user
+//! stops in the seconds between the listing and dmm's stop would be recorded as dmm's doing, and
+//! restarted by `restore --restart-jobs`. Nothing here is kept across processes: a run in a new
+//! process lists again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -13,8 +14,8 @@ use tokio::time::Instant;
 use super::options::{JobsMode, RunOptions};
 use super::plan::live_stop_step;
 use crate::domino::kinds::Listing;
-use crate::domino::{Deployment, Observed, list_kind};
-use crate::journal::{Journal, JournalError, JournalRead, NewStep, StepKey, StepPhase};
+use crate::domino::{Deployment, list_kind};
+use crate::journal::{Journal, JournalError, NewStep, StepKey, StepPhase};
 use crate::snapshot::{Entry, Kind};
 
 /// How long after the plan's listing the Jobs stage may take it for its own instead of listing
@@ -31,8 +32,6 @@ pub(crate) struct LiveListing {
     pub kind: Kind,
     /// What runs (the steps to plan).
     pub entries: Vec<Entry>,
-    /// The state of every row listed, by execution id.
-    pub seen: HashMap<String, Observed>,
     pub taken: Instant,
 }
 
@@ -40,14 +39,13 @@ impl LiveListing {
     pub(crate) fn new(kind: Kind, listing: Listing, taken: Instant) -> LiveListing {
         LiveListing {
             kind,
-            seen: listing.observed.into_iter().collect(),
             entries: listing.entries,
             taken,
         }
     }
 }
 
-/// The listings of one run in this process, and the rows of the steps they planned.
+/// The listings of one run in this process.
 #[derive(Debug, Default)]
 pub(crate) struct LiveListings {
     inner: Mutex<Inner>,
@@ -57,8 +55,6 @@ pub(crate) struct LiveListings {
 struct Inner {
     /// The plan's listing per kind, until a stage takes it.
     plan: HashMap<Kind, LiveListing>,
-    /// For each step a listing of this process planned: what that listing saw, and when.
-    rows: HashMap<(Kind, String), (Observed, Instant)>,
     /// When `--jobs wait` stops holding the live kinds' stops: set when their stage begins.
     hold_until: Option<Instant>,
 }
@@ -85,35 +81,6 @@ impl LiveListings {
         let listing = self.lock().plan.remove(&kind)?;
         let age = now.saturating_duration_since(listing.taken);
         (verified && age < REUSE_PLAN_LISTING_WITHIN).then_some(listing)
-    }
-
-    /// What the listing that planned this step saw of it, and how long ago; `None` for a step
-    /// no listing of this process planned (an earlier run's, or one planned again).
-    pub(crate) fn row(
-        &self,
-        kind: Kind,
-        execution: &str,
-        now: Instant,
-    ) -> Option<(Observed, Duration)> {
-        let inner = self.lock();
-        let (seen, at) = inner.rows.get(&(kind, execution.to_owned()))?;
-        Some((seen.clone(), now.saturating_duration_since(*at)))
-    }
-
-    /// The row is used once: a later look reads.
-    pub(crate) fn forget_row(&self, kind: Kind, execution: &str) {
-        self.lock().rows.remove(&(kind, execution.to_owned()));
-    }
-
-    fn keep_rows(&self, kind: Kind, planned: &HashSet<String>, listing: &LiveListing) {
-        let mut inner = self.lock();
-        for id in planned {
-            if let Some(seen) = listing.seen.get(id) {
-                inner
-                    .rows
-                    .insert((kind, id.clone()), (seen.clone(), listing.taken));
-            }
-        }
     }
 
     /// `--jobs wait`: the end of the hold, the same for every step of the live kinds, however
@@ -150,15 +117,12 @@ pub(crate) async fn list_live(
 /// Plans a step for each execution of a live kind a listing found that the journal's cycle
 /// does not have yet (`--jobs leave` plans them as skipped), and brings what an earlier run of
 /// this cycle planned differently and never sent in line with what this run asks. Each
-/// execution gets one step, so it is stopped at most once. The listing's rows of the steps it
-/// planned are kept for their look before stopping.
+/// execution gets one step, so it is stopped at most once.
 pub(crate) fn record_found(
     journal: &Arc<Journal>,
     run_id: u64,
-    cycle: u32,
     listing: &LiveListing,
     options: &RunOptions,
-    listings: &LiveListings,
 ) -> Result<(), JournalError> {
     let kind = listing.kind;
     let found: Vec<NewStep> = listing
@@ -166,17 +130,6 @@ pub(crate) fn record_found(
         .iter()
         .cloned()
         .filter_map(|entry| live_stop_step(kind, entry, options.jobs))
-        .collect();
-    let known: HashSet<String> = journal
-        .steps(Some(crate::journal::Operation::Shutdown))?
-        .into_iter()
-        .filter(|s| s.key.kind == kind && s.cycle >= cycle)
-        .map(|s| s.key.execution)
-        .collect();
-    let planned: HashSet<String> = found
-        .iter()
-        .map(|s| s.key.execution.clone())
-        .filter(|id| !known.contains(id))
         .collect();
     // What an earlier run of this cycle planned differently and never sent (it left them
     // running, or was to stop them) follows what this run asks for.
@@ -197,6 +150,5 @@ pub(crate) fn record_found(
     if replanned > 0 {
         tracing::info!("{kind}: {replanned} planned again for what this run asks");
     }
-    listings.keep_rows(kind, &planned, listing);
     Ok(())
 }

@@ -30,9 +30,7 @@
 //!   by looking for the effect (judged in [`super::restart`]), never by sending again blindly.
 //! - **Live stops** ([`Protocol::LiveStop`], Jobs found running): looked at before the first
 //!   stop, since one that ended by itself is confirmed without one; how it ended is recorded
-//!   ([`stop_end`]), and only an end by dmm's stop makes it one to restart. A row of the
-//!   listing of this process that planned the step, seconds old, stands in for that look
-//!   ([`listing_stands_in`]); a step an earlier run planned is looked at.
+//!   ([`stop_end`]), and only an end by dmm's stop makes it one to restart.
 
 use std::time::Duration;
 
@@ -464,21 +462,6 @@ pub(crate) fn before_stopping(reading: &Reading, holding: bool) -> BeforeStoppin
     }
 }
 
-/// How long what a listing of this process saw of a live stop's execution may stand in for the
-/// look before its stop. The look tells a Job that ended by itself from one dmm stops; a Job seen
-/// running this recently is sent its stop at once, and one that ended in those seconds is still
-/// told apart afterwards (its confirmation records the word it ended with, and only `Stopped`
-/// after a stop is dmm's doing).
-pub(crate) const LISTED_STANDS_IN_FOR: Duration = Duration::from_secs(5);
-
-/// Whether a listing row stands in for a live stop's look before stopping: `row` is what the
-/// listing of this process that planned the step saw, and how long ago; `None` for a step no
-/// listing of this process planned (an earlier run's, or one planned again), which is looked
-/// at first. Only a row showing the execution not ended, and young, stands in.
-pub(crate) fn listing_stands_in(row: Option<(&Observed, Duration)>) -> bool {
-    matches!(row, Some((Observed::Running | Observed::InMotion(_), age)) if age < LISTED_STANDS_IN_FOR)
-}
-
 /// A restart whose job's stop never finished (the shutdown step failed or was interrupted):
 /// restarted only if the job has ended `Stopped`, as dmm's stop leaves it. `None`: restart it.
 pub(crate) fn before_restarting(reading: &Reading, end_word: Option<&str>) -> Option<Record> {
@@ -895,46 +878,6 @@ mod tests {
             end_message(None, &stop_end("Failed".into(), true))
                 .contains("ended by itself (Failed)")
         );
-    }
-
-    #[test]
-    fn a_young_listing_row_stands_in_for_the_look_before_stopping() {
-        let secs = Duration::from_secs;
-        let moving = Observed::InMotion("Queued".into());
-        type Row<'a> = Option<(&'a Observed, Duration)>;
-        let cases: &[(Row, bool, &str)] = &[
-            (Some((&Observed::Running, secs(0))), true, "listed just now"),
-            (
-                Some((&Observed::Running, Duration::from_millis(4_900))),
-                true,
-                "within the window",
-            ),
-            (Some((&moving, secs(1))), true, "queued: not ended"),
-            (
-                Some((&Observed::Running, secs(5))),
-                false,
-                "as old as the window",
-            ),
-            (
-                Some((&Observed::Running, secs(30))),
-                false,
-                "the plan's listing, long ago",
-            ),
-            (
-                Some((&Observed::Stopped, secs(0))),
-                false,
-                "ended: read to record how",
-            ),
-            (Some((&Observed::Gone, secs(0))), false, "gone: read"),
-            (
-                None,
-                false,
-                "no listing of this process planned it (a resumed step)",
-            ),
-        ];
-        for (row, want, why) in cases {
-            assert_eq!(listing_stands_in(*row), *want, "{why}");
-        }
     }
 
     #[test]

@@ -14,7 +14,6 @@ use tokio::time::Instant;
 
 use super::cancel::Cancel;
 use super::health::ApiHealth;
-use super::live::LiveListings;
 use super::observe::{Lookout, Observer, SCOUTING_PATIENCE};
 use super::options::PollPolicy;
 use super::protocol::{
@@ -71,9 +70,6 @@ pub(crate) struct StepContext {
     /// For restarts: which effects are claimed, and the turns restarts with the same traces
     /// take (see [`super::restart`]).
     pub restarts: Arc<RestartBook>,
-    /// What this process listed of the live kinds: a step a listing planned moments ago may
-    /// take that listing's row for its look before stopping.
-    pub listings: Arc<LiveListings>,
 }
 
 pub(crate) struct Step<'a> {
@@ -96,9 +92,6 @@ pub(crate) struct Step<'a> {
     restart_refused: bool,
     /// A restart whose job's stop never finished has had its job looked at in this run.
     original_looked_at: bool,
-    /// What a listing row that stood in for the look before the stop showed, for the stop's
-    /// record: the journal says what was seen, read or listed.
-    seen_before_stop: Option<String>,
 }
 
 impl<'a> Step<'a> {
@@ -110,7 +103,6 @@ impl<'a> Step<'a> {
             failed_in_this_run: false,
             restart_refused: false,
             original_looked_at: false,
-            seen_before_stop: None,
             wait_deadline: None,
             stop_may_have_applied: record.attempts >= 1
                 && matches!(record.phase, StepPhase::Requested | StepPhase::Accepted),
@@ -180,22 +172,9 @@ impl<'a> Step<'a> {
     /// stopped); with `--jobs wait` it is given until the hold ends to do so. Returns whether
     /// it ended.
     async fn ended_before_its_stop(&mut self) -> Result<bool, StepAbort> {
-        let mut listed = self.listed_row();
         loop {
-            let reading = match listed.take() {
-                Some((state, age)) => {
-                    self.seen_before_stop = Some(format!(
-                        "seen {state} by this run's listing {:.1}s before; not read again",
-                        age.as_secs_f64()
-                    ));
-                    Ok(state)
-                }
-                None => {
-                    self.seen_before_stop = None;
-                    let observed = self.ctx.api.observe(self.entry).await;
-                    self.reading(observed)?
-                }
-            };
+            let observed = self.ctx.api.observe(self.entry).await;
+            let reading = self.reading(observed)?;
             let holding = self.ctx.hold_until.is_some_and(|u| Instant::now() < u);
             match protocol::before_stopping(&reading, holding) {
                 BeforeStopping::EndedByItself(record) => {
@@ -216,16 +195,6 @@ impl<'a> Step<'a> {
                 }
             }
         }
-    }
-
-    /// What the listing of this process that planned this step saw of it, if that stands in
-    /// for the look before its stop ([`protocol::listing_stands_in`]). Used once.
-    fn listed_row(&self) -> Option<(Observed, Duration)> {
-        let (kind, id) = (self.record.key.kind, &self.record.key.execution);
-        let row = self.ctx.listings.row(kind, id, Instant::now());
-        self.ctx.listings.forget_row(kind, id);
-        let row = row.filter(|(state, age)| protocol::listing_stands_in(Some((state, *age))))?;
-        (self.record.attempts == 0).then_some(row)
     }
 
     /// Window 2: observes the execution; records what the observation settles. Returns
@@ -265,15 +234,11 @@ impl<'a> Step<'a> {
         };
         let attempt = self.record.attempts + 1;
         let verb = self.ctx.op.verb();
-        let message = match self.seen_before_stop.take() {
-            Some(seen) => format!("{verb} requested ({seen})"),
-            None => format!("{verb} requested"),
-        };
         self.apply(
             Record {
                 to: StepPhase::Requested,
                 http_status: None,
-                message: Some(message),
+                message: Some(format!("{verb} requested")),
                 error: None,
             },
             attempt,

@@ -49,21 +49,10 @@ pub(super) fn late_live(
             .filter(|e| e.key(kind).is_ok_and(|k| drift.contains(k)))
             .cloned()
             .collect();
-        let seen = scan
-            .observed
-            .get(&kind)
-            .map(|m| {
-                m.iter()
-                    .filter(|(id, _)| drift.contains(id.as_str()))
-                    .map(|(id, s)| (id.clone(), s.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
         if !entries.is_empty() {
             late.push(LiveListing {
                 kind,
                 entries,
-                seen,
                 taken,
             });
         }
