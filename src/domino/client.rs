@@ -625,11 +625,19 @@ fn status_error(
     }
 }
 
-/// `Retry-After` in seconds; the HTTP-date form is not used by Domino and is ignored.
+/// `Retry-After` in seconds, or as an HTTP-date (RFC 9110 allows both; Domino sends seconds,
+/// but a proxy or frontend in front of it may send a date). A date in the past is no wait;
+/// anything else unreadable is ignored (the backoff applies).
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    let seconds: f64 = value.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// The start of an error answer's body on one line, cut at a character boundary.
