@@ -127,7 +127,7 @@ fn a_job_a_user_stopped_after_the_plan_listing_is_not_restarted() {
 /// current code: 53 of 141 requests refused (38%), with requests arriving in bursts of two or
 /// three within 3 ms while the rate in force was 3 to 5 a second.
 #[test]
-#[ignore = "break: against a 5 requests/s capacity, 38% of requests are answered 429 (bursts within 3 ms at a rate of 3-5/s)"]
+#[ignore = "break: against a 5 requests/s capacity, 19 of 70 requests are answered 429 (27%; 38% before the bursts after a change of rate were removed): the adaptive pace starts at 25/s and judges 100 ms ticks, too coarse for a server that serves 5 a second"]
 fn a_tiny_capacity_is_not_flooded_with_bursts() {
     let env = Env::new(config(small_spec()).transition(500, 200));
     env.take_snapshot();

@@ -441,6 +441,10 @@ impl DominoClient {
     }
 }
 
+/// Says, in a spent budget's error, that the server answered every attempt, if only to refuse
+/// ([`ApiError::is_refusal`]).
+pub(crate) const REFUSED_EVERY_ATTEMPT: &str = "every attempt refused";
+
 /// The error of a request whose attempts have used up its budget (counted from the start of
 /// the first attempt): a transport error, which is transient, so that a lasting silence counts as an outage, as refused connections do. It says
 /// what the last attempt met, unless that was silence too.
@@ -450,8 +454,9 @@ fn budget_spent(budget: Duration, method: &Method, path: &str, last: Option<ApiE
         Some(ApiError::Transport { message, .. }) if !message.starts_with("timed out") => {
             format!("no answer within {within}; the last attempt: {message}")
         }
+        // The server answered, if only to refuse: say so, or an operator looks for an outage.
         Some(e @ ApiError::Status { .. }) => {
-            format!("no answer within {within}; the last attempt: {e}")
+            format!("not done within {within}, {REFUSED_EVERY_ATTEMPT}; the last: {e}")
         }
         _ => format!(
             "no answer within {within} (the server accepts connections but does not answer)"

@@ -130,6 +130,18 @@ impl ApiError {
         }
     }
 
+    /// The server answered, if only to refuse (a status, or a spent budget whose every attempt
+    /// got one): not an outage of the network, whatever the retries made of it.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ApiError::Status { .. } => true,
+            ApiError::Transport { message, .. } => {
+                message.contains(super::client::REFUSED_EVERY_ATTEMPT)
+            }
+            _ => false,
+        }
+    }
+
     /// A write whose effect is unknown, or that was refused in a way an earlier, applied copy
     /// of it explains ("already starting"): the execution must be looked at before this counts
     /// as a failed attempt.

@@ -104,6 +104,12 @@ impl Ticket {
 
 struct Rate {
     bucket: Mutex<Arc<Bucket>>,
+    /// One request's share of the rate in force, and when the last request went: a new bucket
+    /// starts with a token, so without this every change of the rate let a request go at once,
+    /// however soon after the last one (bursts of two or three within milliseconds, at 5 a
+    /// second, against a server that serves 5 a second).
+    period: Mutex<Duration>,
+    last_sent: Mutex<Option<Instant>>,
     /// The adaptive control law; `None` for a fixed rate.
     control: Option<Mutex<Controller>>,
     fixed: f64,
@@ -116,10 +122,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// One request's share of a rate. Validated positive and finite; a nanosecond is the finest
+/// period governor keeps.
+fn period(rate: f64) -> Duration {
+    Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1))
+}
+
 fn bucket(rate: f64) -> Arc<Bucket> {
-    // Validated positive and finite; a nanosecond is the finest period governor keeps.
-    let period = Duration::from_secs_f64(1.0 / rate).max(Duration::from_nanos(1));
-    let quota = Quota::with_period(period)
+    let quota = Quota::with_period(period(rate))
         .expect("a period of at least 1 ns")
         .allow_burst(NonZeroU32::MIN);
     Arc::new(RateLimiter::direct_with_clock(quota, TokioClock))
@@ -133,6 +143,8 @@ impl RequestLimiter {
             Pace::Unlimited => None,
             Pace::Fixed(rps) => Some(Rate {
                 bucket: Mutex::new(bucket(rps)),
+                period: Mutex::new(period(rps)),
+                last_sent: Mutex::new(None),
                 control: None,
                 fixed: rps,
                 pushbacks: Default::default(),
@@ -142,6 +154,8 @@ impl RequestLimiter {
                 slots = control.in_flight_limit();
                 Some(Rate {
                     bucket: Mutex::new(bucket(control.rate())),
+                    period: Mutex::new(period(control.rate())),
+                    last_sent: Mutex::new(None),
                     fixed: control.rate(),
                     control: Some(Mutex::new(control)),
                     pushbacks: Default::default(),
@@ -179,6 +193,12 @@ impl RequestLimiter {
         };
         let mut waited = false;
         loop {
+            let due = lock(&rate.last_sent).map(|last| last + *lock(&rate.period));
+            if let Some(due) = due.filter(|due| *due > Instant::now()) {
+                waited = true;
+                tokio::time::sleep_until(due).await;
+                continue;
+            }
             let bucket = Arc::clone(&lock(&rate.bucket));
             match bucket.check() {
                 Ok(()) => break,
@@ -189,6 +209,7 @@ impl RequestLimiter {
             }
         }
         let sent = Instant::now();
+        *lock(&rate.last_sent) = Some(sent);
         if let Some(control) = &rate.control {
             let mut control = lock(control);
             let change = control.on_sent(sent, waited, waited_slot);
@@ -219,6 +240,7 @@ impl RequestLimiter {
         }
         let Some(change) = change else { return };
         *lock(&rate.bucket) = bucket(change.to);
+        *lock(&rate.period) = period(change.to);
         tracing::debug!(
             "pace: {:.1} → {:.1} requests/s: {}",
             change.from,
@@ -362,6 +384,38 @@ mod tests {
         let report = limiter.report().unwrap();
         assert!(report.pushbacks >= 49, "{report:?}");
         assert_eq!(limiter.rate(), Some(50.0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_of_rate_lets_no_request_go_sooner_than_the_new_rate_allows() {
+        let limiter = RequestLimiter::new(&limits(
+            8,
+            Pace::Adaptive(AdaptivePace {
+                initial: 5.0,
+                max: 10.0,
+                min: 1.0,
+            }),
+        ));
+        let clean = || Signal::Clean(Duration::from_millis(2), RouteClass::custom(0));
+        // Against a rate that moves (slow start, then its ceiling), no two requests ever start
+        // closer than the slower of the two rates allows: 1/10 s.
+        let mut last: Option<Instant> = None;
+        let mut closest = Duration::MAX;
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            let ticket = limiter.acquire().await;
+            if let Some(last) = last {
+                closest = closest.min(ticket.sent().duration_since(last));
+            }
+            last = Some(ticket.sent());
+            limiter.answered(&ticket, clean());
+        }
+        let report = limiter.report().unwrap();
+        assert!(report.changes > 0, "the rate moved: {report:?}");
+        assert!(
+            closest >= Duration::from_millis(99),
+            "two requests {closest:?} apart"
+        );
     }
 
     #[tokio::test(start_paused = true)]

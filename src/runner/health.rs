@@ -42,8 +42,13 @@ impl ApiHealth {
         let n = self.consecutive.fetch_add(1, Ordering::Relaxed) + 1;
         if n >= self.limit {
             self.cancel.cancel_because(format!(
-                "the API did not answer {n} requests in a row, each retried (last: {e}); \
-                 stopping so that nothing is marked failed for an outage"
+                "the API {} {n} requests in a row, each retried (last: {e}); \
+                 stopping so that nothing is marked failed for an outage",
+                if e.is_refusal() {
+                    "refused"
+                } else {
+                    "did not answer"
+                }
             ));
         }
     }
@@ -79,5 +84,22 @@ mod tests {
                 .unwrap()
                 .contains("did not answer 3 requests")
         );
+    }
+
+    #[test]
+    fn a_streak_of_refusals_is_said_refused_not_unanswered() {
+        let cancel = Cancel::new();
+        let health = ApiHealth::new(2, cancel.clone());
+        let refused = ApiError::Status {
+            method: "POST".into(),
+            path: "/v4/modelProducts/1/stop".into(),
+            status: 429,
+            body: "slow down".into(),
+        };
+        health.failed(&refused);
+        health.failed(&refused);
+        let why = cancel.reason().expect("stopped");
+        assert!(why.contains("refused 2 requests"), "{why}");
+        assert!(!why.contains("did not answer"), "{why}");
     }
 }
