@@ -155,7 +155,12 @@ fn a_tiny_capacity_is_not_flooded_with_bursts() {
 /// say that the API did not answer: it answered every request, promptly, with "slow down". An
 /// operator who reads "did not answer ... no answer within 2m" looks for a network outage.
 #[test]
-#[ignore = "break: a deployment that answers every stop with 429 is reported as 'the API did not answer 8 requests in a row ... no answer within 2m'"]
+// It takes four and a half minutes (eight requests each spend their two-minute budget), too
+// long for every run of the suite: `cargo test --test e2e_pushback_and_races -- --ignored` runs
+// it (it passes; before the fix the run said 'the API did not answer 8 requests in a row ... no
+// answer within 2m'). `health::a_streak_of_refusals_is_said_refused_not_unanswered` checks the
+// wording on every run.
+#[ignore = "slow (4.5 min): run with --ignored"]
 fn a_deployment_that_refuses_every_stop_with_429_is_not_reported_as_silent() {
     // More Apps than the 8 failures in a row after which a run stops for an outage.
     let env = Env::new(config(GenerateSpec {
