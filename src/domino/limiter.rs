@@ -104,11 +104,10 @@ impl Ticket {
 
 struct Rate {
     bucket: Mutex<Arc<Bucket>>,
-    /// One request's share of the rate in force, and when the last request went: a new bucket
-    /// starts with a token, so without this every change of the rate let a request go at once,
-    /// however soon after the last one (bursts of two or three within milliseconds, at 5 a
-    /// second, against a server that serves 5 a second).
-    period: Mutex<Duration>,
+    /// When the last request went: a new bucket starts with a token, so without this every
+    /// change of the rate let a request go at once, however soon after the last one (bursts of
+    /// two or three within milliseconds, at 5 a second, against a server that serves 5 a
+    /// second). The first request through a new bucket waits one period of the rate in force.
     last_sent: Mutex<Option<Instant>>,
     /// The adaptive control law; `None` for a fixed rate.
     control: Option<Mutex<Controller>>,
@@ -117,6 +116,16 @@ struct Rate {
 }
 
 type Bucket = RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<TokioInstant>>;
+
+impl Rate {
+    /// The rate in force, in requests per second.
+    fn in_force(&self) -> f64 {
+        match &self.control {
+            Some(control) => lock(control).rate(),
+            None => self.fixed,
+        }
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -143,7 +152,6 @@ impl RequestLimiter {
             Pace::Unlimited => None,
             Pace::Fixed(rps) => Some(Rate {
                 bucket: Mutex::new(bucket(rps)),
-                period: Mutex::new(period(rps)),
                 last_sent: Mutex::new(None),
                 control: None,
                 fixed: rps,
@@ -154,7 +162,6 @@ impl RequestLimiter {
                 slots = control.in_flight_limit();
                 Some(Rate {
                     bucket: Mutex::new(bucket(control.rate())),
-                    period: Mutex::new(period(control.rate())),
                     last_sent: Mutex::new(None),
                     fixed: control.rate(),
                     control: Some(Mutex::new(control)),
@@ -193,7 +200,8 @@ impl RequestLimiter {
         };
         let mut waited = false;
         loop {
-            let due = lock(&rate.last_sent).map(|last| last + *lock(&rate.period));
+            let last = *lock(&rate.last_sent);
+            let due = last.map(|last| last + period(rate.in_force()));
             if let Some(due) = due.filter(|due| *due > Instant::now()) {
                 waited = true;
                 tokio::time::sleep_until(due).await;
@@ -240,7 +248,6 @@ impl RequestLimiter {
         }
         let Some(change) = change else { return };
         *lock(&rate.bucket) = bucket(change.to);
-        *lock(&rate.period) = period(change.to);
         tracing::debug!(
             "pace: {:.1} → {:.1} requests/s: {}",
             change.from,
@@ -252,11 +259,7 @@ impl RequestLimiter {
     /// The rate in force now, if any.
     #[cfg(test)]
     pub(crate) fn rate(&self) -> Option<f64> {
-        let rate = self.rate.as_ref()?;
-        Some(match &rate.control {
-            Some(control) => lock(control).rate(),
-            None => rate.fixed,
-        })
+        self.rate.as_ref().map(Rate::in_force)
     }
 
     /// What the pace did so far; `None` without a rate limit.
