@@ -9,10 +9,9 @@
 //!   connection error cuts the rate to [`BETA`] times the rate in force; the first cut, which
 //!   ends slow start, to [`BETA`] times what the deployment served over the last second when
 //!   that was less (a server that refuses only once a window of requests is full says so when
-//!   slow start is far beyond its capacity). Only the
-//!   answer to a request sent a [`TICK`] or more *after* the last cut can cut again (one cut
-//!   per window, as TCP does), so ten requests in flight that all meet the same overload cut
-//!   the rate once.
+//!   slow start is far beyond its capacity). Only the answer to a request sent a [`TICK`] or
+//!   more *after* the last cut can cut again (one cut per window, as TCP does), so ten requests
+//!   in flight that all meet the same overload cut the rate once.
 //! * **Latency, like with like.** Every answer belongs to a [`RouteClass`] (method and route
 //!   template: the App listing, a project's Job listing, a single read, a stop, …), and each class
 //!   keeps its own baseline, a slowly decaying average of its medians, so that a listing of
@@ -439,6 +438,12 @@ impl Controller {
             || self
                 .last_bound
                 .is_some_and(|at| now.saturating_duration_since(at) < DELIVERY_WINDOW);
+        // From the rate in force, or from what was sent when that was far below it (a limit that
+        // held nothing back says nothing about what the deployment takes).
+        let sent_or_rate = match self.measured {
+            Some(m) if m < 0.5 * self.rate => m,
+            _ => self.rate,
+        };
         let (from, w_max) = match self.phase {
             // Slow start doubles the rate every tick, and a server that refuses beyond its
             // capacity only once a window of requests per second is full says no when the rate
@@ -449,26 +454,15 @@ impl Controller {
                 let served = self.rate.min(self.delivery_rate(now));
                 (served, served)
             }
-            Phase::SlowStart | Phase::Cubic { .. } => {
-                // From the rate in force, or from what was sent when that was far below it (a
-                // limit that held nothing back says nothing about what the deployment takes).
-                let from = match self.measured {
-                    Some(m) if m < 0.5 * self.rate => m,
-                    _ => self.rate,
-                };
-                // Cuts that follow within a second belong to the same overload (a window of
-                // requests that stays full until it turns): the rate falls with each, but the
-                // growth still returns towards where the overload began.
-                let w_max = match self.phase {
-                    Phase::Cubic { w_max, since, .. }
-                        if now.saturating_duration_since(since) < DELIVERY_WINDOW =>
-                    {
-                        w_max
-                    }
-                    _ => self.rate,
-                };
-                (from, w_max)
+            // Cuts that follow within a second belong to the same overload (a window of
+            // requests that stays full until it turns): the rate falls with each, but the
+            // growth still returns towards where the overload began.
+            Phase::Cubic { w_max, since, .. }
+                if now.saturating_duration_since(since) < DELIVERY_WINDOW =>
+            {
+                (sent_or_rate, w_max)
             }
+            Phase::SlowStart | Phase::Cubic { .. } => (sent_or_rate, self.rate),
         };
         let to = (BETA * from).max(self.bounds.min);
         // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.

@@ -128,7 +128,7 @@ impl Observer {
 
     /// How a step that begins to wait now should look (see [`FirstArrival`]).
     pub(crate) fn enlist(&self) -> Lookout {
-        if self.bulk.is_some() || self.arrival.seen.load(Ordering::Acquire) {
+        if self.bulk.is_some() || self.has_arrival() {
             return Lookout::Scout;
         }
         if self.arrival.enlisted.fetch_add(1, Ordering::AcqRel) < SCOUTS {
