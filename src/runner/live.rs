@@ -93,25 +93,16 @@ impl LiveListings {
     }
 }
 
-/// Lists what of a live kind runs now, across every project. `Ok(None)`: the listing failed
-/// (said in the log); the steps found before stand, and the verification says what still runs.
+/// Lists what of a live kind runs now, across every project, noting when.
 pub(crate) async fn list_live(
     deployment: &Deployment,
     kind: Kind,
     options: &RunOptions,
-) -> Result<Option<LiveListing>, crate::domino::ApiError> {
+) -> Result<LiveListing, crate::domino::ApiError> {
     let api = deployment.kind(kind);
     let taken = Instant::now();
-    match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
-        Ok(listing) => Ok(Some(LiveListing::new(kind, listing, taken))),
-        Err(e) if e.is_unauthorized() => Err(e),
-        Err(e) => {
-            tracing::warn!(
-                "{kind}: the running ones could not be listed ({e}); only those found before are drained"
-            );
-            Ok(None)
-        }
-    }
+    let listing = list_kind(&deployment.client, api.as_ref(), options.concurrency).await?;
+    Ok(LiveListing::new(kind, listing, taken))
 }
 
 /// Plans a step for each execution of a live kind a listing found that the journal's cycle

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::RunError;
-use super::live::{LiveListing, LiveListings};
+use super::live::{LiveListing, LiveListings, list_live};
 use super::options::{RunOptions, Selection};
 use super::plan::{Plan, cycle_for, live_stop_step, plan_steps, restart_steps};
 use super::report::Notify;
-use crate::domino::{About, ApiError, Deployment, about, list_kind};
+use crate::domino::{About, ApiError, Deployment, about};
 use crate::journal::{Journal, JournalRead, JournalReader, NewStep, Operation, StepRecord};
 use crate::snapshot::{Kind, LoadedSnapshot};
 
@@ -86,18 +86,14 @@ async fn live_steps(
     for &kind in Kind::LIVE.iter().filter(|k| chosen(k)) {
         match selection.op {
             Operation::Shutdown => {
-                let api = deployment.kind(kind);
-                let taken = tokio::time::Instant::now();
-                let listing =
-                    match list_kind(&deployment.client, api.as_ref(), options.concurrency).await {
-                        Ok(listing) => listing,
-                        Err(e) if e.is_unauthorized() => return Err(RunError::NotUsable(e)),
-                        Err(e) => {
-                            tracing::warn!("{kind}: the running ones could not be listed: {e}");
-                            continue;
-                        }
-                    };
-                let listing = LiveListing::new(kind, listing, taken);
+                let listing = match list_live(deployment, kind, options).await {
+                    Ok(listing) => listing,
+                    Err(e) if e.is_unauthorized() => return Err(RunError::NotUsable(e)),
+                    Err(e) => {
+                        tracing::warn!("{kind}: the running ones could not be listed: {e}");
+                        continue;
+                    }
+                };
                 steps.extend(
                     listing
                         .entries
