@@ -60,6 +60,50 @@ pub struct ListContext<'a> {
     pub progress: &'a dyn ScanProgress,
 }
 
+/// Which way an execution in motion is heading, as far as its status word tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Heading {
+    /// Launching: `Pending`, `Preparing`, `Starting`, `Queued`, `Building`, ...
+    ToRunning,
+    /// Ending: `Stopping`, `Terminating`, ...
+    ToStopped,
+}
+
+impl Observed {
+    /// Where an execution in motion is heading, from its word: motion is evidence that a
+    /// request was taken only when it goes toward that request's target. `None` for a state
+    /// that is not motion, and for a word that does not say (`Stalled`, a new word).
+    pub fn heading(&self) -> Option<Heading> {
+        let Observed::InMotion(word) = self else {
+            return None;
+        };
+        heading_of(&word.to_ascii_lowercase())
+    }
+}
+
+fn heading_of(word: &str) -> Option<Heading> {
+    // A Model API version with a change pending shows the state it is leaving.
+    if let Some(base) = word.strip_suffix(" (pending)") {
+        return match base.trim() {
+            "running" => Some(Heading::ToStopped),
+            "stopped" | "ready to run" | "failed" => Some(Heading::ToRunning),
+            other => heading_of(other),
+        };
+    }
+    const TO_STOPPED: [&str; 4] = ["stop", "terminat", "shutting", "delet"];
+    const TO_RUNNING: [&str; 12] = [
+        "start", "pend", "prepar", "queue", "build", "pull", "creat", "initiali", "launch",
+        "schedul", "assign", "deploy",
+    ];
+    if TO_STOPPED.iter().any(|w| word.contains(w)) {
+        Some(Heading::ToStopped)
+    } else if TO_RUNNING.iter().any(|w| word.contains(w)) {
+        Some(Heading::ToRunning)
+    } else {
+        None
+    }
+}
+
 impl std::fmt::Display for Observed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -28,7 +28,7 @@ pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPol
 pub use deployment::Deployment;
 pub use error::ApiError;
 pub use execution::{
-    ComesBack, ExecutionKind, ListContext, ListingScope, Observed, RestartCandidate,
+    ComesBack, ExecutionKind, Heading, ListContext, ListingScope, Observed, RestartCandidate,
 };
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
 pub use pace::{AdaptivePace, Pace, PaceReport};

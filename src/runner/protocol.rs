@@ -37,7 +37,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::target_state;
-use crate::domino::{ComesBack, Observed};
+use crate::domino::{ComesBack, Heading, Observed};
 use crate::journal::{Operation, StepEnd, StepPhase};
 
 /// Which protocol a step follows, decided once per kind and operation.
@@ -152,12 +152,36 @@ pub(crate) fn settle_unknown(op: Operation, reading: &Reading) -> Option<Record>
         // The earlier request was taken and is under way: sending it again would at best be
         // refused ("already starting") and at worst restart the execution. Wait instead; if it
         // settles back where it was, the no-motion rule sends it again.
-        Ok(state @ Observed::InMotion(_)) => Some(Record::to(
+        Ok(state @ Observed::InMotion(_)) if taken_by(op, state) => Some(Record::to(
             StepPhase::Accepted,
             format!("observed {state}: the earlier request was taken; waiting"),
         )),
         Ok(_) | Err(_) => None,
     }
+}
+
+/// Whether an execution seen in motion shows that a request of `op` was taken. Only motion
+/// toward the target does: a Workspace still `Starting` after its stop was lost on the way is
+/// where it was before the stop, and is sent the stop again (stops set a state, so that is
+/// safe). A word that does not say where it heads counts for a start, never for a stop: a
+/// start sent again to an execution already starting is refused, a stop sent again is not.
+fn taken_by(op: Operation, state: &Observed) -> bool {
+    match (op, state.heading()) {
+        (Operation::Shutdown, Some(Heading::ToStopped)) => true,
+        (Operation::Shutdown, _) => false,
+        (Operation::Restore, Some(Heading::ToStopped)) => false,
+        (Operation::Restore, _) => true,
+    }
+}
+
+/// Whether `state`, seen while waiting for `op`'s target, is where the execution would be had
+/// the request never been taken: the opposite state, or motion heading away from the target.
+fn as_if_not_taken(op: Operation, state: &Observed) -> bool {
+    let away = match op {
+        Operation::Shutdown => Heading::ToRunning,
+        Operation::Restore => Heading::ToStopped,
+    };
+    *state == target_state(op.opposite()) || state.heading() == Some(away)
 }
 
 /// A stop of an execution that no longer exists is done; a start of one is a failure to
@@ -368,7 +392,6 @@ pub(crate) fn after_look(
     max_failures: u32,
 ) -> AfterLook {
     let target = target_state(w.op);
-    let origin = target_state(w.op.opposite());
     match reading {
         Ok(state) if *state == target => {
             return AfterLook::Record(Record::to(
@@ -378,13 +401,16 @@ pub(crate) fn after_look(
         }
         Ok(Observed::Gone) => return AfterLook::Gone,
         Ok(state) => {
-            w.still = if *state == origin {
-                let (first, looks) = w.still.unwrap_or((now, 0));
-                Some((first, looks + 1))
-            } else {
-                None
+            let seen = state.to_string();
+            // Still: as if the request had not been taken, and unchanged since the last look.
+            w.still = match w.still {
+                Some((first, looks)) if as_if_not_taken(w.op, state) && seen == w.last_seen => {
+                    Some((first, looks + 1))
+                }
+                _ if as_if_not_taken(w.op, state) => Some((now, 1)),
+                _ => None,
             };
-            w.last_seen = state.to_string();
+            w.last_seen = seen;
         }
         Err(e) => w.last_seen = format!("unknown ({e})"),
     }
@@ -645,6 +671,79 @@ mod tests {
             None,
             "cannot tell: send"
         );
+    }
+
+    /// Each transitional word of every kind, against each target: motion is evidence that the
+    /// request was taken only toward its target; otherwise it is sent again.
+    #[test]
+    fn window_two_counts_only_motion_toward_the_target() {
+        let taken = Some(StepPhase::Accepted);
+        let send = None;
+        let cases: &[(&str, Option<StepPhase>, Option<StepPhase>)] = &[
+            // word, after a stop of unknown outcome, after a start of unknown outcome
+            ("Stopping", taken.clone(), send.clone()),
+            ("Terminating", taken.clone(), send.clone()),
+            ("Starting", send.clone(), taken.clone()),
+            ("Pending", send.clone(), taken.clone()),
+            ("Preparing", send.clone(), taken.clone()),
+            ("Queued", send.clone(), taken.clone()),
+            ("Pulling", send.clone(), taken.clone()),
+            ("Building", send.clone(), taken.clone()),
+            ("Preparing to build", send.clone(), taken.clone()),
+            ("Created", send.clone(), taken.clone()),
+            ("Initializing", send.clone(), taken.clone()),
+            ("Running (pending)", taken.clone(), send.clone()),
+            ("Stopped (pending)", send.clone(), taken.clone()),
+            ("Ready to run (pending)", send.clone(), taken.clone()),
+            // Says nothing of where it heads: a stop is sent again (harmless), a start is
+            // waited for (sent again, it would be refused as already under way).
+            ("Stalled", send.clone(), taken.clone()),
+            ("?", send.clone(), taken.clone()),
+        ];
+        for (word, after_stop, after_start) in cases {
+            let state: Reading = Ok(Observed::InMotion((*word).into()));
+            assert_eq!(
+                settle_unknown(SHUT, &state).map(|r| r.to),
+                *after_stop,
+                "stop, then {word}"
+            );
+            assert_eq!(
+                settle_unknown(REST, &state).map(|r| r.to),
+                *after_start,
+                "start, then {word}"
+            );
+        }
+    }
+
+    /// An accepted stop of a Workspace that stays `Starting`, as it was before the stop, is a
+    /// stop that was not taken: after enough looks it is sent again, not waited on to the end
+    /// of the grace period.
+    #[test]
+    fn no_motion_counts_motion_away_from_the_target_as_still() {
+        let t0 = Instant::now();
+        let mut w = waiting(t0);
+        let starting = Ok(Observed::InMotion("Starting".into()));
+        for i in 0..NO_MOTION_LOOKS {
+            let at = t0 + Duration::from_secs(u64::from(i) * 5);
+            assert_eq!(
+                after_look(&mut w, &starting, at, 0, 5),
+                AfterLook::KeepWaiting
+            );
+        }
+        assert!(matches!(
+            after_look(&mut w, &starting, t0 + Duration::from_secs(35), 0, 5),
+            AfterLook::SendAgain(_)
+        ));
+        // Toward the target, however long: waited for.
+        let mut w = waiting(t0);
+        let stopping = Ok(Observed::InMotion("Stopping".into()));
+        for i in 0..=NO_MOTION_LOOKS + 3 {
+            let at = t0 + Duration::from_secs(u64::from(i) * 10);
+            assert_eq!(
+                after_look(&mut w, &stopping, at, 0, 5),
+                AfterLook::KeepWaiting
+            );
+        }
     }
 
     #[test]
