@@ -237,9 +237,14 @@ impl Notify for Notifier {
             ),
             RunOutcome::Aborted => "was aborted".into(),
         };
+        let jobs = report.summary.jobs.and_then(|j| j.line(report.op));
         let text = format!(
-            "dmm {} on {} {how} (exit {exit_code}); next: {next}",
-            report.op, self.host
+            "dmm {} on {} {how} (exit {exit_code}){}; next: {next}",
+            report.op,
+            self.host,
+            jobs.as_deref()
+                .map(|j| format!("; {j}"))
+                .unwrap_or_default()
         );
         let body = self.body(
             "ended",
@@ -253,6 +258,7 @@ impl Notify for Notifier {
                 "next": next,
                 "journal_head": report.journal_head.as_ref().map(ToString::to_string),
                 "next_action": report.next,
+                "jobs": report.summary.jobs,
             }),
         );
         let budget = if report.outcome == RunOutcome::Interrupted {

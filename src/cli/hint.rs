@@ -87,6 +87,10 @@ pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> 
             command("journal", snapshot, journal),
             continuation(*op, snapshot, journal, flags)
         ),
+        NextAction::LookAtUndecided { op, undecidable } => format!(
+            "look at the {undecidable} {op} step(s) that cannot tell whether their restart ran ({} --failed): check their projects' jobs and restart by hand what did not run; retrying cannot tell",
+            command("journal", snapshot, journal)
+        ),
         NextAction::CheckAgain { op } => format!(
             "look at the last verification ({}), then check again with: {}",
             command("status", snapshot, journal),

@@ -215,6 +215,22 @@ impl MetricsFile {
                     Some(VerificationOutcome::Skipped)
                 ))),
             );
+            if let Some(jobs) = report.and_then(|r| r.summary.jobs) {
+                let family = Family::<OutcomeLabels, Gauge>::default();
+                for (outcome, n) in jobs.by_outcome() {
+                    family
+                        .get_or_create(&OutcomeLabels {
+                            operation: op.clone(),
+                            outcome: outcome.into(),
+                        })
+                        .set(n as i64);
+                }
+                registry.register(
+                    "jobs",
+                    "The Jobs the shutdown found running, by what became of them (the summary's and dmm status's counts)",
+                    family,
+                );
+            }
             if let Some(report) = report {
                 let next = Family::<NextLabels, Gauge>::default();
                 next.get_or_create(&NextLabels {
@@ -224,7 +240,7 @@ impl MetricsFile {
                 .set(1);
                 registry.register(
                     "next_action",
-                    "What to do next (1 for it): continue, retry_failed, check_again, remaining_kinds, verify, upgrade_then_restore, jobs_left_stopped, complete",
+                    "What to do next (1 for it): continue, retry_failed, look_at_undecided, check_again, remaining_kinds, verify, upgrade_then_restore, jobs_left_stopped, complete",
                     next,
                 );
             }

@@ -72,6 +72,8 @@ struct Inner {
     credential: &'static str,
     /// Transient failures in a row across all attempts: an outage ends reads' extra patience.
     failure_streak: read_patience::FailureStreak,
+    /// How far the server's clock is ahead of ours at least, from its answers' `Date`.
+    server_clock: ServerClock,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -129,6 +131,7 @@ impl DominoClient {
                 attempt_timeout: config.request_timeout,
                 proxy,
                 timeout_warned: AtomicBool::new(false),
+                server_clock: ServerClock::default(),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
@@ -157,6 +160,13 @@ impl DominoClient {
     /// Retries of transient failures so far.
     pub fn retries(&self) -> u64 {
         self.inner.retries.load(Ordering::Relaxed)
+    }
+
+    /// The least the server's clock is ahead of ours (negative: behind), in milliseconds, as
+    /// its answers' `Date` headers show; `None` before an answer carried one. A time the server
+    /// stamped, less this, is never earlier than the moment it was stamped by our clock.
+    pub fn server_clock_lead_ms(&self) -> Option<i64> {
+        self.inner.server_clock.lead_at_least_ms()
     }
 
     /// What the request rate did so far (where it settled, its lowest and highest, the
@@ -409,6 +419,7 @@ impl DominoClient {
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        self.inner.server_clock.note(response.headers());
         let retry_after = parse_retry_after(response.headers());
         let bytes = response.bytes().await.map_err(|e| Failure {
             // The head came: the request was taken, whatever became of its body.
@@ -439,6 +450,45 @@ impl DominoClient {
             );
         }
     }
+}
+
+/// The lower bound of the server clock's lead over ours, from `Date` headers: a `Date` of D
+/// (whole seconds, so stamped at or after D) received at our time L was stamped before L, so
+/// the lead is at least D - L. The greatest such bound seen is kept; clocks drift too slowly
+/// over a run for that to matter.
+#[derive(Debug)]
+struct ServerClock(std::sync::atomic::AtomicI64);
+
+impl Default for ServerClock {
+    fn default() -> Self {
+        ServerClock(std::sync::atomic::AtomicI64::new(i64::MIN))
+    }
+}
+
+impl ServerClock {
+    fn note(&self, headers: &HeaderMap) {
+        let Some(date) = headers
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v.trim()).ok())
+        else {
+            return;
+        };
+        let (Some(date), Some(now)) = (unix_ms(date), unix_ms(std::time::SystemTime::now())) else {
+            return;
+        };
+        self.0.fetch_max(date - now, Ordering::Relaxed);
+    }
+
+    fn lead_at_least_ms(&self) -> Option<i64> {
+        let lead = self.0.load(Ordering::Relaxed);
+        (lead != i64::MIN).then_some(lead)
+    }
+}
+
+fn unix_ms(t: std::time::SystemTime) -> Option<i64> {
+    let ms = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    i64::try_from(ms).ok()
 }
 
 /// Says, in a spent budget's error, that the server answered every attempt, if only to refuse

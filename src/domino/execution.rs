@@ -29,6 +29,14 @@ pub struct RestartCandidate {
     /// The execution it says it is a restart of, where the API says so: evidence that ties a
     /// candidate to one original, or rules it out.
     pub restart_of: Option<String>,
+    /// When it was submitted, by our clock, as late as the server's stamp and what is known
+    /// of its clock allow ([`crate::domino::DominoClient::server_clock_lead_ms`]): a candidate
+    /// whose time is before a moment of ours was certainly submitted before it.
+    pub submitted_ms: i64,
+    /// Started by the identity this client acts as.
+    pub by_me: bool,
+    /// Who started it, as the API names them.
+    pub started_by: String,
 }
 
 /// How a kind's executions come back on restore.
@@ -161,10 +169,11 @@ pub trait ExecutionKind: Send + Sync {
         Err(not_restarted(self.kind(), "a restart"))
     }
 
-    /// The executions that could be what a restart of `entry` created: started by this
-    /// client's identity, like `entry`, submitted at or after `submitted_since_ms`
-    /// (milliseconds since the epoch). Which of them, if any, is this restart's is the runner's
-    /// judgement (`runner::restart`): another restart can leave the same traces.
+    /// The executions that could be a restart of `entry`: the same work in the same place
+    /// (for a Job, its command in its project), by anyone, submitted at or after
+    /// `submitted_since_ms` (milliseconds since the epoch, by our clock). Whose restart each
+    /// is (this step's, another step's, a user's) is the runner's judgement
+    /// (`runner::restart`): another restart can leave the same traces.
     async fn restart_candidates(
         &self,
         _entry: &Entry,

@@ -15,6 +15,7 @@ mod location;
 mod meta;
 mod mismatch;
 mod open;
+mod operator;
 mod read;
 mod schema;
 mod scratch;

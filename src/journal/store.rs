@@ -116,6 +116,7 @@ impl Journal {
                 domino_version: start.domino_version,
                 acting_as: start.acting_as,
                 journal_head: None,
+                operator: Some(super::Operator::this_process()),
             };
             runs.insert(id, schema::encode(&run).as_slice())
                 .map_err(|e| self.redb(e))?;
@@ -457,6 +458,7 @@ impl<'t> StepTables<'t> {
             existing.cycle = run.cycle;
             existing.effect = None;
             existing.ended = None;
+            existing.note = None;
             existing.requested_at = None;
             if step.detail.is_some() {
                 existing.detail = step.detail;
@@ -492,6 +494,7 @@ impl<'t> StepTables<'t> {
             requested_at: None,
             effect: None,
             ended: None,
+            note: None,
         };
         self.put_step(&record)?;
         self.append_event(event_for(
@@ -545,6 +548,7 @@ impl<'t> StepTables<'t> {
             if let Some(ended) = &t.ended {
                 record.ended = Some(ended.clone());
             }
+            record.note = t.note.clone();
             record.phase = t.to.clone();
             record.attempts = record.attempts.max(t.attempt);
             if let Some(error) = &t.error {

@@ -56,6 +56,7 @@ fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition 
     Transition {
         effect: None,
         ended: None,
+        note: None,
         run,
         key: k.clone(),
         to,

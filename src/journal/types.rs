@@ -144,6 +144,26 @@ pub struct StepRecord {
     /// stop counts as stopped by it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended: Option<StepEnd>,
+    /// What the phase alone does not tell and the account of the window must: a restart that
+    /// someone else made, one that cannot be decided. Describes the current phase: every
+    /// transition sets it anew.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<StepNote>,
+}
+
+/// What a step's phase alone does not say (see [`StepRecord::note`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "note", rename_all = "snake_case")]
+pub enum StepNote {
+    /// Someone else restarted the Job during the window (its new job is the step's `effect`):
+    /// dmm sent nothing, so that it does not run twice.
+    RestartedByOther {
+        /// Who submitted that job, as the API names them.
+        by: String,
+    },
+    /// Whether the restart ran cannot be told from what the API shows (a job of the same
+    /// command that could be another's restart): a person must look; retrying cannot tell.
+    Undecidable,
 }
 
 /// How an execution a stop step was confirmed for had ended.
@@ -189,6 +209,8 @@ pub struct Transition {
     pub effect: Option<String>,
     /// How the execution ended, with a confirmation (see [`StepRecord::ended`]).
     pub ended: Option<StepEnd>,
+    /// See [`StepRecord::note`]; replaces the step's note.
+    pub note: Option<StepNote>,
 }
 
 /// One line of the append-only audit log.
@@ -266,6 +288,17 @@ pub struct RunRecord {
     /// journals written before it was recorded, and in runs that did not end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub journal_head: Option<ChainHead>,
+    /// Who ran it, from where: absent in journals written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
+}
+
+/// The operating-system user, host and process of a run (never a secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operator {
+    pub user: String,
+    pub host: String,
+    pub pid: u32,
 }
 
 /// The head of the hash chain over the events (`chain.rs`): the last event's sequence number and

@@ -34,6 +34,8 @@ pub struct Report {
     pub drift: Vec<FindingItem>,
     pub skipped: Vec<SkipGroup>,
     pub jobs: Vec<JobRow>,
+    /// What became of the Jobs, counted, in the summary's and `status`'s words.
+    pub jobs_line: String,
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
@@ -137,7 +139,7 @@ pub struct JobRow {
     pub name: String,
     pub owner: String,
     pub project: String,
-    /// The stop step's phase.
+    /// How its stop went: stopped by dmm, ended by itself, failed, ...
     pub stop: String,
     /// How the Job ended (the API's word), when its stop was confirmed.
     pub ended: String,
@@ -227,7 +229,8 @@ pub fn build(
         mismatches,
         drift,
         skipped: skipped(&steps),
-        jobs: jobs(&steps, &step_of, &projects),
+        jobs: jobs(&steps, &projects),
+        jobs_line: jobs_line(&steps),
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
     })
@@ -481,36 +484,21 @@ fn skipped(steps: &[StepRecord]) -> Vec<SkipGroup> {
     groups.into_values().collect()
 }
 
-fn jobs(
-    steps: &[StepRecord],
-    step_of: &HashMap<(Operation, Kind, &str), &StepRecord>,
-    projects: &ProjectIndex,
-) -> Vec<JobRow> {
-    steps
-        .iter()
-        .filter(|s| s.key.kind == Kind::Job && s.key.op == Operation::Shutdown)
-        .map(|stop| {
-            let restart =
-                step_of.get(&(Operation::Restore, Kind::Job, stop.key.execution.as_str()));
-            let (restart_text, effect) = match restart {
-                None => (
-                    "no restart step (restore without --restart-jobs, or not run yet)".to_owned(),
-                    "-".to_owned(),
-                ),
-                Some(r) => (
-                    match &r.phase {
-                        StepPhase::Confirmed | StepPhase::Accepted => "restarted".to_owned(),
-                        other => other.to_string(),
-                    },
-                    r.effect.clone().unwrap_or_else(|| "-".to_owned()),
-                ),
+fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
+    crate::runner::job_fates(steps, 0)
+        .into_iter()
+        .map(|fate| {
+            let stop = fate.stop;
+            let restart = match &fate.restart_fate {
+                Some(r) => r.words(),
+                None => crate::runner::nothing_to_restart(&fate.stop_fate),
             };
             JobRow {
                 id: stop.key.execution.clone(),
                 name: stop.name.clone(),
                 owner: stop.owner.clone(),
                 project: projects.of(Kind::Job, &stop.key.execution),
-                stop: stop.phase.to_string(),
+                stop: fate.stop_fate.words(),
                 ended: stop
                     .ended
                     .as_ref()
@@ -520,11 +508,27 @@ fn jobs(
                     Some(_) => "no",
                     None => "-",
                 },
-                restart: restart_text,
-                effect,
+                restart,
+                effect: fate
+                    .restart
+                    .and_then(|r| r.effect.clone())
+                    .unwrap_or_else(|| "-".to_owned()),
             }
         })
         .collect()
+}
+
+/// What became of the Jobs, in the words every frontend prints (`JobsOfShutdown::line`).
+fn jobs_line(steps: &[StepRecord]) -> String {
+    let fates = crate::runner::job_fates(steps, 0);
+    let op = if fates.iter().any(|f| f.restart.is_some()) {
+        Operation::Restore
+    } else {
+        Operation::Shutdown
+    };
+    crate::runner::JobsOfShutdown::count(&fates)
+        .line(op)
+        .unwrap_or_default()
 }
 
 fn verification_rows(

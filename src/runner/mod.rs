@@ -12,6 +12,7 @@ mod engine;
 mod error;
 mod execute;
 mod health;
+mod jobs;
 mod live;
 mod next;
 mod observe;
@@ -32,7 +33,8 @@ pub mod verify;
 
 pub use cancel::Cancel;
 pub use error::RunError;
-pub use next::{ContinueBecause, JobsOfShutdown, NextAction, RunFlags, next_action};
+pub use jobs::{JobFate, JobsOfShutdown, RestartFate, StopFate, job_fates, nothing_to_restart};
+pub use next::{ContinueBecause, NextAction, RunFlags, next_action};
 pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};

@@ -9,9 +9,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::plan::{kinds_not_done, stopped_by_its_step};
+use super::jobs::JobsOfShutdown;
+use super::plan::kinds_not_done;
 use crate::journal::{
-    Operation, RunOutcome, RunRecord, StepPhase, StepRecord, VerificationRecord, VerificationState,
+    Operation, RunOutcome, RunRecord, StepNote, StepPhase, StepRecord, VerificationRecord,
+    VerificationState,
 };
 use crate::snapshot::{Kind, Snapshot};
 
@@ -86,6 +88,9 @@ pub enum NextAction {
         flags: RunFlags,
         failed: usize,
     },
+    /// Restarts whose outcome cannot be told from what the API shows: retrying cannot tell
+    /// either; a person looks at the projects' jobs and restarts by hand what did not run.
+    LookAtUndecided { op: Operation, undecidable: usize },
     /// Verification found what a new run cannot fix (drift, or the deployment could not be
     /// listed): look at it and check again.
     CheckAgain { op: Operation },
@@ -111,55 +116,6 @@ pub enum NextAction {
     Complete,
 }
 
-/// How the Jobs (executions of live kinds) a shutdown found running stand in a cycle: the ones
-/// its own stop ended, those a restore restarts, and those that ended on their own (never
-/// restarted, so counted apart).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct JobsOfShutdown {
-    /// Ended by the shutdown's stop ([`stopped_by_its_step`]).
-    pub stopped: usize,
-    /// Of those, the ones a restore step restarts (`--restart-jobs`).
-    pub restarted: usize,
-    /// Found running, then ended by themselves: nothing to restart.
-    pub ended_on_their_own: usize,
-}
-
-impl JobsOfShutdown {
-    /// From every operation's steps, those of `cycle` and later.
-    pub fn of(steps: &[StepRecord], cycle: u32) -> JobsOfShutdown {
-        let live = |s: &&StepRecord| {
-            s.key.kind.source() == crate::snapshot::Source::Live && s.cycle >= cycle
-        };
-        let restarted: std::collections::HashSet<&str> = steps
-            .iter()
-            .filter(live)
-            .filter(|s| s.key.op == Operation::Restore)
-            .map(|s| s.key.execution.as_str())
-            .collect();
-        let mut jobs = JobsOfShutdown::default();
-        for s in steps
-            .iter()
-            .filter(live)
-            .filter(|s| s.key.op == Operation::Shutdown)
-        {
-            if stopped_by_its_step(s) {
-                jobs.stopped += 1;
-                if restarted.contains(s.key.execution.as_str()) {
-                    jobs.restarted += 1;
-                }
-            } else if s.phase == StepPhase::Confirmed {
-                jobs.ended_on_their_own += 1;
-            }
-        }
-        jobs
-    }
-
-    /// Stopped by the shutdown and not restarted (yet): they stay stopped.
-    pub fn left_stopped(&self) -> usize {
-        self.stopped - self.restarted
-    }
-}
-
 /// What the journal's records say to do next. `steps` may hold every operation's steps.
 pub fn next_action(
     snapshot: &Snapshot,
@@ -180,6 +136,10 @@ pub fn next_action(
     let failed = of_op
         .iter()
         .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
+        .count();
+    let undecidable = of_op
+        .iter()
+        .filter(|s| s.note == Some(StepNote::Undecidable))
         .count();
     // A run with no outcome was killed; an interrupted or aborted one did not verify.
     let ended = matches!(
@@ -206,8 +166,13 @@ pub fn next_action(
             unfinished,
         };
     }
-    if failed > 0 {
+    // A retry helps only the failures that another attempt can decide.
+    if failed > undecidable {
+        let failed = failed - undecidable;
         return NextAction::RetryFailed { op, flags, failed };
+    }
+    if undecidable > 0 {
+        return NextAction::LookAtUndecided { op, undecidable };
     }
     let verification = verifications
         .iter()
@@ -228,7 +193,7 @@ pub fn next_action(
     match (verification, op) {
         (Some(VerificationState::Passed), Operation::Shutdown) => NextAction::UpgradeThenRestore,
         (Some(VerificationState::Passed), Operation::Restore) => {
-            match JobsOfShutdown::of(steps, last.cycle).left_stopped() {
+            match JobsOfShutdown::of(steps, last.cycle).left_stopped {
                 0 => NextAction::Complete,
                 stopped => NextAction::JobsLeftStopped {
                     stopped,
@@ -247,6 +212,7 @@ impl NextAction {
             NextAction::Shutdown => "shutdown",
             NextAction::Continue { .. } => "continue",
             NextAction::RetryFailed { .. } => "retry_failed",
+            NextAction::LookAtUndecided { .. } => "look_at_undecided",
             NextAction::CheckAgain { .. } => "check_again",
             NextAction::RemainingKinds { .. } => "remaining_kinds",
             NextAction::Verify { .. } => "verify",
@@ -278,6 +244,7 @@ mod tests {
             domino_version: None,
             acting_as: None,
             journal_head: None,
+            operator: None,
         }
     }
 
@@ -362,6 +329,7 @@ mod tests {
                 word: "Stopped".into(),
                 by_this_stop,
             }),
+            note: None,
         }
     }
 
@@ -379,8 +347,9 @@ mod tests {
             jobs,
             JobsOfShutdown {
                 stopped: 2,
-                restarted: 0,
-                ended_on_their_own: 2
+                ended_on_their_own: 2,
+                left_stopped: 2,
+                ..JobsOfShutdown::default()
             }
         );
         let runs = [run(
@@ -399,7 +368,7 @@ mod tests {
         );
         steps.push(job_step(Operation::Restore, "a", 1, None));
         steps.push(job_step(Operation::Restore, "b", 1, None));
-        assert_eq!(JobsOfShutdown::of(&steps, 1).left_stopped(), 0);
+        assert_eq!(JobsOfShutdown::of(&steps, 1).left_stopped, 0);
         assert_eq!(
             next_action(&Snapshot::default(), &steps, &runs, &passed),
             NextAction::Complete

@@ -542,6 +542,19 @@ pub(crate) fn restart_target_gone(error: &str) -> Record {
     }
 }
 
+/// Someone else restarted the job during the window (job `id`, submitted by `by`): nothing is
+/// sent, so that it does not run twice, and the step says whose restart it was.
+pub(crate) fn restarted_by_someone_else(id: &str, by: &str) -> Record {
+    Record {
+        to: StepPhase::Skipped(format!(
+            "already restarted by someone else during the window ({by}, as job {id}); not restarted again, so that it does not run twice"
+        )),
+        http_status: None,
+        message: None,
+        error: None,
+    }
+}
+
 /// A look for a restart's effect found nothing. `Some(wait)`: a copy of the last restart may
 /// still land (its outcome is unknown and less than `settle` has passed since its last record,
 /// at `last_record_ms`): look again after `wait` before sending anything. `None`: it did not

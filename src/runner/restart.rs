@@ -3,24 +3,30 @@
 //! A Job restart is not state-setting: sending it twice runs the job twice. When a restart's
 //! outcome is unknown (its answer was lost, the process died, it was refused), the step looks
 //! for its effect before anything is sent again: a job started by this identity, with the same
-//! command, submitted since the attempt was recorded. On a real deployment that evidence is
-//! not unique: two Jobs of one project often run the same command (a nightly and its manual
-//! re-run), so the restart of one leaves exactly the traces a restart of the other would. So:
+//! command, submitted after the attempt was recorded (by the server's stamp, moved to our clock
+//! with what its `Date` headers showed of its clock). On a real deployment that evidence is not
+//! unique: two Jobs of one project often run the same command (a nightly and its manual
+//! re-run), so the restart of one leaves exactly the traces a restart of the other would; and a
+//! user may restart a Job from the UI during the window. So:
 //!
 //! - An effect is claimed once. A job already recorded as the effect of any restart step (of
 //!   any cycle) is never the effect of another, and a job that is itself the original of a step
 //!   (one a shutdown stopped) is never an effect.
-//! - Restarts that could leave the same traces (same project, same command) are sent and
-//!   resolved one at a time within a run ([`RestartBook::serialize`]): while one step looks,
-//!   no other restart of the same traces is in flight, so every job dmm created meanwhile is
-//!   already claimed in the journal.
+//! - Restarts that could leave the same traces (same project, same command) take turns within
+//!   a run ([`RestartBook::serialize`]): a step holds its turn from its intent until its effect
+//!   is found or it is decided, so while one step looks, no other restart of the same traces
+//!   is in flight, and every job dmm created meanwhile is already claimed in the journal.
 //! - Evidence tied to the original wins: a candidate that says which job it restarts
 //!   (`restartOf`, where the API shows it) is this step's effect if it names this job, and is
 //!   ruled out if it names another.
-//! - Otherwise one candidate is taken only when no other step of the same traces has an
-//!   unknown outcome; with rivals, or with several candidates, the step says so and sends
-//!   nothing: guessing could credit a job with another's restart and leave it never restarted,
-//!   or run one twice.
+//! - Otherwise one candidate is taken when no other step of the same traces has an unknown
+//!   outcome; when as many candidates as unresolved steps were found, every one of them ran,
+//!   and they are credited together, in order; with fewer (or more), which ran cannot be told:
+//!   the step says so, a person must look, and nothing is sent: guessing could leave one job
+//!   never restarted, or run one twice.
+//! - Before a restart is sent, a job of the same traces submitted since the original was
+//!   stopped, by anyone, that no step claims, is someone else's restart of it (a user's, from
+//!   the UI): the step records it as such and sends nothing, so that the job does not run twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,24 +41,45 @@ use crate::snapshot::Entry;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RestartSearch {
     /// This job is the restart's effect.
-    Found { id: String, evidence: &'static str },
+    Found { id: String, evidence: String },
     /// No job can be this restart's effect: it did not run.
     NotFound,
     /// Jobs that could be this restart's effect, but that could as well be another's.
     Ambiguous(Vec<String>),
 }
 
-/// Judges the candidates a look found. `claimed`: jobs recorded as the effect of a restart
-/// step; `rivals`: other steps of the same project and command whose outcome is unknown.
+/// What the journal says around one restart step, for judging what a look found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Claims {
+    /// Jobs recorded as the effect of a restart step, or that are themselves the original of a
+    /// step: never anyone's effect now.
+    pub claimed: HashSet<String>,
+    /// When the current attempt of each other restart step of the same traces whose outcome is
+    /// unknown was recorded (our clock, ms since the epoch).
+    pub rivals: Vec<i64>,
+    /// When the original's stop was recorded (our clock), where the journal has it.
+    pub stopped_at_ms: Option<i64>,
+}
+
+/// Judges the candidates a look found for the step restarting `original`, whose current
+/// attempt was recorded at `attempt_ms`.
 pub(crate) fn judge(
     original: &str,
+    attempt_ms: i64,
     candidates: &[RestartCandidate],
-    claimed: &HashSet<String>,
-    rivals: usize,
+    claims: &Claims,
 ) -> RestartSearch {
+    // From the earliest unresolved attempt of the group: a rival's job may predate ours.
+    let since = claims
+        .rivals
+        .iter()
+        .copied()
+        .chain([attempt_ms])
+        .min()
+        .unwrap_or(attempt_ms);
     let open: Vec<&RestartCandidate> = candidates
         .iter()
-        .filter(|c| !claimed.contains(&c.id))
+        .filter(|c| c.by_me && c.submitted_ms >= since && !claims.claimed.contains(&c.id))
         .collect();
     if let Some(own) = open
         .iter()
@@ -60,21 +87,60 @@ pub(crate) fn judge(
     {
         return RestartSearch::Found {
             id: own.id.clone(),
-            evidence: "it says it restarts this job",
+            evidence: "it says it restarts this job".into(),
         };
     }
-    let untied: Vec<&RestartCandidate> = open
+    let mut untied: Vec<&RestartCandidate> = open
         .into_iter()
         .filter(|c| c.restart_of.is_none())
         .collect();
-    match untied.as_slice() {
-        [] => RestartSearch::NotFound,
-        [only] if rivals == 0 => RestartSearch::Found {
-            id: only.id.clone(),
-            evidence: "the only job of this command started by this identity since the attempt, and no other restart of it is unresolved",
+    let rivals = claims.rivals.len();
+    match untied.len() {
+        0 => RestartSearch::NotFound,
+        1 if rivals == 0 => RestartSearch::Found {
+            id: untied[0].id.clone(),
+            evidence: "the only job of this command started by this identity since the attempt, and no other restart of it is unresolved".into(),
         },
-        several => RestartSearch::Ambiguous(several.iter().map(|c| c.id.clone()).collect()),
+        n if n == rivals + 1 => {
+            // Every unresolved restart of these traces ran, once each: credited in the order
+            // they were recorded, to the jobs in the order they were submitted.
+            untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
+            let place = claims.rivals.iter().filter(|&&r| r < attempt_ms).count();
+            RestartSearch::Found {
+                id: untied[place].id.clone(),
+                evidence: format!(
+                    "{n} restarts of this command had an unknown outcome and {n} jobs of it were started by this identity since: every one ran, credited in order"
+                ),
+            }
+        }
+        _ => RestartSearch::Ambiguous(untied.iter().map(|c| c.id.clone()).collect()),
     }
+}
+
+/// Before a restart is sent: a job that already restarts `original`, made by someone else
+/// during the window (submitted since its stop, by anyone, claimed by no step). Only when no
+/// other restart of the same traces has an unknown outcome: its job would look the same.
+pub(crate) fn restarted_by_someone_else<'c>(
+    original: &str,
+    candidates: &'c [RestartCandidate],
+    claims: &Claims,
+) -> Option<&'c RestartCandidate> {
+    let since = claims.stopped_at_ms?;
+    if !claims.rivals.is_empty() {
+        return None;
+    }
+    let open = || {
+        candidates
+            .iter()
+            .filter(move |c| c.submitted_ms >= since && !claims.claimed.contains(&c.id))
+    };
+    open()
+        .find(|c| c.restart_of.as_deref() == Some(original))
+        .or_else(|| {
+            open()
+                .filter(|c| c.restart_of.is_none())
+                .min_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)))
+        })
 }
 
 /// Why a restart step that cannot tell whether its restart ran ends `Failed`.
@@ -85,7 +151,7 @@ pub(crate) fn undecidable(attempt: u32, candidates: &[String], rivals: usize) ->
         String::new()
     };
     format!(
-        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity since, and could be another job's restart{rivals}; not sent again, so that no job runs twice: look at the project's jobs",
+        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity since, and could be another job's restart{rivals}; not sent again, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
         candidates.join(", ")
     )
 }
@@ -107,8 +173,8 @@ impl RestartBook {
         }
     }
 
-    /// Held from a restart's intent to its recorded outcome, and while its effect is looked
-    /// for: restarts that would leave the same traces take turns.
+    /// A step's turn among the restarts that would leave the same traces: held from its
+    /// intent until its effect is found or it is decided.
     pub(crate) async fn serialize(&self, entry: &Entry) -> OwnedMutexGuard<()> {
         let lock = self
             .locks
@@ -120,13 +186,8 @@ impl RestartBook {
         lock.lock_owned().await
     }
 
-    /// The jobs already claimed as effects, and how many other steps with the same traces as
-    /// `key`'s have an unknown outcome.
-    pub(crate) fn claims_and_rivals(
-        &self,
-        key: &StepKey,
-        entry: &Entry,
-    ) -> Result<(HashSet<String>, usize), JournalError> {
+    /// What the journal says around `key`'s step (see [`Claims`]).
+    pub(crate) fn claims(&self, key: &StepKey, entry: &Entry) -> Result<Claims, JournalError> {
         let steps = self.journal.steps(Some(Operation::Restore))?;
         let mine = traces(entry);
         // Effects claimed by any restart step, and every job that is itself the original of a
@@ -150,8 +211,18 @@ impl RestartBook {
             .filter(|s| s.effect.is_none() && s.attempts >= 1)
             .filter(|s| matches!(s.phase, StepPhase::Requested | StepPhase::Failed(_)))
             .filter(|s| s.detail.as_ref().is_some_and(|d| traces_of(d) == mine))
-            .count();
-        Ok((claimed, rivals))
+            .map(|s| s.requested_at.as_deref().and_then(rfc3339_ms).unwrap_or(0))
+            .collect();
+        let stopped_at_ms = originals
+            .iter()
+            .filter(|s| s.key.kind == key.kind && s.key.execution == key.execution)
+            .filter(|s| s.cycle >= self.cycle)
+            .find_map(|s| s.requested_at.as_deref().and_then(rfc3339_ms));
+        Ok(Claims {
+            claimed,
+            rivals,
+            stopped_at_ms,
+        })
     }
 }
 
@@ -165,37 +236,73 @@ fn traces_of(id: &serde_json::Value) -> String {
     format!("{}\u{0}{}", field("projectId"), field("command"))
 }
 
+/// An RFC 3339 time as milliseconds since the epoch.
+pub(crate) fn rfc3339_ms(text: &str) -> Option<i64> {
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn c(id: &str, restart_of: Option<&str>) -> RestartCandidate {
+    const T: i64 = 1_000_000;
+
+    /// A job of this command: by dmm's identity or a user's, submitted at `at`.
+    fn c(id: &str, restart_of: Option<&str>, at: i64, by_me: bool) -> RestartCandidate {
         RestartCandidate {
             id: id.into(),
             restart_of: restart_of.map(str::to_owned),
+            submitted_ms: at,
+            by_me,
+            started_by: if by_me { "dmm" } else { "alice" }.into(),
         }
     }
 
-    fn set(ids: &[&str]) -> HashSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
+    fn mine(id: &str, at: i64) -> RestartCandidate {
+        c(id, None, at, true)
+    }
+
+    fn claims(claimed: &[&str], rivals: &[i64]) -> Claims {
+        Claims {
+            claimed: claimed.iter().map(|s| s.to_string()).collect(),
+            rivals: rivals.to_vec(),
+            stopped_at_ms: Some(T - 60_000),
+        }
+    }
+
+    fn found(s: &RestartSearch) -> Option<&str> {
+        match s {
+            RestartSearch::Found { id, .. } => Some(id),
+            _ => None,
+        }
     }
 
     #[test]
     fn a_claimed_job_is_never_anothers_effect() {
         // B's restart created b2; A's restart was refused: A finds nothing of its own.
-        let found = judge("a", &[c("b2", None)], &set(&["b2"]), 0);
+        let found = judge("a", T, &[mine("b2", T + 5)], &claims(&["b2"], &[]));
         assert_eq!(found, RestartSearch::NotFound);
     }
 
     #[test]
     fn evidence_tied_to_the_original_decides() {
-        let cands = [c("b2", Some("b")), c("a2", Some("a"))];
-        assert!(matches!(
-            judge("a", &cands, &set(&[]), 3),
-            RestartSearch::Found { id, .. } if id == "a2"
-        ));
+        let cands = [
+            c("b2", Some("b"), T + 1, true),
+            c("a2", Some("a"), T + 2, true),
+        ];
         assert_eq!(
-            judge("a", &[c("b2", Some("b"))], &set(&[]), 0),
+            found(&judge("a", T, &cands, &claims(&[], &[T, T, T]))),
+            Some("a2")
+        );
+        assert_eq!(
+            judge(
+                "a",
+                T,
+                &[c("b2", Some("b"), T + 1, true)],
+                &claims(&[], &[])
+            ),
             RestartSearch::NotFound,
             "a job that restarts another is not this one's"
         );
@@ -203,23 +310,88 @@ mod tests {
 
     #[test]
     fn one_untied_candidate_is_taken_only_without_rivals() {
-        assert!(matches!(
-            judge("a", &[c("x", None)], &set(&[]), 0),
-            RestartSearch::Found { id, .. } if id == "x"
-        ));
         assert_eq!(
-            judge("a", &[c("x", None)], &set(&[]), 1),
-            RestartSearch::Ambiguous(vec!["x".into()]),
-            "another unresolved restart of the same command may have made it"
+            found(&judge("a", T, &[mine("x", T + 1)], &claims(&[], &[]))),
+            Some("x")
         );
         assert_eq!(
-            judge("a", &[c("x", None), c("y", None)], &set(&[]), 0),
+            judge(
+                "a",
+                T,
+                &[mine("x", T + 1), mine("y", T + 2)],
+                &claims(&[], &[])
+            ),
             RestartSearch::Ambiguous(vec!["x".into(), "y".into()])
+        );
+    }
+
+    /// Two restarts of one command whose answers were both lost: two jobs of it by this
+    /// identity since the first attempt. Each ran: credited together, in order, from either
+    /// step's look.
+    #[test]
+    fn as_many_candidates_as_unresolved_restarts_are_credited_together() {
+        let cands = [mine("a2", T + 10), mine("b2", T + 2_010)];
+        let a = judge("a", T, &cands, &claims(&[], &[T + 2_000]));
+        let b = judge("b", T + 2_000, &cands, &claims(&[], &[T]));
+        assert_eq!((found(&a), found(&b)), (Some("a2"), Some("b2")));
+        // Once A claimed its job, B's look is a plain one.
+        let b = judge("b", T + 2_000, &cands, &claims(&["a2"], &[]));
+        assert_eq!(found(&b), Some("b2"));
+    }
+
+    /// One of two unresolved restarts ran: which one cannot be told.
+    #[test]
+    fn fewer_candidates_than_unresolved_restarts_cannot_be_told() {
+        let cands = [mine("x", T + 10)];
+        assert_eq!(
+            judge("a", T, &cands, &claims(&[], &[T + 5])),
+            RestartSearch::Ambiguous(vec!["x".into()])
+        );
+    }
+
+    /// A user's restart, by the same identity, submitted before dmm's attempt was recorded, is
+    /// never dmm's effect; one submitted after by someone else is not either.
+    #[test]
+    fn only_a_job_by_this_identity_after_the_attempt_is_its_effect() {
+        let before = mine("u", T - 7_000);
+        assert_eq!(
+            judge("a", T, &[before], &claims(&[], &[])),
+            RestartSearch::NotFound
+        );
+        let theirs = c("u", None, T + 5, false);
+        assert_eq!(
+            judge("a", T, &[theirs], &claims(&[], &[])),
+            RestartSearch::NotFound
         );
     }
 
     #[test]
     fn nothing_found_is_not_found() {
-        assert_eq!(judge("a", &[], &set(&[]), 5), RestartSearch::NotFound);
+        assert_eq!(
+            judge("a", T, &[], &claims(&[], &[T; 5])),
+            RestartSearch::NotFound
+        );
+    }
+
+    #[test]
+    fn a_restart_made_by_someone_else_since_the_stop_is_found_before_sending() {
+        let user = c("u1", None, T - 30_000, false);
+        let cl = claims(&[], &[]);
+        assert_eq!(
+            restarted_by_someone_else("j", std::slice::from_ref(&user), &cl).map(|c| c.id.as_str()),
+            Some("u1")
+        );
+        // Before the stop: not a restart of it.
+        let early = c("u0", None, T - 120_000, false);
+        assert!(restarted_by_someone_else("j", &[early], &cl).is_none());
+        // Claimed (another step's effect), or tied to another job: not it.
+        assert!(
+            restarted_by_someone_else("j", std::slice::from_ref(&user), &claims(&["u1"], &[]))
+                .is_none()
+        );
+        let other = c("u2", Some("k"), T, false);
+        assert!(restarted_by_someone_else("j", &[other], &cl).is_none());
+        // While another restart of the command is unresolved, its job would look the same.
+        assert!(restarted_by_someone_else("j", &[user], &claims(&[], &[T])).is_none());
     }
 }

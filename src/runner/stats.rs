@@ -130,6 +130,7 @@ mod tests {
             requested_at: None,
             effect: None,
             ended: None,
+            note: None,
         }
     }
 

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedMutexGuard, Semaphore};
 use tokio::time::Instant;
 
 use super::cancel::Cancel;
@@ -21,11 +21,11 @@ use super::protocol::{
     Protocol, Reading, Record, Waiting,
 };
 use super::report::Reporter;
-use super::restart::{RestartBook, RestartSearch, judge};
+use super::restart::{RestartBook, RestartSearch, judge, restarted_by_someone_else, rfc3339_ms};
 use super::stats::RunStats;
 use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
 use crate::journal::{
-    JournalError, JournalWriter, Operation, StepEnd, StepPhase, StepRecord, Transition,
+    JournalError, JournalWriter, Operation, StepEnd, StepNote, StepPhase, StepRecord, Transition,
 };
 use crate::snapshot::Entry;
 
@@ -92,6 +92,9 @@ pub(crate) struct Step<'a> {
     restart_refused: bool,
     /// A restart whose job's stop never finished has had its job looked at in this run.
     original_looked_at: bool,
+    /// A restart's turn among those with the same traces ([`RestartBook::serialize`]): held
+    /// from its intent until its effect is found or the step is decided.
+    turn: Option<OwnedMutexGuard<()>>,
 }
 
 impl<'a> Step<'a> {
@@ -103,6 +106,7 @@ impl<'a> Step<'a> {
             failed_in_this_run: false,
             restart_refused: false,
             original_looked_at: false,
+            turn: None,
             wait_deadline: None,
             stop_may_have_applied: record.attempts >= 1
                 && matches!(record.phase, StepPhase::Requested | StepPhase::Accepted),
@@ -221,16 +225,12 @@ impl<'a> Step<'a> {
         if self.ctx.cancel.is_cancelled() {
             return Err(StepAbort::Interrupted);
         }
+        if self.ctx.protocol == Protocol::Restart {
+            return self.send_restart().await;
+        }
         let slot = tokio::select! {
             slot = self.ctx.request_slots.acquire() => slot.expect("request slots are never closed"),
             _ = self.ctx.cancel.cancelled() => return Err(StepAbort::Interrupted),
-        };
-        // Restarts with the same traces take turns from intent to recorded outcome, so that a
-        // look for one's effect never sees another's unrecorded job.
-        let turn = if self.ctx.protocol == Protocol::Restart {
-            Some(self.ctx.restarts.serialize(self.entry).await)
-        } else {
-            None
         };
         let attempt = self.record.attempts + 1;
         let verb = self.ctx.op.verb();
@@ -244,31 +244,6 @@ impl<'a> Step<'a> {
             attempt,
         )
         .await?;
-        if turn.is_some() {
-            let restarted = self.ctx.api.restart(self.entry).await;
-            drop(slot);
-            self.note(&restarted);
-            return match restarted {
-                Ok(new_id) => {
-                    let msg = format!("restart accepted: job {new_id}");
-                    self.apply_effect(attempt, msg, new_id).await
-                }
-                Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
-                // The job, or its project, no longer exists, if its own read says so too.
-                Err(e) if e.is_not_found() && self.own_read_says_gone().await? => {
-                    drop(turn);
-                    self.apply(protocol::restart_target_gone(&e.to_string()), attempt)
-                        .await
-                }
-                // The outcome is unknown (or it was refused): the step stays `Requested`, and
-                // its effect is looked for before anything is sent again.
-                Err(e) => {
-                    drop(turn);
-                    self.restart_refused = matches!(e.status(), Some(429 | 500 | 503));
-                    self.attempt_failed(attempt, e).await
-                }
-            };
-        }
         let (sent, tally) = counting_retries(async {
             match self.ctx.op {
                 Operation::Shutdown => self.ctx.api.stop(self.entry).await,
@@ -328,6 +303,115 @@ impl<'a> Step<'a> {
                 self.attempt_failed(attempt, e).await
             }
             AfterAnswer::CountFailure => self.attempt_failed(attempt, error()).await,
+        }
+    }
+
+    /// A restart, in its turn: unless someone else already restarted the job, records the
+    /// intent, sends it once, and records what its answer decides. An unknown outcome keeps
+    /// the turn: the effect is looked for before anything is sent again.
+    async fn send_restart(&mut self) -> Result<(), StepAbort> {
+        self.take_turn().await;
+        if self.restarted_by_someone_else().await? {
+            return Ok(());
+        }
+        let slot = tokio::select! {
+            slot = self.ctx.request_slots.acquire() => slot.expect("request slots are never closed"),
+            _ = self.ctx.cancel.cancelled() => return Err(StepAbort::Interrupted),
+        };
+        let attempt = self.record.attempts + 1;
+        let requested = Record {
+            to: StepPhase::Requested,
+            http_status: None,
+            message: Some("restart requested".into()),
+            error: None,
+        };
+        self.apply(requested, attempt).await?;
+        let restarted = self.ctx.api.restart(self.entry).await;
+        drop(slot);
+        self.note(&restarted);
+        match restarted {
+            Ok(new_id) => {
+                let msg = format!("restart accepted: job {new_id}");
+                self.apply_effect(attempt, msg, new_id).await
+            }
+            Err(e) if e.is_unauthorized() => Err(StepAbort::Unauthorized(e)),
+            // The job, or its project, no longer exists, if its own read says so too.
+            Err(e) if e.is_not_found() && self.own_read_says_gone().await? => {
+                self.apply(protocol::restart_target_gone(&e.to_string()), attempt)
+                    .await
+            }
+            // The outcome is unknown (or it was refused): the step stays `Requested`, and its
+            // effect is looked for before anything is sent again.
+            Err(e) => {
+                self.restart_refused = matches!(e.status(), Some(429 | 500 | 503));
+                self.attempt_failed(attempt, e).await
+            }
+        }
+    }
+
+    /// This step's turn among the restarts with the same traces, unless it holds it already.
+    async fn take_turn(&mut self) {
+        if self.turn.is_none() {
+            self.turn = Some(self.ctx.restarts.serialize(self.entry).await);
+        }
+    }
+
+    /// Before a restart is sent: did someone else restart the job during the window (a user,
+    /// from the UI)? Then it is recorded as theirs, and nothing is sent, so that it does not
+    /// run twice. Returns whether the step was settled so.
+    async fn restarted_by_someone_else(&mut self) -> Result<bool, StepAbort> {
+        let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
+        let Some(since) = claims.stopped_at_ms else {
+            return Ok(false);
+        };
+        let candidates = match self.restart_candidates(since).await? {
+            Ok(candidates) => candidates,
+            Err(record) => {
+                self.apply(record, self.record.attempts).await?;
+                return Ok(true);
+            }
+        };
+        let original = &self.record.key.execution;
+        let Some(theirs) = restarted_by_someone_else(original, &candidates, &claims) else {
+            return Ok(false);
+        };
+        let (id, by) = (theirs.id.clone(), theirs.started_by.clone());
+        let record = protocol::restarted_by_someone_else(&id, &by);
+        let note = StepNote::RestartedByOther { by };
+        self.apply_with(record, self.record.attempts, Some(id), Some(note))
+            .await?;
+        Ok(true)
+    }
+
+    /// The jobs that could be a restart of this one, submitted since `since_ms` (our clock).
+    /// A listing that cannot be had is tried again until the grace period ends; then, or when
+    /// the project is gone, the record that settles the step instead (`Err`).
+    async fn restart_candidates(
+        &mut self,
+        since_ms: i64,
+    ) -> Result<Result<Vec<crate::domino::RestartCandidate>, Record>, StepAbort> {
+        let give_up_at = Instant::now() + self.ctx.grace_period;
+        loop {
+            let looked = self.ctx.api.restart_candidates(self.entry, since_ms).await;
+            self.note(&looked);
+            let e = match looked {
+                Ok(candidates) => return Ok(Ok(candidates)),
+                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
+                Err(e) => e,
+            };
+            if e.is_not_found() && self.own_read_says_gone().await? {
+                return Ok(Err(protocol::restart_target_gone(&e.to_string())));
+            }
+            let past = Instant::now() >= give_up_at;
+            if let Some(record) =
+                protocol::effect_unknown(self.record.attempts, &e.to_string(), past)
+            {
+                return Ok(Err(record));
+            }
+            // Cannot tell whether it ran: sending again could run it twice.
+            if !self.ctx.cancel.sleep(self.ctx.poll.max).await {
+                return Err(StepAbort::Interrupted);
+            }
         }
     }
 
@@ -456,50 +540,32 @@ impl<'a> Step<'a> {
     }
 
     /// A restart step found `Requested` (or `Failed`): did an earlier request run after all?
-    /// Looks for its effect and judges the candidates ([`super::restart`]). Found: `Accepted`
-    /// with the new job's id, nothing sent. Not found: the caller sends the restart. The
-    /// project gone (404): `Skipped`. Undecidable, or no answer within the grace period:
-    /// `Failed` with the reason, and nothing is sent, so that a job never runs twice. Returns
-    /// whether the step was settled.
+    /// Looks for its effect and judges the candidates ([`super::restart`]), in the step's turn.
+    /// Found: `Accepted` with the new job's id, nothing sent. Not found: the caller sends the
+    /// restart. The project gone (404): `Skipped`. Undecidable, or no answer within the grace
+    /// period: `Failed` with the reason, and nothing is sent, so that a job never runs twice.
+    /// Returns whether the step was settled.
     async fn found_restart(&mut self) -> Result<bool, StepAbort> {
-        let book = self.ctx.restarts.clone();
-        let since_ms = self
+        self.take_turn().await;
+        let attempt = self.record.attempts;
+        let attempt_ms = self
             .record
             .requested_at
             .as_deref()
-            .and_then(parse_rfc3339_ms)
-            .map_or(i64::MIN, |ms| ms - CLOCK_SKEW_MS);
-        let attempt = self.record.attempts;
+            .and_then(rfc3339_ms)
+            .unwrap_or(i64::MIN);
         let original = self.record.key.execution.clone();
-        let give_up_at = Instant::now() + self.ctx.grace_period;
         loop {
-            let turn = book.serialize(self.entry).await;
-            let looked = self.ctx.api.restart_candidates(self.entry, since_ms).await;
-            self.note(&looked);
-            let candidates = match looked {
+            let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
+            let since = claims.rivals.iter().copied().fold(attempt_ms, i64::min);
+            let candidates = match self.restart_candidates(since).await? {
                 Ok(candidates) => candidates,
-                Err(e) if e.is_unauthorized() => return Err(StepAbort::Unauthorized(e)),
-                Err(e) => {
-                    drop(turn);
-                    let settled = if e.is_not_found() && self.own_read_says_gone().await? {
-                        Some(protocol::restart_target_gone(&e.to_string()))
-                    } else {
-                        let past = Instant::now() >= give_up_at;
-                        protocol::effect_unknown(attempt, &e.to_string(), past)
-                    };
-                    if let Some(record) = settled {
-                        self.apply(record, attempt).await?;
-                        return Ok(true);
-                    }
-                    // Cannot tell whether it ran: sending again could run it twice.
-                    if !self.ctx.cancel.sleep(self.ctx.poll.max).await {
-                        return Err(StepAbort::Interrupted);
-                    }
-                    continue;
+                Err(record) => {
+                    self.apply(record, attempt).await?;
+                    return Ok(true);
                 }
             };
-            let (claimed, rivals) = book.claims_and_rivals(&self.record.key, self.entry)?;
-            return match judge(&original, &candidates, &claimed, rivals) {
+            return match judge(&original, attempt_ms, &candidates, &claims) {
                 RestartSearch::Found { id, evidence } => {
                     let msg = format!(
                         "found the restart of attempt {attempt} already ran, as job {id} ({evidence}); not sent again"
@@ -509,10 +575,11 @@ impl<'a> Step<'a> {
                 }
                 // A request whose outcome is unknown may still land (a backend behind a proxy
                 // that cut the connection, a server slower than our timeout, a copy in flight
-                // when the last run died): nothing is sent again before it must have.
+                // when the last run died): nothing is sent again before it must have. The turn
+                // is kept meanwhile, so that no other restart's job can be taken for it.
                 RestartSearch::NotFound => {
                     let wait = protocol::wait_for_late_effect(
-                        parse_rfc3339_ms(&self.record.updated_at),
+                        rfc3339_ms(&self.record.updated_at),
                         now_ms(),
                         RESTART_SETTLE,
                         self.restart_refused,
@@ -520,16 +587,16 @@ impl<'a> Step<'a> {
                     let Some(pause) = wait else {
                         return Ok(false);
                     };
-                    drop(turn);
                     if !self.ctx.cancel.sleep(pause).await {
                         return Err(StepAbort::Interrupted);
                     }
                     continue;
                 }
                 RestartSearch::Ambiguous(ids) => {
-                    drop(turn);
-                    let reason = super::restart::undecidable(attempt, &ids, rivals);
-                    self.apply(Record::failed(reason, None), attempt).await?;
+                    let reason = super::restart::undecidable(attempt, &ids, claims.rivals.len());
+                    let record = Record::failed(reason, None);
+                    self.apply_with(record, attempt, None, Some(StepNote::Undecidable))
+                        .await?;
                     Ok(true)
                 }
             };
@@ -609,6 +676,17 @@ impl<'a> Step<'a> {
     /// Records a transition durably and tells the reporter. A live stop's confirmation also
     /// records how its execution ended (see [`protocol::stop_end`]).
     async fn apply(&mut self, record: Record, attempt: u32) -> Result<(), StepAbort> {
+        self.apply_with(record, attempt, None, None).await
+    }
+
+    /// [`Step::apply`], with what a restart's effect is and what the phase alone does not say.
+    async fn apply_with(
+        &mut self,
+        record: Record,
+        attempt: u32,
+        effect: Option<String>,
+        note: Option<StepNote>,
+    ) -> Result<(), StepAbort> {
         let Record {
             to,
             http_status,
@@ -626,8 +704,9 @@ impl<'a> Step<'a> {
             message = Some(protocol::end_message(message, end));
         }
         let t = Transition {
-            effect: None,
+            effect,
             ended,
+            note,
             run: self.ctx.run,
             key: self.record.key.clone(),
             to,
@@ -646,22 +725,22 @@ impl<'a> Step<'a> {
         message: String,
         effect: String,
     ) -> Result<(), StepAbort> {
-        let t = Transition {
-            effect: Some(effect),
-            ended: None,
-            run: self.ctx.run,
-            key: self.record.key.clone(),
+        let accepted = Record {
             to: StepPhase::Accepted,
-            attempt,
             http_status: None,
             message: Some(message),
             error: None,
         };
-        self.commit(t).await
+        self.apply_with(accepted, attempt, Some(effect), None).await
     }
 
     async fn commit(&mut self, t: Transition) -> Result<(), StepAbort> {
         self.record = self.ctx.writer.apply(t).await?;
+        // A restart's turn ends once its effect is known or the step is decided.
+        let known = self.record.phase == StepPhase::Accepted && self.record.effect.is_some();
+        if known || self.record.phase.is_terminal() {
+            self.turn = None;
+        }
         self.ctx.stats.step_changed(&self.record, Instant::now());
         self.ctx.reporter.step_changed(&self.record);
         if self.record.phase.is_terminal() {
@@ -688,11 +767,6 @@ impl<'a> Step<'a> {
     }
 }
 
-/// How far the server's clock may be behind ours when a restart's effect is looked for. Wide:
-/// a job wrongly counted in is at worst an ambiguity the step reports; one counted out is a
-/// job run twice.
-const CLOCK_SKEW_MS: i64 = 15 * 60_000;
-
 /// How long the job a restart's answer named may stay unknown to its read before the step
 /// gives up on it (within the grace period, if that is shorter).
 const RESTART_NOT_FOUND: Duration = Duration::from_secs(60);
@@ -709,11 +783,4 @@ fn now_ms() -> i64 {
             .as_millis(),
     )
     .unwrap_or(i64::MAX)
-}
-
-/// An RFC 3339 time as milliseconds since the epoch.
-fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }

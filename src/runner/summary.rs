@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::next::JobsOfShutdown;
+use super::jobs::JobsOfShutdown;
 use super::options::Selection;
 use super::plan::kinds_in_order;
-use crate::journal::{Journal, JournalError, JournalRead, Operation, StepPhase, StepRecord};
+use crate::journal::{Journal, JournalError, JournalRead, StepPhase, StepRecord};
 use crate::snapshot::Kind;
 
 /// Steps per phase, typed: what tables and JSON show per kind.
@@ -57,8 +57,8 @@ pub struct RunSummary {
     pub run: u64,
     /// Per kind: every step of the operation as the journal holds it after the run.
     pub steps: BTreeMap<Kind, Vec<StepRecord>>,
-    /// A restore's: how the Jobs the shutdown found running stand (stopped by it, restarted,
-    /// ended on their own), so that Jobs left stopped are told, not silently left.
+    /// How the Jobs the shutdown found running stand (stopped by it or ended on their own;
+    /// restarted, failed, left stopped), when the run covered Jobs: told, not silently left.
     pub jobs: Option<JobsOfShutdown>,
 }
 
@@ -86,7 +86,7 @@ impl RunSummary {
                 .only
                 .iter()
                 .any(|k| k.source() == crate::snapshot::Source::Live);
-        if selection.op == Operation::Restore && jobs_in_selection {
+        if jobs_in_selection {
             summary.jobs = Some(JobsOfShutdown::of(&journal.steps(None)?, cycle));
         }
         Ok(summary)

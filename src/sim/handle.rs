@@ -205,6 +205,12 @@ impl SimHandle {
         self.sim.add_job(project_id, command, true)
     }
 
+    /// A user restarts the Job `job_id` from the UI now (as `simulator::SOMEONE_ELSE`, or with
+    /// the same identity as the tool's key); returns the new job's id.
+    pub fn restart_job_by_user(&self, job_id: &str, as_principal: bool) -> Result<String, Refusal> {
+        self.sim.restart_job_by_user(job_id, as_principal)
+    }
+
     /// The Scheduled Job `schedule_id` fires now, as at its cron time: unless it is paused, it
     /// launches a batch Job in its project (returned); paused, it launches nothing (`None`).
     pub fn fire_schedule(&self, schedule_id: &str) -> Result<Option<String>, Refusal> {

@@ -38,6 +38,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The user who restarts a Job from the UI during the window, in the tests' scenarios.
+pub const SOMEONE_ELSE: &str = "someone-else";
+
 impl Simulator {
     pub fn new(config: SimConfig) -> Result<Simulator, String> {
         config.validate()?;
@@ -284,6 +287,22 @@ impl Simulator {
         let (id, name) = self.principal();
         let by = as_principal.then_some((id.as_str(), name.as_str()));
         self.deployment().add_job(project_id, command, now_ms, by)
+    }
+
+    /// A user restarts the Job from the UI: a new job of its command, submitted now by the
+    /// user `SOMEONE_ELSE`, or by the identity requests act as (a shared admin key).
+    pub fn restart_job_by_user(&self, job_id: &str, as_principal: bool) -> Result<String, Refusal> {
+        let now_ms = self.now_ms();
+        let by = if as_principal {
+            self.principal()
+        } else {
+            (
+                format!("{:024x}", mix(hash_str(SOMEONE_ELSE))),
+                SOMEONE_ELSE.to_owned(),
+            )
+        };
+        self.deployment()
+            .restart_job(job_id, (&by.0, &by.1), now_ms)
     }
 
     pub fn fire_schedule(&self, schedule_id: &str) -> Result<Option<String>, Refusal> {

@@ -84,7 +84,7 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
 pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>, verbose: bool) {
     print_run_summary(report.op, &report.summary, report.took);
     if let Some(jobs) = &report.summary.jobs {
-        print_jobs_left(jobs, file, journal);
+        print_jobs(report.op, jobs, file, journal);
     }
     if let Some(head) = &report.journal_head {
         outln!(
@@ -129,14 +129,24 @@ fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     );
     for &kind in summary.steps.keys() {
         let count = summary.counts(kind);
+        // A Job that ended by itself is not a stop dmm confirmed: it gets a row of its own.
+        let ended_by_itself = match (&summary.jobs, op, kind.source()) {
+            (Some(jobs), Operation::Shutdown, crate::snapshot::Source::Live) => {
+                jobs.ended_on_their_own
+            }
+            _ => 0,
+        };
         outln!(
             "{:<18} {:>9} {:>8} {:>7} {:>10}",
             kind.label(),
-            count.confirmed,
+            count.confirmed - ended_by_itself.min(count.confirmed),
             count.skipped,
             count.failed,
             count.unfinished(),
         );
+        if ended_by_itself > 0 {
+            outln!("{:<18} {:>9}", "  ended by itself", ended_by_itself);
+        }
     }
     let failed: Vec<_> = summary.failed().collect();
     if !failed.is_empty() {
@@ -154,33 +164,20 @@ fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
     }
 }
 
-/// What became of the Jobs the shutdown stopped: restarted, or left stopped (said, with the
-/// flag that restarts them), and those that ended on their own (never restarted).
-fn print_jobs_left(jobs: &JobsOfShutdown, file: &Path, journal: Option<&Path>) {
-    if jobs.stopped == 0 && jobs.ended_on_their_own == 0 {
+/// What became of the Jobs the shutdown found running ([`JobsOfShutdown::line`], the words
+/// every frontend prints), and the command that restarts those left stopped.
+fn print_jobs(op: Operation, jobs: &JobsOfShutdown, file: &Path, journal: Option<&Path>) {
+    let Some(line) = jobs.line(op) else {
         return;
-    }
-    let mut parts = Vec::new();
-    if jobs.left_stopped() > 0 {
-        parts.push(format!(
-            "{} stopped by the shutdown stay stopped, not restarted (restart them with `{} --restart-jobs`)",
-            jobs.left_stopped(),
+    };
+    outln!("{line}");
+    if op == Operation::Restore && jobs.left_stopped > 0 {
+        outln!(
+            "  restart the {} left stopped with `{} --restart-jobs`",
+            jobs.left_stopped,
             hint::command("restore", file, journal)
-        ));
+        );
     }
-    if jobs.restarted > 0 {
-        parts.push(format!(
-            "{} stopped by the shutdown restarted",
-            jobs.restarted
-        ));
-    }
-    if jobs.ended_on_their_own > 0 {
-        parts.push(format!(
-            "{} ended on their own during the shutdown (never restarted)",
-            jobs.ended_on_their_own
-        ));
-    }
-    outln!("Jobs: {}", parts.join("; "));
 }
 
 /// Mismatches need action and are listed one by one; executions skipped on purpose (Workspaces

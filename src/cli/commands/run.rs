@@ -95,7 +95,7 @@ fn jobs_left_line(op: Operation, args: &RunArgs, journal: &std::path::Path, cycl
     let Ok(steps) = JournalReader::open(journal).and_then(|r| r.steps(None)) else {
         return;
     };
-    let left = runner::JobsOfShutdown::of(&steps, cycle).left_stopped();
+    let left = runner::JobsOfShutdown::of(&steps, cycle).left_stopped;
     if left > 0 {
         outln!(
             "{:<18} {left} stopped by the shutdown stay stopped: add --restart-jobs to restart them",

@@ -76,7 +76,18 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     let next_action = next_action(&loaded.snapshot, &steps, &runs, &verifications);
     let jobs = JobsOfShutdown::of(&steps, cycle);
-    let next = hint::next_line(&next_action, &args.file, journal_arg.as_deref());
+    // A process holds the journal: the last run is going on now, whatever its record says.
+    let in_progress = crate::journal::is_held(&path).unwrap_or(false);
+    let live = in_progress
+        .then(|| runs.last().map(|r| live_line(r, &steps)))
+        .flatten();
+    let next = match &live {
+        Some(_) => format!(
+            "wait for the run in progress to end (run `{}` again to see how far it is); running a command on this journal now would exit 4",
+            hint::command("status", &args.file, journal_arg.as_deref())
+        ),
+        None => hint::next_line(&next_action, &args.file, journal_arg.as_deref()),
+    };
     let last_run = runs.last();
     let last_verification = verifications.last();
 
@@ -98,6 +109,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "journal_head": head.to_string(),
             "next": next,
             "next_action": next_action,
+            "in_progress": live,
             "jobs": jobs,
         });
         outln!("{doc}");
@@ -155,7 +167,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let restored = runs
         .iter()
         .any(|r| r.op == Operation::Restore && r.cycle >= cycle);
-    if restored && let Some(line) = jobs_line(&jobs) {
+    let op = if restored {
+        Operation::Restore
+    } else {
+        Operation::Shutdown
+    };
+    if let Some(line) = jobs.line(op) {
         outln!("{line}");
     }
     if let Some(r) = last_run {
@@ -164,7 +181,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             Some(RunOutcome::CompletedWithFailures) => "ended with failures",
             Some(RunOutcome::Interrupted) => "interrupted",
             Some(RunOutcome::Aborted) => "aborted",
-            None => "still running, or killed",
+            None if live.is_some() => "in progress",
+            None => "killed (no process holds the journal): run the same command again to continue",
         };
         // The message often begins with the outcome's own word ("interrupted; ..."): once.
         let message = r.message.as_deref().map(|m| {
@@ -184,6 +202,9 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
+    }
+    if let Some(line) = &live {
+        outln!("{line}");
     }
     if let Some(r) = last_run
         && let Some(line) = acting_line(r)
@@ -211,29 +232,24 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
-/// After a restore: the Jobs the shutdown stopped, restarted or not, and those that ended on
-/// their own.
-fn jobs_line(jobs: &JobsOfShutdown) -> Option<String> {
-    let mut parts = Vec::new();
-    if jobs.left_stopped() > 0 {
-        parts.push(format!(
-            "{} stopped by the shutdown: stopped, not restarted (restore --restart-jobs restarts them)",
-            jobs.left_stopped()
-        ));
-    }
-    if jobs.restarted > 0 {
-        parts.push(format!(
-            "{} stopped by the shutdown: restarted",
-            jobs.restarted
-        ));
-    }
-    if jobs.ended_on_their_own > 0 {
-        parts.push(format!(
-            "{} ended on their own (never restarted)",
-            jobs.ended_on_their_own
-        ));
-    }
-    (!parts.is_empty()).then(|| format!("Jobs: {}", parts.join("; ")))
+/// The run that holds the journal now: since when, which process on which host, how far.
+fn live_line(r: &crate::journal::RunRecord, steps: &[crate::journal::StepRecord]) -> String {
+    let mine: Vec<_> = steps
+        .iter()
+        .filter(|s| s.key.op == r.op && s.cycle >= r.cycle)
+        .collect();
+    let ended = mine.iter().filter(|s| s.phase.is_terminal()).count();
+    let by = r.operator.as_ref().map_or_else(
+        || "a process".to_string(),
+        |o| format!("process {} on {} (user {})", o.pid, o.host, o.user),
+    );
+    format!(
+        "in progress: {} run {} since {}, by {by}: {ended} of {} step(s) ended",
+        r.op,
+        r.id,
+        r.started_at,
+        mine.len()
+    )
 }
 
 /// Whom the run acted as and which Domino it talked to, when the run recorded either.

@@ -234,6 +234,10 @@ impl Jobs {
     }
 }
 
+/// How far behind ours the server's clock is taken to be, when no answer has shown its clock:
+/// wide, since a restart of dmm's counted out of its own look would be sent, and run, twice.
+const UNKNOWN_CLOCK_LEAD_MS: i64 = 15 * 60_000;
+
 /// Pages of one project's job list at the most; past it the listing is cut, not endless.
 const MAX_PAGES: usize = 10_000;
 
@@ -321,19 +325,30 @@ impl ExecutionKind for Jobs {
                 || (me.canonical_name.is_some() && by.username == me.canonical_name)
         };
         let (records, _) = self.list(project_id, false).await?;
+        // The server's stamps, moved to our clock as late as they can be: without a `Date`
+        // from the server, its clock may be behind ours by as much as UNKNOWN_CLOCK_LEAD_MS.
+        let lead = self
+            .client
+            .server_clock_lead_ms()
+            .unwrap_or(-UNKNOWN_CLOCK_LEAD_MS);
         Ok(records
             .into_iter()
             .filter(|job| job.id != original)
             .filter(|job| job.job_run_command.clone().unwrap_or_default() == command)
-            .filter(|job| mine(&job.started_by))
-            .filter(|job| {
-                job.stage_time
-                    .submission_time
-                    .is_some_and(|t| t >= submitted_since_ms)
-            })
-            .map(|job| RestartCandidate {
-                id: job.id,
-                restart_of: job.restart_of,
+            .filter_map(|job| {
+                let submitted_ms = job.stage_time.submission_time?.saturating_sub(lead);
+                (submitted_ms >= submitted_since_ms).then(|| RestartCandidate {
+                    by_me: mine(&job.started_by),
+                    started_by: job
+                        .started_by
+                        .username
+                        .clone()
+                        .or_else(|| job.started_by.id.clone())
+                        .unwrap_or_else(|| "?".into()),
+                    id: job.id,
+                    restart_of: job.restart_of,
+                    submitted_ms,
+                })
             })
             .collect())
     }
