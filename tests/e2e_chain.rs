@@ -544,3 +544,28 @@ fn a_consistently_truncated_journal_is_caught_by_the_head_a_run_printed() {
     let out = verify_with(&env, &env.journal(), &["--expect-head", "12:nothex"]);
     assert_eq!(code(&out), 2, "{}", text(&out));
 }
+
+/// A journal file cut short (a copy that stopped half-way, a disk that filled): asked whether
+/// the record is intact, `--verify` says BROKEN and exits 1, as the README says of a broken
+/// chain; the other commands refuse the file as bad input (2).
+#[test]
+fn a_journal_file_cut_short_fails_its_verification_with_exit_1() {
+    let env = Env::small();
+    env.take_snapshot();
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    let cut = copy(&env, "cut.journal");
+    let len = std::fs::metadata(&cut).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&cut).unwrap();
+    file.set_len(len / 3).unwrap();
+    drop(file);
+    let out = verify(&env, &cut);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(stdout(&out).contains("chain BROKEN"), "{}", text(&out));
+    let out = env.run(&[
+        "status",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        cut.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
+}

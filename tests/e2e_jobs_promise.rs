@@ -70,6 +70,19 @@ fn a_job_that_ended_by_itself_while_its_stops_were_refused_is_not_restarted() {
     refuse_nothing(&env);
     let out = child_output(&mut child, Duration::from_secs(120));
     assert_eq!(code(&out), 0, "{}", text(&out));
+    // Not a stop dmm confirmed: a row and a count of its own.
+    let said = text(&out);
+    assert!(
+        said.contains(
+            "Jobs: 1 stopped by this shutdown; 1 ended on their own during the shutdown, not by dmm"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|l| l.split_whitespace().eq(["ended", "by", "itself", "1"])),
+        "{said}"
+    );
     let step = step_of(&env, Operation::Shutdown, &job);
     assert_eq!(step.phase, StepPhase::Confirmed, "{step:?}");
     assert!(step.attempts >= 1);
@@ -87,6 +100,32 @@ fn a_job_that_ended_by_itself_while_its_stops_were_refused_is_not_restarted() {
         "a job that ended by itself ran again"
     );
     assert_eq!(env.sim.restarts_of(&other), 1, "the job dmm stopped");
+    let said = text(&out);
+    assert!(
+        said.contains("Jobs: 1 restarted; 1 ended on their own"),
+        "{said}"
+    );
+    let report = env.path("report.md");
+    let out = env.run(&[
+        "report",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+        "--format",
+        "markdown",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        // Markdown escapes the parentheses.
+        page.contains(r"| ended by itself \(Succeeded\), not by dmm |")
+            && page.contains(
+                r"| not restarted: it ended by itself \(Succeeded\), not by dmm's stop |"
+            ),
+        "{page}"
+    );
     assert!(
         env.events_saying(Some(Operation::Shutdown), "ended by itself") >= 1,
         "the journal says how it ended"

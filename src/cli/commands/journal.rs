@@ -12,7 +12,18 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
     let path =
         crate::cli::hint::existing_journal(&args.file, args.journal.as_deref(), &loaded.sha256)?;
-    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
+    let reader = match JournalReader::open_for(&path, &loaded.sha256, &args.file) {
+        // Asked whether the record is intact, a file that cannot even be read (cut short,
+        // overwritten) is the plainest "no": the audit's answer (1), not a usage error (2).
+        Err(crate::journal::JournalError::Corrupt { detail, .. }) if args.verify => {
+            outln!(
+                "journal {}: chain BROKEN: the file is damaged and cannot be read ({detail}); no event in it can be trusted",
+                path.display()
+            );
+            return Ok(Exit::Failures);
+        }
+        other => other?,
+    };
     if args.verify {
         return verify(&reader, args.expect_head.as_ref());
     }

@@ -1,0 +1,213 @@
+//! Say only what happened about Jobs: a restart that never ran is not reported as done, a
+//! user's restart during the window is neither repeated nor taken for dmm's, two restarts of
+//! one command whose answers are lost both resolve, and `dmm status` during a run says that a
+//! run is in progress. Every test ends with the simulator's check that nothing ran twice.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use dmm::journal::{Operation, StepNote, StepPhase};
+use dmm::sim::{FaultsPatch, RefuseRule};
+use dmm::snapshot::Kind;
+
+fn shut_down_one_job(env: &Env, command: &str) -> String {
+    let project = env.sim.add_empty_project("etl");
+    let job = env.sim.add_job(&project, command).unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    job
+}
+
+fn status_json(env: &Env) -> serde_json::Value {
+    let out = env.run(&[
+        "status",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every restart refused (503): the step fails, nothing ran, and no frontend says restarted.
+#[test]
+fn a_restart_that_never_ran_is_not_reported_as_done() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    refuse(&env, "POST /v4/jobs/restart", None, 503, None);
+    let out = env.run_op("restore", &["--restart-jobs", "-m", "2"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(env.sim.restarts_of(&job), 0);
+    assert!(
+        said.contains("Jobs: 1 whose restart FAILED (not restarted)"),
+        "{said}"
+    );
+    assert!(!said.contains("1 restarted"), "a false restart: {said}");
+
+    let status = status_json(&env);
+    assert_eq!(status["jobs"]["restarted"], 0, "{status}");
+    assert_eq!(status["jobs"]["restart_failed"], 1, "{status}");
+    let out = env.run(&[
+        "status",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+    ]);
+    assert!(
+        text(&out).contains("Jobs: 1 whose restart FAILED (not restarted)"),
+        "{}",
+        text(&out)
+    );
+    let report = env.path("report.md");
+    let out = env.run(&[
+        "report",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+        "--format",
+        "markdown",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains("restart failed"), "{page}");
+    assert!(!page.contains("| restarted |"), "{page}");
+}
+
+/// A user restarted the Job from the UI after the shutdown stopped it: the restore finds that
+/// restart before sending its own, records it as someone else's, and sends nothing.
+#[test]
+fn a_job_a_user_restarted_during_the_window_is_not_restarted_again() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    let theirs = env.sim.restart_job_by_user(&job, false).unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!(env.sim.restarts_of(&job), 1, "it ran twice: {said}");
+    let step = step_of(&env, Operation::Restore, &job);
+    assert!(matches!(step.phase, StepPhase::Skipped(_)), "{step:?}");
+    assert_eq!(step.effect.as_deref(), Some(theirs.as_str()));
+    assert!(
+        matches!(&step.note, Some(StepNote::RestartedByOther { by }) if by == "someone-else"),
+        "{step:?}"
+    );
+    assert!(
+        said.contains("1 already restarted by someone else during the window"),
+        "{said}"
+    );
+    assert_eq!(status_json(&env)["jobs"]["restarted_by_others"], 1);
+}
+
+/// The same user restart, made with the same identity dmm acts as (a shared admin key), and
+/// dmm's first restart refused: the user's earlier job is never recorded as dmm's effect.
+#[test]
+fn a_users_earlier_restart_is_never_taken_for_dmms() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    env.sim.restart_job_by_user(&job, true).unwrap();
+    // A second apart, so that the server's stamp is surely before dmm's attempt.
+    std::thread::sleep(Duration::from_millis(1_100));
+    refuse(&env, "POST /v4/jobs/restart", Some(&job), 503, Some(1));
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!(env.sim.restarts_of(&job), 1, "it ran twice: {said}");
+    assert_eq!(
+        env.events_saying(Some(Operation::Restore), "already ran"),
+        0,
+        "a user's job recorded as the effect of dmm's attempt"
+    );
+    let step = step_of(&env, Operation::Restore, &job);
+    assert!(
+        matches!(step.note, Some(StepNote::RestartedByOther { .. })),
+        "{step:?}"
+    );
+}
+
+/// Two Jobs of one project run the same command; both restarts reach Domino and both answers
+/// are lost (a gateway's 504 after the backend did it). Each step keeps its turn until its
+/// effect is found, so both resolve: each Job restarted once, nothing left Failed.
+#[test]
+fn two_restarts_of_one_command_whose_answers_are_lost_both_resolve() {
+    let env = Env::small();
+    let project = env.sim.add_empty_project("nightly");
+    let a = env.sim.add_job(&project, "python nightly.py").unwrap();
+    let b = env.sim.add_job(&project, "python nightly.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: "POST /v4/jobs/restart".into(),
+                execution_id: None,
+                status: 504,
+                times: Some(2),
+                after_applying: true,
+                retry_after: None,
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!((env.sim.restarts_of(&a), env.sim.restarts_of(&b)), (1, 1));
+    let (sa, sb) = (
+        step_of(&env, Operation::Restore, &a),
+        step_of(&env, Operation::Restore, &b),
+    );
+    assert_eq!(
+        (&sa.phase, &sb.phase),
+        (&StepPhase::Confirmed, &StepPhase::Confirmed)
+    );
+    assert_ne!(sa.effect, sb.effect, "one new job credited to both");
+    assert!(said.contains("Jobs: 2 restarted"), "{said}");
+}
+
+/// While a run holds the journal, `dmm status` says a run is in progress, by which process,
+/// and to wait: not "still running, or killed" with a command that would exit 4.
+#[test]
+fn status_during_a_run_names_the_run_in_progress() {
+    let env = Env::small();
+    let project = env.sim.add_empty_project("etl");
+    let job = env.sim.add_job(&project, "python etl.py").unwrap();
+    env.take_snapshot();
+    // The Job's stops are refused: the run stays at it for a while.
+    refuse(&env, "POST /v4/jobs/stop", Some(&job), 503, None);
+    let mut child = env.spawn_op("shutdown", &[]);
+    let pid = child.id();
+    wait_for(Duration::from_secs(60), "a refused stop", || {
+        env.sim
+            .requests()
+            .mutations_of(Kind::Job, &job)
+            .any(|m| m.status == Some(503))
+    });
+    let out = env.run(&[
+        "status",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+    ]);
+    let said = text(&out);
+    signal(&child, libc::SIGTERM);
+    refuse_nothing(&env);
+    let _ = child_output(&mut child, Duration::from_secs(60));
+    assert!(!said.contains("still running, or killed"), "{said}");
+    assert!(
+        said.contains(&format!("in progress: shutdown run 1 since"))
+            && said.contains(&format!("process {pid} on")),
+        "{said}"
+    );
+    assert!(
+        said.contains("next: wait for the run in progress"),
+        "{said}"
+    );
+}
