@@ -202,7 +202,7 @@ fn status_during_a_run_names_the_run_in_progress() {
     let _ = child_output(&mut child, Duration::from_secs(60));
     assert!(!said.contains("still running, or killed"), "{said}");
     assert!(
-        said.contains(&format!("in progress: shutdown run 1 since"))
+        said.contains("in progress: shutdown run 1 since")
             && said.contains(&format!("process {pid} on")),
         "{said}"
     );
