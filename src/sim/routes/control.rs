@@ -91,12 +91,18 @@ async fn change(
     Path((kind, id, action)): Path<(String, String, String)>,
 ) -> Result<Json<serde_json::Value>, Refusal> {
     let kind = parse_kind(&kind)?;
+    // A user restarts a Job from the UI (a new job of its command, by another user, or by the
+    // identity the key acts as): what a maintenance tool must not repeat.
+    if kind == Kind::Job && matches!(action.as_str(), "restart-by-user" | "restart-by-key-owner") {
+        let new_id = sim.restart_job_by_user(&id, action == "restart-by-key-owner")?;
+        return Ok(Json(json!({ "id": id, "restarted_as": new_id })));
+    }
     let target = match action.as_str() {
         "start" => Target::Running,
         "stop" => Target::Stopped,
         other => {
             return Err(Refusal::NotFound(format!(
-                "unknown action '{other}' (start or stop)"
+                "unknown action '{other}' (start, stop; for a Job also restart-by-user, restart-by-key-owner)"
             )));
         }
     };
