@@ -39,10 +39,47 @@ fn a_restart_that_never_ran_is_not_reported_as_done() {
     let env = Env::small();
     let job = shut_down_one_job(&env, "python etl.py");
     refuse(&env, "POST /v4/jobs/restart", None, 503, None);
-    let out = env.run_op("restore", &["--restart-jobs", "-m", "2"]);
+    let hook = common::webhook::receiver();
+    let metrics = env.path("dmm.prom");
+    let out = env.run_op(
+        "restore",
+        &[
+            "--restart-jobs",
+            "-m",
+            "2",
+            "--notify-url",
+            &hook.url,
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+        ],
+    );
     let said = text(&out);
     assert_eq!(code(&out), 1, "{said}");
     assert_eq!(env.sim.restarts_of(&job), 0);
+    // The webhook's final notice and the metrics: the same account.
+    let ended = hook
+        .bodies
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["event"] == "ended")
+        .cloned()
+        .expect("an ended notice");
+    assert_eq!(ended["jobs"]["restarted"], 0, "{ended}");
+    assert_eq!(ended["jobs"]["restart_failed"], 1, "{ended}");
+    assert!(
+        ended["text"]
+            .as_str()
+            .unwrap()
+            .contains("Jobs: 1 whose restart FAILED (not restarted)"),
+        "{ended}"
+    );
+    let exported = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        exported.contains(r#"dmm_jobs{operation="restore",outcome="restart_failed"} 1"#)
+            && exported.contains(r#"dmm_jobs{operation="restore",outcome="restarted"} 0"#),
+        "{exported}"
+    );
     assert!(
         said.contains("Jobs: 1 whose restart FAILED (not restarted)"),
         "{said}"

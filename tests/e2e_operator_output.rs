@@ -38,7 +38,7 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
         "the plan before the prompt: {printed}"
     );
     let told = format!(
-        "Jobs: {} stopped by the shutdown stay stopped, not restarted",
+        "{} stopped by the shutdown and left stopped (restore --restart-jobs restarts them)",
         jobs.stopped
     );
     assert!(printed.contains(&told), "summary: {printed}");
@@ -59,7 +59,7 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
     let status = stdout(&status);
     assert!(
         status.contains(&format!(
-            "{} stopped by the shutdown: stopped, not restarted",
+            "{} stopped by the shutdown and left stopped",
             jobs.stopped
         )),
         "{status}"
@@ -71,10 +71,7 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let printed = stdout(&out);
     assert!(
-        printed.contains(&format!(
-            "{} stopped by the shutdown restarted",
-            jobs.stopped
-        )),
+        printed.contains(&format!("Jobs: {} restarted", jobs.stopped)),
         "{printed}"
     );
     assert!(
