@@ -35,7 +35,7 @@ pub fn continuation(
     }
     if let Some(jobs) = &flags.jobs {
         line.push_str(" --jobs ");
-        line.push_str(&quote(jobs));
+        line.push_str(jobs.word());
     }
     if let Some(grace) = flags.jobs_grace_s {
         line.push_str(" --jobs-grace ");
@@ -212,13 +212,14 @@ pub fn find_bound_journal(snapshot: &Path, sha256: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::JobsFlag;
     use crate::snapshot::Kind;
 
     #[test]
     fn a_continuation_keeps_every_flag_that_changes_what_is_done() {
         let flags = RunFlags {
             only: Some(Kind::ModelApiVersion),
-            jobs: Some("wait".into()),
+            jobs: Some(JobsFlag::Wait),
             jobs_grace_s: Some(90 * 60),
             restart_jobs: false,
         };

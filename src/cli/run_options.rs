@@ -6,7 +6,9 @@ use super::args::{JobsArg, RateLimit, RunArgs};
 use super::exit::CliError;
 use crate::domino::{AdaptivePace, Limits, Pace};
 use crate::journal::Operation;
-use crate::runner::{JobsMode, PollPolicy, RunOptions, defaults};
+use crate::runner::{
+    JobsFlag, JobsMode, PollPolicy, RecordedOptions, RecordedRate, RunOptions, defaults,
+};
 use crate::snapshot::LoadedSnapshot;
 
 /// The client's limits and the run's options, as the flags ask.
@@ -23,9 +25,9 @@ pub fn from_args(
         ));
     }
     let (rate_limit, max_rate) = match pace {
-        Pace::Adaptive(a) => (serde_json::json!("auto"), Some(a.max)),
-        Pace::Fixed(r) => (serde_json::json!(r), None),
-        Pace::Unlimited => (serde_json::Value::Null, None),
+        Pace::Adaptive(a) => (Some(RecordedRate::Auto), Some(a.max)),
+        Pace::Fixed(r) => (Some(RecordedRate::Fixed(r)), None),
+        Pace::Unlimited => (None, None),
     };
     let options = RunOptions {
         concurrency: concurrency as usize,
@@ -40,21 +42,26 @@ pub fn from_args(
         jobs,
         restart_jobs: args.restart_jobs,
         stuck_after: args.notify_stuck_after,
-        recorded_options: serde_json::json!({
-            "snapshot": snapshot.path.display().to_string(),
-            "service": args.service.map(|k| k.label()),
-            "concurrency": concurrency,
-            "rate_limit": rate_limit,
-            "max_rate": max_rate,
-            "max_failures": args.max_failures,
-            "grace_period_s": args.grace_period_s,
-            "retry_failed": args.retry_failed,
-            "verify": !args.no_verify,
-            "jobs": args.jobs.map(|j| format!("{j:?}").to_lowercase()),
-            "jobs_grace_s": args.jobs_grace.map(|g| g.as_secs()),
-            "restart_jobs": args.restart_jobs,
-            "deadline": args.deadline.as_ref().map(|d| d.at_rfc3339()),
-        }),
+        recorded_options: RecordedOptions {
+            snapshot: Some(snapshot.path.display().to_string()),
+            service: args.service,
+            concurrency: Some(concurrency),
+            rate_limit,
+            max_rate,
+            max_failures: Some(args.max_failures),
+            grace_period_s: Some(args.grace_period_s),
+            retry_failed: args.retry_failed,
+            verify: Some(!args.no_verify),
+            jobs: args.jobs.map(|j| match j {
+                JobsArg::Stop => JobsFlag::Stop,
+                JobsArg::Wait => JobsFlag::Wait,
+                JobsArg::Leave => JobsFlag::Leave,
+            }),
+            jobs_grace_s: args.jobs_grace.map(|g| g.as_secs()),
+            restart_jobs: args.restart_jobs,
+            deadline: args.deadline.as_ref().map(|d| d.at_rfc3339()),
+            host: None,
+        },
         ..RunOptions::default()
     };
     let limits = Limits {

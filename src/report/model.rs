@@ -13,6 +13,7 @@ use crate::journal::{
     VerificationRecord,
 };
 use crate::runner::verify::{Finding, Verification};
+use crate::runner::{RecordedOptions, RecordedRate, ScanRecord, StepDetail};
 use crate::snapshot::{Kind, LoadedSnapshot};
 
 /// Shown where the journal holds nothing about a field.
@@ -177,7 +178,7 @@ pub fn build(
     let steps = journal.steps(None)?;
     let events = journal.events()?;
     let verifications = journal.verifications()?;
-    let scan = journal.snapshot_scan()?;
+    let scan = journal.snapshot_scan()?.map(|s| ScanRecord::read(&s));
     let chain = ChainVerdict::of(&journal.verify_chain()?);
 
     let projects = ProjectIndex::new(snapshot, &steps);
@@ -185,11 +186,7 @@ pub fn build(
         .iter()
         .map(|s| ((s.key.op, s.key.kind, s.key.execution.as_str()), s))
         .collect();
-    let scan_text = |field: &str| {
-        scan.as_ref()
-            .and_then(|s| s[field].as_str())
-            .map_or_else(|| NOT_RECORDED.to_owned(), str::to_owned)
-    };
+
     let latest = |pick: fn(&RunRecord) -> Option<&String>| {
         runs.iter()
             .rev()
@@ -198,14 +195,17 @@ pub fn build(
             .unwrap_or_else(|| NOT_RECORDED.to_owned())
     };
     let header = Header {
-        deployment: scan_text("host"),
+        deployment: scan
+            .as_ref()
+            .and_then(|s| s.host.clone())
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
         domino_version: latest(|r| r.domino_version.as_ref()),
         acting_as: latest(|r| r.acting_as.as_ref()),
         snapshot_path: snapshot.path.display().to_string(),
         snapshot_sha256: snapshot.sha256.clone(),
         snapshot_taken: scan
             .as_ref()
-            .and_then(|s| s["taken_at"].as_str())
+            .and_then(|s| s.taken_at.as_deref())
             .map_or_else(|| NOT_RECORDED.to_owned(), show_rfc3339),
         executions: snapshot.snapshot.len(),
         journal_path: journal.path().display().to_string(),
@@ -253,11 +253,8 @@ impl ProjectIndex {
             }
         }
         for s in steps {
-            if let Some(project) = s
-                .detail
-                .as_ref()
-                .and_then(|d| d.get("projectId"))
-                .and_then(|p| p.as_str())
+            if let Some(detail) = StepDetail::read(s.detail.as_ref())
+                && let Some(project) = detail.text("projectId")
             {
                 map.entry((s.key.kind, s.key.execution.clone()))
                     .or_insert_with(|| project.to_owned());
@@ -290,9 +287,10 @@ fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
         Some(RunOutcome::Interrupted) => "3",
         None => "-",
     };
-    let opt = |k: &str| r.options.get(k).filter(|v| !v.is_null());
-    let deadline = opt("deadline")
-        .and_then(|v| v.as_str())
+    let recorded = RecordedOptions::read(&r.options);
+    let deadline = recorded
+        .deadline
+        .as_deref()
         .map_or_else(|| "none".to_owned(), show_rfc3339);
     let pace = match &r.pace {
         Some(p) => format!(
@@ -308,26 +306,33 @@ fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
         None => NOT_RECORDED.to_owned(),
     };
     let mut options = Vec::new();
-    for key in [
-        "service",
-        "jobs",
-        "concurrency",
-        "rate_limit",
-        "max_failures",
+    let given = [
+        ("service", recorded.service.map(|k| k.label().to_owned())),
+        ("jobs", recorded.jobs.map(|j| j.word().to_owned())),
+        ("concurrency", recorded.concurrency.map(|c| c.to_string())),
+        (
+            "rate_limit",
+            recorded.rate_limit.map(|r| match r {
+                RecordedRate::Auto => "auto".to_owned(),
+                RecordedRate::Fixed(n) => serde_json::Value::from(n).to_string(),
+            }),
+        ),
+        ("max_failures", recorded.max_failures.map(|m| m.to_string())),
+    ];
+    for (key, value) in given {
+        if let Some(value) = value {
+            options.push(format!("{key} {value}"));
+        }
+    }
+    for (flag, on) in [
+        ("retry-failed", recorded.retry_failed),
+        ("restart-jobs", recorded.restart_jobs),
     ] {
-        if let Some(v) = opt(key) {
-            options.push(format!(
-                "{key} {}",
-                v.as_str().map_or(v.to_string(), str::to_owned)
-            ));
+        if on {
+            options.push(flag.to_owned());
         }
     }
-    for flag in ["retry_failed", "restart_jobs"] {
-        if opt(flag).and_then(|v| v.as_bool()) == Some(true) {
-            options.push(flag.replace('_', "-"));
-        }
-    }
-    if opt("verify").and_then(|v| v.as_bool()) == Some(false) {
+    if recorded.verify == Some(false) {
         options.push("no-verify".into());
     }
     RunRow {

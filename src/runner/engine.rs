@@ -20,6 +20,7 @@ use super::options::PollPolicy;
 use super::options::{JobsMode, RunOptions, Selection};
 use super::plan::{kinds_in_order, needs_work};
 use super::protocol::Protocol;
+use super::record::StepDetail;
 use super::report::Reporter;
 use super::restart::RestartBook;
 use super::stats::RunStats;
@@ -304,10 +305,10 @@ fn keys_of(listing: &LiveListing) -> HashSet<String> {
 /// A journal step as the entry its calls need.
 pub(crate) fn entry_of(step: &StepRecord) -> Entry {
     Entry {
-        id: step
-            .detail
-            .clone()
-            .unwrap_or_else(|| serde_json::json!({"_id": step.key.execution})),
+        id: StepDetail::read(step.detail.as_ref()).map_or_else(
+            || serde_json::json!({"_id": step.key.execution}),
+            |d| d.identity_value(),
+        ),
         name: step.name.clone(),
         owner: step.owner.clone(),
     }

@@ -39,7 +39,7 @@ impl Prepared {
             .begin_run(
                 op,
                 RunStart {
-                    options: self.options.recorded_options.clone(),
+                    options: self.options.recorded_options.to_value(),
                     cycle: self.plan.cycle,
                     domino_version: self.about.version.clone(),
                     acting_as: self.about.acting_as.clone(),

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::jobs::JobsOfShutdown;
 use super::plan::kinds_not_done;
+use super::record::{JobsFlag, RecordedOptions};
 use crate::journal::{
     Operation, RunOutcome, RunRecord, StepNote, StepPhase, StepRecord, VerificationRecord,
     VerificationState,
@@ -25,7 +26,7 @@ pub struct RunFlags {
     pub only: Option<Kind>,
     /// `--jobs stop|wait|leave`, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub jobs: Option<String>,
+    pub jobs: Option<JobsFlag>,
     /// `--jobs-grace`, in seconds, when given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jobs_grace_s: Option<u64>,
@@ -35,14 +36,15 @@ pub struct RunFlags {
 }
 
 impl RunFlags {
-    /// The flags in a run record's options (`run_options.rs` writes them); what is missing or
-    /// unreadable is taken as not given.
+    /// The flags in a run record's options; what is missing or unreadable is taken as not
+    /// given.
     pub fn recorded(options: &Value) -> RunFlags {
+        let recorded = RecordedOptions::read(options);
         RunFlags {
-            only: options["service"].as_str().and_then(|k| k.parse().ok()),
-            jobs: options["jobs"].as_str().map(str::to_owned),
-            jobs_grace_s: options["jobs_grace_s"].as_u64(),
-            restart_jobs: options["restart_jobs"].as_bool().unwrap_or(false),
+            only: recorded.service,
+            jobs: recorded.jobs,
+            jobs_grace_s: recorded.jobs_grace_s,
+            restart_jobs: recorded.restart_jobs,
         }
     }
 
@@ -275,7 +277,7 @@ mod tests {
                 op: Operation::Shutdown,
                 flags: RunFlags {
                     only: Some(Kind::App),
-                    jobs: Some("leave".into()),
+                    jobs: Some(JobsFlag::Leave),
                     ..RunFlags::default()
                 },
                 because: ContinueBecause::Deadline,

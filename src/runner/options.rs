@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::record::RecordedOptions;
 use crate::journal::Operation;
 use crate::snapshot::Kind;
 
@@ -124,7 +125,7 @@ pub struct RunOptions {
     /// ([`super::Reporter::step_stuck`]).
     pub stuck_after: Duration,
     /// The options as the user gave them, recorded in the journal's run.
-    pub recorded_options: serde_json::Value,
+    pub recorded_options: RecordedOptions,
 }
 
 impl Default for RunOptions {
@@ -140,7 +141,7 @@ impl Default for RunOptions {
             jobs: JobsMode::Stop,
             restart_jobs: false,
             stuck_after: Duration::from_secs(600),
-            recorded_options: serde_json::Value::Null,
+            recorded_options: RecordedOptions::default(),
         }
     }
 }

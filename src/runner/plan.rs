@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::options::JobsMode;
+use super::record::StepDetail;
 use crate::domino::ExecutionKind;
 use crate::journal::{NewStep, Operation, RunOutcome, RunRecord, StepKey, StepPhase, StepRecord};
 use crate::snapshot::{Entry, Kind, Snapshot, Source};
@@ -214,11 +215,9 @@ pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<
             owner: s.owner.clone(),
             phase: StepPhase::Pending,
             detail: if stop_unfinished(s) {
-                s.detail.clone().map(|mut d| {
-                    if let Some(map) = d.as_object_mut() {
-                        map.insert(STOP_UNFINISHED.into(), true.into());
-                    }
-                    d
+                StepDetail::read(s.detail.as_ref()).map(|mut d| {
+                    d.stop_unfinished = true;
+                    d.to_value()
                 })
             } else {
                 s.detail.clone()
@@ -226,10 +225,6 @@ pub fn restart_steps(shutdown: &[StepRecord], cycle: u32, only: &[Kind]) -> Vec<
         })
         .collect()
 }
-
-/// Marks a restart step whose job's stop never finished (the shutdown's step failed or was
-/// interrupted): how the job ended is looked at before it is restarted.
-pub const STOP_UNFINISHED: &str = "stopUnfinished";
 
 /// A shutdown step of a live kind that sent a stop but never saw the job end: the grace
 /// period ran out, or the run was interrupted. Whether its stop ended the job is not known

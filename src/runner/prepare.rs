@@ -126,9 +126,7 @@ pub async fn prepare(
     selection: Selection,
     mut options: RunOptions,
 ) -> Result<Prepared, RunError> {
-    if let Some(recorded) = options.recorded_options.as_object_mut() {
-        recorded.insert("host".into(), deployment.client.base_url().into());
-    }
+    options.recorded_options.host = Some(deployment.client.base_url().to_owned());
     let planned = plan_steps(
         selection.op,
         &selection.only,

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::OwnedMutexGuard;
 
+use super::record::StepDetail;
 use crate::domino::RestartCandidate;
 use crate::journal::{Journal, JournalError, JournalRead, Operation, StepKey, StepPhase};
 use crate::snapshot::Entry;
@@ -232,7 +233,8 @@ fn traces(entry: &Entry) -> String {
 }
 
 fn traces_of(id: &serde_json::Value) -> String {
-    let field = |name: &str| id.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    let detail = StepDetail::read(Some(id)).unwrap_or_default();
+    let field = |name: &str| detail.text(name).unwrap_or_default().to_owned();
     format!("{}\u{0}{}", field("projectId"), field("command"))
 }
 

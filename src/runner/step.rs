@@ -20,6 +20,7 @@ use super::protocol::{
     self, AfterAnswer, AfterFailure, AfterLook, Answer, BeforeStopping, FailedAttempt, Next,
     Protocol, Reading, Record, Waiting,
 };
+use super::record::StepDetail;
 use super::report::Reporter;
 use super::restart::{RestartBook, RestartSearch, judge, restarted_by_someone_else, rfc3339_ms};
 use super::stats::RunStats;
@@ -117,12 +118,7 @@ impl<'a> Step<'a> {
     pub(crate) async fn drive(mut self) -> Result<StepRecord, StepAbort> {
         loop {
             let stop_unfinished = !self.original_looked_at
-                && self
-                    .record
-                    .detail
-                    .as_ref()
-                    .and_then(|d| d.get(super::plan::STOP_UNFINISHED))
-                    .is_some_and(|v| v == true);
+                && StepDetail::read(self.record.detail.as_ref()).is_some_and(|d| d.stop_unfinished);
             let next = protocol::next(
                 self.ctx.protocol,
                 &self.record.phase,

@@ -15,6 +15,7 @@ use crate::domino::{
     ApiError, KindOptions, Limits, ScanOptions, ScanProblem, ScanProgress, ScanReport, scan,
 };
 use crate::journal::Journal;
+use crate::runner::ScanRecord;
 use crate::snapshot::{self, Kind};
 
 pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Result<Exit, CliError> {
@@ -83,18 +84,25 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
 /// the snapshot itself is written and usable.
 fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanReport) {
     let path = crate::journal::path_for(file, None);
-    let scan = serde_json::json!({
-        "taken_at": crate::journal::now_rfc3339(),
-        "host": host,
-        "tool_version": crate::TOOL_VERSION,
-        "projects": report.projects,
-        "found": Kind::ALL.iter().map(|k| (k.label(), report.found(*k))).collect::<std::collections::BTreeMap<_, _>>(),
-        "examined": Kind::ALL.iter().map(|k| (k.label(), report.examined(*k))).collect::<std::collections::BTreeMap<_, _>>(),
-        "problems": report.problems.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
-        "warnings": report.warnings,
-        "requests": report.requests,
-    });
-    let result = Journal::open(&path, sha256, file).and_then(|j| j.record_snapshot_scan(&scan));
+    let by_kind = |count: &dyn Fn(Kind) -> usize| {
+        Kind::ALL
+            .iter()
+            .map(|k| (k.label().to_owned(), count(*k)))
+            .collect()
+    };
+    let scan = ScanRecord {
+        taken_at: Some(crate::journal::now_rfc3339()),
+        host: Some(host.to_owned()),
+        tool_version: Some(crate::TOOL_VERSION.to_owned()),
+        projects: Some(report.projects),
+        found: by_kind(&|k| report.found(k)),
+        examined: by_kind(&|k| report.examined(k)),
+        problems: report.problems.iter().map(|p| p.to_string()).collect(),
+        warnings: report.warnings.clone(),
+        requests: Some(report.requests),
+    };
+    let result =
+        Journal::open(&path, sha256, file).and_then(|j| j.record_snapshot_scan(&scan.to_value()));
     if let Err(e) = result {
         tracing::warn!("the scan's details were not recorded: {e}");
     }

@@ -9,7 +9,7 @@ use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
 use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, VerificationState};
-use crate::runner::{JobsOfShutdown, next_action};
+use crate::runner::{JobsOfShutdown, ScanRecord, next_action};
 use crate::snapshot::{self, Kind};
 
 const PHASES: [&str; 6] = [
@@ -61,7 +61,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let steps = reader.steps(None)?;
     let runs = reader.runs()?;
     let verifications = reader.verifications()?;
-    let scan = reader.snapshot_scan()?;
+    let scan = reader.snapshot_scan()?.map(|s| ScanRecord::read(&s));
     let head = reader.chain_head()?;
 
     let cycle = runs.last().map_or(1, |r| r.cycle);
@@ -123,11 +123,11 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         if runs.len() == 1 { "" } else { "s" }
     );
     if let Some(scan) = &scan {
-        let problems = scan["problems"].as_array().map_or(0, Vec::len);
+        let problems = scan.problems.len();
         outln!(
             "snapshot taken {} from {} ({} executions{})",
-            scan["taken_at"].as_str().unwrap_or("?"),
-            scan["host"].as_str().unwrap_or("?"),
+            scan.taken_at.as_deref().unwrap_or("?"),
+            scan.host.as_deref().unwrap_or("?"),
             loaded.snapshot.len(),
             if problems > 0 {
                 format!(", {problems} record(s) or listing(s) could not be read")
