@@ -24,9 +24,15 @@
 //!   and they are credited together, in order; with fewer (or more), which ran cannot be told:
 //!   the step says so, a person must look, and nothing is sent: guessing could leave one job
 //!   never restarted, or run one twice.
-//! - Before a restart is sent, a job of the same traces submitted since the original was
-//!   stopped, by anyone, that no step claims, is someone else's restart of it (a user's, from
-//!   the UI): the step records it as such and sends nothing, so that the job does not run twice.
+//! - Before a restart is sent, jobs of the same traces submitted since the original was
+//!   stopped, by anyone, that no step claims, are someone else's restarts (a user's, from the
+//!   UI). Whose restart each is shows only when they are at least as many as the Jobs of these
+//!   traces still to restart: then every one of those was restarted, credited in order, and
+//!   nothing is sent. With fewer, one of several Jobs was restarted and which cannot be told;
+//!   nor can it while a restart of these traces has an unknown outcome, or when such a job,
+//!   by this identity, was submitted after dmm itself began restarting these traces (it may be
+//!   a copy of dmm's own request). Then the step says so and sends nothing: sending could run
+//!   a Job twice, and a person can tell from the project's jobs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -60,6 +66,12 @@ pub(crate) struct Claims {
     pub rivals: Vec<i64>,
     /// When the original's stop was recorded (our clock), where the journal has it.
     pub stopped_at_ms: Option<i64>,
+    /// The Jobs of the same traces still to restart (no effect, not decided), this one
+    /// included, in a fixed order: who is credited which of someone else's restarts.
+    pub group: Vec<String>,
+    /// When dmm first recorded a restart attempt of these traces in this cycle (our clock): a
+    /// job by this identity submitted since may be a copy of dmm's own request.
+    pub own_attempts_since: Option<i64>,
 }
 
 /// Judges the candidates a look found for the step restarting `original`, whose current
@@ -118,30 +130,74 @@ pub(crate) fn judge(
     }
 }
 
-/// Before a restart is sent: a job that already restarts `original`, made by someone else
-/// during the window (submitted since its stop, by anyone, claimed by no step). Only when no
-/// other restart of the same traces has an unknown outcome: its job would look the same.
-pub(crate) fn restarted_by_someone_else<'c>(
+/// What the jobs of the same traces, looked at before a restart is sent, decide.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BeforeRestart<'c> {
+    /// Nobody restarted it: send.
+    Send,
+    /// Someone else restarted it during the window: send nothing.
+    RestartedBy(&'c RestartCandidate),
+    /// Jobs of these traces were restarted by someone, but whether this one was cannot be
+    /// told (the jobs found): send nothing, a person must look.
+    CannotTell(Vec<String>),
+}
+
+/// Before a restart of `original` is sent: did someone else restart it during the window (a
+/// user, from the UI)? See the module's documentation for the rules.
+pub(crate) fn before_restart<'c>(
     original: &str,
     candidates: &'c [RestartCandidate],
     claims: &Claims,
-) -> Option<&'c RestartCandidate> {
-    let since = claims.stopped_at_ms?;
-    if !claims.rivals.is_empty() {
-        return None;
-    }
-    let open = || {
-        candidates
-            .iter()
-            .filter(move |c| c.submitted_ms >= since && !claims.claimed.contains(&c.id))
+) -> BeforeRestart<'c> {
+    let Some(since) = claims.stopped_at_ms else {
+        return BeforeRestart::Send;
     };
-    open()
+    let open: Vec<&RestartCandidate> = candidates
+        .iter()
+        .filter(|c| c.submitted_ms >= since && !claims.claimed.contains(&c.id))
+        .collect();
+    if let Some(tied) = open
+        .iter()
         .find(|c| c.restart_of.as_deref() == Some(original))
-        .or_else(|| {
-            open()
-                .filter(|c| c.restart_of.is_none())
-                .min_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)))
-        })
+    {
+        return BeforeRestart::RestartedBy(tied);
+    }
+    let mut untied: Vec<&RestartCandidate> = open
+        .into_iter()
+        .filter(|c| c.restart_of.is_none())
+        .collect();
+    if untied.is_empty() {
+        return BeforeRestart::Send;
+    }
+    untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
+    let ids = || untied.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let maybe_dmms_own = |c: &&&RestartCandidate| {
+        c.by_me
+            && claims
+                .own_attempts_since
+                .is_some_and(|t| c.submitted_ms >= t)
+    };
+    if !claims.rivals.is_empty() || untied.iter().any(|c| maybe_dmms_own(&c)) {
+        return BeforeRestart::CannotTell(ids());
+    }
+    let mut group: Vec<&str> = claims.group.iter().map(String::as_str).collect();
+    if !group.contains(&original) {
+        group.push(original);
+    }
+    group.sort_unstable();
+    if untied.len() < group.len() {
+        return BeforeRestart::CannotTell(ids());
+    }
+    let place = group.iter().position(|g| *g == original).unwrap_or(0);
+    BeforeRestart::RestartedBy(untied[place])
+}
+
+/// Why a restart step that cannot tell whether someone else restarted its Job ends `Failed`.
+pub(crate) fn cannot_tell_whose(jobs: &[String], group: usize) -> String {
+    format!(
+        "cannot tell whether someone else restarted this job: job(s) {} of the same command were submitted since it was stopped, and {group} job(s) of this command wait for a restart; not sent, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
+        jobs.join(", ")
+    )
 }
 
 /// Why a restart step that cannot tell whether its restart ran ends `Failed`.
@@ -219,10 +275,29 @@ impl RestartBook {
             .filter(|s| s.key.kind == key.kind && s.key.execution == key.execution)
             .filter(|s| s.cycle >= self.cycle)
             .find_map(|s| s.requested_at.as_deref().and_then(rfc3339_ms));
+        let same_traces = || {
+            steps
+                .iter()
+                .filter(|s| s.key.kind == key.kind && s.cycle >= self.cycle)
+                .filter(|s| s.detail.as_ref().is_some_and(|d| traces_of(d) == mine))
+        };
+        let group = same_traces()
+            .filter(|s| s.key == *key || s.effect.is_none())
+            .filter(|s| {
+                s.key == *key || !matches!(s.phase, StepPhase::Confirmed | StepPhase::Skipped(_))
+            })
+            .map(|s| s.key.execution.clone())
+            .collect();
+        let own_attempts_since = same_traces()
+            .filter(|s| s.attempts >= 1)
+            .filter_map(|s| s.requested_at.as_deref().and_then(rfc3339_ms))
+            .min();
         Ok(Claims {
             claimed,
             rivals,
             stopped_at_ms,
+            group,
+            own_attempts_since,
         })
     }
 }
@@ -271,6 +346,8 @@ mod tests {
             claimed: claimed.iter().map(|s| s.to_string()).collect(),
             rivals: rivals.to_vec(),
             stopped_at_ms: Some(T - 60_000),
+            group: Vec::new(),
+            own_attempts_since: None,
         }
     }
 
@@ -375,25 +452,86 @@ mod tests {
         );
     }
 
+    fn whose<'c>(b: &BeforeRestart<'c>) -> Option<&'c str> {
+        match b {
+            BeforeRestart::RestartedBy(c) => Some(c.id.as_str()),
+            _ => None,
+        }
+    }
+
     #[test]
     fn a_restart_made_by_someone_else_since_the_stop_is_found_before_sending() {
         let user = c("u1", None, T - 30_000, false);
         let cl = claims(&[], &[]);
         assert_eq!(
-            restarted_by_someone_else("j", std::slice::from_ref(&user), &cl).map(|c| c.id.as_str()),
+            whose(&before_restart("j", std::slice::from_ref(&user), &cl)),
             Some("u1")
         );
         // Before the stop: not a restart of it.
         let early = c("u0", None, T - 120_000, false);
-        assert!(restarted_by_someone_else("j", &[early], &cl).is_none());
+        assert_eq!(before_restart("j", &[early], &cl), BeforeRestart::Send);
         // Claimed (another step's effect), or tied to another job: not it.
-        assert!(
-            restarted_by_someone_else("j", std::slice::from_ref(&user), &claims(&["u1"], &[]))
-                .is_none()
+        assert_eq!(
+            before_restart("j", std::slice::from_ref(&user), &claims(&["u1"], &[])),
+            BeforeRestart::Send
         );
         let other = c("u2", Some("k"), T, false);
-        assert!(restarted_by_someone_else("j", &[other], &cl).is_none());
+        assert_eq!(before_restart("j", &[other], &cl), BeforeRestart::Send);
         // While another restart of the command is unresolved, its job would look the same.
-        assert!(restarted_by_someone_else("j", &[user], &claims(&[], &[T])).is_none());
+        assert_eq!(
+            before_restart("j", std::slice::from_ref(&user), &claims(&[], &[T])),
+            BeforeRestart::CannotTell(vec!["u1".into()])
+        );
+    }
+
+    fn group_of(members: &[&str]) -> Claims {
+        Claims {
+            group: members.iter().map(|m| m.to_string()).collect(),
+            ..claims(&[], &[])
+        }
+    }
+
+    /// Two Jobs of one command wait for a restart and a user restarted one of them: which one
+    /// cannot be told, so neither step takes the user's job for its own, nor sends.
+    #[test]
+    fn one_users_restart_among_two_jobs_of_a_command_cannot_be_told() {
+        let user = [c("u1", None, T - 30_000, false)];
+        for original in ["a", "b"] {
+            assert_eq!(
+                before_restart(original, &user, &group_of(&["a", "b"])),
+                BeforeRestart::CannotTell(vec!["u1".into()]),
+                "{original}"
+            );
+        }
+    }
+
+    /// As many restarts by others as Jobs waiting: every one was restarted, credited in order.
+    #[test]
+    fn as_many_restarts_by_others_as_jobs_waiting_are_credited_in_order() {
+        let users = [
+            c("u2", None, T - 10_000, false),
+            c("u1", None, T - 30_000, false),
+        ];
+        let cl = group_of(&["b", "a"]);
+        assert_eq!(whose(&before_restart("a", &users, &cl)), Some("u1"));
+        assert_eq!(whose(&before_restart("b", &users, &cl)), Some("u2"));
+    }
+
+    /// A job by this identity submitted after dmm began restarting the command may be a copy
+    /// of dmm's own request (a duplicated or late one): never someone else's restart.
+    #[test]
+    fn a_job_by_this_identity_since_dmms_own_restarts_is_not_someone_elses() {
+        let copy = [c("a3", None, T + 2_000, true)];
+        let cl = Claims {
+            own_attempts_since: Some(T),
+            ..group_of(&["b"])
+        };
+        assert_eq!(
+            before_restart("b", &copy, &cl),
+            BeforeRestart::CannotTell(vec!["a3".into()])
+        );
+        // The key's owner restarting it from the UI before any of dmm's restarts: theirs.
+        let owners = [c("o1", None, T - 5_000, true)];
+        assert_eq!(whose(&before_restart("b", &owners, &cl)), Some("o1"));
     }
 }

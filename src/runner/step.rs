@@ -22,7 +22,9 @@ use super::protocol::{
 };
 use super::record::StepDetail;
 use super::report::Reporter;
-use super::restart::{RestartBook, RestartSearch, judge, restarted_by_someone_else, rfc3339_ms};
+use super::restart::{
+    BeforeRestart, RestartBook, RestartSearch, before_restart, judge, rfc3339_ms,
+};
 use super::stats::RunStats;
 use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
 use crate::journal::{
@@ -354,7 +356,8 @@ impl<'a> Step<'a> {
 
     /// Before a restart is sent: did someone else restart the job during the window (a user,
     /// from the UI)? Then it is recorded as theirs, and nothing is sent, so that it does not
-    /// run twice. Returns whether the step was settled so.
+    /// run twice; when whether they did cannot be told, the step says so and sends nothing
+    /// either. Returns whether the step was settled so.
     async fn restarted_by_someone_else(&mut self) -> Result<bool, StepAbort> {
         let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
         let Some(since) = claims.stopped_at_ms else {
@@ -368,8 +371,21 @@ impl<'a> Step<'a> {
             }
         };
         let original = &self.record.key.execution;
-        let Some(theirs) = restarted_by_someone_else(original, &candidates, &claims) else {
-            return Ok(false);
+        let theirs = match before_restart(original, &candidates, &claims) {
+            BeforeRestart::Send => return Ok(false),
+            BeforeRestart::RestartedBy(theirs) => theirs,
+            BeforeRestart::CannotTell(jobs) => {
+                let reason = super::restart::cannot_tell_whose(&jobs, claims.group.len().max(1));
+                let record = Record::failed(reason, None);
+                self.apply_with(
+                    record,
+                    self.record.attempts,
+                    None,
+                    Some(StepNote::Undecidable),
+                )
+                .await?;
+                return Ok(true);
+            }
         };
         let (id, by) = (theirs.id.clone(), theirs.started_by.clone());
         let record = protocol::restarted_by_someone_else(&id, &by);
