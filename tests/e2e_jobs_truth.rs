@@ -248,3 +248,127 @@ fn status_during_a_run_names_the_run_in_progress() {
         "{said}"
     );
 }
+
+/// Two Jobs of one project run the same command, shut down together.
+fn shut_down_two_jobs_of_one_command(env: &Env) -> (String, String) {
+    let project = env.sim.add_empty_project("train");
+    let a = env.sim.add_job(&project, "python train.py").unwrap();
+    let b = env.sim.add_job(&project, "python train.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    (a, b)
+}
+
+fn assert_both_cannot_be_told(env: &Env, jobs: [&str; 2], said: &str) {
+    for job in jobs {
+        let step = step_of(env, Operation::Restore, job);
+        assert!(
+            matches!(step.phase, StepPhase::Failed(_))
+                && step.note == Some(StepNote::Undecidable)
+                && step.effect.is_none(),
+            "{step:?}\n{said}"
+        );
+    }
+    assert!(
+        said.contains("Jobs: 2 whose restart cannot be told"),
+        "{said}"
+    );
+    let next = said.lines().find(|l| l.starts_with("next:")).unwrap_or("");
+    assert!(
+        next.contains("look at") && !next.contains("--retry-failed"),
+        "{said}"
+    );
+}
+
+/// A user restarted the second of two Jobs of one command from the UI: its job looks exactly
+/// like a restart of the first. Neither step takes it for its own and neither sends: sending
+/// the first's would leave the second never restarted, sending the second's would run it
+/// twice. Both say that a person must look. The same with the user acting as dmm's identity.
+#[test]
+fn a_users_restart_of_one_of_two_jobs_of_a_command_is_credited_to_neither() {
+    for as_key_owner in [false, true] {
+        let env = Env::small();
+        let (a, b) = shut_down_two_jobs_of_one_command(&env);
+        env.sim.restart_job_by_user(&b, as_key_owner).unwrap();
+        let out = env.run_op("restore", &["--restart-jobs"]);
+        let said = text(&out);
+        assert_eq!(code(&out), 1, "{said}");
+        assert_eq!(
+            (env.sim.restarts_of(&a), env.sim.restarts_of(&b)),
+            (0, 1),
+            "as the key's owner: {as_key_owner}\n{said}"
+        );
+        assert!(!said.contains("by someone else"), "{said}");
+        assert_both_cannot_be_told(&env, [&a, &b], &said);
+    }
+}
+
+/// dmm is killed while its first restart of a command is done but unanswered; meanwhile the
+/// key's owner restarts the other Job of that command from the UI. The resumed run cannot
+/// tell which job is whose: it sends neither, and says so for both.
+#[test]
+fn a_restart_whose_outcome_is_unknown_stops_the_other_jobs_restart_of_that_command() {
+    let env = Env::small();
+    let (a, b) = shut_down_two_jobs_of_one_command(&env);
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(30_000),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let mut child = env.spawn_op("restore", &["--restart-jobs"]);
+    wait_for(Duration::from_secs(60), "a restart done", || {
+        env.sim.restarts_of(&a) + env.sim.restarts_of(&b) == 1
+    });
+    signal(&child, libc::SIGKILL);
+    let _ = child_output(&mut child, Duration::from_secs(30));
+    let (first, other) = if env.sim.restarts_of(&a) == 1 {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    env.sim.restart_job_by_user(&other, true).unwrap();
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(
+        (env.sim.restarts_of(&first), env.sim.restarts_of(&other)),
+        (1, 1),
+        "{said}"
+    );
+    assert_both_cannot_be_told(&env, [&first, &other], &said);
+}
+
+/// A restore without --restart-jobs: the report's Jobs line says what `status` and the
+/// summary say, that the Jobs were left stopped.
+#[test]
+fn the_reports_jobs_line_after_a_restore_without_restart_jobs_says_left_stopped() {
+    let env = Env::small();
+    shut_down_one_job(&env, "python etl.py");
+    let out = env.run_op("restore", &[]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    let line = "Jobs: 1 stopped by the shutdown and left stopped";
+    assert!(said.contains(line), "{said}");
+    let report = env.path("report.md");
+    let out = env.run(&[
+        "report",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        env.journal().to_str().unwrap(),
+        "--format",
+        "markdown",
+        "--output",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let page = std::fs::read_to_string(&report).unwrap();
+    assert!(page.contains(line), "{page}");
+}

@@ -230,7 +230,7 @@ pub fn build(
         drift,
         skipped: skipped(&steps),
         jobs: jobs(&steps, &projects),
-        jobs_line: jobs_line(&steps),
+        jobs_line: crate::runner::JobsOfShutdown::window_line(&runs, &steps).unwrap_or_default(),
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
     })
@@ -524,18 +524,6 @@ fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
 }
 
 /// What became of the Jobs, in the words every frontend prints (`JobsOfShutdown::line`).
-fn jobs_line(steps: &[StepRecord]) -> String {
-    let fates = crate::runner::job_fates(steps, 0);
-    let op = if fates.iter().any(|f| f.restart.is_some()) {
-        Operation::Restore
-    } else {
-        Operation::Shutdown
-    };
-    crate::runner::JobsOfShutdown::count(&fates)
-        .line(op)
-        .unwrap_or_default()
-}
-
 fn verification_rows(
     runs: &[RunRecord],
     verifications: &[VerificationRecord],

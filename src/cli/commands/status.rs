@@ -164,15 +164,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             n(PHASES[5])
         );
     }
-    let restored = runs
-        .iter()
-        .any(|r| r.op == Operation::Restore && r.cycle >= cycle);
-    let op = if restored {
-        Operation::Restore
-    } else {
-        Operation::Shutdown
-    };
-    if let Some(line) = jobs.line(op) {
+    if let Some(line) = JobsOfShutdown::window_line(&runs, &steps) {
         outln!("{line}");
     }
     if let Some(r) = last_run {
