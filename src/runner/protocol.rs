@@ -596,6 +596,35 @@ pub(crate) fn after_restarted_look(
     }
 }
 
+/// How long the job a restart's answer named may stay unknown to its read before the step
+/// gives up on it (within the grace period, if that is shorter).
+pub(crate) const RESTART_NOT_FOUND: Duration = Duration::from_secs(60);
+
+/// How long after a restart's outcome became unknown (its last record) a copy of it may still
+/// land; the effect is looked for until then before the restart is sent again.
+pub(crate) const RESTART_SETTLE: Duration = Duration::from_secs(15);
+
+/// Whether a stop that did not succeed may still have reached Domino and taken effect: no
+/// answer came after it left (`unanswered`), or a gateway answered for a backend that may have
+/// done it (502, 504). A 400/409 is Domino's own refusal: it counts only after an earlier copy
+/// whose outcome was unknown, which has already said so. Only stops: a start sets a state.
+pub(crate) fn stop_may_have_applied(op: Operation, status: Option<u16>, unanswered: bool) -> bool {
+    op == Operation::Shutdown
+        && ((unanswered && status.is_none()) || matches!(status, Some(502 | 504)))
+}
+
+/// Whether a restart's failure means it was not done (429 slow down, 500 and 503 refusals
+/// before any work): no copy of it can still land, so nothing need be waited for.
+pub(crate) fn restart_refused(status: Option<u16>) -> bool {
+    matches!(status, Some(429 | 500 | 503))
+}
+
+/// How long an accepted request may show no effect at all before it is taken as lost: thirty
+/// first-poll intervals (30 s by default), never under five seconds.
+pub(crate) fn no_motion_after(first_poll: Duration) -> Duration {
+    (first_poll * 30).max(Duration::from_secs(5))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1072,5 +1101,58 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn which_failed_stops_may_have_applied() {
+        use Operation::{Restore, Shutdown};
+        // (op, status, unanswered) -> may have applied
+        let table = [
+            (Shutdown, None, true, true),
+            (Shutdown, None, false, false),
+            (Shutdown, Some(502), false, true),
+            (Shutdown, Some(504), false, true),
+            (Shutdown, Some(503), false, false),
+            (Shutdown, Some(500), false, false),
+            (Shutdown, Some(429), false, false),
+            (Shutdown, Some(400), false, false),
+            (Shutdown, Some(409), false, false),
+            (Restore, None, true, false),
+            (Restore, Some(504), false, false),
+        ];
+        for (op, status, unanswered, expected) in table {
+            assert_eq!(
+                stop_may_have_applied(op, status, unanswered),
+                expected,
+                "{op:?} {status:?} unanswered={unanswered}"
+            );
+        }
+    }
+
+    #[test]
+    fn which_restart_failures_mean_it_was_not_done() {
+        for (status, refused) in [
+            (Some(429), true),
+            (Some(500), true),
+            (Some(503), true),
+            (Some(502), false),
+            (Some(504), false),
+            (Some(400), false),
+            (None, false),
+        ] {
+            assert_eq!(restart_refused(status), refused, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn no_motion_is_thirty_first_polls_and_never_under_five_seconds() {
+        assert_eq!(
+            no_motion_after(Duration::from_secs(1)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            no_motion_after(Duration::from_millis(50)),
+            Duration::from_secs(5)
+        );
     }
 }

@@ -258,14 +258,8 @@ impl<'a> Step<'a> {
             (n, None) => format!(" after {n} retried request(s)"),
         };
         if let Err(e) = &sent {
-            // The stop may have reached Domino and taken effect: no answer came after it left,
-            // or a gateway answered for a backend that may have done it (502, 504). A 400/409
-            // is Domino's own refusal: it counts only after an earlier copy whose outcome was
-            // unknown, which has already set this.
-            let unanswered = e.may_have_been_applied() && e.status().is_none();
-            let gateway = matches!(e.status(), Some(502 | 504));
             self.stop_may_have_applied |=
-                self.ctx.op == Operation::Shutdown && (unanswered || gateway);
+                protocol::stop_may_have_applied(self.ctx.op, e.status(), e.may_have_been_applied());
         }
         let (answer, error) = match sent {
             Ok(state) => (Answer::Taken(state), None),
@@ -341,7 +335,7 @@ impl<'a> Step<'a> {
             // The outcome is unknown (or it was refused): the step stays `Requested`, and its
             // effect is looked for before anything is sent again.
             Err(e) => {
-                self.restart_refused = matches!(e.status(), Some(429 | 500 | 503));
+                self.restart_refused = protocol::restart_refused(e.status());
                 self.attempt_failed(attempt, e).await
             }
         }
@@ -470,7 +464,7 @@ impl<'a> Step<'a> {
             self.ctx.op,
             deadline,
             self.ctx.grace_period,
-            self.no_motion_after(),
+            protocol::no_motion_after(self.ctx.poll.initial),
         );
         // A shared listing costs the same however many steps read it, so those steps look at
         // a steady pace; single reads back off.
@@ -545,12 +539,6 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// How long an accepted request may show no effect at all before it is taken as lost:
-    /// thirty first-poll intervals (30 s by default), never under five seconds.
-    fn no_motion_after(&self) -> Duration {
-        (self.ctx.poll.initial * 30).max(Duration::from_secs(5))
-    }
-
     /// A restart step found `Requested` (or `Failed`): did an earlier request run after all?
     /// Looks for its effect and judges the candidates ([`super::restart`]), in the step's turn.
     /// Found: `Accepted` with the new job's id, nothing sent. Not found: the caller sends the
@@ -593,7 +581,7 @@ impl<'a> Step<'a> {
                     let wait = protocol::wait_for_late_effect(
                         rfc3339_ms(&self.record.updated_at),
                         now_ms(),
-                        RESTART_SETTLE,
+                        protocol::RESTART_SETTLE,
                         self.restart_refused,
                     );
                     let Some(pause) = wait else {
@@ -635,7 +623,7 @@ impl<'a> Step<'a> {
         // A job the restart answer named is readable at once; one that stays unknown for
         // RESTART_NOT_FOUND is not coming (an answer naming a job that does not exist), and
         // the step says so rather than waiting out the whole grace period.
-        let deadline = Instant::now() + self.ctx.grace_period.min(RESTART_NOT_FOUND);
+        let deadline = Instant::now() + self.ctx.grace_period.min(protocol::RESTART_NOT_FOUND);
         loop {
             let observed = self.ctx.api.observe(&new_entry).await;
             let reading = self.reading(observed)?;
@@ -778,14 +766,6 @@ impl<'a> Step<'a> {
         Some(protocol::stop_end(word, self.stop_may_have_applied))
     }
 }
-
-/// How long the job a restart's answer named may stay unknown to its read before the step
-/// gives up on it (within the grace period, if that is shorter).
-const RESTART_NOT_FOUND: Duration = Duration::from_secs(60);
-
-/// How long after a restart's outcome became unknown (its last record) a copy of it may still
-/// land; the effect is looked for until then before the restart is sent again.
-const RESTART_SETTLE: Duration = Duration::from_secs(15);
 
 fn now_ms() -> i64 {
     i64::try_from(
