@@ -17,13 +17,13 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// The exit code of a run that ended with `outcome`.
+    /// The exit code of a run that ended with `outcome`, as the runner maps it (the report
+    /// and the metrics show the same).
     pub fn for_outcome(outcome: crate::journal::RunOutcome) -> Exit {
-        use crate::journal::RunOutcome;
-        match outcome {
-            RunOutcome::Completed => Exit::Success,
-            RunOutcome::Interrupted => Exit::Interrupted,
-            RunOutcome::CompletedWithFailures | RunOutcome::Aborted => Exit::Failures,
+        match crate::runner::exit_code(outcome) {
+            0 => Exit::Success,
+            3 => Exit::Interrupted,
+            _ => Exit::Failures,
         }
     }
 }

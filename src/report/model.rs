@@ -13,7 +13,9 @@ use crate::journal::{
     VerificationRecord,
 };
 use crate::runner::verify::{Finding, Verification};
-use crate::runner::{RecordedOptions, RecordedRate, ScanRecord, StepDetail};
+use crate::runner::{
+    PhaseCount, RecordedOptions, RecordedRate, RunStanding, ScanRecord, StepDetail,
+};
 use crate::snapshot::{Kind, LoadedSnapshot};
 
 /// Shown where the journal holds nothing about a field.
@@ -64,8 +66,8 @@ pub struct RunRow {
     pub cycle: u32,
     pub started: String,
     pub ended: String,
-    /// `completed`, `completed with failures`, `interrupted`, `aborted`, `in progress`, or
-    /// `did not end` (its process was stopped before it could record an end).
+    /// [`RunStanding::words`]: `ended`, `ended with failures`, `interrupted`, `aborted`, `in
+    /// progress`, or killed (its process was stopped before it could record an end).
     pub outcome: String,
     /// `ok`, `warn` or `bad`, for colour.
     pub class: &'static str,
@@ -272,21 +274,16 @@ impl ProjectIndex {
 }
 
 fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
-    let (outcome, class) = match (r.outcome, r.ended_at.is_some()) {
-        (Some(RunOutcome::Completed), _) => ("completed", "ok"),
-        (Some(RunOutcome::CompletedWithFailures), _) => ("completed with failures", "bad"),
-        (Some(RunOutcome::Interrupted), _) => ("interrupted", "warn"),
-        (Some(RunOutcome::Aborted), _) => ("aborted", "bad"),
-        (None, _) if running_now => ("in progress", "warn"),
-        (None, _) => ("did not end (its process was stopped)", "warn"),
+    let standing = RunStanding::of(r, true, running_now);
+    let class = match standing {
+        RunStanding::Ended(RunOutcome::Completed) => "ok",
+        RunStanding::Ended(RunOutcome::CompletedWithFailures | RunOutcome::Aborted) => "bad",
+        _ => "warn",
     };
-    // The exit codes of docs/architecture.md that each outcome ends the process with.
-    let exit_code = match r.outcome {
-        Some(RunOutcome::Completed) => "0",
-        Some(RunOutcome::CompletedWithFailures | RunOutcome::Aborted) => "1",
-        Some(RunOutcome::Interrupted) => "3",
-        None => "-",
-    };
+    let outcome = standing.words();
+    let exit_code = standing
+        .exit_code()
+        .map_or_else(|| "-".to_owned(), |c| c.to_string());
     let recorded = RecordedOptions::read(&r.options);
     let deadline = recorded
         .deadline
@@ -370,13 +367,12 @@ fn counts(steps: &[StepRecord]) -> Vec<CountRow> {
                 kind: s.key.kind.label(),
                 ..CountRow::default()
             });
-        match s.phase {
-            StepPhase::Confirmed => row.confirmed += 1,
-            StepPhase::Skipped(_) => row.skipped += 1,
-            StepPhase::Failed(_) => row.failed += 1,
-            _ => row.unfinished += 1,
-        }
-        row.total += 1;
+        let n = PhaseCount::of([s]);
+        row.confirmed += n.confirmed;
+        row.skipped += n.skipped;
+        row.failed += n.failed;
+        row.unfinished += n.unfinished();
+        row.total += n.total();
     }
     by.into_values().collect()
 }

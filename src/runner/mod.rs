@@ -31,6 +31,7 @@ mod step;
 mod summary;
 mod sweep;
 pub mod verify;
+mod window;
 
 pub use cancel::Cancel;
 pub use error::RunError;
@@ -43,6 +44,7 @@ pub use record::{JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
 pub use stats::{PhaseCounts, RunStats, StuckStep};
 pub use summary::{PhaseCount, RunSummary};
+pub use window::{RunStanding, exit_code};
 
 use crate::domino::Observed;
 use crate::journal::Operation;

@@ -49,6 +49,21 @@ impl PhaseCount {
     pub fn total(&self) -> usize {
         self.unfinished() + self.confirmed + self.skipped + self.failed
     }
+
+    /// The phases with at least one step, by the journal's phase names (`status --json`).
+    pub fn by_name(&self) -> BTreeMap<&'static str, usize> {
+        [
+            ("Pending", self.pending),
+            ("Requested", self.requested),
+            ("Accepted", self.accepted),
+            ("Confirmed", self.confirmed),
+            ("Skipped", self.skipped),
+            ("Failed", self.failed),
+        ]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .collect()
+    }
 }
 
 /// How a run's steps ended. Verification is separate ([`super::verify`]).

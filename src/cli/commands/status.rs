@@ -8,18 +8,9 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{JournalRead, JournalReader, Operation, RunOutcome, VerificationState};
-use crate::runner::{JobsOfShutdown, ScanRecord, next_action};
+use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
+use crate::runner::{JobsOfShutdown, PhaseCount, RunStanding, ScanRecord, next_action};
 use crate::snapshot::{self, Kind};
-
-const PHASES: [&str; 6] = [
-    "Pending",
-    "Requested",
-    "Accepted",
-    "Confirmed",
-    "Skipped",
-    "Failed",
-];
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
@@ -66,13 +57,12 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
 
     let cycle = runs.last().map_or(1, |r| r.cycle);
     // The current cycle's steps: a Job step of an earlier cycle is not this cycle's work.
-    let mut counts: BTreeMap<(Operation, Kind), BTreeMap<&'static str, usize>> = BTreeMap::new();
+    let mut counts: BTreeMap<(Operation, Kind), PhaseCount> = BTreeMap::new();
     for s in steps.iter().filter(|s| s.cycle >= cycle) {
-        *counts
+        counts
             .entry((s.key.op, s.key.kind))
             .or_default()
-            .entry(s.phase.name())
-            .or_default() += 1;
+            .add(&s.phase);
     }
     let next_action = next_action(&loaded.snapshot, &steps, &runs, &verifications);
     let jobs = JobsOfShutdown::of(&steps, cycle);
@@ -94,7 +84,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     if args.json {
         let ops: Vec<_> = counts
             .iter()
-            .map(|((op, kind), phases)| json!({"operation": op, "kind": kind.label(), "phases": phases}))
+            .map(|((op, kind), n)| json!({"operation": op, "kind": kind.label(), "phases": n.by_name()}))
             .collect();
         let doc = json!({
             "journal": path.display().to_string(),
@@ -150,32 +140,25 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         "skipped",
         "failed"
     );
-    for ((op, kind), phases) in &counts {
-        let n = |p: &str| phases.get(p).copied().unwrap_or(0);
+    for ((op, kind), n) in &counts {
         outln!(
             "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
             op.as_str(),
             kind.label(),
-            n(PHASES[0]),
-            n(PHASES[1]),
-            n(PHASES[2]),
-            n(PHASES[3]),
-            n(PHASES[4]),
-            n(PHASES[5])
+            n.pending,
+            n.requested,
+            n.accepted,
+            n.confirmed,
+            n.skipped,
+            n.failed
         );
     }
     if let Some(line) = JobsOfShutdown::window_line(&runs, &steps) {
         outln!("{line}");
     }
     if let Some(r) = last_run {
-        let outcome = match &r.outcome {
-            Some(RunOutcome::Completed) => "ended",
-            Some(RunOutcome::CompletedWithFailures) => "ended with failures",
-            Some(RunOutcome::Interrupted) => "interrupted",
-            Some(RunOutcome::Aborted) => "aborted",
-            None if live.is_some() => "in progress",
-            None => "killed (no process holds the journal): run the same command again to continue",
-        };
+        let standing = RunStanding::of(r, true, live.is_some());
+        let outcome = standing.words();
         // The message often begins with the outcome's own word ("interrupted; ..."): once.
         let message = r.message.as_deref().map(|m| {
             m.strip_prefix(outcome)
@@ -194,6 +177,9 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
                 .map(|m| format!(" ({m})"))
                 .unwrap_or_default()
         );
+        if standing == RunStanding::Killed {
+            outln!("  run the same command again to continue where it stopped");
+        }
     }
     if let Some(line) = &live {
         outln!("{line}");
