@@ -189,3 +189,40 @@ fn jobs_whose_stop_outlived_the_grace_period_are_looked_at_not_dropped() {
         StepPhase::Skipped(why) if why.contains("ended by itself (Succeeded)")
     ));
 }
+
+/// A server whose `running` means only `Running` (nothing documents what a real one's
+/// includes): a Job waiting in the queue is still drained by the shutdown, results committed,
+/// and restarted exactly once by the restore, as a running one is.
+#[test]
+fn a_queued_job_is_drained_and_restarted_once_where_running_means_only_running() {
+    let env = Env::new(config(small_spec()).strict_job_status(true));
+    let project = env.sim.add_empty_project("queue");
+    let running = env.sim.add_job(&project, "python now.py").unwrap();
+    let queued = env.sim.add_queued_job(&project, "python later.py").unwrap();
+    env.take_snapshot();
+    let out = env.run_op("shutdown", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    for id in [&running, &queued] {
+        let step = step_of(&env, Operation::Shutdown, id);
+        assert_eq!(step.phase, StepPhase::Confirmed, "{step:?}");
+        assert!(
+            step.attempts >= 1,
+            "job {id} was never sent a stop: {step:?}"
+        );
+    }
+    let state = env.sim.state();
+    let held = state
+        .of_kind(Kind::Job)
+        .find(|j| j.id == queued)
+        .and_then(|j| j.job.clone())
+        .expect("the queued job is in the state");
+    assert_eq!(held.execution_status, "Stopped");
+    assert!(held.stops.iter().all(|s| s.commit_results), "{held:?}");
+
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(env.sim.restarts_of(&queued), 1, "{}", text(&out));
+    assert_eq!(env.sim.restarts_of(&running), 1);
+}

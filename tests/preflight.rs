@@ -65,7 +65,7 @@ fn assert_read_only(env: &Env) {
     );
 }
 
-const EVERY_CHECK: [&str; 17] = [
+const EVERY_CHECK: [&str; 18] = [
     "connection",
     "version",
     "credentials",
@@ -76,6 +76,7 @@ const EVERY_CHECK: [&str; 17] = [
     "listing: model versions",
     "listing: scheduled jobs",
     "listing: data volumes",
+    "listing: jobs",
     "page size",
     "running now",
     "shutdown",
@@ -103,6 +104,10 @@ fn a_healthy_deployment_passes_every_check_and_nothing_is_touched() {
     assert!(text.lines().last().unwrap().starts_with("ready"), "{text}");
     assert!(check(&text, "version").1.contains("5.11.1"));
     assert!(check(&text, "credentials").1.contains("sim-admin"));
+    assert_eq!(
+        check(&text, "listing: jobs").1,
+        "status words taken: all, running, completed; refused: queued; dmm lists every Job (status=all) and keeps those not completed"
+    );
     assert_read_only(&env);
 
     // What it says runs is what a snapshot then takes.
@@ -573,4 +578,20 @@ fn a_login_page_is_said_not_to_be_a_domino_api() {
     assert_ne!(code(&out), 0, "{all}");
     assert!(all.contains("not a Domino API"), "{all}");
     assert!(!all.contains("expected value"), "{all}");
+}
+
+/// A server whose status words mean only what they say takes `queued` too, and says so.
+#[test]
+fn the_job_listing_words_the_server_takes_are_named() {
+    let env = Env::new(healthy().strict_job_status(true));
+    let out = preflight(&env, &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let listed = stdout(&out);
+    let (mark, detail) = check(&listed, "listing: jobs");
+    assert_eq!(mark, "✓");
+    assert!(
+        detail.starts_with("status words taken: all, running, queued, completed; refused: none"),
+        "{detail}"
+    );
+    assert_read_only(&env);
 }

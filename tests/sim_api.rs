@@ -471,3 +471,47 @@ async fn rollout_fixture_shows_odd_but_valid_records() {
     let again = api.get("/v4/modelProducts/a000000000000000000000a2").await;
     assert_eq!(again["status"], "Stopped");
 }
+
+/// What python-domino sends beside the calls dmm makes: a project's Apps by `projectId` (it
+/// takes the first as the project's App, so another project's must not be there), and a project
+/// found by owner and name (it resolves every project so).
+#[tokio::test]
+async fn apps_of_one_project_and_a_project_by_owner_and_name() {
+    let api = Api::start(small_config());
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = api.get("/v4/modelProducts").await;
+    assert_eq!(all.as_array().unwrap().len(), 4);
+    let p2 = api
+        .get("/v4/modelProducts?projectId=5f0000000000000000000002")
+        .await;
+    assert_eq!(ids(&p2), ["a00000000000000000000004"]);
+    let p1 = api.get(&format!("/v4/modelProducts?projectId={P1}")).await;
+    assert_eq!(p1.as_array().unwrap().len(), 3);
+    assert!(p1.as_array().unwrap().iter().all(|a| a["projectId"] == P1));
+    let none = api.get("/v4/modelProducts?projectId=nope").await;
+    assert_eq!(none, json!([]));
+
+    let found = api
+        .get("/v4/gateway/projects/findProjectByOwnerAndName?ownerName=carol&projectName=fraud")
+        .await;
+    assert_eq!(found["id"], "5f0000000000000000000002");
+    assert_eq!(found["name"], "fraud");
+    assert_eq!(found["ownerUsername"], "carol");
+    for (query, want) in [
+        ("ownerName=alice&projectName=fraud", 404),
+        ("ownerName=carol", 400),
+    ] {
+        let path = format!("/v4/gateway/projects/findProjectByOwnerAndName?{query}");
+        assert_eq!(
+            api.status_of(Method::GET, &path, None).await,
+            want,
+            "{query}"
+        );
+    }
+}

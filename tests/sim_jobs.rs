@@ -779,3 +779,71 @@ async fn a_restart_whose_answer_is_lost_still_made_its_job() {
     assert_eq!(newest["startedBy"]["id"], id.as_str());
     assert_eq!(newest["startedBy"]["username"], name.as_str());
 }
+
+/// The words python-domino sends: `status=all` (its default), `order_by`/`sort_by`, and
+/// `show_archived`; `queued` is not a word of this server (strict mode only).
+#[tokio::test]
+async fn the_listing_takes_all_and_its_order() {
+    let api = Api::start(config());
+    let list = |q: &str| format!("/v4/jobs?projectId={P1}{q}");
+    let all = api
+        .get(&list(
+            "&order_by=number&sort_by=desc&page_no=1&show_archived=false&status=all",
+        ))
+        .await;
+    assert_eq!(all["totalCount"], 5);
+    assert_eq!(ids(&all), [FAILED, SUCCEEDED, QUEUED, ENDS_SOON, RUNNING]);
+    let ascending = api
+        .get(&list(
+            "&status=all&order_by=number&sort_by=asc&page_size=2&page_no=1",
+        ))
+        .await;
+    assert_eq!(ids(&ascending), [RUNNING, ENDS_SOON]);
+    let by_title = api
+        .get(&list("&status=all&order_by=title&sort_by=asc&page_size=50"))
+        .await;
+    // backfill, export, report, score, train
+    assert_eq!(
+        ids(&by_title),
+        [SUCCEEDED, FAILED, QUEUED, ENDS_SOON, RUNNING]
+    );
+    for query in [
+        "&status=queued",
+        "&status=all&order_by=colour",
+        "&status=all&sort_by=sideways",
+    ] {
+        assert_eq!(
+            api.status_of(Method::GET, &list(query), None).await,
+            400,
+            "{query}"
+        );
+    }
+}
+
+/// Strict mode: the status words mean only what they say. `running` leaves out a Job that
+/// waits in the queue; `queued` lists it; `all` lists every one.
+#[tokio::test]
+async fn in_strict_mode_running_means_only_running() {
+    let api = Api::start(config().strict_job_status(true));
+    let held = api.sim.add_queued_job(P2, "python wait.py").unwrap();
+    let list = |q: &str| format!("/v4/jobs?projectId={P2}{q}&page_size=50");
+    let running = api.get(&list("&status=running")).await;
+    assert_eq!(ids(&running), [OTHER]);
+    let queued = api.get(&list("&status=queued")).await;
+    assert_eq!(ids(&queued), [held.as_str()]);
+    assert_eq!(queued["jobs"][0]["statuses"]["executionStatus"], "Queued");
+    assert_eq!(queued["jobs"][0]["statuses"]["isCompleted"], false);
+    let all = api.get(&list("&status=all")).await;
+    assert_eq!(ids(&all), [held.as_str(), OTHER]);
+    let completed = api.get(&list("&status=completed")).await;
+    assert!(ids(&completed).is_empty());
+    assert_eq!(
+        api.status_of(Method::GET, &list("&status=sleeping"), None)
+            .await,
+        400
+    );
+    // Held in the queue for good: still `Queued` well past the transition time.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let later = api.get(&format!("/v4/jobs/{held}")).await;
+    assert_eq!(later["statuses"]["executionStatus"], "Queued");
+}

@@ -84,6 +84,10 @@ struct Args {
     /// Answer 411 to a POST that carries no Content-Length (as some load balancers do).
     #[arg(long, help_heading = "Behaviour")]
     require_content_length: bool,
+    /// The Job listing's status words mean only what they say: `running` lists only the Jobs
+    /// that show Running, `queued` only those that show Queued (`all` and `completed` as usual).
+    #[arg(long, help_heading = "Behaviour")]
+    strict_job_status: bool,
 
     #[arg(long, default_value_t = 0, help_heading = "Faults")]
     latency_ms: u64,
@@ -150,6 +154,7 @@ impl Args {
             .stuck_rate(self.stuck_rate)
             .shifting_workspaces(self.shifting_workspaces)
             .require_content_length(self.require_content_length)
+            .strict_job_status(self.strict_job_status)
             .faults(Faults {
                 latency_ms: self.latency_ms,
                 latency_jitter_ms: self.latency_jitter_ms,

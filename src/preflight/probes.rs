@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::check::{Check, CheckStatus};
+use crate::domino::kinds::jobs;
 use crate::domino::shape::{Field, check_shape, shapes};
 use crate::domino::{ApiError, DominoClient, PROJECTS_PATH, json_type, seg};
 
@@ -382,6 +383,7 @@ pub async fn listings(client: &DominoClient) -> Listings {
         )
         .await,
     );
+    checks.push(job_status_words(client, probe).await);
 
     checks.push(if !caps.is_empty() {
         Check::warn(
@@ -403,6 +405,60 @@ pub async fn listings(client: &DominoClient) -> Listings {
         )
     });
     Listings { checks }
+}
+
+/// Which `status` words the Job listing takes (asked once each, one row, of the first project),
+/// and so how dmm will list Jobs: with `all` where it is taken, else with `running` (and
+/// `queued`), which may leave out Jobs in neither.
+async fn job_status_words(client: &DominoClient, projects: &[String]) -> Check {
+    const NAME: &str = "listing: jobs";
+    let Some(project) = projects.first() else {
+        return Check::ok(NAME, "no project to ask");
+    };
+    let mut taken = Vec::new();
+    let mut refused = Vec::new();
+    for word in jobs::STATUS_WORDS {
+        let path = format!(
+            "/v4/jobs?projectId={}&status={word}&page_size=1&page_no=1",
+            seg(project)
+        );
+        match client.get_value(&path).await {
+            Ok(_) => taken.push(word),
+            Err(e) if e.status() == Some(400) => refused.push(word),
+            Err(e) => return listing_failed(NAME, &e),
+        }
+    }
+    let words = format!(
+        "status words taken: {}; refused: {}",
+        if taken.is_empty() {
+            "none".to_owned()
+        } else {
+            taken.join(", ")
+        },
+        if refused.is_empty() {
+            "none".to_owned()
+        } else {
+            refused.join(", ")
+        }
+    );
+    if taken.contains(&"all") {
+        Check::ok(
+            NAME,
+            format!("{words}; dmm lists every Job (status=all) and keeps those not completed"),
+        )
+    } else {
+        let asked = if taken.contains(&"queued") {
+            "status=running and status=queued"
+        } else {
+            "status=running alone"
+        };
+        Check::warn(
+            NAME,
+            format!(
+                "{words}; dmm lists with {asked}, which may leave out Jobs that are neither (Pending, Preparing, ...): check the Jobs page before the window"
+            ),
+        )
+    }
 }
 
 /// The first project with a record in this listing shows the listing's shape.

@@ -43,6 +43,11 @@ pub struct SimConfig {
     /// Workspaces on their way to stopped show a state word the contract does not list
     /// (`UNKNOWN_STOPPING_WORD`) in the admin list, where they would show `Stopping`.
     pub unknown_stopping_word: bool,
+    /// The Job listing's `status` words mean only what they say, as a real Domino may read them:
+    /// `running` lists the Jobs that show `Running` (not those queued, pending or preparing),
+    /// `queued` those that show `Queued`, `completed` the ended ones, `all` every one. Without
+    /// it, `running` lists every Job not completed and `queued` is refused.
+    pub strict_job_status: bool,
     pub faults: Faults,
 }
 
@@ -67,6 +72,7 @@ impl Default for SimConfig {
             workspace_window: None,
             require_content_length: false,
             unknown_stopping_word: false,
+            strict_job_status: false,
             faults: Faults::default(),
         }
     }
@@ -144,6 +150,11 @@ impl SimConfig {
 
     pub fn unknown_stopping_word(mut self, on: bool) -> Self {
         self.unknown_stopping_word = on;
+        self
+    }
+
+    pub fn strict_job_status(mut self, on: bool) -> Self {
+        self.strict_job_status = on;
         self
     }
 

@@ -196,13 +196,19 @@ impl SimHandle {
 
     /// A Job submitted now by a user in `project_id`, running `command`; returns its id.
     pub fn add_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
-        self.sim.add_job(project_id, command, false)
+        self.sim.add_job(project_id, command, false, false)
+    }
+
+    /// A user's Job submitted now that waits in the queue (no room for it) and shows `Queued`
+    /// until it is stopped: it never runs on its own.
+    pub fn add_queued_job(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
+        self.sim.add_job(project_id, command, false, true)
     }
 
     /// A Job submitted now by the identity requests act as (the tool's own: a rehearsal, or a
     /// service account that also runs Jobs).
     pub fn add_job_as_principal(&self, project_id: &str, command: &str) -> Result<String, Refusal> {
-        self.sim.add_job(project_id, command, true)
+        self.sim.add_job(project_id, command, true, false)
     }
 
     /// A user restarts the Job `job_id` from the UI now (as `simulator::SOMEONE_ELSE`, or with

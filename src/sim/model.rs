@@ -964,6 +964,7 @@ impl Deployment {
         command: &str,
         now_ms: u64,
         started_by: Option<(&str, &str)>,
+        held_in_queue: bool,
     ) -> Result<String, Refusal> {
         let project = self.require_project(project_id)?.clone();
         let (by_id, by_name) = match started_by {
@@ -978,7 +979,17 @@ impl Deployment {
             project_id: project.id.clone(),
             name: format!("job #{number}"),
             owner: by_name,
-            motion: Motion::Settled(Target::Running),
+            // Held in the queue: on its way to running, and never arriving (no room for it),
+            // so it shows `Queued` until it is stopped.
+            motion: if held_in_queue {
+                Motion::Moving {
+                    target: Target::Running,
+                    since_ms: now_ms,
+                    arrives_ms: Some(u64::MAX),
+                }
+            } else {
+                Motion::Settled(Target::Running)
+            },
             transitions: 0,
             stop_requests: 0,
             start_requests: 0,
@@ -1012,8 +1023,14 @@ impl Deployment {
         let by_name = field("scheduledByUserName").unwrap_or_else(|| exec.owner.clone());
         let by_id = field("scheduledByUserId").unwrap_or_else(|| user_id(&by_name));
         let project_id = exec.project_id.clone();
-        self.add_job(&project_id, &command, now_ms, Some((&by_id, &by_name)))
-            .map(Some)
+        self.add_job(
+            &project_id,
+            &command,
+            now_ms,
+            Some((&by_id, &by_name)),
+            false,
+        )
+        .map(Some)
     }
 
     /// A Job in motion finishes by itself now: it shows `Succeeded`, as a job whose work is

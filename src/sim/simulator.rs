@@ -282,11 +282,13 @@ impl Simulator {
         project_id: &str,
         command: &str,
         as_principal: bool,
+        held_in_queue: bool,
     ) -> Result<String, Refusal> {
         let now_ms = self.now_ms();
         let (id, name) = self.principal();
         let by = as_principal.then_some((id.as_str(), name.as_str()));
-        self.deployment().add_job(project_id, command, now_ms, by)
+        self.deployment()
+            .add_job(project_id, command, now_ms, by, held_in_queue)
     }
 
     /// A user restarts the Job from the UI: a new job of its command, submitted now by the

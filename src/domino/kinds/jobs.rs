@@ -136,6 +136,45 @@ pub struct Jobs {
     /// The word each ended job showed when last read: a stop step needs to know whether its
     /// job ended `Stopped` (by the stop) or otherwise (by itself), without another request.
     end_words: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    /// Which of the listing's filter words the server took or refused, learnt this run.
+    vocabulary: std::sync::Mutex<Vocabulary>,
+    /// Whether the warning that the listing is narrower than `all` has been given this run.
+    warned_narrow: std::sync::atomic::AtomicBool,
+}
+
+/// What the server answered to a filter word: `None` not asked yet, `Some(false)` refused.
+#[derive(Clone, Copy, Debug, Default)]
+struct Vocabulary {
+    all: Option<bool>,
+    queued: Option<bool>,
+}
+
+/// The listing's query words: every Job, newest first (as python-domino asks by default).
+pub const ALL: &str = "&status=all&order_by=number&sort_by=desc";
+/// Only where `all` is refused: the server's `running`, then its `queued`.
+pub const RUNNING: &str = "&status=running";
+pub const QUEUED: &str = "&status=queued";
+
+/// The status words `dmm preflight` asks the Job listing about.
+pub const STATUS_WORDS: [&str; 4] = ["all", "running", "queued", "completed"];
+
+/// A filter word the server does not take: 400 to the listing.
+fn is_refused_word(e: &ApiError) -> bool {
+    e.status() == Some(400)
+}
+
+/// What one listing has read so far, over one or more filter words.
+#[derive(Default)]
+struct ListingRead {
+    listing: Listing,
+    records: Vec<JobRecord>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl ListingRead {
+    fn done(self) -> (Vec<JobRecord>, Listing) {
+        (self.records, self.listing)
+    }
 }
 
 impl Jobs {
@@ -160,34 +199,95 @@ impl Jobs {
             page_size: page_size.max(1),
             principal: OnceCell::new(),
             end_words: Default::default(),
+            vocabulary: Default::default(),
+            warned_narrow: Default::default(),
         }
     }
 
-    /// One project's jobs, every page; `running_only` asks the server to filter and filters
-    /// again on `isCompleted` (the filter's words are not documented, and a server that ignores
-    /// it must not make dmm stop finished jobs).
+    /// One project's jobs, every page; `running_only` keeps those not completed
+    /// (`statuses.isCompleted` false), whatever the server's filter words mean.
+    ///
+    /// The listing asks for `status=all`, newest first (python-domino's default words), and
+    /// filters on `isCompleted` itself: nothing documents which Jobs a server's `running`
+    /// includes, and one whose `running` leaves out `Queued`, `Pending` or `Preparing` Jobs
+    /// would hide them from the drain and from its verification. Only a server that refuses
+    /// `all` (400) is asked for `running` and then `queued` (where it takes that word), each
+    /// page of both read and the Jobs united by id; the refusals are learnt once per run.
     async fn list(
         &self,
         project_id: &str,
         running_only: bool,
     ) -> Result<(Vec<JobRecord>, Listing), ApiError> {
-        let mut listing = Listing::default();
-        let mut records = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let status = if running_only { "&status=running" } else { "" };
+        let mut read = ListingRead::default();
+        if self.vocabulary().all != Some(false) {
+            match self
+                .list_pages(project_id, ALL, running_only, &mut read)
+                .await
+            {
+                Ok(()) => {
+                    self.learn(|v| v.all = Some(true));
+                    return Ok(read.done());
+                }
+                Err(e) if is_refused_word(&e) && read.listing.examined == 0 => {
+                    self.learn(|v| v.all = Some(false));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !running_only {
+            // Every Job, for a restart's candidates: the server's own default.
+            self.list_pages(project_id, "", false, &mut read).await?;
+            return Ok(read.done());
+        }
+        self.list_pages(project_id, RUNNING, true, &mut read)
+            .await?;
+        if self.vocabulary().queued != Some(false) {
+            match self.list_pages(project_id, QUEUED, true, &mut read).await {
+                Ok(()) => self.learn(|v| v.queued = Some(true)),
+                Err(e) if is_refused_word(&e) => self.learn(|v| v.queued = Some(false)),
+                Err(e) => return Err(e),
+            }
+        }
+        if !self
+            .warned_narrow
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let asked = if self.vocabulary().queued == Some(true) {
+                "status=running and status=queued"
+            } else {
+                "status=running alone (it refuses queued)"
+            };
+            read.listing.warnings.push(format!(
+                "the server refuses status=all on the Job listing: Jobs are listed with {asked}, which may leave out Jobs that are neither (Pending, Preparing, ...)"
+            ));
+        }
+        Ok(read.done())
+    }
+
+    /// Every page of one listing (`words`: the query's filter and order, or empty), into `read`.
+    async fn list_pages(
+        &self,
+        project_id: &str,
+        words: &str,
+        running_only: bool,
+        read: &mut ListingRead,
+    ) -> Result<(), ApiError> {
+        let listing = &mut read.listing;
+        let mut examined = 0usize;
         for page_no in 1..=MAX_PAGES {
             let path = format!(
-                "/v4/jobs?projectId={}{status}&page_size={}&page_no={page_no}",
+                "/v4/jobs?projectId={}{words}&page_size={}&page_no={page_no}",
                 seg(project_id),
                 self.page_size
             );
             let page: JobPage = self.client.get_json(&path).await?;
             let received = page.jobs.len();
+            examined += received;
             listing.examined += received;
             let jobs: Vec<JobRecord> = parse_records(KIND, page.jobs, &mut listing.problems);
             let mut new_jobs = 0usize;
             for job in jobs {
-                if !seen.insert(job.id.clone()) {
+                if !read.seen.insert(job.id.clone()) {
                     continue;
                 }
                 new_jobs += 1;
@@ -199,13 +299,13 @@ impl Jobs {
                 }
                 let project = job.project_id.clone().unwrap_or_else(|| project_id.into());
                 listing.entries.push(job.entry(&project));
-                records.push(job);
+                read.records.push(job);
             }
             // An empty page ends the listing, and so does reaching the count. A short page
             // ends it only when the server gives no count: a server may cap the page size
             // below what was asked, and a job past the first short page is still running.
             let ended = match page.total_count {
-                Some(total) => received == 0 || listing.examined as u64 >= total,
+                Some(total) => received == 0 || examined as u64 >= total,
                 None => received < self.page_size || received == 0,
             };
             if ended {
@@ -220,7 +320,23 @@ impl Jobs {
                 break;
             }
         }
-        Ok((records, listing))
+        Ok(())
+    }
+
+    fn vocabulary(&self) -> Vocabulary {
+        *self
+            .vocabulary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn learn(&self, what: impl FnOnce(&mut Vocabulary)) {
+        what(
+            &mut self
+                .vocabulary
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
     }
 
     async fn principal(&self) -> Result<&Principal, ApiError> {
@@ -460,6 +576,116 @@ mod tests {
         let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 50);
         let (records, _) = jobs.list("p1", true).await.unwrap();
         assert_eq!(records.len(), 5);
+    }
+
+    /// A server whose words are `running` (only `Running`), `queued` (only `Queued`) and
+    /// `all`, or fewer: answers each query as such a server would, and keeps the queries.
+    fn worded_server(
+        takes: &'static [&'static str],
+    ) -> (axum::Router, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::sync::{Arc, Mutex};
+        let asked = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&asked);
+        let router = axum::Router::new().route(
+            "/v4/jobs",
+            axum::routing::get(
+                move |axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>| {
+                    let log = Arc::clone(&log);
+                    async move {
+                        let status = q.get("status").cloned().unwrap_or_default();
+                        log.lock().unwrap().push(status.clone());
+                        let job = |id: &str, word: &str, done: bool| json!({"id": id, "statuses": {"isCompleted": done, "executionStatus": word}});
+                        let rows = [
+                            job("run", "Running", false),
+                            job("wait", "Queued", false),
+                            job("prep", "Preparing", false),
+                            job("old", "Succeeded", true),
+                        ];
+                        if !status.is_empty() && !takes.contains(&status.as_str()) {
+                            return Err((axum::http::StatusCode::BAD_REQUEST, "unknown status"));
+                        }
+                        let kept: Vec<Value> = rows
+                            .into_iter()
+                            .filter(|r| match status.as_str() {
+                                "running" => r["statuses"]["executionStatus"] == "Running",
+                                "queued" => r["statuses"]["executionStatus"] == "Queued",
+                                _ => true,
+                            })
+                            .collect();
+                        let total = kept.len();
+                        Ok(axum::Json(json!({"jobs": kept, "totalCount": total})))
+                    }
+                },
+            ),
+        );
+        (router, asked)
+    }
+
+    fn listed(listing: &Listing) -> Vec<String> {
+        let mut ids: Vec<String> = listing
+            .entries
+            .iter()
+            .map(|e| e.id_str("_id").unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Where `all` is taken: one request for a project with fewer Jobs than a page, and every
+    /// Job not completed, whatever `running` means there.
+    #[tokio::test]
+    async fn all_is_asked_and_every_job_not_completed_is_listed() {
+        let (router, asked) = worded_server(&["all", "running", "queued"]);
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 50);
+        let (_, listing) = jobs.list("p1", true).await.unwrap();
+        assert_eq!(listed(&listing), ["prep", "run", "wait"]);
+        assert!(listing.warnings.is_empty(), "{:?}", listing.warnings);
+        assert_eq!(*asked.lock().unwrap(), ["all"]);
+    }
+
+    /// A server that refuses `all`: `running` then `queued`, united; it is asked `all` once per
+    /// run, and warned about once.
+    #[tokio::test]
+    async fn a_server_that_refuses_all_is_asked_running_and_queued() {
+        let (router, asked) = worded_server(&["running", "queued"]);
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 50);
+        let (_, first) = jobs.list("p1", true).await.unwrap();
+        assert_eq!(listed(&first), ["run", "wait"]);
+        assert_eq!(first.warnings.len(), 1, "{:?}", first.warnings);
+        assert!(first.warnings[0].contains("status=running and status=queued"));
+        let (_, second) = jobs.list("p2", true).await.unwrap();
+        assert_eq!(listed(&second), ["run", "wait"]);
+        assert!(second.warnings.is_empty());
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["all", "running", "queued", "running", "queued"]
+        );
+    }
+
+    /// A server that takes neither `all` nor `queued`: its `running` alone, with the warning.
+    #[tokio::test]
+    async fn a_server_that_takes_only_running_is_asked_running_alone() {
+        let (router, asked) = worded_server(&["running"]);
+        let base = crate::domino::test_support::serve(router).await;
+        let jobs = Jobs::new(crate::domino::test_support::test_client(&base), 50);
+        let (_, listing) = jobs.list("p1", true).await.unwrap();
+        assert_eq!(listed(&listing), ["run"]);
+        assert!(
+            listing.warnings[0].contains("refuses queued"),
+            "{:?}",
+            listing.warnings
+        );
+        jobs.list("p2", true).await.unwrap();
+        assert_eq!(
+            *asked.lock().unwrap(),
+            ["all", "running", "queued", "running"]
+        );
+        // A restart's candidates: every Job, by the server's default.
+        let (records, _) = jobs.list("p1", false).await.unwrap();
+        assert_eq!(records.len(), 4);
+        assert_eq!(asked.lock().unwrap().last().unwrap(), "");
     }
 
     #[test]

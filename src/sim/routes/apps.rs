@@ -3,8 +3,9 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{OriginalUri, Path, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::routing::{get, post};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -39,10 +40,23 @@ fn app_json(e: &Execution, now_ms: u64) -> Value {
     })
 }
 
-async fn list(State(sim): State<Shared>) -> Json<Value> {
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(rename = "projectId")]
+    project_id: Option<String>,
+}
+
+/// Every App, or with `projectId` only that project's (python-domino finds a project's App
+/// as the first of this list). An unknown project lists none, as a filter would.
+async fn list(State(sim): State<Shared>, Query(q): Query<ListQuery>) -> Json<Value> {
     let now = sim.now_ms();
     let d = sim.deployment();
-    Json(Value::Array(d.apps().map(|e| app_json(e, now)).collect()))
+    Json(Value::Array(
+        d.apps()
+            .filter(|e| q.project_id.as_ref().is_none_or(|p| *p == e.project_id))
+            .map(|e| app_json(e, now))
+            .collect(),
+    ))
 }
 
 fn read_one(sim: &Shared, id: &str) -> Result<Json<Value>, Refusal> {

@@ -91,6 +91,94 @@ struct ListQuery {
     status: Option<String>,
     page_size: Option<usize>,
     page_no: Option<usize>,
+    order_by: Option<String>,
+    sort_by: Option<String>,
+}
+
+/// Which Jobs a `status` word lists.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum StatusFilter {
+    All,
+    /// Not completed; in strict mode, only those that show `Running`.
+    Running,
+    /// Only those that show `Queued` (strict mode only).
+    Queued,
+    Completed,
+}
+
+impl StatusFilter {
+    /// The word as the server reads it: `all` (python-domino's default), `running`,
+    /// `completed`, and `queued` in strict mode; another word is 400.
+    fn parse(word: Option<&str>, strict: bool) -> Result<StatusFilter, Refusal> {
+        let Some(word) = word else {
+            return Ok(StatusFilter::All);
+        };
+        match word.to_ascii_lowercase().as_str() {
+            "all" => Ok(StatusFilter::All),
+            "running" => Ok(StatusFilter::Running),
+            "completed" => Ok(StatusFilter::Completed),
+            "queued" if strict => Ok(StatusFilter::Queued),
+            _ => Err(Refusal::BadRequest(format!(
+                "unknown status filter '{word}' ({})",
+                if strict {
+                    "all, queued, running or completed"
+                } else {
+                    "all, running or completed"
+                }
+            ))),
+        }
+    }
+
+    fn keeps(self, e: &Execution, now_ms: u64, strict: bool) -> bool {
+        let status = e.status(now_ms);
+        match self {
+            StatusFilter::All => true,
+            StatusFilter::Completed => status.stopped,
+            StatusFilter::Running if strict => status.label == "Running",
+            StatusFilter::Running => !status.stopped,
+            StatusFilter::Queued => status.label == "Queued",
+        }
+    }
+}
+
+/// The order of a listing: `order_by` `number` (the default) or `title`, `sort_by` `desc` (the
+/// default, newest first) or `asc`; another word is 400.
+fn ordering(
+    order_by: Option<&str>,
+    sort_by: Option<&str>,
+) -> Result<impl Fn(&Execution, &Execution) -> std::cmp::Ordering, Refusal> {
+    let by_title = match order_by.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("number") => false,
+        Some("title") => true,
+        Some(_) => {
+            return Err(Refusal::BadRequest(format!(
+                "unknown order_by '{}' (number or title)",
+                order_by.unwrap_or_default()
+            )));
+        }
+    };
+    let descending = match sort_by.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => {
+            return Err(Refusal::BadRequest(format!(
+                "unknown sort_by '{}' (asc or desc)",
+                sort_by.unwrap_or_default()
+            )));
+        }
+    };
+    let number = |e: &Execution| match &e.detail {
+        Detail::Job { number, .. } => *number,
+        _ => 0,
+    };
+    Ok(move |a: &Execution, b: &Execution| {
+        let order = if by_title {
+            a.name.cmp(&b.name).then(number(a).cmp(&number(b)))
+        } else {
+            number(a).cmp(&number(b))
+        };
+        if descending { order.reverse() } else { order }
+    })
 }
 
 async fn list(
@@ -100,17 +188,9 @@ async fn list(
     let Some(project_id) = q.project_id else {
         return Err(Refusal::BadRequest("projectId is required".into()));
     };
-    // `running` is every job not completed; no status lists them all, newest first.
-    let want_running = match q.status.as_deref() {
-        None => None,
-        Some(s) if s.eq_ignore_ascii_case("running") => Some(true),
-        Some(s) if s.eq_ignore_ascii_case("completed") => Some(false),
-        Some(other) => {
-            return Err(Refusal::BadRequest(format!(
-                "unknown status filter '{other}' (running or completed)"
-            )));
-        }
-    };
+    let strict = sim.config.strict_job_status;
+    let filter = StatusFilter::parse(q.status.as_deref(), strict)?;
+    let order = ordering(q.order_by.as_deref(), q.sort_by.as_deref())?;
     let page_size = sim
         .config
         .page_size(q.page_size.unwrap_or(DEFAULT_PAGE_SIZE));
@@ -124,10 +204,11 @@ async fn list(
     let now = sim.now_ms();
     let d = sim.deployment();
     d.require_project(&project_id)?;
-    let matching: Vec<&Execution> = d
+    let mut matching: Vec<&Execution> = d
         .batch_jobs_of(&project_id)
-        .filter(|e| want_running.is_none_or(|r| r != e.status(now).stopped))
+        .filter(|e| filter.keeps(e, now, strict))
         .collect();
+    matching.sort_by(|a, b| order(a, b));
     let total = matching.len();
     let jobs: Vec<Value> = matching
         .into_iter()
