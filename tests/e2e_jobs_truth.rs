@@ -136,7 +136,7 @@ fn a_job_a_user_restarted_during_the_window_is_not_restarted_again() {
         "{step:?}"
     );
     assert!(
-        said.contains("1 already restarted by someone else during the window"),
+        said.contains("1 run again by someone else since the stop"),
         "{said}"
     );
     assert_eq!(status_json(&env)["jobs"]["restarted_by_others"], 1);
@@ -249,18 +249,23 @@ fn status_during_a_run_names_the_run_in_progress() {
     );
 }
 
-/// Two Jobs of one project run the same command, shut down together.
-fn shut_down_two_jobs_of_one_command(env: &Env) -> (String, String) {
+/// Two Jobs of one project run the same command, shut down together; `alike`: under one title
+/// too (a nightly and its manual re-run), so that nothing Domino shows tells their runs apart.
+fn shut_down_two_jobs_of_one_command(env: &Env, alike: bool) -> (String, String) {
     let project = env.sim.add_empty_project("train");
     let a = env.sim.add_job(&project, "python train.py").unwrap();
     let b = env.sim.add_job(&project, "python train.py").unwrap();
+    if alike {
+        env.sim.retitle_job(&a, "nightly training").unwrap();
+        env.sim.retitle_job(&b, "nightly training").unwrap();
+    }
     env.take_snapshot();
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     (a, b)
 }
 
-fn assert_both_cannot_be_told(env: &Env, jobs: [&str; 2], said: &str) {
+fn assert_cannot_be_told(env: &Env, jobs: &[&str], said: &str) {
     for job in jobs {
         let step = step_of(env, Operation::Restore, job);
         assert!(
@@ -271,7 +276,7 @@ fn assert_both_cannot_be_told(env: &Env, jobs: [&str; 2], said: &str) {
         );
     }
     assert!(
-        said.contains("Jobs: 2 whose restart cannot be told"),
+        said.contains(&format!("{} whose restart cannot be told", jobs.len())),
         "{said}"
     );
     let next = said.lines().find(|l| l.starts_with("next:")).unwrap_or("");
@@ -281,15 +286,15 @@ fn assert_both_cannot_be_told(env: &Env, jobs: [&str; 2], said: &str) {
     );
 }
 
-/// A user restarted the second of two Jobs of one command from the UI: its job looks exactly
-/// like a restart of the first. Neither step takes it for its own and neither sends: sending
-/// the first's would leave the second never restarted, sending the second's would run it
-/// twice. Both say that a person must look. The same with the user acting as dmm's identity.
+/// A user restarted the second of two Jobs of one command and title from the UI: its job looks
+/// exactly like a restart of the first. Neither step takes it for its own and neither sends:
+/// sending the first's would leave the second never restarted, sending the second's would run
+/// it twice. Both say that a person must look. The same with the user acting as dmm's identity.
 #[test]
-fn a_users_restart_of_one_of_two_jobs_of_a_command_is_credited_to_neither() {
+fn a_users_restart_of_one_of_two_jobs_alike_is_credited_to_neither() {
     for as_key_owner in [false, true] {
         let env = Env::small();
-        let (a, b) = shut_down_two_jobs_of_one_command(&env);
+        let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
         env.sim.restart_job_by_user(&b, as_key_owner).unwrap();
         let out = env.run_op("restore", &["--restart-jobs"]);
         let said = text(&out);
@@ -300,8 +305,64 @@ fn a_users_restart_of_one_of_two_jobs_of_a_command_is_credited_to_neither() {
             "as the key's owner: {as_key_owner}\n{said}"
         );
         assert!(!said.contains("by someone else"), "{said}");
-        assert_both_cannot_be_told(&env, [&a, &b], &said);
+        assert_cannot_be_told(&env, &[&a, &b], &said);
     }
+}
+
+/// Titles tell two Jobs of one command apart (a restart keeps its original's title): a user's
+/// restart of the second, even done twice, is the second's; the first is restarted by dmm.
+#[test]
+fn a_users_restarts_of_one_of_two_titled_jobs_are_credited_to_that_one() {
+    let env = Env::small();
+    let (a, b) = shut_down_two_jobs_of_one_command(&env, false);
+    let theirs = env.sim.restart_job_by_user(&b, false).unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!(
+        (env.sim.restarts_of(&a), env.sim.restarts_of(&b)),
+        (1, 1),
+        "{said}"
+    );
+    let step = step_of(&env, Operation::Restore, &b);
+    assert_eq!(step.effect.as_deref(), Some(theirs.as_str()), "{step:?}");
+    assert!(
+        said.contains("Jobs: 1 restarted; 1 run again by someone else since the stop"),
+        "{said}"
+    );
+
+    // A user running A twice (a double click) before the restore: both are A's; B is sent.
+    let env = Env::small();
+    let (a, b) = shut_down_two_jobs_of_one_command(&env, false);
+    env.sim.restart_job_by_user(&a, false).unwrap();
+    env.sim.restart_job_by_user(&a, false).unwrap();
+    env.expect_violations();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!(env.sim.restarts_of(&b), 1, "B never restarted: {said}");
+    assert_eq!(env.sim.restarts_of(&a), 2, "the user's two: {said}");
+}
+
+/// One Job's restart was refused until the run ended; then a user ran the other Job of that
+/// command and title again. The retry cannot tell whose run that is: it sends nothing.
+#[test]
+fn a_retry_does_not_take_another_jobs_second_run_for_its_restart() {
+    let env = Env::small();
+    let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
+    refuse(&env, "POST /v4/jobs/restart", Some(&b), 500, None);
+    let out = env.run_op("restore", &["--restart-jobs", "-m", "1"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert_eq!((env.sim.restarts_of(&a), env.sim.restarts_of(&b)), (1, 0));
+    refuse_nothing(&env);
+    env.sim.restart_job_by_user(&a, false).unwrap();
+    env.expect_violations();
+    let out = env.run_op("restore", &["--restart-jobs", "--retry-failed"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(env.sim.restarts_of(&b), 0, "{said}");
+    assert!(!said.contains("by someone else"), "{said}");
+    assert_cannot_be_told(&env, &[&b], &said);
 }
 
 /// dmm is killed while its first restart of a command is done but unanswered; meanwhile the
@@ -310,7 +371,7 @@ fn a_users_restart_of_one_of_two_jobs_of_a_command_is_credited_to_neither() {
 #[test]
 fn a_restart_whose_outcome_is_unknown_stops_the_other_jobs_restart_of_that_command() {
     let env = Env::small();
-    let (a, b) = shut_down_two_jobs_of_one_command(&env);
+    let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
     env.sim
         .set_faults(FaultsPatch {
             answer_delay_ms: Some(30_000),
@@ -343,7 +404,35 @@ fn a_restart_whose_outcome_is_unknown_stops_the_other_jobs_restart_of_that_comma
         (1, 1),
         "{said}"
     );
-    assert_both_cannot_be_told(&env, [&first, &other], &said);
+    assert_cannot_be_told(&env, &[&first, &other], &said);
+}
+
+/// The backend that stamps jobs runs 2 s behind the gateway whose `Date` headers the client
+/// measures: a restart whose answer was lost shows a job stamped before the attempt. It is not
+/// taken for proof that the restart did not run: nothing is sent again.
+#[test]
+fn a_lost_restart_answer_under_a_skewed_stamp_clock_is_never_sent_again() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    env.sim
+        .set_faults(FaultsPatch {
+            stamp_skew_ms: Some(-2_000),
+            refuse: Some(vec![RefuseRule {
+                route: "POST /v4/jobs/restart".into(),
+                execution_id: None,
+                status: 504,
+                times: Some(1),
+                after_applying: true,
+                retry_after: None,
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(env.sim.restarts_of(&job), 1, "it ran twice: {said}");
+    assert!(!said.contains("Jobs: 1 restarted"), "{said}");
+    assert_cannot_be_told(&env, &[&job], &said);
 }
 
 /// A restore without --restart-jobs: the report's Jobs line says what `status` and the

@@ -142,6 +142,16 @@ struct Args {
         help_heading = "Capacity"
     )]
     slow_from_pct: u32,
+    /// Jobs' time stamps run this many milliseconds ahead (negative: behind) of the clock of
+    /// the Date headers, as when the gateway and the backend that stamps run on other machines.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        help_heading = "Faults"
+    )]
+    stamp_skew_ms: i64,
 }
 
 impl Args {
@@ -169,6 +179,7 @@ impl Args {
                 capacity_rps: self.capacity_rps,
                 capacity_queue_ms: self.capacity_queue_ms,
                 list_row_us: self.list_row_us,
+                stamp_skew_ms: self.stamp_skew_ms,
                 slow_from_pct: self.slow_from_pct,
                 refuse: Vec::new(),
             });

@@ -37,6 +37,8 @@ pub struct RestartCandidate {
     pub by_me: bool,
     /// Who started it, as the API names them.
     pub started_by: String,
+    /// Its title: a restart keeps its original's.
+    pub title: Option<String>,
 }
 
 /// How a kind's executions come back on restore.

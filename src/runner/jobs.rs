@@ -143,7 +143,9 @@ impl RestartFate {
             }
             RestartFate::Restarted { job } => format!("restarted as job {job}"),
             RestartFate::RestartedByOther { job, by } => {
-                format!("restarted by someone else ({by}, as job {job}); dmm sent nothing")
+                format!(
+                    "run again by someone else since the stop ({by}, as job {job}); dmm sent nothing"
+                )
             }
             RestartFate::Failed(why) => format!("restart failed: {why}"),
             RestartFate::Undecidable(why) => format!("cannot tell whether it ran: {why}"),
@@ -279,7 +281,7 @@ impl JobsOfShutdown {
             say(self.restarted, "restarted");
             say(
                 self.restarted_by_others,
-                "already restarted by someone else during the window (not restarted again)",
+                "run again by someone else since the stop (taken as their restart: not restarted again)",
             );
             say(self.restart_failed, "whose restart FAILED (not restarted)");
             say(

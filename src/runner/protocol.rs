@@ -547,7 +547,7 @@ pub(crate) fn restart_target_gone(error: &str) -> Record {
 pub(crate) fn restarted_by_someone_else(id: &str, by: &str) -> Record {
     Record {
         to: StepPhase::Skipped(format!(
-            "already restarted by someone else during the window ({by}, as job {id}); not restarted again, so that it does not run twice"
+            "a job of its command was started by {by} since the shutdown stopped it (job {id}): taken as its restart, and not restarted again, so that it does not run twice"
         )),
         http_status: None,
         message: None,

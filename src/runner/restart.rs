@@ -66,12 +66,27 @@ pub(crate) struct Claims {
     pub rivals: Vec<i64>,
     /// When the original's stop was recorded (our clock), where the journal has it.
     pub stopped_at_ms: Option<i64>,
-    /// The Jobs of the same traces still to restart (no effect, not decided), this one
-    /// included, in a fixed order: who is credited which of someone else's restarts.
-    pub group: Vec<String>,
+    /// Every Job of the same traces the shutdown of this cycle had a step for, this one
+    /// included, with its title: whose runs someone else's jobs could be.
+    pub group: Vec<GroupMember>,
     /// When dmm first recorded a restart attempt of these traces in this cycle (our clock): a
     /// job by this identity submitted since may be a copy of dmm's own request.
     pub own_attempts_since: Option<i64>,
+}
+
+/// How far the clock that stamps jobs (`submissionTime`) may be from the clock of the `Date`
+/// headers the client measures the server's by: the gateway that answers and the backend that
+/// stamps run on different machines. A job stamped this close before a moment of ours cannot be
+/// told to be before or after it, so it is never evidence either way: looks ask from this much
+/// earlier, and a job in the margin makes the look undecided rather than guess.
+pub(crate) const STAMP_MARGIN_MS: i64 = 60_000;
+
+/// A Job of the same traces as a restart step's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct GroupMember {
+    pub execution: String,
+    /// As listed; a restart keeps its original's title.
+    pub title: Option<String>,
 }
 
 /// Judges the candidates a look found for the step restarting `original`, whose current
@@ -92,11 +107,15 @@ pub(crate) fn judge(
         .unwrap_or(attempt_ms);
     let open: Vec<&RestartCandidate> = candidates
         .iter()
-        .filter(|c| c.by_me && c.submitted_ms >= since && !claims.claimed.contains(&c.id))
+        .filter(|c| {
+            c.by_me
+                && c.submitted_ms >= since.saturating_sub(STAMP_MARGIN_MS)
+                && !claims.claimed.contains(&c.id)
+        })
         .collect();
     if let Some(own) = open
         .iter()
-        .find(|c| c.restart_of.as_deref() == Some(original))
+        .find(|c| c.restart_of.as_deref() == Some(original) && c.submitted_ms >= since)
     {
         return RestartSearch::Found {
             id: own.id.clone(),
@@ -107,6 +126,13 @@ pub(crate) fn judge(
         .into_iter()
         .filter(|c| c.restart_of.is_none())
         .collect();
+    untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
+    // A job stamped within the margin before the attempt may be its effect under a skewed
+    // clock, or a job of the same identity's from just before: either guess could run a job
+    // twice or credit the wrong one.
+    if untied.iter().any(|c| c.submitted_ms < since) {
+        return RestartSearch::Ambiguous(untied.iter().map(|c| c.id.clone()).collect());
+    }
     let rivals = claims.rivals.len();
     match untied.len() {
         0 => RestartSearch::NotFound,
@@ -117,7 +143,6 @@ pub(crate) fn judge(
         n if n == rivals + 1 => {
             // Every unresolved restart of these traces ran, once each: credited in the order
             // they were recorded, to the jobs in the order they were submitted.
-            untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
             let place = claims.rivals.iter().filter(|&&r| r < attempt_ms).count();
             RestartSearch::Found {
                 id: untied[place].id.clone(),
@@ -149,12 +174,15 @@ pub(crate) fn before_restart<'c>(
     candidates: &'c [RestartCandidate],
     claims: &Claims,
 ) -> BeforeRestart<'c> {
-    let Some(since) = claims.stopped_at_ms else {
+    let Some(stopped) = claims.stopped_at_ms else {
         return BeforeRestart::Send;
     };
     let open: Vec<&RestartCandidate> = candidates
         .iter()
-        .filter(|c| c.submitted_ms >= since && !claims.claimed.contains(&c.id))
+        .filter(|c| {
+            c.submitted_ms >= stopped.saturating_sub(STAMP_MARGIN_MS)
+                && !claims.claimed.contains(&c.id)
+        })
         .collect();
     if let Some(tied) = open
         .iter()
@@ -162,40 +190,63 @@ pub(crate) fn before_restart<'c>(
     {
         return BeforeRestart::RestartedBy(tied);
     }
+    let title_of = |execution: &str| {
+        claims
+            .group
+            .iter()
+            .find(|m| m.execution == execution)
+            .and_then(|m| m.title.as_deref())
+    };
+    let mine = title_of(original);
+    // A job titled as another Job of these traces, and not as this one, is a run of that one
+    // (a restart keeps its original's title): never this one's restart.
+    let anothers = |c: &RestartCandidate| {
+        c.title.as_deref().is_some_and(|t| {
+            Some(t) != mine
+                && claims
+                    .group
+                    .iter()
+                    .any(|m| m.execution != original && m.title.as_deref() == Some(t))
+        })
+    };
     let mut untied: Vec<&RestartCandidate> = open
         .into_iter()
-        .filter(|c| c.restart_of.is_none())
+        .filter(|c| c.restart_of.is_none() && !anothers(c))
         .collect();
     if untied.is_empty() {
         return BeforeRestart::Send;
     }
     untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
     let ids = || untied.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
-    let maybe_dmms_own = |c: &&&RestartCandidate| {
+    let maybe_dmms_own = |c: &RestartCandidate| {
         c.by_me
             && claims
                 .own_attempts_since
-                .is_some_and(|t| c.submitted_ms >= t)
+                .is_some_and(|t| c.submitted_ms >= t.saturating_sub(STAMP_MARGIN_MS))
     };
-    if !claims.rivals.is_empty() || untied.iter().any(|c| maybe_dmms_own(&c)) {
+    let in_margin = |c: &RestartCandidate| c.submitted_ms < stopped;
+    if !claims.rivals.is_empty() || untied.iter().any(|c| maybe_dmms_own(c) || in_margin(c)) {
         return BeforeRestart::CannotTell(ids());
     }
-    let mut group: Vec<&str> = claims.group.iter().map(String::as_str).collect();
-    if !group.contains(&original) {
-        group.push(original);
-    }
-    group.sort_unstable();
-    if untied.len() < group.len() {
+    // The Jobs of these traces these jobs could be runs of: this one, and every other whose
+    // title does not tell it apart, whether it still waits or was restarted already (a user may
+    // run a restarted Job again). Only when that is this Job alone is the job its restart.
+    let alike = claims
+        .group
+        .iter()
+        .filter(|m| m.execution != original)
+        .filter(|m| m.title.is_none() || mine.is_none() || m.title.as_deref() == mine)
+        .count();
+    if alike > 0 {
         return BeforeRestart::CannotTell(ids());
     }
-    let place = group.iter().position(|g| *g == original).unwrap_or(0);
-    BeforeRestart::RestartedBy(untied[place])
+    BeforeRestart::RestartedBy(untied[0])
 }
 
 /// Why a restart step that cannot tell whether someone else restarted its Job ends `Failed`.
 pub(crate) fn cannot_tell_whose(jobs: &[String], group: usize) -> String {
     format!(
-        "cannot tell whether someone else restarted this job: job(s) {} of the same command were submitted since it was stopped, and {group} job(s) of this command wait for a restart; not sent, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
+        "cannot tell whether someone else restarted this job: job(s) {} of the same command were submitted around or since its stop, and could as well be runs of another of the {group} Job(s) of this command, or copies of dmm's own restarts; not sent, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
         jobs.join(", ")
     )
 }
@@ -281,12 +332,15 @@ impl RestartBook {
                 .filter(|s| s.key.kind == key.kind && s.cycle >= self.cycle)
                 .filter(|s| s.detail.as_ref().is_some_and(|d| traces_of(d) == mine))
         };
-        let group = same_traces()
-            .filter(|s| s.key == *key || s.effect.is_none())
-            .filter(|s| {
-                s.key == *key || !matches!(s.phase, StepPhase::Confirmed | StepPhase::Skipped(_))
+        let group = originals
+            .iter()
+            .filter(|s| s.key.kind == key.kind && s.cycle >= self.cycle)
+            .filter_map(|s| Some((s, StepDetail::read(s.detail.as_ref())?)))
+            .filter(|(_, d)| traces_of(&d.identity_value()) == mine)
+            .map(|(s, d)| GroupMember {
+                execution: s.key.execution.clone(),
+                title: d.text("title").map(str::to_owned),
             })
-            .map(|s| s.key.execution.clone())
             .collect();
         let own_attempts_since = same_traces()
             .filter(|s| s.attempts >= 1)
@@ -334,6 +388,7 @@ mod tests {
             submitted_ms: at,
             by_me,
             started_by: if by_me { "dmm" } else { "alice" }.into(),
+            title: None,
         }
     }
 
@@ -432,10 +487,11 @@ mod tests {
     /// never dmm's effect; one submitted after by someone else is not either.
     #[test]
     fn only_a_job_by_this_identity_after_the_attempt_is_its_effect() {
+        // 7 s before: within the clock margin, so not taken for dmm's either way.
         let before = mine("u", T - 7_000);
         assert_eq!(
             judge("a", T, &[before], &claims(&[], &[])),
-            RestartSearch::NotFound
+            RestartSearch::Ambiguous(vec!["u".into()])
         );
         let theirs = c("u", None, T + 5, false);
         assert_eq!(
@@ -468,7 +524,7 @@ mod tests {
             Some("u1")
         );
         // Before the stop: not a restart of it.
-        let early = c("u0", None, T - 120_000, false);
+        let early = c("u0", None, T - 60_000 - STAMP_MARGIN_MS - 1, false);
         assert_eq!(before_restart("j", &[early], &cl), BeforeRestart::Send);
         // Claimed (another step's effect), or tied to another job: not it.
         assert_eq!(
@@ -484,37 +540,67 @@ mod tests {
         );
     }
 
-    fn group_of(members: &[&str]) -> Claims {
+    /// Jobs of one command: (execution, title).
+    fn group_of(members: &[(&str, Option<&str>)]) -> Claims {
         Claims {
-            group: members.iter().map(|m| m.to_string()).collect(),
+            group: members
+                .iter()
+                .map(|(m, t)| GroupMember {
+                    execution: m.to_string(),
+                    title: t.map(str::to_owned),
+                })
+                .collect(),
             ..claims(&[], &[])
         }
     }
 
-    /// Two Jobs of one command wait for a restart and a user restarted one of them: which one
-    /// cannot be told, so neither step takes the user's job for its own, nor sends.
+    fn titled(id: &str, title: &str, at: i64, by_me: bool) -> RestartCandidate {
+        RestartCandidate {
+            title: Some(title.into()),
+            ..c(id, None, at, by_me)
+        }
+    }
+
+    /// Two Jobs of one command and title, and a user restarted one of them: which one cannot
+    /// be told, so neither step takes the user's job for its own, nor sends. The same when the
+    /// other was already restarted by dmm (the user may have run it again).
     #[test]
-    fn one_users_restart_among_two_jobs_of_a_command_cannot_be_told() {
-        let user = [c("u1", None, T - 30_000, false)];
+    fn one_users_restart_among_two_jobs_alike_cannot_be_told() {
+        let user = [titled("u1", "train", T - 30_000, false)];
+        let both = group_of(&[("a", Some("train")), ("b", Some("train"))]);
         for original in ["a", "b"] {
             assert_eq!(
-                before_restart(original, &user, &group_of(&["a", "b"])),
+                before_restart(original, &user, &both),
                 BeforeRestart::CannotTell(vec!["u1".into()]),
                 "{original}"
             );
         }
+        // Two jobs for two Jobs alike: one user may have run the same one twice.
+        let twice = [
+            titled("u1", "train", T - 30_000, false),
+            titled("u2", "train", T - 20_000, false),
+        ];
+        assert!(matches!(
+            before_restart("b", &twice, &both),
+            BeforeRestart::CannotTell(_)
+        ));
     }
 
-    /// As many restarts by others as Jobs waiting: every one was restarted, credited in order.
+    /// Titles tell Jobs of one command apart: a job titled as another Job is that one's run.
     #[test]
-    fn as_many_restarts_by_others_as_jobs_waiting_are_credited_in_order() {
+    fn a_job_titled_as_another_job_of_the_command_is_that_ones() {
+        let two = group_of(&[("a", Some("train-A")), ("b", Some("train-B"))]);
         let users = [
-            c("u2", None, T - 10_000, false),
-            c("u1", None, T - 30_000, false),
+            titled("u1", "train-A", T - 30_000, false),
+            titled("u2", "train-A", T - 20_000, false),
         ];
-        let cl = group_of(&["b", "a"]);
-        assert_eq!(whose(&before_restart("a", &users, &cl)), Some("u1"));
-        assert_eq!(whose(&before_restart("b", &users, &cl)), Some("u2"));
+        assert_eq!(before_restart("b", &users, &two), BeforeRestart::Send);
+        // For A the jobs are not told apart from another Job's: A alone has that title.
+        assert_eq!(
+            whose(&before_restart("a", &users, &two)),
+            Some("u1"),
+            "the earliest of them"
+        );
     }
 
     /// A job by this identity submitted after dmm began restarting the command may be a copy
@@ -524,14 +610,44 @@ mod tests {
         let copy = [c("a3", None, T + 2_000, true)];
         let cl = Claims {
             own_attempts_since: Some(T),
-            ..group_of(&["b"])
+            ..group_of(&[("b", None)])
         };
         assert_eq!(
             before_restart("b", &copy, &cl),
             BeforeRestart::CannotTell(vec!["a3".into()])
         );
-        // The key's owner restarting it from the UI before any of dmm's restarts: theirs.
-        let owners = [c("o1", None, T - 5_000, true)];
+        // The key's owner restarting it from the UI well before any of dmm's restarts: theirs.
+        let owners = [c("o1", None, T - STAMP_MARGIN_MS - 1, true)];
+        let cl = Claims {
+            own_attempts_since: Some(T),
+            stopped_at_ms: Some(T - 200_000),
+            ..group_of(&[("b", None)])
+        };
         assert_eq!(whose(&before_restart("b", &owners, &cl)), Some("o1"));
+    }
+
+    /// A job stamped within the clock margin of the stop, or of an attempt, cannot be told to
+    /// be before or after it: it decides nothing, and no restart is sent over it.
+    #[test]
+    fn a_job_stamped_within_the_clock_margin_decides_nothing() {
+        let cl = claims(&[], &[]);
+        let stopped = cl.stopped_at_ms.unwrap();
+        let near_stop = [c("u", None, stopped - 2_000, false)];
+        assert_eq!(
+            before_restart("j", &near_stop, &cl),
+            BeforeRestart::CannotTell(vec!["u".into()])
+        );
+        // dmm's own restart, whose stamp a skewed clock put 2 s before the attempt.
+        let skewed = [mine("x", T - 2_000)];
+        assert_eq!(
+            judge("a", T, &skewed, &claims(&[], &[])),
+            RestartSearch::Ambiguous(vec!["x".into()])
+        );
+        // Well before the margin: not this attempt's.
+        let earlier = [mine("x", T - STAMP_MARGIN_MS - 1)];
+        assert_eq!(
+            judge("a", T, &earlier, &claims(&[], &[])),
+            RestartSearch::NotFound
+        );
     }
 }

@@ -23,7 +23,7 @@ use super::protocol::{
 use super::record::StepDetail;
 use super::report::Reporter;
 use super::restart::{
-    BeforeRestart, RestartBook, RestartSearch, before_restart, judge, rfc3339_ms,
+    BeforeRestart, RestartBook, RestartSearch, STAMP_MARGIN_MS, before_restart, judge, rfc3339_ms,
 };
 use super::stats::RunStats;
 use crate::domino::{ApiError, ExecutionKind, Observed, counting_retries};
@@ -357,7 +357,10 @@ impl<'a> Step<'a> {
         let Some(since) = claims.stopped_at_ms else {
             return Ok(false);
         };
-        let candidates = match self.restart_candidates(since).await? {
+        let candidates = match self
+            .restart_candidates(since.saturating_sub(STAMP_MARGIN_MS))
+            .await?
+        {
             Ok(candidates) => candidates,
             Err(record) => {
                 self.apply(record, self.record.attempts).await?;
@@ -558,7 +561,10 @@ impl<'a> Step<'a> {
         loop {
             let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
             let since = claims.rivals.iter().copied().fold(attempt_ms, i64::min);
-            let candidates = match self.restart_candidates(since).await? {
+            let candidates = match self
+                .restart_candidates(since.saturating_sub(STAMP_MARGIN_MS))
+                .await?
+            {
                 Ok(candidates) => candidates,
                 Err(record) => {
                     self.apply(record, attempt).await?;

@@ -45,6 +45,10 @@ pub struct Faults {
     /// A listing (a GET answered with an array, bare or in `data`) takes this many microseconds
     /// more per row it returns: a real server reads and serializes each row.
     pub list_row_us: u64,
+    /// Jobs' time stamps (`submissionTime`, `completedTime`) are this far ahead (negative:
+    /// behind) of the clock of the `Date` headers: the gateway that answers and the backend that
+    /// stamps run on different machines.
+    pub stamp_skew_ms: i64,
     /// From this share (percent) of the capacity (`capacity_rps`, else `max_rps`) on, measured
     /// over the last second of arrivals, answers slow down: up to [`KNEE_SLOWDOWN`] more at the
     /// capacity, in proportion beyond the knee. 0: no knee.
@@ -118,6 +122,7 @@ impl Default for Faults {
             capacity_rps: 0,
             capacity_queue_ms: 50,
             list_row_us: 0,
+            stamp_skew_ms: 0,
             slow_from_pct: 0,
             refuse: Vec::new(),
         }
@@ -178,6 +183,7 @@ pub struct FaultsPatch {
     pub capacity_rps: Option<u32>,
     pub capacity_queue_ms: Option<u64>,
     pub list_row_us: Option<u64>,
+    pub stamp_skew_ms: Option<i64>,
     pub slow_from_pct: Option<u32>,
     pub refuse: Option<Vec<RefuseRule>>,
 }
@@ -199,6 +205,7 @@ impl FaultsPatch {
             capacity_rps: Some(faults.capacity_rps),
             capacity_queue_ms: Some(faults.capacity_queue_ms),
             list_row_us: Some(faults.list_row_us),
+            stamp_skew_ms: Some(faults.stamp_skew_ms),
             slow_from_pct: Some(faults.slow_from_pct),
             refuse: Some(faults.refuse.clone()),
         }
@@ -224,6 +231,7 @@ impl FaultsPatch {
             capacity_rps,
             capacity_queue_ms,
             list_row_us,
+            stamp_skew_ms,
             slow_from_pct
         );
         if let Some(rules) = &self.refuse {

@@ -211,6 +211,11 @@ impl SimHandle {
         self.sim.add_job(project_id, command, true, false)
     }
 
+    /// Gives the Job `job_id` this title (Jobs of one command often share one).
+    pub fn retitle_job(&self, job_id: &str, title: &str) -> Result<(), Refusal> {
+        self.sim.deployment().retitle_job(job_id, title)
+    }
+
     /// A user restarts the Job `job_id` from the UI now (as `simulator::SOMEONE_ELSE`, or with
     /// the same identity as the tool's key); returns the new job's id.
     pub fn restart_job_by_user(&self, job_id: &str, as_principal: bool) -> Result<String, Refusal> {

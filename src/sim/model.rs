@@ -641,6 +641,13 @@ impl Deployment {
     /// title and command, started by `started_by` (id, username), submitted now, `Queued` until
     /// the transition time has passed. Not state-setting: every call makes a new job. Returns
     /// the new job's id.
+    /// Gives the Job `job_id` this title (a restart keeps its original's): Jobs of one command
+    /// often share a title too (a nightly and its manual re-run).
+    pub fn retitle_job(&mut self, job_id: &str, title: &str) -> Result<(), Refusal> {
+        self.get_mut(Kind::Job, job_id)?.name = title.to_owned();
+        Ok(())
+    }
+
     pub fn restart_job(
         &mut self,
         job_id: &str,

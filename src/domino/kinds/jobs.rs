@@ -461,6 +461,7 @@ impl ExecutionKind for Jobs {
                         .clone()
                         .or_else(|| job.started_by.id.clone())
                         .unwrap_or_else(|| "?".into()),
+                    title: job.title,
                     id: job.id,
                     restart_of: job.restart_of,
                     submitted_ms,

@@ -214,7 +214,7 @@ async fn list(
         .into_iter()
         .skip((page_no - 1).saturating_mul(page_size))
         .take(page_size)
-        .map(|e| job_json(e, now, d.epoch_ms))
+        .map(|e| job_json(e, now, stamp_epoch(&sim, d.epoch_ms)))
         .collect();
     Ok(Json(json!({ "jobs": jobs, "totalCount": total })))
 }
@@ -228,7 +228,14 @@ async fn read(
     let job = d
         .get(Kind::Job, &job_id)
         .ok_or_else(|| Refusal::NotFound(format!("no job with id {job_id}")))?;
-    Ok(Json(job_json(job, now, d.epoch_ms)))
+    Ok(Json(job_json(job, now, stamp_epoch(&sim, d.epoch_ms))))
+}
+
+/// The wall-clock start that Jobs' stamps count from: the simulator's, moved by the stamp skew
+/// fault (a backend whose clock is not the gateway's).
+fn stamp_epoch(sim: &Shared, epoch_ms: u64) -> u64 {
+    let skew = sim.injector().faults.stamp_skew_ms;
+    u64::try_from((epoch_ms as i64).saturating_add(skew)).unwrap_or(0)
 }
 
 /// The body as a JSON object, or the 400 Domino answers.
@@ -275,7 +282,7 @@ async fn stop(
         let ended_at_start = d.stop_job(project_id, job_id, commit_results, now)?;
         let job = d
             .get(Kind::Job, job_id)
-            .map(|e| job_json(e, now, d.epoch_ms))
+            .map(|e| job_json(e, now, stamp_epoch(&sim, d.epoch_ms)))
             .unwrap_or(Value::Null);
         (ended_at_start, job)
     };
@@ -336,7 +343,7 @@ async fn restart(
         };
         let new_job = d
             .get(Kind::Job, &new_id)
-            .map(|e| job_json(e, now, d.epoch_ms))
+            .map(|e| job_json(e, now, stamp_epoch(&sim, d.epoch_ms)))
             .unwrap_or(Value::Null);
         (
             new_job,
