@@ -461,3 +461,34 @@ fn the_reports_jobs_line_after_a_restore_without_restart_jobs_says_left_stopped(
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(page.contains(line), "{page}");
 }
+
+/// A second job of a command dmm restarted appears by dmm's own identity after its restart (a
+/// copy of the request that landed late, or someone using the same key): nothing in the steps
+/// notices, so the restore's verification does. It fails, and `next:` says to look.
+#[test]
+fn a_job_run_twice_after_its_restart_fails_the_verification() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(3_000),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let mut child = env.spawn_op("restore", &["--restart-jobs"]);
+    wait_for(Duration::from_secs(60), "dmm's restart done", || {
+        env.sim.restarts_of(&job) == 1
+    });
+    let copy = env.sim.restart_job_by_user(&job, true).unwrap();
+    env.expect_violations();
+    let out = child_output(&mut child, Duration::from_secs(120));
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(env.sim.restarts_of(&job), 2);
+    assert!(said.contains("Jobs: 1 restarted"), "{said}");
+    assert!(said.contains("verification: FAILED"), "{said}");
+    assert!(said.contains("ran more than once"), "{said}");
+    assert!(said.contains(&copy), "the extra job is named: {said}");
+    let next = said.lines().find(|l| l.starts_with("next:")).unwrap_or("");
+    assert!(next.contains("look at the last verification"), "{said}");
+}

@@ -456,6 +456,7 @@ fn finding_word(f: &Finding) -> &'static str {
         Finding::Drift => "started during maintenance",
         Finding::Skipped => "skipped",
         Finding::Unknown => "state unknown",
+        Finding::ExtraRun => "runs more than once",
     }
 }
 

@@ -17,7 +17,7 @@ use super::report::{Reporter, RunReport, VerificationOutcome};
 use super::stats::RunStats;
 use super::summary::RunSummary;
 use super::sweep::{SWEEP_ROUNDS, late_live, swept_items};
-use super::verify::{Expectation, check_and_scan};
+use super::verify::{Expectation, Verification, check_and_scan};
 use crate::domino::ApiError;
 use crate::journal::{JournalError, JournalRead, Operation, RunOutcome, RunStart};
 use crate::snapshot::Kind;
@@ -222,6 +222,10 @@ impl Prepared {
         } else {
             VerificationOutcome::Skipped
         };
+        let mut verification = verification;
+        if let VerificationOutcome::Checked(v) = &mut verification {
+            self.check_extra_runs(v).await?;
+        }
         self.record_verification(run_id, &verification)?;
         let reopened = match &verification {
             VerificationOutcome::Checked(v) => self.reopen_mismatches(run_id, v)?,
@@ -252,6 +256,34 @@ impl Prepared {
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
+    }
+
+    /// After a restore covering Jobs: a Job dmm restarted that runs more than once (a late copy
+    /// of a restart) fails the verification ([`super::extra_runs`]). A listing that cannot be
+    /// had leaves it unchecked, and says so.
+    async fn check_extra_runs(&self, v: &mut Verification) -> Result<(), JournalError> {
+        let jobs_covered =
+            self.selection.only.is_empty() || self.selection.only.contains(&Kind::Job);
+        if self.selection.op != Operation::Restore || !jobs_covered {
+            return Ok(());
+        }
+        let steps = self.journal.steps(None)?;
+        let api = self.deployment.kind(Kind::Job);
+        match super::extra_runs::extra_runs(&steps, self.plan.cycle, &api).await {
+            Ok(items) if !items.is_empty() => {
+                tracing::warn!(
+                    "verification: {} job(s) of a command dmm restarted run more than once",
+                    items.len()
+                );
+                v.items.extend(items);
+                v.passed = false;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "verification could not list the projects of the restarted Jobs ({e}): whether one runs more than once was not checked"
+            ),
+        }
+        Ok(())
     }
 
     /// The kinds of the snapshot this operation has not finished, whatever this run covered.

@@ -11,6 +11,7 @@ mod cancel;
 mod engine;
 mod error;
 mod execute;
+mod extra_runs;
 mod health;
 mod jobs;
 mod live;

@@ -34,6 +34,9 @@ pub enum Finding {
     Skipped,
     /// The API could not tell.
     Unknown,
+    /// After a restore: a job of a command dmm restarted, by dmm's identity, that no step
+    /// claims (a late copy of a restart): a Job runs more than once.
+    ExtraRun,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -218,6 +218,7 @@ pub fn print_verification(v: &Verification, verbose: bool) {
             Finding::Drift => "drift",
             Finding::Skipped => "skipped",
             Finding::Unknown => "unknown",
+            Finding::ExtraRun => "ran more than once",
         };
         outln!(
             "  {label:<13} {} '{}' ({}), id {}: {}",
