@@ -492,3 +492,48 @@ fn a_job_run_twice_after_its_restart_fails_the_verification() {
     let next = said.lines().find(|l| l.starts_with("next:")).unwrap_or("");
     assert!(next.contains("look at the last verification"), "{said}");
 }
+
+/// A user stopped and restarted a Job while dmm's stop of it was on its way; the shutdown's
+/// verification then swept that new run and stopped it too. The restore restarts the command
+/// once: the swept run is the Job's run since its stop, not a second Job to restart beside it.
+#[test]
+fn a_users_restart_swept_by_the_shutdown_is_restarted_once_not_twice() {
+    let env = Env::small();
+    let project = env.sim.add_empty_project("etl");
+    let job = env.sim.add_job(&project, "python etl.py").unwrap();
+    env.take_snapshot();
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(4_000),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let mut child = env.spawn_op("shutdown", &[]);
+    wait_for(Duration::from_secs(60), "the Job stopped", || {
+        !env.sim.running_ids(Kind::Job).contains(&job)
+    });
+    let theirs = env.sim.restart_job_by_user(&job, false).unwrap();
+    let out = child_output(&mut child, Duration::from_secs(120));
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        !env.sim.running_ids(Kind::Job).contains(&theirs),
+        "the sweep stops the user's run: {}",
+        text(&out)
+    );
+    refuse_nothing(&env);
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(0),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 0, "{said}");
+    assert_eq!(
+        (env.sim.restarts_of(&job), env.sim.restarts_of(&theirs)),
+        (1, 1),
+        "the command runs once again, as the user's run's restart: {said}"
+    );
+    assert_eq!(env.sim.running_ids(Kind::Job).len(), 1, "{said}");
+}

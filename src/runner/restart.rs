@@ -87,6 +87,9 @@ pub(crate) struct GroupMember {
     pub execution: String,
     /// As listed; a restart keeps its original's title.
     pub title: Option<String>,
+    /// When the shutdown planned its step (our clock): a Job planned after this one's stop
+    /// was found running since (swept), and may be someone's run of this one.
+    pub planned_at_ms: Option<i64>,
 }
 
 /// Judges the candidates a look found for the step restarting `original`, whose current
@@ -177,11 +180,21 @@ pub(crate) fn before_restart<'c>(
     let Some(stopped) = claims.stopped_at_ms else {
         return BeforeRestart::Send;
     };
+    // Another Job of these traces the shutdown stopped is an original, but one submitted since
+    // this one was stopped is someone's run of this command too (a user stopped and restarted
+    // it while dmm's stop was on its way, and the shutdown then swept and stopped that run).
+    let late_original = |c: &RestartCandidate| {
+        c.id != original
+            && claims
+                .group
+                .iter()
+                .any(|m| m.execution == c.id && m.planned_at_ms.is_some_and(|at| at > stopped))
+    };
     let open: Vec<&RestartCandidate> = candidates
         .iter()
         .filter(|c| {
             c.submitted_ms >= stopped.saturating_sub(STAMP_MARGIN_MS)
-                && !claims.claimed.contains(&c.id)
+                && (!claims.claimed.contains(&c.id) || late_original(c))
         })
         .collect();
     if let Some(tied) = open
@@ -234,7 +247,7 @@ pub(crate) fn before_restart<'c>(
     let alike = claims
         .group
         .iter()
-        .filter(|m| m.execution != original)
+        .filter(|m| m.execution != original && !untied.iter().any(|c| c.id == m.execution))
         .filter(|m| m.title.is_none() || mine.is_none() || m.title.as_deref() == mine)
         .count();
     if alike > 0 {
@@ -340,6 +353,7 @@ impl RestartBook {
             .map(|(s, d)| GroupMember {
                 execution: s.key.execution.clone(),
                 title: d.text("title").map(str::to_owned),
+                planned_at_ms: rfc3339_ms(&s.created_at),
             })
             .collect();
         let own_attempts_since = same_traces()
@@ -548,6 +562,7 @@ mod tests {
                 .map(|(m, t)| GroupMember {
                     execution: m.to_string(),
                     title: t.map(str::to_owned),
+                    planned_at_ms: Some(T),
                 })
                 .collect(),
             ..claims(&[], &[])
@@ -649,5 +664,21 @@ mod tests {
             judge("a", T, &earlier, &claims(&[], &[])),
             RestartSearch::NotFound
         );
+    }
+
+    /// A user stopped and restarted C while dmm's stop of it was on its way; the shutdown then
+    /// swept that run, C2, and stopped it too. C2 is C's run since its stop: C is not restarted
+    /// (C2's own step restarts it), or the command would run twice. A swept Job of another title
+    /// (a schedule's run) is its own Job.
+    #[test]
+    fn a_swept_run_of_the_job_since_its_stop_is_its_restart() {
+        let mut cl = group_of(&[("c", Some("etl")), ("c2", Some("etl"))]);
+        cl.claimed = ["c".to_string(), "c2".to_string()].into();
+        let swept = [titled("c2", "etl", T - 30_000, false)];
+        assert_eq!(whose(&before_restart("c", &swept, &cl)), Some("c2"));
+        let mut cl = group_of(&[("c", Some("etl")), ("l", Some("etl nightly"))]);
+        cl.claimed = ["c".to_string(), "l".to_string()].into();
+        let scheduled = [titled("l", "etl nightly", T - 30_000, false)];
+        assert_eq!(before_restart("c", &scheduled, &cl), BeforeRestart::Send);
     }
 }
