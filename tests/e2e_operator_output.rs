@@ -105,13 +105,15 @@ fn restore_and_verify_fit_one_screen_at_ten_thousand_executions() {
     let out = env.run_op("restore", &fast);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let all = text(&out);
-    let lines = all.lines().count();
+    // Without a terminal the stages and a heartbeat are logged: a few lines, not one per step.
+    let progress = all.lines().filter(|l| l.contains(" INFO ")).count();
+    assert!(progress <= 60, "{progress} progress lines:\n{all}");
+    let lines = all.lines().count() - progress;
     assert!(lines <= 40, "restore printed {lines} lines:\n{all}");
     assert!(
         all.contains("Workspaces: restart manually"),
         "the skipped Workspaces are counted: {all}"
     );
-    assert!(!all.contains(" INFO "), "no log lines by default: {all}");
 
     let out = env.run(&[
         "verify",

@@ -432,3 +432,89 @@ fn at_the_deadline_the_run_stops_sending_records_why_and_exits_3() {
     assert_eq!(code(&out), 2, "{}", text(&out));
     assert!(text(&out).contains("has passed already"), "{}", text(&out));
 }
+
+/// Without a terminal and without -v, a run is not silent between its plan and its end: a line
+/// as each stage and the verification begin and end, and a heartbeat with how far it is. In the
+/// JSON log format they are events; --quiet silences them.
+#[test]
+fn a_run_without_a_terminal_says_how_far_it_is() {
+    let env = spread_env();
+    env.take_snapshot();
+    let out = env.run(&[
+        "shutdown",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--rate-limit",
+        "10",
+        "--concurrency",
+        "2",
+        "--progress-every",
+        "1s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let heartbeats: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("shutdown: ") && l.contains(" step(s) ended ("))
+        .collect();
+    assert!(heartbeats.len() >= 2, "{log}");
+    assert!(
+        heartbeats
+            .iter()
+            .any(|l| l.contains("App ") && l.contains(" failed, ") && l.contains(" elapsed")),
+        "{log}"
+    );
+    assert!(
+        log.contains("shutdown App: every step has ended, 0 failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("verifying: listing the deployment again"),
+        "{log}"
+    );
+    assert!(log.contains("verification passed ("), "{log}");
+    // About a line a second at most, whatever the scale: not a line per step.
+    assert!(log.lines().count() < 60, "{log}");
+
+    let env = spread_env();
+    env.take_snapshot();
+    let out = env.run(&[
+        "--log-format",
+        "json",
+        "shutdown",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--rate-limit",
+        "20",
+        "--progress-every",
+        "1s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(" step(s) ended ("))),
+        "{events:?}"
+    );
+
+    let env = spread_env();
+    env.take_snapshot();
+    let out = env.run(&[
+        "--quiet",
+        "shutdown",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--rate-limit",
+        "20",
+        "--progress-every",
+        "1s",
+        "--no-verify",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!log.contains(" step(s) ended ("), "{log}");
+}

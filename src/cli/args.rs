@@ -294,6 +294,10 @@ pub struct RunArgs {
         hide_env_values = true
     )]
     pub notify_url: Vec<String>,
+    /// Without a terminal (a Kubernetes Job's log): say how far the run is this often, beside
+    /// one line as each stage and the verification begin and end (0: no heartbeat).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub progress_every: std::time::Duration,
     /// With --notify-url: how long a step may keep failing before someone is told.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10m")]
     pub notify_stuck_after: std::time::Duration,

@@ -78,8 +78,15 @@ pub fn init(global: &GlobalArgs, out: &Output) {
         }
     };
     // Only our own crate logs at the chosen level; dependencies stay at warn unless RUST_LOG says.
+    // Without a terminal the progress lines (stages, verification, a heartbeat) are the only
+    // sign of life a long unattended window gives in its log: on unless --quiet.
+    let progress = if !out.interactive && !global.quiet && global.verbose == 0 {
+        ",dmm::cli::progress=info"
+    } else {
+        ""
+    };
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}{progress}")));
     let writer = BarSafeStderr {
         bars: out.bars.clone(),
         colour: out.color && matches!(global.log_format, LogFormat::Text),

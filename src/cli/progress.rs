@@ -1,33 +1,111 @@
 //! The runner's and the scan's hooks drawn as progress bars on a terminal, or as plain log
 //! lines otherwise (the runner knows nothing of either).
+//!
+//! Without a terminal (a Kubernetes Job's log, a CI job) the stages' begin and end lines are
+//! logged at the default level (this module's target is on at `info` unless `--quiet`), and a
+//! heartbeat line says every `--progress-every` (30 s) how far the run is: a long window is
+//! never silent in `kubectl logs`. With `--log-format json` they are structured events.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use tokio::time::Instant;
 
 use super::logging::Output;
 use crate::journal::{Operation, StepPhase, StepRecord};
-use crate::runner::Reporter;
+use crate::runner::{Reporter, RunStats, VerificationOutcome};
 use crate::snapshot::{Kind, Source};
 
 pub struct RunProgress {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
-    failed: Mutex<HashMap<Kind, usize>>,
+    counts: Arc<Mutex<Counts>>,
+    /// How often the heartbeat speaks without a terminal (`None`: never).
+    every: Option<Duration>,
+    heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// What the progress lines count, per kind.
+#[derive(Debug, Default)]
+struct Counts {
+    op: Option<Operation>,
+    totals: BTreeMap<Kind, usize>,
+    failed: BTreeMap<Kind, usize>,
     /// Steps of each kind not ended yet: an interrupted kind also "finishes", and must not be
     /// said to have ended every step.
-    left: Mutex<HashMap<Kind, usize>>,
+    left: BTreeMap<Kind, usize>,
+    /// Steps that ended in this run, and when the first of them did (for the estimate).
+    ended_here: usize,
+    first_end: Option<Instant>,
+    verifying: bool,
+}
+
+impl Counts {
+    /// `shutdown: 120 of 800 step(s) ended (App 40/100, Job 10/50), 2 failed, 4m10s elapsed,
+    /// about 3m left`.
+    fn heartbeat(&self, began: Instant, now: Instant) -> String {
+        let total: usize = self.totals.values().sum();
+        let left: usize = self.left.values().sum();
+        let ended = total.saturating_sub(left);
+        let kinds: Vec<String> = self
+            .totals
+            .iter()
+            .map(|(k, t)| {
+                let l = self.left.get(k).copied().unwrap_or(0);
+                format!("{k} {}/{t}", t.saturating_sub(l))
+            })
+            .collect();
+        let failed: usize = self.failed.values().sum();
+        let elapsed = now.duration_since(began);
+        // The rest at the pace steps have been ending in this run.
+        let rest = match self.first_end {
+            _ if self.verifying => " (verifying)".to_owned(),
+            Some(first) if self.ended_here > 0 && left > 0 => {
+                let per_step = now.duration_since(first).as_secs_f64() / self.ended_here as f64;
+                format!(
+                    ", about {} left",
+                    short(Duration::from_secs_f64(per_step * left as f64))
+                )
+            }
+            _ if left == 0 => String::new(),
+            _ => ", no step has ended yet".to_owned(),
+        };
+        format!(
+            "{}: {ended} of {total} step(s) ended ({}), {failed} failed, {} elapsed{rest}",
+            self.op.map_or("run", |o| o.as_str()),
+            if kinds.is_empty() {
+                "none started".to_owned()
+            } else {
+                kinds.join(", ")
+            },
+            short(elapsed),
+        )
+    }
+}
+
+/// A duration to the second, as `4m10s`.
+fn short(d: Duration) -> String {
+    humantime::format_duration(Duration::from_secs(d.as_secs()))
+        .to_string()
+        .replace(' ', "")
 }
 
 impl RunProgress {
-    pub fn new(out: &Output) -> Self {
+    /// `every`: the heartbeat's interval without a terminal (zero: none).
+    pub fn new(out: &Output, every: Duration) -> Self {
         RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
-            failed: Mutex::new(HashMap::new()),
-            left: Mutex::new(HashMap::new()),
+            counts: Arc::new(Mutex::new(Counts::default())),
+            every: (!out.interactive && !every.is_zero()).then_some(every),
+            heartbeat: Mutex::new(None),
         }
+    }
+
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn bar(&self, kind: Kind) -> Option<ProgressBar> {
@@ -48,9 +126,46 @@ pub fn bar_style(color: bool) -> ProgressStyle {
 }
 
 impl Reporter for RunProgress {
+    fn run_began(&self, _stats: &Arc<RunStats>) {
+        let Some(every) = self.every else {
+            return;
+        };
+        let counts = self.counts.clone();
+        let began = Instant::now();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(began + every, every);
+            loop {
+                tick.tick().await;
+                let line = counts
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .heartbeat(began, Instant::now());
+                tracing::info!("{line}");
+            }
+        });
+        *self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(task);
+    }
+
+    fn run_finished(&self) {
+        if let Some(task) = self
+            .heartbeat
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            task.abort();
+        }
+    }
+
     fn kind_started(&self, op: Operation, kind: Kind, total: usize, done: usize) {
-        if let Ok(mut left) = self.left.lock() {
-            left.insert(kind, total.saturating_sub(done));
+        {
+            let mut counts = self.counts();
+            counts.op = Some(op);
+            counts.totals.insert(kind, total);
+            counts.left.insert(kind, total.saturating_sub(done));
         }
         if self.out.interactive {
             let bar = self.out.bars.add(ProgressBar::new(total as u64));
@@ -86,21 +201,24 @@ impl Reporter for RunProgress {
     }
 
     fn step_ended(&self, step: &StepRecord) {
-        if let Ok(mut left) = self.left.lock()
-            && let Some(n) = left.get_mut(&step.key.kind)
-        {
-            *n = n.saturating_sub(1);
-        }
+        let failed = {
+            let mut counts = self.counts();
+            if let Some(n) = counts.left.get_mut(&step.key.kind) {
+                *n = n.saturating_sub(1);
+            }
+            counts.ended_here += 1;
+            counts.first_end.get_or_insert_with(Instant::now);
+            matches!(step.phase, StepPhase::Failed(_)).then(|| {
+                let n = counts.failed.entry(step.key.kind).or_insert(0);
+                *n += 1;
+                *n
+            })
+        };
         if let Some(bar) = self.bar(step.key.kind) {
             bar.inc(1);
         }
         if let StepPhase::Failed(reason) = &step.phase {
-            let failed = self.failed.lock().map(|mut f| {
-                let n = f.entry(step.key.kind).or_insert(0);
-                *n += 1;
-                *n
-            });
-            if let (Some(bar), Ok(failed)) = (self.bar(step.key.kind), failed) {
+            if let (Some(bar), Some(failed)) = (self.bar(step.key.kind), failed) {
                 bar.set_message(format!("{failed} failed"));
             }
             tracing::warn!(
@@ -116,13 +234,35 @@ impl Reporter for RunProgress {
         if let Some(bar) = self.bar(kind) {
             bar.finish();
         }
-        match self.left.lock().ok().and_then(|l| l.get(&kind).copied()) {
-            Some(n) if n > 0 => tracing::info!("{op} {kind}: stopped with {n} step(s) unfinished"),
-            _ => tracing::info!("{op} {kind}: every step has ended"),
+        let (left, failed) = {
+            let counts = self.counts();
+            (
+                counts.left.get(&kind).copied().unwrap_or(0),
+                counts.failed.get(&kind).copied().unwrap_or(0),
+            )
+        };
+        match left {
+            n if n > 0 => tracing::info!("{op} {kind}: stopped with {n} step(s) unfinished"),
+            _ => tracing::info!("{op} {kind}: every step has ended, {failed} failed"),
         }
     }
 
     fn verification_started(&self) {
+        self.counts().verifying = true;
         tracing::info!("verifying: listing the deployment again");
+    }
+
+    fn verification_ended(&self, outcome: &VerificationOutcome) {
+        self.counts().verifying = false;
+        let detail = match outcome {
+            VerificationOutcome::Checked(v) => format!(
+                " ({} checked, {} not as promised)",
+                v.checked,
+                v.mismatches()
+            ),
+            VerificationOutcome::Unavailable(why) => format!(": {why}"),
+            VerificationOutcome::Skipped | VerificationOutcome::NotRun => String::new(),
+        };
+        tracing::info!("verification {}{detail}", outcome.word());
     }
 }

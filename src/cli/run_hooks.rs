@@ -29,7 +29,8 @@ impl RunHooks {
         out: &Output,
         cancel: &Cancel,
     ) -> Result<(Prepared, RunHooks), CliError> {
-        let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(out))];
+        let mut reporters: Vec<Arc<dyn Reporter>> =
+            vec![Arc::new(RunProgress::new(out, args.progress_every))];
         let metrics = args
             .metrics_file
             .as_deref()

@@ -59,6 +59,7 @@ impl Prepared {
         let result = self
             .run_and_verify(run_id, cancel, &reporter, started)
             .await;
+        reporter.run_finished();
         // The pace the requests went at, however the run ended.
         let paced = super::pace::record(&self.journal, run_id, &self.deployment);
         match result {
@@ -226,6 +227,7 @@ impl Prepared {
         if let VerificationOutcome::Checked(v) = &mut verification {
             self.check_extra_runs(v).await?;
         }
+        reporter.verification_ended(&verification);
         self.record_verification(run_id, &verification)?;
         let reopened = match &verification {
             VerificationOutcome::Checked(v) => self.reopen_mismatches(run_id, v)?,

@@ -25,6 +25,10 @@ pub trait Reporter: Send + Sync {
     fn step_ended(&self, _step: &StepRecord) {}
     fn kind_finished(&self, _op: Operation, _kind: Kind) {}
     fn verification_started(&self) {}
+    /// The verification pass ended with `outcome` (checked, skipped, or not possible).
+    fn verification_ended(&self, _outcome: &VerificationOutcome) {}
+    /// The run is over, however it ended: nothing more will be heard.
+    fn run_finished(&self) {}
     /// A step has been failing for longer than the run allows (`RunOptions::stuck_after`);
     /// said once per step.
     fn step_stuck(&self, _stuck: &StuckStep) {}
@@ -60,6 +64,12 @@ impl Reporter for Reporters {
     }
     fn verification_started(&self) {
         self.0.iter().for_each(|r| r.verification_started());
+    }
+    fn verification_ended(&self, outcome: &VerificationOutcome) {
+        self.0.iter().for_each(|r| r.verification_ended(outcome));
+    }
+    fn run_finished(&self) {
+        self.0.iter().for_each(|r| r.run_finished());
     }
 }
 
