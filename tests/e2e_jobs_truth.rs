@@ -114,6 +114,19 @@ fn a_restart_that_never_ran_is_not_reported_as_done() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let page = std::fs::read_to_string(&report).unwrap();
     assert!(page.contains("restart failed"), "{page}");
+    // The verdict comes first, and names what did not come back.
+    let verdict = page
+        .lines()
+        .position(|l| l.starts_with(r"**Verdict: The restore ended with 1 failed step\(s\).**"))
+        .unwrap_or_else(|| panic!("no verdict: {page}"));
+    assert!(verdict < 10, "{page}");
+    assert!(
+        page.lines()
+            .skip(verdict)
+            .take(6)
+            .any(|l| l.contains(r"1 step\(s\) failed: Job ")),
+        "{page}"
+    );
     assert!(!page.contains("| restarted |"), "{page}");
 }
 

@@ -14,7 +14,7 @@ use crate::journal::{
 };
 use crate::runner::verify::{Finding, Verification};
 use crate::runner::{
-    PhaseCount, RecordedOptions, RecordedRate, RunStanding, ScanRecord, StepDetail,
+    NextAction, PhaseCount, RecordedOptions, RecordedRate, RunStanding, ScanRecord, StepDetail,
 };
 use crate::snapshot::{Kind, LoadedSnapshot};
 
@@ -27,6 +27,8 @@ const SKIPPED_NAMED: usize = 12;
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub generated_at: String,
+    /// The window's verdict, first on the page: what a change record asks at close.
+    pub verdict: Verdict,
     /// A process holds the journal now: the page shows a run in progress.
     pub in_progress: bool,
     pub header: Header,
@@ -42,6 +44,122 @@ pub struct Report {
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
+}
+
+/// What the window came to, in a headline and a few lines.
+#[derive(Clone, Debug, Serialize)]
+pub struct Verdict {
+    pub headline: String,
+    /// `ok`, `warn` or `bad`, for colour.
+    pub class: &'static str,
+    pub lines: Vec<String>,
+}
+
+/// The executions a verdict names at most, each line; the rest are counted.
+const VERDICT_NAMES: usize = 5;
+
+fn verdict(
+    next: &NextAction,
+    failures: &[StepItem],
+    mismatches: &[FindingItem],
+    jobs_line: &str,
+    last_run: Option<&RunRow>,
+) -> Verdict {
+    use NextAction as N;
+    let (headline, class) = match next {
+        N::Shutdown => ("Nothing has been stopped or started yet".to_owned(), "warn"),
+        N::Complete => (
+            "Maintenance complete: shut down, restored and verified".to_owned(),
+            "ok",
+        ),
+        N::JobsLeftStopped { stopped, .. } => (
+            format!(
+                "Restored and verified; {stopped} Job(s) the shutdown stopped were left stopped"
+            ),
+            "warn",
+        ),
+        N::UpgradeThenRestore => (
+            "Shut down and verified: ready for the upgrade; not restored yet".to_owned(),
+            "warn",
+        ),
+        N::Continue { op, unfinished, .. } => (
+            format!("Not finished: the {op} has {unfinished} step(s) left to end"),
+            "warn",
+        ),
+        N::RemainingKinds { op, kinds, .. } => (
+            format!(
+                "Not finished: the {op} has not covered {}",
+                kinds
+                    .iter()
+                    .map(|k| k.label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "warn",
+        ),
+        N::Verify { op } => (format!("The {op} ended, but was not verified"), "warn"),
+        N::RetryFailed { op, failed, .. } => (
+            format!("The {op} ended with {failed} failed step(s)"),
+            "bad",
+        ),
+        N::LookAtUndecided { undecidable, .. } => (
+            format!(
+                "{undecidable} Job restart(s) cannot be told from what Domino shows: a person must look"
+            ),
+            "bad",
+        ),
+        N::CheckAgain { op } => (
+            format!("The {op}'s verification found the deployment not as promised"),
+            "bad",
+        ),
+    };
+    let mut lines = Vec::new();
+    let named = |items: Vec<String>| {
+        let more = items.len().saturating_sub(VERDICT_NAMES);
+        let mut shown: Vec<String> = items.into_iter().take(VERDICT_NAMES).collect();
+        if more > 0 {
+            shown.push(format!("and {more} more"));
+        }
+        shown.join(", ")
+    };
+    if !failures.is_empty() {
+        lines.push(format!(
+            "{} step(s) failed: {}",
+            failures.len(),
+            named(
+                failures
+                    .iter()
+                    .map(|f| format!("{} {} ({})", f.kind, f.name, f.owner))
+                    .collect()
+            )
+        ));
+    }
+    if !mismatches.is_empty() {
+        lines.push(format!(
+            "{} execution(s) not as promised at the last verification: {}",
+            mismatches.len(),
+            named(
+                mismatches
+                    .iter()
+                    .map(|m| format!("{} {} ({}: {})", m.kind, m.name, m.owner, m.finding))
+                    .collect()
+            )
+        ));
+    }
+    if !jobs_line.is_empty() {
+        lines.push(jobs_line.to_owned());
+    }
+    if let Some(run) = last_run {
+        lines.push(format!(
+            "Last run: {} #{}, {}, exit code {}",
+            run.op, run.id, run.outcome, run.exit_code
+        ));
+    }
+    Verdict {
+        headline,
+        class,
+        lines,
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -215,24 +333,38 @@ pub fn build(
         chain,
     };
     let last_run = runs.last().map(|r| r.id);
-    let run_rows = runs
+    let run_rows: Vec<RunRow> = runs
         .iter()
         .map(|r| run_row(r, in_progress && Some(r.id) == last_run))
         .collect();
     let chart = timeline::aggregate(&events, &runs).map(|agg| Chart::layout(&agg));
     let (mismatches, drift) = findings(&verifications, &step_of, &projects);
+    let failures = failures(&steps, &projects);
+    let jobs_line = crate::runner::JobsOfShutdown::window_line(&runs, &steps).unwrap_or_default();
+    let next = crate::runner::next_action(&snapshot.snapshot, &steps, &runs, &verifications);
+    // The last verification is the deployment as it stands; earlier ones are history.
+    let last_check = verifications
+        .last()
+        .map(|v| v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()));
+    let standing: Vec<FindingItem> = mismatches
+        .iter()
+        .filter(|m| Some(&m.run) == last_check.as_ref())
+        .cloned()
+        .collect();
+    let verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
     Ok(Report {
         generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
+        verdict,
         in_progress,
         header,
         runs: run_rows,
         counts: counts(&steps),
-        failures: failures(&steps, &projects),
+        failures,
         mismatches,
         drift,
         skipped: skipped(&steps),
         jobs: jobs(&steps, &projects),
-        jobs_line: crate::runner::JobsOfShutdown::window_line(&runs, &steps).unwrap_or_default(),
+        jobs_line,
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
     })
