@@ -504,6 +504,37 @@ fn a_job_run_twice_after_its_restart_fails_the_verification() {
     assert!(said.contains(&copy), "the extra job is named: {said}");
     let next = said.lines().find(|l| l.starts_with("next:")).unwrap_or("");
     assert!(next.contains("look at the last verification"), "{said}");
+
+    // The operator stops the copy: the same command then verifies clean.
+    env.sim.stop_behind_back(Kind::Job, &copy).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(env.sim.restarts_of(&job), 2, "nothing sent again");
+}
+
+/// After the stop a user ran a job of the same command under another title (an old job run
+/// again, or the Job's restart retitled): it is not known to be the Job's run. Neither taken
+/// for it (the Job might never run again) nor ignored (it might run twice): a person looks.
+#[test]
+fn a_job_of_the_command_under_another_title_is_not_taken_for_the_jobs_run() {
+    let env = Env::small();
+    let job = shut_down_one_job(&env, "python etl.py");
+    let project = step_of(&env, Operation::Shutdown, &job).detail.unwrap()["projectId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = env.sim.add_job(&project, "python etl.py").unwrap();
+    env.sim
+        .retitle_job(&other, "etl, run again by hand")
+        .unwrap();
+    let out = env.run_op("restore", &["--restart-jobs"]);
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(env.sim.restarts_of(&job), 0, "{said}");
+    assert!(!said.contains("by someone else"), "{said}");
+    assert!(said.contains("titled otherwise than this Job"), "{said}");
+    assert_cannot_be_told(&env, &[&job], &said);
 }
 
 /// A user stopped and restarted a Job while dmm's stop of it was on its way; the shutdown's

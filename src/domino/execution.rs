@@ -39,6 +39,8 @@ pub struct RestartCandidate {
     pub started_by: String,
     /// Its title: a restart keeps its original's.
     pub title: Option<String>,
+    /// It has ended (`statuses.isCompleted`).
+    pub completed: bool,
 }
 
 /// How a kind's executions come back on restore.

@@ -4,8 +4,9 @@
 //! later than any wait allows (a proxy that queues it while its client is killed, a backend
 //! that takes minutes). Nothing in the steps would notice: each found or made its one job. So
 //! the restore's verification lists, per project and command dmm restarted, the jobs started
-//! by dmm's identity since dmm began restarting it, and any that no step claims is a finding:
-//! the Job may run twice, and a person must look.
+//! by dmm's identity since dmm began restarting it, and any still running that no step claims
+//! is a finding: the Job may run twice, and a person must look. Once it is stopped, the same
+//! command run again verifies clean.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use super::record::StepDetail;
 use super::restart::{STAMP_MARGIN_MS, rfc3339_ms};
 use super::verify::{Finding, Item};
 use crate::domino::{ApiError, ExecutionKind};
-use crate::journal::{Operation, StepPhase, StepRecord};
+use crate::journal::{Operation, StepNote, StepPhase, StepRecord};
 use crate::snapshot::Source;
 
 /// The jobs by dmm's identity, of a command dmm restarted in `cycle`, that no step claims.
@@ -49,10 +50,13 @@ pub(crate) async fn extra_runs(
     }
     let mut items = Vec::new();
     for group in groups.values() {
-        // Only a command dmm restarted: a copy of a restart it never made cannot land.
+        // Only a command dmm restarted: a copy of a restart it never made cannot land. And not
+        // one whose restarts cannot be told: those already ask a person to look, and the jobs
+        // found may well be theirs.
         if !group
             .iter()
             .any(|s| s.phase == StepPhase::Confirmed && s.effect.is_some())
+            || group.iter().any(|s| s.note == Some(StepNote::Undecidable))
         {
             continue;
         }
@@ -69,7 +73,9 @@ pub(crate) async fn extra_runs(
             .await?;
         for c in candidates
             .iter()
-            .filter(|c| c.by_me && c.submitted_ms >= since && !claimed.contains(c.id.as_str()))
+            // One that has ended (stopped by the operator once told) runs no more.
+            .filter(|c| c.by_me && !c.completed && c.submitted_ms >= since)
+            .filter(|c| !claimed.contains(c.id.as_str()))
         {
             items.push(Item {
                 kind: api.kind(),

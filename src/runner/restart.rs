@@ -165,9 +165,47 @@ pub(crate) enum BeforeRestart<'c> {
     Send,
     /// Someone else restarted it during the window: send nothing.
     RestartedBy(&'c RestartCandidate),
-    /// Jobs of these traces were restarted by someone, but whether this one was cannot be
-    /// told (the jobs found): send nothing, a person must look.
-    CannotTell(Vec<String>),
+    /// Jobs of these traces were started by someone since the stop, but whether one is this
+    /// Job's run cannot be told (the jobs found, and why): send nothing, a person must look.
+    CannotTell(Vec<String>, Doubt),
+}
+
+/// Why a job found before a restart is sent cannot be told to be the Job's run or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Doubt {
+    /// Another restart of the command has an unknown outcome: its job would look the same.
+    RivalUnresolved,
+    /// By dmm's identity, since dmm began restarting the command: maybe a copy of its own.
+    MaybeDmms,
+    /// Stamped within the clock margin of the stop: before or after it cannot be told.
+    NearTheStop,
+    /// Titled otherwise than this Job (and than any other of the command): a run of another
+    /// job of the command, or this one's restart retitled.
+    OtherTitle,
+    /// Another Job of the command has the same title: it could be that one's run.
+    AlikeJobs,
+}
+
+impl Doubt {
+    fn why(self) -> &'static str {
+        match self {
+            Doubt::RivalUnresolved => {
+                "another restart of this command has an unknown outcome, and its job would look the same"
+            }
+            Doubt::MaybeDmms => {
+                "started by dmm's identity after dmm began restarting this command, it may be a copy of dmm's own restart"
+            }
+            Doubt::NearTheStop => {
+                "stamped within a minute of the stop, it cannot be told to be after it (the stamping clock may differ)"
+            }
+            Doubt::OtherTitle => {
+                "titled otherwise than this Job, it may be a run of another job of the command, or this one's restart retitled"
+            }
+            Doubt::AlikeJobs => {
+                "another Job of this command has the same title, and it could be that one's run"
+            }
+        }
+    }
 }
 
 /// Before a restart of `original` is sent: did someone else restart it during the window (a
@@ -238,8 +276,22 @@ pub(crate) fn before_restart<'c>(
                 .is_some_and(|t| c.submitted_ms >= t.saturating_sub(STAMP_MARGIN_MS))
     };
     let in_margin = |c: &RestartCandidate| c.submitted_ms < stopped;
-    if !claims.rivals.is_empty() || untied.iter().any(|c| maybe_dmms_own(c) || in_margin(c)) {
-        return BeforeRestart::CannotTell(ids());
+    // A restart keeps its original's title: one titled otherwise is not known to be this Job's.
+    let other_title =
+        |c: &RestartCandidate| matches!((c.title.as_deref(), mine), (Some(t), Some(m)) if t != m);
+    let doubt = if !claims.rivals.is_empty() {
+        Some(Doubt::RivalUnresolved)
+    } else if untied.iter().any(|c| maybe_dmms_own(c)) {
+        Some(Doubt::MaybeDmms)
+    } else if untied.iter().any(|c| in_margin(c)) {
+        Some(Doubt::NearTheStop)
+    } else if untied.iter().any(|c| other_title(c)) {
+        Some(Doubt::OtherTitle)
+    } else {
+        None
+    };
+    if let Some(doubt) = doubt {
+        return BeforeRestart::CannotTell(ids(), doubt);
     }
     // The Jobs of these traces these jobs could be runs of: this one, and every other whose
     // title does not tell it apart, whether it still waits or was restarted already (a user may
@@ -251,16 +303,17 @@ pub(crate) fn before_restart<'c>(
         .filter(|m| m.title.is_none() || mine.is_none() || m.title.as_deref() == mine)
         .count();
     if alike > 0 {
-        return BeforeRestart::CannotTell(ids());
+        return BeforeRestart::CannotTell(ids(), Doubt::AlikeJobs);
     }
     BeforeRestart::RestartedBy(untied[0])
 }
 
 /// Why a restart step that cannot tell whether someone else restarted its Job ends `Failed`.
-pub(crate) fn cannot_tell_whose(jobs: &[String], group: usize) -> String {
+pub(crate) fn cannot_tell_whose(jobs: &[String], doubt: Doubt) -> String {
     format!(
-        "cannot tell whether someone else restarted this job: job(s) {} of the same command were submitted around or since its stop, and could as well be runs of another of the {group} Job(s) of this command, or copies of dmm's own restarts; not sent, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
-        jobs.join(", ")
+        "cannot tell whether someone else restarted this job: job(s) {} of the same command were found since its stop; {}. Not sent, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
+        jobs.join(", "),
+        doubt.why()
     )
 }
 
@@ -403,6 +456,7 @@ mod tests {
             by_me,
             started_by: if by_me { "dmm" } else { "alice" }.into(),
             title: None,
+            completed: false,
         }
     }
 
@@ -550,7 +604,7 @@ mod tests {
         // While another restart of the command is unresolved, its job would look the same.
         assert_eq!(
             before_restart("j", std::slice::from_ref(&user), &claims(&[], &[T])),
-            BeforeRestart::CannotTell(vec!["u1".into()])
+            BeforeRestart::CannotTell(vec!["u1".into()], Doubt::RivalUnresolved)
         );
     }
 
@@ -586,7 +640,7 @@ mod tests {
         for original in ["a", "b"] {
             assert_eq!(
                 before_restart(original, &user, &both),
-                BeforeRestart::CannotTell(vec!["u1".into()]),
+                BeforeRestart::CannotTell(vec!["u1".into()], Doubt::AlikeJobs),
                 "{original}"
             );
         }
@@ -597,7 +651,7 @@ mod tests {
         ];
         assert!(matches!(
             before_restart("b", &twice, &both),
-            BeforeRestart::CannotTell(_)
+            BeforeRestart::CannotTell(_, Doubt::AlikeJobs)
         ));
     }
 
@@ -629,7 +683,7 @@ mod tests {
         };
         assert_eq!(
             before_restart("b", &copy, &cl),
-            BeforeRestart::CannotTell(vec!["a3".into()])
+            BeforeRestart::CannotTell(vec!["a3".into()], Doubt::MaybeDmms)
         );
         // The key's owner restarting it from the UI well before any of dmm's restarts: theirs.
         let owners = [c("o1", None, T - STAMP_MARGIN_MS - 1, true)];
@@ -650,7 +704,7 @@ mod tests {
         let near_stop = [c("u", None, stopped - 2_000, false)];
         assert_eq!(
             before_restart("j", &near_stop, &cl),
-            BeforeRestart::CannotTell(vec!["u".into()])
+            BeforeRestart::CannotTell(vec!["u".into()], Doubt::NearTheStop)
         );
         // dmm's own restart, whose stamp a skewed clock put 2 s before the attempt.
         let skewed = [mine("x", T - 2_000)];
@@ -680,5 +734,19 @@ mod tests {
         cl.claimed = ["c".to_string(), "l".to_string()].into();
         let scheduled = [titled("l", "etl nightly", T - 30_000, false)];
         assert_eq!(before_restart("c", &scheduled, &cl), BeforeRestart::Send);
+    }
+
+    /// A job titled otherwise than the Job, and than every other Job of the command, is not
+    /// known to be its run: a re-run of an old job of the command, or its restart retitled.
+    #[test]
+    fn a_job_of_another_title_is_not_taken_for_the_jobs_run() {
+        let one = group_of(&[("c", Some("etl"))]);
+        let rerun = [titled("o", "etl (old)", T - 30_000, false)];
+        assert_eq!(
+            before_restart("c", &rerun, &one),
+            BeforeRestart::CannotTell(vec!["o".into()], Doubt::OtherTitle)
+        );
+        let same = [titled("r", "etl", T - 30_000, false)];
+        assert_eq!(whose(&before_restart("c", &same, &one)), Some("r"));
     }
 }

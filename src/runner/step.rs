@@ -371,8 +371,8 @@ impl<'a> Step<'a> {
         let theirs = match before_restart(original, &candidates, &claims) {
             BeforeRestart::Send => return Ok(false),
             BeforeRestart::RestartedBy(theirs) => theirs,
-            BeforeRestart::CannotTell(jobs) => {
-                let reason = super::restart::cannot_tell_whose(&jobs, claims.group.len().max(1));
+            BeforeRestart::CannotTell(jobs, doubt) => {
+                let reason = super::restart::cannot_tell_whose(&jobs, doubt);
                 let record = Record::failed(reason, None);
                 self.apply_with(
                     record,

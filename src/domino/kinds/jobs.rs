@@ -462,6 +462,7 @@ impl ExecutionKind for Jobs {
                         .or_else(|| job.started_by.id.clone())
                         .unwrap_or_else(|| "?".into()),
                     title: job.title,
+                    completed: job.statuses.is_completed,
                     id: job.id,
                     restart_of: job.restart_of,
                     submitted_ms,
