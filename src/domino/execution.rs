@@ -212,6 +212,24 @@ pub trait ExecutionKind: Send + Sync {
 
     /// Whether restore starts this execution; `Err(reason)` records it as skipped.
     fn restartable(&self, entry: &Entry) -> Result<(), String>;
+
+    /// Requests one stop or start of this kind sends (a Scheduled Job is read before it is
+    /// written back: two). What `preflight` estimates a window with.
+    fn requests_per_send(&self) -> u64 {
+        1
+    }
+
+    /// Reads that confirm `n` stops or starts of this kind at the least: one shared listing,
+    /// or a read each ([`ExecutionKind::has_bulk_listing`]).
+    fn reads_to_confirm(&self, n: u64) -> u64 {
+        if self.has_bulk_listing() { 1 } else { n }
+    }
+
+    /// Requests a restore of these executions makes once, beside their starts and reads (an
+    /// App reads the volumes of each of its projects).
+    fn restore_reads_once(&self, _restartable: &[&Entry]) -> u64 {
+        0
+    }
 }
 
 /// A restart asked of a kind that is started, not restarted: a bug in the caller, reported

@@ -1,8 +1,6 @@
 //! What a shutdown and a restore would cost at the chosen pace: requests, and the least time
 //! they take (polls are not counted: the figures are floors).
 
-use std::collections::BTreeSet;
-
 use super::PreflightOptions;
 use super::check::Check;
 use super::token::rough_duration;
@@ -41,35 +39,17 @@ pub(super) fn estimates(
             jobs_not_restarted += list.len();
             continue;
         }
-        // A stop or start each; a scheduled job is read before it is written back; a kind
-        // without a shared listing is read at least once per execution, one with it is listed
-        // at least once.
-        let per_send = if kind == Kind::ScheduledJob { 2 } else { 1 };
-        let reads = |count: u64| {
-            if kind == Kind::ScheduledJob {
-                0
-            } else if api.has_bulk_listing() {
-                1
-            } else {
-                count
-            }
-        };
+        // What a stop or start of the kind costs is the kind's own to say.
+        let per_send = api.requests_per_send();
         shutdown_sends += n;
-        shutdown_requests += n * per_send + reads(n);
+        shutdown_requests += n * per_send + api.reads_to_confirm(n);
         let restartable: Vec<&Entry> = list.iter().filter(|e| api.restartable(e).is_ok()).collect();
         skipped += list.len() - restartable.len();
         let r = restartable.len() as u64;
         if r > 0 {
             restore_sends += r;
-            restore_requests += r * per_send + reads(r);
-            if kind == Kind::App {
-                // The volumes of each project, read once.
-                let projects: BTreeSet<&str> = restartable
-                    .iter()
-                    .filter_map(|e| e.id_str("projectId"))
-                    .collect();
-                restore_requests += projects.len() as u64;
-            }
+            restore_requests +=
+                r * per_send + api.reads_to_confirm(r) + api.restore_reads_once(&restartable);
         }
     }
     let pace = format!(

@@ -222,6 +222,15 @@ impl ExecutionKind for Apps {
     fn restartable(&self, _entry: &Entry) -> Result<(), String> {
         Ok(())
     }
+
+    /// The volumes of each project, read once before its Apps start.
+    fn restore_reads_once(&self, restartable: &[&Entry]) -> u64 {
+        restartable
+            .iter()
+            .filter_map(|e| e.id_str("projectId"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len() as u64
+    }
 }
 
 // The fields this module reads of the API's records, for `dmm preflight` to check the first

@@ -160,6 +160,16 @@ impl ExecutionKind for ScheduledJobs {
     fn restartable(&self, _entry: &Entry) -> Result<(), String> {
         Ok(())
     }
+
+    /// Read before it is written back (the pause flag is part of the whole record).
+    fn requests_per_send(&self) -> u64 {
+        2
+    }
+
+    /// The read before each write is the confirmation.
+    fn reads_to_confirm(&self, _n: u64) -> u64 {
+        0
+    }
 }
 
 // The fields this module reads of the API's records, for `dmm preflight` to check the first
