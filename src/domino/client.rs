@@ -362,6 +362,7 @@ impl DominoClient {
                 method: method.to_string(),
                 path: path.to_owned(),
                 message: "the request's time is up".into(),
+                refused: false,
             },
             transient: false,
             unanswered,
@@ -491,22 +492,19 @@ fn unix_ms(t: std::time::SystemTime) -> Option<i64> {
     i64::try_from(ms).ok()
 }
 
-/// Says, in a spent budget's error, that the server answered every attempt, if only to refuse
-/// ([`ApiError::is_refusal`]).
-pub(crate) const REFUSED_EVERY_ATTEMPT: &str = "every attempt refused";
-
 /// The error of a request whose attempts have used up its budget (counted from the start of
 /// the first attempt): a transport error, which is transient, so that a lasting silence counts as an outage, as refused connections do. It says
 /// what the last attempt met, unless that was silence too.
 fn budget_spent(budget: Duration, method: &Method, path: &str, last: Option<ApiError>) -> ApiError {
     let within = humantime::format_duration(budget);
+    let refused = matches!(last, Some(ApiError::Status { .. }));
     let message = match last {
         Some(ApiError::Transport { message, .. }) if !message.starts_with("timed out") => {
             format!("no answer within {within}; the last attempt: {message}")
         }
         // The server answered, if only to refuse: say so, or an operator looks for an outage.
         Some(e @ ApiError::Status { .. }) => {
-            format!("not done within {within}, {REFUSED_EVERY_ATTEMPT}; the last: {e}")
+            format!("not done within {within}, every attempt refused; the last: {e}")
         }
         _ => format!(
             "no answer within {within} (the server accepts connections but does not answer)"
@@ -516,6 +514,7 @@ fn budget_spent(budget: Duration, method: &Method, path: &str, last: Option<ApiE
         method: method.to_string(),
         path: path.to_owned(),
         message,
+        refused,
     }
 }
 
@@ -558,6 +557,7 @@ fn transport_failure(
             method: method.to_string(),
             path: path.to_owned(),
             message,
+            refused: false,
         },
     }
 }
@@ -590,6 +590,7 @@ impl Failure {
                 method,
                 path,
                 message,
+                ..
             } if self.unanswered => ApiError::Unanswered {
                 method,
                 path,
@@ -743,4 +744,25 @@ fn error_chain(e: &reqwest::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a spent budget was the server refusing is a field of the error, not a phrase in
+    /// its message: an outage and a server that answers "no" are told apart by type.
+    #[test]
+    fn a_spent_budget_says_by_type_whether_every_attempt_was_refused() {
+        let status = ApiError::Status {
+            method: "GET".into(),
+            path: "/v4/projects".into(),
+            status: 503,
+            body: String::new(),
+        };
+        let refused = budget_spent(Duration::from_secs(5), &Method::GET, "/p", Some(status));
+        assert!(refused.is_refusal() && refused.is_transient(), "{refused}");
+        let silent = budget_spent(Duration::from_secs(5), &Method::GET, "/p", None);
+        assert!(!silent.is_refusal() && silent.is_transient(), "{silent}");
+    }
 }

@@ -46,6 +46,9 @@ pub enum ApiError {
         method: String,
         path: String,
         message: String,
+        /// The server answered every attempt, if only to refuse, until the request's budget
+        /// ran out: not an outage of the network ([`ApiError::is_refusal`]).
+        refused: bool,
     },
     /// A write that left but whose answer never came (the connection closed or the time ran
     /// out after it was sent): it may or may not have been applied, so the client does not
@@ -135,9 +138,7 @@ impl ApiError {
     pub fn is_refusal(&self) -> bool {
         match self {
             ApiError::Status { .. } => true,
-            ApiError::Transport { message, .. } => {
-                message.contains(super::client::REFUSED_EVERY_ATTEMPT)
-            }
+            ApiError::Transport { refused, .. } => *refused,
             _ => false,
         }
     }

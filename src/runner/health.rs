@@ -63,6 +63,7 @@ mod tests {
             method: "GET".into(),
             path: "/v4/projects".into(),
             message: "connection refused".into(),
+            refused: false,
         }
     }
 
