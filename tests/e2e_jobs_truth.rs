@@ -319,7 +319,52 @@ fn a_users_restart_of_one_of_two_jobs_alike_is_credited_to_neither() {
         );
         assert!(!said.contains("by someone else"), "{said}");
         assert_cannot_be_told(&env, &[&a, &b], &said);
+
+        // An operator who retries anyway: nothing was sent, so there is no effect of dmm's to
+        // find; the look before sending is made again, and cannot tell again.
+        let out = env.run_op("restore", &["--restart-jobs", "--retry-failed"]);
+        let said = text(&out);
+        assert_eq!(code(&out), 1, "{said}");
+        assert_eq!(
+            (env.sim.restarts_of(&a), env.sim.restarts_of(&b)),
+            (0, 1),
+            "as the key's owner: {as_key_owner}\n{said}"
+        );
+        assert!(!said.contains("already ran"), "{said}");
+        assert_cannot_be_told(&env, &[&a, &b], &said);
     }
+}
+
+/// The key's owner restarts the second Job of a command while dmm's restart of the first is
+/// on its way: the second cannot be told, and the verification does not call its one run a
+/// second one.
+#[test]
+fn a_run_that_cannot_be_told_is_not_called_a_second_run() {
+    let env = Env::small();
+    let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(3_000),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let mut child = env.spawn_op("restore", &["--restart-jobs"]);
+    wait_for(Duration::from_secs(60), "a restart done", || {
+        env.sim.restarts_of(&a) + env.sim.restarts_of(&b) == 1
+    });
+    let other = if env.sim.restarts_of(&a) == 1 { &b } else { &a };
+    env.sim.restart_job_by_user(other, true).unwrap();
+    let out = child_output(&mut child, Duration::from_secs(120));
+    let said = text(&out);
+    assert_eq!(code(&out), 1, "{said}");
+    assert_eq!(
+        (env.sim.restarts_of(&a), env.sim.restarts_of(&b)),
+        (1, 1),
+        "{said}"
+    );
+    assert!(!said.contains("ran more than once"), "{said}");
+    assert!(said.contains("verification: passed"), "{said}");
+    assert_cannot_be_told(&env, &[other], &said);
 }
 
 /// Titles tell two Jobs of one command apart (a restart keeps its original's title): a user's

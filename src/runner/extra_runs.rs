@@ -32,12 +32,12 @@ pub(crate) async fn extra_runs(
         .flat_map(|s| [Some(s.key.execution.as_str()), s.effect.as_deref()])
         .flatten()
         .collect();
-    // Per project and command: the restart steps of this cycle that sent something.
+    // Per project and command: the restart steps of this cycle.
     let mut groups: BTreeMap<(String, String), Vec<&StepRecord>> = BTreeMap::new();
     for s in steps
         .iter()
         .filter(live)
-        .filter(|s| s.key.op == Operation::Restore && s.cycle >= cycle && s.attempts >= 1)
+        .filter(|s| s.key.op == Operation::Restore && s.cycle >= cycle)
     {
         let Some(d) = StepDetail::read(s.detail.as_ref()) else {
             continue;
@@ -62,6 +62,7 @@ pub(crate) async fn extra_runs(
         }
         let Some(since) = group
             .iter()
+            .filter(|s| s.attempts >= 1)
             .filter_map(|s| s.requested_at.as_deref().and_then(rfc3339_ms))
             .min()
         else {

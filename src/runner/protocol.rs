@@ -83,12 +83,14 @@ pub(crate) enum Next {
     AwaitRestarted,
 }
 
-/// The next move for a step in `phase`. `failed_in_this_run`: a failure this run already
-/// counted ends the step here; a step found `Failed` is in the plan only with `--retry-failed`.
-/// `stop_unfinished`: a restart whose job's stop never finished, not yet looked at.
+/// The next move for a step in `phase`. `sent`: a request of the step was ever recorded
+/// (its attempts); `failed_in_this_run`: a failure this run already counted ends the step here;
+/// a step found `Failed` is in the plan only with `--retry-failed`. `stop_unfinished`: a
+/// restart whose job's stop never finished, not yet looked at.
 pub(crate) fn next(
     protocol: Protocol,
     phase: &StepPhase,
+    sent: bool,
     failed_in_this_run: bool,
     stop_unfinished: bool,
 ) -> Next {
@@ -98,6 +100,13 @@ pub(crate) fn next(
         (StepPhase::Pending, Protocol::LiveStop) => Next::LookBeforeStopping,
         (StepPhase::Pending, Protocol::Restart) if stop_unfinished => Next::LookBeforeRestarting,
         (StepPhase::Pending, _) => Next::Send,
+        // A restart that failed before anything was sent (someone else's run could not be told
+        // apart, the listing never answered): no effect of its own to look for. It starts over,
+        // with the look before sending.
+        (StepPhase::Failed(_), Protocol::Restart) if !sent && stop_unfinished => {
+            Next::LookBeforeRestarting
+        }
+        (StepPhase::Failed(_), Protocol::Restart) if !sent => Next::Send,
         (StepPhase::Requested | StepPhase::Failed(_), Protocol::Restart) => Next::LookForEffect,
         (StepPhase::Failed(_), _) => Next::Send,
         (StepPhase::Requested, _) => Next::ObserveBeforeSending,
@@ -640,38 +649,56 @@ mod tests {
     fn the_next_move_follows_the_phase_and_the_protocol() {
         use Next::*;
         use Protocol::*;
-        let cases: &[(Protocol, StepPhase, bool, Next)] = &[
+        // (protocol, phase, sent, failed in this run, next)
+        let cases: &[(Protocol, StepPhase, bool, bool, Next)] = &[
             // Window 1: nothing was sent.
-            (StateSetting, StepPhase::Pending, false, Send),
-            (LiveStop, StepPhase::Pending, false, LookBeforeStopping),
-            (Restart, StepPhase::Pending, false, Send),
+            (StateSetting, StepPhase::Pending, false, false, Send),
+            (
+                LiveStop,
+                StepPhase::Pending,
+                false,
+                false,
+                LookBeforeStopping,
+            ),
+            (Restart, StepPhase::Pending, false, false, Send),
             // Window 2: observe (or look for the effect) before sending again.
             (
                 StateSetting,
                 StepPhase::Requested,
+                true,
                 false,
                 ObserveBeforeSending,
             ),
-            (LiveStop, StepPhase::Requested, false, ObserveBeforeSending),
-            (Restart, StepPhase::Requested, false, LookForEffect),
+            (
+                LiveStop,
+                StepPhase::Requested,
+                true,
+                false,
+                ObserveBeforeSending,
+            ),
+            (Restart, StepPhase::Requested, true, false, LookForEffect),
             // Window 3: only wait.
-            (StateSetting, StepPhase::Accepted, false, AwaitTarget),
-            (Restart, StepPhase::Accepted, false, AwaitRestarted),
+            (StateSetting, StepPhase::Accepted, true, false, AwaitTarget),
+            (Restart, StepPhase::Accepted, true, false, AwaitRestarted),
             // Ended steps are left alone.
-            (StateSetting, StepPhase::Confirmed, false, Done),
-            (Restart, StepPhase::Skipped("r".into()), false, Done),
-            // --retry-failed: a failed step is tried again, a restart looked for first.
-            (StateSetting, failed(), false, Send),
-            (Restart, failed(), false, LookForEffect),
-            // ... but a failure of this run ends it.
-            (StateSetting, failed(), true, Done),
-            (Restart, failed(), true, Done),
+            (StateSetting, StepPhase::Confirmed, true, false, Done),
+            (Restart, StepPhase::Skipped("r".into()), false, false, Done),
+            // --retry-failed: a failed step is tried again, a restart looked for first...
+            (StateSetting, failed(), true, false, Send),
+            (Restart, failed(), true, false, LookForEffect),
+            // ... unless it never sent anything: then there is no effect of its own to find,
+            // and it starts over with the look before sending.
+            (Restart, failed(), false, false, Send),
+            // ... and a failure of this run ends it.
+            (StateSetting, failed(), true, true, Done),
+            (Restart, failed(), true, true, Done),
+            (Restart, failed(), false, true, Done),
         ];
-        for (protocol, phase, failed_now, want) in cases {
+        for (protocol, phase, sent, failed_now, want) in cases {
             assert_eq!(
-                next(*protocol, phase, *failed_now, false),
+                next(*protocol, phase, *sent, *failed_now, false),
                 *want,
-                "{protocol:?} {phase:?} failed in this run: {failed_now}"
+                "{protocol:?} {phase:?} sent: {sent}, failed in this run: {failed_now}"
             );
         }
     }
@@ -1044,7 +1071,7 @@ mod tests {
     #[test]
     fn a_restart_whose_stop_never_finished_looks_at_how_the_job_ended() {
         assert_eq!(
-            next(Protocol::Restart, &StepPhase::Pending, false, true),
+            next(Protocol::Restart, &StepPhase::Pending, false, false, true),
             Next::LookBeforeRestarting
         );
         assert_eq!(

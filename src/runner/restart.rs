@@ -318,14 +318,24 @@ pub(crate) fn cannot_tell_whose(jobs: &[String], doubt: Doubt) -> String {
 }
 
 /// Why a restart step that cannot tell whether its restart ran ends `Failed`.
-pub(crate) fn undecidable(attempt: u32, candidates: &[String], rivals: usize) -> String {
-    let rivals = if rivals > 0 {
-        format!(" ({rivals} other restart(s) of this command are unresolved)")
+/// `near_attempt`: a job was stamped within the clock margin before the attempt.
+pub(crate) fn undecidable(
+    attempt: u32,
+    candidates: &[String],
+    rivals: usize,
+    near_attempt: bool,
+) -> String {
+    let why = if near_attempt {
+        "stamped within a minute of the attempt, before or after it cannot be told (the stamping clock may differ)".to_owned()
+    } else if rivals > 0 {
+        format!(
+            "{rivals} other restart(s) of this command are unresolved, and their jobs look the same"
+        )
     } else {
-        String::new()
+        "more than one could be this restart's".to_owned()
     };
     format!(
-        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity since, and could be another job's restart{rivals}; not sent again, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
+        "cannot tell whether restart attempt {attempt} ran: job(s) {} of the same command were started by this identity around it; {why}. Not sent again, so that no job runs twice: look at the project's jobs, and restart by hand what did not run",
         candidates.join(", ")
     )
 }

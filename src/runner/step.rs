@@ -124,6 +124,7 @@ impl<'a> Step<'a> {
             let next = protocol::next(
                 self.ctx.protocol,
                 &self.record.phase,
+                self.record.attempts >= 1,
                 self.failed_in_this_run,
                 stop_unfinished,
             );
@@ -599,7 +600,15 @@ impl<'a> Step<'a> {
                     continue;
                 }
                 RestartSearch::Ambiguous(ids) => {
-                    let reason = super::restart::undecidable(attempt, &ids, claims.rivals.len());
+                    let near_attempt = candidates
+                        .iter()
+                        .any(|c| ids.contains(&c.id) && c.submitted_ms < attempt_ms);
+                    let reason = super::restart::undecidable(
+                        attempt,
+                        &ids,
+                        claims.rivals.len(),
+                        near_attempt,
+                    );
                     let record = Record::failed(reason, None);
                     self.apply_with(record, attempt, None, Some(StepNote::Undecidable))
                         .await?;
