@@ -455,7 +455,7 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
     let log = String::from_utf8_lossy(&out.stderr).to_string();
     let heartbeats: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains("shutdown: ") && l.contains(" step(s) ended ("))
+        .filter(|l| l.contains("shutdown: steps ended "))
         .collect();
     assert!(heartbeats.len() >= 2, "{log}");
     assert!(
@@ -497,7 +497,7 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
     assert!(
         events.iter().any(|e| e["message"]
             .as_str()
-            .is_some_and(|m| m.contains(" step(s) ended ("))),
+            .is_some_and(|m| m.contains(": steps ended "))),
         "{events:?}"
     );
 
@@ -516,5 +516,5 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     let log = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!log.contains(" step(s) ended ("), "{log}");
+    assert!(!log.contains(": steps ended "), "{log}");
 }

@@ -43,12 +43,10 @@ struct Counts {
 }
 
 impl Counts {
-    /// `shutdown: 120 of 800 step(s) ended (App 40/100, Job 10/50), 2 failed, 4m10s elapsed,
-    /// about 3m left`.
+    /// `shutdown: steps ended App 40/100, Job 10/50; 2 failed, 4m10s elapsed, about 3m left`
+    /// (the kinds begun so far: a kind's total is known when its stage begins).
     fn heartbeat(&self, began: Instant, now: Instant) -> String {
-        let total: usize = self.totals.values().sum();
         let left: usize = self.left.values().sum();
-        let ended = total.saturating_sub(left);
         let kinds: Vec<String> = self
             .totals
             .iter()
@@ -64,19 +62,18 @@ impl Counts {
             _ if self.verifying => " (verifying)".to_owned(),
             Some(first) if self.ended_here > 0 && left > 0 => {
                 let per_step = now.duration_since(first).as_secs_f64() / self.ended_here as f64;
-                format!(
-                    ", about {} left",
-                    short(Duration::from_secs_f64(per_step * left as f64))
-                )
+                let rest =
+                    Duration::from_secs_f64(per_step * left as f64).max(Duration::from_secs(1));
+                format!(", about {} left of the kinds begun", short(rest))
             }
             _ if left == 0 => String::new(),
-            _ => ", no step has ended yet".to_owned(),
+            _ => ", no step has ended in this run yet".to_owned(),
         };
         format!(
-            "{}: {ended} of {total} step(s) ended ({}), {failed} failed, {} elapsed{rest}",
+            "{}: steps ended {}; {failed} failed, {} elapsed{rest}",
             self.op.map_or("run", |o| o.as_str()),
             if kinds.is_empty() {
-                "none started".to_owned()
+                "none begun".to_owned()
             } else {
                 kinds.join(", ")
             },
