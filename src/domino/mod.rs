@@ -3,6 +3,7 @@
 //! Knows URLs and JSON shapes; knows nothing of the journal or of run phases.
 
 mod about;
+mod budget;
 mod client;
 mod config;
 mod deployment;
@@ -11,6 +12,7 @@ mod execution;
 pub mod kinds;
 mod limiter;
 mod pace;
+mod weather;
 
 mod progress;
 mod projects;
