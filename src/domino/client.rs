@@ -31,9 +31,9 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
-use super::pace::{PaceReport, Pushback, RouteClass, Signal};
 use super::read_patience;
 use super::token::TokenSource;
+use crate::pace::{PaceReport, Pushback, RouteClass, Signal};
 
 /// The header Domino reads the API key from.
 pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";

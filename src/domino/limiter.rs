@@ -1,5 +1,5 @@
 //! The client's own brakes: at most N requests in flight, and requests started at the pace of
-//! [`Pace`] (none, a fixed rate, or the adaptive rate of `pace.rs`). Every HTTP attempt (first
+//! [`Pace`] (none, a fixed rate, or the adaptive rate of `crate::pace`). Every HTTP attempt (first
 //! tries, retries, pages) passes through here, and reports its answer back.
 //!
 //! The rate is enforced by `governor`'s GCRA token bucket, with a burst of one: no two requests
@@ -23,9 +23,9 @@ use governor::{Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-use super::budget::RetryBudget;
 use super::config::Limits;
-use super::pace::{Change, Controller, Pace, PaceReport, Signal};
+use crate::pace::RetryBudget;
+use crate::pace::{Change, Controller, Pace, PaceReport, Signal};
 
 pub(crate) struct RequestLimiter {
     slots: Arc<Slots>,
@@ -214,7 +214,7 @@ impl RequestLimiter {
             match verdict {
                 Ok(()) => return,
                 // First attempts may earn it sooner than time alone: look again within a tick.
-                Err(wait) => tokio::time::sleep(wait.min(super::pace::TICK)).await,
+                Err(wait) => tokio::time::sleep(wait.min(crate::pace::TICK)).await,
             }
         }
     }
@@ -374,7 +374,7 @@ impl Clock for TokioClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domino::pace::{AdaptivePace, Pushback, RouteClass};
+    use crate::pace::{AdaptivePace, Pushback, RouteClass};
 
     fn limits(max_in_flight: usize, pace: Pace) -> Limits {
         Limits {
@@ -558,7 +558,7 @@ mod tests {
             }),
         ));
         let start = limiter.slots.limit.load(Ordering::Relaxed);
-        assert_eq!(start, crate::domino::pace::INITIAL_IN_FLIGHT);
+        assert_eq!(start, crate::pace::INITIAL_IN_FLIGHT);
         // Hold every slot, then one more request waits for a slot: the limit is what limits.
         let mut held = Vec::new();
         for _ in 0..start {
@@ -611,9 +611,9 @@ mod tests {
         }
         let (allowed, firsts) = limiter.retry_counts().unwrap();
         assert_eq!(allowed, retries);
-        let bound = crate::domino::budget::RATIO * firsts as f64
-            + crate::domino::budget::MIN_PER_SECOND * 10.0
-            + crate::domino::budget::BURST;
+        let bound = crate::pace::retry_budget::RATIO * firsts as f64
+            + crate::pace::retry_budget::MIN_PER_SECOND * 10.0
+            + crate::pace::retry_budget::BURST;
         assert!(
             (retries as f64) <= bound,
             "{retries} retries for {firsts} requests"

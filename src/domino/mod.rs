@@ -3,7 +3,6 @@
 //! Knows URLs and JSON shapes; knows nothing of the journal or of run phases.
 
 mod about;
-mod budget;
 mod client;
 mod config;
 mod deployment;
@@ -11,9 +10,6 @@ mod error;
 mod execution;
 pub mod kinds;
 mod limiter;
-mod pace;
-mod weather;
-
 mod progress;
 mod projects;
 mod proxy;
@@ -24,6 +20,7 @@ pub mod shape;
 mod tally;
 mod token;
 
+pub use crate::pace::{AdaptivePace, Pace, PaceReport};
 pub use about::{About, about};
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPolicy};
@@ -33,7 +30,6 @@ pub use execution::{
     ComesBack, ExecutionKind, Heading, ListContext, ListingScope, Observed, RestartCandidate,
 };
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
-pub use pace::{AdaptivePace, Pace, PaceReport};
 pub use progress::{NoProgress, ScanProgress};
 pub use projects::{Project, ProjectIndex, list_projects};
 pub use report::{ProblemCause, ScanProblem, ScanReport};
