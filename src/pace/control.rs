@@ -555,7 +555,7 @@ impl Controller {
         self.slow_ticks = 0;
         self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
         if matches!(cause, Cause::Pushback { .. }) {
-            self.evidence.cut(now, self.in_flight);
+            self.evidence.cut(now, self.in_flight, to);
         }
         self.set(to, reason, true)
     }
@@ -632,7 +632,7 @@ impl Controller {
             Some(None) => self.slow_ticks = 0,
             None => {}
         }
-        self.evidence.on_tick(now);
+        self.evidence.on_tick(now, self.rate);
         // Clean enough to grow: answers served, no cut's round still being judged, and no
         // share of pushback above the weather.
         let clean =

@@ -10,6 +10,8 @@
 mod budget;
 mod control;
 mod weather;
+#[cfg(feature = "sim")]
+pub mod zoo;
 
 pub use budget::RetryBudget;
 pub use control::{

@@ -146,6 +146,8 @@ pub struct Evidence {
     weather: Shares,
     /// Answers the weather's estimate stands on; 0 while none is accepted.
     weather_answers: f64,
+    /// The rate the last cut put in force: its round's verdict is about that rate.
+    judged_rate: f64,
     /// Answers since the last tick, which refine an accepted weather.
     fresh: Tally,
     judging: Option<Judgement>,
@@ -174,6 +176,7 @@ impl Evidence {
             tally: Tally::default(),
             weather: Shares::default(),
             weather_answers: 0.0,
+            judged_rate: 0.0,
             fresh: Tally::default(),
             judging: None,
             start: now,
@@ -265,8 +268,9 @@ impl Evidence {
     /// A cut at `now`: the round that follows is compared with the window before it, which
     /// the cut has answered (its pushback no longer holds the growth back once the round after
     /// it is judged).
-    pub fn cut(&mut self, now: Instant, round: usize) {
+    pub fn cut(&mut self, now: Instant, round: usize, rate: f64) {
         self.forget(now);
+        self.judged_rate = rate;
         self.judging = Some(Judgement {
             since: now,
             round: round as u32,
@@ -307,16 +311,20 @@ impl Evidence {
 
     /// Once per tick: the weather follows a share that is clearly lower now (the flap is over,
     /// the pods have rolled), so that a rise afterwards is seen again.
-    pub fn on_tick(&mut self, now: Instant) {
+    pub fn on_tick(&mut self, now: Instant, rate: f64) {
         let fresh = std::mem::take(&mut self.fresh);
         let excess = self.excess(now).any();
         if self.weather_answers > 0.0 && !excess && self.judging.is_none() && fresh.answers > 0 {
-            // An accepted weather is refined by every tick that stays within it.
-            let n_w = self.weather_answers;
-            let n = n_w + fresh.answers as f64;
-            self.weather.pushed = (self.weather.pushed * n_w + fresh.pushed as f64) / n;
-            self.weather.refused = (self.weather.refused * n_w + fresh.refused as f64) / n;
-            self.weather_answers = n.min(WEATHER_MEMORY);
+            // An accepted weather is refined by every tick that stays within it, while the rate
+            // is the one it was judged at (or lower): a share that creeps up with a rate that
+            // grows is our load coming back, and absorbing it tick by tick would never see it.
+            if rate <= self.judged_rate * 1.05 {
+                let n_w = self.weather_answers;
+                let n = n_w + fresh.answers as f64;
+                self.weather.pushed = (self.weather.pushed * n_w + fresh.pushed as f64) / n;
+                self.weather.refused = (self.weather.refused * n_w + fresh.refused as f64) / n;
+                self.weather_answers = n.min(WEATHER_MEMORY);
+            }
         }
         let t = self.tally;
         if (t.answers as usize) < SHARE_MIN_ANSWERS {
@@ -375,7 +383,7 @@ mod tests {
         let mut e = Evidence::new(now);
         feed(&mut e, &mut now, 60, 3, Outcome::Pushed);
         assert!(e.excess(now).pushed);
-        e.cut(now, 8);
+        e.cut(now, 8, 100.0);
         assert!(e.judging());
         let mut verdict = None;
         for i in 0..JUDGE_ANSWERS {
@@ -400,7 +408,7 @@ mod tests {
         let mut now = Instant::now();
         let mut e = Evidence::new(now);
         feed(&mut e, &mut now, 60, 2, Outcome::Refused);
-        e.cut(now, 8);
+        e.cut(now, 8, 100.0);
         let mut verdict = None;
         for _ in 0..JUDGE_ANSWERS {
             now += Duration::from_millis(10);
@@ -415,7 +423,7 @@ mod tests {
         let mut now = Instant::now();
         let mut e = Evidence::new(now);
         feed(&mut e, &mut now, 40, 1, Outcome::Pushed);
-        e.cut(now, 8);
+        e.cut(now, 8, 100.0);
         let mut verdict = None;
         for _ in 0..JUDGE_ANSWERS {
             now += Duration::from_millis(10);
@@ -435,7 +443,7 @@ mod tests {
         feed(&mut e, &mut now, 10, 1, Outcome::Pushed);
         let early = now;
         now += Duration::from_millis(1);
-        e.cut(now, 8);
+        e.cut(now, 8, 100.0);
         for _ in 0..100 {
             now += Duration::from_millis(1);
             assert_eq!(e.record(now, early, Outcome::Served), None);
@@ -477,7 +485,7 @@ mod tests {
         };
         for _ in 0..50 {
             feed(&mut e, &mut now, 10, 1000, Outcome::Served);
-            e.on_tick(now);
+            e.on_tick(now, 0.0);
         }
         assert!(e.weather().pushed < 0.05, "{:?}", e.weather());
     }
