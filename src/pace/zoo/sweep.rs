@@ -192,8 +192,20 @@ mod tests {
             .iter()
             .map(|r| r.default.settled_429_share())
             .fold(0.0, f64::max);
+        let slow = rows.iter().filter(|r| r.ratio() > 2.0).count();
+        let refused = rows
+            .iter()
+            .filter(|r| r.default.settled_429_share() > 0.05)
+            .count();
+        let mut by_429 = rows.clone();
+        by_429.sort_by(|a, b| {
+            b.default
+                .settled_429_share()
+                .total_cmp(&a.default.settled_429_share())
+        });
+        println!("{}", table(&by_429[..10.min(by_429.len())]));
         println!(
-            "models: {}, worst ratio {:.2}×, worst settled 429 share {:.2}%",
+            "models: {}, worst ratio {:.2}×, worst settled 429 share {:.2}%; over 2×: {slow}, over 5% 429: {refused}",
             rows.len(),
             rows[0].ratio(),
             worst_429 * 100.0
