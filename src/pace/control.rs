@@ -14,7 +14,10 @@
 //!   share of pushback fell, and the cut was the answer; or it stayed, and it is the
 //!   deployment's weather, accepted, so that only a share clearly above it cuts again. Nor does
 //!   weather, latency or a 5xx cut below the floor, half of what the deployment served cleanly
-//!   in its best second of the last minute; only a rising share of 429s does. The retries that
+//!   in its best second of the last minute; only a rising share of 429s does. A share of 429s
+//!   is weather only at the rate it was judged at: 429s that rise with the rate stop its growth
+//!   and cut, and a 429 cut returns the curve to what the deployment took, not to the rate that
+//!   overshot (`weather.rs`). The curve's clock stops while a round is judged. The retries that
 //!   weather costs are bounded by the retry budget (`budget.rs`), not by cutting the rate.
 //! * **Latency, like with like.** Every answer belongs to a [`RouteClass`] (method and route
 //!   template: the App listing, a project's Job listing, a single read, a stop, …), and each class
@@ -251,6 +254,11 @@ fn log_verdict(verdict: Verdict) {
             "pace: pushback {:.0}% → {:.0}% after the cut: the deployment's weather, not our load; holding the rate",
             pct(before),
             pct(after)
+        ),
+        Verdict::Rising { weather, after } => tracing::debug!(
+            "pace: 429s {:.0}% after the cut, above the {:.0}% accepted at a lower rate: they rise with our rate",
+            pct(after),
+            pct(weather)
         ),
         Verdict::Overloaded { before, after } => tracing::debug!(
             "pace: pushback {:.0}% → {:.0}% after the cut: still refusing most requests",
@@ -531,6 +539,16 @@ impl Controller {
             }
             Phase::SlowStart | Phase::Cubic { .. } => (self.rate, self.rate),
         };
+        // A share of 429s beyond the weather says how much of what was sent the deployment
+        // refused: what it took is about its capacity, and that is where the curve returns
+        // (not the rate that overshot it, which the curve would otherwise regain within a
+        // second, refusals and all).
+        let (from, w_max) = if refused {
+            let took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            (took.min(from), w_max.min(took))
+        } else {
+            (from, w_max)
+        };
         let mut to = (BETA * from).max(self.bounds.min);
         if !refused {
             // Weather, latency, 5xx: never below what the deployment has just shown it serves.
@@ -633,10 +651,21 @@ impl Controller {
             None => {}
         }
         self.evidence.on_tick(now, self.rate);
+        if (self.evidence.judging() || !self.evidence.weather_known())
+            && let Phase::Cubic { since, .. } = &mut self.phase
+        {
+            // The curve waits for the verdict: growth resumes where it stopped, not where
+            // the seconds spent judging would have carried it (at a low rate a round takes
+            // seconds, and the curve would jump far past the rate the cut came from).
+            *since += elapsed;
+        }
         // Clean enough to grow: answers served, no cut's round still being judged, and no
         // share of pushback above the weather.
-        let clean =
-            self.tick_clean > 0 && !self.evidence.judging() && !self.evidence.excess(now).any();
+        let clean = self.tick_clean > 0
+            && !self.evidence.judging()
+            && !self.evidence.excess(now).any()
+            && !self.evidence.refusals_creeping()
+            && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
             self.last_bound = Some(now);

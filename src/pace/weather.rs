@@ -106,6 +106,15 @@ fn above(k: u32, n: u32, w: f64, n_w: f64) -> bool {
     k as f64 > n * w + EXCESS_Z * variance.sqrt()
 }
 
+/// Answers the weather's estimate needs before the rate grows beyond the one it was judged at.
+const WEATHER_MIN_ANSWERS: f64 = 100.0;
+/// How many standard deviations above the 429s accepted at a lower rate make a rising share.
+const RISE_Z: f64 = 2.0;
+/// A rate this share above the weather's is a higher rate.
+const RATE_STEP: f64 = 0.05;
+/// How far above the weather's share of 429s the recent share may be and the rate still grow.
+const CREEP_Z: f64 = 1.0;
+
 /// The most answers the weather's estimate stands on: older ones are forgotten in proportion,
 /// so that it follows a server whose weather changes.
 const WEATHER_MEMORY: f64 = 2000.0;
@@ -126,6 +135,11 @@ pub enum Verdict {
     Weather { before: f64, after: f64 },
     /// The share stayed, but too high to be accepted as weather.
     Overloaded { before: f64, after: f64 },
+    /// The share of 429s stayed after the cut, but above the 429s accepted as weather at a
+    /// lower rate: it rises with our rate, so it is our load, however steady it looked across
+    /// one cut (a cut that left the rate still above a capacity leaves a smaller, steady share
+    /// of its 429s).
+    Rising { weather: f64, after: f64 },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -148,6 +162,13 @@ pub struct Evidence {
     weather_answers: f64,
     /// The rate the last cut put in force: its round's verdict is about that rate.
     judged_rate: f64,
+    /// The rate at which the weather in force was accepted (0 while none is).
+    weather_rate: f64,
+    /// The rate in force at the last tick.
+    rate: f64,
+    /// Answers since the rate went above the one the weather was accepted at: whether its
+    /// 429s rise with it.
+    beyond: Tally,
     /// Answers since the last tick, which refine an accepted weather.
     fresh: Tally,
     judging: Option<Judgement>,
@@ -177,6 +198,9 @@ impl Evidence {
             weather: Shares::default(),
             weather_answers: 0.0,
             judged_rate: 0.0,
+            weather_rate: 0.0,
+            rate: 0.0,
+            beyond: Tally::default(),
             fresh: Tally::default(),
             judging: None,
             start: now,
@@ -207,6 +231,9 @@ impl Evidence {
         self.recent.push_back((now, outcome));
         self.tally.add(outcome, 1);
         self.fresh.add(outcome, 1);
+        if self.above_weather_rate() {
+            self.beyond.add(outcome, 1);
+        }
         self.forget(now);
         if outcome == Outcome::Served {
             let second = now.saturating_duration_since(self.start).as_secs();
@@ -259,9 +286,15 @@ impl Evidence {
         self.forget(now);
         let t = self.tally;
         let n_w = self.weather_answers;
+        // Above the rate the weather was accepted at, its share of 429s is judged on every
+        // answer since the rate went there, without the benefit of its estimate's doubt: 429s
+        // that rise with our rate are our load.
+        let b = self.beyond;
+        let refused = above(t.refused, t.answers, self.weather.refused, n_w)
+            || self.refusals_rose(b, EXCESS_Z);
         Excess {
             pushed: above(t.pushed, t.answers, self.weather.pushed, n_w),
-            refused: above(t.refused, t.answers, self.weather.refused, n_w),
+            refused,
         }
     }
 
@@ -279,6 +312,7 @@ impl Evidence {
         });
         self.recent.clear();
         self.tally = Tally::default();
+        self.beyond = Tally::default();
     }
 
     fn conclude(&mut self) -> Verdict {
@@ -292,12 +326,16 @@ impl Evidence {
         // A fall clearly beyond chance (one standard deviation of the difference of two
         // shares, and at least two points): a small round before the cut proves nothing.
         let spread = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
-        if before - after > spread.max(0.02) {
+        if before - after > spread.max(0.02) || j.after.pushed == 0 {
             // What is left after a cut that worked is at most the weather.
             self.weather.pushed = self.weather.pushed.min(after);
             self.weather.refused = self.weather.refused.min(j.after.refused_share());
             Verdict::Ours { before, after }
+        } else if let Some(rising) = self.rising(&j.after) {
+            rising
         } else if after <= MAX_WEATHER {
+            self.weather_rate = self.judged_rate;
+            self.beyond = Tally::default();
             self.weather = Shares {
                 pushed: after,
                 refused: j.after.refused_share(),
@@ -309,9 +347,76 @@ impl Evidence {
         }
     }
 
+    /// A share of 429s above the one accepted as weather at a lower rate: a 429 that rises
+    /// with our rate is the deployment asking for less, not its weather (a fault of the
+    /// ingress answers the same share at any rate). Judged at [`RISE_Z`] standard deviations
+    /// of the round's count, a lower bar than a cut's: wrongly taking weather for load costs a
+    /// cut, and the next round judges again at the lower rate, where the same share is accepted.
+    fn rising(&self, after: &Tally) -> Option<Verdict> {
+        let w = self.weather.refused;
+        let higher_rate =
+            self.weather_rate > 0.0 && self.judged_rate > self.weather_rate * (1.0 + RATE_STEP);
+        let n = after.answers as f64;
+        let spread = (n * w.max(1.0 / n) * (1.0 - w)).sqrt();
+        let clearly = after.refused as f64 > n * w + RISE_Z * spread;
+        (higher_rate && clearly).then_some(Verdict::Rising {
+            weather: w,
+            after: after.refused_share(),
+        })
+    }
+
+    /// The recent share of 429s beyond the weather's: the share of what was sent that the
+    /// deployment refused for our load.
+    pub fn refused_beyond_weather(&mut self, now: Instant) -> f64 {
+        self.forget(now);
+        if (self.tally.answers as usize) < SHARE_MIN_ANSWERS {
+            // A handful of answers says nothing about a capacity.
+            return 0.0;
+        }
+        (self.tally.refused_share() - self.weather.refused).clamp(0.0, 1.0)
+    }
+
+    /// The rate in force is clearly above the one the weather was accepted at.
+    fn above_weather_rate(&self) -> bool {
+        self.weather_rate > 0.0 && self.rate > self.weather_rate * (1.0 + RATE_STEP)
+    }
+
+    /// Whether the recent share of 429s is above the weather's even by a little: the rate does
+    /// not grow then (cutting waits for a clear excess, but growing into a share of 429s that
+    /// creeps up would make the deployment's refusals the normal).
+    pub fn refusals_creeping(&mut self) -> bool {
+        self.refusals_rose(self.beyond, CREEP_Z)
+    }
+
+    /// Whether the share of 429s in `t`, answers at a higher rate than the weather's, is above
+    /// the weather's by `z` standard deviations of the difference of the two shares (each
+    /// known from its own count of answers).
+    fn refusals_rose(&self, t: Tally, z: f64) -> bool {
+        if (t.answers as usize) < SHARE_MIN_ANSWERS || t.refused == 0 {
+            return false;
+        }
+        let (n, n_w) = (t.answers as f64, self.weather_answers.max(1.0));
+        let (p, w) = (t.refused_share(), self.weather.refused);
+        let pooled = (p * n + w * n_w) / (n + n_w);
+        p - w > z * (pooled * (1.0 - pooled) * (1.0 / n + 1.0 / n_w)).sqrt()
+    }
+
+    /// The weather accepted is known well enough to grow beyond the rate it was judged at:
+    /// a round of a few dozen answers knows a share to a few points only, and 429s that rise
+    /// with the rate could not be told from it.
+    pub fn weather_known(&self) -> bool {
+        self.weather.refused == 0.0
+            || self.weather_answers == 0.0
+            || self.weather_answers >= WEATHER_MIN_ANSWERS
+    }
+
     /// Once per tick: the weather follows a share that is clearly lower now (the flap is over,
     /// the pods have rolled), so that a rise afterwards is seen again.
     pub fn on_tick(&mut self, now: Instant, rate: f64) {
+        self.rate = rate;
+        if !self.above_weather_rate() {
+            self.beyond = Tally::default();
+        }
         let fresh = std::mem::take(&mut self.fresh);
         let excess = self.excess(now).any();
         if self.weather_answers > 0.0 && !excess && self.judging.is_none() && fresh.answers > 0 {
@@ -434,6 +539,60 @@ mod tests {
             "{verdict:?}"
         );
         assert!(e.excess(now).pushed);
+    }
+
+    #[test]
+    fn a_share_of_429s_above_the_weather_at_a_higher_rate_is_ours() {
+        let mut now = Instant::now();
+        let mut e = Evidence::new(now);
+        // 5% of 429s, accepted as weather after a cut to 100 a second.
+        feed(&mut e, &mut now, 60, 20, Outcome::Refused);
+        e.cut(now, 8, 100.0);
+        let mut verdict = None;
+        for i in 0..200 {
+            now += Duration::from_millis(10);
+            let o = if i % 20 == 0 {
+                Outcome::Refused
+            } else {
+                Outcome::Served
+            };
+            verdict = verdict.or(e.record(now, now, o));
+        }
+        assert!(
+            matches!(verdict, Some(Verdict::Weather { .. })),
+            "{verdict:?}"
+        );
+        e.on_tick(now, 100.0);
+        // At 150 a second, a quarter of the answers are 429s: they rose with the rate.
+        e.on_tick(now, 150.0);
+        for i in 0..60 {
+            now += Duration::from_millis(5);
+            let o = if i % 4 == 0 {
+                Outcome::Refused
+            } else {
+                Outcome::Served
+            };
+            e.record(now, now, o);
+        }
+        assert!(e.refusals_creeping(), "the rate no longer grows");
+        assert!(e.excess(now).refused, "and the next 429 cuts");
+        // The round after that cut, at 140, still refuses a quarter: not weather.
+        e.cut(now, 8, 140.0);
+        let mut verdict = None;
+        for i in 0..JUDGE_ANSWERS * 2 {
+            now += Duration::from_millis(5);
+            let o = if i % 4 == 0 {
+                Outcome::Refused
+            } else {
+                Outcome::Served
+            };
+            verdict = verdict.or(e.record(now, now, o));
+        }
+        assert!(
+            matches!(verdict, Some(Verdict::Rising { .. })),
+            "{verdict:?}"
+        );
+        assert!(e.weather().refused < 0.1, "{:?}", e.weather());
     }
 
     #[test]

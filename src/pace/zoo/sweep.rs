@@ -152,6 +152,21 @@ mod tests {
         });
     }
 
+    /// At 10 or 30 answers a second a round after a cut is a few seconds of answers: the
+    /// capacity's 429s must not pass for weather.
+    #[test]
+    fn small_capacities_settle_under_5_percent_429s() {
+        for c in [10.0, 30.0] {
+            check(Model {
+                capacity: Capacity::Window(c),
+                faults: 0.0,
+                flaps: false,
+                retry_after: None,
+                listing_ms: None,
+            });
+        }
+    }
+
     #[test]
     fn a_queue_whose_latency_grows() {
         check(Model {
