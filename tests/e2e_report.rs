@@ -245,9 +245,10 @@ fn normalise(markdown: &str, env: &Env) -> String {
         in_jobs = (in_jobs || line.starts_with("## Jobs")) && !line.starts_with("---");
         let mut line = normalise_line(line);
         // A restart's new Job gets the simulator's next id, in the order the restarts ran.
-        if in_jobs && line.ends_with(" |") && line.contains("| restarted |") {
+        if in_jobs && line.ends_with(" |") && line.contains("| restarted as job ") {
             let cut = line[..line.len() - 2].rfind("| ").unwrap();
-            line = format!("{}| NEW-JOB |", &line[..cut]);
+            let new_job = line[cut + 2..line.len() - 2].to_owned();
+            line = format!("{}| NEW-JOB |", &line[..cut]).replace(&new_job, "NEW-JOB");
         }
         out.push_str(&line);
         out.push('\n');
@@ -447,9 +448,9 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
             .iter()
             .find(|row| row.first() == Some(&r.key.execution))
             .unwrap_or_else(|| panic!("no Job row for {}", r.key.execution));
-        assert_eq!(row[4], "Confirmed", "{row:?}");
+        assert_eq!(row[4], "stopped by dmm", "{row:?}");
         assert_eq!(row[6], "yes", "{row:?}");
-        assert_eq!(row[7], "restarted", "{row:?}");
+        assert_eq!(row[7], format!("restarted as job {effect}"), "{row:?}");
         assert_eq!(row[8], effect, "{row:?}");
     }
     // Verification run by run: both passed.
