@@ -1,13 +1,14 @@
 //! `dmm`: durable, resumable maintenance mode for Domino deployments.
 //!
 //! Layers, each depending only on the ones below it (see `docs/architecture.md`):
-//! `cli` → `report` → `runner` → `journal`, `domino` → `snapshot` (`report` reads journals and
-//! renders them; it sends nothing).
+//! `cli` → `report` → `runner` → `journal`, `domino` → `snapshot`, `pace` (`report` reads
+//! journals and renders them; it sends nothing; `pace` is the client's pure control law).
 
 pub mod cli;
 pub mod domino;
 pub mod journal;
 pub mod notify;
+pub mod pace;
 pub mod panic_guard;
 pub mod preflight;
 pub mod private_file;

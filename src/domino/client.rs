@@ -31,9 +31,9 @@ use serde_json::Value;
 use super::ApiError;
 use super::config::{ClientConfig, ConfigError, Credential, RetryPolicy, read_ca_bundle};
 use super::limiter::RequestLimiter;
-use super::pace::{PaceReport, Pushback, RouteClass, Signal};
 use super::read_patience;
 use super::token::TokenSource;
+use crate::pace::{PaceReport, Pushback, RouteClass, Signal};
 
 /// The header Domino reads the API key from.
 pub const API_KEY_HEADER: &str = "X-Domino-Api-Key";
@@ -200,7 +200,7 @@ impl DominoClient {
         let body = serde_json::to_vec(body).expect("a JSON value always serializes");
         let deadline = std::sync::OnceLock::new();
         let bytes = self
-            .attempt(&Method::POST, path, &url, Some(&body), &deadline)
+            .attempt(&Method::POST, path, &url, Some(&body), &deadline, false)
             .await
             .map_err(|failure| failure.into_write_error())?;
         decode(&Method::POST, path, &bytes)
@@ -269,52 +269,56 @@ impl DominoClient {
         // The budget starts with the first attempt, not while the request waits for its turn
         // in the limits (many requests queued behind a slow server are not late).
         let deadline = std::sync::OnceLock::new();
-        let attempts = (|| self.attempt_noted(&method, path, &url, body.as_deref(), &deadline))
-            .retry(backoff)
-            .when(|failure: &Failure| failure.transient && (read || !failure.unanswered))
-            .adjust(|failure, delay| {
-                // `None` means the retries are used up; a Retry-After never extends them.
-                let wait = delay.map(|d| match failure.retry_after {
-                    Some(wait) => wait.min(policy.max_retry_after).max(d),
-                    None => d,
-                });
-                // Never past the budget: the attempt after the wait would be refused anyway.
-                let left = deadline.get().map(|d: &tokio::time::Instant| {
-                    d.saturating_duration_since(tokio::time::Instant::now())
-                });
-                let wait = match left {
-                    Some(left) => wait.map(|w| w.min(left)),
-                    None => wait,
-                };
-                let done = retries_decided;
-                retries_decided += 1;
-                wait.filter(|&d| {
-                    !read
-                        || read_patience::read_again(
-                            policy,
-                            done,
-                            started.elapsed(),
-                            d,
-                            self.inner.failure_streak.looks_like_outage(),
-                        )
-                })
-            })
-            .notify(|failure, delay| {
-                retry_number += 1;
-                last_failure = Some(failure.error.clone());
-                self.inner.retries.fetch_add(1, Ordering::Relaxed);
-                super::tally::note_retry(&failure.error);
-                let status = failure.error.status().unwrap_or(0);
-                let delay_ms = delay.as_millis() as u64;
-                // The first retries are routine on a busy deployment; later ones deserve notice.
-                if retry_number >= 3 {
-                    tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, "transient failure, retrying");
-                } else {
-                    tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, "transient failure, retrying");
-                }
+        let tries = AtomicU64::new(0);
+        let attempts = (|| {
+            let retry = tries.fetch_add(1, Ordering::Relaxed) > 0;
+            self.attempt_noted(&method, path, &url, body.as_deref(), &deadline, retry)
+        })
+        .retry(backoff)
+        .when(|failure: &Failure| failure.transient && (read || !failure.unanswered))
+        .adjust(|failure, delay| {
+            // `None` means the retries are used up; a Retry-After never extends them.
+            let wait = delay.map(|d| match failure.retry_after {
+                Some(wait) => wait.min(policy.max_retry_after).max(d),
+                None => d,
             });
+            // Never past the budget: the attempt after the wait would be refused anyway.
+            let left = deadline.get().map(|d: &tokio::time::Instant| {
+                d.saturating_duration_since(tokio::time::Instant::now())
+            });
+            let wait = match left {
+                Some(left) => wait.map(|w| w.min(left)),
+                None => wait,
+            };
+            let done = retries_decided;
+            retries_decided += 1;
+            wait.filter(|&d| {
+                !read
+                    || read_patience::read_again(
+                        policy,
+                        done,
+                        started.elapsed(),
+                        d,
+                        self.inner.failure_streak.looks_like_outage(),
+                    )
+            })
+        })
+        .notify(|failure, delay| {
+            retry_number += 1;
+            last_failure = Some(failure.error.clone());
+            self.inner.retries.fetch_add(1, Ordering::Relaxed);
+            super::tally::note_retry(&failure.error);
+            let status = failure.error.status().unwrap_or(0);
+            let delay_ms = delay.as_millis() as u64;
+            // The first retries are routine on a busy deployment; later ones deserve notice.
+            if retry_number >= 3 {
+                tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
+                        error = %failure.error, "transient failure, retrying");
+            } else {
+                tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
+                        error = %failure.error, "transient failure, retrying");
+            }
+        });
         let result = attempts.await;
         result.map_err(|failure| {
             if !read && failure.unanswered {
@@ -335,8 +339,9 @@ impl DominoClient {
         url: &str,
         body: Option<&[u8]>,
         deadline: &std::sync::OnceLock<tokio::time::Instant>,
+        retry: bool,
     ) -> Result<Vec<u8>, Failure> {
-        let result = self.attempt(method, path, url, body, deadline).await;
+        let result = self.attempt(method, path, url, body, deadline, retry).await;
         let transient = matches!(&result, Err(f) if f.transient);
         let answered = match &result {
             Ok(_) => true,
@@ -347,6 +352,8 @@ impl DominoClient {
     }
 
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
+    /// A retry first waits for the retry budget (with the adaptive pace), which bounds the
+    /// extra load a steady share of faults causes now that the rate holds through them.
     async fn attempt(
         &self,
         method: &Method,
@@ -354,7 +361,13 @@ impl DominoClient {
         url: &str,
         body: Option<&[u8]>,
         deadline: &std::sync::OnceLock<tokio::time::Instant>,
+        retry: bool,
     ) -> Result<Vec<u8>, Failure> {
+        if retry {
+            self.inner.limiter.retry_permit().await;
+        } else {
+            self.inner.limiter.first_attempt();
+        }
         let ticket = self.inner.limiter.acquire().await;
         let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
         let spent = |unanswered| Failure {

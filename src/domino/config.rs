@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use super::error::ConfigError;
-use super::pace::Pace;
+use crate::pace::Pace;
 
 /// The Domino API key. A secret: `Debug` and `Display` print `***`, never the key, so it cannot
 /// leak through a log line, an error message or a `{:?}` of a config.

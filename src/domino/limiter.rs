@@ -1,5 +1,5 @@
 //! The client's own brakes: at most N requests in flight, and requests started at the pace of
-//! [`Pace`] (none, a fixed rate, or the adaptive rate of `pace.rs`). Every HTTP attempt (first
+//! [`Pace`] (none, a fixed rate, or the adaptive rate of `crate::pace`). Every HTTP attempt (first
 //! tries, retries, pages) passes through here, and reports its answer back.
 //!
 //! The rate is enforced by `governor`'s GCRA token bucket, with a burst of one: no two requests
@@ -24,11 +24,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::config::Limits;
-use super::pace::{Change, Controller, Pace, PaceReport, Signal};
+use crate::pace::RetryBudget;
+use crate::pace::{Change, Controller, Pace, PaceReport, Signal};
 
 pub(crate) struct RequestLimiter {
     slots: Arc<Slots>,
     rate: Option<Rate>,
+    /// With the adaptive pace, which no longer cuts the rate for a steady share of faults, the
+    /// bound on the retries those faults cause. A fixed rate (or none) is the operator's
+    /// choice of load, and every retry passes through it anyway.
+    retry_budget: Option<Mutex<RetryBudget>>,
 }
 
 /// The slots for requests in flight, whose number the adaptive pace moves: a semaphore with as
@@ -169,10 +174,55 @@ impl RequestLimiter {
                 })
             }
         };
+        let retry_budget =
+            matches!(limits.pace, Pace::Adaptive(_)).then(|| Mutex::new(RetryBudget::new(now)));
         RequestLimiter {
             slots: Arc::new(Slots::new(slots)),
             rate,
+            retry_budget,
         }
+    }
+
+    /// Faults per second that the pace accepts as the deployment's weather (their retries are
+    /// priced into the rate it holds).
+    fn weather_per_second(&self) -> f64 {
+        match self.rate.as_ref().and_then(|r| r.control.as_ref()) {
+            Some(control) => {
+                let control = lock(control);
+                control.faults_share() * control.rate()
+            }
+            None => 0.0,
+        }
+    }
+
+    /// A request's first attempt is about to go: it earns its share of the retry budget.
+    pub(crate) fn first_attempt(&self) {
+        if let Some(budget) = &self.retry_budget {
+            let weather = self.weather_per_second();
+            lock(budget).on_first_attempt(Instant::now(), weather);
+        }
+    }
+
+    /// Waits until the retry budget allows one more retry, and takes it.
+    pub(crate) async fn retry_permit(&self) {
+        let Some(budget) = &self.retry_budget else {
+            return;
+        };
+        loop {
+            let weather = self.weather_per_second();
+            let verdict = lock(budget).try_retry(Instant::now(), weather);
+            match verdict {
+                Ok(()) => return,
+                // First attempts may earn it sooner than time alone: look again within a tick.
+                Err(wait) => tokio::time::sleep(wait.min(crate::pace::TICK)).await,
+            }
+        }
+    }
+
+    /// Retries the budget allowed and first attempts, with the adaptive pace.
+    #[cfg(test)]
+    pub(crate) fn retry_counts(&self) -> Option<(u64, u64)> {
+        self.retry_budget.as_ref().map(|b| lock(b).counts())
     }
 
     /// Waits for a free slot and for the rate; the request may go while the returned ticket is
@@ -324,7 +374,7 @@ impl Clock for TokioClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domino::pace::{AdaptivePace, Pushback, RouteClass};
+    use crate::pace::{AdaptivePace, Pushback, RouteClass};
 
     fn limits(max_in_flight: usize, pace: Pace) -> Limits {
         Limits {
@@ -508,7 +558,7 @@ mod tests {
             }),
         ));
         let start = limiter.slots.limit.load(Ordering::Relaxed);
-        assert_eq!(start, crate::domino::pace::INITIAL_IN_FLIGHT);
+        assert_eq!(start, crate::pace::INITIAL_IN_FLIGHT);
         // Hold every slot, then one more request waits for a slot: the limit is what limits.
         let mut held = Vec::new();
         for _ in 0..start {
@@ -529,5 +579,45 @@ mod tests {
             again.push(t);
         }
         assert_eq!(again.len(), cut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_wait_for_the_retry_budget() {
+        let limiter = RequestLimiter::new(&limits(
+            64,
+            Pace::Adaptive(AdaptivePace {
+                initial: 100.0,
+                max: 100.0,
+                min: 1.0,
+            }),
+        ));
+        // Ten seconds in which every first attempt is followed by a retry the moment it may go.
+        let start = Instant::now();
+        let end = start + Duration::from_secs(10);
+        let mut retries = 0u64;
+        while Instant::now() < end {
+            limiter.first_attempt();
+            let ticket = limiter.acquire().await;
+            limiter.answered(
+                &ticket,
+                Signal::Clean(Duration::from_millis(2), RouteClass::custom(0)),
+            );
+            if tokio::time::timeout(Duration::ZERO, limiter.retry_permit())
+                .await
+                .is_ok()
+            {
+                retries += 1;
+            }
+        }
+        let (allowed, firsts) = limiter.retry_counts().unwrap();
+        assert_eq!(allowed, retries);
+        let bound = crate::pace::retry_budget::RATIO * firsts as f64
+            + crate::pace::retry_budget::MIN_PER_SECOND * 10.0
+            + crate::pace::retry_budget::BURST;
+        assert!(
+            (retries as f64) <= bound,
+            "{retries} retries for {firsts} requests"
+        );
+        assert!(firsts > 500, "{firsts}");
     }
 }

@@ -10,8 +10,6 @@ mod error;
 mod execution;
 pub mod kinds;
 mod limiter;
-mod pace;
-
 mod progress;
 mod projects;
 mod proxy;
@@ -22,6 +20,7 @@ pub mod shape;
 mod tally;
 mod token;
 
+pub use crate::pace::{AdaptivePace, Pace, PaceReport};
 pub use about::{About, about};
 pub use client::{API_KEY_HEADER, DominoClient};
 pub use config::{ApiKey, ClientConfig, ConfigError, Credential, Limits, RetryPolicy};
@@ -31,7 +30,6 @@ pub use execution::{
     ComesBack, ExecutionKind, Heading, ListContext, ListingScope, Observed, RestartCandidate,
 };
 pub use kinds::{KindOptions, execution_kind, execution_kinds};
-pub use pace::{AdaptivePace, Pace, PaceReport};
 pub use progress::{NoProgress, ScanProgress};
 pub use projects::{Project, ProjectIndex, list_projects};
 pub use report::{ProblemCause, ScanProblem, ScanReport};

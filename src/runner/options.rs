@@ -13,7 +13,7 @@ pub mod defaults {
 
     /// Steps sending a stop or start at the same time (`--concurrency`), and the most requests
     /// in flight: with the adaptive rate, the ceiling of the adaptive in-flight limit, which
-    /// starts lower (`domino::pace::INITIAL_IN_FLIGHT`); with a fixed rate, the limit itself.
+    /// starts lower (`pace::INITIAL_IN_FLIGHT`); with a fixed rate, the limit itself.
     pub const CONCURRENCY: u32 = 64;
     /// Where the adaptive rate (`--rate-limit auto`, the default) starts, in requests per
     /// second: moderate, as the earlier fixed default was.

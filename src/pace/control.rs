@@ -5,13 +5,20 @@
 //!
 //! * **Slow start.** From the initial rate, the rate doubles every [`TICK`] in which it was what
 //!   held requests back (some request had to wait for it) and every answer was clean.
-//! * **Multiplicative decrease, at once.** A 429, a 503 or 504, a timed-out attempt or a
-//!   connection error cuts the rate to [`BETA`] times the rate in force; the first cut, which
-//!   ends slow start, to [`BETA`] times what the deployment served over the last second when
-//!   that was less (a server that refuses only once a window of requests is full says so when
-//!   slow start is far beyond its capacity). Only the answer to a request sent a [`TICK`] or
-//!   more *after* the last cut can cut again (one cut per window, as TCP does), so ten requests
-//!   in flight that all meet the same overload cut the rate once.
+//! * **Multiplicative decrease, once per round.** A 429, a 503 or 504, a timed-out attempt or a
+//!   connection error cuts the rate to [`BETA`] times the rate in force (the first cut of slow
+//!   start, for a 429 while the rate held requests back, to [`BETA`] times what the deployment
+//!   served over the last second when that was less: a server that refuses only once a window
+//!   of requests is full says so when slow start is far beyond its capacity). Then no other cut
+//!   until the round of answers to requests sent after it has been judged (`weather.rs`): the
+//!   share of pushback fell, and the cut was the answer; or it stayed, and it is the
+//!   deployment's weather, accepted, so that only a share clearly above it cuts again. Nor does
+//!   weather, latency or a 5xx cut below the floor, half of what the deployment served cleanly
+//!   in its best second of the last minute; only a rising share of 429s does. A share of 429s
+//!   is weather only at the rate it was judged at: 429s that rise with the rate stop its growth
+//!   and cut, and a 429 cut returns the curve to what the deployment took, not to the rate that
+//!   overshot (`weather.rs`). The curve's clock stops while a round is judged. The retries that
+//!   weather costs are bounded by the retry budget (`budget.rs`), not by cutting the rate.
 //! * **Latency, like with like.** Every answer belongs to a [`RouteClass`] (method and route
 //!   template: the App listing, a project's Job listing, a single read, a stop, …), and each class
 //!   keeps its own baseline, a slowly decaying average of its medians, so that a listing of
@@ -40,6 +47,8 @@ use std::fmt;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::weather::{Evidence, Outcome, Verdict};
 
 /// How often the adaptive rate is reconsidered.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -224,6 +233,41 @@ pub struct PaceReport {
     pub in_flight_max: usize,
 }
 
+/// Why the rate is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cause {
+    /// A share of pushback above the weather; `refused` when the share of 429s rose.
+    Pushback { refused: bool },
+    /// Answers slower than their kind's baseline.
+    Latency,
+}
+
+fn log_verdict(verdict: Verdict) {
+    let pct = |x: f64| x * 100.0;
+    match verdict {
+        Verdict::Ours { before, after } => tracing::debug!(
+            "pace: pushback {:.0}% → {:.0}% after the cut: it was our load",
+            pct(before),
+            pct(after)
+        ),
+        Verdict::Weather { before, after } => tracing::debug!(
+            "pace: pushback {:.0}% → {:.0}% after the cut: the deployment's weather, not our load; holding the rate",
+            pct(before),
+            pct(after)
+        ),
+        Verdict::Rising { weather, after } => tracing::debug!(
+            "pace: 429s {:.0}% after the cut, above the {:.0}% accepted at a lower rate: they rise with our rate",
+            pct(after),
+            pct(weather)
+        ),
+        Verdict::Overloaded { before, after } => tracing::debug!(
+            "pace: pushback {:.0}% → {:.0}% after the cut: still refusing most requests",
+            pct(before),
+            pct(after)
+        ),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
     SlowStart,
@@ -256,10 +300,10 @@ pub struct Controller {
     last_bound: Option<Instant>,
     /// Some request of this tick had to wait for a slot: the in-flight limit is what limits.
     tick_slot_bound: bool,
-    tick_pushback: bool,
-    /// Clean answers this tick, and whether a 500 or 502 came.
+    /// Clean answers this tick.
     tick_clean: u64,
-    tick_dirty: bool,
+    /// The shares of pushback, the weather accepted, the round after a cut, the floor.
+    evidence: Evidence,
     latencies: Vec<(RouteClass, Duration)>,
     /// Each class's baseline latency, in seconds.
     baselines: HashMap<RouteClass, f64>,
@@ -301,9 +345,8 @@ impl Controller {
             tick_bound: false,
             last_bound: None,
             tick_slot_bound: false,
-            tick_pushback: false,
             tick_clean: 0,
-            tick_dirty: false,
+            evidence: Evidence::new(now),
             latencies: Vec::new(),
             baselines: HashMap::new(),
             measured: None,
@@ -350,16 +393,36 @@ impl Controller {
 
     /// The answer at `now` to a request sent at `sent`.
     pub fn on_answer(&mut self, now: Instant, sent: Instant, signal: Signal) -> Option<Change> {
+        let outcome = match signal {
+            Signal::Pushback(Pushback::Status(429)) => Outcome::Refused,
+            Signal::Pushback(_) => Outcome::Pushed,
+            Signal::Clean(..) | Signal::Answered => Outcome::Served,
+            Signal::Neutral => Outcome::Neutral,
+        };
+        if let Some(verdict) = self.evidence.record(now, sent, outcome) {
+            log_verdict(verdict);
+        }
         match signal {
             Signal::Pushback(why) => {
                 self.pushbacks += 1;
-                self.tick_pushback = true;
-                // An answer to a request sent before the last cut, or so soon after it that it
-                // met the queue the old rate built, says nothing about the new rate.
-                if self.last_cut.is_some_and(|cut| sent < cut + TICK) {
+                // One cut per round: an answer to a request sent before the last cut says
+                // nothing about the new rate, and until the round after the cut has been
+                // judged, nobody knows yet whether the cut was the answer.
+                if self.last_cut.is_some_and(|cut| sent < cut) || self.evidence.judging() {
                     return self.tick(now);
                 }
-                self.cut(now, why.to_string())
+                let excess = self.evidence.excess(now);
+                if !excess.any() {
+                    // The share the deployment answers with whatever the rate: its weather.
+                    return self.tick(now);
+                }
+                self.cut(
+                    now,
+                    why.to_string(),
+                    Cause::Pushback {
+                        refused: excess.refused,
+                    },
+                )
             }
             Signal::Clean(latency, class) => {
                 self.served(now);
@@ -372,12 +435,27 @@ impl Controller {
                 self.tick_clean += 1;
                 self.tick(now)
             }
+            // A 500 or 502 says nothing about load: it is retried (within the budget), and
+            // neither cuts nor holds the growth back.
             Signal::Neutral => {
                 self.served(now);
-                self.tick_dirty = true;
                 self.tick(now)
             }
         }
+    }
+
+    /// The share of answers that fail whatever the rate, as far as is known (for the retry
+    /// budget): the weather accepted and the recent 500s and 502s.
+    pub fn faults_share(&self) -> f64 {
+        self.evidence.faults_share()
+    }
+
+    /// The rate below which the server's weather does not take the rate: half of what the
+    /// deployment served cleanly in its best second of the last minute.
+    pub fn floor(&self, now: Instant) -> f64 {
+        self.evidence
+            .floor(now)
+            .clamp(self.bounds.min, self.bounds.max)
     }
 
     pub fn report(&self) -> PaceReport {
@@ -432,39 +510,58 @@ impl Controller {
         self.delivered.len() as f64 / span.as_secs_f64()
     }
 
-    /// Cuts the rate and the in-flight limit to [`BETA`] times where they stood.
-    fn cut(&mut self, now: Instant, reason: String) -> Option<Change> {
+    /// Cuts the rate and the in-flight limit to [`BETA`] times where they stood, not below the
+    /// floor unless a share of 429s rose.
+    fn cut(&mut self, now: Instant, reason: String, cause: Cause) -> Option<Change> {
         let pushing = self.tick_bound
             || self
                 .last_bound
                 .is_some_and(|at| now.saturating_duration_since(at) < DELIVERY_WINDOW);
-        // From the rate in force, or from what was sent when that was far below it (a limit that
-        // held nothing back says nothing about what the deployment takes).
-        let sent_or_rate = match self.measured {
-            Some(m) if m < 0.5 * self.rate => m,
-            _ => self.rate,
-        };
+        let refused = matches!(cause, Cause::Pushback { refused: true });
         let (from, w_max) = match self.phase {
             // Slow start doubles the rate every tick, and a server that refuses beyond its
             // capacity only once a window of requests per second is full says no when the rate
             // is far beyond that: what it served meanwhile is about what it takes. One cut from
             // that, rather than several from the rate slow start reached, each a tick of
-            // refusals; and the growth returns towards it.
-            Phase::SlowStart if pushing && self.delivered.len() >= MIN_DELIVERED => {
+            // refusals; and the growth returns towards it. Only for refusals while the rate was
+            // what held requests back: what was served while the run asked for little is the
+            // run's demand, not the deployment's capacity.
+            Phase::SlowStart if refused && pushing && self.delivered.len() >= MIN_DELIVERED => {
                 let served = self.rate.min(self.delivery_rate(now));
                 (served, served)
             }
-            // Cuts that follow within a second belong to the same overload (a window of
-            // requests that stays full until it turns): the rate falls with each, but the
-            // growth still returns towards where the overload began.
+            // Cuts that follow within a second belong to the same overload: the growth still
+            // returns towards where the overload began.
             Phase::Cubic { w_max, since, .. }
                 if now.saturating_duration_since(since) < DELIVERY_WINDOW =>
             {
-                (sent_or_rate, w_max)
+                (self.rate, w_max)
             }
-            Phase::SlowStart | Phase::Cubic { .. } => (sent_or_rate, self.rate),
+            Phase::SlowStart | Phase::Cubic { .. } => (self.rate, self.rate),
         };
-        let to = (BETA * from).max(self.bounds.min);
+        // A share of 429s beyond the weather says how much of what was sent the deployment
+        // refused: what it took is about its capacity, and that is where the curve returns
+        // (not the rate that overshot it, which the curve would otherwise regain within a
+        // second, refusals and all).
+        let (from, w_max) = if refused {
+            let took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            (took.min(from), w_max.min(took))
+        } else {
+            (from, w_max)
+        };
+        let mut to = (BETA * from).max(self.bounds.min);
+        if !refused {
+            // Weather, latency, 5xx: never below what the deployment has just shown it serves.
+            let floor = self.floor(now);
+            if to < floor {
+                if floor >= self.rate * (1.0 - MIN_CHANGE) {
+                    // Already at the floor: hold.
+                    self.slow_ticks = 0;
+                    return None;
+                }
+                to = floor;
+            }
+        }
         // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
         let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
         self.phase = Phase::Cubic {
@@ -475,6 +572,9 @@ impl Controller {
         self.last_cut = Some(now);
         self.slow_ticks = 0;
         self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
+        if matches!(cause, Cause::Pushback { .. }) {
+            self.evidence.cut(now, self.in_flight, to);
+        }
         self.set(to, reason, true)
     }
 
@@ -550,7 +650,22 @@ impl Controller {
             Some(None) => self.slow_ticks = 0,
             None => {}
         }
-        let clean = self.tick_clean > 0 && !self.tick_pushback && !self.tick_dirty;
+        self.evidence.on_tick(now, self.rate);
+        if (self.evidence.judging() || !self.evidence.weather_known())
+            && let Phase::Cubic { since, .. } = &mut self.phase
+        {
+            // The curve waits for the verdict: growth resumes where it stopped, not where
+            // the seconds spent judging would have carried it (at a low rate a round takes
+            // seconds, and the curve would jump far past the rate the cut came from).
+            *since += elapsed;
+        }
+        // Clean enough to grow: answers served, no cut's round still being judged, and no
+        // share of pushback above the weather.
+        let clean = self.tick_clean > 0
+            && !self.evidence.judging()
+            && !self.evidence.excess(now).any()
+            && !self.evidence.refusals_creeping()
+            && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
             self.last_bound = Some(now);
@@ -560,9 +675,7 @@ impl Controller {
         self.tick_sent = 0;
         self.tick_bound = false;
         self.tick_slot_bound = false;
-        self.tick_pushback = false;
         self.tick_clean = 0;
-        self.tick_dirty = false;
 
         if let Some((_, median, baseline)) = slow {
             if self.slow_ticks >= SLOW_TICKS {
@@ -573,6 +686,7 @@ impl Controller {
                         median.as_millis(),
                         baseline.as_millis()
                     ),
+                    Cause::Latency,
                 );
             }
             return None;
@@ -640,6 +754,7 @@ mod tests {
     struct Drive {
         c: Controller,
         now: Instant,
+        sent: u64,
     }
 
     impl Drive {
@@ -648,6 +763,7 @@ mod tests {
             Drive {
                 c: Controller::new(bounds, 64, now),
                 now,
+                sent: 0,
             }
         }
 
@@ -689,6 +805,23 @@ mod tests {
         fn busy_tick(&mut self, latency: Duration) -> Vec<Change> {
             let n = (self.c.rate() * TICK.as_secs_f64()).ceil() as u32;
             self.tick(n.max(MIN_SAMPLES as u32), true, latency)
+        }
+
+        /// One tick at the rate in force (each request waiting for it), the `i`th request's
+        /// answer, 5 ms later, being `answer(i)`.
+        fn answered_tick(&mut self, answer: &mut impl FnMut(u64) -> Signal) -> Vec<Change> {
+            let n = ((self.c.rate() * TICK.as_secs_f64()).round() as u32).max(1);
+            let step = TICK / n;
+            let mut changes = Vec::new();
+            for _ in 0..n {
+                let sent = self.now;
+                changes.extend(self.c.on_sent(sent, true, false));
+                let signal = answer(self.sent);
+                self.sent += 1;
+                changes.extend(self.c.on_answer(sent + FAST, sent, signal));
+                self.now += step;
+            }
+            changes
         }
 
         fn pushback(&mut self, sent: Instant, why: Pushback) -> Option<Change> {
@@ -778,15 +911,24 @@ mod tests {
         let soon = d.now;
         d.c.on_sent(soon, true, false);
         assert_eq!(d.pushback(soon, Pushback::Status(429)), None);
-        // One sent a tick after the cut that meets a timeout cuts again.
-        let later = d.now + TICK;
-        d.c.on_sent(later, true, false);
-        let second = d.pushback(later, Pushback::Timeout).expect("a second cut");
+        // Once the round after the cut has been judged (still refused: not weather), the
+        // next pushback cuts again: after a round of requests in flight, not before.
+        let mut answered = 0;
+        let second = loop {
+            answered += 1;
+            assert!(answered <= 31, "judged within a round of 30 answers");
+            d.now += Duration::from_millis(5);
+            let s = d.now;
+            d.c.on_sent(s, true, false);
+            if let Some(cut) = d.pushback(s, Pushback::Status(429)) {
+                break cut;
+            }
+        };
+        assert!(answered > 5, "{answered}");
         assert!(second.to < second.from);
-        assert!(second.reason.contains("timed out"));
         let report = d.c.report();
         assert!(report.min <= second.to && report.max >= first.from);
-        assert_eq!(report.pushbacks, 12);
+        assert_eq!(report.pushbacks, 11 + answered);
     }
 
     #[test]
@@ -1064,5 +1206,149 @@ mod tests {
         });
         assert!(bad.validate().unwrap_err().contains("maximum"));
         assert!(Pace::Adaptive(bounds()).validate().is_ok());
+    }
+
+    /// A steady share of faults that does not depend on the rate: of every 20 answers, 2 are
+    /// 503, 2 are 429, 1 a dropped connection and 2 are 500 (35%).
+    fn weather(i: u64) -> Signal {
+        match i % 20 {
+            3 | 11 => Signal::Pushback(Pushback::Status(503)),
+            7 | 15 => Signal::Pushback(Pushback::Status(429)),
+            18 => Signal::Pushback(Pushback::Connection),
+            1 | 9 => Signal::Neutral,
+            _ => Signal::Clean(FAST, READ),
+        }
+    }
+
+    #[test]
+    fn a_steady_error_share_does_not_lower_the_rate_after_its_first_cut() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        let mut changes = Vec::new();
+        // A minute of a deployment that answers 35% of requests with faults from the start.
+        for _ in 0..600 {
+            changes.extend(d.answered_tick(&mut weather));
+        }
+        let cuts: Vec<&Change> = changes.iter().filter(|c| c.to < c.from).collect();
+        assert_eq!(
+            cuts.len(),
+            1,
+            "one cut, then the weather is accepted: {cuts:?}"
+        );
+        assert!(
+            d.c.rate() >= cuts[0].to,
+            "{} after the cut to {}",
+            d.c.rate(),
+            cuts[0].to
+        );
+        assert!(
+            d.c.rate() > 200.0,
+            "it grows again through the weather: {}",
+            d.c.rate()
+        );
+    }
+
+    #[test]
+    fn a_steady_error_share_arriving_later_holds_the_rate_at_the_floor_at_least() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 300.0,
+            ..bounds()
+        });
+        for _ in 0..50 {
+            d.answered_tick(&mut |_| Signal::Clean(FAST, READ));
+        }
+        assert_eq!(d.c.rate(), 300.0);
+        let mut lowest = f64::MAX;
+        for _ in 0..300 {
+            d.answered_tick(&mut weather);
+            lowest = lowest.min(d.c.rate());
+        }
+        // What it served cleanly at its best second: 300; half of that is the floor.
+        assert!(lowest >= 0.5 * 300.0, "{lowest}");
+        assert!(lowest >= BETA * 300.0 - 1.0, "one cut at most: {lowest}");
+    }
+
+    #[test]
+    fn a_pushback_share_that_falls_after_a_cut_was_ours_and_the_rate_settles_there() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        // A server that takes 150 requests a second (15 a tick) and answers 429 beyond.
+        let capacity_per_tick = 15;
+        let mut tick_start = 0;
+        let mut refused_late = 0u64;
+        let mut sent_late = 0u64;
+        let mut rates = Vec::new();
+        for t in 0..900 {
+            let before = d.sent;
+            tick_start = before.max(tick_start);
+            let changes = d.answered_tick(&mut |i| {
+                if i - before < capacity_per_tick {
+                    Signal::Clean(FAST, READ)
+                } else {
+                    Signal::Pushback(Pushback::Status(429))
+                }
+            });
+            let n = d.sent - before;
+            if t >= 300 {
+                sent_late += n;
+                refused_late += n.saturating_sub(capacity_per_tick);
+                rates.push(d.c.rate());
+            }
+            let _ = changes;
+        }
+        let share = refused_late as f64 / sent_late as f64;
+        assert!(
+            share < 0.05,
+            "{:.1}% answered 429 once settled",
+            share * 100.0
+        );
+        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
+        assert!(
+            (100.0..=170.0).contains(&mean),
+            "settled around 150: {mean}"
+        );
+        assert_eq!(
+            d.c.evidence.weather().refused,
+            0.0,
+            "the 429s were ours, not weather"
+        );
+    }
+
+    #[test]
+    fn one_cut_per_round_of_requests_in_flight() {
+        let mut d = Drive::new(bounds());
+        for _ in 0..3 {
+            d.busy_tick(FAST);
+        }
+        // Twenty requests in flight, sent before any cut, all answered 503 over two ticks.
+        let sent: Vec<Instant> = (0..20)
+            .map(|i| {
+                let at = d.now + Duration::from_micros(i);
+                d.c.on_sent(at, true, false);
+                at
+            })
+            .collect();
+        let mut cuts = 0;
+        for s in &sent {
+            d.now += TICK / 10;
+            cuts +=
+                d.c.on_answer(d.now, *s, Signal::Pushback(Pushback::Status(503)))
+                    .is_some_and(|c| c.to < c.from) as u32;
+        }
+        assert_eq!(cuts, 1);
+        // Requests sent after the cut, answered 503 too, while their round is judged.
+        for _ in 0..20 {
+            d.now += TICK / 10;
+            let s = d.now;
+            d.c.on_sent(s, true, false);
+            d.now += FAST;
+            let change =
+                d.c.on_answer(d.now, s, Signal::Pushback(Pushback::Status(503)));
+            assert!(change.as_ref().is_none_or(|c| c.to > c.from), "{change:?}");
+        }
     }
 }

@@ -1,0 +1,229 @@
+//! The sweep: every model of the zoo, the default pace against the best fixed rate for it.
+
+use std::time::Duration;
+
+use super::{Capacity, Model, Pacing, RunResult, run};
+
+/// The models: capacities of 10 to 5,000 requests a second (a window with 429 beyond it, or a
+/// queue of 4 or 32 workers whose latency grows with it), or none; a steady share of faults of
+/// 0 to 40%; and flaps, `Retry-After` of 1 or 60 s, or slow listings beside each.
+pub fn models() -> Vec<Model> {
+    let mut models = Vec::new();
+    let mut capacities = vec![Capacity::None];
+    for c in [10.0, 30.0, 100.0, 300.0, 1000.0, 5000.0] {
+        capacities.push(Capacity::Window(c));
+        if c <= 1000.0 {
+            for workers in [4, 32] {
+                capacities.push(Capacity::Queue {
+                    per_second: c,
+                    workers,
+                });
+            }
+        }
+    }
+    for capacity in capacities {
+        for faults in [0.0, 0.1, 0.2, 0.35, 0.4] {
+            let base = Model {
+                capacity,
+                faults,
+                flaps: false,
+                retry_after: None,
+                listing_ms: None,
+            };
+            models.push(base.clone());
+            models.push(Model {
+                flaps: true,
+                ..base.clone()
+            });
+            if matches!(capacity, Capacity::Window(_)) {
+                for s in [1, 60] {
+                    models.push(Model {
+                        retry_after: Some(s),
+                        ..base.clone()
+                    });
+                }
+            }
+            models.push(Model {
+                listing_ms: Some(300),
+                ..base.clone()
+            });
+        }
+    }
+    models
+}
+
+/// One model's row.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub model: Model,
+    pub default: RunResult,
+    pub best_rate: f64,
+    pub best: RunResult,
+}
+
+impl Row {
+    /// How many times longer than the best fixed rate the default took.
+    pub fn ratio(&self) -> f64 {
+        self.default.seconds / self.best.seconds
+    }
+}
+
+/// Work for about `seconds` at the rate the model serves (the client's ceiling of 2,000 a
+/// second at most), with its faults' retries.
+pub fn work_for(model: &Model, seconds: f64) -> u32 {
+    let rate = model.serves().unwrap_or(2000.0).min(2000.0);
+    (rate * seconds * (1.0 - model.faults)).max(50.0) as u32
+}
+
+/// Runs the default pace and fixed rates around what the model serves on `model`.
+pub fn compare(model: &Model, seconds: f64, seed: u64) -> Row {
+    let work = work_for(model, seconds);
+    let limit = Duration::from_secs_f64(seconds * 20.0 + 120.0);
+    let default = run(model, Pacing::Default, work, limit, seed);
+    // Faults never reach the capacity: a client may send that much more.
+    let top = (model.serves().unwrap_or(2000.0) / (1.0 - model.faults)).min(2000.0);
+    let mut best: Option<(f64, RunResult)> = None;
+    for share in [0.5, 0.7, 0.8, 0.9, 0.95, 1.0, 1.05] {
+        let rate = (top * share).clamp(1.0, 2000.0);
+        let r = run(model, Pacing::Fixed(rate), work, limit, seed);
+        if best.as_ref().is_none_or(|(_, b)| r.seconds < b.seconds) {
+            best = Some((rate, r));
+        }
+    }
+    let (best_rate, best) = best.expect("at least one fixed rate");
+    Row {
+        model: model.clone(),
+        default,
+        best_rate,
+        best,
+    }
+}
+
+/// The sweep's table, worst ratio first: the model, the default's time, the best fixed rate
+/// and its time, their ratio, and the default's 429s of the capacity once settled.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| server model | default | best fixed rate | its time | ratio | 429 of the capacity, settled |\n| --- | --- | --- | --- | --- | --- |\n",
+    );
+    for row in rows {
+        out.push_str(&format!(
+            "| {} | {:.1} s{} | {:.0}/s | {:.1} s | {:.2}× | {:.2}% |\n",
+            row.model.name(),
+            row.default.seconds,
+            if row.default.finished {
+                ""
+            } else {
+                " (unfinished)"
+            },
+            row.best_rate,
+            row.best.seconds,
+            row.ratio(),
+            row.default.settled_429_share() * 100.0
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(model: Model) {
+        let row = compare(&model, 30.0, 1);
+        assert!(row.default.finished, "{}", table(&[row]));
+        assert!(row.ratio() <= 2.0, "{}", table(&[row]));
+        assert!(row.default.settled_429_share() <= 0.05, "{}", table(&[row]));
+    }
+
+    #[test]
+    fn the_sweep_has_a_few_hundred_models() {
+        let n = models().len();
+        assert!((200..=600).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn steady_faults_of_35_percent_against_a_capacity() {
+        check(Model {
+            capacity: Capacity::Window(100.0),
+            faults: 0.35,
+            flaps: false,
+            retry_after: None,
+            listing_ms: None,
+        });
+    }
+
+    /// At 10 or 30 answers a second a round after a cut is a few seconds of answers: the
+    /// capacity's 429s must not pass for weather.
+    #[test]
+    fn small_capacities_settle_under_5_percent_429s() {
+        for c in [10.0, 30.0] {
+            check(Model {
+                capacity: Capacity::Window(c),
+                faults: 0.0,
+                flaps: false,
+                retry_after: None,
+                listing_ms: None,
+            });
+        }
+    }
+
+    #[test]
+    fn a_queue_whose_latency_grows() {
+        check(Model {
+            capacity: Capacity::Queue {
+                per_second: 100.0,
+                workers: 4,
+            },
+            faults: 0.0,
+            flaps: false,
+            retry_after: None,
+            listing_ms: None,
+        });
+    }
+
+    #[test]
+    fn flaps_and_faults_with_retry_after() {
+        check(Model {
+            capacity: Capacity::Window(30.0),
+            faults: 0.2,
+            flaps: true,
+            retry_after: Some(1),
+            listing_ms: None,
+        });
+    }
+
+    /// The whole sweep, worst ten printed (`cargo test --release --lib -- --ignored zoo`).
+    #[test]
+    #[ignore = "the whole sweep: minutes in a debug build"]
+    fn the_whole_sweep() {
+        let mut rows: Vec<Row> = models()
+            .iter()
+            .enumerate()
+            .map(|(i, m)| compare(m, 30.0, i as u64 + 1))
+            .collect();
+        rows.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
+        println!("{}", table(&rows[..10.min(rows.len())]));
+        let worst_429 = rows
+            .iter()
+            .map(|r| r.default.settled_429_share())
+            .fold(0.0, f64::max);
+        let slow = rows.iter().filter(|r| r.ratio() > 2.0).count();
+        let refused = rows
+            .iter()
+            .filter(|r| r.default.settled_429_share() > 0.05)
+            .count();
+        let mut by_429 = rows.clone();
+        by_429.sort_by(|a, b| {
+            b.default
+                .settled_429_share()
+                .total_cmp(&a.default.settled_429_share())
+        });
+        println!("{}", table(&by_429[..10.min(by_429.len())]));
+        println!(
+            "models: {}, worst ratio {:.2}×, worst settled 429 share {:.2}%; over 2×: {slow}, over 5% 429: {refused}",
+            rows.len(),
+            rows[0].ratio(),
+            worst_429 * 100.0
+        );
+    }
+}
