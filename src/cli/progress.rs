@@ -67,7 +67,7 @@ impl Counts {
                 format!(", about {} left of the kinds begun", short(rest))
             }
             _ if left == 0 => String::new(),
-            _ => ", no step has ended in this run yet".to_owned(),
+            _ => ", no estimate of the rest yet".to_owned(),
         };
         format!(
             "{}: steps ended {}; {failed} failed, {} elapsed{rest}",
@@ -181,7 +181,7 @@ impl Reporter for RunProgress {
             (Source::Live, Operation::Restore) => "stopped by the shutdown, to restart",
         };
         tracing::info!(
-            "{op} {kind}: {total} {whence}, {done} already done, {} to go",
+            "{op} {kind}: {total} {whence}, {done} already ended (done or skipped), {} to go",
             total - done
         );
     }

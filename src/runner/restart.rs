@@ -279,19 +279,27 @@ pub(crate) fn before_restart<'c>(
     // A restart keeps its original's title: one titled otherwise is not known to be this Job's.
     let other_title =
         |c: &RestartCandidate| matches!((c.title.as_deref(), mine), (Some(t), Some(m)) if t != m);
+    // The jobs a doubt names are the ones that raise it.
+    let raising = |raises: &dyn Fn(&RestartCandidate) -> bool| {
+        untied
+            .iter()
+            .filter(|c| raises(c))
+            .map(|c| c.id.clone())
+            .collect::<Vec<_>>()
+    };
     let doubt = if !claims.rivals.is_empty() {
-        Some(Doubt::RivalUnresolved)
+        Some((ids(), Doubt::RivalUnresolved))
     } else if untied.iter().any(|c| maybe_dmms_own(c)) {
-        Some(Doubt::MaybeDmms)
+        Some((raising(&maybe_dmms_own), Doubt::MaybeDmms))
     } else if untied.iter().any(|c| in_margin(c)) {
-        Some(Doubt::NearTheStop)
+        Some((raising(&in_margin), Doubt::NearTheStop))
     } else if untied.iter().any(|c| other_title(c)) {
-        Some(Doubt::OtherTitle)
+        Some((raising(&other_title), Doubt::OtherTitle))
     } else {
         None
     };
-    if let Some(doubt) = doubt {
-        return BeforeRestart::CannotTell(ids(), doubt);
+    if let Some((jobs, doubt)) = doubt {
+        return BeforeRestart::CannotTell(jobs, doubt);
     }
     // The Jobs of these traces these jobs could be runs of: this one, and every other whose
     // title does not tell it apart, whether it still waits or was restarted already (a user may
@@ -758,5 +766,14 @@ mod tests {
         );
         let same = [titled("r", "etl", T - 30_000, false)];
         assert_eq!(whose(&before_restart("c", &same, &one)), Some("r"));
+        // The doubt names the job that raises it, not the Job's own restart beside it.
+        let both = [
+            titled("r", "etl", T - 30_000, false),
+            titled("o", "etl (old)", T - 20_000, false),
+        ];
+        assert_eq!(
+            before_restart("c", &both, &one),
+            BeforeRestart::CannotTell(vec!["o".into()], Doubt::OtherTitle)
+        );
     }
 }
