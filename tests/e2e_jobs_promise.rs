@@ -105,19 +105,7 @@ fn a_job_that_ended_by_itself_while_its_stops_were_refused_is_not_restarted() {
         said.contains("Jobs: 1 restarted; 1 ended on their own"),
         "{said}"
     );
-    let report = env.path("report.md");
-    let out = env.run(&[
-        "report",
-        env.snapshot().to_str().unwrap(),
-        "--journal",
-        env.journal().to_str().unwrap(),
-        "--format",
-        "markdown",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let page = std::fs::read_to_string(&report).unwrap();
+    let page = env.markdown_report();
     assert!(
         // Markdown escapes the parentheses.
         page.contains(r"| ended by itself \(Succeeded\), not by dmm |")

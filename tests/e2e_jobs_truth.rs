@@ -21,6 +21,16 @@ fn shut_down_one_job(env: &Env, command: &str) -> String {
     job
 }
 
+/// Stops and starts are done at once, their answers held back this long (0: not held).
+fn hold_answers(env: &Env, ms: u64) {
+    env.sim
+        .set_faults(FaultsPatch {
+            answer_delay_ms: Some(ms),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+}
+
 fn status_json(env: &Env) -> serde_json::Value {
     let out = env.run(&[
         "status",
@@ -100,19 +110,7 @@ fn a_restart_that_never_ran_is_not_reported_as_done() {
         "{}",
         text(&out)
     );
-    let report = env.path("report.md");
-    let out = env.run(&[
-        "report",
-        env.snapshot().to_str().unwrap(),
-        "--journal",
-        env.journal().to_str().unwrap(),
-        "--format",
-        "markdown",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let page = std::fs::read_to_string(&report).unwrap();
+    let page = env.markdown_report();
     assert!(page.contains("restart failed"), "{page}");
     // The verdict comes first, and names what did not come back.
     let verdict = page
@@ -342,12 +340,7 @@ fn a_users_restart_of_one_of_two_jobs_alike_is_credited_to_neither() {
 fn a_run_that_cannot_be_told_is_not_called_a_second_run() {
     let env = Env::small();
     let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(3_000),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 3_000);
     let mut child = env.spawn_op("restore", &["--restart-jobs"]);
     wait_for(Duration::from_secs(60), "a restart done", || {
         env.sim.restarts_of(&a) + env.sim.restarts_of(&b) == 1
@@ -430,12 +423,7 @@ fn a_retry_does_not_take_another_jobs_second_run_for_its_restart() {
 fn a_restart_whose_outcome_is_unknown_stops_the_other_jobs_restart_of_that_command() {
     let env = Env::small();
     let (a, b) = shut_down_two_jobs_of_one_command(&env, true);
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(30_000),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 30_000);
     let mut child = env.spawn_op("restore", &["--restart-jobs"]);
     wait_for(Duration::from_secs(60), "a restart done", || {
         env.sim.restarts_of(&a) + env.sim.restarts_of(&b) == 1
@@ -448,12 +436,7 @@ fn a_restart_whose_outcome_is_unknown_stops_the_other_jobs_restart_of_that_comma
         (b, a)
     };
     env.sim.restart_job_by_user(&other, true).unwrap();
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(0),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 0);
     let out = env.run_op("restore", &["--restart-jobs"]);
     let said = text(&out);
     assert_eq!(code(&out), 1, "{said}");
@@ -504,19 +487,7 @@ fn the_reports_jobs_line_after_a_restore_without_restart_jobs_says_left_stopped(
     assert_eq!(code(&out), 0, "{said}");
     let line = "Jobs: 1 stopped by the shutdown and left stopped";
     assert!(said.contains(line), "{said}");
-    let report = env.path("report.md");
-    let out = env.run(&[
-        "report",
-        env.snapshot().to_str().unwrap(),
-        "--journal",
-        env.journal().to_str().unwrap(),
-        "--format",
-        "markdown",
-        "--output",
-        report.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out));
-    let page = std::fs::read_to_string(&report).unwrap();
+    let page = env.markdown_report();
     assert!(page.contains(line), "{page}");
 }
 
@@ -527,12 +498,7 @@ fn the_reports_jobs_line_after_a_restore_without_restart_jobs_says_left_stopped(
 fn a_job_run_twice_after_its_restart_fails_the_verification() {
     let env = Env::small();
     let job = shut_down_one_job(&env, "python etl.py");
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(3_000),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 3_000);
     let mut child = env.spawn_op("restore", &["--restart-jobs"]);
     wait_for(Duration::from_secs(60), "dmm's restart done", || {
         env.sim.restarts_of(&job) == 1
@@ -591,12 +557,7 @@ fn a_users_restart_swept_by_the_shutdown_is_restarted_once_not_twice() {
     let project = env.sim.add_empty_project("etl");
     let job = env.sim.add_job(&project, "python etl.py").unwrap();
     env.take_snapshot();
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(4_000),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 4_000);
     let mut child = env.spawn_op("shutdown", &[]);
     wait_for(Duration::from_secs(60), "the Job stopped", || {
         !env.sim.running_ids(Kind::Job).contains(&job)
@@ -610,12 +571,7 @@ fn a_users_restart_swept_by_the_shutdown_is_restarted_once_not_twice() {
         text(&out)
     );
     refuse_nothing(&env);
-    env.sim
-        .set_faults(FaultsPatch {
-            answer_delay_ms: Some(0),
-            ..FaultsPatch::default()
-        })
-        .unwrap();
+    hold_answers(&env, 0);
     let out = env.run_op("restore", &["--restart-jobs"]);
     let said = text(&out);
     assert_eq!(code(&out), 0, "{said}");

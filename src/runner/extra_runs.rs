@@ -12,8 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use super::engine::entry_of;
-use super::record::StepDetail;
-use super::restart::{STAMP_MARGIN_MS, rfc3339_ms};
+use super::restart::{STAMP_MARGIN_MS, rfc3339_ms, traces_of};
 use super::verify::{Finding, Item};
 use crate::domino::{ApiError, ExecutionKind};
 use crate::journal::{Operation, StepNote, StepPhase, StepRecord};
@@ -33,20 +32,16 @@ pub(crate) async fn extra_runs(
         .flatten()
         .collect();
     // Per project and command: the restart steps of this cycle.
-    let mut groups: BTreeMap<(String, String), Vec<&StepRecord>> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Vec<&StepRecord>> = BTreeMap::new();
     for s in steps
         .iter()
         .filter(live)
         .filter(|s| s.key.op == Operation::Restore && s.cycle >= cycle)
     {
-        let Some(d) = StepDetail::read(s.detail.as_ref()) else {
+        let Some(detail) = &s.detail else {
             continue;
         };
-        let traces = (
-            d.text("projectId").unwrap_or_default().to_owned(),
-            d.text("command").unwrap_or_default().to_owned(),
-        );
-        groups.entry(traces).or_default().push(s);
+        groups.entry(traces_of(detail)).or_default().push(s);
     }
     let mut items = Vec::new();
     for group in groups.values() {

@@ -446,7 +446,8 @@ fn traces(entry: &Entry) -> String {
     traces_of(&entry.id)
 }
 
-fn traces_of(id: &serde_json::Value) -> String {
+/// The traces of a step's detail (its project and command), as [`traces`] gives an entry's.
+pub(crate) fn traces_of(id: &serde_json::Value) -> String {
     let detail = StepDetail::read(Some(id)).unwrap_or_default();
     let field = |name: &str| detail.text(name).unwrap_or_default().to_owned();
     format!("{}\u{0}{}", field("projectId"), field("command"))

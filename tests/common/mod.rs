@@ -97,6 +97,23 @@ impl Env {
         out
     }
 
+    /// `dmm report --format markdown` of the snapshot's journal, as written.
+    pub fn markdown_report(&self) -> String {
+        let report = self.path("report.md");
+        let out = self.run(&[
+            "report",
+            self.snapshot().to_str().unwrap(),
+            "--journal",
+            self.journal().to_str().unwrap(),
+            "--format",
+            "markdown",
+            "--output",
+            report.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0, "report: {}", text(&out));
+        std::fs::read_to_string(&report).unwrap()
+    }
+
     pub fn take_snapshot(&self) {
         let out = self.run(&["snapshot", self.snapshot().to_str().unwrap()]);
         assert_eq!(code(&out), 0, "snapshot: {}", text(&out));
