@@ -387,7 +387,6 @@ fn a_users_restarts_of_one_of_two_titled_jobs_are_credited_to_that_one() {
     let (a, b) = shut_down_two_jobs_of_one_command(&env, false);
     env.sim.restart_job_by_user(&a, false).unwrap();
     env.sim.restart_job_by_user(&a, false).unwrap();
-    env.expect_violations();
     let out = env.run_op("restore", &["--restart-jobs"]);
     let said = text(&out);
     assert_eq!(code(&out), 0, "{said}");
@@ -407,7 +406,6 @@ fn a_retry_does_not_take_another_jobs_second_run_for_its_restart() {
     assert_eq!((env.sim.restarts_of(&a), env.sim.restarts_of(&b)), (1, 0));
     refuse_nothing(&env);
     env.sim.restart_job_by_user(&a, false).unwrap();
-    env.expect_violations();
     let out = env.run_op("restore", &["--restart-jobs", "--retry-failed"]);
     let said = text(&out);
     assert_eq!(code(&out), 1, "{said}");
@@ -504,7 +502,6 @@ fn a_job_run_twice_after_its_restart_fails_the_verification() {
         env.sim.restarts_of(&job) == 1
     });
     let copy = env.sim.restart_job_by_user(&job, true).unwrap();
-    env.expect_violations();
     let out = child_output(&mut child, Duration::from_secs(120));
     let said = text(&out);
     assert_eq!(code(&out), 1, "{said}");
