@@ -244,6 +244,11 @@ fn normalise(markdown: &str, env: &Env) -> String {
     for line in text.lines() {
         in_jobs = (in_jobs || line.starts_with("## Jobs")) && !line.starts_with("---");
         let mut line = normalise_line(line);
+        // Who ran it: this machine's process, host and user.
+        if let Some(at) = line.find("| process ") {
+            let end = line[at + 2..].find(" |").map_or(line.len(), |e| at + 2 + e);
+            line = format!("{}| OPERATOR{}", &line[..at], &line[end..]);
+        }
         // A restart's new Job gets the simulator's next id, in the order the restarts ran.
         if in_jobs && line.ends_with(" |") && line.contains("| restarted as job ") {
             let cut = line[..line.len() - 2].rfind("| ").unwrap();

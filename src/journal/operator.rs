@@ -35,6 +35,17 @@ fn host_name() -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// `process 4242 on bastion-1 (user ops)`: how `status` and the report name who ran a run.
+impl std::fmt::Display for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "process {} on {} (user {})",
+            self.pid, self.host, self.user
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

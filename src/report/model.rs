@@ -194,7 +194,7 @@ pub struct RunRow {
     pub deadline: String,
     pub pace: String,
     pub acting_as: String,
-    /// The person and host that ran it: the run record does not hold them yet.
+    /// The process, host and user that ran it (not recorded before 0.2.0's operator record).
     pub run_by: String,
     pub options: String,
     pub message: String,
@@ -482,7 +482,10 @@ fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
             .acting_as
             .clone()
             .unwrap_or_else(|| NOT_RECORDED.to_owned()),
-        run_by: NOT_RECORDED.to_owned(),
+        run_by: r
+            .operator
+            .as_ref()
+            .map_or_else(|| NOT_RECORDED.to_owned(), ToString::to_string),
         options: options.join(", "),
         message: r.message.clone().unwrap_or_default(),
         tool_version: r.tool_version.clone(),

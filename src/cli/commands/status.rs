@@ -217,10 +217,10 @@ fn live_line(r: &crate::journal::RunRecord, steps: &[crate::journal::StepRecord]
         .filter(|s| s.key.op == r.op && s.cycle >= r.cycle)
         .collect();
     let ended = mine.iter().filter(|s| s.phase.is_terminal()).count();
-    let by = r.operator.as_ref().map_or_else(
-        || "a process".to_string(),
-        |o| format!("process {} on {} (user {})", o.pid, o.host, o.user),
-    );
+    let by = r
+        .operator
+        .as_ref()
+        .map_or_else(|| "a process".to_string(), |o| o.to_string());
     format!(
         "in progress: {} run {} since {}, by {by}: {ended} of {} step(s) ended",
         r.op,
