@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 
 use crate::domino::DominoClient;
 use crate::journal::{Operation, RunOutcome};
-use crate::runner::{Reporter, RunReport, RunStats, VerificationOutcome};
+use crate::runner::{Reporter, RunReport, RunStanding, RunStats, VerificationOutcome};
 
 /// How often the file is rewritten during a run.
 const EVERY: Duration = Duration::from_secs(5);
@@ -104,7 +104,7 @@ impl MetricsFile {
         let steps = Family::<StepLabels, Gauge>::default();
         let stats = self.stats.get();
         for (kind, phases) in stats.map(|s| s.counts()).unwrap_or_default() {
-            for (phase, n) in phases {
+            for (phase, n) in phases.by_name() {
                 steps
                     .get_or_create(&StepLabels {
                         operation: op.clone(),
@@ -164,12 +164,10 @@ impl MetricsFile {
         );
         if let Some(report) = end {
             let outcome = Family::<OutcomeLabels, Gauge>::default();
-            let word = match report.map(|r| r.outcome) {
-                Some(RunOutcome::Completed) => "completed",
-                Some(RunOutcome::CompletedWithFailures) => "completed_with_failures",
-                Some(RunOutcome::Interrupted) => "interrupted",
-                Some(RunOutcome::Aborted) | None => "aborted",
-            };
+            // No report: the run failed before it could make one.
+            let word = report
+                .map_or(RunStanding::Ended(RunOutcome::Aborted), RunReport::standing)
+                .slug();
             outcome
                 .get_or_create(&OutcomeLabels {
                     operation: op.clone(),
@@ -215,7 +213,7 @@ impl MetricsFile {
                     Some(VerificationOutcome::Skipped)
                 ))),
             );
-            if let Some(jobs) = report.and_then(|r| r.summary.jobs) {
+            if let Some(jobs) = report.and_then(RunReport::jobs) {
                 let family = Family::<OutcomeLabels, Gauge>::default();
                 for (outcome, n) in jobs.by_outcome() {
                     family

@@ -18,6 +18,7 @@ use super::stats::RunStats;
 use super::summary::RunSummary;
 use super::sweep::{SWEEP_ROUNDS, late_live, swept_items};
 use super::verify::{Expectation, Verification, check_and_scan};
+use super::window::Window;
 use crate::domino::ApiError;
 use crate::journal::{JournalError, JournalRead, Operation, RunOutcome, RunStart};
 use crate::snapshot::Kind;
@@ -255,6 +256,7 @@ impl Prepared {
             reopened,
             not_done: self.kinds_not_done()?,
             next: self.next_action()?,
+            window: self.window()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
@@ -309,6 +311,15 @@ impl Prepared {
         ))
     }
 
+    /// The window as the run left it (ended and recorded): what the frontends render.
+    fn window(&self) -> Result<Window, JournalError> {
+        Ok(Window::read(
+            &self.journal.runs()?,
+            &self.journal.steps(None)?,
+            false,
+        ))
+    }
+
     fn interrupted(
         &self,
         run_id: u64,
@@ -339,6 +350,7 @@ impl Prepared {
             reopened: 0,
             not_done: self.kinds_not_done()?,
             next: self.next_action()?,
+            window: self.window()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })

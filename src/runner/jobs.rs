@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::plan::stopped_by_its_step;
-use crate::journal::{Operation, RunRecord, StepNote, StepPhase, StepRecord};
+use crate::journal::{Operation, StepNote, StepPhase, StepRecord};
 use crate::snapshot::Source;
 
 /// How a Job's stop went.
@@ -197,21 +197,6 @@ pub struct JobsOfShutdown {
 impl JobsOfShutdown {
     pub fn of(steps: &[StepRecord], cycle: u32) -> JobsOfShutdown {
         JobsOfShutdown::count(&job_fates(steps, cycle))
-    }
-
-    /// The Jobs line of the journal's current window, as `status` and the report show it: the
-    /// restore's words once a restore of the window has run, the shutdown's before.
-    pub fn window_line(runs: &[RunRecord], steps: &[StepRecord]) -> Option<String> {
-        let cycle = runs.last().map_or(1, |r| r.cycle);
-        let restored = runs
-            .iter()
-            .any(|r| r.op == Operation::Restore && r.cycle >= cycle);
-        let op = if restored {
-            Operation::Restore
-        } else {
-            Operation::Shutdown
-        };
-        JobsOfShutdown::of(steps, cycle).line(op)
     }
 
     pub fn count(fates: &[JobFate<'_>]) -> JobsOfShutdown {

@@ -44,8 +44,8 @@ pub use prepare::{Prepared, plan_only, prepare};
 pub use record::{JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail};
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
 pub use stats::{PhaseCounts, RunStats, StuckStep};
-pub use summary::{PhaseCount, RunSummary};
-pub use window::{RunStanding, exit_code};
+pub use summary::RunSummary;
+pub use window::{PhaseCount, RunStanding, Window, exit_code};
 
 use crate::domino::Observed;
 use crate::journal::Operation;
