@@ -10,14 +10,12 @@ use crate::runner::verify::{Finding, Verification};
 use crate::runner::{Plan, RunReport, VerificationOutcome};
 use crate::snapshot::Kind;
 
-/// What an operation does to one kind, in the operator's words: Scheduled Jobs are paused and
-/// resumed, Jobs restarted, the rest stopped and started.
+/// What an operation does to one kind, in the operator's words (the kind's registry row):
+/// Scheduled Jobs are paused and resumed, Jobs restarted, the rest stopped and started.
 pub fn action(op: Operation, kind: Option<Kind>) -> &'static str {
-    match (op, kind) {
-        (Operation::Shutdown, Some(Kind::ScheduledJob)) => "pause",
-        (Operation::Restore, Some(Kind::ScheduledJob)) => "resume",
-        (Operation::Restore, Some(Kind::Job)) => "restart",
-        (op, _) => op.verb(),
+    match kind {
+        Some(kind) => kind.verb(op == Operation::Shutdown),
+        None => op.verb(),
     }
 }
 
