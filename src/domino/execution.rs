@@ -1,3 +1,7 @@
+//! [`ExecutionKind`], the trait every kind of execution implements (one module per kind in
+//! `kinds/`): how the scan lists it, how the runner stops, starts, restarts and reads it, and
+//! how `dmm preflight` probes and costs it; with the states it reports ([`Observed`]).
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;

@@ -1,3 +1,6 @@
+//! The journal's records: [`RunRecord`], [`StepRecord`] and its [`StepPhase`], events,
+//! verifications and notifications, as serialized in the redb tables.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

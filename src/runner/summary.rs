@@ -1,4 +1,4 @@
-//! How a run's steps stand, read back from the journal.
+//! [`RunSummary`]: how a run's steps stand, read back from the journal when it ends.
 
 use std::collections::BTreeMap;
 

@@ -1,3 +1,6 @@
+//! [`Kind`], the kinds of execution, generated with their names, stages and verbs from one
+//! registry row each ([`KindSpec`]).
+
 use std::fmt;
 use std::str::FromStr;
 
