@@ -1,5 +1,6 @@
-//! [`RunStats`], the run's statistics, kept by the runner as its steps change: how many steps of each kind
-//! stand in each phase, how many each kind has, and which steps are failing and since when.
+//! [`RunStats`], the run's statistics, kept by the runner as its steps change: how many steps
+//! of each kind stand in each phase, how many each kind has, and which steps are failing and
+//! since when.
 //! Every event a [`Reporter`](super::Reporter) hears comes with them, and the runner itself
 //! says when a step has been failing too long ([`StuckStep`]): the frontends (progress, the
 //! metrics file, webhooks) format what they are given and keep no copy of the run's state.
