@@ -305,10 +305,7 @@ fn keys_of(listing: &LiveListing) -> HashSet<String> {
 /// A journal step as the entry its calls need.
 pub(crate) fn entry_of(step: &StepRecord) -> Entry {
     Entry {
-        id: StepDetail::read(step.detail.as_ref()).map_or_else(
-            || serde_json::json!({"_id": step.key.execution}),
-            |d| d.identity_value(),
-        ),
+        id: StepDetail::identity_or_id(step.detail.as_ref(), &step.key.execution),
         name: step.name.clone(),
         owner: step.owner.clone(),
     }

@@ -6,6 +6,7 @@ use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
 use crate::journal::{ExpectedHead, JournalRead, JournalReader, StepPhase};
+use crate::runner::{JobIdentity, StepDetail};
 use crate::snapshot::{self, Source};
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
@@ -45,18 +46,12 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     };
     // A Job is not in the snapshot: what identifies it (project, number, title, command) is in
     // its step's record, shown with each of its events.
-    let job_details: HashMap<(String, String), serde_json::Value> = reader
+    let job_details: HashMap<(String, String), JobIdentity> = reader
         .steps(None)?
         .into_iter()
         .filter(|s| s.key.kind.source() == Source::Live)
         .filter_map(|s| {
-            let d = s.detail?;
-            let job = serde_json::json!({
-                "project_id": d["projectId"],
-                "number": d["number"],
-                "title": d["title"],
-                "command": d["command"],
-            });
+            let job = StepDetail::read(s.detail.as_ref())?.job();
             Some(((s.key.kind.label().to_owned(), s.key.execution), job))
         })
         .collect();
@@ -85,7 +80,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         let line = if args.json {
             let mut value = serde_json::to_value(&e).unwrap_or_default();
             if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
-                map.insert("job".into(), job.clone());
+                map.insert("job".into(), serde_json::to_value(job).unwrap_or_default());
             }
             value.to_string()
         } else {
@@ -121,17 +116,17 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
 }
 
 /// ` [project P, #N, command C]`: a Job's project, number and command (its title is the name).
-fn job_text(job: &serde_json::Value) -> String {
+fn job_text(job: &JobIdentity) -> String {
     let mut parts = Vec::new();
-    if let Some(p) = job["project_id"].as_str() {
+    if let Some(p) = &job.project_id {
         parts.push(format!("project {p}"));
     }
-    match &job["number"] {
+    match &job.number {
         serde_json::Value::Null => {}
         serde_json::Value::String(n) => parts.push(format!("#{n}")),
         n => parts.push(format!("#{n}")),
     }
-    if let Some(c) = job["command"].as_str().filter(|c| !c.is_empty()) {
+    if let Some(c) = job.command.as_deref().filter(|c| !c.is_empty()) {
         parts.push(format!("command '{c}'"));
     }
     if parts.is_empty() {
