@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::journal::{ExpectedHead, JournalRead, JournalReader, StepPhase};
+use crate::journal::{Event, ExpectedHead, JournalRead, JournalReader, StepPhase};
 use crate::runner::{JobIdentity, StepDetail};
 use crate::snapshot::{self, Source};
 
@@ -77,35 +77,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
             continue;
         }
         let job = job_details.get(&(e.kind.label().to_owned(), e.execution.clone()));
-        let line = if args.json {
-            let mut value = serde_json::to_value(&e).unwrap_or_default();
-            if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
-                map.insert("job".into(), serde_json::to_value(job).unwrap_or_default());
-            }
-            value.to_string()
-        } else {
-            let about = job.map(job_text).unwrap_or_default();
-            format!(
-                "{} run {} {} {} '{}' ({}) {}{about}: {} -> {} attempt {}{}{}",
-                e.time,
-                e.run,
-                e.op,
-                e.kind,
-                e.name,
-                e.owner,
-                e.execution,
-                e.from,
-                e.to,
-                e.attempt,
-                e.http_status
-                    .map(|s| format!(" HTTP {s}"))
-                    .unwrap_or_default(),
-                e.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            )
-        };
+        let line = event_line(&e, job, args.json);
         outln!("{line}");
         // A closed pipe (`| head`) ends the listing quietly.
         if crate::cli::output::stdout_closed() {
@@ -113,6 +85,40 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// One event as `dmm journal` lists it: a line of text, or one JSON object (`json`), with the
+/// Job's identity when the event is a Job's.
+fn event_line(e: &Event, job: Option<&JobIdentity>, json: bool) -> String {
+    if json {
+        let mut value = serde_json::to_value(e).unwrap_or_default();
+        if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
+            map.insert("job".into(), serde_json::to_value(job).unwrap_or_default());
+        }
+        value.to_string()
+    } else {
+        let about = job.map(job_text).unwrap_or_default();
+        format!(
+            "{} run {} {} {} '{}' ({}) {}{about}: {} -> {} attempt {}{}{}",
+            e.time,
+            e.run,
+            e.op,
+            e.kind,
+            e.name,
+            e.owner,
+            e.execution,
+            e.from,
+            e.to,
+            e.attempt,
+            e.http_status
+                .map(|s| format!(" HTTP {s}"))
+                .unwrap_or_default(),
+            e.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// ` [project P, #N, command C]`: a Job's project, number and command (its title is the name).
