@@ -154,6 +154,34 @@ pub struct StepRecord {
     pub note: Option<StepNote>,
 }
 
+#[cfg(test)]
+impl StepRecord {
+    /// A step for tests: attempted once, in cycle 1, with nothing else recorded.
+    pub(crate) fn fixture(op: Operation, kind: Kind, execution: &str, phase: StepPhase) -> Self {
+        StepRecord {
+            key: StepKey {
+                op,
+                kind,
+                execution: execution.into(),
+            },
+            name: execution.into(),
+            owner: "o".into(),
+            phase,
+            attempts: 1,
+            last_error: None,
+            last_http_status: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            cycle: 1,
+            detail: None,
+            requested_at: None,
+            effect: None,
+            ended: None,
+            note: None,
+        }
+    }
+}
+
 /// What a step's phase alone does not say (see [`StepRecord::note`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "note", rename_all = "snake_case")]

@@ -297,7 +297,7 @@ impl JobsOfShutdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{StepEnd, StepKey};
+    use crate::journal::StepEnd;
     use crate::snapshot::Kind;
 
     pub(crate) fn job(
@@ -308,28 +308,14 @@ mod tests {
         note: Option<StepNote>,
     ) -> StepRecord {
         StepRecord {
-            key: StepKey {
-                op,
-                kind: Kind::Job,
-                execution: id.into(),
-            },
             name: format!("job {id}"),
-            owner: "o".into(),
-            phase,
-            attempts: 1,
-            last_error: None,
-            last_http_status: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            cycle: 1,
-            detail: None,
-            requested_at: None,
             effect: Some(format!("{id}-new")),
             ended: ended.map(|(word, by_this_stop)| StepEnd {
                 word: word.into(),
                 by_this_stop,
             }),
             note,
+            ..StepRecord::fixture(op, Kind::Job, id, phase)
         }
     }
 

@@ -110,29 +110,13 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Operation, StepKey};
+    use crate::journal::Operation;
 
     fn step(id: &str, phase: StepPhase, error: Option<&str>) -> StepRecord {
         StepRecord {
-            key: StepKey {
-                op: Operation::Shutdown,
-                kind: Kind::App,
-                execution: id.into(),
-            },
             name: format!("app {id}"),
-            owner: "o".into(),
-            phase,
-            attempts: 1,
             last_error: error.map(str::to_owned),
-            last_http_status: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            cycle: 1,
-            detail: None,
-            requested_at: None,
-            effect: None,
-            ended: None,
-            note: None,
+            ..StepRecord::fixture(Operation::Shutdown, Kind::App, id, phase)
         }
     }
 
