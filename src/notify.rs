@@ -27,11 +27,10 @@ const FINAL_BUDGET: Duration = Duration::from_secs(3);
 /// The same after a signal or the deadline: whoever stopped the run wants the process gone.
 const FINAL_BUDGET_INTERRUPTED: Duration = Duration::from_secs(1);
 
-/// What the command line says of an ended run, which a notice repeats: the next command, and
-/// the exit code the process ends with. Given by the CLI, which owns both.
+/// What the command line says of an ended run, which a notice repeats: the next command. Given
+/// by the CLI, which owns it; the outcome's words and exit code are the window's.
 pub struct EndWords {
     pub next: String,
-    pub exit_code: i32,
 }
 
 /// How the CLI words an ended run for a notice.
@@ -93,7 +92,7 @@ impl Notifier {
         let counts = self.stats.get().map(|s| s.counts()).unwrap_or_default();
         counts
             .into_iter()
-            .map(|(kind, phases)| (kind.label().to_string(), phases))
+            .map(|(kind, phases)| (kind.label().to_string(), phases.by_name()))
             .collect()
     }
 
@@ -216,36 +215,10 @@ impl Notify for Notifier {
     }
 
     async fn run_ended(&self, report: &RunReport) -> Vec<NotificationRecord> {
-        let EndWords { next, exit_code } = (self.describe_end)(report);
+        let EndWords { next } = (self.describe_end)(report);
+        let exit_code = report.standing().exit_code().map_or(-1, i32::from);
         let failed = report.summary.failed().count();
-        let how = match report.outcome {
-            RunOutcome::Completed if report.verification.verified() => {
-                "completed and verified".to_string()
-            }
-            RunOutcome::Completed => "completed, but was not verified (--no-verify)".to_string(),
-            RunOutcome::CompletedWithFailures if failed > 0 => {
-                format!("ended with {failed} failed step(s)")
-            }
-            RunOutcome::CompletedWithFailures => "ended, but verification found a mismatch".into(),
-            RunOutcome::Interrupted => format!(
-                "was interrupted{}",
-                report
-                    .interrupted_because
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ),
-            RunOutcome::Aborted => "was aborted".into(),
-        };
-        let jobs = report.summary.jobs.and_then(|j| j.line(report.op));
-        let text = format!(
-            "dmm {} on {} {how} (exit {exit_code}){}; next: {next}",
-            report.op,
-            self.host,
-            jobs.as_deref()
-                .map(|j| format!("; {j}"))
-                .unwrap_or_default()
-        );
+        let text = ended_text(report, &self.host, &next);
         let body = self.body(
             "ended",
             text,
@@ -258,7 +231,7 @@ impl Notify for Notifier {
                 "next": next,
                 "journal_head": report.journal_head.as_ref().map(ToString::to_string),
                 "next_action": report.next,
-                "jobs": report.summary.jobs,
+                "jobs": report.jobs(),
             }),
         );
         let budget = if report.outcome == RunOutcome::Interrupted {
@@ -285,6 +258,37 @@ impl Notify for Notifier {
         notes.extend(ended);
         notes
     }
+}
+
+/// The ended notice's text: the run's outcome in the window's words, what qualifies it, the exit
+/// code it means, the Jobs line, and the next command.
+pub(crate) fn ended_text(report: &RunReport, host: &str, next: &str) -> String {
+    let standing = report.standing();
+    let failed = report.summary.failed().count();
+    let qualifier = match report.outcome {
+        RunOutcome::Completed if report.verification.verified() => ", verified".to_string(),
+        RunOutcome::Completed => ", not verified (--no-verify)".to_string(),
+        RunOutcome::CompletedWithFailures if failed > 0 => {
+            format!(": {failed} failed step(s)")
+        }
+        RunOutcome::CompletedWithFailures => ": verification found a mismatch".into(),
+        RunOutcome::Interrupted => report
+            .interrupted_because
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default(),
+        RunOutcome::Aborted => String::new(),
+    };
+    format!(
+        "dmm {} on {host}: {}{qualifier} (exit {}){}; next: {next}",
+        report.op,
+        standing.words(),
+        standing.exit_code().map_or(-1, i32::from),
+        report
+            .jobs_line()
+            .map(|j| format!("; {j}"))
+            .unwrap_or_default()
+    )
 }
 
 /// Told by the runner, which keeps the run's statistics and says when a step is stuck; the

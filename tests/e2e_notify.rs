@@ -37,7 +37,13 @@ fn a_run_tells_its_start_and_end_and_records_the_deliveries() {
     assert_eq!(end["operation"], "shutdown");
     assert_eq!(end["exit_code"], 0);
     assert_eq!(end["host"], env.sim.base_url());
-    assert!(end["text"].as_str().unwrap().contains("completed"), "{end}");
+    assert!(
+        end["text"]
+            .as_str()
+            .unwrap()
+            .contains(": ended, verified (exit 0)"),
+        "{end}"
+    );
     assert!(
         end["next"].as_str().unwrap().contains("dmm restore"),
         "{end}"

@@ -1,3 +1,6 @@
+//! [`Cli`], the command line as clap parses it: every command, flag and default, and the
+//! checks of values that clap cannot express.
+
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};

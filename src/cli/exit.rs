@@ -1,3 +1,6 @@
+//! [`Exit`], the exit codes scripts rely on, and [`CliError`], an error on its way to the one
+//! place that prints it.
+
 use std::fmt;
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::args::RunArgs;
-use super::exit::{CliError, Exit};
+use super::exit::CliError;
 use super::hint;
 use super::logging::Output;
 use super::metrics::MetricsFile;
@@ -44,7 +44,6 @@ impl RunHooks {
                 op,
                 Box::new(move |report| EndWords {
                     next: hint::next_line(&report.next, &file, journal.as_deref()),
-                    exit_code: Exit::for_outcome(report.outcome) as i32,
                 }),
             )
             .map_err(CliError::bad_input)?;

@@ -1,3 +1,6 @@
+//! [`ApiError`], every way a call to the Domino API can fail, with what the runner needs to
+//! tell them apart (transient, refused, not found, unauthorized); and [`ConfigError`].
+
 use std::path::PathBuf;
 
 use thiserror::Error;

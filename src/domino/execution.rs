@@ -1,8 +1,13 @@
+//! [`ExecutionKind`], the trait every kind of execution implements (one module per kind in
+//! `kinds/`): how the scan lists it, how the runner stops, starts, restarts and reads it, and
+//! how `dmm preflight` probes and costs it; with the states it reports ([`Observed`]).
+
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 
 use super::kinds::Listing;
+use super::probe::ListingProbe;
 use super::projects::{Project, ProjectIndex};
 use super::{ApiError, ScanProgress};
 use crate::snapshot::{Entry, Kind};
@@ -135,6 +140,11 @@ pub trait ExecutionKind: Send + Sync {
     fn kind(&self) -> Kind;
 
     fn listing_scope(&self) -> ListingScope;
+
+    /// Reads this kind's listing once for `dmm preflight`, read-only: whether it answers with
+    /// the shape dmm reads (its first record), and what it shows of a page cap. `projects`:
+    /// the first projects of the deployment, for listings asked per project.
+    async fn probe_listing(&self, projects: &[String]) -> ListingProbe;
 
     /// What runs now across the deployment, for [`ListingScope::Global`] and
     /// [`ListingScope::AdminPaged`] kinds.

@@ -148,13 +148,7 @@ pub async fn list_kind(
                 .await;
             let mut all = Listing::default();
             for result in results {
-                let listing = result?;
-                all.entries.extend(listing.entries);
-                all.problems.extend(listing.problems);
-                all.warnings.extend(listing.warnings);
-                all.rollouts.extend(listing.rollouts);
-                all.examined += listing.examined;
-                all.observed.extend(listing.observed);
+                all.absorb(result?);
             }
             all
         }
@@ -274,12 +268,7 @@ impl<'a> PerProject<'a> {
                 }
             };
             progress.unit_done(kind);
-            all.entries.extend(listing.entries);
-            all.problems.extend(listing.problems);
-            all.warnings.extend(listing.warnings);
-            all.rollouts.extend(listing.rollouts);
-            all.examined += listing.examined;
-            all.observed.extend(listing.observed);
+            all.absorb(listing);
         }
         Ok(all)
     }

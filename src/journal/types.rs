@@ -1,3 +1,6 @@
+//! The journal's records: [`RunRecord`], [`StepRecord`] and its [`StepPhase`], events,
+//! verifications and notifications, as serialized in the redb tables.
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -149,6 +152,34 @@ pub struct StepRecord {
     /// transition sets it anew.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<StepNote>,
+}
+
+#[cfg(test)]
+impl StepRecord {
+    /// A step for tests: attempted once, in cycle 1, with nothing else recorded.
+    pub(crate) fn fixture(op: Operation, kind: Kind, execution: &str, phase: StepPhase) -> Self {
+        StepRecord {
+            key: StepKey {
+                op,
+                kind,
+                execution: execution.into(),
+            },
+            name: execution.into(),
+            owner: "o".into(),
+            phase,
+            attempts: 1,
+            last_error: None,
+            last_http_status: None,
+            created_at: String::new(),
+            updated_at: String::new(),
+            cycle: 1,
+            detail: None,
+            requested_at: None,
+            effect: None,
+            ended: None,
+            note: None,
+        }
+    }
 }
 
 /// What a step's phase alone does not say (see [`StepRecord::note`]).

@@ -7,56 +7,14 @@ use std::collections::BTreeSet;
 use serde_json::Value;
 
 use super::check::{Check, CheckStatus};
-use crate::domino::kinds::jobs;
-use crate::domino::shape::{Field, check_shape, shapes};
-use crate::domino::{ApiError, DominoClient, PROJECTS_PATH, json_type, seg};
-
-/// Rows asked of a paged listing to find out whether the server caps pages: more than any
-/// page size dmm uses (50 workspace rows, 10 model versions).
-pub const PROBE_PAGE_SIZE: usize = 1000;
+use crate::domino::probe::{self, ListingProbe, PageCap, ProbeStatus};
+use crate::domino::shape::shapes;
+use crate::domino::{
+    ApiError, DominoClient, KindOptions, PROJECTS_PATH, execution_kinds, json_type, seg,
+};
 
 /// Projects looked at, at most, to find a record of a per-project listing to check.
 const PROJECTS_TO_PROBE: usize = 25;
-
-/// What a listing's first record says about its shape.
-fn shape_check(name: &str, path: &str, items: &[Value], fields: &[Field]) -> Check {
-    match items.first() {
-        None => Check::ok(name, format!("GET {path} answers (no record to check)")),
-        Some(first) => match check_shape(first, fields) {
-            Ok(()) => Check::ok(
-                name,
-                format!(
-                    "GET {path} answers; its first record has every field dmm reads ({} listed)",
-                    items.len()
-                ),
-            ),
-            Err(why) => Check::fail(
-                name,
-                format!(
-                    "GET {path}: the first record does not have the shape dmm reads: {why} (a changed API? dmm would skip such records)"
-                ),
-            ),
-        },
-    }
-}
-
-fn listing_failed(name: &str, e: &ApiError) -> Check {
-    Check::fail(name, format!("{e}"))
-}
-
-/// The items of an answer that must be an array, or the check that says it is not.
-fn as_array(name: &str, path: &str, value: Value) -> Result<Vec<Value>, Check> {
-    match value {
-        Value::Array(items) => Ok(items),
-        other => Err(Check::fail(
-            name,
-            format!(
-                "GET {path}: expected a JSON array, found {}",
-                json_type(&other)
-            ),
-        )),
-    }
-}
 
 // ----- who and where -----
 
@@ -282,99 +240,25 @@ pub struct Listings {
 }
 
 /// Each listing dmm reads answers with the shape it expects (the first record of each, against
-/// [`shapes`]), and whether the server caps page sizes.
+/// [`shapes`]), and whether the server caps pages: the projects' listing, every kind's own
+/// probe ([`ExecutionKind::probe_listing`](crate::domino::ExecutionKind::probe_listing), in
+/// registry order), and the data volumes a restore reads.
 pub async fn listings(client: &DominoClient) -> Listings {
-    let mut checks = Vec::new();
-
-    // Projects: every per-project listing starts from them.
-    let projects: Vec<String> = match client.get_value(PROJECTS_PATH).await {
-        Ok(v) => match as_array("listing: projects", PROJECTS_PATH, v) {
-            Ok(items) => {
-                checks.push(shape_check(
-                    "listing: projects",
-                    PROJECTS_PATH,
-                    &items,
-                    shapes::PROJECT,
-                ));
-                items
-                    .iter()
-                    .filter_map(|p| p.get("id").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            }
-            Err(c) => {
-                checks.push(c);
-                Vec::new()
-            }
-        },
-        Err(e) => {
-            checks.push(listing_failed("listing: projects", &e));
-            Vec::new()
-        }
-    };
-
-    // Apps.
-    let apps_path = "/v4/modelProducts";
-    match client.get_value(apps_path).await {
-        Ok(v) => match as_array("listing: apps", apps_path, v) {
-            Ok(items) => checks.push(shape_check("listing: apps", apps_path, &items, shapes::APP)),
-            Err(c) => checks.push(c),
-        },
-        Err(e) => checks.push(listing_failed("listing: apps", &e)),
-    }
-
-    // Workspaces, with a page larger than dmm ever asks for: a cap shows as fewer rows than
-    // asked and than the total.
+    let (mut checks, projects) = projects_listing(client).await;
+    let probe = &projects[..projects.len().min(PROJECTS_TO_PROBE)];
     let mut caps = Vec::new();
     let mut no_caps = Vec::new();
-    let ws_path = format!("/v4/workspace/adminDashboardRowData?limit={PROBE_PAGE_SIZE}&offset=0");
-    match client.get_value(&ws_path).await {
-        Ok(page) => match check_shape(&page, shapes::WORKSPACE_PAGE) {
-            Err(why) => checks.push(Check::fail(
-                "listing: workspaces",
-                format!("GET {ws_path}: the page does not have the shape dmm reads: {why}"),
-            )),
-            Ok(()) => {
-                let rows = page["tableRows"].as_array().cloned().unwrap_or_default();
-                checks.push(shape_check(
-                    "listing: workspaces",
-                    &ws_path,
-                    &rows,
-                    shapes::WORKSPACE_ROW,
-                ));
-                let total = page.get("totalEntries").and_then(Value::as_u64);
-                let got = rows.len();
-                match total {
-                    Some(t) if (got as u64) < t.min(PROBE_PAGE_SIZE as u64) => caps.push(format!(
-                        "workspace rows at {got} (asked {PROBE_PAGE_SIZE}, totalEntries {t})"
-                    )),
-                    Some(0) => no_caps.push("workspaces: none to tell by".to_owned()),
-                    Some(t) => no_caps.push(format!(
-                        "workspaces: asked {PROBE_PAGE_SIZE}, got {got} of totalEntries {t}"
-                    )),
-                    None => no_caps.push(format!(
-                        "workspaces: asked {PROBE_PAGE_SIZE}, got {got} (no totalEntries to compare)"
-                    )),
-                }
-            }
-        },
-        Err(e) => checks.push(listing_failed("listing: workspaces", &e)),
+    for kind in execution_kinds(client, &KindOptions::default()) {
+        let found = kind.probe_listing(probe).await;
+        match &found.page_cap {
+            Some(PageCap::Capped(seen)) => caps.push(seen.clone()),
+            Some(PageCap::NotCapped(seen)) => no_caps.push(seen.clone()),
+            None => {}
+        }
+        checks.push(check_of(found));
     }
-
-    // Per-project listings: the first project that has a record shows its shape.
-    let probe = &projects[..projects.len().min(PROJECTS_TO_PROBE)];
-    checks.push(models_and_versions(client, probe, &mut caps, &mut no_caps).await);
-    checks.push(
-        per_project(
-            client,
-            probe,
-            "listing: scheduled jobs",
-            |p| format!("/v4/projects/{}/scheduledjobs", seg(p)),
-            shapes::SCHEDULED_JOB,
-        )
-        .await,
-    );
-    checks.push(
-        per_project(
+    checks.push(check_of(
+        probe::per_project(
             client,
             probe,
             "listing: data volumes",
@@ -382,10 +266,33 @@ pub async fn listings(client: &DominoClient) -> Listings {
             shapes::DATA_VOLUME,
         )
         .await,
-    );
-    checks.push(job_status_words(client, probe).await);
+    ));
+    checks.push(page_size_check(&caps, &no_caps));
+    Listings { checks }
+}
 
-    checks.push(if !caps.is_empty() {
+/// Projects: every per-project listing starts from them.
+async fn projects_listing(client: &DominoClient) -> (Vec<Check>, Vec<String>) {
+    const NAME: &str = "listing: projects";
+    let items = match client.get_value(PROJECTS_PATH).await {
+        Ok(v) => probe::as_array(NAME, PROJECTS_PATH, v),
+        Err(e) => Err(ListingProbe::failed(NAME, &e)),
+    };
+    match items {
+        Ok(items) => {
+            let check = ListingProbe::of_shape(NAME, PROJECTS_PATH, &items, shapes::PROJECT);
+            let ids = items
+                .iter()
+                .filter_map(|p| p.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect();
+            (vec![check_of(check)], ids)
+        }
+        Err(failed) => (vec![check_of(failed)], Vec::new()),
+    }
+}
+
+fn page_size_check(caps: &[String], no_caps: &[String]) -> Check {
+    if !caps.is_empty() {
         Check::warn(
             "page size",
             format!(
@@ -399,191 +306,18 @@ pub async fn listings(client: &DominoClient) -> Listings {
             "cannot tell whether the server caps pages (no paged listing answered)",
         )
     } else {
-        Check::ok(
-            "page size",
-            format!("no cap seen ({})", no_caps.join("; ")),
-        )
-    });
-    Listings { checks }
+        Check::ok("page size", format!("no cap seen ({})", no_caps.join("; ")))
+    }
 }
 
-/// Which `status` words the Job listing takes (asked once each, one row, of the first project),
-/// and so how dmm will list Jobs: with `all` where it is taken, else with `running` (and
-/// `queued`), which may leave out Jobs in neither.
-async fn job_status_words(client: &DominoClient, projects: &[String]) -> Check {
-    const NAME: &str = "listing: jobs";
-    let Some(project) = projects.first() else {
-        return Check::ok(NAME, "no project to ask");
+/// A kind's probe as a line of the preflight.
+fn check_of(found: ListingProbe) -> Check {
+    let status = match found.status {
+        ProbeStatus::Ok => CheckStatus::Ok,
+        ProbeStatus::Warn => CheckStatus::Warn,
+        ProbeStatus::Fail => CheckStatus::Fail,
     };
-    let mut taken = Vec::new();
-    let mut refused = Vec::new();
-    for word in jobs::STATUS_WORDS {
-        let path = format!(
-            "/v4/jobs?projectId={}&status={word}&page_size=1&page_no=1",
-            seg(project)
-        );
-        match client.get_value(&path).await {
-            Ok(_) => taken.push(word),
-            Err(e) if e.status() == Some(400) => refused.push(word),
-            Err(e) => return listing_failed(NAME, &e),
-        }
-    }
-    let words = format!(
-        "status words taken: {}; refused: {}",
-        if taken.is_empty() {
-            "none".to_owned()
-        } else {
-            taken.join(", ")
-        },
-        if refused.is_empty() {
-            "none".to_owned()
-        } else {
-            refused.join(", ")
-        }
-    );
-    if taken.contains(&"all") {
-        Check::ok(
-            NAME,
-            format!("{words}; dmm lists every Job (status=all) and keeps those not completed"),
-        )
-    } else {
-        let asked = if taken.contains(&"queued") {
-            "status=running and status=queued"
-        } else {
-            "status=running alone"
-        };
-        Check::warn(
-            NAME,
-            format!(
-                "{words}; dmm lists with {asked}, which may leave out Jobs that are neither (Pending, Preparing, ...): check the Jobs page before the window"
-            ),
-        )
-    }
-}
-
-/// The first project with a record in this listing shows the listing's shape.
-async fn per_project(
-    client: &DominoClient,
-    projects: &[String],
-    name: &str,
-    path_of: impl Fn(&str) -> String,
-    fields: &[Field],
-) -> Check {
-    let mut last_path = None;
-    for project in projects {
-        let path = path_of(project);
-        let items = match client.get_value(&path).await {
-            Ok(v) => match as_array(name, &path, v) {
-                Ok(items) => items,
-                Err(c) => return c,
-            },
-            Err(e) => return listing_failed(name, &e),
-        };
-        if !items.is_empty() {
-            return shape_check(name, &path, &items, fields);
-        }
-        last_path = Some(path);
-    }
-    match last_path {
-        Some(path) => Check::ok(
-            name,
-            format!(
-                "answers (GET {}, …: no record in the first {} project(s) to check)",
-                path,
-                projects.len()
-            ),
-        ),
-        None => Check::ok(name, "no project to ask"),
-    }
-}
-
-/// Models, then the versions of the first model that has some, asked in one page larger than
-/// dmm uses: fewer rows than asked, with a second page that is not empty, is a cap.
-async fn models_and_versions(
-    client: &DominoClient,
-    projects: &[String],
-    caps: &mut Vec<String>,
-    no_caps: &mut Vec<String>,
-) -> Check {
-    let name = "listing: model versions";
-    let mut models_seen = 0usize;
-    let mut model_shape_checked = false;
-    for project in projects {
-        let path = format!("/v4/modelManager/getModels?projectId={}", seg(project));
-        let models = match client.get_value(&path).await {
-            Ok(v) => match as_array(name, &path, v) {
-                Ok(items) => items,
-                Err(c) => return c,
-            },
-            Err(e) => return listing_failed(name, &e),
-        };
-        if let Some(first) = models.first()
-            && !model_shape_checked
-        {
-            if let Err(why) = check_shape(first, shapes::MODEL) {
-                return Check::fail(
-                    name,
-                    format!(
-                        "GET {path}: the first model does not have the shape dmm reads: {why} (a changed API?)"
-                    ),
-                );
-            }
-            model_shape_checked = true;
-        }
-        for model in &models {
-            let Some(model_id) = model.get("id").and_then(Value::as_str) else {
-                continue;
-            };
-            models_seen += 1;
-            let page_path = |n: u32| {
-                format!(
-                    "/models/{}/versions/json?pageNumber={n}&pageSize={PROBE_PAGE_SIZE}",
-                    seg(model_id)
-                )
-            };
-            let first_path = page_path(1);
-            let page = match client.get_value(&first_path).await {
-                Ok(p) => p,
-                Err(e) => return listing_failed(name, &e),
-            };
-            if let Err(why) = check_shape(&page, shapes::VERSION_PAGE) {
-                return Check::fail(
-                    name,
-                    format!("GET {first_path}: the page does not have the shape dmm reads: {why}"),
-                );
-            }
-            let results = page["results"].as_array().cloned().unwrap_or_default();
-            if results.is_empty() {
-                continue;
-            }
-            if results.len() < PROBE_PAGE_SIZE {
-                let second = client.get_value(&page_path(2)).await;
-                let more = second
-                    .ok()
-                    .and_then(|p| p.get("results").and_then(Value::as_array).map(Vec::len))
-                    .unwrap_or(0);
-                if more > 0 {
-                    caps.push(format!(
-                        "model versions at {} (asked {PROBE_PAGE_SIZE}, and page 2 is not empty)",
-                        results.len()
-                    ));
-                } else {
-                    no_caps.push(format!(
-                        "model versions: asked {PROBE_PAGE_SIZE}, got all {}",
-                        results.len()
-                    ));
-                }
-            }
-            return shape_check(name, &first_path, &results, shapes::VERSION);
-        }
-    }
-    Check::ok(
-        name,
-        format!(
-            "answers (no model version to check: {models_seen} model(s) in the first {} project(s))",
-            projects.len()
-        ),
-    )
+    Check::new(found.name, status, found.detail)
 }
 
 /// The volumes of these projects that have no local data plane: a restore starts the

@@ -15,6 +15,7 @@ use crate::journal::{
 use crate::runner::verify::{Finding, Verification};
 use crate::runner::{
     NextAction, PhaseCount, RecordedOptions, RecordedRate, RunStanding, ScanRecord, StepDetail,
+    Window,
 };
 use crate::snapshot::{Kind, LoadedSnapshot};
 
@@ -340,7 +341,8 @@ pub fn build(
     let chart = timeline::aggregate(&events, &runs).map(|agg| Chart::layout(&agg));
     let (mismatches, drift) = findings(&verifications, &step_of, &projects);
     let failures = failures(&steps, &projects);
-    let jobs_line = crate::runner::JobsOfShutdown::window_line(&runs, &steps).unwrap_or_default();
+    let window = Window::read(&runs, &steps, in_progress);
+    let jobs_line = window.jobs_line().unwrap_or_default();
     let next = crate::runner::next_action(&snapshot.snapshot, &steps, &runs, &verifications);
     // The last verification is the deployment as it stands; earlier ones are history.
     let last_check = verifications
@@ -405,7 +407,7 @@ impl ProjectIndex {
     }
 }
 
-fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
+pub(crate) fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
     let standing = RunStanding::of(r, true, running_now);
     let class = match standing {
         RunStanding::Ended(RunOutcome::Completed) => "ok",
@@ -492,24 +494,20 @@ fn run_row(r: &RunRecord, running_now: bool) -> RunRow {
     }
 }
 
+/// Every step the journal holds, of every cycle, per operation and kind.
 fn counts(steps: &[StepRecord]) -> Vec<CountRow> {
-    let mut by: BTreeMap<(Operation, Kind), CountRow> = BTreeMap::new();
-    for s in steps {
-        let row = by
-            .entry((s.key.op, s.key.kind))
-            .or_insert_with(|| CountRow {
-                op: s.key.op.as_str(),
-                kind: s.key.kind.label(),
-                ..CountRow::default()
-            });
-        let n = PhaseCount::of([s]);
-        row.confirmed += n.confirmed;
-        row.skipped += n.skipped;
-        row.failed += n.failed;
-        row.unfinished += n.unfinished();
-        row.total += n.total();
-    }
-    by.into_values().collect()
+    PhaseCount::per_kind(steps, 0)
+        .into_iter()
+        .map(|((op, kind), n)| CountRow {
+            op: op.as_str(),
+            kind: kind.label(),
+            confirmed: n.confirmed,
+            skipped: n.skipped,
+            failed: n.failed,
+            unfinished: n.unfinished(),
+            total: n.total(),
+        })
+        .collect()
 }
 
 fn http(status: Option<u16>) -> String {

@@ -1,3 +1,5 @@
+//! [`Cancel`], the flag that asks a run to stop sending new requests, and why.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 

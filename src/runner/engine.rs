@@ -25,8 +25,8 @@ use super::report::Reporter;
 use super::restart::RestartBook;
 use super::stats::RunStats;
 use super::step::{Step, StepAbort, StepContext};
-use crate::domino::Deployment;
-use crate::journal::{Journal, JournalRead, Operation, StepRecord};
+use crate::domino::{Deployment, ExecutionKind};
+use crate::journal::{Journal, JournalRead, JournalWriter, Operation, StepRecord};
 use crate::snapshot::{Entry, Kind, Snapshot, Source};
 
 /// Transient failures in a row, each after the client's own retries (about 20 s of failing),
@@ -70,7 +70,6 @@ pub(crate) async fn drive_steps(
 ) -> Result<(), RunError> {
     let RunScope {
         journal,
-        run_id,
         cycle,
         snapshot,
         deployment,
@@ -79,21 +78,23 @@ pub(crate) async fn drive_steps(
         cancel,
         reporter,
         stats,
-        listings,
+        ..
     } = *scope;
     // Says once when a step has been failing too long, for as long as the steps run.
     let stuck_watch = watch_for_stuck_steps(stats.clone(), reporter.clone(), options.stuck_after);
     let op = selection.op;
-    let writer = journal.writer();
-    let request_slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let health = Arc::new(ApiHealth::new(OUTAGE_AFTER, cancel.clone()));
+    let shares = Shares {
+        writer: journal.writer(),
+        request_slots: Arc::new(Semaphore::new(options.concurrency.max(1))),
+        health: Arc::new(ApiHealth::new(OUTAGE_AFTER, cancel.clone())),
+        restarts: Arc::new(RestartBook::new(journal.clone(), cycle)),
+    };
 
     let mut by_key: HashMap<(Kind, String), StepRecord> = records
         .into_iter()
         .map(|r| ((r.key.kind, r.key.execution.clone()), r))
         .collect();
 
-    let restarts = Arc::new(RestartBook::new(journal.clone(), cycle));
     let mut fatal: Option<RunError> = None;
     let (order, mut found) = match source {
         LiveSource::Stages => (kinds_in_order(op, &selection.only), Vec::new()),
@@ -107,43 +108,15 @@ pub(crate) async fn drive_steps(
         for kind in stage {
             let api = deployment.kind(kind);
             let live = kind.source() == Source::Live;
-            let protocol = Protocol::for_step(op, live, api.comes_back());
             // What this kind's steps act on: the snapshot's entries, or, for a kind the snapshot
             // does not record, what the journal keeps of each execution found running (listed
             // in the kind's own future below, so the other kinds of its stage do not wait).
-            let from_snapshot: Option<Vec<(Entry, StepRecord)>> = if live {
+            let from_snapshot = if live {
                 None
             } else {
-                let mut steps = Vec::new();
-                for entry in snapshot.entries(kind) {
-                    let key = entry.key(kind).map_err(RunError::Snapshot)?.to_owned();
-                    if let Some(rec) = by_key.remove(&(kind, key)) {
-                        steps.push((entry.clone(), rec));
-                    }
-                }
-                Some(steps)
+                Some(snapshot_steps(snapshot, kind, &mut by_key)?)
             };
-            let ctx = StepContext {
-                op,
-                run: run_id,
-                observer: Observer::new(api.clone(), shared_listing_interval(&options.poll)),
-                api,
-                writer: writer.clone(),
-                cancel: cancel.clone(),
-                request_slots: request_slots.clone(),
-                max_failures: options.max_failures,
-                grace_period: options.grace_period,
-                poll: options.poll,
-                reporter: reporter.clone(),
-                stats: stats.clone(),
-                health: health.clone(),
-                protocol,
-                hold_until: match options.jobs {
-                    JobsMode::Wait(grace) if live => Some(listings.hold_until(grace)),
-                    _ => None,
-                },
-                restarts: restarts.clone(),
-            };
+            let ctx = shares.context(scope, api);
             let found_now = found
                 .iter()
                 .position(|l| l.kind == kind)
@@ -154,26 +127,7 @@ pub(crate) async fn drive_steps(
                 // total, as they do in its stage, but are not driven again.
                 let (steps, only) = match from_snapshot {
                     Some(steps) => (steps, None),
-                    None => {
-                        let only = match (op, found_now) {
-                            (Operation::Shutdown, Some(found)) => {
-                                record_found(journal, run_id, &found, options)?;
-                                Some(keys_of(&found))
-                            }
-                            (Operation::Shutdown, None) => {
-                                stage_listing(scope, kind).await?;
-                                None
-                            }
-                            (Operation::Restore, _) => None,
-                        };
-                        let steps = journal
-                            .steps(Some(op))?
-                            .into_iter()
-                            .filter(|s| s.key.kind == kind && s.cycle >= cycle)
-                            .map(|s| (entry_of(&s), s))
-                            .collect();
-                        (steps, only)
-                    }
+                    None => live_steps(scope, kind, found_now).await?,
                 };
                 let total = steps.len();
                 let work: Vec<(Entry, StepRecord)> = steps
@@ -192,26 +146,115 @@ pub(crate) async fn drive_steps(
             });
         }
         while let Some(result) = kind_runs.next().await {
-            if let Err(abort) = result {
-                match abort {
-                    StepAbort::Interrupted => {}
-                    StepAbort::Unauthorized(e) => {
-                        cancel.cancel();
-                        fatal.get_or_insert(RunError::Unauthorized(e));
-                    }
-                    StepAbort::Journal(e) => {
-                        cancel.cancel();
-                        fatal.get_or_insert(RunError::Journal(e));
-                    }
-                }
+            if let Err(abort) = result
+                && let Some(e) = run_error(abort)
+            {
+                cancel.cancel();
+                fatal.get_or_insert(e);
             }
         }
     }
-    drop(writer);
+    drop(shares);
     stuck_watch.abort();
     match fatal {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// What every step of a run shares: the journal's writer, the slots requests take, the API's
+/// health, the book of restarts.
+struct Shares {
+    writer: JournalWriter,
+    request_slots: Arc<Semaphore>,
+    health: Arc<ApiHealth>,
+    restarts: Arc<RestartBook>,
+}
+
+impl Shares {
+    /// What the steps of one kind (`api`) are driven with.
+    fn context(&self, scope: &RunScope<'_>, api: Arc<dyn ExecutionKind>) -> StepContext {
+        let options = scope.options;
+        let op = scope.selection.op;
+        let live = api.kind().source() == Source::Live;
+        StepContext {
+            op,
+            run: scope.run_id,
+            protocol: Protocol::for_step(op, live, api.comes_back()),
+            observer: Observer::new(api.clone(), shared_listing_interval(&options.poll)),
+            api,
+            writer: self.writer.clone(),
+            cancel: scope.cancel.clone(),
+            request_slots: self.request_slots.clone(),
+            max_failures: options.max_failures,
+            grace_period: options.grace_period,
+            poll: options.poll,
+            reporter: scope.reporter.clone(),
+            stats: scope.stats.clone(),
+            health: self.health.clone(),
+            hold_until: match options.jobs {
+                JobsMode::Wait(grace) if live => Some(scope.listings.hold_until(grace)),
+                _ => None,
+            },
+            restarts: self.restarts.clone(),
+        }
+    }
+}
+
+/// The steps of a kind the snapshot records, with their entries, taken out of `by_key`.
+fn snapshot_steps(
+    snapshot: &Snapshot,
+    kind: Kind,
+    by_key: &mut HashMap<(Kind, String), StepRecord>,
+) -> Result<Vec<(Entry, StepRecord)>, RunError> {
+    let mut steps = Vec::new();
+    for entry in snapshot.entries(kind) {
+        let key = entry.key(kind).map_err(RunError::Snapshot)?.to_owned();
+        if let Some(rec) = by_key.remove(&(kind, key)) {
+            steps.push((entry.clone(), rec));
+        }
+    }
+    Ok(steps)
+}
+
+/// The steps of a kind the snapshot does not record, from what the journal keeps of each
+/// execution found running: on a shutdown, the stage's own listing (or a sweep's `found`) is
+/// recorded first. With a sweep's `found`, also the executions it found (`only`): the kind's
+/// other steps count in its total, as they do in its stage, but are not driven again.
+async fn live_steps(
+    scope: &RunScope<'_>,
+    kind: Kind,
+    found: Option<LiveListing>,
+) -> Result<(Vec<(Entry, StepRecord)>, Option<HashSet<String>>), StepAbort> {
+    let op = scope.selection.op;
+    let only = match (op, found) {
+        (Operation::Shutdown, Some(found)) => {
+            record_found(scope.journal, scope.run_id, &found, scope.options)?;
+            Some(keys_of(&found))
+        }
+        (Operation::Shutdown, None) => {
+            stage_listing(scope, kind).await?;
+            None
+        }
+        (Operation::Restore, _) => None,
+    };
+    let steps = scope
+        .journal
+        .steps(Some(op))?
+        .into_iter()
+        .filter(|s| s.key.kind == kind && s.cycle >= scope.cycle)
+        .map(|s| (entry_of(&s), s))
+        .collect();
+    Ok((steps, only))
+}
+
+/// What a kind's abort means for the run: `None` for an interruption, else the error that
+/// ends it.
+fn run_error(abort: StepAbort) -> Option<RunError> {
+    match abort {
+        StepAbort::Interrupted => None,
+        StepAbort::Unauthorized(e) => Some(RunError::Unauthorized(e)),
+        StepAbort::Journal(e) => Some(RunError::Journal(e)),
     }
 }
 
@@ -305,10 +348,7 @@ fn keys_of(listing: &LiveListing) -> HashSet<String> {
 /// A journal step as the entry its calls need.
 pub(crate) fn entry_of(step: &StepRecord) -> Entry {
     Entry {
-        id: StepDetail::read(step.detail.as_ref()).map_or_else(
-            || serde_json::json!({"_id": step.key.execution}),
-            |d| d.identity_value(),
-        ),
+        id: StepDetail::identity_or_id(step.detail.as_ref(), &step.key.execution),
         name: step.name.clone(),
         owner: step.owner.clone(),
     }

@@ -18,7 +18,8 @@ use super::stats::RunStats;
 use super::summary::RunSummary;
 use super::sweep::{SWEEP_ROUNDS, late_live, swept_items};
 use super::verify::{Expectation, Verification, check_and_scan};
-use crate::domino::ApiError;
+use super::window::Window;
+use crate::domino::{ApiError, ScanReport};
 use crate::journal::{JournalError, JournalRead, Operation, RunOutcome, RunStart};
 use crate::snapshot::Kind;
 
@@ -131,94 +132,12 @@ impl Prepared {
         }
 
         let verification = if self.options.verify {
-            let mut swept = Vec::new();
-            let mut round = 0;
-            loop {
-                reporter.verification_started();
-                let expect = match op {
-                    Operation::Shutdown => Expectation::Stopped,
-                    Operation::Restore => Expectation::Running,
-                };
-                let kinds = kinds_in_order(op, &self.selection.only);
-                let (promised, left) = self.promised_with_live()?;
-                let taken = tokio::time::Instant::now();
-                let pass = async {
-                    let (mut v, scan) = check_and_scan(
-                        &self.deployment,
-                        &promised,
-                        &kinds,
-                        expect,
-                        self.options.concurrency,
-                    )
-                    .await?;
-                    accept_live_findings(&mut v, &left);
-                    Ok::<_, ApiError>((v, scan))
-                };
-                // Verification only reads: a signal abandons it at once, the next run verifies.
-                let checked = tokio::select! {
-                    checked = pass => checked,
-                    _ = cancel.cancelled() => {
-                        return self.interrupted(run_id, summary, cancel, started, " during verification");
-                    }
-                };
-                let (mut v, scan) = match checked {
-                    Ok(checked) => checked,
-                    Err(e) if e.is_unauthorized() => {
-                        cancel.cancel_because(credentials_refused(&e));
-                        return self.interrupted(
-                            run_id,
-                            summary,
-                            cancel,
-                            started,
-                            " during verification",
-                        );
-                    }
-                    Err(e) => {
-                        break VerificationOutcome::Unavailable(format!(
-                            "verification could not list the deployment: {e}"
-                        ));
-                    }
-                };
-                let late = late_live(&v, scan.as_ref(), taken);
-                if late.is_empty() || round == SWEEP_ROUNDS {
-                    v.swept = std::mem::take(&mut swept);
-                    break VerificationOutcome::Checked(v);
-                }
-                round += 1;
-                let found: usize = late.iter().map(|l| l.entries.len()).sum();
-                tracing::warn!(
-                    "verification: {found} Job(s) running that the journal did not have (launched after the plan's listing); {} (round {round} of {SWEEP_ROUNDS})",
-                    match self.options.jobs {
-                        JobsMode::Leave => "recording them as left running (--jobs leave)",
-                        JobsMode::Stop | JobsMode::Wait(_) => "stopping them, then checking again",
-                    }
-                );
-                swept.extend(swept_items(&v, &late, self.options.jobs));
-                match drive_steps(&scope, Vec::new(), LiveSource::Found(late)).await {
-                    Ok(()) => {}
-                    Err(RunError::Unauthorized(e)) => {
-                        cancel.cancel_because(credentials_refused(&e))
-                    }
-                    Err(e) => return Err(e),
-                }
-                summary =
-                    RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
-                if cancel.is_cancelled() || summary.unfinished() > 0 {
-                    return self.interrupted(
-                        run_id,
-                        summary,
-                        cancel,
-                        started,
-                        " during verification",
-                    );
-                }
-                if self.options.jobs == JobsMode::Leave {
-                    // Nothing was sent: what the pass found stands, less what is now left.
-                    let (_, left) = self.promised_with_live()?;
-                    accept_live_findings(&mut v, &left);
-                    v.swept = std::mem::take(&mut swept);
-                    break VerificationOutcome::Checked(v);
-                }
+            match self
+                .verification_pass(&scope, &mut summary, started)
+                .await?
+            {
+                Pass::Checked(outcome) => outcome,
+                Pass::Interrupted(report) => return Ok(*report),
             }
         } else {
             VerificationOutcome::Skipped
@@ -255,9 +174,120 @@ impl Prepared {
             reopened,
             not_done: self.kinds_not_done()?,
             next: self.next_action()?,
+            window: self.window()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
+    }
+
+    /// The verification pass, again after sweeping Jobs launched after the plan's listing (at
+    /// most [`SWEEP_ROUNDS`] times); a signal, or credentials refused, interrupt it.
+    async fn verification_pass(
+        &self,
+        scope: &RunScope<'_>,
+        summary: &mut RunSummary,
+        started: Instant,
+    ) -> Result<Pass, RunError> {
+        let (run_id, cancel, reporter) = (scope.run_id, scope.cancel, scope.reporter);
+        let mut swept = Vec::new();
+        let mut round = 0;
+        let checked = loop {
+            reporter.verification_started();
+            let taken = tokio::time::Instant::now();
+            // Verification only reads: a signal abandons it at once, the next run verifies.
+            let checked = tokio::select! {
+                checked = self.check_once() => checked?,
+                _ = cancel.cancelled() => {
+                    return self.interrupted_verifying(run_id, summary, cancel, started);
+                }
+            };
+            let (mut v, scan) = match checked {
+                Ok(checked) => checked,
+                Err(e) if e.is_unauthorized() => {
+                    cancel.cancel_because(credentials_refused(&e));
+                    return self.interrupted_verifying(run_id, summary, cancel, started);
+                }
+                Err(e) => {
+                    break VerificationOutcome::Unavailable(format!(
+                        "verification could not list the deployment: {e}"
+                    ));
+                }
+            };
+            let late = late_live(&v, scan.as_ref(), taken);
+            if late.is_empty() || round == SWEEP_ROUNDS {
+                v.swept = std::mem::take(&mut swept);
+                break VerificationOutcome::Checked(v);
+            }
+            round += 1;
+            let found: usize = late.iter().map(|l| l.entries.len()).sum();
+            tracing::warn!(
+                "verification: {found} Job(s) running that the journal did not have (launched after the plan's listing); {} (round {round} of {SWEEP_ROUNDS})",
+                match self.options.jobs {
+                    JobsMode::Leave => "recording them as left running (--jobs leave)",
+                    JobsMode::Stop | JobsMode::Wait(_) => "stopping them, then checking again",
+                }
+            );
+            swept.extend(swept_items(&v, &late, self.options.jobs));
+            match drive_steps(scope, Vec::new(), LiveSource::Found(late)).await {
+                Ok(()) => {}
+                Err(RunError::Unauthorized(e)) => cancel.cancel_because(credentials_refused(&e)),
+                Err(e) => return Err(e),
+            }
+            *summary = RunSummary::read(&self.journal, run_id, &self.selection, self.plan.cycle)?;
+            if cancel.is_cancelled() || summary.unfinished() > 0 {
+                return self.interrupted_verifying(run_id, summary, cancel, started);
+            }
+            if self.options.jobs == JobsMode::Leave {
+                // Nothing was sent: what the pass found stands, less what is now left.
+                let (_, left) = self.promised_with_live()?;
+                accept_live_findings(&mut v, &left);
+                v.swept = std::mem::take(&mut swept);
+                break VerificationOutcome::Checked(v);
+            }
+        };
+        Ok(Pass::Checked(checked))
+    }
+
+    /// One check of the deployment against the promise, the Jobs left running accepted.
+    async fn check_once(
+        &self,
+    ) -> Result<Result<(Verification, Option<ScanReport>), ApiError>, JournalError> {
+        let op = self.selection.op;
+        let expect = match op {
+            Operation::Shutdown => Expectation::Stopped,
+            Operation::Restore => Expectation::Running,
+        };
+        let kinds = kinds_in_order(op, &self.selection.only);
+        let (promised, left) = self.promised_with_live()?;
+        let checked = check_and_scan(
+            &self.deployment,
+            &promised,
+            &kinds,
+            expect,
+            self.options.concurrency,
+        )
+        .await;
+        Ok(checked.map(|(mut v, scan)| {
+            accept_live_findings(&mut v, &left);
+            (v, scan)
+        }))
+    }
+
+    fn interrupted_verifying(
+        &self,
+        run_id: u64,
+        summary: &mut RunSummary,
+        cancel: &Cancel,
+        started: Instant,
+    ) -> Result<Pass, RunError> {
+        self.interrupted(
+            run_id,
+            std::mem::take(summary),
+            cancel,
+            started,
+            " during verification",
+        )
+        .map(|r| Pass::Interrupted(Box::new(r)))
     }
 
     /// After a restore covering Jobs: a Job dmm restarted that runs more than once (a late copy
@@ -309,6 +339,15 @@ impl Prepared {
         ))
     }
 
+    /// The window as the run left it (ended and recorded): what the frontends render.
+    fn window(&self) -> Result<Window, JournalError> {
+        Ok(Window::read(
+            &self.journal.runs()?,
+            &self.journal.steps(None)?,
+            false,
+        ))
+    }
+
     fn interrupted(
         &self,
         run_id: u64,
@@ -339,10 +378,18 @@ impl Prepared {
             reopened: 0,
             not_done: self.kinds_not_done()?,
             next: self.next_action()?,
+            window: self.window()?,
             took: started.elapsed(),
             journal_head: ended.journal_head,
         })
     }
+}
+
+/// How a verification pass ended: checked (or not possible), or interrupted with the run's
+/// report.
+enum Pass {
+    Checked(VerificationOutcome),
+    Interrupted(Box<RunReport>),
 }
 
 fn outcome_message(failed: usize, verification: &VerificationOutcome) -> String {

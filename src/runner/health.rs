@@ -1,3 +1,6 @@
+//! [`ApiHealth`], which notices when the API has stopped answering altogether and stops the
+//! run, resumable, instead of failing every step.
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::cancel::Cancel;

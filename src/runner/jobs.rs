@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::plan::stopped_by_its_step;
-use crate::journal::{Operation, RunRecord, StepNote, StepPhase, StepRecord};
+use crate::journal::{Operation, StepNote, StepPhase, StepRecord};
 use crate::snapshot::Source;
 
 /// How a Job's stop went.
@@ -199,21 +199,6 @@ impl JobsOfShutdown {
         JobsOfShutdown::count(&job_fates(steps, cycle))
     }
 
-    /// The Jobs line of the journal's current window, as `status` and the report show it: the
-    /// restore's words once a restore of the window has run, the shutdown's before.
-    pub fn window_line(runs: &[RunRecord], steps: &[StepRecord]) -> Option<String> {
-        let cycle = runs.last().map_or(1, |r| r.cycle);
-        let restored = runs
-            .iter()
-            .any(|r| r.op == Operation::Restore && r.cycle >= cycle);
-        let op = if restored {
-            Operation::Restore
-        } else {
-            Operation::Shutdown
-        };
-        JobsOfShutdown::of(steps, cycle).line(op)
-    }
-
     pub fn count(fates: &[JobFate<'_>]) -> JobsOfShutdown {
         let mut n = JobsOfShutdown::default();
         for fate in fates {
@@ -312,7 +297,7 @@ impl JobsOfShutdown {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{StepEnd, StepKey};
+    use crate::journal::StepEnd;
     use crate::snapshot::Kind;
 
     pub(crate) fn job(
@@ -323,28 +308,14 @@ mod tests {
         note: Option<StepNote>,
     ) -> StepRecord {
         StepRecord {
-            key: StepKey {
-                op,
-                kind: Kind::Job,
-                execution: id.into(),
-            },
             name: format!("job {id}"),
-            owner: "o".into(),
-            phase,
-            attempts: 1,
-            last_error: None,
-            last_http_status: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            cycle: 1,
-            detail: None,
-            requested_at: None,
             effect: Some(format!("{id}-new")),
             ended: ended.map(|(word, by_this_stop)| StepEnd {
                 word: word.into(),
                 by_this_stop,
             }),
             note,
+            ..StepRecord::fixture(op, Kind::Job, id, phase)
         }
     }
 

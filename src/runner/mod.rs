@@ -41,11 +41,11 @@ pub use next::{ContinueBecause, NextAction, RunFlags, next_action};
 pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
-pub use record::{JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail};
+pub use record::{JobIdentity, JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail};
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
 pub use stats::{PhaseCounts, RunStats, StuckStep};
-pub use summary::{PhaseCount, RunSummary};
-pub use window::{RunStanding, exit_code};
+pub use summary::RunSummary;
+pub use window::{PhaseCount, RunStanding, Window, exit_code};
 
 use crate::domino::Observed;
 use crate::journal::Operation;

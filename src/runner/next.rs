@@ -310,28 +310,12 @@ mod tests {
 
     fn job_step(op: Operation, id: &str, attempts: u32, by_this_stop: Option<bool>) -> StepRecord {
         StepRecord {
-            key: crate::journal::StepKey {
-                op,
-                kind: Kind::Job,
-                execution: id.into(),
-            },
-            name: id.into(),
-            owner: "o".into(),
-            phase: StepPhase::Confirmed,
             attempts,
-            last_error: None,
-            last_http_status: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            cycle: 1,
-            detail: None,
-            requested_at: None,
-            effect: None,
             ended: by_this_stop.map(|by_this_stop| crate::journal::StepEnd {
                 word: "Stopped".into(),
                 by_this_stop,
             }),
-            note: None,
+            ..StepRecord::fixture(op, Kind::Job, id, StepPhase::Confirmed)
         }
     }
 

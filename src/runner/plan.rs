@@ -295,15 +295,10 @@ mod tests {
 
     #[test]
     fn restore_runs_the_shutdown_order_backwards() {
+        // The order itself is the registry's (`snapshot::kind`'s tests hold it).
         assert_eq!(
             kinds_in_order(Operation::Shutdown, &[]),
-            vec![
-                Kind::ScheduledJob,
-                Kind::App,
-                Kind::ModelApiVersion,
-                Kind::Workspace,
-                Kind::Job
-            ]
+            Kind::shutdown_order()
         );
         assert_eq!(
             kinds_in_order(Operation::Restore, &[]).last(),

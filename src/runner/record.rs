@@ -198,6 +198,30 @@ impl StepDetail {
         Value::Object(self.identity.clone())
     }
 
+    /// The identity a step's calls take: the one recorded in its detail, or, for a step
+    /// recorded without one, its execution id alone.
+    pub fn identity_or_id(detail: Option<&Value>, execution: &str) -> Value {
+        StepDetail::read(detail).map_or_else(
+            || {
+                let mut id = Map::new();
+                id.insert("_id".into(), Value::String(execution.to_owned()));
+                Value::Object(id)
+            },
+            |d| d.identity_value(),
+        )
+    }
+
+    /// What identifies a Job, as `dmm journal` shows it beside each of its events.
+    pub fn job(&self) -> JobIdentity {
+        let text = |name| self.text(name).map(str::to_owned);
+        JobIdentity {
+            project_id: text("projectId"),
+            number: self.identity.get("number").cloned().unwrap_or(Value::Null),
+            title: text("title"),
+            command: text("command"),
+        }
+    }
+
     /// As the journal stores it.
     pub fn to_value(&self) -> Value {
         let mut map = self.identity.clone();
@@ -206,6 +230,16 @@ impl StepDetail {
         }
         Value::Object(map)
     }
+}
+
+/// What identifies a Job (it is not in the snapshot): its project, its number within it (a
+/// number or a string, as the API gave it), its title and command.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobIdentity {
+    pub project_id: Option<String>,
+    pub number: Value,
+    pub title: Option<String>,
+    pub command: Option<String>,
 }
 
 /// Reads one key of a recorded object at a time, so that one odd field costs only itself.

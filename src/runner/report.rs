@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::jobs::JobsOfShutdown;
 use super::next::NextAction;
 use super::plan::Plan;
 use super::stats::{RunStats, StuckStep};
 use super::summary::RunSummary;
 use super::verify::Verification;
+use super::window::{RunStanding, Window};
 use crate::journal::{ChainHead, NotificationRecord, Operation, RunOutcome, StepRecord};
 use crate::snapshot::Kind;
 
@@ -130,6 +132,8 @@ impl VerificationOutcome {
 pub struct RunReport {
     pub op: Operation,
     pub summary: RunSummary,
+    /// The window as the journal holds it after the run: what every frontend renders.
+    pub window: Window,
     /// `Completed`, `CompletedWithFailures` or `Interrupted`, as recorded in the journal.
     pub outcome: RunOutcome,
     /// Why the run stopped early, when it did and knows why (an outage, a signal's name).
@@ -147,4 +151,21 @@ pub struct RunReport {
     /// The journal's hash chain head when the run ended, as its record keeps it: to be kept
     /// outside the file too (printed, notified, exported).
     pub journal_head: Option<ChainHead>,
+}
+
+impl RunReport {
+    /// What became of the Jobs, when the run covered them.
+    pub fn jobs(&self) -> Option<&JobsOfShutdown> {
+        self.summary.covers_jobs.then_some(&self.window.jobs)
+    }
+
+    /// The Jobs line, when the run covered Jobs and the window found any running.
+    pub fn jobs_line(&self) -> Option<String> {
+        self.jobs().and_then(|_| self.window.jobs_line())
+    }
+
+    /// How the run stands, in the words every frontend uses.
+    pub fn standing(&self) -> RunStanding {
+        RunStanding::Ended(self.outcome)
+    }
 }

@@ -269,6 +269,36 @@ pub(crate) fn before_restart<'c>(
     }
     untied.sort_by(|a, b| a.submitted_ms.cmp(&b.submitted_ms).then(a.id.cmp(&b.id)));
     let ids = || untied.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    let doubt = doubt_of(&untied, claims, stopped, mine);
+    if let Some((jobs, doubt)) = doubt {
+        return BeforeRestart::CannotTell(jobs, doubt);
+    }
+    // The Jobs of these traces these jobs could be runs of: this one, and every other whose
+    // title does not tell it apart, whether it still waits or was restarted already (a user may
+    // run a restarted Job again). Only when that is this Job alone is the job its restart.
+    let alike = claims
+        .group
+        .iter()
+        .filter(|m| m.execution != original && !untied.iter().any(|c| c.id == m.execution))
+        .filter(|m| m.title.is_none() || mine.is_none() || m.title.as_deref() == mine)
+        .count();
+    if alike > 0 {
+        return BeforeRestart::CannotTell(ids(), Doubt::AlikeJobs);
+    }
+    BeforeRestart::RestartedBy(untied[0])
+}
+
+/// Why the untied jobs found before a restart cannot be told to be the Job's run or not (the
+/// jobs that raise the doubt), if they cannot: another restart's outcome unknown, maybe dmm's
+/// own, stamped near the stop, or titled otherwise. `stopped`: when the Job's stop was recorded;
+/// `mine`: its title.
+fn doubt_of(
+    untied: &[&RestartCandidate],
+    claims: &Claims,
+    stopped: i64,
+    mine: Option<&str>,
+) -> Option<(Vec<String>, Doubt)> {
+    let ids = || untied.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
     let maybe_dmms_own = |c: &RestartCandidate| {
         c.by_me
             && claims
@@ -287,7 +317,7 @@ pub(crate) fn before_restart<'c>(
             .map(|c| c.id.clone())
             .collect::<Vec<_>>()
     };
-    let doubt = if !claims.rivals.is_empty() {
+    if !claims.rivals.is_empty() {
         Some((ids(), Doubt::RivalUnresolved))
     } else if untied.iter().any(|c| maybe_dmms_own(c)) {
         Some((raising(&maybe_dmms_own), Doubt::MaybeDmms))
@@ -297,23 +327,7 @@ pub(crate) fn before_restart<'c>(
         Some((raising(&other_title), Doubt::OtherTitle))
     } else {
         None
-    };
-    if let Some((jobs, doubt)) = doubt {
-        return BeforeRestart::CannotTell(jobs, doubt);
     }
-    // The Jobs of these traces these jobs could be runs of: this one, and every other whose
-    // title does not tell it apart, whether it still waits or was restarted already (a user may
-    // run a restarted Job again). Only when that is this Job alone is the job its restart.
-    let alike = claims
-        .group
-        .iter()
-        .filter(|m| m.execution != original && !untied.iter().any(|c| c.id == m.execution))
-        .filter(|m| m.title.is_none() || mine.is_none() || m.title.as_deref() == mine)
-        .count();
-    if alike > 0 {
-        return BeforeRestart::CannotTell(ids(), Doubt::AlikeJobs);
-    }
-    BeforeRestart::RestartedBy(untied[0])
 }
 
 /// Why a restart step that cannot tell whether someone else restarted its Job ends `Failed`.

@@ -1,5 +1,6 @@
-//! The run's statistics, kept by the runner as its steps change: how many steps of each kind
-//! stand in each phase, how many each kind has, and which steps are failing and since when.
+//! [`RunStats`], the run's statistics, kept by the runner as its steps change: how many steps
+//! of each kind stand in each phase, how many each kind has, and which steps are failing and
+//! since when.
 //! Every event a [`Reporter`](super::Reporter) hears comes with them, and the runner itself
 //! says when a step has been failing too long ([`StuckStep`]): the frontends (progress, the
 //! metrics file, webhooks) format what they are given and keep no copy of the run's state.
@@ -10,11 +11,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::window::PhaseCount;
 use crate::journal::{StepPhase, StepRecord};
 use crate::snapshot::Kind;
 
-/// Steps per phase name (`Pending`, `Requested`, ...), per kind.
-pub type PhaseCounts = BTreeMap<Kind, BTreeMap<&'static str, usize>>;
+/// Steps per phase, per kind: the window's one counter ([`PhaseCount`]).
+pub type PhaseCounts = BTreeMap<Kind, PhaseCount>;
 
 /// A step that has been failing (an error recorded, not ended) for longer than allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +37,7 @@ pub struct RunStats {
 #[derive(Debug, Default)]
 struct Inner {
     /// The phase of every step this run has moved.
-    phases: HashMap<(Kind, String), &'static str>,
+    phases: HashMap<(Kind, String), StepPhase>,
     /// Steps of each kind the run covers, as announced when the kind starts.
     totals: BTreeMap<Kind, usize>,
     /// Steps failing now: since when, their name, their last error.
@@ -53,7 +55,7 @@ impl RunStats {
     pub fn counts(&self) -> PhaseCounts {
         let mut counts = PhaseCounts::new();
         for ((kind, _), phase) in &self.lock().phases {
-            *counts.entry(*kind).or_default().entry(phase).or_default() += 1;
+            counts.entry(*kind).or_default().add(phase);
         }
         counts
     }
@@ -70,7 +72,7 @@ impl RunStats {
     pub(crate) fn step_changed(&self, step: &StepRecord, now: Instant) {
         let key = (step.key.kind, step.key.execution.clone());
         let mut inner = self.lock();
-        inner.phases.insert(key.clone(), step.phase.name());
+        inner.phases.insert(key.clone(), step.phase.clone());
         match (&step.phase, &step.last_error) {
             (StepPhase::Requested | StepPhase::Accepted, Some(error)) => {
                 inner
@@ -108,29 +110,13 @@ impl RunStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{Operation, StepKey};
+    use crate::journal::Operation;
 
     fn step(id: &str, phase: StepPhase, error: Option<&str>) -> StepRecord {
         StepRecord {
-            key: StepKey {
-                op: Operation::Shutdown,
-                kind: Kind::App,
-                execution: id.into(),
-            },
             name: format!("app {id}"),
-            owner: "o".into(),
-            phase,
-            attempts: 1,
             last_error: error.map(str::to_owned),
-            last_http_status: None,
-            created_at: String::new(),
-            updated_at: String::new(),
-            cycle: 1,
-            detail: None,
-            requested_at: None,
-            effect: None,
-            ended: None,
-            note: None,
+            ..StepRecord::fixture(Operation::Shutdown, Kind::App, id, phase)
         }
     }
 
@@ -143,8 +129,10 @@ mod tests {
         stats.step_changed(&step("b", StepPhase::Requested, None), t);
         stats.step_changed(&step("a", StepPhase::Confirmed, None), t);
         let counts = stats.counts();
-        assert_eq!(counts[&Kind::App]["Requested"], 1);
-        assert_eq!(counts[&Kind::App]["Confirmed"], 1);
+        assert_eq!(
+            (counts[&Kind::App].requested, counts[&Kind::App].confirmed),
+            (1, 1)
+        );
         assert_eq!(stats.totals()[&Kind::App], 2);
     }
 

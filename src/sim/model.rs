@@ -219,6 +219,33 @@ pub struct Status {
 }
 
 impl Execution {
+    /// An execution settled in `target`, with no request or transition yet, shown in the first
+    /// of its state words.
+    pub fn settled(
+        kind: Kind,
+        id: String,
+        project_id: String,
+        name: String,
+        owner: String,
+        target: Target,
+        detail: Detail,
+    ) -> Execution {
+        Execution {
+            kind,
+            id,
+            project_id,
+            name,
+            owner,
+            motion: Motion::Settled(target),
+            transitions: 0,
+            stop_requests: 0,
+            start_requests: 0,
+            stopped_label: None,
+            words: None,
+            detail,
+        }
+    }
+
     pub fn status(&self, now_ms: u64) -> Status {
         let phase = self.motion.phase(now_ms);
         let running = phase == Phase::Settled(Target::Running);
@@ -933,20 +960,15 @@ impl Deployment {
                 ),
             },
         };
-        self.add_execution(Execution {
+        self.add_execution(Execution::settled(
             kind,
-            id: id.clone(),
-            project_id: project.id,
-            name: format!("drift-{}-{n}", kind.slug()),
+            id.clone(),
+            project.id,
+            format!("drift-{}-{n}", kind.slug()),
             owner,
-            motion: Motion::Settled(Target::Running),
-            transitions: 0,
-            stop_requests: 0,
-            start_requests: 0,
-            stopped_label: None,
-            words: None,
+            Target::Running,
             detail,
-        });
+        ));
         Ok(id)
     }
 
@@ -1136,23 +1158,18 @@ mod tests {
 
     fn one_app(d: &mut Deployment, target: Target) -> String {
         let id = d.ids.next_id();
-        d.add_execution(Execution {
-            kind: Kind::App,
-            id: id.clone(),
-            project_id: "p".into(),
-            name: "a".into(),
-            owner: "o".into(),
-            motion: Motion::Settled(target),
-            transitions: 0,
-            stop_requests: 0,
-            start_requests: 0,
-            stopped_label: None,
-            words: None,
-            detail: Detail::App {
+        d.add_execution(Execution::settled(
+            Kind::App,
+            id.clone(),
+            "p".into(),
+            "a".into(),
+            "o".into(),
+            target,
+            Detail::App {
                 hardware_tier_id: "t".into(),
                 starts: vec![],
             },
-        });
+        ));
         id
     }
 
@@ -1203,19 +1220,14 @@ mod tests {
 
     fn one_job(d: &mut Deployment, natural_end_ms: Option<u64>) -> String {
         let id = d.ids.next_id();
-        d.add_execution(Execution {
-            kind: Kind::Job,
-            id: id.clone(),
-            project_id: "p".into(),
-            name: "train".into(),
-            owner: "o".into(),
-            motion: Motion::Settled(Target::Running),
-            transitions: 0,
-            stop_requests: 0,
-            start_requests: 0,
-            stopped_label: None,
-            words: None,
-            detail: Detail::Job {
+        d.add_execution(Execution::settled(
+            Kind::Job,
+            id.clone(),
+            "p".into(),
+            "train".into(),
+            "o".into(),
+            Target::Running,
+            Detail::Job {
                 number: d.next_job_number("p"),
                 command: "python train.py".into(),
                 started_by_id: user_id("o"),
@@ -1226,7 +1238,7 @@ mod tests {
                 restarted_as: Vec::new(),
                 restart_of: None,
             },
-        });
+        ));
         id
     }
 
@@ -1438,23 +1450,18 @@ mod word_tests {
             stuck_rate: 0.0,
         });
         let id = d.ids.next_id();
-        d.add_execution(Execution {
-            kind: Kind::App,
-            id: id.clone(),
-            project_id: "p".into(),
-            name: "a".into(),
-            owner: "o".into(),
-            motion: Motion::Settled(Target::Stopped),
-            transitions: 0,
-            stop_requests: 0,
-            start_requests: 0,
-            stopped_label: None,
-            words: None,
-            detail: Detail::App {
+        d.add_execution(Execution::settled(
+            Kind::App,
+            id.clone(),
+            "p".into(),
+            "a".into(),
+            "o".into(),
+            Target::Stopped,
+            Detail::App {
                 hardware_tier_id: "t".into(),
                 starts: vec![],
             },
-        });
+        ));
         d.request(Kind::App, &id, Target::Running, 0).unwrap();
         let app = d.get(Kind::App, &id).unwrap();
         assert_eq!(app.status(10).label, "Pending");

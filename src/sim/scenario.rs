@@ -321,20 +321,15 @@ impl Scenario {
                 } else {
                     Target::Running
                 };
-                d.add_execution(Execution {
-                    kind: Kind::ScheduledJob,
+                d.add_execution(Execution::settled(
+                    Kind::ScheduledJob,
                     id,
-                    project_id: project_id.clone(),
-                    name: j.title.clone(),
+                    project_id.clone(),
+                    j.title.clone(),
                     owner,
-                    motion: Motion::Settled(target),
-                    transitions: 0,
-                    stop_requests: 0,
-                    start_requests: 0,
-                    stopped_label: None,
-                    words: None,
-                    detail: Detail::ScheduledJob { object },
-                });
+                    target,
+                    Detail::ScheduledJob { object },
+                ));
             }
             let count = p.jobs.len() as i64;
             for (i, j) in p.jobs.iter().enumerate() {

@@ -1,3 +1,6 @@
+//! [`Kind`], the kinds of execution, generated with their names, stages and verbs from one
+//! registry row each ([`KindSpec`]).
+
 use std::fmt;
 use std::str::FromStr;
 
@@ -27,6 +30,12 @@ pub struct KindSpec {
     pub stage: Stage,
     /// Where a run's executions of this kind come from.
     pub source: Source,
+    /// The field of a record's `_id` that is the execution's own id: journal steps are keyed
+    /// by it.
+    pub id_field: &'static str,
+    /// What shutdown and restore do to one, in the operator's words (`stop`/`start`,
+    /// `pause`/`resume`, `stop`/`restart`).
+    pub verbs: (&'static str, &'static str),
 }
 
 /// Where a run finds the executions of a kind.
@@ -43,7 +52,7 @@ pub enum Source {
 /// from here, so a new kind is one line in this list (plus its implementation in
 /// `domino::kinds` and in the simulator).
 macro_rules! registry {
-    ($($variant:ident: $label:literal, $slug:literal, [$($alias:literal),*], $stage:ident, $source:ident;)+) => {
+    ($($variant:ident: $label:literal, $slug:literal, [$($alias:literal),*], $stage:ident, $source:ident, $id_field:literal, $stop:literal / $start:literal;)+) => {
         /// The kinds of execution a maintenance run stops and starts. The serde name is the
         /// snapshot file's key.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -58,16 +67,18 @@ macro_rules! registry {
             aliases: &[$($alias),*],
             stage: Stage::$stage,
             source: Source::$source,
+            id_field: $id_field,
+            verbs: ($stop, $start),
         },)+];
     };
 }
 
 registry! {
-    App: "App", "app", ["apps"], Main, Snapshot;
-    ModelApiVersion: "Model API Version", "model", ["models", "modelapi", "modelapis", "modelapiversions"], Main, Snapshot;
-    Workspace: "Workspace", "workspace", ["workspaces"], Main, Snapshot;
-    ScheduledJob: "Scheduled Job", "scheduled-job", ["scheduledjobs"], Gate, Snapshot;
-    Job: "Job", "job", ["jobs"], Main, Live;
+    App: "App", "app", ["apps"], Main, Snapshot, "_id", "stop" / "start";
+    ModelApiVersion: "Model API Version", "model", ["models", "modelapi", "modelapis", "modelapiversions"], Main, Snapshot, "_id", "stop" / "start";
+    Workspace: "Workspace", "workspace", ["workspaces"], Main, Snapshot, "_id", "stop" / "start";
+    ScheduledJob: "Scheduled Job", "scheduled-job", ["scheduledjobs"], Gate, Snapshot, "key", "pause" / "resume";
+    Job: "Job", "job", ["jobs"], Main, Live, "_id", "stop" / "restart";
 }
 
 /// How many registry rows have this source.
@@ -140,6 +151,17 @@ impl Kind {
 
     pub fn source(self) -> Source {
         self.spec().source
+    }
+
+    /// The field of a record's `_id` that is the execution's own id.
+    pub fn id_field(self) -> &'static str {
+        self.spec().id_field
+    }
+
+    /// What shutdown (`shutdown: true`) or restore does to one, in the operator's words.
+    pub fn verb(self, shutdown: bool) -> &'static str {
+        let (stop, start) = self.spec().verbs;
+        if shutdown { stop } else { start }
     }
 
     /// The kind whose snapshot file key is `label` (only kinds a snapshot records).

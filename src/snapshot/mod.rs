@@ -38,13 +38,10 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 }
 
 impl Entry {
-    /// The execution's own id, unique within its kind: `_id._id`, or `_id.key` for scheduled
-    /// jobs. Journal steps are keyed by it.
+    /// The execution's own id, unique within its kind: the `_id` field its registry row names
+    /// (`_id._id`, or `_id.key` for scheduled jobs). Journal steps are keyed by it.
     pub fn key(&self, kind: Kind) -> Result<&str, String> {
-        let field = match kind {
-            Kind::ScheduledJob => "key",
-            _ => "_id",
-        };
+        let field = kind.id_field();
         match self.id.get(field) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s),
             Some(other) => Err(format!(

@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::output::outln;
-use crate::journal::{ExpectedHead, JournalRead, JournalReader, StepPhase};
+use crate::journal::{Event, ExpectedHead, JournalRead, JournalReader, StepPhase};
+use crate::runner::{JobIdentity, StepDetail};
 use crate::snapshot::{self, Source};
 
 pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
@@ -45,18 +46,12 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     };
     // A Job is not in the snapshot: what identifies it (project, number, title, command) is in
     // its step's record, shown with each of its events.
-    let job_details: HashMap<(String, String), serde_json::Value> = reader
+    let job_details: HashMap<(String, String), JobIdentity> = reader
         .steps(None)?
         .into_iter()
         .filter(|s| s.key.kind.source() == Source::Live)
         .filter_map(|s| {
-            let d = s.detail?;
-            let job = serde_json::json!({
-                "project_id": d["projectId"],
-                "number": d["number"],
-                "title": d["title"],
-                "command": d["command"],
-            });
+            let job = StepDetail::read(s.detail.as_ref())?.job();
             Some(((s.key.kind.label().to_owned(), s.key.execution), job))
         })
         .collect();
@@ -82,35 +77,7 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
             continue;
         }
         let job = job_details.get(&(e.kind.label().to_owned(), e.execution.clone()));
-        let line = if args.json {
-            let mut value = serde_json::to_value(&e).unwrap_or_default();
-            if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
-                map.insert("job".into(), job.clone());
-            }
-            value.to_string()
-        } else {
-            let about = job.map(job_text).unwrap_or_default();
-            format!(
-                "{} run {} {} {} '{}' ({}) {}{about}: {} -> {} attempt {}{}{}",
-                e.time,
-                e.run,
-                e.op,
-                e.kind,
-                e.name,
-                e.owner,
-                e.execution,
-                e.from,
-                e.to,
-                e.attempt,
-                e.http_status
-                    .map(|s| format!(" HTTP {s}"))
-                    .unwrap_or_default(),
-                e.message
-                    .as_deref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            )
-        };
+        let line = event_line(&e, job, args.json);
         outln!("{line}");
         // A closed pipe (`| head`) ends the listing quietly.
         if crate::cli::output::stdout_closed() {
@@ -120,18 +87,52 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     Ok(Exit::Success)
 }
 
+/// One event as `dmm journal` lists it: a line of text, or one JSON object (`json`), with the
+/// Job's identity when the event is a Job's.
+fn event_line(e: &Event, job: Option<&JobIdentity>, json: bool) -> String {
+    if json {
+        let mut value = serde_json::to_value(e).unwrap_or_default();
+        if let (Some(job), Some(map)) = (job, value.as_object_mut()) {
+            map.insert("job".into(), serde_json::to_value(job).unwrap_or_default());
+        }
+        value.to_string()
+    } else {
+        let about = job.map(job_text).unwrap_or_default();
+        format!(
+            "{} run {} {} {} '{}' ({}) {}{about}: {} -> {} attempt {}{}{}",
+            e.time,
+            e.run,
+            e.op,
+            e.kind,
+            e.name,
+            e.owner,
+            e.execution,
+            e.from,
+            e.to,
+            e.attempt,
+            e.http_status
+                .map(|s| format!(" HTTP {s}"))
+                .unwrap_or_default(),
+            e.message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// ` [project P, #N, command C]`: a Job's project, number and command (its title is the name).
-fn job_text(job: &serde_json::Value) -> String {
+fn job_text(job: &JobIdentity) -> String {
     let mut parts = Vec::new();
-    if let Some(p) = job["project_id"].as_str() {
+    if let Some(p) = &job.project_id {
         parts.push(format!("project {p}"));
     }
-    match &job["number"] {
+    match &job.number {
         serde_json::Value::Null => {}
         serde_json::Value::String(n) => parts.push(format!("#{n}")),
         n => parts.push(format!("#{n}")),
     }
-    if let Some(c) = job["command"].as_str().filter(|c| !c.is_empty()) {
+    if let Some(c) = job.command.as_deref().filter(|c| !c.is_empty()) {
         parts.push(format!("command '{c}'"));
     }
     if parts.is_empty() {

@@ -7,3 +7,6 @@ pub mod status;
 pub mod verify;
 
 mod render;
+
+#[cfg(test)]
+mod same_words_tests;

@@ -2,23 +2,20 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use crate::cli::hint;
 use crate::cli::output::outln;
 use crate::journal::{Operation, RunOutcome};
 use crate::runner::verify::{Finding, Verification};
-use crate::runner::{JobsOfShutdown, Plan, RunReport, RunSummary, VerificationOutcome};
+use crate::runner::{Plan, RunReport, VerificationOutcome};
 use crate::snapshot::Kind;
 
-/// What an operation does to one kind, in the operator's words: Scheduled Jobs are paused and
-/// resumed, Jobs restarted, the rest stopped and started.
+/// What an operation does to one kind, in the operator's words (the kind's registry row):
+/// Scheduled Jobs are paused and resumed, Jobs restarted, the rest stopped and started.
 pub fn action(op: Operation, kind: Option<Kind>) -> &'static str {
-    match (op, kind) {
-        (Operation::Shutdown, Some(Kind::ScheduledJob)) => "pause",
-        (Operation::Restore, Some(Kind::ScheduledJob)) => "resume",
-        (Operation::Restore, Some(Kind::Job)) => "restart",
-        (op, _) => op.verb(),
+    match kind {
+        Some(kind) => kind.verb(op == Operation::Shutdown),
+        None => op.verb(),
     }
 }
 
@@ -82,10 +79,8 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
 
 /// Everything a finished, failed or interrupted run has to say, and what to run next.
 pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>, verbose: bool) {
-    print_run_summary(report.op, &report.summary, report.took);
-    if let Some(jobs) = &report.summary.jobs {
-        print_jobs(report.op, jobs, file, journal);
-    }
+    print_run_summary(report);
+    print_restart_hint(report, file, journal);
     if let Some(head) = &report.journal_head {
         outln!(
             "journal head: {head} (keep it outside the journal: `{} --verify --expect-head {head}` shows later that no newer event was removed)",
@@ -116,62 +111,78 @@ pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>, ver
     outln!("next: {}", hint::next_line(&report.next, file, journal));
 }
 
-fn print_run_summary(op: Operation, summary: &RunSummary, took: Duration) {
+fn print_run_summary(report: &RunReport) {
     outln!();
-    outln!("{op} run {} took {:.1}s", summary.run, took.as_secs_f64());
-    outln!(
-        "{:<18} {:>9} {:>8} {:>7} {:>10}",
-        "kind",
-        "confirmed",
-        "skipped",
-        "failed",
-        "unfinished"
-    );
+    for line in summary_lines(report) {
+        outln!("{line}");
+    }
+}
+
+/// The end-of-run summary: how the run stands (the window's words), its steps per kind and the
+/// failed ones, then the Jobs line, all from the one window model.
+pub(crate) fn summary_lines(report: &RunReport) -> Vec<String> {
+    let op = report.op;
+    let summary = &report.summary;
+    let mut lines = vec![
+        format!(
+            "{op} run {} {} after {:.1}s",
+            summary.run,
+            report.standing().words(),
+            report.took.as_secs_f64()
+        ),
+        format!(
+            "{:<18} {:>9} {:>8} {:>7} {:>10}",
+            "kind", "confirmed", "skipped", "failed", "unfinished"
+        ),
+    ];
     for &kind in summary.steps.keys() {
-        let count = summary.counts(kind);
+        let count = report.window.count(op, kind);
         // A Job that ended by itself is not a stop dmm confirmed: it gets a row of its own.
-        let ended_by_itself = match (&summary.jobs, op, kind.source()) {
+        let ended_by_itself = match (report.jobs(), op, kind.source()) {
             (Some(jobs), Operation::Shutdown, crate::snapshot::Source::Live) => {
                 jobs.ended_on_their_own
             }
             _ => 0,
         };
-        outln!(
+        lines.push(format!(
             "{:<18} {:>9} {:>8} {:>7} {:>10}",
             kind.label(),
             count.confirmed - ended_by_itself.min(count.confirmed),
             count.skipped,
             count.failed,
             count.unfinished(),
-        );
+        ));
         if ended_by_itself > 0 {
-            outln!("{:<18} {:>9}", "  ended by itself", ended_by_itself);
+            lines.push(format!(
+                "{:<18} {:>9}",
+                "  ended by itself", ended_by_itself
+            ));
         }
     }
     let failed: Vec<_> = summary.failed().collect();
     if !failed.is_empty() {
-        outln!("failed:");
+        lines.push("failed:".into());
         for step in failed {
-            outln!(
+            lines.push(format!(
                 "  {} '{}' ({}), id {}: {}",
                 step.key.kind,
                 step.name,
                 step.owner,
                 step.key.execution,
                 step.phase.reason().unwrap_or("")
-            );
+            ));
         }
     }
+    lines.extend(report.jobs_line());
+    lines
 }
 
-/// What became of the Jobs the shutdown found running ([`JobsOfShutdown::line`], the words
-/// every frontend prints), and the command that restarts those left stopped.
-fn print_jobs(op: Operation, jobs: &JobsOfShutdown, file: &Path, journal: Option<&Path>) {
-    let Some(line) = jobs.line(op) else {
-        return;
-    };
-    outln!("{line}");
-    if op == Operation::Restore && jobs.left_stopped > 0 {
+/// The command that restarts the Jobs a restore left stopped, when it left any.
+fn print_restart_hint(report: &RunReport, file: &Path, journal: Option<&Path>) {
+    if let Some(jobs) = report.jobs()
+        && report.op == Operation::Restore
+        && jobs.left_stopped > 0
+    {
         outln!(
             "  restart the {} left stopped with `{} --restart-jobs`",
             jobs.left_stopped,

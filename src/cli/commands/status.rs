@@ -1,6 +1,6 @@
 //! `dmm status`: where the maintenance stands, at a glance.
 
-use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -8,18 +8,47 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
-use crate::runner::{JobsOfShutdown, PhaseCount, RunStanding, ScanRecord, next_action};
-use crate::snapshot::{self, Kind};
+use crate::journal::{
+    JournalError, JournalRead, JournalReader, RunRecord, VerificationRecord, VerificationState,
+};
+use crate::runner::{NextAction, RunStanding, ScanRecord, Window, next_action};
+use crate::snapshot::{self, Snapshot};
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     let loaded = snapshot::read(&args.file)?;
-    let mut path = crate::journal::path_for(&args.file, args.journal.as_deref());
-    // The journal to name in the hints: an explicit one, or one found beside a renamed snapshot.
-    let mut journal_arg = args.journal.clone();
+    let (path, journal_arg) = locate(&args, &loaded.sha256);
+    if !path.exists() {
+        say_no_journal(&args, &path, journal_arg.as_deref(), loaded.snapshot.len());
+        return Ok(Exit::Success);
+    }
+    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
+    // A process holds the journal: the last run is going on now, whatever its record says.
+    let in_progress = crate::journal::is_held(&path).unwrap_or(false);
+    let view = StatusView::read(&reader, &loaded.snapshot, in_progress)?;
+    let next = match &view.live {
+        Some(_) => format!(
+            "wait for the run in progress to end (run `{}` again to see how far it is); running a command on this journal now would exit 4",
+            hint::command("status", &args.file, journal_arg.as_deref())
+        ),
+        None => hint::next_line(&view.next_action, &args.file, journal_arg.as_deref()),
+    };
+    if args.json {
+        outln!("{}", view.json(&next));
+    } else {
+        for line in view.lines(&next) {
+            outln!("{line}");
+        }
+    }
+    Ok(Exit::Success)
+}
+
+/// The journal to read, and the one to name in the hints: an explicit one, or one found beside
+/// a renamed snapshot.
+fn locate(args: &StatusArgs, sha256: &str) -> (PathBuf, Option<PathBuf>) {
+    let path = crate::journal::path_for(&args.file, args.journal.as_deref());
     if !path.exists()
         && args.journal.is_none()
-        && let Some(found) = hint::find_bound_journal(&args.file, &loaded.sha256)
+        && let Some(found) = hint::find_bound_journal(&args.file, sha256)
     {
         if !args.json {
             outln!(
@@ -28,109 +57,161 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
                 found.display()
             );
         }
-        path = found.clone();
-        journal_arg = Some(found);
+        return (found.clone(), Some(found));
     }
-    if !path.exists() {
-        let next = hint::command("shutdown", &args.file, journal_arg.as_deref());
-        if args.json {
-            outln!(
-                "{}",
-                json!({"journal": path.display().to_string(), "exists": false, "executions": loaded.snapshot.len(), "next": next})
-            );
-        } else {
-            outln!(
-                "no journal yet at {}: nothing has been stopped or started from this snapshot ({} executions)",
-                path.display(),
-                loaded.snapshot.len()
-            );
-            outln!("next: {next}");
-        }
-        return Ok(Exit::Success);
-    }
-    let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
-    let steps = reader.steps(None)?;
-    let runs = reader.runs()?;
-    let verifications = reader.verifications()?;
-    let scan = reader.snapshot_scan()?.map(|s| ScanRecord::read(&s));
-    let head = reader.chain_head()?;
+    (path, args.journal.clone())
+}
 
-    let cycle = runs.last().map_or(1, |r| r.cycle);
-    // The current cycle's steps: a Job step of an earlier cycle is not this cycle's work.
-    let mut counts: BTreeMap<(Operation, Kind), PhaseCount> = BTreeMap::new();
-    for s in steps.iter().filter(|s| s.cycle >= cycle) {
-        counts
-            .entry((s.key.op, s.key.kind))
-            .or_default()
-            .add(&s.phase);
-    }
-    let next_action = next_action(&loaded.snapshot, &steps, &runs, &verifications);
-    let jobs = JobsOfShutdown::of(&steps, cycle);
-    // A process holds the journal: the last run is going on now, whatever its record says.
-    let in_progress = crate::journal::is_held(&path).unwrap_or(false);
-    let live = in_progress
-        .then(|| runs.last().map(|r| live_line(r, &steps)))
-        .flatten();
-    let next = match &live {
-        Some(_) => format!(
-            "wait for the run in progress to end (run `{}` again to see how far it is); running a command on this journal now would exit 4",
-            hint::command("status", &args.file, journal_arg.as_deref())
-        ),
-        None => hint::next_line(&next_action, &args.file, journal_arg.as_deref()),
-    };
-    let last_run = runs.last();
-    let last_verification = verifications.last();
-
+fn say_no_journal(args: &StatusArgs, path: &Path, journal: Option<&Path>, executions: usize) {
+    let next = hint::command("shutdown", &args.file, journal);
     if args.json {
-        let ops: Vec<_> = counts
+        outln!(
+            "{}",
+            json!({"journal": path.display().to_string(), "exists": false, "executions": executions, "next": next})
+        );
+    } else {
+        outln!(
+            "no journal yet at {}: nothing has been stopped or started from this snapshot ({executions} executions)",
+            path.display(),
+        );
+        outln!("next: {next}");
+    }
+}
+
+/// What `status` shows, read once: the window's model and what the journal adds to it.
+pub(super) struct StatusView {
+    path: PathBuf,
+    executions: usize,
+    scan: Option<ScanRecord>,
+    head: String,
+    window: Window,
+    next_action: NextAction,
+    /// The run in progress, when a process holds the journal.
+    live: Option<String>,
+    runs: Vec<RunRecord>,
+    verifications: Vec<VerificationRecord>,
+}
+
+impl StatusView {
+    /// `in_progress`: a process holds the journal now.
+    pub(super) fn read(
+        journal: &impl JournalRead,
+        snapshot: &Snapshot,
+        in_progress: bool,
+    ) -> Result<StatusView, JournalError> {
+        let steps = journal.steps(None)?;
+        let runs = journal.runs()?;
+        let verifications = journal.verifications()?;
+        Ok(StatusView {
+            path: journal.path().to_owned(),
+            executions: snapshot.len(),
+            scan: journal.snapshot_scan()?.map(|s| ScanRecord::read(&s)),
+            head: journal.chain_head()?.to_string(),
+            window: Window::read(&runs, &steps, in_progress),
+            next_action: next_action(snapshot, &steps, &runs, &verifications),
+            live: in_progress
+                .then(|| runs.last().map(|r| live_line(r, &steps)))
+                .flatten(),
+            runs,
+            verifications,
+        })
+    }
+
+    fn json(&self, next: &str) -> serde_json::Value {
+        let ops: Vec<_> = self
+            .window
+            .counts
             .iter()
             .map(|((op, kind), n)| json!({"operation": op, "kind": kind.label(), "phases": n.by_name()}))
             .collect();
-        let doc = json!({
-            "journal": path.display().to_string(),
+        let last_verification = self.verifications.last();
+        json!({
+            "journal": self.path.display().to_string(),
             "exists": true,
-            "executions": loaded.snapshot.len(),
+            "executions": self.executions,
             "steps": ops,
-            "last_run": last_run,
+            "last_run": self.runs.last(),
             "last_verification": last_verification,
             "last_verification_state": last_verification.map(|v| v.state()),
-            "runs": runs.len(),
-            "snapshot_scan": scan,
-            "journal_head": head.to_string(),
+            "runs": self.runs.len(),
+            "snapshot_scan": self.scan,
+            "journal_head": self.head,
             "next": next,
-            "next_action": next_action,
-            "in_progress": live,
-            "jobs": jobs,
-        });
-        outln!("{doc}");
-        return Ok(Exit::Success);
+            "next_action": self.next_action,
+            "in_progress": self.live,
+            "jobs": self.window.jobs,
+        })
     }
 
-    outln!(
-        "journal {} ({} run{})",
-        path.display(),
-        runs.len(),
-        if runs.len() == 1 { "" } else { "s" }
-    );
-    if let Some(scan) = &scan {
-        let problems = scan.problems.len();
-        outln!(
-            "snapshot taken {} from {} ({} executions{})",
-            scan.taken_at.as_deref().unwrap_or("?"),
-            scan.host.as_deref().unwrap_or("?"),
-            loaded.snapshot.len(),
-            if problems > 0 {
-                format!(", {problems} record(s) or listing(s) could not be read")
-            } else {
-                String::new()
-            }
+    pub(super) fn lines(&self, next: &str) -> Vec<String> {
+        let runs = self.runs.len();
+        let mut lines = vec![format!(
+            "journal {} ({runs} run{})",
+            self.path.display(),
+            if runs == 1 { "" } else { "s" }
+        )];
+        lines.extend(
+            self.scan
+                .as_ref()
+                .map(|scan| scan_line(scan, self.executions)),
         );
+        if self.runs.is_empty() {
+            lines.push("nothing has been stopped or started from this snapshot yet".into());
+        }
+        lines.extend(counts_table(&self.window));
+        lines.extend(self.window.jobs_line());
+        if let (Some(r), Some(standing)) = (self.runs.last(), self.window.last_run) {
+            lines.push(last_run_line(r, standing));
+            if standing == RunStanding::Killed {
+                lines.push("  run the same command again to continue where it stopped".into());
+            }
+        }
+        lines.extend(self.live.clone());
+        let last_run = self.runs.last();
+        lines.extend(last_run.and_then(acting_line));
+        lines.extend(last_run.and_then(|r| r.pace.as_ref()).map(pace_line));
+        lines.extend(self.verifications.last().map(|v| {
+            format!(
+                "last verification: after {} at {}: {}",
+                v.op,
+                v.time,
+                match v.state() {
+                    VerificationState::Passed => "passed",
+                    VerificationState::Failed => "FAILED",
+                    VerificationState::Skipped =>
+                        "skipped (--no-verify): the deployment was not checked",
+                }
+            )
+        }));
+        lines.push(format!("journal head: {}", self.head));
+        lines.push(format!("next: {next}"));
+        lines
     }
-    if runs.is_empty() {
-        outln!("nothing has been stopped or started from this snapshot yet");
-    }
-    outln!(
-        "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
+}
+
+fn scan_line(scan: &ScanRecord, executions: usize) -> String {
+    let problems = scan.problems.len();
+    format!(
+        "snapshot taken {} from {} ({executions} executions{})",
+        scan.taken_at.as_deref().unwrap_or("?"),
+        scan.host.as_deref().unwrap_or("?"),
+        if problems > 0 {
+            format!(", {problems} record(s) or listing(s) could not be read")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The window's steps per operation, kind and phase.
+fn counts_table(window: &Window) -> Vec<String> {
+    let row = |cells: [&str; 8]| {
+        format!(
+            "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
+            cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+        )
+    };
+    let mut lines = vec![row([
         "operation",
         "kind",
         "pending",
@@ -138,76 +219,45 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         "accepted",
         "confirmed",
         "skipped",
-        "failed"
-    );
-    for ((op, kind), n) in &counts {
-        outln!(
-            "{:<9} {:<18} {:>8} {:>9} {:>8} {:>9} {:>7} {:>6}",
-            op.as_str(),
-            kind.label(),
+        "failed",
+    ])];
+    for ((op, kind), n) in &window.counts {
+        let figures = [
             n.pending,
             n.requested,
             n.accepted,
             n.confirmed,
             n.skipped,
-            n.failed
-        );
+            n.failed,
+        ]
+        .map(|n| n.to_string());
+        let [a, b, c, d, e, f] = &figures;
+        lines.push(row([op.as_str(), kind.label(), a, b, c, d, e, f]));
     }
-    if let Some(line) = JobsOfShutdown::window_line(&runs, &steps) {
-        outln!("{line}");
-    }
-    if let Some(r) = last_run {
-        let standing = RunStanding::of(r, true, live.is_some());
-        let outcome = standing.words();
-        // The message often begins with the outcome's own word ("interrupted; ..."): once.
-        let message = r.message.as_deref().map(|m| {
-            m.strip_prefix(outcome)
-                .map(|rest| rest.trim_start_matches([';', ':', ',', ' ']))
-                .unwrap_or(m)
-        });
-        outln!(
-            "last run: {} #{} started {}, ended {}: {}{}",
-            r.op,
-            r.id,
-            r.started_at,
-            r.ended_at.as_deref().unwrap_or("-"),
-            outcome,
-            message
-                .filter(|m| !m.is_empty())
-                .map(|m| format!(" ({m})"))
-                .unwrap_or_default()
-        );
-        if standing == RunStanding::Killed {
-            outln!("  run the same command again to continue where it stopped");
-        }
-    }
-    if let Some(line) = &live {
-        outln!("{line}");
-    }
-    if let Some(r) = last_run
-        && let Some(line) = acting_line(r)
-    {
-        outln!("{line}");
-    }
-    if let Some(p) = last_run.and_then(|r| r.pace.as_ref()) {
-        outln!("{}", pace_line(p));
-    }
-    if let Some(v) = last_verification {
-        outln!(
-            "last verification: after {} at {}: {}",
-            v.op,
-            v.time,
-            match v.state() {
-                VerificationState::Passed => "passed",
-                VerificationState::Failed => "FAILED",
-                VerificationState::Skipped =>
-                    "skipped (--no-verify): the deployment was not checked",
-            }
-        );
-    }
-    outln!("journal head: {head}");
-    outln!("next: {next}");
-    Ok(Exit::Success)
+    lines
+}
+
+/// The last run: which, when, and how it stands in the window's words.
+pub(crate) fn last_run_line(r: &RunRecord, standing: RunStanding) -> String {
+    let outcome = standing.words();
+    // The message often begins with the outcome's own word ("interrupted; ..."): once.
+    let message = r.message.as_deref().map(|m| {
+        m.strip_prefix(outcome)
+            .map(|rest| rest.trim_start_matches([';', ':', ',', ' ']))
+            .unwrap_or(m)
+    });
+    format!(
+        "last run: {} #{} started {}, ended {}: {}{}",
+        r.op,
+        r.id,
+        r.started_at,
+        r.ended_at.as_deref().unwrap_or("-"),
+        outcome,
+        message
+            .filter(|m| !m.is_empty())
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default()
+    )
 }
 
 /// The run that holds the journal now: since when, which process on which host, how far.

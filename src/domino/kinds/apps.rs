@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::probe::{self, ListingProbe};
 use crate::domino::{ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, Observed};
 use crate::snapshot::{Entry, Kind};
 
@@ -149,6 +150,10 @@ impl Apps {
 
 #[async_trait]
 impl ExecutionKind for Apps {
+    async fn probe_listing(&self, _projects: &[String]) -> ListingProbe {
+        probe::global(&self.client, "listing: apps", LIST_PATH, RECORD_SHAPE).await
+    }
+
     fn kind(&self) -> Kind {
         Kind::App
     }

@@ -13,6 +13,7 @@ use tokio::sync::OnceCell;
 use super::records::parse_records;
 use super::{Listing, gone_if_not_found, id_field, seg};
 use crate::domino::about::Principal;
+use crate::domino::probe::ListingProbe;
 use crate::domino::{
     ApiError, ComesBack, DominoClient, ExecutionKind, ListingScope, Observed, Project,
     RestartCandidate,
@@ -359,6 +360,59 @@ const MAX_PAGES: usize = 10_000;
 
 #[async_trait]
 impl ExecutionKind for Jobs {
+    /// Which `status` words the Job listing takes (asked once each, one row, of the first
+    /// project), and so how dmm will list Jobs: with `all` where it is taken, else with
+    /// `running` (and `queued`), which may leave out Jobs in neither.
+    async fn probe_listing(&self, projects: &[String]) -> ListingProbe {
+        const NAME: &str = "listing: jobs";
+        let Some(project) = projects.first() else {
+            return ListingProbe::ok(NAME, "no project to ask");
+        };
+        let mut taken = Vec::new();
+        let mut refused = Vec::new();
+        for word in STATUS_WORDS {
+            let path = format!(
+                "/v4/jobs?projectId={}&status={word}&page_size=1&page_no=1",
+                seg(project)
+            );
+            match self.client.get_value(&path).await {
+                Ok(_) => taken.push(word),
+                Err(e) if e.status() == Some(400) => refused.push(word),
+                Err(e) => return ListingProbe::failed(NAME, &e),
+            }
+        }
+        let listed = |words: &[&str]| {
+            if words.is_empty() {
+                "none".to_owned()
+            } else {
+                words.join(", ")
+            }
+        };
+        let words = format!(
+            "status words taken: {}; refused: {}",
+            listed(&taken),
+            listed(&refused)
+        );
+        if taken.contains(&"all") {
+            ListingProbe::ok(
+                NAME,
+                format!("{words}; dmm lists every Job (status=all) and keeps those not completed"),
+            )
+        } else {
+            let asked = if taken.contains(&"queued") {
+                "status=running and status=queued"
+            } else {
+                "status=running alone"
+            };
+            ListingProbe::warn(
+                NAME,
+                format!(
+                    "{words}; dmm lists with {asked}, which may leave out Jobs that are neither (Pending, Preparing, ...): check the Jobs page before the window"
+                ),
+            )
+        }
+    }
+
     fn kind(&self) -> Kind {
         KIND
     }

@@ -95,6 +95,18 @@ pub struct Listing {
     pub observed: Vec<(String, Observed)>,
 }
 
+impl Listing {
+    /// Adds what another listing of the same kind found (another project, another page).
+    pub fn absorb(&mut self, other: Listing) {
+        self.entries.extend(other.entries);
+        self.problems.extend(other.problems);
+        self.warnings.extend(other.warnings);
+        self.rollouts.extend(other.rollouts);
+        self.examined += other.examined;
+        self.observed.extend(other.observed);
+    }
+}
+
 /// A string field of a snapshot entry's `_id` that a call needs; its absence is a bad entry.
 pub(crate) fn id_field<'a>(kind: Kind, entry: &'a Entry, field: &str) -> Result<&'a str, ApiError> {
     let value = if field == "key" || field == "_id" {

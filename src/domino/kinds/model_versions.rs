@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::probe::{self, ListingProbe, PROBE_PAGE_SIZE, PageCap};
+use crate::domino::shape::check_shape;
 use crate::domino::{
     ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project, ScanProblem,
 };
@@ -270,8 +272,104 @@ impl ModelVersions {
     }
 }
 
+impl ModelVersions {
+    /// The first page of a model's versions, one page larger than dmm uses; `None` when the
+    /// model has none.
+    async fn probe_versions(&self, model_id: &str) -> Option<ListingProbe> {
+        const NAME: &str = "listing: model versions";
+        let page_path = |n: u32| {
+            format!(
+                "/models/{}/versions/json?pageNumber={n}&pageSize={PROBE_PAGE_SIZE}",
+                seg(model_id)
+            )
+        };
+        let first_path = page_path(1);
+        let page = match self.client.get_value(&first_path).await {
+            Ok(p) => p,
+            Err(e) => return Some(ListingProbe::failed(NAME, &e)),
+        };
+        if let Err(why) = check_shape(&page, VERSION_PAGE_SHAPE) {
+            return Some(ListingProbe::fail(
+                NAME,
+                format!("GET {first_path}: the page does not have the shape dmm reads: {why}"),
+            ));
+        }
+        let results = page["results"].as_array().cloned().unwrap_or_default();
+        if results.is_empty() {
+            return None;
+        }
+        let mut cap = None;
+        if results.len() < PROBE_PAGE_SIZE {
+            let second = self.client.get_value(&page_path(2)).await;
+            let more = second
+                .ok()
+                .and_then(|p| p.get("results").and_then(Value::as_array).map(Vec::len))
+                .unwrap_or(0);
+            cap = Some(if more > 0 {
+                PageCap::Capped(format!(
+                    "model versions at {} (asked {PROBE_PAGE_SIZE}, and page 2 is not empty)",
+                    results.len()
+                ))
+            } else {
+                PageCap::NotCapped(format!(
+                    "model versions: asked {PROBE_PAGE_SIZE}, got all {}",
+                    results.len()
+                ))
+            });
+        }
+        Some(ListingProbe::of_shape(NAME, &first_path, &results, VERSION_SHAPE).with_cap(cap))
+    }
+}
+
 #[async_trait]
 impl ExecutionKind for ModelVersions {
+    /// Models, then the versions of the first model that has some, asked in one page larger
+    /// than dmm uses: fewer rows than asked, with a second page that is not empty, is a cap.
+    async fn probe_listing(&self, projects: &[String]) -> ListingProbe {
+        const NAME: &str = "listing: model versions";
+        let mut models_seen = 0usize;
+        let mut model_shape_checked = false;
+        for project in projects {
+            let path = format!("/v4/modelManager/getModels?projectId={}", seg(project));
+            let models = match self.client.get_value(&path).await {
+                Ok(v) => match probe::as_array(NAME, &path, v) {
+                    Ok(items) => items,
+                    Err(probe) => return probe,
+                },
+                Err(e) => return ListingProbe::failed(NAME, &e),
+            };
+            if let Some(first) = models.first()
+                && !model_shape_checked
+            {
+                if let Err(why) = check_shape(first, MODEL_SHAPE) {
+                    return ListingProbe::fail(
+                        NAME,
+                        format!(
+                            "GET {path}: the first model does not have the shape dmm reads: {why} (a changed API?)"
+                        ),
+                    );
+                }
+                model_shape_checked = true;
+            }
+            for model in &models {
+                let Some(model_id) = model.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                models_seen += 1;
+                if let Some(found) = self.probe_versions(model_id).await {
+                    return found;
+                }
+            }
+        }
+        ListingProbe::ok(
+            NAME,
+            format!(
+                "answers (no model version to check: {models_seen} model(s) in the first {} project(s))",
+                projects.len()
+            ),
+        )
+    }
+
     fn kind(&self) -> Kind {
         KIND
     }

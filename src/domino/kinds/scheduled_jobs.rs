@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::records::{expect_array, parse_records};
 use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::probe::{self, ListingProbe};
 use crate::domino::{ApiError, DominoClient, ExecutionKind, ListingScope, Observed, Project};
 use crate::snapshot::{Entry, Kind};
 
@@ -116,6 +117,17 @@ impl ScheduledJobs {
 
 #[async_trait]
 impl ExecutionKind for ScheduledJobs {
+    async fn probe_listing(&self, projects: &[String]) -> ListingProbe {
+        probe::per_project(
+            &self.client,
+            projects,
+            "listing: scheduled jobs",
+            jobs_path,
+            RECORD_SHAPE,
+        )
+        .await
+    }
+
     fn kind(&self) -> Kind {
         KIND
     }

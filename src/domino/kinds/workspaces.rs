@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::records::parse_records;
 use super::{Listing, gone_if_not_found, id_field, seg};
+use crate::domino::probe::{ListingProbe, PROBE_PAGE_SIZE, PageCap};
 use crate::domino::projects::ProjectIndex;
+use crate::domino::shape::check_shape;
 use crate::domino::{
     ApiError, DominoClient, ExecutionKind, ListContext, ListingScope, NoProgress, Observed,
     ProblemCause, ScanProblem, ScanProgress,
@@ -277,6 +279,38 @@ impl Workspaces {
 
 #[async_trait]
 impl ExecutionKind for Workspaces {
+    /// One page larger than dmm ever asks for: a cap shows as fewer rows than asked and than
+    /// the total.
+    async fn probe_listing(&self, _projects: &[String]) -> ListingProbe {
+        const NAME: &str = "listing: workspaces";
+        let path = format!("/v4/workspace/adminDashboardRowData?limit={PROBE_PAGE_SIZE}&offset=0");
+        let page = match self.client.get_value(&path).await {
+            Ok(page) => page,
+            Err(e) => return ListingProbe::failed(NAME, &e),
+        };
+        if let Err(why) = check_shape(&page, PAGE_SHAPE) {
+            return ListingProbe::fail(
+                NAME,
+                format!("GET {path}: the page does not have the shape dmm reads: {why}"),
+            );
+        }
+        let rows = page["tableRows"].as_array().cloned().unwrap_or_default();
+        let got = rows.len();
+        let cap = match page.get("totalEntries").and_then(Value::as_u64) {
+            Some(t) if (got as u64) < t.min(PROBE_PAGE_SIZE as u64) => PageCap::Capped(format!(
+                "workspace rows at {got} (asked {PROBE_PAGE_SIZE}, totalEntries {t})"
+            )),
+            Some(0) => PageCap::NotCapped("workspaces: none to tell by".to_owned()),
+            Some(t) => PageCap::NotCapped(format!(
+                "workspaces: asked {PROBE_PAGE_SIZE}, got {got} of totalEntries {t}"
+            )),
+            None => PageCap::NotCapped(format!(
+                "workspaces: asked {PROBE_PAGE_SIZE}, got {got} (no totalEntries to compare)"
+            )),
+        };
+        ListingProbe::of_shape(NAME, &path, &rows, ROW_SHAPE).with_cap(Some(cap))
+    }
+
     fn kind(&self) -> Kind {
         KIND
     }

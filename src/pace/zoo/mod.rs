@@ -11,7 +11,7 @@ pub mod server;
 pub mod sweep;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -72,13 +72,33 @@ struct InFlight {
     retries: u32,
 }
 
+/// A run in progress: the client's pace and queues, the server, and its answers on their way.
+struct Run {
+    t0: Instant,
+    server: Server,
+    rng: Rng,
+    control: Option<Controller>,
+    budget: Option<RetryBudget>,
+    /// Items ready to send (and how many retries each has had).
+    ready: VecDeque<(u32, u32)>,
+    /// Retries waiting for their time: (when, item, retries).
+    waiting: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Answers on their way: (when, sequence) → the request.
+    answers: BinaryHeap<Reverse<(u64, u64)>>,
+    pending: HashMap<u64, (InFlight, server::Answer)>,
+    seq: u64,
+    in_flight: usize,
+    last_sent: Option<u64>,
+    done: u32,
+    rate_waited: bool,
+    slot_waited: bool,
+    result: RunResult,
+}
+
 /// Runs `work` items against `model` with `pacing`, for at most `limit`.
 pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64) -> RunResult {
     let t0 = Instant::now();
-    let at = |us: u64| t0 + Duration::from_micros(us);
-    let mut server = Server::new(model, seed);
-    let mut rng = Rng::new(seed.wrapping_mul(31).wrapping_add(7));
-    let (mut control, mut budget) = match pacing {
+    let (control, budget) = match pacing {
         Pacing::Default => (
             Some(Controller::new(
                 AdaptivePace {
@@ -93,50 +113,36 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
         ),
         Pacing::Fixed(_) => (None, None),
     };
-    let limit_us = limit.as_micros() as u64;
-    // Items ready to send (and how many retries each has had), retries waiting for their time.
-    let mut ready: VecDeque<(u32, u32)> = (0..work).map(|i| (i, 0)).collect();
-    let mut waiting: BinaryHeap<Reverse<(u64, u32, u32)>> = BinaryHeap::new();
-    // Answers on their way: (when, sequence) → the request.
-    let mut answers: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
-    let mut pending: std::collections::HashMap<u64, (InFlight, server::Answer)> =
-        std::collections::HashMap::new();
-    let mut seq = 0u64;
-    let mut in_flight = 0usize;
-    let mut last_sent: Option<u64> = None;
-    let mut done = 0u32;
-    let mut now = 0u64;
-    let mut rate_waited = false;
-    let mut slot_waited = false;
-    let mut result = RunResult {
-        seconds: 0.0,
-        finished: false,
-        attempts: 0,
-        settled_overload: 0,
-        settled_answers: 0,
+    let mut run = Run {
+        t0,
+        server: Server::new(model, seed),
+        rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
+        control,
+        budget,
+        ready: (0..work).map(|i| (i, 0)).collect(),
+        waiting: BinaryHeap::new(),
+        answers: BinaryHeap::new(),
+        pending: HashMap::new(),
+        seq: 0,
+        in_flight: 0,
+        last_sent: None,
+        done: 0,
+        rate_waited: false,
+        slot_waited: false,
+        result: RunResult {
+            seconds: 0.0,
+            finished: false,
+            attempts: 0,
+            settled_overload: 0,
+            settled_answers: 0,
+        },
     };
-    let settle_us = SETTLE.as_micros() as u64;
-    while done < work && now <= limit_us {
-        let (rate, slots) = match (&control, pacing) {
-            (Some(c), _) => (c.rate(), c.in_flight_limit()),
-            (None, Pacing::Fixed(r)) => (r, CONCURRENCY),
-            (None, Pacing::Default) => unreachable!(),
-        };
-        let period_us = (1e6 / rate) as u64;
-        let next_send = if !ready.is_empty() && in_flight < slots {
-            let due = last_sent.map_or(now, |l| (l + period_us).max(now));
-            if due > now {
-                rate_waited = true;
-            }
-            Some(due)
-        } else {
-            if !ready.is_empty() {
-                slot_waited = true;
-            }
-            None
-        };
-        let next_answer = answers.peek().map(|Reverse((t, _))| *t);
-        let next_wait = waiting.peek().map(|Reverse((t, _, _))| *t);
+    let limit_us = limit.as_micros() as u64;
+    let mut now = 0u64;
+    while run.done < work && now <= limit_us {
+        let next_send = run.next_send(pacing, now);
+        let next_answer = run.answers.peek().map(|Reverse((t, _))| *t);
+        let next_wait = run.waiting.peek().map(|Reverse((t, _, _))| *t);
         let Some(next) = [next_answer, next_wait, next_send]
             .into_iter()
             .flatten()
@@ -146,87 +152,135 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
         };
         now = next;
         if next_answer == Some(now) {
-            let Reverse((_, s)) = answers.pop().expect("peeked");
-            let (req, answer) = pending.remove(&s).expect("sent");
-            in_flight -= 1;
-            let class = if answer.listing {
-                RouteClass::of("GET", "/v4/modelProducts")
-            } else {
-                RouteClass::of("GET", "/v4/modelProducts/{}")
-            };
-            let signal = match answer.reply {
-                Reply::Ok if answer.latency_us >= ATTEMPT_TIMEOUT_US => {
-                    Signal::Pushback(Pushback::Timeout)
-                }
-                Reply::Ok => Signal::Clean(Duration::from_micros(answer.latency_us), class),
-                Reply::Error => Signal::Neutral,
-                Reply::Unavailable => Signal::Pushback(Pushback::Status(503)),
-                Reply::Refused { .. } => Signal::Pushback(Pushback::Status(429)),
-                Reply::Dropped => Signal::Pushback(Pushback::Connection),
-            };
-            if now >= settle_us {
-                result.settled_answers += 1;
-                if answer.reply == (Reply::Refused { overload: true }) {
-                    result.settled_overload += 1;
-                }
-            }
-            if let Some(c) = control.as_mut() {
-                c.on_answer(at(now), at(req.sent_us), signal);
-            }
-            if matches!(signal, Signal::Clean(..)) {
-                done += 1;
-            } else {
-                let wait =
-                    backoff_us(req.retries + 1, &mut rng).max(answer.retry_after_us.unwrap_or(0));
-                waiting.push(Reverse((now + wait, req.item, req.retries + 1)));
-            }
+            run.answered(now);
         } else if next_wait == Some(now) {
-            let Reverse((_, item, retries)) = waiting.pop().expect("peeked");
-            // The retry budget, as the client's limiter asks it before a retry.
-            let verdict = match (budget.as_mut(), control.as_ref()) {
-                (Some(b), Some(c)) => b.try_retry(at(now), c.faults_share() * c.rate()),
-                _ => Ok(()),
-            };
-            match verdict {
-                Ok(()) => ready.push_back((item, retries)),
-                Err(wait) => {
-                    let wait = wait.min(super::TICK).as_micros() as u64;
-                    waiting.push(Reverse((now + wait.max(1), item, retries)));
-                }
-            }
+            run.retry_due(now);
         } else {
-            let (item, retries) = ready.pop_front().expect("ready");
-            if retries == 0
-                && let (Some(b), Some(c)) = (budget.as_mut(), control.as_ref())
-            {
-                b.on_first_attempt(at(now), c.faults_share() * c.rate());
-            }
-            if let Some(c) = control.as_mut() {
-                c.on_sent(at(now), rate_waited, slot_waited);
-            }
-            rate_waited = false;
-            slot_waited = false;
-            last_sent = Some(now);
-            result.attempts += 1;
-            in_flight += 1;
-            let mut answer = server.handle(now);
-            answer.latency_us = answer.latency_us.min(ATTEMPT_TIMEOUT_US);
-            seq += 1;
-            answers.push(Reverse((now + answer.latency_us, seq)));
-            pending.insert(
-                seq,
-                (
-                    InFlight {
-                        item,
-                        sent_us: now,
-                        retries,
-                    },
-                    answer,
-                ),
-            );
+            run.send(now);
         }
     }
-    result.finished = done >= work;
-    result.seconds = now as f64 / 1e6;
-    result
+    run.result.finished = run.done >= work;
+    run.result.seconds = now as f64 / 1e6;
+    run.result
+}
+
+impl Run {
+    fn at(&self, us: u64) -> Instant {
+        self.t0 + Duration::from_micros(us)
+    }
+
+    /// When the next item may be sent, if one is ready and a slot is free; notes whether the
+    /// rate or the slots held it back.
+    fn next_send(&mut self, pacing: Pacing, now: u64) -> Option<u64> {
+        let (rate, slots) = match (&self.control, pacing) {
+            (Some(c), _) => (c.rate(), c.in_flight_limit()),
+            (None, Pacing::Fixed(r)) => (r, CONCURRENCY),
+            (None, Pacing::Default) => unreachable!(),
+        };
+        let period_us = (1e6 / rate) as u64;
+        if !self.ready.is_empty() && self.in_flight < slots {
+            let due = self.last_sent.map_or(now, |l| (l + period_us).max(now));
+            if due > now {
+                self.rate_waited = true;
+            }
+            Some(due)
+        } else {
+            if !self.ready.is_empty() {
+                self.slot_waited = true;
+            }
+            None
+        }
+    }
+
+    /// An answer arrives: the pace hears it; the item is done, or waits for its retry.
+    fn answered(&mut self, now: u64) {
+        let Reverse((_, s)) = self.answers.pop().expect("peeked");
+        let (req, answer) = self.pending.remove(&s).expect("sent");
+        self.in_flight -= 1;
+        let signal = signal_of(&answer);
+        if now >= SETTLE.as_micros() as u64 {
+            self.result.settled_answers += 1;
+            if answer.reply == (Reply::Refused { overload: true }) {
+                self.result.settled_overload += 1;
+            }
+        }
+        let (at_now, at_sent) = (self.at(now), self.at(req.sent_us));
+        if let Some(c) = self.control.as_mut() {
+            c.on_answer(at_now, at_sent, signal);
+        }
+        if matches!(signal, Signal::Clean(..)) {
+            self.done += 1;
+        } else {
+            let wait =
+                backoff_us(req.retries + 1, &mut self.rng).max(answer.retry_after_us.unwrap_or(0));
+            self.waiting
+                .push(Reverse((now + wait, req.item, req.retries + 1)));
+        }
+    }
+
+    /// A retry's time has come: ready to send, if the retry budget allows it.
+    fn retry_due(&mut self, now: u64) {
+        let Reverse((_, item, retries)) = self.waiting.pop().expect("peeked");
+        // The retry budget, as the client's limiter asks it before a retry.
+        let at_now = self.at(now);
+        let verdict = match (self.budget.as_mut(), self.control.as_ref()) {
+            (Some(b), Some(c)) => b.try_retry(at_now, c.faults_share() * c.rate()),
+            _ => Ok(()),
+        };
+        match verdict {
+            Ok(()) => self.ready.push_back((item, retries)),
+            Err(wait) => {
+                let wait = wait.min(super::TICK).as_micros() as u64;
+                self.waiting
+                    .push(Reverse((now + wait.max(1), item, retries)));
+            }
+        }
+    }
+
+    /// The next ready item is sent.
+    fn send(&mut self, now: u64) {
+        let (item, retries) = self.ready.pop_front().expect("ready");
+        let at_now = self.at(now);
+        if retries == 0
+            && let (Some(b), Some(c)) = (self.budget.as_mut(), self.control.as_ref())
+        {
+            b.on_first_attempt(at_now, c.faults_share() * c.rate());
+        }
+        if let Some(c) = self.control.as_mut() {
+            c.on_sent(at_now, self.rate_waited, self.slot_waited);
+        }
+        self.rate_waited = false;
+        self.slot_waited = false;
+        self.last_sent = Some(now);
+        self.result.attempts += 1;
+        self.in_flight += 1;
+        let mut answer = self.server.handle(now);
+        answer.latency_us = answer.latency_us.min(ATTEMPT_TIMEOUT_US);
+        self.seq += 1;
+        self.answers
+            .push(Reverse((now + answer.latency_us, self.seq)));
+        let request = InFlight {
+            item,
+            sent_us: now,
+            retries,
+        };
+        self.pending.insert(self.seq, (request, answer));
+    }
+}
+
+/// What the pace hears of an answer.
+fn signal_of(answer: &server::Answer) -> Signal {
+    let class = if answer.listing {
+        RouteClass::of("GET", "/v4/modelProducts")
+    } else {
+        RouteClass::of("GET", "/v4/modelProducts/{}")
+    };
+    match answer.reply {
+        Reply::Ok if answer.latency_us >= ATTEMPT_TIMEOUT_US => Signal::Pushback(Pushback::Timeout),
+        Reply::Ok => Signal::Clean(Duration::from_micros(answer.latency_us), class),
+        Reply::Error => Signal::Neutral,
+        Reply::Unavailable => Signal::Pushback(Pushback::Status(503)),
+        Reply::Refused { .. } => Signal::Pushback(Pushback::Status(429)),
+        Reply::Dropped => Signal::Pushback(Pushback::Connection),
+    }
 }
