@@ -109,6 +109,32 @@ fn a_journal_that_cannot_grow(ignore_sigxfsz: bool) {
     assert_eq!(code(&again), 0, "{}", text(&again));
 }
 
+/// A run opens its journal through a checking copy as large as the journal; with no room for
+/// that copy, nothing is wrong with the input: the run is interrupted (3, retried by the
+/// Kubernetes Job), says how much room it needs, and runs once there is room.
+#[test]
+fn no_room_for_the_journal_check_is_an_interruption_that_names_the_room_needed() {
+    let env = medium();
+    env.take_snapshot();
+    let size = std::fs::metadata(env.journal()).unwrap().len();
+
+    let mut cmd = env.dmm();
+    cmd.args(env.op_args("shutdown", &[]));
+    limit_file_size(&mut cmd, size - 1, true);
+    let out = cmd.output().expect("dmm runs");
+    check_no_key(&out);
+    assert_eq!(code(&out), 3, "{}", text(&out));
+    let lines = message_lines(&out);
+    assert_eq!(lines.len(), 1, "one line: {lines:?}");
+    assert!(
+        lines[0].contains("make room for") && lines[0].contains("nothing was sent"),
+        "{lines:?}"
+    );
+
+    let again = env.run_op("shutdown", &[]);
+    assert_eq!(code(&again), 0, "{}", text(&again));
+}
+
 #[test]
 fn a_journal_that_cannot_grow_with_stderr_on_a_full_device_still_exits_3() {
     let env = medium();

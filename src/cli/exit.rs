@@ -84,11 +84,33 @@ impl From<crate::journal::JournalError> for CliError {
                 ),
             );
         }
+        if e.is_out_of_room() {
+            // Nothing is wrong with the journal or the input: the run had no room to begin
+            // (a checking copy is as large as the journal), and room is all it needs.
+            let size = std::fs::metadata(e.path()).map(|m| m.len()).unwrap_or(0);
+            return CliError::new(
+                Exit::Interrupted,
+                format!(
+                    "{e}; nothing was sent: make room for {} beside the journal or in TMPDIR, then run the same command again",
+                    human_size(size)
+                ),
+            );
+        }
         let exit = match e {
             crate::journal::JournalError::Locked { .. } => Exit::Locked,
             _ => Exit::BadInput,
         };
         CliError::new(exit, e.to_string())
+    }
+}
+
+/// `4.2 MiB`: a size in the unit an operator frees disk in.
+fn human_size(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MiB", bytes as f64 / MIB)
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
     }
 }
 

@@ -144,6 +144,12 @@ impl JournalError {
                 JournalError::corrupt(path, format!("not a readable journal: {source}"))
             }
             E::Io(source) => JournalError::io(path, "access", source),
+            // redb refuses every write after one failed; the failure itself was reported by
+            // the write that met it, this one only repeats that the file is in that state.
+            E::PreviousIo => JournalError::Storage {
+                path: path_buf,
+                detail: "an earlier write to it failed, so the file takes no more writes in this process".into(),
+            },
             other => JournalError::Storage {
                 path: path_buf,
                 detail: other.to_string(),
@@ -174,6 +180,20 @@ impl JournalError {
                 | JournalError::WriterStopped { .. }
                 | JournalError::Replaced { .. }
         )
+    }
+
+    /// Whether the disk had no room for what was written (a full disk, or a file size limit):
+    /// nothing is wrong with the journal, the same command succeeds once there is room.
+    pub fn is_out_of_room(&self) -> bool {
+        match self {
+            JournalError::Io { source, .. } => matches!(
+                source.kind(),
+                io::ErrorKind::StorageFull
+                    | io::ErrorKind::FileTooLarge
+                    | io::ErrorKind::QuotaExceeded
+            ),
+            _ => false,
+        }
     }
 
     /// The journal file the error is about.

@@ -6,7 +6,7 @@
 //! (`.FILE.journal.check-PID-N`), rather than in `$TMPDIR`: a copy of a large journal is tens of
 //! megabytes, and one left behind by a process killed mid-check must be found and removed. The
 //! next open removes those of processes that no longer exist. Where the journal's folder cannot
-//! be written, `$TMPDIR` is used as before.
+//! be written or has no room for the copy, `$TMPDIR` is used.
 
 use std::fs;
 use std::io;
@@ -25,20 +25,28 @@ pub(crate) struct ScratchDir {
 
 impl ScratchDir {
     fn new(journal: &Path) -> io::Result<ScratchDir> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{}{}-{n}", scratch_prefix(journal), std::process::id());
         let beside = journal
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         remove_stale(beside, journal);
-        match create_private_dir(&beside.join(&name)) {
-            Ok(dir) => Ok(ScratchDir { dir }),
-            Err(_) => {
-                create_private_dir(&std::env::temp_dir().join(name)).map(|dir| ScratchDir { dir })
-            }
-        }
+        ScratchDir::in_folder(beside, journal).or_else(|_| ScratchDir::in_temp(journal))
+    }
+
+    fn in_folder(folder: &Path, journal: &Path) -> io::Result<ScratchDir> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{}{}-{n}", scratch_prefix(journal), std::process::id());
+        create_private_dir(&folder.join(name)).map(|dir| ScratchDir { dir })
+    }
+
+    fn in_temp(journal: &Path) -> io::Result<ScratchDir> {
+        ScratchDir::in_folder(&std::env::temp_dir(), journal)
+    }
+
+    /// Whether this directory is already the fallback in `$TMPDIR`.
+    fn is_in_temp(&self) -> bool {
+        self.dir.parent() == Some(std::env::temp_dir().as_path())
     }
 }
 
@@ -109,13 +117,40 @@ impl Drop for ScratchDir {
 
 /// Copies the journal at `path` into a new scratch directory; returns the directory (keep it
 /// alive while the copy is used) and the copy's path. Reads `path` only.
+///
+/// A journal's folder with no room for a copy (the disk filled up during a run) is exactly when
+/// an operator needs `status` and `journal --verify`, so a copy that fails beside the journal is
+/// made again in `$TMPDIR` before giving up.
 pub(crate) fn copy_journal(path: &Path) -> Result<(ScratchDir, PathBuf), JournalError> {
     let scratch =
         ScratchDir::new(path).map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+    match copy_into(path, scratch) {
+        Ok(done) => Ok(done),
+        Err((scratch, _)) if !scratch.is_in_temp() => {
+            drop(scratch);
+            let temp = ScratchDir::in_temp(path)
+                .map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+            copy_into(path, temp).map_err(|(_, e)| e)
+        }
+        Err((_, e)) => Err(e),
+    }
+}
+
+fn copy_into(
+    path: &Path,
+    scratch: ScratchDir,
+) -> Result<(ScratchDir, PathBuf), (ScratchDir, JournalError)> {
     let copy = scratch.dir.join("journal.redb");
-    let mut source = fs::File::open(path).map_err(|e| JournalError::io(path, "read", e))?;
-    let mut target =
-        create_private(&copy).map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
-    io::copy(&mut source, &mut target).map_err(|e| JournalError::io(path, "copy", e))?;
-    Ok((scratch, copy))
+    let copied = fs::File::open(path)
+        .map_err(|e| JournalError::io(path, "read", e))
+        .and_then(|mut source| {
+            let mut target = create_private(&copy)
+                .map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+            io::copy(&mut source, &mut target)
+                .map_err(|e| JournalError::io(path, "make a scratch copy of", e))
+        });
+    match copied {
+        Ok(_) => Ok((scratch, copy)),
+        Err(e) => Err((scratch, e)),
+    }
 }
