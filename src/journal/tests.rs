@@ -774,20 +774,3 @@ fn a_run_records_the_chain_head_it_ended_at_and_old_records_still_read() {
         }
     );
 }
-
-#[test]
-fn a_skipped_verification_reads_as_skipped_in_old_and_new_journals() {
-    let old: VerificationRecord = serde_json::from_value(json!({
-        "run": 1, "op": "shutdown", "time": "2024-01-01T00:00:00Z",
-        "passed": true, "detail": {"skipped": "--no-verify"}
-    }))
-    .unwrap();
-    assert_eq!(old.state(), VerificationState::Skipped);
-    let passed: VerificationRecord = serde_json::from_value(json!({
-        "run": 1, "op": "shutdown", "time": "2024-01-01T00:00:00Z",
-        "passed": true, "detail": {"items": []}
-    }))
-    .unwrap();
-    assert_eq!(passed.state(), VerificationState::Passed);
-    assert!(!serde_json::to_string(&passed).unwrap().contains("skipped"));
-}

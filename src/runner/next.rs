@@ -11,10 +11,9 @@ use serde_json::Value;
 
 use super::jobs::JobsOfShutdown;
 use super::plan::kinds_not_done;
-use super::record::{JobsFlag, RecordedOptions};
+use super::record::{JobsFlag, RecordedOptions, VerificationState};
 use crate::journal::{
     Operation, RunOutcome, RunRecord, StepNote, StepPhase, StepRecord, VerificationRecord,
-    VerificationState,
 };
 use crate::snapshot::{Kind, Snapshot};
 
@@ -180,7 +179,7 @@ pub fn next_action(
         .iter()
         .rev()
         .find(|v| v.op == op)
-        .map(VerificationRecord::state);
+        .map(VerificationState::of);
     if verification == Some(VerificationState::Failed) {
         return NextAction::CheckAgain { op };
     }
