@@ -1147,7 +1147,7 @@ pub fn job_object(
 mod tests {
     use super::*;
 
-    fn timing(stuck_rate: f64) -> Timing {
+    pub(super) fn timing(stuck_rate: f64) -> Timing {
         Timing {
             seed: 1,
             transition_ms: 100,
@@ -1156,7 +1156,7 @@ mod tests {
         }
     }
 
-    fn one_app(d: &mut Deployment, target: Target) -> String {
+    pub(super) fn one_app(d: &mut Deployment, target: Target) -> String {
         let id = d.ids.next_id();
         d.add_execution(Execution::settled(
             Kind::App,
@@ -1320,6 +1320,7 @@ mod tests {
 mod word_tests {
     use std::collections::BTreeSet;
 
+    use super::tests::{one_app, timing};
     use super::*;
     use crate::sim::generate::{GenerateSpec, generate};
 
@@ -1443,25 +1444,8 @@ mod word_tests {
 
     #[test]
     fn scenarios_keep_the_first_word_of_each_state() {
-        let mut d = Deployment::new(Timing {
-            seed: 1,
-            transition_ms: 100,
-            jitter_ms: 0,
-            stuck_rate: 0.0,
-        });
-        let id = d.ids.next_id();
-        d.add_execution(Execution::settled(
-            Kind::App,
-            id.clone(),
-            "p".into(),
-            "a".into(),
-            "o".into(),
-            Target::Stopped,
-            Detail::App {
-                hardware_tier_id: "t".into(),
-                starts: vec![],
-            },
-        ));
+        let mut d = Deployment::new(timing(0.0));
+        let id = one_app(&mut d, Target::Stopped);
         d.request(Kind::App, &id, Target::Running, 0).unwrap();
         let app = d.get(Kind::App, &id).unwrap();
         assert_eq!(app.status(10).label, "Pending");
