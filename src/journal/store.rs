@@ -132,16 +132,12 @@ impl Journal {
         outcome: RunOutcome,
         message: Option<String>,
     ) -> Result<RunRecord, JournalError> {
-        self.write(|txn| {
-            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
-            let mut record = get_run(&runs, &self.path, run)?;
+        self.update_run(run, |txn, record| {
             record.ended_at = Some(schema::now_rfc3339());
             record.outcome = Some(outcome);
             record.message = message;
             record.journal_head = Some(chain::head_in(txn, &self.path)?);
-            runs.insert(run, schema::encode(&record).as_slice())
-                .map_err(|e| self.redb(e))?;
-            Ok(record)
+            Ok(())
         })
     }
 
@@ -154,22 +150,31 @@ impl Journal {
         if notes.is_empty() {
             return Ok(());
         }
-        self.write(|txn| {
-            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
-            let mut record = get_run(&runs, &self.path, run)?;
+        self.update_run(run, |_, record| {
             record.notifications.extend_from_slice(notes);
-            runs.insert(run, schema::encode(&record).as_slice())
-                .map_err(|e| self.redb(e))?;
             Ok(())
         })
+        .map(drop)
     }
 
     /// Records the pace a run's requests went at.
     pub fn record_pace(&self, run: u64, pace: PaceRecord) -> Result<RunRecord, JournalError> {
+        self.update_run(run, |_, record| {
+            record.pace = Some(pace);
+            Ok(())
+        })
+    }
+
+    /// Reads a run's record, changes it and writes it back, in one transaction.
+    fn update_run(
+        &self,
+        run: u64,
+        change: impl FnOnce(&WriteTransaction, &mut RunRecord) -> Result<(), JournalError>,
+    ) -> Result<RunRecord, JournalError> {
         self.write(|txn| {
             let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
             let mut record = get_run(&runs, &self.path, run)?;
-            record.pace = Some(pace);
+            change(txn, &mut record)?;
             runs.insert(run, schema::encode(&record).as_slice())
                 .map_err(|e| self.redb(e))?;
             Ok(record)

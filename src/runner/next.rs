@@ -249,6 +249,16 @@ mod tests {
         }
     }
 
+    /// A restore that ran to its end, with no flags.
+    fn completed_restore() -> RunRecord {
+        run(
+            Operation::Restore,
+            Some(RunOutcome::Completed),
+            "",
+            json!({}),
+        )
+    }
+
     fn verification(op: Operation, passed: bool, skipped: bool) -> VerificationRecord {
         VerificationRecord {
             run: Some(1),
@@ -287,12 +297,7 @@ mod tests {
 
     #[test]
     fn a_skipped_verification_is_never_complete() {
-        let runs = [run(
-            Operation::Restore,
-            Some(RunOutcome::Completed),
-            "",
-            json!({}),
-        )];
+        let runs = [completed_restore()];
         let skipped = [verification(Operation::Restore, false, true)];
         assert_eq!(
             next_action(&Snapshot::default(), &[], &runs, &skipped),
@@ -337,12 +342,7 @@ mod tests {
                 ..JobsOfShutdown::default()
             }
         );
-        let runs = [run(
-            Operation::Restore,
-            Some(RunOutcome::Completed),
-            "",
-            json!({}),
-        )];
+        let runs = [completed_restore()];
         let passed = [verification(Operation::Restore, true, false)];
         assert_eq!(
             next_action(&Snapshot::default(), &steps, &runs, &passed),
