@@ -235,16 +235,7 @@ impl Journal {
                 }
                 step.phase = StepPhase::Pending;
                 step.updated_at = now.clone();
-                tables.put_step(&step)?;
-                tables.append_event(event_for(
-                    &step,
-                    run,
-                    "Confirmed",
-                    &now,
-                    step.attempts,
-                    None,
-                    Some(format!("reopened: {reason}")),
-                ))?;
+                tables.put_moved(&step, run, "Confirmed", &now, format!("reopened: {reason}"))?;
                 reopened += 1;
             }
             Ok(reopened)
@@ -278,16 +269,7 @@ impl Journal {
                 let from = step.phase.to_string();
                 step.phase = to.clone();
                 step.updated_at = now.clone();
-                tables.put_step(&step)?;
-                tables.append_event(event_for(
-                    &step,
-                    run,
-                    &from,
-                    &now,
-                    step.attempts,
-                    None,
-                    Some(format!("replanned: {reason}")),
-                ))?;
+                tables.put_moved(&step, run, &from, &now, format!("replanned: {reason}"))?;
                 changed += 1;
             }
             Ok(changed)
@@ -434,6 +416,28 @@ impl<'t> StepTables<'t> {
         Ok(())
     }
 
+    /// Writes a step and the event of its move from `from` (no request sent, so no HTTP status),
+    /// saying why.
+    fn put_moved(
+        &mut self,
+        step: &StepRecord,
+        run: u64,
+        from: &str,
+        now: &str,
+        why: String,
+    ) -> Result<(), JournalError> {
+        self.put_step(step)?;
+        self.append_event(event_for(
+            step,
+            run,
+            from,
+            now,
+            step.attempts,
+            None,
+            Some(why),
+        ))
+    }
+
     fn append_event(&mut self, event: Event) -> Result<(), JournalError> {
         let seq = self.next_seq;
         let mut event = Event { seq, ..event };
@@ -471,17 +475,8 @@ impl<'t> StepTables<'t> {
             existing.last_error = None;
             existing.last_http_status = None;
             existing.updated_at = now.to_string();
-            self.put_step(&existing)?;
-            let message = format!("reopened: cycle {} of this snapshot begins", run.cycle);
-            return self.append_event(event_for(
-                &existing,
-                run.id,
-                &from,
-                now,
-                existing.attempts,
-                None,
-                Some(message),
-            ));
+            let why = format!("reopened: cycle {} of this snapshot begins", run.cycle);
+            return self.put_moved(&existing, run.id, &from, now, why);
         }
         let run_id = run.id;
         let record = StepRecord {
@@ -501,16 +496,7 @@ impl<'t> StepTables<'t> {
             ended: None,
             note: None,
         };
-        self.put_step(&record)?;
-        self.append_event(event_for(
-            &record,
-            run_id,
-            "-",
-            now,
-            0,
-            None,
-            Some("planned".into()),
-        ))
+        self.put_moved(&record, run_id, "-", now, "planned".into())
     }
 
     /// Checks that every run and step the batch names exists and decodes, so that `apply`
