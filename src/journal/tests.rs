@@ -81,9 +81,11 @@ fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition 
     }
 }
 
-/// A journal with one shutdown run and two planned steps, closed again.
-fn seeded(path: &Path) -> u64 {
-    let j = open(path);
+/// A journal in a fresh directory with one shutdown run and two planned steps, closed again;
+/// and its run.
+fn seeded_journal() -> (tempfile::TempDir, PathBuf, u64) {
+    let (dir, path) = scratch_journal();
+    let j = open(&path);
     let run = j
         .begin_run(Operation::Shutdown, start(json!({})))
         .unwrap()
@@ -96,7 +98,7 @@ fn seeded(path: &Path) -> u64 {
         ],
     )
     .unwrap();
-    run
+    (dir, path, run)
 }
 
 #[test]
@@ -225,8 +227,7 @@ fn plan_is_idempotent_and_leaves_existing_steps_alone() {
 
 #[test]
 fn apply_updates_steps_and_logs_events_in_order() {
-    let (_dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let a1 = key(Operation::Shutdown, Kind::App, "a1");
     let w1 = key(Operation::Shutdown, Kind::Workspace, "w1");
@@ -280,8 +281,7 @@ fn apply_updates_steps_and_logs_events_in_order() {
 
 #[test]
 fn a_failed_batch_writes_nothing() {
-    let (_dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let before = (j.steps(None).unwrap(), j.events().unwrap());
     let commits = j.commit_count();
@@ -305,8 +305,7 @@ fn a_failed_batch_writes_nothing() {
 
 #[test]
 fn another_snapshot_is_refused_and_the_file_unchanged() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let bytes = fs::read(&path).unwrap();
     let err = Journal::open(&path, OTHER_SHA, Path::new("other.json"))
         .err()
@@ -341,8 +340,7 @@ fn set_meta(path: &Path, key: &str, value: &str) {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     set_meta(&path, schema::META_SCHEMA_VERSION, "2");
     let err = refused(&path);
     assert!(
@@ -375,8 +373,7 @@ fn assert_corrupt_and_untouched(path: &Path) {
 
 #[test]
 fn a_truncated_file_is_corrupt_and_left_unchanged() {
-    let (_dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     {
         let j = open(&path);
         let k = key(Operation::Shutdown, Kind::App, "a1");
@@ -407,8 +404,7 @@ fn a_garbage_file_is_corrupt_and_left_unchanged() {
 
 #[test]
 fn a_garbled_page_in_a_clean_file_is_corrupt_and_left_unchanged() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut bytes = fs::read(&path).unwrap();
     // Past the header: overwrite the data pages.
     for b in bytes.iter_mut().skip(8192) {
@@ -420,8 +416,7 @@ fn a_garbled_page_in_a_clean_file_is_corrupt_and_left_unchanged() {
 
 #[test]
 fn a_record_that_does_not_decode_is_corrupt() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     {
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -466,8 +461,7 @@ fn a_second_open_in_the_same_process_is_locked() {
 
 #[test]
 fn reader_sees_commits_of_a_live_writer() {
-    let (_dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let reader = JournalReader::open(&path).unwrap();
     assert!(!reader.is_snapshot_copy());
@@ -570,8 +564,7 @@ fn spawn_child(path: &Path, mode: &str) -> Child {
 
 #[test]
 fn a_journal_held_by_another_process_is_locked_and_still_readable() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut child = spawn_child(&path, "hold");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert!(
@@ -598,8 +591,7 @@ fn a_journal_held_by_another_process_is_locked_and_still_readable() {
 
 #[test]
 fn a_crashed_writer_leaves_a_journal_that_reads_and_resumes() {
-    let (_dir, path) = scratch_journal();
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut child = spawn_child(&path, "crash");
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
@@ -678,8 +670,7 @@ async fn group_commit_batches_concurrent_transitions() {
 
 #[tokio::test]
 async fn group_commit_fails_only_the_invalid_caller() {
-    let (_dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let journal = Arc::new(open(&path));
     let writer = journal.writer();
     let a1 = key(Operation::Shutdown, Kind::App, "a1");
@@ -718,8 +709,7 @@ async fn group_commit_fails_only_the_invalid_caller() {
 
 #[test]
 fn a_run_records_the_chain_head_it_ended_at_and_old_records_still_read() {
-    let (dir, path) = scratch_journal();
-    let run = seeded(&path);
+    let (dir, path, run) = seeded_journal();
     let j = open(&path);
     let ended = j.end_run(run, RunOutcome::Completed, None).unwrap();
     let head = ended.journal_head.clone().expect("recorded");
