@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
+use dmm::runner::{VerificationDetail, VerificationState};
 use dmm::snapshot::Kind;
 
 const FIXTURE: &str = concat!(
@@ -50,6 +51,7 @@ fn a_journal_of_the_previous_release_is_read_in_full() {
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(doc["runs"], 2, "{doc}");
     assert_eq!(doc["last_run"]["outcome"], "completed", "{doc}");
+    assert_eq!(doc["last_verification_state"], "passed", "{doc}");
 
     let verify = dmm(&["journal", file, "--verify"]);
     assert_eq!(verify.status.code(), Some(0), "{}", text(&verify));
@@ -90,5 +92,17 @@ fn a_journal_of_the_previous_release_is_read_in_full() {
     for step in &restarts {
         assert_eq!(step.phase, StepPhase::Confirmed, "{step:?}");
         assert!(step.effect.is_some());
+    }
+
+    // Each verification pass that release recorded reads back as its findings.
+    let verifications = reader.verifications().unwrap();
+    assert_eq!(verifications.len(), 2);
+    for v in &verifications {
+        let detail = VerificationDetail::read(&v.detail);
+        assert!(
+            matches!(detail, VerificationDetail::Checked(ref c) if c.passed),
+            "{v:?}"
+        );
+        assert_eq!(VerificationState::of(v), VerificationState::Passed);
     }
 }

@@ -390,6 +390,28 @@ async fn a_write_refused_at_connect_is_retried() {
     assert_eq!(client.retries(), 3);
 }
 
+/// `/v4/slow`, answering `body` after `delay`.
+fn slow_route(delay: Duration, body: &'static str) -> Router {
+    Router::new().route(
+        "/v4/slow",
+        get(move || async move {
+            tokio::time::sleep(delay).await;
+            body
+        }),
+    )
+}
+
+/// `n` GETs of `path` sent at once, every one answered.
+async fn get_at_once(client: &DominoClient, path: &str, n: usize) {
+    let calls = (0..n).map(|_| {
+        let client = client.clone();
+        async move { client.get_value(path).await }
+    });
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn never_more_than_max_in_flight_at_the_server() {
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -411,13 +433,7 @@ async fn never_more_than_max_in_flight_at_the_server() {
     let mut config = test_config(&serve(router).await);
     config.limits.max_in_flight = 3;
     let client = DominoClient::new(&config).unwrap();
-    let calls = (0..20).map(|_| {
-        let client = client.clone();
-        async move { client.get_value("/v4/slow").await }
-    });
-    for result in futures::future::join_all(calls).await {
-        result.unwrap();
-    }
+    get_at_once(&client, "/v4/slow", 20).await;
     assert_eq!(peak.load(Ordering::SeqCst), 3);
     assert_eq!(client.requests_sent(), 20);
 }
@@ -455,13 +471,7 @@ async fn a_timeout_is_retried_then_transport() {
 
 #[tokio::test]
 async fn the_budget_bounds_a_request_across_its_retries() {
-    let router = Router::new().route(
-        "/v4/slow",
-        get(|| async {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            "late"
-        }),
-    );
+    let router = slow_route(Duration::from_secs(30), "late");
     let mut config = test_config(&serve(router).await);
     config.request_timeout = Duration::from_millis(100);
     config.retry.max_retries = 6;
@@ -496,24 +506,12 @@ fn tls_settings_build_and_the_client_does_not_print_its_key() {
 
 #[tokio::test]
 async fn waiting_for_a_turn_in_the_limits_does_not_count_against_the_budget() {
-    let router = Router::new().route(
-        "/v4/slow",
-        get(|| async {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            "{}"
-        }),
-    );
+    let router = slow_route(Duration::from_millis(150), "{}");
     let mut config = test_config(&serve(router).await);
     config.request_timeout = Duration::from_millis(250);
     config.limits.max_in_flight = 1;
     let client = DominoClient::new(&config).unwrap();
     // One at a time: the last waits about 1 s for its turn, twice its budget of 500 ms.
-    let calls = (0..8).map(|_| {
-        let client = client.clone();
-        async move { client.get_value("/v4/slow").await }
-    });
-    for result in futures::future::join_all(calls).await {
-        result.unwrap();
-    }
+    get_at_once(&client, "/v4/slow", 8).await;
     assert_eq!(client.retries(), 0);
 }

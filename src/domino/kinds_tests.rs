@@ -30,6 +30,15 @@ async fn fake(setup: impl FnOnce(&FakeDomino)) -> (Arc<FakeDomino>, super::Domin
     (fake, client)
 }
 
+/// The workspaces a listing holds, in its order.
+fn workspace_ids(listed: &workspaces::WorkspaceRows) -> Vec<&str> {
+    listed
+        .rows
+        .iter()
+        .map(|r| r.workspace_id.as_str())
+        .collect()
+}
+
 #[tokio::test]
 async fn apps_list_takes_everything_not_stopped_and_skips_odd_records() {
     let (_, client) = fake(|f| {
@@ -252,11 +261,7 @@ async fn workspace_list_dedups_shifting_pages_and_warns_on_count() {
     let listed = workspaces::list_rows(&client, 2, &NoProgress)
         .await
         .unwrap();
-    let ids: Vec<_> = listed
-        .rows
-        .iter()
-        .map(|r| r.workspace_id.as_str())
-        .collect();
+    let ids = workspace_ids(&listed);
     assert_eq!(ids, ["w1", "w2", "w3"]);
     assert_eq!(listed.problems.len(), 1);
     assert_eq!(listed.problems[0].subject, "w-odd");
@@ -384,11 +389,7 @@ async fn workspace_pages_advance_by_the_rows_received_from_a_capped_server() {
     let listed = workspaces::list_rows(&client, 50, &NoProgress)
         .await
         .unwrap();
-    let ids: Vec<_> = listed
-        .rows
-        .iter()
-        .map(|r| r.workspace_id.as_str())
-        .collect();
+    let ids = workspace_ids(&listed);
     assert_eq!(ids, ["w1", "w2", "w3", "w4", "w5"]);
     assert!(listed.problems.is_empty(), "{:?}", listed.problems);
     assert!(listed.warnings.is_empty(), "{:?}", listed.warnings);

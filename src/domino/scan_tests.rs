@@ -52,6 +52,18 @@ fn version(id: &str, number: u64, state: &str, pending: bool) -> Value {
     json!({"id": id, "number": number, "deploymentStatus": {"name": state, "isPending": pending}, "creator": {"name": "ml"}})
 }
 
+/// A model's versions two to a page, then the empty page that ends its listing.
+fn version_pages(f: &FakeDomino, model: &str, pages: &[Vec<Value>]) {
+    let end = Vec::new();
+    for (i, results) in pages.iter().chain([&end]).enumerate() {
+        let page = i + 1;
+        f.get(
+            &format!("/models/{model}/versions/json?pageNumber={page}&pageSize=2"),
+            json!({ "results": results }),
+        );
+    }
+}
+
 /// Three projects (one unreadable record besides), every kind running somewhere.
 fn deployment(f: &FakeDomino) {
     f.get(
@@ -73,30 +85,22 @@ fn deployment(f: &FakeDomino) {
         "/v4/modelManager/getModels?projectId=p1",
         json!([{"id": "m1", "name": "churn-model", "activeModelVersionId": "v2"}]),
     );
-    f.get(
-        "/models/m1/versions/json?pageNumber=1&pageSize=2",
-        json!({"results": [version("v1", 1, "Stopped", true), version("v2", 2, "Running", false)]}),
-    );
-    f.get(
-        "/models/m1/versions/json?pageNumber=2&pageSize=2",
-        json!({"results": [version("v3", 3, "Ready to run", false)]}),
-    );
-    f.get(
-        "/models/m1/versions/json?pageNumber=3&pageSize=2",
-        json!({"results": []}),
+    version_pages(
+        f,
+        "m1",
+        &[
+            vec![
+                version("v1", 1, "Stopped", true),
+                version("v2", 2, "Running", false),
+            ],
+            vec![version("v3", 3, "Ready to run", false)],
+        ],
     );
     f.get(
         "/v4/modelManager/getModels?projectId=p2",
         json!([{"id": "m2", "name": "fraud-model", "activeModelVersionId": "v9"}]),
     );
-    f.get(
-        "/models/m2/versions/json?pageNumber=1&pageSize=2",
-        json!({"results": [version("v9", 1, "Running", false)]}),
-    );
-    f.get(
-        "/models/m2/versions/json?pageNumber=2&pageSize=2",
-        json!({"results": []}),
-    );
+    version_pages(f, "m2", &[vec![version("v9", 1, "Running", false)]]);
     f.get("/v4/modelManager/getModels?projectId=p3", json!([]));
     // Workspaces, 2 per page; rows shift (w2 twice), one row names an unknown project.
     f.get("/v4/workspace/adminDashboardRowData?limit=2&offset=0", json!({"tableRows": [
@@ -217,24 +221,15 @@ async fn scans_every_kind_end_to_end() {
         "retried, then a problem"
     );
 
-    assert_eq!(
-        progress.started.lock().unwrap().clone(),
-        BTreeMap::from([
-            (Kind::App, 1),
-            (Kind::ModelApiVersion, 3),
-            (Kind::Workspace, 3),
-            (Kind::ScheduledJob, 3)
-        ])
-    );
-    assert_eq!(
-        progress.done.lock().unwrap().clone(),
-        BTreeMap::from([
-            (Kind::App, 1),
-            (Kind::ModelApiVersion, 3),
-            (Kind::Workspace, 3),
-            (Kind::ScheduledJob, 3)
-        ])
-    );
+    // Every unit of work a kind announced was started and done.
+    let units = BTreeMap::from([
+        (Kind::App, 1),
+        (Kind::ModelApiVersion, 3),
+        (Kind::Workspace, 3),
+        (Kind::ScheduledJob, 3),
+    ]);
+    assert_eq!(*progress.started.lock().unwrap(), units);
+    assert_eq!(*progress.done.lock().unwrap(), units);
     let found = progress.found.lock().unwrap().clone();
     for &kind in Kind::ALL {
         assert_eq!(

@@ -303,23 +303,17 @@ impl<'a> Walk<'a> {
 
 /// The chain's head in a write transaction: what a run that ends in it leaves behind.
 pub(crate) fn head_in(txn: &WriteTransaction, path: &Path) -> Result<ChainHead, JournalError> {
-    let events = txn
-        .open_table(EVENTS)
-        .map_err(|e| JournalError::from_redb(path, e))?;
-    let meta = txn
-        .open_table(META)
-        .map_err(|e| JournalError::from_redb(path, e))?;
+    let storage = |e| JournalError::from_redb(path, e);
+    let events = txn.open_table(EVENTS).map_err(storage)?;
+    let meta = txn.open_table(META).map_err(storage)?;
     head_of(&events, &meta, path)
 }
 
 /// The chain's head as a reader sees it now.
 pub(crate) fn head(txn: &ReadTransaction, path: &Path) -> Result<ChainHead, JournalError> {
-    let events = txn
-        .open_table(EVENTS)
-        .map_err(|e| JournalError::from_redb(path, e))?;
-    let meta = txn
-        .open_table(META)
-        .map_err(|e| JournalError::from_redb(path, e))?;
+    let storage = |e| JournalError::from_redb(path, e);
+    let events = txn.open_table(EVENTS).map_err(storage)?;
+    let meta = txn.open_table(META).map_err(storage)?;
     head_of(&events, &meta, path)
 }
 

@@ -132,16 +132,12 @@ impl Journal {
         outcome: RunOutcome,
         message: Option<String>,
     ) -> Result<RunRecord, JournalError> {
-        self.write(|txn| {
-            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
-            let mut record = get_run(&runs, &self.path, run)?;
+        self.update_run(run, |txn, record| {
             record.ended_at = Some(schema::now_rfc3339());
             record.outcome = Some(outcome);
             record.message = message;
             record.journal_head = Some(chain::head_in(txn, &self.path)?);
-            runs.insert(run, schema::encode(&record).as_slice())
-                .map_err(|e| self.redb(e))?;
-            Ok(record)
+            Ok(())
         })
     }
 
@@ -154,22 +150,31 @@ impl Journal {
         if notes.is_empty() {
             return Ok(());
         }
-        self.write(|txn| {
-            let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
-            let mut record = get_run(&runs, &self.path, run)?;
+        self.update_run(run, |_, record| {
             record.notifications.extend_from_slice(notes);
-            runs.insert(run, schema::encode(&record).as_slice())
-                .map_err(|e| self.redb(e))?;
             Ok(())
         })
+        .map(drop)
     }
 
     /// Records the pace a run's requests went at.
     pub fn record_pace(&self, run: u64, pace: PaceRecord) -> Result<RunRecord, JournalError> {
+        self.update_run(run, |_, record| {
+            record.pace = Some(pace);
+            Ok(())
+        })
+    }
+
+    /// Reads a run's record, changes it and writes it back, in one transaction.
+    fn update_run(
+        &self,
+        run: u64,
+        change: impl FnOnce(&WriteTransaction, &mut RunRecord) -> Result<(), JournalError>,
+    ) -> Result<RunRecord, JournalError> {
         self.write(|txn| {
             let mut runs = txn.open_table(RUNS).map_err(|e| self.redb(e))?;
             let mut record = get_run(&runs, &self.path, run)?;
-            record.pace = Some(pace);
+            change(txn, &mut record)?;
             runs.insert(run, schema::encode(&record).as_slice())
                 .map_err(|e| self.redb(e))?;
             Ok(record)
@@ -230,16 +235,7 @@ impl Journal {
                 }
                 step.phase = StepPhase::Pending;
                 step.updated_at = now.clone();
-                tables.put_step(&step)?;
-                tables.append_event(event_for(
-                    &step,
-                    run,
-                    "Confirmed",
-                    &now,
-                    step.attempts,
-                    None,
-                    Some(format!("reopened: {reason}")),
-                ))?;
+                tables.put_moved(&step, run, "Confirmed", &now, format!("reopened: {reason}"))?;
                 reopened += 1;
             }
             Ok(reopened)
@@ -273,16 +269,7 @@ impl Journal {
                 let from = step.phase.to_string();
                 step.phase = to.clone();
                 step.updated_at = now.clone();
-                tables.put_step(&step)?;
-                tables.append_event(event_for(
-                    &step,
-                    run,
-                    &from,
-                    &now,
-                    step.attempts,
-                    None,
-                    Some(format!("replanned: {reason}")),
-                ))?;
+                tables.put_moved(&step, run, &from, &now, format!("replanned: {reason}"))?;
                 changed += 1;
             }
             Ok(changed)
@@ -429,6 +416,28 @@ impl<'t> StepTables<'t> {
         Ok(())
     }
 
+    /// Writes a step and the event of its move from `from` (no request sent, so no HTTP status),
+    /// saying why.
+    fn put_moved(
+        &mut self,
+        step: &StepRecord,
+        run: u64,
+        from: &str,
+        now: &str,
+        why: String,
+    ) -> Result<(), JournalError> {
+        self.put_step(step)?;
+        self.append_event(event_for(
+            step,
+            run,
+            from,
+            now,
+            step.attempts,
+            None,
+            Some(why),
+        ))
+    }
+
     fn append_event(&mut self, event: Event) -> Result<(), JournalError> {
         let seq = self.next_seq;
         let mut event = Event { seq, ..event };
@@ -466,17 +475,8 @@ impl<'t> StepTables<'t> {
             existing.last_error = None;
             existing.last_http_status = None;
             existing.updated_at = now.to_string();
-            self.put_step(&existing)?;
-            let message = format!("reopened: cycle {} of this snapshot begins", run.cycle);
-            return self.append_event(event_for(
-                &existing,
-                run.id,
-                &from,
-                now,
-                existing.attempts,
-                None,
-                Some(message),
-            ));
+            let why = format!("reopened: cycle {} of this snapshot begins", run.cycle);
+            return self.put_moved(&existing, run.id, &from, now, why);
         }
         let run_id = run.id;
         let record = StepRecord {
@@ -496,16 +496,7 @@ impl<'t> StepTables<'t> {
             ended: None,
             note: None,
         };
-        self.put_step(&record)?;
-        self.append_event(event_for(
-            &record,
-            run_id,
-            "-",
-            now,
-            0,
-            None,
-            Some("planned".into()),
-        ))
+        self.put_moved(&record, run_id, "-", now, "planned".into())
     }
 
     /// Checks that every run and step the batch names exists and decodes, so that `apply`

@@ -30,8 +30,22 @@ fn journal_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("snap.json.journal")
 }
 
+/// Where a journal would be in a fresh directory (removed when the first is dropped).
+fn scratch_journal() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = journal_path(&dir);
+    (dir, path)
+}
+
 fn open(path: &Path) -> Journal {
     Journal::open(path, SHA, Path::new("snap.json")).expect("open journal")
+}
+
+/// Why opening the journal at `path` for the snapshot is refused.
+fn refused(path: &Path) -> JournalError {
+    Journal::open(path, SHA, Path::new("snap.json"))
+        .err()
+        .expect("refused")
 }
 
 fn key(op: Operation, kind: Kind, id: &str) -> StepKey {
@@ -67,9 +81,11 @@ fn transition(run: u64, k: &StepKey, to: StepPhase, attempt: u32) -> Transition 
     }
 }
 
-/// A journal with one shutdown run and two planned steps, closed again.
-fn seeded(path: &Path) -> u64 {
-    let j = open(path);
+/// A journal in a fresh directory with one shutdown run and two planned steps, closed again;
+/// and its run.
+fn seeded_journal() -> (tempfile::TempDir, PathBuf, u64) {
+    let (dir, path) = scratch_journal();
+    let j = open(&path);
     let run = j
         .begin_run(Operation::Shutdown, start(json!({})))
         .unwrap()
@@ -82,13 +98,12 @@ fn seeded(path: &Path) -> u64 {
         ],
     )
     .unwrap();
-    run
+    (dir, path, run)
 }
 
 #[test]
 fn create_then_reopen_keeps_everything() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (_dir, path) = scratch_journal();
     let (runs, steps, events, verifications) = {
         let j = open(&path);
         let run = j
@@ -144,8 +159,7 @@ fn create_then_reopen_keeps_everything() {
 #[test]
 fn new_journal_is_private() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (dir, path) = scratch_journal();
     drop(open(&path));
     let mode = fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
@@ -213,9 +227,7 @@ fn plan_is_idempotent_and_leaves_existing_steps_alone() {
 
 #[test]
 fn apply_updates_steps_and_logs_events_in_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let a1 = key(Operation::Shutdown, Kind::App, "a1");
     let w1 = key(Operation::Shutdown, Kind::Workspace, "w1");
@@ -269,9 +281,7 @@ fn apply_updates_steps_and_logs_events_in_order() {
 
 #[test]
 fn a_failed_batch_writes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let before = (j.steps(None).unwrap(), j.events().unwrap());
     let commits = j.commit_count();
@@ -295,9 +305,7 @@ fn a_failed_batch_writes_nothing() {
 
 #[test]
 fn another_snapshot_is_refused_and_the_file_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let bytes = fs::read(&path).unwrap();
     let err = Journal::open(&path, OTHER_SHA, Path::new("other.json"))
         .err()
@@ -332,13 +340,9 @@ fn set_meta(path: &Path, key: &str, value: &str) {
 
 #[test]
 fn a_newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     set_meta(&path, schema::META_SCHEMA_VERSION, "2");
-    let err = Journal::open(&path, SHA, Path::new("snap.json"))
-        .err()
-        .expect("refused");
+    let err = refused(&path);
     assert!(
         matches!(
             err,
@@ -359,9 +363,7 @@ fn a_newer_schema_is_refused() {
 /// Opening a damaged file gives Corrupt, from the writer and the reader, and leaves it as it was.
 fn assert_corrupt_and_untouched(path: &Path) {
     let bytes = fs::read(path).unwrap();
-    let err = Journal::open(path, SHA, Path::new("snap.json"))
-        .err()
-        .expect("refused");
+    let err = refused(path);
     assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(&path.display().to_string()));
     let err = JournalReader::open(path).err().expect("refused");
@@ -371,9 +373,7 @@ fn assert_corrupt_and_untouched(path: &Path) {
 
 #[test]
 fn a_truncated_file_is_corrupt_and_left_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     {
         let j = open(&path);
         let k = key(Operation::Shutdown, Kind::App, "a1");
@@ -393,8 +393,7 @@ fn a_truncated_file_is_corrupt_and_left_unchanged() {
 
 #[test]
 fn a_garbage_file_is_corrupt_and_left_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (_dir, path) = scratch_journal();
     let mut rng = fastrand::Rng::with_seed(7);
     let garbage: Vec<u8> = (0..64 * 1024).map(|_| rng.u8(..)).collect();
     fs::write(&path, &garbage).unwrap();
@@ -405,9 +404,7 @@ fn a_garbage_file_is_corrupt_and_left_unchanged() {
 
 #[test]
 fn a_garbled_page_in_a_clean_file_is_corrupt_and_left_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut bytes = fs::read(&path).unwrap();
     // Past the header: overwrite the data pages.
     for b in bytes.iter_mut().skip(8192) {
@@ -419,9 +416,7 @@ fn a_garbled_page_in_a_clean_file_is_corrupt_and_left_unchanged() {
 
 #[test]
 fn a_record_that_does_not_decode_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     {
         let db = redb::Database::open(&path).unwrap();
         let txn = db.begin_write().unwrap();
@@ -439,13 +434,10 @@ fn a_record_that_does_not_decode_is_corrupt() {
 
 #[test]
 fn a_redb_file_that_is_not_a_journal_is_corrupt() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (_dir, path) = scratch_journal();
     drop(redb::Database::create(&path).unwrap());
     let bytes = fs::read(&path).unwrap();
-    let err = Journal::open(&path, SHA, Path::new("snap.json"))
-        .err()
-        .expect("refused");
+    let err = refused(&path);
     assert!(matches!(err, JournalError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("dmm journal"), "{err}");
     assert_eq!(fs::read(&path).unwrap(), bytes);
@@ -453,29 +445,23 @@ fn a_redb_file_that_is_not_a_journal_is_corrupt() {
 
 #[test]
 fn reader_of_a_missing_journal_is_not_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (_dir, path) = scratch_journal();
     let err = JournalReader::open(&path).err().expect("refused");
     assert!(matches!(err, JournalError::NotFound { .. }), "{err}");
 }
 
 #[test]
 fn a_second_open_in_the_same_process_is_locked() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
+    let (_dir, path) = scratch_journal();
     let _held = open(&path);
-    let err = Journal::open(&path, SHA, Path::new("snap.json"))
-        .err()
-        .expect("refused");
+    let err = refused(&path);
     assert!(matches!(err, JournalError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("held by another process"));
 }
 
 #[test]
 fn reader_sees_commits_of_a_live_writer() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let j = open(&path);
     let reader = JournalReader::open(&path).unwrap();
     assert!(!reader.is_snapshot_copy());
@@ -508,9 +494,7 @@ fn a_read_only_directory_gives_a_clear_io_error() {
     fs::create_dir(&ro).unwrap();
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
     let path = ro.join("snap.json.journal");
-    let err = Journal::open(&path, SHA, Path::new("snap.json"))
-        .err()
-        .expect("refused");
+    let err = refused(&path);
     fs::set_permissions(&ro, fs::Permissions::from_mode(0o755)).unwrap();
     assert!(
         matches!(
@@ -580,9 +564,7 @@ fn spawn_child(path: &Path, mode: &str) -> Child {
 
 #[test]
 fn a_journal_held_by_another_process_is_locked_and_still_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut child = spawn_child(&path, "hold");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     assert!(
@@ -609,9 +591,7 @@ fn a_journal_held_by_another_process_is_locked_and_still_readable() {
 
 #[test]
 fn a_crashed_writer_leaves_a_journal_that_reads_and_resumes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    seeded(&path);
+    let (_dir, path, _) = seeded_journal();
     let mut child = spawn_child(&path, "crash");
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success());
@@ -690,9 +670,7 @@ async fn group_commit_batches_concurrent_transitions() {
 
 #[tokio::test]
 async fn group_commit_fails_only_the_invalid_caller() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (_dir, path, run) = seeded_journal();
     let journal = Arc::new(open(&path));
     let writer = journal.writer();
     let a1 = key(Operation::Shutdown, Kind::App, "a1");
@@ -731,9 +709,7 @@ async fn group_commit_fails_only_the_invalid_caller() {
 
 #[test]
 fn a_run_records_the_chain_head_it_ended_at_and_old_records_still_read() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = journal_path(&dir);
-    let run = seeded(&path);
+    let (dir, path, run) = seeded_journal();
     let j = open(&path);
     let ended = j.end_run(run, RunOutcome::Completed, None).unwrap();
     let head = ended.journal_head.clone().expect("recorded");
@@ -773,21 +749,4 @@ fn a_run_records_the_chain_head_it_ended_at_and_old_records_still_read() {
             sha256: SHA.into()
         }
     );
-}
-
-#[test]
-fn a_skipped_verification_reads_as_skipped_in_old_and_new_journals() {
-    let old: VerificationRecord = serde_json::from_value(json!({
-        "run": 1, "op": "shutdown", "time": "2024-01-01T00:00:00Z",
-        "passed": true, "detail": {"skipped": "--no-verify"}
-    }))
-    .unwrap();
-    assert_eq!(old.state(), VerificationState::Skipped);
-    let passed: VerificationRecord = serde_json::from_value(json!({
-        "run": 1, "op": "shutdown", "time": "2024-01-01T00:00:00Z",
-        "passed": true, "detail": {"items": []}
-    }))
-    .unwrap();
-    assert_eq!(passed.state(), VerificationState::Passed);
-    assert!(!serde_json::to_string(&passed).unwrap().contains("skipped"));
 }

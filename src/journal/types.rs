@@ -396,7 +396,8 @@ pub struct PaceRecord {
     pub in_flight_max: u64,
 }
 
-/// The result of a verification pass, stored as JSON so the runner owns its shape.
+/// The result of a verification pass. Its detail is stored as JSON so the runner owns its shape
+/// (the runner's record module reads and writes it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerificationRecord {
     pub run: Option<u64>,
@@ -406,33 +407,9 @@ pub struct VerificationRecord {
     pub passed: bool,
     pub detail: serde_json::Value,
     /// The pass was skipped on request (`--no-verify`): nothing was checked. Absent in journals
-    /// written before it was recorded; see [`VerificationRecord::state`].
+    /// written before it was recorded, where a skipped pass reads from its detail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
-}
-
-/// What a recorded verification pass came to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VerificationState {
-    Passed,
-    Failed,
-    /// Skipped on request: the deployment was not checked.
-    Skipped,
-}
-
-impl VerificationRecord {
-    /// Passed, failed or skipped. Journals written before skipping had its own state recorded
-    /// a skipped pass as `passed` with `{"skipped": ...}` as its detail: that reads as skipped.
-    pub fn state(&self) -> VerificationState {
-        if self.skipped || self.detail.get("skipped").is_some() {
-            VerificationState::Skipped
-        } else if self.passed {
-            VerificationState::Passed
-        } else {
-            VerificationState::Failed
-        }
-    }
 }
 
 /// Journal-wide facts, written once when the journal is created.

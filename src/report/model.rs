@@ -12,7 +12,8 @@ use crate::journal::{
     JournalError, JournalRead, Operation, RunOutcome, RunRecord, StepPhase, StepRecord,
     VerificationRecord,
 };
-use crate::runner::verify::{Finding, Verification};
+use crate::runner::VerificationDetail;
+use crate::runner::verify::Finding;
 use crate::runner::{
     NextAction, PhaseCount, RecordedOptions, RecordedRate, RunStanding, ScanRecord, StepDetail,
     Window,
@@ -551,7 +552,7 @@ fn findings(
 ) -> (Vec<FindingItem>, Vec<FindingItem>) {
     let (mut mismatches, mut drift) = (Vec::new(), Vec::new());
     for v in verifications {
-        let Ok(checked) = serde_json::from_value::<Verification>(v.detail.clone()) else {
+        let VerificationDetail::Checked(checked) = VerificationDetail::read(&v.detail) else {
             continue;
         };
         for item in checked.items.iter().filter(|i| i.finding.is_mismatch()) {
@@ -710,19 +711,17 @@ fn verification_row(v: &VerificationRecord) -> VerificationRow {
         skipped: 0,
         detail: String::new(),
     };
-    if let Some(why) = v.detail.get("skipped") {
+    let detail = VerificationDetail::read(&v.detail);
+    if let VerificationDetail::Skipped(why) = &detail {
         // `--no-verify`: recorded as not failing the run, but nothing was checked.
         row.result = "skipped".into();
         row.class = "warn";
-        row.detail = format!(
-            "not checked: {}",
-            why.as_str().unwrap_or("skipped on request")
-        );
-    } else if let Some(err) = v.detail.get("error") {
+        row.detail = format!("not checked: {why}");
+    } else if let VerificationDetail::Unavailable(err) = &detail {
         row.result = "could not run".into();
         row.class = "bad";
-        row.detail = err.as_str().unwrap_or_default().to_owned();
-    } else if let Ok(checked) = serde_json::from_value::<Verification>(v.detail.clone()) {
+        row.detail = err.clone();
+    } else if let VerificationDetail::Checked(checked) = &detail {
         row.checked = checked.checked.to_string();
         row.drift = checked.count(Finding::Drift);
         row.mismatches = checked.mismatches() - row.drift;

@@ -41,7 +41,10 @@ pub use next::{ContinueBecause, NextAction, RunFlags, next_action};
 pub use options::{JobsMode, PollPolicy, RunOptions, Selection, defaults};
 pub use plan::{Plan, PlanLine, cycle_for, kinds_in_order, kinds_not_done, plan_steps};
 pub use prepare::{Prepared, plan_only, prepare};
-pub use record::{JobIdentity, JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail};
+pub use record::{
+    JobIdentity, JobsFlag, RecordedOptions, RecordedRate, ScanRecord, StepDetail,
+    VerificationDetail, VerificationState,
+};
 pub use report::{NoReporter, Notify, Reporter, Reporters, RunReport, VerificationOutcome};
 pub use stats::{PhaseCounts, RunStats, StuckStep};
 pub use summary::RunSummary;

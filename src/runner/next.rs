@@ -11,10 +11,9 @@ use serde_json::Value;
 
 use super::jobs::JobsOfShutdown;
 use super::plan::kinds_not_done;
-use super::record::{JobsFlag, RecordedOptions};
+use super::record::{JobsFlag, RecordedOptions, VerificationState};
 use crate::journal::{
     Operation, RunOutcome, RunRecord, StepNote, StepPhase, StepRecord, VerificationRecord,
-    VerificationState,
 };
 use crate::snapshot::{Kind, Snapshot};
 
@@ -180,7 +179,7 @@ pub fn next_action(
         .iter()
         .rev()
         .find(|v| v.op == op)
-        .map(VerificationRecord::state);
+        .map(VerificationState::of);
     if verification == Some(VerificationState::Failed) {
         return NextAction::CheckAgain { op };
     }
@@ -250,6 +249,16 @@ mod tests {
         }
     }
 
+    /// A restore that ran to its end, with no flags.
+    fn completed_restore() -> RunRecord {
+        run(
+            Operation::Restore,
+            Some(RunOutcome::Completed),
+            "",
+            json!({}),
+        )
+    }
+
     fn verification(op: Operation, passed: bool, skipped: bool) -> VerificationRecord {
         VerificationRecord {
             run: Some(1),
@@ -288,12 +297,7 @@ mod tests {
 
     #[test]
     fn a_skipped_verification_is_never_complete() {
-        let runs = [run(
-            Operation::Restore,
-            Some(RunOutcome::Completed),
-            "",
-            json!({}),
-        )];
+        let runs = [completed_restore()];
         let skipped = [verification(Operation::Restore, false, true)];
         assert_eq!(
             next_action(&Snapshot::default(), &[], &runs, &skipped),
@@ -338,12 +342,7 @@ mod tests {
                 ..JobsOfShutdown::default()
             }
         );
-        let runs = [run(
-            Operation::Restore,
-            Some(RunOutcome::Completed),
-            "",
-            json!({}),
-        )];
+        let runs = [completed_restore()];
         let passed = [verification(Operation::Restore, true, false)];
         assert_eq!(
             next_action(&Snapshot::default(), &steps, &runs, &passed),

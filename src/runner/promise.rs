@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use super::engine::entry_of;
 use super::options::JobsMode;
 use super::prepare::Prepared;
+use super::record::VerificationDetail;
 use super::report::VerificationOutcome;
 use super::verify::{Expectation, Finding, Verification};
 use crate::domino::Observed;
@@ -93,12 +94,14 @@ impl Prepared {
         verification: &VerificationOutcome,
     ) -> Result<(), JournalError> {
         let (passed, detail) = match verification {
-            VerificationOutcome::Checked(v) => {
-                (v.passed, serde_json::to_value(v).unwrap_or_default())
-            }
+            VerificationOutcome::Checked(v) => (v.passed, VerificationDetail::Checked(v.clone())),
             // Nothing was checked: never recorded as passed.
-            VerificationOutcome::Skipped => (false, serde_json::json!({"skipped": "--no-verify"})),
-            VerificationOutcome::Unavailable(why) => (false, serde_json::json!({"error": why})),
+            VerificationOutcome::Skipped => {
+                (false, VerificationDetail::Skipped("--no-verify".into()))
+            }
+            VerificationOutcome::Unavailable(why) => {
+                (false, VerificationDetail::Unavailable(why.clone()))
+            }
             VerificationOutcome::NotRun => return Ok(()),
         };
         self.journal.record_verification(&VerificationRecord {
@@ -106,7 +109,7 @@ impl Prepared {
             op: self.selection.op,
             time: now_rfc3339(),
             passed,
-            detail,
+            detail: detail.to_value(),
             skipped: matches!(verification, VerificationOutcome::Skipped),
         })
     }

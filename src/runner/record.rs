@@ -1,4 +1,4 @@
-//! What a run and a snapshot's scan record in the journal, typed.
+//! What a run, a snapshot's scan and a verification pass record in the journal, typed.
 //!
 //! The journal stores these as JSON objects; the serialized field names are the keys journals
 //! have been written with since 0.2.0, so every journal written since reads back (the
@@ -12,6 +12,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::verify::Verification;
+use crate::journal::VerificationRecord;
 use crate::snapshot::Kind;
 
 /// `--jobs`: what a shutdown does with running Jobs, as the run record keeps it.
@@ -242,6 +244,82 @@ pub struct JobIdentity {
     pub command: Option<String>,
 }
 
+/// What a verification pass recorded as its detail: the findings of the pass, or why nothing
+/// was checked.
+#[derive(Clone, Debug, PartialEq)]
+pub enum VerificationDetail {
+    /// The pass ran; its findings.
+    Checked(Verification),
+    /// Nothing was checked, on request (`{"skipped": why}`).
+    Skipped(String),
+    /// The pass could not run (`{"error": why}`).
+    Unavailable(String),
+    /// Recorded in a shape this dmm does not read.
+    Unreadable,
+}
+
+/// The keys of [`VerificationDetail::Skipped`] and [`VerificationDetail::Unavailable`].
+const SKIPPED: &str = "skipped";
+const ERROR: &str = "error";
+
+impl VerificationDetail {
+    /// A verification's detail as recorded.
+    pub fn read(detail: &Value) -> VerificationDetail {
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        if let Some(why) = detail.get(SKIPPED) {
+            VerificationDetail::Skipped(text(why).unwrap_or_else(|| "skipped on request".into()))
+        } else if let Some(why) = detail.get(ERROR) {
+            VerificationDetail::Unavailable(text(why).unwrap_or_default())
+        } else {
+            Verification::deserialize(detail)
+                .map_or(VerificationDetail::Unreadable, VerificationDetail::Checked)
+        }
+    }
+
+    /// As the journal stores it.
+    pub fn to_value(&self) -> Value {
+        let note = |key: &str, why: &str| {
+            let mut map = Map::new();
+            map.insert(key.into(), Value::String(why.to_owned()));
+            Value::Object(map)
+        };
+        match self {
+            VerificationDetail::Checked(v) => serde_json::to_value(v).unwrap_or(Value::Null),
+            VerificationDetail::Skipped(why) => note(SKIPPED, why),
+            VerificationDetail::Unavailable(why) => note(ERROR, why),
+            VerificationDetail::Unreadable => Value::Null,
+        }
+    }
+}
+
+/// What a recorded verification pass came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationState {
+    Passed,
+    Failed,
+    /// Skipped on request: the deployment was not checked.
+    Skipped,
+}
+
+impl VerificationState {
+    /// Passed, failed or skipped. Journals written before skipping had its own flag recorded a
+    /// skipped pass as `passed` with `{"skipped": ...}` as its detail: that reads as skipped.
+    pub fn of(v: &VerificationRecord) -> VerificationState {
+        let skipped = matches!(
+            VerificationDetail::read(&v.detail),
+            VerificationDetail::Skipped(_)
+        );
+        if v.skipped || skipped {
+            VerificationState::Skipped
+        } else if v.passed {
+            VerificationState::Passed
+        } else {
+            VerificationState::Failed
+        }
+    }
+}
+
 /// Reads one key of a recorded object at a time, so that one odd field costs only itself.
 struct Fields<'a>(&'a Value);
 
@@ -351,5 +429,58 @@ mod tests {
         let plain = StepDetail::read(Some(&json!({"projectId": "p1"}))).unwrap();
         assert!(!plain.stop_unfinished);
         assert_eq!(StepDetail::read(None), None);
+    }
+    fn verification(passed: bool, detail: Value) -> VerificationRecord {
+        serde_json::from_value(json!({
+            "run": 1, "op": "shutdown", "time": "2024-01-01T00:00:00Z",
+            "passed": passed, "detail": detail,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_skipped_verification_reads_as_skipped_in_old_and_new_journals() {
+        let old = verification(true, json!({"skipped": "--no-verify"}));
+        assert_eq!(VerificationState::of(&old), VerificationState::Skipped);
+        let passed = verification(
+            true,
+            json!({"expect": "stopped", "passed": true,
+            "checked": 0, "items": []}),
+        );
+        assert_eq!(VerificationState::of(&passed), VerificationState::Passed);
+        assert!(!serde_json::to_string(&passed).unwrap().contains("skipped"));
+        let failed = verification(false, json!({"error": "the API did not answer"}));
+        assert_eq!(VerificationState::of(&failed), VerificationState::Failed);
+    }
+
+    #[test]
+    fn a_verifications_detail_reads_back_its_keys() {
+        for stored in [
+            json!({"skipped": "--no-verify"}),
+            json!({"error": "listing apps: 503"}),
+            json!({"expect": "running", "passed": false, "checked": 2, "items": [{
+                "kind": "App", "execution": "a1", "name": "app", "owner": "o",
+                "finding": "not_running", "detail": "stopped", "seen": "stopped",
+            }]}),
+        ] {
+            let read = VerificationDetail::read(&stored);
+            assert_ne!(read, VerificationDetail::Unreadable, "{stored}");
+            assert_eq!(read.to_value(), stored);
+        }
+        let VerificationDetail::Checked(v) =
+            VerificationDetail::read(&json!({"expect": "stopped", "passed": true,
+            "checked": 1, "items": []}))
+        else {
+            panic!("a pass's findings read as findings");
+        };
+        assert!(v.passed);
+        assert_eq!(
+            VerificationDetail::read(&json!({"still_running": []})),
+            VerificationDetail::Unreadable
+        );
+        assert_eq!(
+            VerificationDetail::read(&json!({"skipped": true})),
+            VerificationDetail::Skipped("skipped on request".into())
+        );
     }
 }

@@ -1173,24 +1173,27 @@ mod tests {
         id
     }
 
+    /// One app settled in `from`, as it stands once asked at `at` ms to move to `to`.
+    fn app_asked(stuck_rate: f64, from: Target, to: Target, at: u64) -> Execution {
+        let mut d = Deployment::new(timing(stuck_rate));
+        let id = one_app(&mut d, from);
+        d.request(Kind::App, &id, to, at).unwrap();
+        d.get(Kind::App, &id).unwrap().clone()
+    }
+
     #[test]
     fn stop_moves_through_stopping_then_stopped() {
-        let mut d = Deployment::new(timing(0.0));
-        let id = one_app(&mut d, Target::Running);
-        d.request(Kind::App, &id, Target::Stopped, 1000).unwrap();
-        let app = d.get(Kind::App, &id).unwrap();
+        let app = app_asked(0.0, Target::Running, Target::Stopped, 1000);
         assert_eq!(app.status(1010).label, "Stopping");
         assert!(app.status(1010).running_or_launching);
         assert_eq!(app.status(1100).label, "Stopped");
         assert!(app.status(1100).stopped);
     }
 
+    /// Without `vary_words` (as in a scenario), each state shows the first of its words.
     #[test]
     fn start_shows_pending_then_starting_then_running() {
-        let mut d = Deployment::new(timing(0.0));
-        let id = one_app(&mut d, Target::Stopped);
-        d.request(Kind::App, &id, Target::Running, 0).unwrap();
-        let app = d.get(Kind::App, &id).unwrap();
+        let app = app_asked(0.0, Target::Stopped, Target::Running, 0);
         assert_eq!(app.status(10).label, "Pending");
         assert_eq!(app.status(60).label, "Starting");
         assert_eq!(app.status(100).label, "Running");
@@ -1211,10 +1214,7 @@ mod tests {
 
     #[test]
     fn stuck_transitions_never_arrive() {
-        let mut d = Deployment::new(timing(1.0));
-        let id = one_app(&mut d, Target::Running);
-        d.request(Kind::App, &id, Target::Stopped, 0).unwrap();
-        let app = d.get(Kind::App, &id).unwrap();
+        let app = app_asked(1.0, Target::Running, Target::Stopped, 0);
         assert_eq!(app.status(u64::MAX / 2).label, "Stopping");
     }
 
@@ -1439,32 +1439,5 @@ mod word_tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn scenarios_keep_the_first_word_of_each_state() {
-        let mut d = Deployment::new(Timing {
-            seed: 1,
-            transition_ms: 100,
-            jitter_ms: 0,
-            stuck_rate: 0.0,
-        });
-        let id = d.ids.next_id();
-        d.add_execution(Execution::settled(
-            Kind::App,
-            id.clone(),
-            "p".into(),
-            "a".into(),
-            "o".into(),
-            Target::Stopped,
-            Detail::App {
-                hardware_tier_id: "t".into(),
-                starts: vec![],
-            },
-        ));
-        d.request(Kind::App, &id, Target::Running, 0).unwrap();
-        let app = d.get(Kind::App, &id).unwrap();
-        assert_eq!(app.status(10).label, "Pending");
-        assert_eq!(app.status(100).label, "Running");
     }
 }

@@ -8,10 +8,8 @@ use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
 use crate::cli::output::outln;
-use crate::journal::{
-    JournalError, JournalRead, JournalReader, RunRecord, VerificationRecord, VerificationState,
-};
-use crate::runner::{NextAction, RunStanding, ScanRecord, Window, next_action};
+use crate::journal::{JournalError, JournalRead, JournalReader, RunRecord, VerificationRecord};
+use crate::runner::{NextAction, RunStanding, ScanRecord, VerificationState, Window, next_action};
 use crate::snapshot::{self, Snapshot};
 
 pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
@@ -132,7 +130,7 @@ impl StatusView {
             "steps": ops,
             "last_run": self.runs.last(),
             "last_verification": last_verification,
-            "last_verification_state": last_verification.map(|v| v.state()),
+            "last_verification_state": last_verification.map(VerificationState::of),
             "runs": self.runs.len(),
             "snapshot_scan": self.scan,
             "journal_head": self.head,
@@ -175,7 +173,7 @@ impl StatusView {
                 "last verification: after {} at {}: {}",
                 v.op,
                 v.time,
-                match v.state() {
+                match VerificationState::of(v) {
                     VerificationState::Passed => "passed",
                     VerificationState::Failed => "FAILED",
                     VerificationState::Skipped =>
