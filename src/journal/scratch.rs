@@ -124,33 +124,25 @@ impl Drop for ScratchDir {
 pub(crate) fn copy_journal(path: &Path) -> Result<(ScratchDir, PathBuf), JournalError> {
     let scratch =
         ScratchDir::new(path).map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
-    match copy_into(path, scratch) {
-        Ok(done) => Ok(done),
-        Err((scratch, _)) if !scratch.is_in_temp() => {
+    match copy_into(path, &scratch) {
+        Ok(copy) => Ok((scratch, copy)),
+        Err(_) if !scratch.is_in_temp() => {
             drop(scratch);
             let temp = ScratchDir::in_temp(path)
                 .map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
-            copy_into(path, temp).map_err(|(_, e)| e)
+            let copy = copy_into(path, &temp)?;
+            Ok((temp, copy))
         }
-        Err((_, e)) => Err(e),
+        Err(e) => Err(e),
     }
 }
 
-fn copy_into(
-    path: &Path,
-    scratch: ScratchDir,
-) -> Result<(ScratchDir, PathBuf), (ScratchDir, JournalError)> {
+fn copy_into(path: &Path, scratch: &ScratchDir) -> Result<PathBuf, JournalError> {
     let copy = scratch.dir.join("journal.redb");
-    let copied = fs::File::open(path)
-        .map_err(|e| JournalError::io(path, "read", e))
-        .and_then(|mut source| {
-            let mut target = create_private(&copy)
-                .map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
-            io::copy(&mut source, &mut target)
-                .map_err(|e| JournalError::io(path, "make a scratch copy of", e))
-        });
-    match copied {
-        Ok(_) => Ok((scratch, copy)),
-        Err(e) => Err((scratch, e)),
-    }
+    let mut source = fs::File::open(path).map_err(|e| JournalError::io(path, "read", e))?;
+    let mut target =
+        create_private(&copy).map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+    io::copy(&mut source, &mut target)
+        .map_err(|e| JournalError::io(path, "make a scratch copy of", e))?;
+    Ok(copy)
 }
