@@ -938,3 +938,56 @@ fn scratch_copies_go_beside_the_journal_and_stale_ones_are_removed() {
         "nothing in $TMPDIR"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// An error page that quotes the request, headers and key included.
+
+/// Gateways and debug error pages echo the request in a 5xx body; dmm quotes error bodies in
+/// its log, its journal, its status and its report, so the key must be cut out of the body
+/// before any of them sees it.
+#[test]
+fn an_error_page_that_echoes_the_request_never_carries_the_key_anywhere() {
+    use dmm::sim::{FaultsPatch, RefuseRule};
+    let env = medium();
+    env.take_snapshot();
+    env.sim
+        .set_faults(FaultsPatch {
+            echo_request: Some(true),
+            refuse: Some(vec![
+                // Retried, each retry logged with its body.
+                RefuseRule {
+                    route: "POST /v4/modelProducts/{id}/stop".into(),
+                    execution_id: None,
+                    status: 503,
+                    times: Some(4),
+                    after_applying: false,
+                    retry_after: None,
+                },
+            ]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run_op("shutdown", &["-m", "1000", "--log-format", "json", "-v"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        stderr_of(&out).contains("x-domino-api-key: [credent"),
+        "the echo reached the log, without the key: {}",
+        text(&out)
+    );
+
+    let journal = std::fs::read(env.journal()).unwrap();
+    assert!(
+        !journal.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+        "the key is in the journal file"
+    );
+    let snap = env.snapshot().to_str().unwrap().to_owned();
+    for args in [
+        vec!["status", snap.as_str(), "--json"],
+        vec!["journal", snap.as_str()],
+        vec!["journal", snap.as_str(), "--json"],
+    ] {
+        env.run(&args); // check_no_key inside
+    }
+    let report = env.markdown_report();
+    assert!(!report.contains(KEY), "the key is in the report");
+}

@@ -152,6 +152,11 @@ struct Args {
         help_heading = "Faults"
     )]
     stamp_skew_ms: i64,
+
+    /// Injected errors quote the request in their body, headers (and credential) included, as
+    /// some gateways and debug error pages do.
+    #[arg(long, help_heading = "Faults")]
+    echo_request: bool,
 }
 
 impl Args {
@@ -180,6 +185,7 @@ impl Args {
                 capacity_queue_ms: self.capacity_queue_ms,
                 list_row_us: self.list_row_us,
                 stamp_skew_ms: self.stamp_skew_ms,
+                echo_request: self.echo_request,
                 slow_from_pct: self.slow_from_pct,
                 refuse: Vec::new(),
             });

@@ -70,6 +70,9 @@ struct Inner {
     token: Option<TokenSource>,
     /// What the requests carry, for the message of a refusal.
     credential: &'static str,
+    /// The API key, to cut out of server text that echoes it (`None` with a token, whose
+    /// current value is asked of `token`).
+    api_key: Option<String>,
     /// Transient failures in a row across all attempts: an outage ends reads' extra patience.
     failure_streak: read_patience::FailureStreak,
     /// How far the server's clock is ahead of ours at least, from its answers' `Date`.
@@ -89,6 +92,10 @@ impl DominoClient {
     pub fn new(config: &ClientConfig) -> Result<DominoClient, ConfigError> {
         let base_url = config.validate()?;
         let mut headers = HeaderMap::new();
+        let api_key = match &config.credential {
+            Credential::ApiKey(api_key) => Some(api_key.expose().to_owned()),
+            Credential::TokenFile(_) => None,
+        };
         let token = match &config.credential {
             Credential::ApiKey(api_key) => {
                 let mut key =
@@ -137,6 +144,7 @@ impl DominoClient {
                 retries: AtomicU64::new(0),
                 token,
                 credential: config.credential.name(),
+                api_key,
                 failure_streak: Default::default(),
             }),
         })
@@ -178,7 +186,7 @@ impl DominoClient {
     /// GET and decode the JSON answer.
     pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let body = self.send(Method::GET, path, None).await?;
-        decode(&Method::GET, path, &body)
+        decode(&Method::GET, path, &body).map_err(|e| self.scrubbed(e))
     }
 
     /// GET the answer as untyped JSON (kept whole, e.g. to PUT it back).
@@ -203,7 +211,7 @@ impl DominoClient {
             .attempt(&Method::POST, path, &url, Some(&body), &deadline, false)
             .await
             .map_err(|failure| failure.into_write_error())?;
-        decode(&Method::POST, path, &bytes)
+        decode(&Method::POST, path, &bytes).map_err(|e| self.scrubbed(e))
     }
 
     /// PUT a JSON body.
@@ -448,9 +456,34 @@ impl DominoClient {
             unanswered: false,
             retry_after,
             budget_spent: false,
-            error: status_error(method, path, status, &bytes, self.inner.credential),
+            // Cut before the body is shortened, so no part of the credential survives the cut.
+            error: status_error(
+                method,
+                path,
+                status,
+                self.scrub_text(&String::from_utf8_lossy(&bytes)).as_bytes(),
+                self.inner.credential,
+            ),
             pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
         })
+    }
+
+    /// `error` with the credential cut out of whatever text of the server it quotes.
+    fn scrubbed(&self, error: ApiError) -> ApiError {
+        error.map_server_text(|text| self.scrub_text(text))
+    }
+
+    /// `text` from the server with the credential the requests carry cut out.
+    fn scrub_text(&self, text: &str) -> String {
+        match (&self.inner.api_key, &self.inner.token) {
+            (Some(key), _) => super::redact::redact(text, key),
+            (None, Some(token)) => {
+                let header = token.current();
+                let value = header.value().to_str().unwrap_or_default();
+                super::redact::redact(text, value.strip_prefix("Bearer ").unwrap_or(value))
+            }
+            (None, None) => text.to_owned(),
+        }
     }
 
     /// The first attempt that times out is worth a warning at once: until the request's budget

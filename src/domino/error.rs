@@ -101,6 +101,34 @@ fn body_suffix(body: &str) -> String {
 }
 
 impl ApiError {
+    /// The same error with `f` applied to the text it quotes from the server (an error body,
+    /// a decoder's excerpt of an answer); the rest is dmm's own words.
+    pub(crate) fn map_server_text(self, f: impl Fn(&str) -> String) -> ApiError {
+        match self {
+            ApiError::Status {
+                method,
+                path,
+                status,
+                body,
+            } => ApiError::Status {
+                method,
+                path,
+                status,
+                body: f(&body),
+            },
+            ApiError::Decode {
+                method,
+                path,
+                message,
+            } => ApiError::Decode {
+                method,
+                path,
+                message: f(&message),
+            },
+            other => other,
+        }
+    }
+
     /// The HTTP status, when an answer came.
     pub fn status(&self) -> Option<u16> {
         match self {

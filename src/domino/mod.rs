@@ -15,6 +15,7 @@ mod progress;
 mod projects;
 mod proxy;
 mod read_patience;
+mod redact;
 mod report;
 mod scan;
 pub mod shape;

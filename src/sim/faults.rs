@@ -49,6 +49,10 @@ pub struct Faults {
     /// behind) of the clock of the `Date` headers: the gateway that answers and the backend that
     /// stamps run on different machines.
     pub stamp_skew_ms: i64,
+    /// Injected errors quote the request in their body, headers included, as gateways, WAFs
+    /// and debug error pages do: a client that prints error bodies must not print the
+    /// credential with them.
+    pub echo_request: bool,
     /// From this share (percent) of the capacity (`capacity_rps`, else `max_rps`) on, measured
     /// over the last second of arrivals, answers slow down: up to [`KNEE_SLOWDOWN`] more at the
     /// capacity, in proportion beyond the knee. 0: no knee.
@@ -123,6 +127,7 @@ impl Default for Faults {
             capacity_queue_ms: 50,
             list_row_us: 0,
             stamp_skew_ms: 0,
+            echo_request: false,
             slow_from_pct: 0,
             refuse: Vec::new(),
         }
@@ -184,6 +189,7 @@ pub struct FaultsPatch {
     pub capacity_queue_ms: Option<u64>,
     pub list_row_us: Option<u64>,
     pub stamp_skew_ms: Option<i64>,
+    pub echo_request: Option<bool>,
     pub slow_from_pct: Option<u32>,
     pub refuse: Option<Vec<RefuseRule>>,
 }
@@ -206,6 +212,7 @@ impl FaultsPatch {
             capacity_queue_ms: Some(faults.capacity_queue_ms),
             list_row_us: Some(faults.list_row_us),
             stamp_skew_ms: Some(faults.stamp_skew_ms),
+            echo_request: Some(faults.echo_request),
             slow_from_pct: Some(faults.slow_from_pct),
             refuse: Some(faults.refuse.clone()),
         }
@@ -232,6 +239,7 @@ impl FaultsPatch {
             capacity_queue_ms,
             list_row_us,
             stamp_skew_ms,
+            echo_request,
             slow_from_pct
         );
         if let Some(rules) = &self.refuse {

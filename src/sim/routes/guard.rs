@@ -121,6 +121,11 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         .strip_prefix(prefix.as_str())
         .unwrap_or(route)
         .to_owned();
+    let echo = sim
+        .injector()
+        .faults
+        .echo_request
+        .then(|| echoed_request(&method, &req));
     let mut target = mutation_target(&method, req.uri().path());
     let req = if names_target_in_body(&method, req.uri().path()) {
         let (parts, body) = req.into_parts();
@@ -163,7 +168,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
         Verdict::Drop => (dropped_connection(), Outcome::Dropped),
         Verdict::Error(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = error(status, "domino-sim: injected server error");
+            let mut response = error(
+                status,
+                with_echo("domino-sim: injected server error", &echo),
+            );
             if let Some(value) = refusal_retry_after
                 .as_deref()
                 .and_then(|v| HeaderValue::from_str(v).ok())
@@ -173,7 +181,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
             (response, Outcome::Answered)
         }
         Verdict::RateLimited { retry_after_s } => {
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "domino-sim: slow down");
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                with_echo("domino-sim: slow down", &echo),
+            );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
@@ -196,7 +207,10 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
                 (
                     error(
                         status,
-                        "domino-sim: the gateway gave up (the request was done)",
+                        with_echo(
+                            "domino-sim: the gateway gave up (the request was done)",
+                            &echo,
+                        ),
                     ),
                     Outcome::Answered,
                 )
@@ -259,6 +273,27 @@ async fn listing_cost(response: Response, row_us: u64) -> Response {
         tokio::time::sleep(std::time::Duration::from_micros(row_us * rows as u64)).await;
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// `GET /v4/x with headers a: b; c: d`: the request as an echoing error page quotes it.
+fn echoed_request(method: &Method, req: &Request) -> String {
+    let headers: Vec<String> = req
+        .headers()
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    format!(
+        "{method} {} with headers {}",
+        req.uri().path(),
+        headers.join("; ")
+    )
+}
+
+fn with_echo(message: &str, echo: &Option<String>) -> String {
+    match echo {
+        Some(echo) => format!("{message}; the request was {echo}"),
+        None => message.to_owned(),
+    }
 }
 
 #[cfg(test)]
