@@ -35,14 +35,16 @@
 //!   a Job twice, and a person can tell from the project's jobs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::OwnedMutexGuard;
 
 use super::record::StepDetail;
 use crate::domino::RestartCandidate;
-use crate::journal::{Journal, JournalError, JournalRead, Operation, StepKey, StepPhase};
-use crate::snapshot::Entry;
+use crate::journal::{
+    Journal, JournalError, JournalRead, Operation, StepKey, StepPhase, StepRecord,
+};
+use crate::snapshot::{Entry, Kind};
 
 /// What a look for a restart's effect concluded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -368,6 +370,9 @@ pub(crate) struct RestartBook {
     journal: Arc<Journal>,
     cycle: u32,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The shutdown's steps of the kind restarted, read once: a restore writes none, and each
+    /// look would otherwise decode them all again.
+    originals: OnceLock<(Kind, Arc<Vec<StepRecord>>)>,
 }
 
 impl RestartBook {
@@ -376,6 +381,7 @@ impl RestartBook {
             journal,
             cycle,
             locks: Mutex::new(HashMap::new()),
+            originals: OnceLock::new(),
         }
     }
 
@@ -412,7 +418,14 @@ impl RestartBook {
         let steps = self.journal.steps_of_kind(Operation::Restore, key.kind)?;
         // Effects claimed by any restart step, and every job that is itself the original of a
         // step (stopped by a shutdown, or to be restarted): an original is never an effect.
-        let originals = self.journal.steps_of_kind(Operation::Shutdown, key.kind)?;
+        let originals = match self.originals.get() {
+            Some((kind, originals)) if *kind == key.kind => originals.clone(),
+            _ => {
+                let read = Arc::new(self.journal.steps_of_kind(Operation::Shutdown, key.kind)?);
+                let _ = self.originals.set((key.kind, read.clone()));
+                read
+            }
+        };
         let claimed = steps
             .iter()
             .filter_map(|s| s.effect.clone())
