@@ -12,6 +12,7 @@ use super::meta::{check_binding, read_meta};
 use super::open::{self, VerifiedCopy};
 use super::schema::{self, EVENTS, META, RUNS, STEPS, VERIFICATIONS};
 use super::types::{Event, JournalMeta, Operation, RunRecord, StepRecord, VerificationRecord};
+use crate::snapshot::Kind;
 
 /// Read access to a journal. Each call reads one consistent commit.
 pub trait JournalRead {
@@ -33,7 +34,15 @@ pub trait JournalRead {
 
     /// The steps of one operation, or of all, sorted by `StepKey`.
     fn steps(&self, op: Option<Operation>) -> Result<Vec<StepRecord>, JournalError> {
-        read_guarded(self, |txn, path| read_steps(txn, path, op))
+        let prefix = op.map(schema::op_prefix).unwrap_or_default();
+        read_guarded(self, |txn, path| read_steps(txn, path, &prefix))
+    }
+
+    /// The steps of one kind in one operation, sorted by `StepKey`: a range of the table, so
+    /// that a caller that needs one kind does not decode every step of the run.
+    fn steps_of_kind(&self, op: Operation, kind: Kind) -> Result<Vec<StepRecord>, JournalError> {
+        let prefix = schema::kind_prefix(op, kind);
+        read_guarded(self, |txn, path| read_steps(txn, path, &prefix))
     }
 
     /// The audit log, in sequence order.
@@ -210,19 +219,18 @@ fn read_all<T: DeserializeOwned>(
 fn read_steps(
     txn: &ReadTransaction,
     path: &Path,
-    op: Option<Operation>,
+    prefix: &str,
 ) -> Result<Vec<StepRecord>, JournalError> {
     let table = txn
         .open_table(STEPS)
         .map_err(|e| JournalError::from_redb(path, e))?;
-    let prefix = op.map(schema::op_prefix).unwrap_or_default();
     let mut out: Vec<StepRecord> = Vec::new();
     let entries = table
-        .range(prefix.as_str()..)
+        .range(prefix..)
         .map_err(|e| JournalError::from_redb(path, e))?;
     for entry in entries {
         let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
-        if !key.value().starts_with(&prefix) {
+        if !key.value().starts_with(prefix) {
             break;
         }
         out.push(schema::decode(path, "steps", key.value(), value.value())?);

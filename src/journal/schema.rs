@@ -13,6 +13,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::JournalError;
 use super::types::{Operation, StepKey};
+use crate::snapshot::Kind;
 
 /// Bumped when a change would be misread by an older dmm; an older dmm refuses a newer journal.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -48,6 +49,11 @@ pub(crate) fn step_key(key: &StepKey) -> String {
 /// Every step of one operation shares this key prefix ("shutdown/").
 pub(crate) fn op_prefix(op: Operation) -> String {
     format!("{}/", op.as_str())
+}
+
+/// Every step of one kind in one operation shares this key prefix ("restore/job/").
+pub(crate) fn kind_prefix(op: Operation, kind: Kind) -> String {
+    format!("{}{}/", op_prefix(op), kind.slug())
 }
 
 pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {

@@ -155,6 +155,53 @@ fn create_then_reopen_keeps_everything() {
     );
 }
 
+/// One kind's steps of one operation, and no other's: not another operation's of that kind,
+/// nor those of a kind whose slug starts the same.
+#[test]
+fn steps_of_kind_reads_one_kind_of_one_operation() {
+    let (_dir, path) = scratch_journal();
+    let j = open(&path);
+    for (op, steps) in [
+        (Operation::Shutdown, vec![(Kind::Job, "j3")]),
+        (
+            Operation::Restore,
+            vec![
+                (Kind::Job, "j2"),
+                (Kind::Job, "j1"),
+                (Kind::ScheduledJob, "s1"),
+                (Kind::App, "a1"),
+            ],
+        ),
+    ] {
+        let run = j.begin_run(op, start(json!({}))).unwrap().id;
+        let steps = steps
+            .into_iter()
+            .map(|(kind, id)| new_step(op, kind, id))
+            .collect();
+        j.plan(run, steps).unwrap();
+        j.end_run(run, RunOutcome::Completed, None).unwrap();
+    }
+    let ids = |steps: Vec<StepRecord>| {
+        steps
+            .into_iter()
+            .map(|s| s.key.execution)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(j.steps_of_kind(Operation::Restore, Kind::Job).unwrap()),
+        ["j1", "j2"]
+    );
+    assert_eq!(
+        ids(j.steps_of_kind(Operation::Shutdown, Kind::Job).unwrap()),
+        ["j3"]
+    );
+    assert!(
+        j.steps_of_kind(Operation::Shutdown, Kind::App)
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn new_journal_is_private() {

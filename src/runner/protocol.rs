@@ -526,15 +526,20 @@ pub(crate) fn before_restarting(reading: &Reading, end_word: Option<&str>) -> Op
 }
 
 /// What a look for a restart's effect that got no answer decides: look again, or, past the
-/// grace period, fail without sending (sending could run the job twice).
+/// grace period, fail without sending (sending could run the job twice). With no attempt
+/// made yet (`attempt` 0) the look was the one before the first send, for someone else's
+/// restart: no attempt of dmm's is in doubt then, and the reason must not say one is.
 pub(crate) fn effect_unknown(attempt: u32, error: &str, past_grace: bool) -> Option<Record> {
     past_grace.then(|| {
-        Record::failed(
-            format!(
+        let why = match attempt {
+            0 => format!(
+                "could not look for someone else's restart of this job before sending one ({error}); not sent, so that the job never runs twice"
+            ),
+            _ => format!(
                 "could not tell whether restart attempt {attempt} ran ({error}); not sent again, so that the job never runs twice"
             ),
-            None,
-        )
+        };
+        Record::failed(why, None)
     })
 }
 
@@ -1105,6 +1110,12 @@ mod tests {
         assert!(matches!(
             effect_unknown(2, "timeout", true),
             Some(Record { to: StepPhase::Failed(why), .. }) if why.contains("not sent again")
+        ));
+        // Before the first send no attempt of dmm's is in doubt: the look was for another's.
+        assert!(matches!(
+            effect_unknown(0, "timeout", true),
+            Some(Record { to: StepPhase::Failed(why), .. })
+                if why.contains("someone else's restart") && !why.contains("attempt 0")
         ));
         assert!(matches!(
             restart_target_gone("404").to,

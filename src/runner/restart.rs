@@ -35,14 +35,16 @@
 //!   a Job twice, and a person can tell from the project's jobs.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::OwnedMutexGuard;
 
 use super::record::StepDetail;
 use crate::domino::RestartCandidate;
-use crate::journal::{Journal, JournalError, JournalRead, Operation, StepKey, StepPhase};
-use crate::snapshot::Entry;
+use crate::journal::{
+    Journal, JournalError, JournalRead, Operation, StepKey, StepPhase, StepRecord,
+};
+use crate::snapshot::{Entry, Kind};
 
 /// What a look for a restart's effect concluded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -368,6 +370,9 @@ pub(crate) struct RestartBook {
     journal: Arc<Journal>,
     cycle: u32,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The shutdown's steps of the kind restarted, read once: a restore writes none, and each
+    /// look would otherwise decode them all again.
+    originals: OnceLock<(Kind, Arc<Vec<StepRecord>>)>,
 }
 
 impl RestartBook {
@@ -376,6 +381,7 @@ impl RestartBook {
             journal,
             cycle,
             locks: Mutex::new(HashMap::new()),
+            originals: OnceLock::new(),
         }
     }
 
@@ -392,28 +398,47 @@ impl RestartBook {
         lock.lock_owned().await
     }
 
-    /// What the journal says around `key`'s step (see [`Claims`]).
-    pub(crate) fn claims(&self, key: &StepKey, entry: &Entry) -> Result<Claims, JournalError> {
-        let steps = self.journal.steps(Some(Operation::Restore))?;
-        let mine = traces(entry);
+    /// What the journal says around `key`'s step (see [`Claims`]), read off the async
+    /// runtime: the journal's Jobs are decoded for each look, and a runtime busy with that
+    /// would let other requests' timeouts fire while their answers wait unread.
+    pub(crate) async fn claims(
+        self: &Arc<Self>,
+        key: &StepKey,
+        entry: &Entry,
+    ) -> Result<Claims, JournalError> {
+        let (book, key, mine) = (self.clone(), key.clone(), traces(entry));
+        tokio::task::spawn_blocking(move || book.claims_now(&key, &mine))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+    }
+
+    /// [`RestartBook::claims`], on this thread; `mine`: the step's traces. Only steps of the
+    /// step's kind are read: a restore's other steps (thousands) say nothing of a Job's.
+    fn claims_now(&self, key: &StepKey, mine: &str) -> Result<Claims, JournalError> {
+        let steps = self.journal.steps_of_kind(Operation::Restore, key.kind)?;
         // Effects claimed by any restart step, and every job that is itself the original of a
         // step (stopped by a shutdown, or to be restarted): an original is never an effect.
-        let originals = self.journal.steps(Some(Operation::Shutdown))?;
+        let originals = match self.originals.get() {
+            Some((kind, originals)) if *kind == key.kind => originals.clone(),
+            _ => {
+                let read = Arc::new(self.journal.steps_of_kind(Operation::Shutdown, key.kind)?);
+                let _ = self.originals.set((key.kind, read.clone()));
+                read
+            }
+        };
         let claimed = steps
             .iter()
-            .filter(|s| s.key.kind == key.kind)
             .filter_map(|s| s.effect.clone())
             .chain(
                 steps
                     .iter()
                     .chain(originals.iter())
-                    .filter(|s| s.key.kind == key.kind)
                     .map(|s| s.key.execution.clone()),
             )
             .collect();
         let rivals = steps
             .iter()
-            .filter(|s| s.key != *key && s.key.kind == key.kind && s.cycle >= self.cycle)
+            .filter(|s| s.key != *key && s.cycle >= self.cycle)
             .filter(|s| s.effect.is_none() && s.attempts >= 1)
             .filter(|s| matches!(s.phase, StepPhase::Requested | StepPhase::Failed(_)))
             .filter(|s| s.detail.as_ref().is_some_and(|d| traces_of(d) == mine))
@@ -421,18 +446,18 @@ impl RestartBook {
             .collect();
         let stopped_at_ms = originals
             .iter()
-            .filter(|s| s.key.kind == key.kind && s.key.execution == key.execution)
+            .filter(|s| s.key.execution == key.execution)
             .filter(|s| s.cycle >= self.cycle)
             .find_map(|s| s.requested_at.as_deref().and_then(rfc3339_ms));
         let same_traces = || {
             steps
                 .iter()
-                .filter(|s| s.key.kind == key.kind && s.cycle >= self.cycle)
+                .filter(|s| s.cycle >= self.cycle)
                 .filter(|s| s.detail.as_ref().is_some_and(|d| traces_of(d) == mine))
         };
         let group = originals
             .iter()
-            .filter(|s| s.key.kind == key.kind && s.cycle >= self.cycle)
+            .filter(|s| s.cycle >= self.cycle)
             .filter_map(|s| Some((s, StepDetail::read(s.detail.as_ref())?)))
             .filter(|(_, d)| traces_of(&d.identity_value()) == mine)
             .map(|(s, d)| GroupMember {

@@ -61,7 +61,11 @@ impl Step<'_> {
     /// run twice; when whether they did cannot be told, the step says so and sends nothing
     /// either. Returns whether the step was settled so.
     pub(super) async fn restarted_by_someone_else(&mut self) -> Result<bool, StepAbort> {
-        let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
+        let claims = self
+            .ctx
+            .restarts
+            .claims(&self.record.key, self.entry)
+            .await?;
         let Some(since) = claims.stopped_at_ms else {
             return Ok(false);
         };
@@ -149,7 +153,11 @@ impl Step<'_> {
             .unwrap_or(i64::MIN);
         let original = self.record.key.execution.clone();
         loop {
-            let claims = self.ctx.restarts.claims(&self.record.key, self.entry)?;
+            let claims = self
+                .ctx
+                .restarts
+                .claims(&self.record.key, self.entry)
+                .await?;
             let since = claims.rivals.iter().copied().fold(attempt_ms, i64::min);
             let candidates = match self
                 .restart_candidates(since.saturating_sub(STAMP_MARGIN_MS))
