@@ -543,14 +543,33 @@ impl Controller {
         // refused: what it took is about its capacity, and that is where the curve returns
         // (not the rate that overshot it, which the curve would otherwise regain within a
         // second, refusals and all).
+        // But it took at least what it served over the last second: the share refused is of
+        // the answers since the last cut, and a limiter that counts a calendar second's
+        // requests (refused ones too) serves the start of each second and refuses all of its
+        // end, whatever the new rate, so that share can be all of them, and the rounds after
+        // the cut as many refusals in a row, while the deployment served its capacity. Taken
+        // at face value, cut after cut within the second, they took the rate to the minimum
+        // and held it there for seconds.
+        let served = self.delivery_rate(now);
         let (from, w_max) = if refused {
-            let took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            let share_took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            let took = share_took.max(served);
             (took.min(from), w_max.min(took))
         } else {
             (from, w_max)
         };
         let mut to = (BETA * from).max(self.bounds.min);
-        if !refused {
+        if refused {
+            // Never below BETA times what it served over the last second (that is already
+            // under what it takes).
+            let floor = (BETA * served).min(self.bounds.max);
+            if to < floor {
+                if floor >= self.rate * (1.0 - MIN_CHANGE) {
+                    return None;
+                }
+                to = floor;
+            }
+        } else {
             // Weather, latency, 5xx: never below what the deployment has just shown it serves.
             let floor = self.floor(now);
             if to < floor {
@@ -1315,6 +1334,46 @@ mod tests {
             d.c.evidence.weather().refused,
             0.0,
             "the 429s were ours, not weather"
+        );
+    }
+
+    /// The simulator's `--max-rps`: at most `capacity` requests in each calendar second,
+    /// refused ones counting, 429 beyond. A rate above it is served in full at the start of each
+    /// second and refused in full at its end, so the share of 429s in the few answers since a
+    /// cut can be all of them while the deployment served its capacity over the last second.
+    #[test]
+    fn a_429_cut_never_goes_below_what_the_deployment_served_over_the_last_second() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        let capacity = 100u64;
+        let (mut second, mut count) = (0u64, 0u64);
+        let mut lowest_after_first_cut = f64::MAX;
+        let mut cut = false;
+        for t in 0..600u64 {
+            let changes = d.answered_tick(&mut |_| {
+                if t / 10 != second {
+                    (second, count) = (t / 10, 0);
+                }
+                count += 1;
+                if count > capacity {
+                    Signal::Pushback(Pushback::Status(429))
+                } else {
+                    Signal::Clean(FAST, READ)
+                }
+            });
+            cut |= changes.iter().any(|c| c.to < c.from);
+            if cut {
+                lowest_after_first_cut = lowest_after_first_cut.min(d.c.rate());
+            }
+        }
+        assert!(cut);
+        // Each 429 cut is at most to 0.7 times what was served over the last second, about the
+        // capacity: never to a rate the deployment has just shown it serves many times over.
+        assert!(
+            lowest_after_first_cut >= 0.5 * BETA * capacity as f64,
+            "{lowest_after_first_cut}"
         );
     }
 
