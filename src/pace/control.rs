@@ -316,6 +316,8 @@ pub struct Controller {
     /// over time in which nothing was asked.
     first_sent: Option<Instant>,
     slow_ticks: u32,
+    /// The one cut that keeps slow start has been made.
+    blind_cut_spent: bool,
     // For the report.
     min_seen: f64,
     max_seen: f64,
@@ -353,6 +355,7 @@ impl Controller {
             delivered: VecDeque::new(),
             first_sent: None,
             slow_ticks: 0,
+            blind_cut_spent: false,
             min_seen: rate,
             max_seen: rate,
             pushbacks: 0,
@@ -581,13 +584,24 @@ impl Controller {
                 to = floor;
             }
         }
-        // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
-        let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
-        self.phase = Phase::Cubic {
-            w_max,
-            since: now,
-            k,
-        };
+        // A pushback before the deployment has served a handful of answers says nothing of
+        // its capacity (a limiter's window still full of another client's requests, one
+        // unlucky fault): the first such cut keeps slow start, rather than leaving the rate to
+        // creep up the cubic curve from a few requests a second through a run's first stage.
+        let blind = matches!(self.phase, Phase::SlowStart)
+            && self.delivered.len() < MIN_DELIVERED
+            && !self.blind_cut_spent;
+        if blind {
+            self.blind_cut_spent = true;
+        } else {
+            // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
+            let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
+            self.phase = Phase::Cubic {
+                w_max,
+                since: now,
+                k,
+            };
+        }
         self.last_cut = Some(now);
         self.slow_ticks = 0;
         self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
@@ -1375,6 +1389,29 @@ mod tests {
             lowest_after_first_cut >= 0.5 * BETA * capacity as f64,
             "{lowest_after_first_cut}"
         );
+    }
+
+    #[test]
+    fn a_pushback_before_anything_was_served_keeps_slow_start() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        // The very first answer is a 429: another client's requests filled the window.
+        let sent = d.now;
+        d.c.on_sent(sent, true, false);
+        let cut = d.pushback(sent, Pushback::Status(429)).expect("a cut");
+        assert_eq!(cut.to, BETA * 25.0);
+        for _ in 0..40 {
+            d.busy_tick(FAST);
+        }
+        // Doubling again once its round was judged, not creeping up the cubic curve towards 25.
+        assert!(d.c.rate() > 200.0, "{}", d.c.rate());
+        // Only once: a second pushback before anything was served ends slow start as usual.
+        let sent = d.now;
+        d.c.on_sent(sent, true, false);
+        d.pushback(sent, Pushback::Status(429));
+        assert!(matches!(d.c.phase, Phase::Cubic { .. }));
     }
 
     #[test]
