@@ -96,7 +96,8 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
     let limit_us = limit.as_micros() as u64;
     // Items ready to send (and how many retries each has had), retries waiting for their time.
     let mut ready: VecDeque<(u32, u32)> = (0..work).map(|i| (i, 0)).collect();
-    let mut waiting: BinaryHeap<Reverse<(u64, u32, u32)>> = BinaryHeap::new();
+    // (when, item, retries, refused with a 429: the rate's to pace, not the budget's).
+    let mut waiting: BinaryHeap<Reverse<(u64, u32, u32, bool)>> = BinaryHeap::new();
     // Answers on their way: (when, sequence) → the request.
     let mut answers: BinaryHeap<Reverse<(u64, u64)>> = BinaryHeap::new();
     let mut pending: std::collections::HashMap<u64, (InFlight, server::Answer)> =
@@ -136,7 +137,7 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             None
         };
         let next_answer = answers.peek().map(|Reverse((t, _))| *t);
-        let next_wait = waiting.peek().map(|Reverse((t, _, _))| *t);
+        let next_wait = waiting.peek().map(|Reverse((t, _, _, _))| *t);
         let Some(next) = [next_answer, next_wait, next_send]
             .into_iter()
             .flatten()
@@ -178,20 +179,21 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             } else {
                 let wait =
                     backoff_us(req.retries + 1, &mut rng).max(answer.retry_after_us.unwrap_or(0));
-                waiting.push(Reverse((now + wait, req.item, req.retries + 1)));
+                let refused = matches!(signal, Signal::Pushback(Pushback::Status(429)));
+                waiting.push(Reverse((now + wait, req.item, req.retries + 1, refused)));
             }
         } else if next_wait == Some(now) {
-            let Reverse((_, item, retries)) = waiting.pop().expect("peeked");
-            // The retry budget, as the client's limiter asks it before a retry.
+            let Reverse((_, item, retries, refused)) = waiting.pop().expect("peeked");
+            // The retry budget, as the client asks it before a retry (not after a 429).
             let verdict = match (budget.as_mut(), control.as_ref()) {
-                (Some(b), Some(c)) => b.try_retry(at(now), c.faults_share() * c.rate()),
+                (Some(b), Some(c)) if !refused => b.try_retry(at(now), c.faults_share() * c.rate()),
                 _ => Ok(()),
             };
             match verdict {
                 Ok(()) => ready.push_back((item, retries)),
                 Err(wait) => {
                     let wait = wait.min(super::TICK).as_micros() as u64;
-                    waiting.push(Reverse((now + wait.max(1), item, retries)));
+                    waiting.push(Reverse((now + wait.max(1), item, retries, refused)));
                 }
             }
         } else {
