@@ -694,11 +694,11 @@ impl Controller {
         }
         // Clean enough to grow: answers served, no cut's round still being judged, and no
         // share of pushback above the weather.
-        let clean = self.tick_clean > 0
+        let settled = self.tick_clean > 0
             && !self.evidence.judging()
             && !self.evidence.excess(now).any()
-            && !self.evidence.refusals_creeping()
-            && self.evidence.weather_known();
+            && !self.evidence.refusals_creeping();
+        let clean = settled && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
             self.last_bound = Some(now);
@@ -724,15 +724,20 @@ impl Controller {
             }
             return None;
         }
-        if !clean {
-            return None;
-        }
-        if slot_bound {
+        // The in-flight limit grows while the weather's share of 429s is still being learnt:
+        // the wait for its answers is about 429s rising with the rate, and more requests in
+        // flight at the same rate are not more requests a second; they let a slow server's
+        // answers overlap. (At 3 s an answer, the wait held 6 requests in flight, 2 answers a
+        // second, for 34 s.)
+        if settled && slot_bound {
             let grown = match self.phase {
                 Phase::SlowStart => self.in_flight * 2,
                 Phase::Cubic { .. } => self.in_flight + 1,
             };
             self.set_in_flight(grown);
+        }
+        if !clean {
+            return None;
         }
         if !bound {
             return None;
