@@ -5,6 +5,7 @@
 //! cargo bench --bench maintenance                          # N = 100, 1000, 10000
 //! DMM_BENCH_SIZES=100,1000 cargo bench --bench maintenance # a quicker run
 //! DMM_BENCH_PACE_SIZES=1000,10000 cargo bench --bench maintenance # pace rows at 10,000 too
+//! DMM_BENCH_STDERR=/tmp/dmm.log DMM_BENCH_RUST_LOG=dmm=debug cargo bench --bench maintenance # keep dmm's log
 //! ```
 //!
 //! After the rows above (fixed, generous limits), the pace rows (`support/pace.rs`) run

@@ -294,3 +294,66 @@ fn a_server_that_slows_down_for_every_kind_of_request_gets_a_lower_rate() {
     assert!(pace.min < pace.max, "{pace:?}");
     assert_eq!(pace.pushbacks, 0);
 }
+
+/// 200 executions generated (about 135 of them running), with fast transitions.
+fn two_hundred() -> GenerateSpec {
+    GenerateSpec {
+        projects: 8,
+        apps: 80,
+        models: 30,
+        versions_per_model: 2,
+        workspaces: 40,
+        scheduled_jobs: 20,
+        rollout_in_progress: false,
+        jobs: 0,
+    }
+}
+
+/// An upgrade night's ingress: about 35% of requests fail whatever the rate (5% dropped
+/// connections, then 20% answered 500, 502 or 503, then 13% answered 429).
+fn steady_faults() -> FaultsPatch {
+    FaultsPatch {
+        drop_rate: Some(0.05),
+        error_rate: Some(0.20),
+        rate_limit_rate: Some(0.13),
+        retry_after_s: Some(0),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_shutdown_and_restore_through_a_steady_35_percent_of_faults_end_verified() {
+    // What takes the time here is the retries' backoff at the default flags (each phase ends
+    // with its unluckiest request), about 15 s a command: the pace itself holds.
+    let env = Env::new(config(two_hundred()).transition(30, 10));
+    env.take_snapshot();
+    env.sim.set_faults(steady_faults()).unwrap();
+    for op in ["shutdown", "restore"] {
+        let out = run_paced(&env, op, &[]);
+        assert_eq!(code(&out), 0, "{op}: {}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("verification: passed"),
+            "{op}: {}",
+            text(&out)
+        );
+        let pace = pace_of(&env);
+        assert!(pace.pushbacks > 0, "{op}: the faults pushed back: {pace:?}");
+        // A steady share of faults is weather: after a cut or two while it is judged, the rate
+        // is not cut again and again towards one request a second (what it did, and held for
+        // minutes, before the weather was told from load), and it settles above where it began.
+        assert!(
+            pace.min > 0.2 * defaults::INITIAL_RATE,
+            "{op}: the rate collapsed under steady faults: {pace:?}"
+        );
+        assert!(
+            pace.settled >= defaults::INITIAL_RATE,
+            "{op}: the rate did not grow through the weather: {pace:?}"
+        );
+    }
+    let log = env.sim.requests();
+    assert!(
+        log.faults.rate_limited > 0 && log.faults.dropped > 0 && log.faults.errors > 0,
+        "every kind of fault was met: {:?}",
+        log.faults
+    );
+}

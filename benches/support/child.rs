@@ -41,7 +41,10 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
         .env("NO_COLOR", "1")
         // The progress lines (each kind's end, the start of verification) are info, shown on
         // -v; only dmm's own, so that the marks cost the run nothing else.
-        .env("RUST_LOG", "warn,dmm=info")
+        .env(
+            "RUST_LOG",
+            std::env::var("DMM_BENCH_RUST_LOG").unwrap_or_else(|_| "warn,dmm=info".to_string()),
+        )
         .env_remove("DOMINO_API_KEY_FILE")
         .env_remove("DOMINO_SSL_NO_VERIFY")
         .env_remove("DOMINO_CA_CERT")
@@ -74,12 +77,24 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
             text
         });
         let err_reader = scope.spawn(move || {
+            // For diagnosis: every line of dmm's log, appended to this file.
+            let mut copy = std::env::var_os("DMM_BENCH_STDERR").map(|path| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .unwrap_or_else(|e| panic!("DMM_BENCH_STDERR: {e}"))
+            });
             let mut marks = Vec::new();
             let mut verify_started = None;
             let mut tail: Vec<String> = Vec::new();
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 let at = started.elapsed();
+                if let Some(file) = copy.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{:.3} {line}", at.as_secs_f64());
+                }
                 if line.contains("verifying:") && verify_started.is_none() {
                     verify_started = Some((at, sim.requests()));
                 }

@@ -1,6 +1,8 @@
 //! The pace rows (issue 13): `dmm shutdown` and `restore` with their default flags (adaptive
-//! rate, default concurrency), against the simulator without a capacity limit and then with a
-//! capacity of [`CAPACITY_RPS`] requests per second. Each is compared with its bound: without a
+//! rate, default concurrency), against the simulator without a capacity limit, with a capacity
+//! of [`CAPACITY_RPS`] requests per second, with a steady share of faults ([`STEADY_FAULTS`],
+//! beside `--rate-limit 50 --concurrency 8` on the same server) and with latency that grows with
+//! the requests in flight ([`QUEUE_LATENCY`]). Each is compared with its bound: without a
 //! capacity, the bound of the transitions alone (no rate limit, the default concurrency); with
 //! one, the bound that capacity imposes (the necessary requests at that rate). The share of
 //! requests answered 429 and where the rate settled (from the journal) are printed too.
@@ -124,42 +126,15 @@ pub fn bench(
         .map(|a| a.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
     let only = std::env::var("DMM_BENCH_PACE_SIMS").unwrap_or_default();
-    // The server models: (label, capacity, queue capacity, window capacity counting refused
-    // requests, latency knee %, listing cost per row in µs).
-    let models: [(String, u32, u32, u32, u64); 5] = [
-        ("unlimited".to_string(), 0, 0, 0, 0),
-        (
-            format!("unlimited, listings {LIST_ROW_US} µs/row"),
-            0,
-            0,
-            0,
-            LIST_ROW_US,
-        ),
-        (
-            format!("capacity {CAPACITY_RPS}/s queue"),
-            CAPACITY_RPS,
-            0,
-            0,
-            0,
-        ),
-        (
-            format!("capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%"),
-            0,
-            CAPACITY_RPS,
-            KNEE_PCT,
-            0,
-        ),
-        (
-            format!(
-                "capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%, listings {CAPACITY_LIST_ROW_US} µs/row"
-            ),
-            0,
-            CAPACITY_RPS,
-            KNEE_PCT,
-            CAPACITY_LIST_ROW_US,
-        ),
-    ];
-    for (label, queue, window, knee, row_us) in models {
+    // `DMM_BENCH_PACE_RUNS` runs each row that many times, for the spread of a command on the
+    // same server (1 by default).
+    let runs: usize = std::env::var("DMM_BENCH_PACE_RUNS")
+        .ok()
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    for model in models() {
+        let label = model.label;
         let chosen = |o: &str| match o.trim().strip_suffix('$') {
             Some(whole) => label == whole,
             None => label.starts_with(o.trim()),
@@ -167,65 +142,155 @@ pub fn bench(
         if !only.is_empty() && !only.split(';').any(chosen) {
             continue;
         }
-        sim.set_faults(FaultsPatch {
-            capacity_rps: Some(queue),
-            max_rps: Some(window),
-            retry_after_s: Some(1),
-            slow_from_pct: Some(knee),
-            list_row_us: Some(row_us),
-            ..FaultsPatch::default()
-        })
-        .expect("a valid server model");
-        let capacity = queue.max(window);
-        let rate = (capacity > 0).then_some(f64::from(capacity));
-        for (phase, make_bound) in [
-            (
-                "shutdown",
-                bound::shutdown as fn(&_, &Limits, &Counts) -> Bound,
-            ),
-            ("restore", bound::restore),
-        ] {
-            eprintln!("N = {n}: {phase}, default flags, {label} ...");
-            sim.reset_counters();
-            let mut args = vec![phase.to_string(), file_arg.clone(), "--yes".to_string()];
-            args.extend(extra.iter().cloned());
-            let outcome = run_dmm(dmm, &sim, &args);
-            let log = sim.requests();
-            let pace = JournalReader::open(&journal)
-                .and_then(|r| r.runs())
-                .ok()
-                .and_then(|runs| runs.last().and_then(|r| r.pace.clone()));
-            let row = PaceRow {
-                flags: if extra.is_empty() {
-                    "default".to_string()
-                } else {
-                    extra.join(" ")
-                },
-                n,
-                sim: label.clone(),
-                phase,
-                wall: outcome.wall,
-                steps: outcome
-                    .verify_started
-                    .as_ref()
-                    .map_or(outcome.wall, |(at, _)| *at),
-                bound: make_bound(&TIMING, &limits(rate), &counts),
-                requests: log.total,
-                rate_limited: log.faults.rate_limited,
-                peak_rss_kib: outcome.peak_rss_kib,
-                pace,
-            };
-            eprintln!(
-                "N = {n}: {phase} ({label}) took {:.2?}, steps {:.2}x the bound",
-                row.wall,
-                row.steps_ratio()
-            );
-            println!("{}", row.json());
-            rows.push(row);
+        sim.set_faults(model.patch.clone())
+            .expect("a valid server model");
+        let rate = (model.capacity > 0).then_some(f64::from(model.capacity));
+        // The default flags, then (for the models that have one) the fixed pace the default is
+        // compared with on the same server.
+        let mut flag_sets = vec![extra.clone()];
+        if let Some(fixed) = model.compare_with {
+            flag_sets.push(fixed.iter().map(|f| f.to_string()).collect());
+        }
+        for run in 0..runs {
+            for flags in &flag_sets {
+                for (phase, make_bound) in [
+                    (
+                        "shutdown",
+                        bound::shutdown as fn(&_, &Limits, &Counts) -> Bound,
+                    ),
+                    ("restore", bound::restore),
+                ] {
+                    let shown = if flags.is_empty() {
+                        "default".to_string()
+                    } else {
+                        flags.join(" ")
+                    };
+                    eprintln!("N = {n}: {phase}, {shown}, {label}, run {} ...", run + 1);
+                    sim.reset_counters();
+                    let mut args = vec![phase.to_string(), file_arg.clone(), "--yes".to_string()];
+                    args.extend(flags.iter().cloned());
+                    let outcome = run_dmm(dmm, &sim, &args);
+                    let log = sim.requests();
+                    let pace = JournalReader::open(&journal)
+                        .and_then(|r| r.runs())
+                        .ok()
+                        .and_then(|runs| runs.last().and_then(|r| r.pace.clone()));
+                    let row = PaceRow {
+                        flags: shown,
+                        n,
+                        sim: label.clone(),
+                        phase,
+                        wall: outcome.wall,
+                        steps: outcome
+                            .verify_started
+                            .as_ref()
+                            .map_or(outcome.wall, |(at, _)| *at),
+                        bound: make_bound(&TIMING, &limits(rate), &counts),
+                        requests: log.total,
+                        rate_limited: log.faults.rate_limited,
+                        peak_rss_kib: outcome.peak_rss_kib,
+                        pace,
+                    };
+                    eprintln!(
+                        "N = {n}: {phase} ({label}, {}) took {:.2?}, steps {:.2}x the bound",
+                        row.flags,
+                        row.wall,
+                        row.steps_ratio()
+                    );
+                    println!("{}", row.json());
+                    rows.push(row);
+                }
+            }
         }
     }
     sim.shutdown();
     rows
+}
+
+/// One server model of the pace rows.
+struct ServerModel {
+    label: String,
+    /// Every fault setting the rows use, so that one model's settings do not leak into the next.
+    patch: FaultsPatch,
+    /// The capacity the bound assumes (0: none, the transitions alone).
+    capacity: u32,
+    /// Flags of a fixed pace to run on the same server beside the default.
+    compare_with: Option<&'static [&'static str]>,
+}
+
+/// Steady faults: 5% dropped connections, then 20% answered 500, 502 or 503, then 13% answered
+/// 429 (about 35% of requests, whatever the rate).
+pub const STEADY_FAULTS: &str = "steady 35% faults";
+/// A single-process server: 8 workers of 10 ms each (800 answers a second), latency growing
+/// with the requests in flight beyond them.
+pub const QUEUE_LATENCY: &str = "8 workers of 10 ms, latency growing with the queue";
+
+fn models() -> Vec<ServerModel> {
+    let patch = |capacity_rps: u32, max_rps: u32, knee: u32, row_us: u64| FaultsPatch {
+        capacity_rps: Some(capacity_rps),
+        max_rps: Some(max_rps),
+        retry_after_s: Some(1),
+        slow_from_pct: Some(knee),
+        list_row_us: Some(row_us),
+        drop_rate: Some(0.0),
+        error_rate: Some(0.0),
+        rate_limit_rate: Some(0.0),
+        workers: Some(0),
+        service_ms: Some(0),
+        flap_every_s: Some(0),
+        ..FaultsPatch::default()
+    };
+    let model = |label: String, patch: FaultsPatch, capacity: u32| ServerModel {
+        label,
+        patch,
+        capacity,
+        compare_with: None,
+    };
+    vec![
+        model("unlimited".to_string(), patch(0, 0, 0, 0), 0),
+        model(
+            format!("unlimited, listings {LIST_ROW_US} µs/row"),
+            patch(0, 0, 0, LIST_ROW_US),
+            0,
+        ),
+        model(
+            format!("capacity {CAPACITY_RPS}/s queue"),
+            patch(CAPACITY_RPS, 0, 0, 0),
+            CAPACITY_RPS,
+        ),
+        model(
+            format!("capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%"),
+            patch(0, CAPACITY_RPS, KNEE_PCT, 0),
+            CAPACITY_RPS,
+        ),
+        model(
+            format!(
+                "capacity {CAPACITY_RPS}/s window, slow from {KNEE_PCT}%, listings {CAPACITY_LIST_ROW_US} µs/row"
+            ),
+            patch(0, CAPACITY_RPS, KNEE_PCT, CAPACITY_LIST_ROW_US),
+            CAPACITY_RPS,
+        ),
+        ServerModel {
+            label: STEADY_FAULTS.to_string(),
+            patch: FaultsPatch {
+                drop_rate: Some(0.05),
+                error_rate: Some(0.20),
+                rate_limit_rate: Some(0.13),
+                ..patch(0, 0, 0, 0)
+            },
+            capacity: 0,
+            compare_with: Some(&["--rate-limit", "50", "--concurrency", "8"]),
+        },
+        model(
+            QUEUE_LATENCY.to_string(),
+            FaultsPatch {
+                workers: Some(8),
+                service_ms: Some(10),
+                ..patch(0, 0, 0, 0)
+            },
+            0,
+        ),
+    ]
 }
 
 pub fn print_table(rows: &[PaceRow]) {
@@ -281,7 +346,11 @@ pub fn print_table(rows: &[PaceRow]) {
                 p.in_flight_settled, p.in_flight_max
             )),
             r.requests as f64 / r.bound.executions.max(1) as f64,
-            r.sim,
+            if r.flags == "default" {
+                r.sim.clone()
+            } else {
+                format!("{} ({})", r.sim, r.flags)
+            },
         );
     }
     println!(

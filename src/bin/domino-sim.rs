@@ -142,6 +142,29 @@ struct Args {
         help_heading = "Capacity"
     )]
     slow_from_pct: u32,
+    /// A single-process server: N workers serve the requests that pass, one at a time each,
+    /// for --service-ms each; beyond N in flight they queue, and the latency grows with the
+    /// requests in flight (0: no such limit).
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Capacity")]
+    workers: u32,
+    /// What one request takes of a worker's time (--workers).
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        help_heading = "Capacity"
+    )]
+    service_ms: u64,
+    /// Flaps, as pods rolling: the last --flap-for-s seconds of every N seconds, a share
+    /// (--flap-error-rate) of requests is answered 503 (0: no flaps).
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Faults")]
+    flap_every_s: u64,
+    /// How long each flap lasts.
+    #[arg(long, value_name = "S", default_value_t = Faults::default().flap_for_s, help_heading = "Faults")]
+    flap_for_s: u64,
+    /// Share (0..1) of requests answered 503 during a flap.
+    #[arg(long, default_value_t = Faults::default().flap_error_rate, help_heading = "Faults")]
+    flap_error_rate: f64,
     /// Jobs' time stamps run this many milliseconds ahead (negative: behind) of the clock of
     /// the Date headers, as when the gateway and the backend that stamps run on other machines.
     #[arg(
@@ -187,6 +210,11 @@ impl Args {
                 stamp_skew_ms: self.stamp_skew_ms,
                 echo_request: self.echo_request,
                 slow_from_pct: self.slow_from_pct,
+                workers: self.workers,
+                service_ms: self.service_ms,
+                flap_every_s: self.flap_every_s,
+                flap_for_s: self.flap_for_s,
+                flap_error_rate: self.flap_error_rate,
                 refuse: Vec::new(),
             });
         if let Some(rows) = self.max_page_size {

@@ -316,6 +316,8 @@ pub struct Controller {
     /// over time in which nothing was asked.
     first_sent: Option<Instant>,
     slow_ticks: u32,
+    /// The one cut that keeps slow start has been made.
+    blind_cut_spent: bool,
     // For the report.
     min_seen: f64,
     max_seen: f64,
@@ -353,6 +355,7 @@ impl Controller {
             delivered: VecDeque::new(),
             first_sent: None,
             slow_ticks: 0,
+            blind_cut_spent: false,
             min_seen: rate,
             max_seen: rate,
             pushbacks: 0,
@@ -543,14 +546,33 @@ impl Controller {
         // refused: what it took is about its capacity, and that is where the curve returns
         // (not the rate that overshot it, which the curve would otherwise regain within a
         // second, refusals and all).
+        // But it took at least what it served over the last second: the share refused is of
+        // the answers since the last cut, and a limiter that counts a calendar second's
+        // requests (refused ones too) serves the start of each second and refuses all of its
+        // end, whatever the new rate, so that share can be all of them, and the rounds after
+        // the cut as many refusals in a row, while the deployment served its capacity. Taken
+        // at face value, cut after cut within the second, they took the rate to the minimum
+        // and held it there for seconds.
+        let served = self.delivery_rate(now);
         let (from, w_max) = if refused {
-            let took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            let share_took = from * (1.0 - self.evidence.refused_beyond_weather(now));
+            let took = share_took.max(served);
             (took.min(from), w_max.min(took))
         } else {
             (from, w_max)
         };
         let mut to = (BETA * from).max(self.bounds.min);
-        if !refused {
+        if refused {
+            // Never below BETA times what it served over the last second (that is already
+            // under what it takes).
+            let floor = (BETA * served).min(self.bounds.max);
+            if to < floor {
+                if floor >= self.rate * (1.0 - MIN_CHANGE) {
+                    return None;
+                }
+                to = floor;
+            }
+        } else {
             // Weather, latency, 5xx: never below what the deployment has just shown it serves.
             let floor = self.floor(now);
             if to < floor {
@@ -562,13 +584,24 @@ impl Controller {
                 to = floor;
             }
         }
-        // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
-        let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
-        self.phase = Phase::Cubic {
-            w_max,
-            since: now,
-            k,
-        };
+        // A pushback before the deployment has served a handful of answers says nothing of
+        // its capacity (a limiter's window still full of another client's requests, one
+        // unlucky fault): the first such cut keeps slow start, rather than leaving the rate to
+        // creep up the cubic curve from a few requests a second through a run's first stage.
+        let blind = matches!(self.phase, Phase::SlowStart)
+            && self.delivered.len() < MIN_DELIVERED
+            && !self.blind_cut_spent;
+        if blind {
+            self.blind_cut_spent = true;
+        } else {
+            // CUBIC's K: when the curve, starting at `to`, is back at `w_max`.
+            let k = ((w_max - to).max(0.0) / CUBIC_C).cbrt();
+            self.phase = Phase::Cubic {
+                w_max,
+                since: now,
+                k,
+            };
+        }
         self.last_cut = Some(now);
         self.slow_ticks = 0;
         self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
@@ -661,11 +694,11 @@ impl Controller {
         }
         // Clean enough to grow: answers served, no cut's round still being judged, and no
         // share of pushback above the weather.
-        let clean = self.tick_clean > 0
+        let settled = self.tick_clean > 0
             && !self.evidence.judging()
             && !self.evidence.excess(now).any()
-            && !self.evidence.refusals_creeping()
-            && self.evidence.weather_known();
+            && !self.evidence.refusals_creeping();
+        let clean = settled && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
             self.last_bound = Some(now);
@@ -691,15 +724,20 @@ impl Controller {
             }
             return None;
         }
-        if !clean {
-            return None;
-        }
-        if slot_bound {
+        // The in-flight limit grows while the weather's share of 429s is still being learnt:
+        // the wait for its answers is about 429s rising with the rate, and more requests in
+        // flight at the same rate are not more requests a second; they let a slow server's
+        // answers overlap. (At 3 s an answer, the wait held 6 requests in flight, 2 answers a
+        // second, for 34 s.)
+        if settled && slot_bound {
             let grown = match self.phase {
                 Phase::SlowStart => self.in_flight * 2,
                 Phase::Cubic { .. } => self.in_flight + 1,
             };
             self.set_in_flight(grown);
+        }
+        if !clean {
+            return None;
         }
         if !bound {
             return None;
@@ -1316,6 +1354,69 @@ mod tests {
             0.0,
             "the 429s were ours, not weather"
         );
+    }
+
+    /// The simulator's `--max-rps`: at most `capacity` requests in each calendar second,
+    /// refused ones counting, 429 beyond. A rate above it is served in full at the start of each
+    /// second and refused in full at its end, so the share of 429s in the few answers since a
+    /// cut can be all of them while the deployment served its capacity over the last second.
+    #[test]
+    fn a_429_cut_never_goes_below_what_the_deployment_served_over_the_last_second() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        let capacity = 100u64;
+        let (mut second, mut count) = (0u64, 0u64);
+        let mut lowest_after_first_cut = f64::MAX;
+        let mut cut = false;
+        for t in 0..600u64 {
+            let changes = d.answered_tick(&mut |_| {
+                if t / 10 != second {
+                    (second, count) = (t / 10, 0);
+                }
+                count += 1;
+                if count > capacity {
+                    Signal::Pushback(Pushback::Status(429))
+                } else {
+                    Signal::Clean(FAST, READ)
+                }
+            });
+            cut |= changes.iter().any(|c| c.to < c.from);
+            if cut {
+                lowest_after_first_cut = lowest_after_first_cut.min(d.c.rate());
+            }
+        }
+        assert!(cut);
+        // Each 429 cut is at most to 0.7 times what was served over the last second, about the
+        // capacity: never to a rate the deployment has just shown it serves many times over.
+        assert!(
+            lowest_after_first_cut >= 0.5 * BETA * capacity as f64,
+            "{lowest_after_first_cut}"
+        );
+    }
+
+    #[test]
+    fn a_pushback_before_anything_was_served_keeps_slow_start() {
+        let mut d = Drive::new(AdaptivePace {
+            max: 2000.0,
+            ..bounds()
+        });
+        // The very first answer is a 429: another client's requests filled the window.
+        let sent = d.now;
+        d.c.on_sent(sent, true, false);
+        let cut = d.pushback(sent, Pushback::Status(429)).expect("a cut");
+        assert_eq!(cut.to, BETA * 25.0);
+        for _ in 0..40 {
+            d.busy_tick(FAST);
+        }
+        // Doubling again once its round was judged, not creeping up the cubic curve towards 25.
+        assert!(d.c.rate() > 200.0, "{}", d.c.rate());
+        // Only once: a second pushback before anything was served ends slow start as usual.
+        let sent = d.now;
+        d.c.on_sent(sent, true, false);
+        d.pushback(sent, Pushback::Status(429));
+        assert!(matches!(d.c.phase, Phase::Cubic { .. }));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use control::{
     AdaptivePace, BETA, Change, Controller, INITIAL_IN_FLIGHT, LATENCY_SLACK, Pace, PaceReport,
     Pushback, RouteClass, SLOW_TICKS, Signal, TICK, TOLERANCE,
 };
-pub use weather::{FLOOR_SHARE, MAX_WEATHER};
+pub use weather::{FLOOR_SHARE, MAX_WEATHER, MAX_WEATHER_REFUSED};
 
 /// The retry budget's figures, for whoever reports on it.
 pub mod retry_budget {

@@ -9,7 +9,8 @@
 //! * it fell: the pushback was ours, and the rate settles where the cut put it;
 //! * it stayed: the share is the server's weather. It is accepted, and only a share clearly
 //!   above it (a rising share, as TCP's ECN and the AWS SDKs' adaptive mode treat any rise)
-//!   cuts again. A share above [`MAX_WEATHER`] is never accepted as weather.
+//!   cuts again. A share above [`MAX_WEATHER`] is never accepted as weather, nor a share of
+//!   429s above [`MAX_WEATHER_REFUSED`].
 //!
 //! Beside that, the floor: what the deployment last served cleanly. A rate cut below half of
 //! its best clean second of the last minute would throw away capacity the deployment has just
@@ -37,6 +38,12 @@ const EXCESS_Z: f64 = 3.0;
 /// The largest share of pushback accepted as weather: beyond it the deployment is mostly
 /// refusing, and cutting is the only safe answer.
 pub const MAX_WEATHER: f64 = 0.6;
+/// The largest share of 429s accepted as weather. An ingress whose pods roll answers a small
+/// share of the traffic with 429 (the upgrade night: 10%); a share above this is the
+/// deployment's own limiter refusing our load, and a round that met it after a cut met the
+/// window the overload filled, not a steady share (a limiter that counts a second's requests
+/// refuses all of them until the second ends, whatever the new rate).
+pub const MAX_WEATHER_REFUSED: f64 = 0.2;
 /// The floor is this share of the best clean second of [`FLOOR_MEMORY`].
 pub const FLOOR_SHARE: f64 = 0.5;
 const FLOOR_MEMORY: u64 = 60;
@@ -333,7 +340,7 @@ impl Evidence {
             Verdict::Ours { before, after }
         } else if let Some(rising) = self.rising(&j.after) {
             rising
-        } else if after <= MAX_WEATHER {
+        } else if after <= MAX_WEATHER && j.after.refused_share() <= MAX_WEATHER_REFUSED {
             self.weather_rate = self.judged_rate;
             self.beyond = Tally::default();
             self.weather = Shares {

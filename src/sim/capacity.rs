@@ -30,6 +30,38 @@ impl Capacity {
     }
 }
 
+/// A single-process server's workers: each serves one request at a time, for a fixed time, in
+/// the order they arrive; a request waits for the first worker free. So the latency grows with
+/// the requests in flight beyond the workers, and nothing is refused.
+#[derive(Debug, Default)]
+pub struct Workers {
+    /// When each worker is free next, in microseconds since the simulator started.
+    free_at_us: Vec<u64>,
+}
+
+impl Workers {
+    /// A request arriving at `now_ms`, served by one of `workers` for `service`: how long until
+    /// it has been served (its wait and its service).
+    pub fn serve(&mut self, now_ms: u64, workers: u32, service: Duration) -> Duration {
+        if self.free_at_us.len() != workers as usize {
+            // A new number of workers (the settings changed): they start free.
+            self.free_at_us = vec![0; workers.max(1) as usize];
+        }
+        let now_us = now_ms.saturating_mul(1000);
+        let (i, free) = self
+            .free_at_us
+            .iter()
+            .copied()
+            .enumerate()
+            .min_by_key(|&(_, t)| t)
+            .expect("at least one worker");
+        let start = free.max(now_us);
+        let done = start + service.as_micros() as u64;
+        self.free_at_us[i] = done;
+        Duration::from_micros(done - now_us)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +77,22 @@ mod tests {
                 "{i}"
             );
         }
+    }
+
+    #[test]
+    fn latency_grows_with_the_requests_in_flight_beyond_the_workers() {
+        let mut w = Workers::default();
+        let service = Duration::from_millis(10);
+        let waits: Vec<u128> = (0..6)
+            .map(|_| w.serve(1000, 2, service).as_millis())
+            .collect();
+        assert_eq!(
+            waits,
+            [10, 10, 20, 20, 30, 30],
+            "two at a time, the rest queue"
+        );
+        // Once the queue has drained, a request is served at once again.
+        assert_eq!(w.serve(1100, 2, service).as_millis(), 10);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::capacity::Capacity;
+use super::capacity::{Capacity, Workers};
 
 /// The fault settings. Rates are probabilities per request, from 0 to 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,17 @@ pub struct Faults {
     /// over the last second of arrivals, answers slow down: up to [`KNEE_SLOWDOWN`] more at the
     /// capacity, in proportion beyond the knee. 0: no knee.
     pub slow_from_pct: u32,
+    /// A single-process server: the requests that pass are served by this many workers, one
+    /// at a time each, for `service_ms` each; beyond that many in flight they queue, and the
+    /// latency grows with the requests in flight (no refusal). 0: no such limit.
+    pub workers: u32,
+    /// What one request takes of a worker's time.
+    pub service_ms: u64,
+    /// Flaps (pods rolling): the last `flap_for_s` seconds of every `flap_every_s` seconds, a
+    /// share `flap_error_rate` of the requests is answered 503. 0: no flaps.
+    pub flap_every_s: u64,
+    pub flap_for_s: u64,
+    pub flap_error_rate: f64,
     /// Chosen requests answered with a chosen status, without being done: what a proxy or a
     /// struggling backend does to some requests and not others (a stop of one Job refused
     /// while the rest go through).
@@ -129,6 +140,11 @@ impl Default for Faults {
             stamp_skew_ms: 0,
             echo_request: false,
             slow_from_pct: 0,
+            workers: 0,
+            service_ms: 0,
+            flap_every_s: 0,
+            flap_for_s: 30,
+            flap_error_rate: 0.5,
             refuse: Vec::new(),
         }
     }
@@ -141,6 +157,7 @@ impl Faults {
             ("rateLimitRate", self.rate_limit_rate),
             ("dropRate", self.drop_rate),
             ("lostAnswerRate", self.lost_answer_rate),
+            ("flapErrorRate", self.flap_error_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 return Err(format!("{name} must be between 0 and 1, got {rate}"));
@@ -150,6 +167,12 @@ impl Faults {
             return Err(format!(
                 "slowFromPct must be below 100, got {}",
                 self.slow_from_pct
+            ));
+        }
+        if self.flap_every_s > 0 && self.flap_for_s > self.flap_every_s {
+            return Err(format!(
+                "flapForS ({}) must not be longer than flapEverySs ({})",
+                self.flap_for_s, self.flap_every_s
             ));
         }
         if let Some(rule) = self
@@ -191,6 +214,11 @@ pub struct FaultsPatch {
     pub stamp_skew_ms: Option<i64>,
     pub echo_request: Option<bool>,
     pub slow_from_pct: Option<u32>,
+    pub workers: Option<u32>,
+    pub service_ms: Option<u64>,
+    pub flap_every_s: Option<u64>,
+    pub flap_for_s: Option<u64>,
+    pub flap_error_rate: Option<f64>,
     pub refuse: Option<Vec<RefuseRule>>,
 }
 
@@ -214,6 +242,11 @@ impl FaultsPatch {
             stamp_skew_ms: Some(faults.stamp_skew_ms),
             echo_request: Some(faults.echo_request),
             slow_from_pct: Some(faults.slow_from_pct),
+            workers: Some(faults.workers),
+            service_ms: Some(faults.service_ms),
+            flap_every_s: Some(faults.flap_every_s),
+            flap_for_s: Some(faults.flap_for_s),
+            flap_error_rate: Some(faults.flap_error_rate),
             refuse: Some(faults.refuse.clone()),
         }
     }
@@ -240,7 +273,12 @@ impl FaultsPatch {
             list_row_us,
             stamp_skew_ms,
             echo_request,
-            slow_from_pct
+            slow_from_pct,
+            workers,
+            service_ms,
+            flap_every_s,
+            flap_for_s,
+            flap_error_rate
         );
         if let Some(rules) = &self.refuse {
             f.refuse = rules.clone();
@@ -267,6 +305,9 @@ pub struct FaultInjector {
     window_second: u64,
     window_count: u32,
     capacity: Capacity,
+    workers: Workers,
+    /// The flaps' own draws, so that turning them on does not shift the other faults.
+    flap_rng: ChaCha8Rng,
     /// Arrivals (ms) of the last second, for the latency knee.
     arrivals: std::collections::VecDeque<u64>,
 }
@@ -283,6 +324,8 @@ impl FaultInjector {
             window_second: u64::MAX,
             window_count: 0,
             capacity: Capacity::default(),
+            workers: Workers::default(),
+            flap_rng: ChaCha8Rng::seed_from_u64(seed ^ 0xf1a9_5eed),
             arrivals: Default::default(),
         }
     }
@@ -317,6 +360,7 @@ impl FaultInjector {
         let error_draw: f64 = self.rng.random();
         let code_draw: u32 = self.rng.random_range(0..3);
         let limit_draw: f64 = self.rng.random();
+        let flap_draw: f64 = self.flap_rng.random();
         let f = &self.faults;
         let latency = f.latency_ms + (jitter_draw * (f.latency_jitter_ms + 1) as f64) as u64;
         let latency = Duration::from_millis(latency.min(f.latency_ms + f.latency_jitter_ms));
@@ -354,6 +398,8 @@ impl FaultInjector {
             Verdict::Drop
         } else if error_draw < f.error_rate {
             Verdict::Error([500, 502, 503][code_draw as usize])
+        } else if self.flapping(now_ms) && flap_draw < f.flap_error_rate {
+            Verdict::Error(503)
         } else if limit_draw < f.rate_limit_rate {
             Verdict::RateLimited {
                 retry_after_s: f.retry_after_s,
@@ -365,7 +411,24 @@ impl FaultInjector {
             // A dropped request never reached the server, as far as the rate limit is concerned.
             self.window_count -= 1;
         }
+        let (workers, service_ms) = (self.faults.workers, self.faults.service_ms);
+        if verdict == Verdict::Pass && workers > 0 && service_ms > 0 {
+            // Only what reaches the backend takes a worker's time: faults of the ingress do not.
+            queued += self
+                .workers
+                .serve(now_ms, workers, Duration::from_millis(service_ms));
+        }
         (latency + queued, verdict)
+    }
+
+    /// Whether `now_ms` falls in a flap: the last `flap_for_s` of each `flap_every_s`.
+    fn flapping(&self, now_ms: u64) -> bool {
+        let f = &self.faults;
+        if f.flap_every_s == 0 || f.flap_for_s == 0 {
+            return false;
+        }
+        let every = f.flap_every_s * 1000;
+        now_ms % every >= every - f.flap_for_s.min(f.flap_every_s) * 1000
     }
 
     /// The status a refusal rule answers this request with, if one applies, and whether the
@@ -514,5 +577,43 @@ mod tests {
         assert_eq!(verdicts[..3], [Verdict::Pass, Verdict::Pass, Verdict::Pass]);
         assert!(matches!(verdicts[3], Verdict::RateLimited { .. }));
         assert_eq!(f.decide(1010).1, Verdict::Pass);
+    }
+
+    #[test]
+    fn flaps_answer_503_to_a_share_within_their_window_only() {
+        let mut f = FaultInjector::new(
+            Faults {
+                flap_every_s: 10,
+                flap_for_s: 3,
+                flap_error_rate: 0.5,
+                ..Faults::default()
+            },
+            1,
+        );
+        let mut refused = |from_ms: u64| {
+            (0..1000)
+                .filter(|i| f.decide(from_ms + i * 2).1 == Verdict::Error(503))
+                .count()
+        };
+        assert_eq!(refused(0), 0, "before the flap");
+        let within = refused(7_000);
+        assert!((400..=600).contains(&within), "{within} of 1000");
+        assert_eq!(refused(10_000), 0, "after it");
+    }
+
+    #[test]
+    fn workers_queue_what_passes_and_nothing_else() {
+        let mut f = FaultInjector::new(
+            Faults {
+                workers: 1,
+                service_ms: 20,
+                ..Faults::default()
+            },
+            1,
+        );
+        let latencies: Vec<u128> = (0..3).map(|_| f.decide(100).0.as_millis()).collect();
+        assert_eq!(latencies, [20, 40, 60]);
+        f.faults.outage = true;
+        assert_eq!(f.decide(100), (Duration::ZERO, Verdict::Drop));
     }
 }

@@ -81,8 +81,9 @@ struct Run {
     budget: Option<RetryBudget>,
     /// Items ready to send (and how many retries each has had).
     ready: VecDeque<(u32, u32)>,
-    /// Retries waiting for their time: (when, item, retries).
-    waiting: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Retries waiting for their time: (when, item, retries, refused with a 429: the rate's
+    /// to pace, not the retry budget's).
+    waiting: BinaryHeap<Reverse<(u64, u32, u32, bool)>>,
     /// Answers on their way: (when, sequence) → the request.
     answers: BinaryHeap<Reverse<(u64, u64)>>,
     pending: HashMap<u64, (InFlight, server::Answer)>,
@@ -142,7 +143,7 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
     while run.done < work && now <= limit_us {
         let next_send = run.next_send(pacing, now);
         let next_answer = run.answers.peek().map(|Reverse((t, _))| *t);
-        let next_wait = run.waiting.peek().map(|Reverse((t, _, _))| *t);
+        let next_wait = run.waiting.peek().map(|Reverse((t, _, _, _))| *t);
         let Some(next) = [next_answer, next_wait, next_send]
             .into_iter()
             .flatten()
@@ -213,18 +214,19 @@ impl Run {
         } else {
             let wait =
                 backoff_us(req.retries + 1, &mut self.rng).max(answer.retry_after_us.unwrap_or(0));
+            let refused = matches!(signal, Signal::Pushback(Pushback::Status(429)));
             self.waiting
-                .push(Reverse((now + wait, req.item, req.retries + 1)));
+                .push(Reverse((now + wait, req.item, req.retries + 1, refused)));
         }
     }
 
     /// A retry's time has come: ready to send, if the retry budget allows it.
     fn retry_due(&mut self, now: u64) {
-        let Reverse((_, item, retries)) = self.waiting.pop().expect("peeked");
-        // The retry budget, as the client's limiter asks it before a retry.
+        let Reverse((_, item, retries, refused)) = self.waiting.pop().expect("peeked");
+        // The retry budget, as the client asks it before a retry (not after a 429).
         let at_now = self.at(now);
         let verdict = match (self.budget.as_mut(), self.control.as_ref()) {
-            (Some(b), Some(c)) => b.try_retry(at_now, c.faults_share() * c.rate()),
+            (Some(b), Some(c)) if !refused => b.try_retry(at_now, c.faults_share() * c.rate()),
             _ => Ok(()),
         };
         match verdict {
@@ -232,7 +234,7 @@ impl Run {
             Err(wait) => {
                 let wait = wait.min(super::TICK).as_micros() as u64;
                 self.waiting
-                    .push(Reverse((now + wait.max(1), item, retries)));
+                    .push(Reverse((now + wait.max(1), item, retries, refused)));
             }
         }
     }

@@ -181,6 +181,29 @@ mod tests {
         });
     }
 
+    /// Answers that take 3 s, and a steady 35% of faults: the in-flight limit is what holds
+    /// the run back, and it must grow while the weather's share of 429s is still being learnt
+    /// (it held 6 requests in flight for 34 s, 3.01× the best fixed rate).
+    #[test]
+    fn a_slow_queue_through_steady_faults() {
+        let row = compare(
+            &Model {
+                capacity: Capacity::Queue {
+                    per_second: 10.0,
+                    workers: 32,
+                },
+                faults: 0.35,
+                flaps: false,
+                retry_after: None,
+                listing_ms: None,
+            },
+            30.0,
+            1,
+        );
+        assert!(row.default.finished, "{}", table(&[row]));
+        assert!(row.ratio() <= 2.5, "{}", table(&[row]));
+    }
+
     #[test]
     fn flaps_and_faults_with_retry_after() {
         check(Model {
