@@ -180,9 +180,10 @@ impl Notifier {
             failing_for,
         } = stuck;
         let text = format!(
-            "dmm {} on {}: {kind} '{name}' has been failing for {}s (last: {error})",
+            "dmm {} on {}: {kind} '{}' has been failing for {}s (last: {error})",
             self.op,
             self.host,
+            crate::visible::visible(&name),
             failing_for.as_secs()
         );
         let body = self.body(

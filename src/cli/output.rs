@@ -24,6 +24,13 @@ macro_rules! outln {
 }
 pub(crate) use outln;
 
+/// Prints one JSON document as one line on stdout: like [`outln`], but a hidden character
+/// (`crate::visible`) is written as JSON's `\u202e`, so the document keeps the exact name.
+macro_rules! outln_json {
+    ($($arg:tt)*) => { $crate::cli::output::stdout_json_line(format_args!($($arg)*)) };
+}
+pub(crate) use outln_json;
+
 /// Chooses the shape of the lines [`error`] and [`notice`] write: JSON objects or plain text.
 pub fn set_json_logs(json: bool) {
     JSON_LOGS.store(json, Ordering::Relaxed);
@@ -35,10 +42,18 @@ pub fn json_logs() -> bool {
 
 /// One line on stdout. Once stdout is closed, later lines are not even tried.
 pub fn stdout_line(args: fmt::Arguments<'_>) {
+    write_stdout(escape(&args.to_string()).into_owned());
+}
+
+/// One JSON line on stdout (see [`outln_json`]).
+pub fn stdout_json_line(args: fmt::Arguments<'_>) {
+    write_stdout(escape_json(&args.to_string()).into_owned());
+}
+
+fn write_stdout(mut line: String) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
-    let mut line = escape(&args.to_string()).into_owned();
     line.push('\n');
     let mut out = io::stdout().lock();
     if out
@@ -78,12 +93,13 @@ pub fn notice(message: &str) {
 
 fn shaped(level: &str, prefix: &str, message: &str) -> String {
     if json_logs() {
-        serde_json::json!({
+        let line = serde_json::json!({
             "timestamp": crate::journal::now_rfc3339(),
             "level": level,
             "message": message,
         })
-        .to_string()
+        .to_string();
+        escape_json(&line).into_owned()
     } else {
         escape(&format!("{prefix}{message}")).into_owned()
     }
@@ -91,9 +107,22 @@ fn shaped(level: &str, prefix: &str, message: &str) -> String {
 
 /// Control characters (C0, DEL, C1) written so they show as text and do nothing: `\n`, `\r`,
 /// `\t`, and `\u001b` for the others. The spelling is JSON's, so a JSON line stays valid JSON
-/// with the same meaning, and a text line stays one line.
+/// with the same meaning, and a text line stays one line. Bidirectional controls and
+/// zero-width characters are written out as `<U+202E>` ([`crate::visible`]), so a name cannot
+/// reorder or hide part of a line.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    escape_as(s, false)
+}
+
+/// [`escape`] for a line that is a JSON document: hidden characters too take JSON's spelling
+/// (`\u202e`), which keeps the document's meaning exact.
+pub fn escape_json(s: &str) -> Cow<'_, str> {
+    escape_as(s, true)
+}
+
+fn escape_as(s: &str, json: bool) -> Cow<'_, str> {
+    let shown = |c: char| c.is_control() || crate::visible::is_hidden(c);
+    if !s.chars().any(shown) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -102,9 +131,10 @@ pub fn escape(s: &str) -> Cow<'_, str> {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if c.is_control() || json && crate::visible::is_hidden(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
+            c if crate::visible::is_hidden(c) => crate::visible::push_spelled(&mut out, c),
             c => out.push(c),
         }
     }
@@ -120,9 +150,13 @@ pub fn escape_log(buf: &[u8], keep_colour: bool) -> Cow<'_, [u8]> {
         Some(body) => (body, "\n"),
         None => (&*text, ""),
     };
-    if !body.chars().any(char::is_control) {
+    if !body
+        .chars()
+        .any(|c| c.is_control() || crate::visible::is_hidden(c))
+    {
         return Cow::Borrowed(buf);
     }
+    let escape = if json_logs() { escape_json } else { escape };
     let mut out = String::with_capacity(body.len() + 16);
     let mut rest = body;
     while let Some(at) = rest.find('\u{1b}') {
@@ -184,5 +218,16 @@ mod tests {
         let json = format!("\"{}\"", escape("\u{9b}\u{7f}"));
         let back: String = serde_json::from_str(&json).unwrap();
         assert_eq!(back, "\u{9b}\u{7f}");
+    }
+
+    #[test]
+    fn hidden_characters_are_spelled_out_and_json_keeps_them_exact() {
+        let name = "invoice\u{202E}gnp.exe\u{200B}";
+        assert_eq!(escape(name), "invoice<U+202E>gnp.exe<U+200B>");
+        let json = serde_json::json!({ "name": name }).to_string();
+        let line = super::escape_json(&json);
+        assert!(!line.chars().any(crate::visible::is_hidden), "{line}");
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(back["name"], name);
     }
 }

@@ -96,6 +96,16 @@ fn format_value(
     state: &mut State,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
+    // A bidirectional control or zero-width character in a name is shown, not obeyed, in
+    // both formats (`crate::visible`).
+    let shown;
+    let value = match value.as_str() {
+        Some(s) if s.chars().any(crate::visible::is_hidden) => {
+            shown = Value::from(crate::visible::visible(s).into_owned());
+            &shown
+        }
+        _ => value,
+    };
     if *state.auto_escape() == markdown_escape() {
         let text = if value.is_none() || value.is_undefined() {
             String::new()
@@ -110,26 +120,43 @@ fn format_value(
 }
 
 /// Text that Markdown (CommonMark, GitHub's tables, and the HTML many trackers pass through)
-/// shows as it is: every punctuation mark with a meaning is backslash-escaped, `<` and `&`
-/// become entities (a backslash does not stop raw HTML everywhere), and control characters,
-/// line breaks included, are shown as `\u{..}` so a name cannot end a table row.
+/// shows as it is, with no more backslashes than that takes, so prose stays readable:
+///
+/// - `<` and `&` become entities (a backslash does not stop raw HTML everywhere), `>` too;
+/// - what opens markup anywhere in a line is backslash-escaped: `\`, `` ` ``, `*`, `~`, `[`,
+///   `]` (so no link can form, and `(`, `)` and `!` need nothing) and `|` (a table cell);
+/// - `_` only where it could begin or end emphasis, not inside a word (`rate_limit`);
+/// - `#`, `+`, `-` and `=` only as the value's first character, where they could start a
+///   heading or a list;
+/// - control characters, line breaks included, are shown as `\u{..}`, so a value cannot end a
+///   table row. A URL stays a URL: a link shows its own address, never other text.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 8);
-    for (i, c) in text.char_indices() {
+    let mut before: Option<char> = None;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let after = chars.peek().copied();
         match c {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
-            | '~' | '"' => {
+            '\\' | '`' | '*' | '~' | '[' | ']' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '_' if !(before.is_some_and(char::is_alphanumeric)
+                && after.is_some_and(char::is_alphanumeric)) =>
+            {
+                out.push_str("\\_");
+            }
+            '#' | '+' | '-' | '=' if before.is_none() => {
                 out.push('\\');
                 out.push(c);
             }
             c if c.is_control() => out.push_str(&format!("\\\\u{{{:x}}}", c as u32)),
-            // `\:` before `//`: a URL in a name is shown, never made a link.
-            ':' if text[i + 1..].starts_with("//") => out.push_str("\\:"),
             c => out.push(c),
         }
+        before = Some(c);
     }
     out
 }
@@ -185,8 +212,20 @@ mod tests {
         assert!(!e.contains('\n'));
         assert!(!e.contains('<'));
         assert!(e.contains("a\\|b"));
-        assert!(e.contains("\\[x\\]\\(http\\://e\\)"), "{e}");
+        assert!(e.contains("\\[x\\](http://e)"), "{e}");
+        assert!(e.contains("\\*y\\* \\`z\\`"), "{e}");
         assert!(e.contains("\\\\u{1b}"), "{e}");
         assert!(e.contains("\\\\u{a}"), "{e}");
+    }
+
+    #[test]
+    fn prose_keeps_its_punctuation() {
+        assert_eq!(
+            escape_markdown("rate_limit (HTTP 429) at http://x/y: done! {a} \"q\" 1+1"),
+            "rate_limit (HTTP 429) at http://x/y: done! {a} \"q\" 1+1"
+        );
+        assert_eq!(escape_markdown("_a_ # + -"), "\\_a\\_ # + -");
+        assert_eq!(escape_markdown("# h"), "\\# h");
+        assert_eq!(escape_markdown("- item"), "\\- item");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
-use crate::cli::output::outln;
+use crate::cli::output::{outln, outln_json};
 use crate::journal::{ExpectedHead, JournalRead, JournalReader, StepPhase};
 use crate::snapshot::{self, Source};
 
@@ -111,7 +111,11 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
                     .unwrap_or_default()
             )
         };
-        outln!("{line}");
+        if args.json {
+            outln_json!("{line}");
+        } else {
+            outln!("{line}");
+        }
         // A closed pipe (`| head`) ends the listing quietly.
         if crate::cli::output::stdout_closed() {
             return Ok(Exit::Success);

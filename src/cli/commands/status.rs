@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
-use crate::cli::output::outln;
+use crate::cli::output::{outln, outln_json};
 use crate::journal::{JournalRead, JournalReader, Operation, VerificationState};
 use crate::runner::{JobsOfShutdown, PhaseCount, RunStanding, ScanRecord, next_action};
 use crate::snapshot::{self, Kind};
@@ -34,7 +34,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     if !path.exists() {
         let next = hint::command("shutdown", &args.file, journal_arg.as_deref());
         if args.json {
-            outln!(
+            outln_json!(
                 "{}",
                 json!({"journal": path.display().to_string(), "exists": false, "executions": loaded.snapshot.len(), "next": next})
             );
@@ -102,7 +102,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "in_progress": live,
             "jobs": jobs,
         });
-        outln!("{doc}");
+        outln_json!("{doc}");
         return Ok(Exit::Success);
     }
 
