@@ -518,3 +518,36 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
     let log = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!log.contains(": steps ended "), "{log}");
 }
+
+/// A wait long enough to look like a hang (here a 429 whose Retry-After asks for 12 s) is said
+/// at the default level, without a terminal: what is waited for, and until when.
+#[test]
+fn a_long_retry_wait_is_said_with_until_when() {
+    use dmm::sim::{FaultsPatch, RefuseRule};
+    let env = Env::new(config(small_spec()));
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: "GET /v4/modelProducts".into(),
+                execution_id: None,
+                status: 429,
+                times: Some(1),
+                after_applying: false,
+                retry_after: Some("12".into()),
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run(&["snapshot", env.snapshot().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("waiting 12s, until ") && l.contains(" UTC, to send GET /"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("modelProducts") && said[0].contains("HTTP 429"),
+        "{log}"
+    );
+}

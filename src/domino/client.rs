@@ -74,6 +74,8 @@ struct Inner {
     failure_streak: read_patience::FailureStreak,
     /// How far the server's clock is ahead of ours at least, from its answers' `Date`.
     server_clock: ServerClock,
+    /// Which long retry waits have been said (`long_wait`).
+    long_waits: super::long_wait::LongWaits,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -132,6 +134,7 @@ impl DominoClient {
                 proxy,
                 timeout_warned: AtomicBool::new(false),
                 server_clock: ServerClock::default(),
+                long_waits: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
@@ -310,6 +313,9 @@ impl DominoClient {
             super::tally::note_retry(&failure.error);
             let status = failure.error.status().unwrap_or(0);
             let delay_ms = delay.as_millis() as u64;
+            if self.inner.long_waits.worth_saying(delay) {
+                say_long_wait(&method, path, failure, delay);
+            }
             // The first retries are routine on a busy deployment; later ones deserve notice.
             if retry_number >= 3 {
                 tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
@@ -692,6 +698,26 @@ fn status_error(
             body: truncate_body(body),
         },
     }
+}
+
+/// A retry wait of [`long_wait::LONG`](super::long_wait::LONG) or more, said at the default
+/// level: what is waited for, until when, and why (the server's own wait if it gave one).
+fn say_long_wait(method: &Method, path: &str, failure: &Failure, delay: Duration) {
+    use super::long_wait::{TARGET, wall_clock_in};
+    let why = match (failure.error.status(), failure.retry_after) {
+        (Some(status), Some(asked)) if asked > delay => format!(
+            "HTTP {status} asked for {}s (Retry-After), dmm waits at most {}s a retry",
+            asked.as_secs(),
+            delay.as_secs()
+        ),
+        (Some(status), Some(_)) => format!("HTTP {status} with Retry-After"),
+        (Some(status), None) => format!("HTTP {status}"),
+        (None, _) => failure.error.to_string(),
+    };
+    let until = wall_clock_in(delay);
+    let wait_s = delay.as_secs();
+    tracing::info!(target: TARGET, %method, path, wait_s, until,
+        "waiting {wait_s}s, until {until}, to send {method} {path} again: {why}");
 }
 
 /// `Retry-After` in seconds, or as an HTTP-date (RFC 9110 allows both; Domino sends seconds,
