@@ -422,6 +422,18 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
     assert!(html.contains(">intact: "), "the chain's verdict");
     let sha = dmm::snapshot::read(&snap).unwrap().sha256;
     assert!(html.contains(&sha), "the snapshot's SHA-256");
+    // Printed: every table's header repeats on each page, and each page's margin names the
+    // snapshot and the page.
+    assert_eq!(
+        html.matches("<thead>").count(),
+        html.matches("<table>").count(),
+        "a header to repeat on every table but the facts"
+    );
+    assert!(html.contains("@media print"), "print styles");
+    assert!(
+        html.contains(&format!("snapshot SHA-256 {sha}")) && html.contains("counter(pages)"),
+        "the margins of every printed page"
+    );
 
     let (out, md_path) = report(
         &env,

@@ -52,15 +52,40 @@ pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
     let template = env
         .get_template(format.template())
         .map_err(|e| RenderError(e.to_string()))?;
+    let page_css = page_sheet(&report.header.snapshot_sha256);
     let context = minijinja::context! {
         r => Serde(report),
         css => CSS,
         css_sha256 => base64(&sha256(CSS.as_bytes())),
+        page_css_sha256 => base64(&sha256(page_css.as_bytes())),
+        page_css => Value::from_safe_string(page_css),
         version => crate::TOOL_VERSION,
     };
     template
         .render(context)
         .map_err(|e| RenderError(format!("{e:#}")))
+}
+
+/// The printed page's margins: the snapshot's SHA-256 on the left, `Page 3 of 39` on the right
+/// of every page (CSS margin boxes, which Chromium prints since version 131), so a page torn
+/// from the PDF still says which window it belongs to and where it goes.
+///
+/// The one text of the page not escaped by the engine (a quote is CSS syntax here, and a
+/// `<style>` takes no entities): it is built from fixed words and the digest's hex digits only,
+/// anything else in the digest becomes `unknown`. The CSP allows it by its own digest.
+fn page_sheet(snapshot_sha256: &str) -> String {
+    let hash =
+        if !snapshot_sha256.is_empty() && snapshot_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+            snapshot_sha256
+        } else {
+            "unknown"
+        };
+    format!(
+        "@page {{ @bottom-left {{ content: \"Maintenance report, snapshot SHA-256 {hash}\"; \
+         font: 7pt ui-monospace, monospace; color: #5b6770; }} \
+         @bottom-right {{ content: \"Page \" counter(page) \" of \" counter(pages); \
+         font: 8pt system-ui, sans-serif; color: #5b6770; }} }}"
+    )
 }
 
 const MARKDOWN_ESCAPE: &str = "markdown";
@@ -195,6 +220,21 @@ mod tests {
         assert!(
             !CSS.contains(['<', '>', '&', '"', '\'', '/']),
             "the CSP digest would not match the sheet the browser sees"
+        );
+    }
+
+    #[test]
+    fn the_page_margins_carry_only_the_digest_and_fixed_words() {
+        let hash = "c2af47fd0ce1f2da0d3297e8a0dfeb59855d531e4d98c535326d54f8904b6249";
+        let sheet = page_sheet(hash);
+        assert!(
+            sheet.contains(hash) && sheet.contains("counter(pages)"),
+            "{sheet}"
+        );
+        let hostile = page_sheet("ab\"; } </style><script>x</script>");
+        assert!(
+            hostile.contains("SHA-256 unknown") && !hostile.contains('<'),
+            "{hostile}"
         );
     }
 
