@@ -449,6 +449,29 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
     assert!(!markdown.contains("<svg"), "no chart in Markdown");
     assert_counts_shown(&env, &page, &markdown);
 
+    // The summary for a ticket: the verdict, what is next, the owners to tell by owner.
+    let (out, summary_path) = report(&env, &["--format", "markdown-summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        summary_path
+            .to_string_lossy()
+            .ends_with(".report.summary.md"),
+        "{}",
+        summary_path.display()
+    );
+    let summary = read(&summary_path);
+    assert!(
+        summary.contains("**Verdict: Maintenance complete"),
+        "{summary}"
+    );
+    assert!(summary.contains("**Next:** "), "{summary}");
+    assert!(
+        summary.contains("- **bob**: Workspaces to start again (1): churn/analysis.")
+            && summary.contains("- **carol**: Workspaces to start again (1): fraud/triage."),
+        "{summary}"
+    );
+    assert!(summary.len() < 4_000, "{}", summary.len());
+
     // The Jobs: each stopped one, by dmm's stop, and restarted as a new Job.
     let reader = JournalReader::open(&env.journal()).unwrap();
     let restarts = reader

@@ -451,8 +451,9 @@ pub struct ReportArgs {
     /// Where to write the report [default: FILE.report.html, or FILE.report.md].
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// HTML (one self-contained page with a timeline) or Markdown (the same without the
-    /// timeline, for pasting into a ticket).
+    /// HTML (one self-contained page with a timeline), Markdown (the same without the
+    /// timeline), or markdown-summary (the verdict, the counts, what is next and the owners to
+    /// tell, under 30,000 characters at any scale: for a ticket's comment).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
 }
@@ -461,6 +462,7 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Html,
     Markdown,
+    MarkdownSummary,
 }
 
 #[derive(Debug, Args)]

@@ -44,6 +44,14 @@ pub struct Report {
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
+    /// Who has something to hear when the window closes, by owner.
+    pub owners: Vec<super::owners::OwnerToTell>,
+    /// What to do next, as the journal's records decide it.
+    #[serde(skip)]
+    pub next: NextAction,
+    /// The same written out with its commands (`dmm status`'s `next:` line); the command
+    /// that renders the page fills it, since commands are the CLI's to spell.
+    pub next_line: String,
 }
 
 /// What the window came to, in a headline and a few lines.
@@ -367,6 +375,9 @@ pub fn build(
         jobs_line,
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
+        owners: super::owners::owners_to_tell(&steps),
+        next,
+        next_line: String::new(),
     })
 }
 

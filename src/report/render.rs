@@ -13,6 +13,7 @@ use super::model::Report;
 
 const HTML: &str = include_str!("templates/report.html");
 const MARKDOWN: &str = include_str!("templates/report.md");
+const SUMMARY: &str = include_str!("templates/summary.md");
 /// The page's only style sheet. The page's Content-Security-Policy allows this sheet by its
 /// digest and nothing else (no script, no fetch of any kind), so it must reach the page byte for
 /// byte: it holds no character the HTML escaping would change (a unit test checks).
@@ -23,6 +24,9 @@ const CSS: &str = include_str!("templates/report.css");
 pub enum Format {
     Html,
     Markdown,
+    /// The verdict, the counts, what is next and the owners to tell, short enough for a
+    /// ticket's comment (GitHub's 65,536 characters, Jira's 32,767) at any scale.
+    MarkdownSummary,
 }
 
 impl Format {
@@ -30,6 +34,7 @@ impl Format {
         match self {
             Format::Html => "html",
             Format::Markdown => "md",
+            Format::MarkdownSummary => "summary.md",
         }
     }
 
@@ -37,6 +42,7 @@ impl Format {
         match self {
             Format::Html => "report.html",
             Format::Markdown => "report.md",
+            Format::MarkdownSummary => "summary.md",
         }
     }
 }
@@ -53,18 +59,26 @@ pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
         .get_template(format.template())
         .map_err(|e| RenderError(e.to_string()))?;
     let page_css = page_sheet(&report.header.snapshot_sha256);
+    let short_owners = super::owners::shortened(&report.owners, SUMMARY_OWNERS_BUDGET, |s| {
+        escape_markdown(&crate::visible::visible(s)).len()
+    });
     let context = minijinja::context! {
         r => Serde(report),
         css => CSS,
         css_sha256 => base64(&sha256(CSS.as_bytes())),
         page_css_sha256 => base64(&sha256(page_css.as_bytes())),
         page_css => Value::from_safe_string(page_css),
+        short_owners => Serde(short_owners),
         version => crate::TOOL_VERSION,
     };
     template
         .render(context)
         .map_err(|e| RenderError(format!("{e:#}")))
 }
+
+/// The characters the summary's owners to tell may take: with the verdict, the counts and
+/// the words around them, the summary stays under Jira's 32,767 characters a comment.
+const SUMMARY_OWNERS_BUDGET: usize = 20_000;
 
 /// The printed page's margins: the snapshot's SHA-256 on the left, `Page 3 of 39` on the right
 /// of every page (CSS margin boxes, which Chromium prints since version 131), so a page torn
@@ -113,6 +127,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     env.set_formatter(format_value);
     env.add_template("report.html", HTML)?;
     env.add_template("report.md", MARKDOWN)?;
+    env.add_template("summary.md", SUMMARY)?;
     Ok(env)
 }
 
