@@ -136,9 +136,14 @@ fn parse(html: &str) -> Page {
 fn assert_self_contained(html: &str, page: &Page, deployment: &str, names: &[&str]) {
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "a script");
+    // A `url(` fetches, except a reference to an element of the page itself (the timeline's
+    // hatching patterns, `url(#hatch-stopping)`).
+    assert!(
+        !lower.replace("url(#", "").contains("url("),
+        "the page holds a url( that is not a fragment"
+    );
     for bad in [
         "javascript:",
-        "url(",
         "@import",
         "<iframe",
         "<object",
@@ -419,6 +424,10 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
     let page = parse(&html);
     assert_self_contained(&html, &page, &env.sim.base_url(), &[]);
     assert!(html.contains("<svg"), "the timeline");
+    assert!(
+        html.contains("run 1: shutdown") && html.contains("run 2: restore"),
+        "the timeline marks where each run began"
+    );
     assert!(html.contains(">intact: "), "the chain's verdict");
     let sha = dmm::snapshot::read(&snap).unwrap().sha256;
     assert!(html.contains(&sha), "the snapshot's SHA-256");
@@ -576,6 +585,12 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
         html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
         "the name, escaped"
     );
+    // The timeline's failure pin names the step that failed there.
+    let pin = html
+        .find("1 step failed around ")
+        .map(|at| &html[at..at + 200])
+        .unwrap_or_else(|| panic!("no failure pin"));
+    assert!(pin.contains("UTC: &lt;&#x2f;td&gt;"), "{pin}");
 
     // The failure, in full: id, name, owner, project, HTTP status, message.
     let failed = page
