@@ -551,3 +551,40 @@ fn a_long_retry_wait_is_said_with_until_when() {
         "{log}"
     );
 }
+
+/// An execution slow to reach its state (here 13 s to stop) is a wait the heartbeat names
+/// once it passes 10 s: how many wait, the longest, and until when they are given.
+#[test]
+fn a_long_transition_wait_is_said_in_the_heartbeat() {
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{
+            "name": "slow", "owner": "alice",
+            "apps": [{"name": "slow-app", "state": "running"}]
+        }]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a valid scenario");
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .scenario(scenario)
+            .transition(13_000, 0),
+    );
+    env.take_snapshot();
+    let out = env.run(&[
+        "shutdown",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--progress-every",
+        "2s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        log.lines().any(|l| l
+            .contains("; 1 sent and waiting over 10s for their state, the longest 1")
+            && l.contains("s (given until ")),
+        "{log}"
+    );
+}

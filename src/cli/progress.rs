@@ -40,7 +40,14 @@ struct Counts {
     ended_here: usize,
     first_end: Option<Instant>,
     verifying: bool,
+    /// Steps sent and not ended yet, since when they wait for their state.
+    waiting_since: HashMap<(Kind, String), Instant>,
+    /// How long each step is given to reach its state (`--grace-period-s`).
+    grace: Duration,
 }
+
+/// A step waiting for its state this long is said in the heartbeat.
+const LONG_WAIT: Duration = Duration::from_secs(10);
 
 impl Counts {
     /// `shutdown: steps ended App 40/100, Job 10/50; 2 failed, 4m10s elapsed, about 3m left`
@@ -69,8 +76,9 @@ impl Counts {
             _ if left == 0 => String::new(),
             _ => ", no estimate of the rest yet".to_owned(),
         };
+        let waits = self.long_waits(now);
         format!(
-            "{}: steps ended {}; {failed} failed, {} elapsed{rest}",
+            "{}: steps ended {}; {failed} failed, {} elapsed{rest}{waits}",
             self.op.map_or("run", |o| o.as_str()),
             if kinds.is_empty() {
                 "none begun".to_owned()
@@ -78,6 +86,29 @@ impl Counts {
                 kinds.join(", ")
             },
             short(elapsed),
+        )
+    }
+}
+
+impl Counts {
+    /// `; 12 sent and waiting over 10s for their state, the longest 45s (given until 15:14:27
+    /// UTC)`, or nothing when no step has waited that long.
+    fn long_waits(&self, now: Instant) -> String {
+        let long: Vec<Duration> = self
+            .waiting_since
+            .values()
+            .map(|since| now.saturating_duration_since(*since))
+            .filter(|waited| *waited >= LONG_WAIT)
+            .collect();
+        let Some(longest) = long.iter().max() else {
+            return String::new();
+        };
+        let until = crate::domino::long_wait::wall_clock_in(self.grace.saturating_sub(*longest));
+        format!(
+            "; {} sent and waiting over {} for their state, the longest {} (given until {until})",
+            long.len(),
+            short(LONG_WAIT),
+            short(*longest)
         )
     }
 }
@@ -90,12 +121,16 @@ fn short(d: Duration) -> String {
 }
 
 impl RunProgress {
-    /// `every`: the heartbeat's interval without a terminal (zero: none).
-    pub fn new(out: &Output, every: Duration) -> Self {
+    /// `every`: the heartbeat's interval without a terminal (zero: none); `grace`: how long
+    /// each step is given to reach its state.
+    pub fn new(out: &Output, every: Duration, grace: Duration) -> Self {
         RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
-            counts: Arc::new(Mutex::new(Counts::default())),
+            counts: Arc::new(Mutex::new(Counts {
+                grace,
+                ..Counts::default()
+            })),
             every: (!out.interactive && !every.is_zero()).then_some(every),
             heartbeat: Mutex::new(None),
         }
@@ -187,6 +222,12 @@ impl Reporter for RunProgress {
     }
 
     fn step_changed(&self, step: &StepRecord) {
+        if matches!(step.phase, StepPhase::Requested | StepPhase::Accepted) {
+            self.counts()
+                .waiting_since
+                .entry((step.key.kind, step.key.execution.clone()))
+                .or_insert_with(Instant::now);
+        }
         tracing::debug!(
             kind = %step.key.kind,
             execution = %step.key.execution,
@@ -200,6 +241,9 @@ impl Reporter for RunProgress {
     fn step_ended(&self, step: &StepRecord) {
         let failed = {
             let mut counts = self.counts();
+            counts
+                .waiting_since
+                .remove(&(step.key.kind, step.key.execution.clone()));
             if let Some(n) = counts.left.get_mut(&step.key.kind) {
                 *n = n.saturating_sub(1);
             }
@@ -261,5 +305,41 @@ impl Reporter for RunProgress {
             VerificationOutcome::Skipped | VerificationOutcome::NotRun => String::new(),
         };
         tracing::info!("verification {}{detail}", outcome.word());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_heartbeat_says_how_many_wait_long_and_until_when() {
+        let now = Instant::now();
+        let mut counts = Counts {
+            grace: Duration::from_secs(600),
+            ..Counts::default()
+        };
+        counts
+            .waiting_since
+            .insert((Kind::App, "a".into()), now - Duration::from_secs(5));
+        assert_eq!(counts.long_waits(now), "", "5 s is not long");
+        counts
+            .waiting_since
+            .insert((Kind::App, "b".into()), now - Duration::from_secs(45));
+        counts
+            .waiting_since
+            .insert((Kind::Workspace, "c".into()), now - Duration::from_secs(12));
+        let said = counts.long_waits(now);
+        assert!(
+            said.starts_with(
+                "; 2 sent and waiting over 10s for their state, the longest 45s (given until "
+            ) && said.ends_with(" UTC)"),
+            "{said}"
+        );
+        assert!(
+            counts
+                .heartbeat(now - Duration::from_secs(60), now)
+                .contains(&said)
+        );
     }
 }
