@@ -180,11 +180,7 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         failures: BTreeMap::new(),
         gaps: gaps(&timed, runs),
         failed_names: BTreeMap::new(),
-        runs: runs
-            .iter()
-            .filter_map(|r| Some((r.id, r.op, millis(&r.started_at)?)))
-            .filter(|(_, _, t)| (start_ms - 1000..=end_ms).contains(t))
-            .collect(),
+        runs: runs_in_window(runs, start_ms, end_ms),
     };
     let bucket_ms = agg.bucket_ms();
     let index: HashMap<Kind, usize> = agg
@@ -254,6 +250,23 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         }
     }
     Some(agg)
+}
+
+/// The runs that began inside the window, and the last one that began before it (the run
+/// that sent the first request: it listed the deployment first).
+fn runs_in_window(runs: &[RunRecord], start_ms: i64, end_ms: i64) -> Vec<(u64, Operation, i64)> {
+    let started: Vec<(u64, Operation, i64)> = runs
+        .iter()
+        .filter_map(|r| Some((r.id, r.op, millis(&r.started_at)?)))
+        .filter(|(_, _, t)| *t <= end_ms)
+        .collect();
+    let before = started.iter().rposition(|(_, _, t)| *t < start_ms);
+    started
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (_, _, t))| *t >= start_ms || Some(*i) == before)
+        .map(|(_, run)| run)
+        .collect()
 }
 
 /// Per cycle: from the last event of its shutdown runs to the first request of its restore.
