@@ -179,11 +179,13 @@ impl Notifier {
             error,
             failing_for,
         } = stuck;
+        // A chat shows the name as text: its hidden characters are written out, in the
+        // text and in the data alike (the execution's id names it exactly).
+        let name = crate::visible::visible(&name);
         let text = format!(
-            "dmm {} on {}: {kind} '{}' has been failing for {}s (last: {error})",
+            "dmm {} on {}: {kind} '{name}' has been failing for {}s (last: {error})",
             self.op,
             self.host,
-            crate::visible::visible(&name),
             failing_for.as_secs()
         );
         let body = self.body(
