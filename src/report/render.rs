@@ -166,8 +166,8 @@ fn format_value(
 /// - what opens markup anywhere in a line is backslash-escaped: `\`, `` ` ``, `*`, `~`, `[`,
 ///   `]` (so no link can form, and `(`, `)` and `!` need nothing) and `|` (a table cell);
 /// - `_` only where it could begin or end emphasis, not inside a word (`rate_limit`);
-/// - `#`, `+`, `-` and `=` only as the value's first character, where they could start a
-///   heading or a list;
+/// - `#`, `+`, `-` and `=` only where the value begins with a heading, a list item or a
+///   setext underline (`# `, `- `, `+ `, `==`, `--`);
 /// - control characters, line breaks included, are shown as `\u{..}`, so a value cannot end a
 ///   table row. A URL stays a URL: a link shows its own address, never other text.
 pub fn escape_markdown(text: &str) -> String {
@@ -189,7 +189,12 @@ pub fn escape_markdown(text: &str) -> String {
             {
                 out.push_str("\\_");
             }
-            '#' | '+' | '-' | '=' if before.is_none() => {
+            // A heading, a list item or a setext underline: the mark, then a space or more of
+            // the same mark. A lone `-` (a table's "none") is left as it is.
+            '#' | '+' | '-' | '='
+                if before.is_none()
+                    && after.is_some_and(|a| a == c || (c != '=' && a.is_whitespace())) =>
+            {
                 out.push('\\');
                 out.push(c);
             }
@@ -282,5 +287,8 @@ mod tests {
         assert_eq!(escape_markdown("_a_ # + -"), "\\_a\\_ # + -");
         assert_eq!(escape_markdown("# h"), "\\# h");
         assert_eq!(escape_markdown("- item"), "\\- item");
+        assert_eq!(escape_markdown("==="), "\\===");
+        assert_eq!(escape_markdown("-"), "-", "a table's none");
+        assert_eq!(escape_markdown("-5 s"), "-5 s");
     }
 }
