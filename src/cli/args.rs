@@ -183,6 +183,11 @@ pub struct SnapshotArgs {
     /// Project listings in flight at once.
     #[arg(long, default_value_t = ScanOptions::DEFAULT.concurrency as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
+    /// The change this window is made under (a ticket number such as CHG0012345): recorded
+    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
+    /// 64 characters; never a secret, it is printed wherever the window is.
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    pub change_id: Option<String>,
 }
 
 /// `dmm shutdown`: the options it shares with restore, and what to do with running Jobs.
@@ -316,6 +321,11 @@ pub struct RunArgs {
     /// the command that continues it.
     #[arg(long, value_name = "DURATION|RFC3339", value_parser = crate::cli::deadline::parse)]
     pub deadline: Option<crate::cli::deadline::Deadline>,
+    /// The change this window is made under (a ticket number such as CHG0012345): recorded
+    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
+    /// 64 characters; never a secret, it is printed wherever the window is.
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    pub change_id: Option<String>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,

@@ -183,6 +183,10 @@ pub struct Header {
     pub journal_path: String,
     pub events: usize,
     pub chain: ChainVerdict,
+    /// The change references the window was run under (`--change-id`), or [`NOT_RECORDED`].
+    pub change: String,
+    /// The planned window (the deadline) against the actual one, or [`NOT_RECORDED`].
+    pub window: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -339,6 +343,9 @@ pub fn build(
         journal_path: journal.path().display().to_string(),
         events: events.len(),
         chain,
+        change: change(scan.as_ref(), &runs),
+        window: crate::runner::window_line_shown(&runs, show_rfc3339)
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
     };
     let last_run = runs.last().map(|r| r.id);
     let run_rows: Vec<RunRow> = runs
@@ -359,7 +366,14 @@ pub fn build(
         .filter(|m| Some(&m.run) == last_check.as_ref())
         .cloned()
         .collect();
-    let verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
+    let mut verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
+    // Said in the verdict when the window was planned: a change reference or a deadline.
+    if header.change != NOT_RECORDED || header.window.starts_with("planned") {
+        verdict.lines.push(format!(
+            "Change: {}; window: {}",
+            header.change, header.window
+        ));
+    }
     Ok(Report {
         generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
         verdict,
@@ -379,6 +393,16 @@ pub fn build(
         next,
         next_line: String::new(),
     })
+}
+
+/// The snapshot's change reference, then each run's, once each.
+fn change(scan: Option<&ScanRecord>, runs: &[RunRecord]) -> String {
+    let ids = crate::runner::change_ids(scan.and_then(|s| s.change_id.as_deref()), runs);
+    if ids.is_empty() {
+        NOT_RECORDED.to_owned()
+    } else {
+        ids.join(", ")
+    }
 }
 
 fn show_rfc3339(s: &str) -> String {

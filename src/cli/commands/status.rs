@@ -101,6 +101,8 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
             "next_action": next_action,
             "in_progress": live,
             "jobs": jobs,
+            "change_ids": crate::runner::change_ids(scan.as_ref().and_then(|s| s.change_id.as_deref()), &runs),
+            "window": crate::runner::window_line(&runs),
         });
         outln_json!("{doc}");
         return Ok(Exit::Success);
@@ -183,6 +185,16 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
     }
     if let Some(line) = &live {
         outln!("{line}");
+    }
+    if let Some(window) = crate::runner::window_line(&runs) {
+        let ids =
+            crate::runner::change_ids(scan.as_ref().and_then(|s| s.change_id.as_deref()), &runs);
+        let change = if ids.is_empty() {
+            "none given".to_owned()
+        } else {
+            ids.join(", ")
+        };
+        outln!("change: {change}; window: {window}");
     }
     if let Some(r) = last_run
         && let Some(line) = acting_line(r)
