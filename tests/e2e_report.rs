@@ -497,11 +497,22 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
             .iter()
             .find(|row| row.first() == Some(&r.key.execution))
             .unwrap_or_else(|| panic!("no Job row for {}", r.key.execution));
-        assert_eq!(row[4], "stopped by dmm", "{row:?}");
-        assert_eq!(row[6], "yes", "{row:?}");
-        assert_eq!(row[7], format!("restarted as job {effect}"), "{row:?}");
-        assert_eq!(row[8], effect, "{row:?}");
+        assert_eq!(row[3], "stopped by dmm", "{row:?}");
+        assert_eq!(row[5], "yes", "{row:?}");
+        assert_eq!(row[6], format!("restarted as job {effect}"), "{row:?}");
+        assert_eq!(row[7], effect, "{row:?}");
     }
+    // Grouped by project, by its name: churn's two Jobs under one heading, then fraud's one.
+    let groups: Vec<&String> = page
+        .rows
+        .iter()
+        .filter(|r| r.len() == 1 && r[0].starts_with("Project "))
+        .map(|r| &r[0])
+        .collect();
+    assert_eq!(
+        groups,
+        ["Project alice/churn: 2 Jobs", "Project carol/fraud: 1 Job"]
+    );
     // Verification run by run: both passed.
     let passed = page
         .rows
@@ -601,7 +612,11 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
     assert_eq!(failed[0], "shutdown");
     assert_eq!(failed[3], HOSTILE, "the name reads back exactly");
     assert_eq!(failed[4], format!("o{HOSTILE}"));
-    assert_eq!(failed[5], app.id["projectId"].as_str().unwrap());
+    assert_eq!(
+        failed[5],
+        format!("mallory{HOSTILE}/proj"),
+        "the project's name, not its id"
+    );
     assert_eq!(failed[7], "400");
     assert!(!failed[8].is_empty(), "{failed:?}");
     // The mismatch the verification found.

@@ -282,6 +282,9 @@ pub struct JobRow {
     pub restart: String,
     /// The new Job a restart created.
     pub effect: String,
+    /// On the first Job of its project (the table is grouped by project): how many Jobs the
+    /// project has; 0 on the others.
+    pub group_jobs: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -313,7 +316,7 @@ pub fn build(
     let scan = journal.snapshot_scan()?.map(|s| ScanRecord::read(&s));
     let chain = ChainVerdict::of(&journal.verify_chain()?);
 
-    let projects = ProjectIndex::new(snapshot, &steps);
+    let projects = ProjectIndex::new(snapshot, &steps, scan.as_ref());
     let step_of: HashMap<(Operation, Kind, &str), &StepRecord> = steps
         .iter()
         .map(|s| ((s.key.op, s.key.kind, s.key.execution.as_str()), s))
@@ -409,34 +412,50 @@ fn show_rfc3339(s: &str) -> String {
     millis(s).map_or_else(|| s.to_owned(), show_time)
 }
 
-/// Where each execution's project is recorded: `_id.projectId` in the snapshot, or the step's
-/// own detail for executions the snapshot does not hold (Jobs).
-struct ProjectIndex(HashMap<(Kind, String), String>);
+/// Each execution's project, by name: the id is recorded in `_id.projectId` in the snapshot,
+/// or in the step's own detail for executions the snapshot does not hold (Jobs); the name comes
+/// from the projects the snapshot's scan listed (`owner/name`), or for journals written before
+/// that was recorded, from a Workspace's name (`project/workspace`), or else stays the id.
+struct ProjectIndex {
+    of: HashMap<(Kind, String), String>,
+    names: HashMap<String, String>,
+}
 
 impl ProjectIndex {
-    fn new(snapshot: &LoadedSnapshot, steps: &[StepRecord]) -> ProjectIndex {
-        let mut map = HashMap::new();
+    fn new(snapshot: &LoadedSnapshot, steps: &[StepRecord], scan: Option<&ScanRecord>) -> Self {
+        let mut of = HashMap::new();
+        let mut names: HashMap<String, String> = scan
+            .map(|s| s.project_names.clone().into_iter().collect())
+            .unwrap_or_default();
         for (kind, entry) in snapshot.snapshot.iter() {
             if let (Ok(key), Some(project)) = (entry.key(kind), entry.id_str("projectId")) {
-                map.insert((kind, key.to_owned()), project.to_owned());
+                of.insert((kind, key.to_owned()), project.to_owned());
+                if kind == Kind::Workspace
+                    && let Some((name, _)) = entry.name.split_once('/')
+                {
+                    names
+                        .entry(project.to_owned())
+                        .or_insert_with(|| name.to_owned());
+                }
             }
         }
         for s in steps {
             if let Some(detail) = StepDetail::read(s.detail.as_ref())
                 && let Some(project) = detail.text("projectId")
             {
-                map.entry((s.key.kind, s.key.execution.clone()))
+                of.entry((s.key.kind, s.key.execution.clone()))
                     .or_insert_with(|| project.to_owned());
             }
         }
-        ProjectIndex(map)
+        ProjectIndex { of, names }
     }
 
+    /// The project's name, its id when no name is known, `-` when the project is not recorded.
     fn of(&self, kind: Kind, execution: &str) -> String {
-        self.0
-            .get(&(kind, execution.to_owned()))
-            .cloned()
-            .unwrap_or_else(|| "-".to_owned())
+        match self.of.get(&(kind, execution.to_owned())) {
+            Some(id) => self.names.get(id).cloned().unwrap_or_else(|| id.clone()),
+            None => "-".to_owned(),
+        }
     }
 }
 
@@ -656,8 +675,10 @@ fn skipped(steps: &[StepRecord]) -> Vec<SkipGroup> {
     groups.into_values().collect()
 }
 
+/// The Jobs by project name, then by name: at 10,000 a reader looks for a project's Jobs,
+/// never for a Job id.
 fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
-    crate::runner::job_fates(steps, 0)
+    let mut rows: Vec<JobRow> = crate::runner::job_fates(steps, 0)
         .into_iter()
         .map(|fate| {
             let stop = fate.stop;
@@ -685,9 +706,21 @@ fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
                     .restart
                     .and_then(|r| r.effect.clone())
                     .unwrap_or_else(|| "-".to_owned()),
+                group_jobs: 0,
             }
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| (&a.project, &a.name, &a.id).cmp(&(&b.project, &b.name, &b.id)));
+    let mut start = 0;
+    while start < rows.len() {
+        let n = rows[start..]
+            .iter()
+            .take_while(|r| r.project == rows[start].project)
+            .count();
+        rows[start].group_jobs = n;
+        start += n;
+    }
+    rows
 }
 
 /// What became of the Jobs, in the words every frontend prints (`JobsOfShutdown::line`).

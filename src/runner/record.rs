@@ -143,6 +143,10 @@ pub struct ScanRecord {
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
     pub requests: Option<u64>,
+    /// Each listed project's `owner/name` by its id; empty in journals written before it was
+    /// recorded (the report then shows what the Workspaces' names tell, or the id).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub project_names: BTreeMap<String, String>,
     /// `--change-id` of the snapshot; absent when none was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
@@ -162,6 +166,7 @@ impl ScanRecord {
             problems: field.get("problems").unwrap_or_default(),
             warnings: field.get("warnings").unwrap_or_default(),
             requests: field.get("requests"),
+            project_names: field.get("project_names").unwrap_or_default(),
             change_id: field.get("change_id"),
         }
     }

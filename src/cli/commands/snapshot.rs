@@ -112,6 +112,7 @@ fn record_scan(
         problems: report.problems.iter().map(|p| p.to_string()).collect(),
         warnings: report.warnings.clone(),
         requests: Some(report.requests),
+        project_names: report.project_names.clone(),
         change_id,
     };
     let result =
