@@ -783,3 +783,83 @@ fn a_snapshot_without_a_journal_is_one_line_and_exit_2() {
     );
     assert!(!env.path("snap.json.report.html").exists());
 }
+
+/// The inventory as CSV: one row an execution with its state at each stage, quoted as RFC 4180
+/// says, and no cell a spreadsheet would take for a formula.
+#[test]
+fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
+    let names = [
+        "=HYPERLINK(\"http://evil.example\",\"ok\")",
+        "@SUM(A1)",
+        "-2+3",
+        "plain, \"quoted\"",
+        "inv\u{202E}gnp.exe",
+    ];
+    let apps: Vec<_> = names
+        .iter()
+        .map(|n| serde_json::json!({"name": n, "state": "running", "owner": "+owner"}))
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps,
+            "jobs": [{"title": "nightly", "command": "python n.py"}]}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(3)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    let (out, path) = report(&env, &["--format", "csv"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        path,
+        PathBuf::from(format!("{}.report.csv", env.snapshot().display()))
+    );
+    let csv = read(&path);
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "kind,id,name,owner,project,at snapshot,after shutdown,after restore"
+    );
+    assert_eq!(lines.len(), 1 + names.len() + 1 + 1, "{csv}");
+    assert!(lines.last().unwrap().is_empty(), "CRLF after every row");
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row with {name}: {csv}"))
+            .to_string()
+    };
+    assert!(row("HYPERLINK").contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"ok\"\")\",'+owner,alice/proj,running,stopped,not restored"), "{csv}");
+    assert!(
+        row("SUM").contains(",'@SUM(A1),'+owner,alice/proj,running,stopped,"),
+        "{csv}"
+    );
+    assert!(row("2+3").contains(",'-2+3,"), "{csv}");
+    assert!(
+        row("plain").contains(",\"plain, \"\"quoted\"\"\","),
+        "{csv}"
+    );
+    assert!(row("gnp").contains(",inv<U+202E>gnp.exe,"), "{csv}");
+    assert!(!csv.contains('\u{202E}'));
+    let job = row("nightly");
+    assert!(job.starts_with("Job,"), "{job}");
+    assert!(job.contains(",alice/proj,not in the snapshot"), "{job}");
+
+    // The page holds the same inventory, folded in a <details> block.
+    let (_, html_path) = report(&env, &[]);
+    let html = read(&html_path);
+    let details = &html[html.find("<details>").expect("an inventory block")..];
+    let details = &details[..details.find("</details>").unwrap()];
+    assert!(
+        details.contains("<td class=\"name\">@SUM(A1)</td>"),
+        "{details}"
+    );
+    assert_eq!(details.matches("<tr><td>").count(), names.len() + 1);
+}

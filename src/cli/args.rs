@@ -458,12 +458,13 @@ pub struct ReportArgs {
     /// The journal file [default: FILE.journal beside the snapshot].
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// Where to write the report [default: FILE.report.html, or FILE.report.md].
+    /// Where to write the report [default: FILE.report.html, .md, .summary.md or .csv].
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// HTML (one self-contained page with a timeline), Markdown (the same without the
     /// timeline), or markdown-summary (the verdict, the counts, what is next and the owners to
-    /// tell, under 30,000 characters at any scale: for a ticket's comment).
+    /// tell, under 30,000 characters at any scale: for a ticket's comment), or csv (every
+    /// execution touched, with its state at the snapshot, after the shutdown and the restore).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
 }
@@ -473,6 +474,7 @@ pub enum ReportFormat {
     Html,
     Markdown,
     MarkdownSummary,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@
 //! - [`render`]: HTML (inline CSS and SVG, no script, nothing fetched) and Markdown, through
 //!   templates that escape every value.
 mod chain;
+pub mod inventory;
 pub mod model;
 mod owners;
 mod render;

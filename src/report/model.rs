@@ -44,6 +44,8 @@ pub struct Report {
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
+    /// Every execution the window touched, with its state at each stage.
+    pub inventory: Vec<super::inventory::InventoryRow>,
     /// Who has something to hear when the window closes, by owner.
     pub owners: Vec<super::owners::OwnerToTell>,
     /// What to do next, as the journal's records decide it.
@@ -393,6 +395,9 @@ pub fn build(
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
         owners: super::owners::owners_to_tell(&steps),
+        inventory: super::inventory::rows(snapshot, &steps, &verifications, |kind, id| {
+            projects.of(kind, id)
+        }),
         next,
         next_line: String::new(),
     })

@@ -27,6 +27,8 @@ pub enum Format {
     /// The verdict, the counts, what is next and the owners to tell, short enough for a
     /// ticket's comment (GitHub's 65,536 characters, Jira's 32,767) at any scale.
     MarkdownSummary,
+    /// The inventory of what the window touched, one row an execution.
+    Csv,
 }
 
 impl Format {
@@ -35,6 +37,7 @@ impl Format {
             Format::Html => "html",
             Format::Markdown => "md",
             Format::MarkdownSummary => "summary.md",
+            Format::Csv => "csv",
         }
     }
 
@@ -43,6 +46,7 @@ impl Format {
             Format::Html => "report.html",
             Format::Markdown => "report.md",
             Format::MarkdownSummary => "summary.md",
+            Format::Csv => "",
         }
     }
 }
@@ -54,6 +58,9 @@ pub struct RenderError(String);
 
 /// The report in `format`.
 pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
+    if format == Format::Csv {
+        return Ok(super::inventory::csv(&report.inventory));
+    }
     let env = environment().map_err(|e| RenderError(e.to_string()))?;
     let template = env
         .get_template(format.template())

@@ -20,6 +20,7 @@ pub fn run(args: ReportArgs) -> Result<Exit, CliError> {
         ReportFormat::Html => Format::Html,
         ReportFormat::Markdown => Format::Markdown,
         ReportFormat::MarkdownSummary => Format::MarkdownSummary,
+        ReportFormat::Csv => Format::Csv,
     };
     let text =
         report::render(&page, format).map_err(|e| CliError::new(Exit::Failures, e.to_string()))?;
