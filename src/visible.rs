@@ -36,6 +36,55 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Whether `c` is hidden ([`is_hidden`]) or a control character (C0, DEL, C1: a newline, a
+/// NUL, an ANSI escape): either changes what a reader sees without being seen itself.
+pub fn is_unseen(c: char) -> bool {
+    is_hidden(c) || c.is_control()
+}
+
+/// `s` with every hidden or control character written out as `<U+XXXX>`: for text that a
+/// program hands on to people after decoding it (a JSON log line in a log viewer, a webhook's
+/// fields in a chat card), where a JSON escape such as `\u001b` would decode to the character.
+pub fn shown(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unseen) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    for c in s.chars() {
+        if is_unseen(c) {
+            push_spelled(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Every string in `value`, keys included, as [`shown`] writes it.
+pub fn show_json_strings(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            if let Cow::Owned(o) = shown(s) {
+                *s = o;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(show_json_strings),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.chars().any(is_unseen)) {
+                let old = std::mem::take(map);
+                for (k, mut v) in old {
+                    show_json_strings(&mut v);
+                    map.insert(shown(&k).into_owned(), v);
+                }
+            } else {
+                map.values_mut().for_each(show_json_strings);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Appends `c` written out as `<U+XXXX>`.
 pub fn push_spelled(out: &mut String, c: char) {
     let _ = write!(out, "<U+{:04X}>", c as u32);
@@ -44,6 +93,22 @@ pub fn push_spelled(out: &mut String, c: char) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_written_out_for_what_people_read_after_decoding() {
+        assert_eq!(
+            shown("a\u{0}b\u{7}c\u{1b}[31md\ne"),
+            "a<U+0000>b<U+0007>c<U+001B>[31md<U+000A>e"
+        );
+        assert_eq!(shown("x\u{202E}y\u{9b}"), "x<U+202E>y<U+009B>");
+        assert!(matches!(shown("plain é"), Cow::Borrowed(_)));
+        let mut doc = serde_json::json!({"name": "n\u{1b}[2J\u{202E}", "list": ["\u{0}"], "n": 1, "k\u{7}": true});
+        show_json_strings(&mut doc);
+        assert_eq!(
+            doc,
+            serde_json::json!({"name": "n<U+001B>[2J<U+202E>", "list": ["<U+0000>"], "n": 1, "k<U+0007>": true})
+        );
+    }
 
     #[test]
     fn hidden_characters_are_written_out() {

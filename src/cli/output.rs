@@ -99,7 +99,7 @@ fn shaped(level: &str, prefix: &str, message: &str) -> String {
             "message": message,
         })
         .to_string();
-        escape_json(&line).into_owned()
+        shown_json_line(&line).unwrap_or(line)
     } else {
         escape(&format!("{prefix}{message}")).into_owned()
     }
@@ -141,22 +141,51 @@ fn escape_as(s: &str, json: bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A JSON log line as people read it: a log viewer (`kubectl logs` into Loki or Kibana)
+/// decodes the JSON, so a `\u202e` or `\u001b` escape in it would reach the screen as the
+/// character itself. Every hidden or control character in its strings is written out as
+/// `<U+202E>` instead ([`crate::visible::shown`]); the line stays one JSON object. `None`: the
+/// line needs no change. (A JSON document on stdout, `status --json`, is data for programs
+/// and keeps every name exact: see [`outln_json`].)
+fn shown_json_line(line: &str) -> Option<String> {
+    if !line.contains("\\u") && !line.chars().any(crate::visible::is_unseen) {
+        return None;
+    }
+    match serde_json::from_str::<serde_json::Value>(line) {
+        Ok(mut value) => {
+            crate::visible::show_json_strings(&mut value);
+            Some(value.to_string())
+        }
+        // Not a JSON line after all: escaped like a text line, but in JSON's spelling.
+        Err(_) => Some(escape_json(line).into_owned()),
+    }
+}
+
 /// A formatted log line on its way to stderr, escaped like every other line: control
 /// characters in it come from names and messages, except the final newline and, where colour
 /// is on, the colour codes (`ESC [ digits ; ... m`) the log formatter put there itself.
 pub fn escape_log(buf: &[u8], keep_colour: bool) -> Cow<'_, [u8]> {
+    escape_log_as(buf, keep_colour, json_logs())
+}
+
+fn escape_log_as(buf: &[u8], keep_colour: bool, json: bool) -> Cow<'_, [u8]> {
     let text = String::from_utf8_lossy(buf);
     let (body, newline) = match text.strip_suffix('\n') {
         Some(body) => (body, "\n"),
         None => (&*text, ""),
     };
+    if json {
+        return match shown_json_line(body) {
+            Some(line) => Cow::Owned(format!("{line}{newline}").into_bytes()),
+            None => Cow::Borrowed(buf),
+        };
+    }
     if !body
         .chars()
         .any(|c| c.is_control() || crate::visible::is_hidden(c))
     {
         return Cow::Borrowed(buf);
     }
-    let escape = if json_logs() { escape_json } else { escape };
     let mut out = String::with_capacity(body.len() + 16);
     let mut rest = body;
     while let Some(at) = rest.find('\u{1b}') {
@@ -206,6 +235,29 @@ mod tests {
             escape_log(b"plain\n", false),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn a_json_log_line_carries_what_people_may_see_after_decoding_it() {
+        let line = serde_json::json!({
+            "level": "WARN",
+            "message": "Job '\u{202A}x' (\u{0}nul\u{7}bel\u{1b}[31mred) failed",
+        })
+        .to_string()
+            + "\n";
+        let out =
+            String::from_utf8(super::escape_log_as(line.as_bytes(), false, true).into_owned())
+                .unwrap();
+        assert!(
+            out.ends_with("}\n") && out.matches('\n').count() == 1,
+            "{out}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            back["message"],
+            "Job '<U+202A>x' (<U+0000>nul<U+0007>bel<U+001B>[31mred) failed"
+        );
+        assert!(!out.contains("\\u"), "{out}");
     }
 
     #[test]
