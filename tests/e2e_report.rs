@@ -794,6 +794,7 @@ fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
         "-2+3",
         "plain, \"quoted\"",
         "inv\u{202E}gnp.exe",
+        "nul\u{0}bel\u{7}esc\u{1b}[31mred",
     ];
     let apps: Vec<_> = names
         .iter()
@@ -862,4 +863,15 @@ fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
         "{details}"
     );
     assert_eq!(details.matches("<tr><td>").count(), names.len() + 1);
+    // No control character reaches the page (a NUL is a parse error, an ESC a live escape in
+    // `cat`): written out, like the hidden ones.
+    for page in [&html, &csv] {
+        assert!(
+            !page
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')),
+            "a raw control character"
+        );
+    }
+    assert!(html.contains("nul&lt;U+0000&gt;bel&lt;U+0007&gt;esc&lt;U+001B&gt;[31mred"));
 }

@@ -125,7 +125,8 @@ fn after(op: Operation, kind: Kind, phase: Option<&StepPhase>) -> String {
 /// The rows as CSV (RFC 4180: CRLF line ends, every cell that needs it quoted, quotes doubled),
 /// safe to open in a spreadsheet: a cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
 /// return gets a leading apostrophe so that it is never taken for a formula (OWASP's advice on
-/// CSV injection), and hidden characters are written out (`crate::visible`).
+/// CSV injection), and hidden and control characters but the line break are written out
+/// (`crate::visible`).
 pub fn csv(rows: &[InventoryRow]) -> String {
     let mut out =
         String::from("kind,id,name,owner,project,at snapshot,after shutdown,after restore\r\n");
@@ -148,7 +149,15 @@ pub fn csv(rows: &[InventoryRow]) -> String {
 }
 
 fn csv_cell(text: &str) -> String {
-    let mut cell = crate::visible::visible(text).into_owned();
+    // Hidden and control characters written out; a line break is kept (RFC 4180 quotes it).
+    let mut cell = String::with_capacity(text.len());
+    for c in text.chars() {
+        if crate::visible::is_unseen(c) && c != '\n' {
+            crate::visible::push_spelled(&mut cell, c);
+        } else {
+            cell.push(c);
+        }
+    }
     if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         cell.insert(0, '\'');
     }
@@ -170,7 +179,8 @@ mod tests {
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
-        for lead in ["+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+        assert_eq!(csv_cell("\tx\u{1b}"), "<U+0009>x<U+001B>");
+        for lead in ["+1", "-1", "@SUM(A1)"] {
             assert!(
                 csv_cell(lead).trim_start_matches('"').starts_with('\''),
                 "{lead:?}"

@@ -144,11 +144,22 @@ fn format_value(
     value: &Value,
 ) -> Result<(), minijinja::Error> {
     // A bidirectional control or zero-width character in a name is shown, not obeyed, in
-    // both formats (`crate::visible`).
+    // both formats (`crate::visible`); so is a control character other than a line break or a
+    // tab (a NUL is an HTML parse error, an ANSI escape lives on in `cat report.html`). The
+    // Markdown escaping shows line breaks too.
     let shown;
+    let unseen = |c: char| crate::visible::is_unseen(c) && !matches!(c, '\n' | '\t');
     let value = match value.as_str() {
-        Some(s) if s.chars().any(crate::visible::is_hidden) => {
-            shown = Value::from(crate::visible::visible(s).into_owned());
+        Some(s) if s.chars().any(unseen) => {
+            let mut out = String::with_capacity(s.len() + 16);
+            for c in s.chars() {
+                if unseen(c) {
+                    crate::visible::push_spelled(&mut out, c);
+                } else {
+                    out.push(c);
+                }
+            }
+            shown = Value::from(out);
             &shown
         }
         _ => value,
