@@ -875,3 +875,53 @@ fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
     }
     assert!(html.contains("nul&lt;U+0000&gt;bel&lt;U+0007&gt;esc&lt;U+001B&gt;[31mred"));
 }
+
+/// Names thousands of characters long: the verdict names each failure shortly, so the first
+/// screen and the ticket's summary stay readable and the summary under 30,000 characters.
+#[test]
+fn long_names_leave_the_verdict_and_the_summary_short() {
+    let apps: Vec<_> = (0..3)
+        .map(|i| {
+            serde_json::json!({"name": format!("{i}{}", "A".repeat(5_000)), "state": "running",
+                "owner": format!("{i}{}", "O".repeat(5_000))})
+        })
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(11)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    refuse(&env, "POST /v4/modelProducts/{id}/stop", None, 400, None);
+    let out = env.run_op("shutdown", &["--no-verify"]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let (out, path) = report(&env, &["--format", "markdown-summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let summary = read(&path);
+    assert!(
+        summary.chars().count() < 30_000,
+        "{}",
+        summary.chars().count()
+    );
+    let failed = summary
+        .lines()
+        .find(|l| l.contains("step(s) failed"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(failed.chars().count() < 1_000, "{failed}");
+    assert!(failed.contains("…"), "{failed}");
+    let (_, html) = report(&env, &[]);
+    let html = read(&html);
+    let verdict = &html[html.find("id=\"verdict\"").unwrap()..];
+    let verdict = &verdict[..verdict.find("</div>").unwrap()];
+    assert!(verdict.len() < 3_000, "{}", verdict.len());
+    // The tables below keep each name whole.
+    assert!(html.contains(&format!("0{}", "A".repeat(5_000))));
+}

@@ -68,6 +68,18 @@ pub struct Verdict {
 /// The executions a verdict names at most, each line; the rest are counted.
 const VERDICT_NAMES: usize = 5;
 
+/// The characters of a name or owner a verdict shows: the verdict is the first screen and the
+/// ticket's summary, and a 5,000-character name would fill both; the tables below have it whole.
+const VERDICT_NAME_CHARS: usize = 60;
+
+/// `s` cut to [`VERDICT_NAME_CHARS`] characters, with `…` where it was cut.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(VERDICT_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
 fn verdict(
     next: &NextAction,
     failures: &[StepItem],
@@ -139,7 +151,7 @@ fn verdict(
             named(
                 failures
                     .iter()
-                    .map(|f| format!("{} {} ({})", f.kind, f.name, f.owner))
+                    .map(|f| format!("{} {} ({})", f.kind, cut(&f.name), cut(&f.owner)))
                     .collect()
             )
         ));
@@ -151,7 +163,15 @@ fn verdict(
             named(
                 mismatches
                     .iter()
-                    .map(|m| format!("{} {} ({}: {})", m.kind, m.name, m.owner, m.finding))
+                    .map(|m| {
+                        format!(
+                            "{} {} ({}: {})",
+                            m.kind,
+                            cut(&m.name),
+                            cut(&m.owner),
+                            m.finding
+                        )
+                    })
                     .collect()
             )
         ));
