@@ -588,3 +588,63 @@ fn a_long_transition_wait_is_said_in_the_heartbeat() {
         "{log}"
     );
 }
+
+/// A gateway that answers 5xx to every stop of one kind: the retries are said at the default
+/// level once every 10 s with the rest counted, not once per request (`-v` shows each).
+#[test]
+fn retries_of_many_requests_are_a_few_lines_not_one_each() {
+    let apps: Vec<_> = (0..24)
+        .map(|i| serde_json::json!({"name": format!("app-{i}"), "state": "running"}))
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(13)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    // 503 with `Retry-After: 0`: retried at once, so many retries in a short test.
+    env.sim
+        .set_faults(dmm::sim::FaultsPatch {
+            refuse: Some(vec![dmm::sim::RefuseRule {
+                route: "POST /v4/modelProducts/{id}/stop".into(),
+                execution_id: None,
+                status: 503,
+                times: None,
+                after_applying: false,
+                retry_after: Some("0".into()),
+            }]),
+            ..dmm::sim::FaultsPatch::default()
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = env.run_op(
+        "shutdown",
+        &["--log-format", "json", "--deadline", "5s", "--no-verify"],
+    );
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .lines()
+        .filter(|l| l.contains("transient failure, retrying"))
+        .count();
+    let bound = 1 + started.elapsed().as_secs() as usize / 10;
+    assert!(
+        said <= bound,
+        "{said} retry lines in {:?}:\n{stderr}",
+        started.elapsed()
+    );
+    let counted: u64 = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["not_said_since"].as_u64())
+        .sum();
+    assert!(said > 0 || counted > 0, "{stderr}");
+}

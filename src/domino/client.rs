@@ -76,6 +76,8 @@ struct Inner {
     server_clock: ServerClock,
     /// Which long retry waits have been said (`long_wait`).
     long_waits: super::long_wait::LongWaits,
+    /// Bounds the retry warnings at the default level.
+    retry_notices: super::long_wait::RetryNotices,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -135,6 +137,7 @@ impl DominoClient {
                 timeout_warned: AtomicBool::new(false),
                 server_clock: ServerClock::default(),
                 long_waits: Default::default(),
+                retry_notices: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
@@ -316,10 +319,15 @@ impl DominoClient {
             if self.inner.long_waits.worth_saying(delay) {
                 say_long_wait(&method, path, failure, delay);
             }
-            // The first retries are routine on a busy deployment; later ones deserve notice.
-            if retry_number >= 3 {
+            // The first retries are routine on a busy deployment; later ones deserve notice,
+            // one line every few seconds at most, with the others counted.
+            let notice = (retry_number >= 3)
+                .then(|| self.inner.retry_notices.worth_saying())
+                .flatten();
+            if let Some(unsaid) = notice {
                 tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, "transient failure, retrying");
+                        error = %failure.error, not_said_since = unsaid,
+                        "transient failure, retrying (one such line every 10 s at most; -v shows each)");
             } else {
                 tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
                         error = %failure.error, "transient failure, retrying");

@@ -44,6 +44,44 @@ impl LongWaits {
     }
 }
 
+/// Repeated retries are said at the default level at most once every [`RETRY_NOTICE_EVERY`],
+/// with how many were not said since: a deployment whose gateway answers 5xx to every stop of
+/// one kind must not flood a Kubernetes Job's log with a line per execution (the rest are
+/// logged at debug, with `-v`).
+pub const RETRY_NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Default)]
+pub struct RetryNotices {
+    state: Mutex<RetryNoticeState>,
+}
+
+#[derive(Debug, Default)]
+struct RetryNoticeState {
+    said_at: Option<Instant>,
+    unsaid: u64,
+}
+
+impl RetryNotices {
+    /// `Some(n)`: say this retry at the default level, with `n` retries not said since the
+    /// last one said; `None`: log it at debug only.
+    pub fn worth_saying(&self) -> Option<u64> {
+        let now = Instant::now();
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state
+            .said_at
+            .is_some_and(|at| now < at + RETRY_NOTICE_EVERY)
+        {
+            state.unsaid += 1;
+            return None;
+        }
+        state.said_at = Some(now);
+        Some(std::mem::take(&mut state.unsaid))
+    }
+}
+
 /// The wall-clock time `wait` from now, as `15:04:05 UTC`.
 pub fn wall_clock_in(wait: Duration) -> String {
     let at = OffsetDateTime::now_utc() + wait;
@@ -66,5 +104,17 @@ mod tests {
         tokio::time::advance(Duration::from_secs(6)).await;
         assert!(waits.worth_saying(Duration::from_secs(60)), "11 s later");
         assert!(wall_clock_in(Duration::ZERO).ends_with(" UTC"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_said_once_every_ten_seconds_with_the_rest_counted() {
+        let notices = RetryNotices::default();
+        assert_eq!(notices.worth_saying(), Some(0));
+        for _ in 0..300 {
+            assert_eq!(notices.worth_saying(), None);
+        }
+        tokio::time::advance(RETRY_NOTICE_EVERY).await;
+        assert_eq!(notices.worth_saying(), Some(300));
+        assert_eq!(notices.worth_saying(), None);
     }
 }
