@@ -21,6 +21,29 @@ pub struct InventoryRow {
     pub at_snapshot: String,
     pub after_shutdown: String,
     pub after_restore: String,
+    /// Stopped by the shutdown and, when a restore ran, back after it, with nothing the
+    /// verification found: the rows a page past [`PAGE_ROWS`] leaves to the CSV.
+    pub as_planned: bool,
+}
+
+/// The most rows the page lists: past it, the page lists the executions that did not go as
+/// planned (up to this many) and counts the others, which the CSV lists (a page of 10,000
+/// executions stays under 1 MiB).
+pub const PAGE_ROWS: usize = 1_000;
+
+/// The rows the page shows, and how many it leaves to the CSV.
+pub fn for_page(rows: &[InventoryRow]) -> (Vec<InventoryRow>, usize) {
+    if rows.len() <= PAGE_ROWS {
+        return (rows.to_vec(), 0);
+    }
+    let shown: Vec<InventoryRow> = rows
+        .iter()
+        .filter(|r| !r.as_planned)
+        .take(PAGE_ROWS)
+        .cloned()
+        .collect();
+    let left = rows.len() - shown.len();
+    (shown, left)
 }
 
 /// One row for each execution of the snapshot, then each Job a shutdown met, in the snapshot's
@@ -53,27 +76,42 @@ pub fn rows(
             seen.insert((op, item.kind, item.execution.clone()), item.detail.clone());
         }
     }
-    let state = |op: Operation, kind: Kind, id: &str| -> String {
+    let state = |op: Operation, kind: Kind, id: &str| -> (String, bool) {
         let phase = latest.get(&(op, kind, id)).map(|s| &s.phase);
         let mut words = after(op, kind, phase);
+        let mut planned = matches!(phase, Some(StepPhase::Confirmed))
+            || (op == Operation::Restore && phase.is_none());
         if let Some(detail) = seen.get(&(op, kind, id.to_owned())) {
             words.push_str(&format!("; the verification saw: {detail}"));
+            planned = false;
         }
-        words
+        (words, planned)
+    };
+    let row = |kind: Kind, id: &str, name: &str, owner: &str, at_snapshot: String| {
+        let (after_shutdown, stopped) = state(Operation::Shutdown, kind, id);
+        let (after_restore, back) = state(Operation::Restore, kind, id);
+        InventoryRow {
+            kind: kind.label(),
+            id: id.to_owned(),
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            project: project(kind, id),
+            at_snapshot,
+            after_shutdown,
+            after_restore,
+            as_planned: stopped && back,
+        }
     };
     let mut out = Vec::new();
     for (kind, entry) in snapshot.snapshot.iter() {
         let Ok(id) = entry.key(kind) else { continue };
-        out.push(InventoryRow {
-            kind: kind.label(),
-            id: id.to_owned(),
-            name: entry.name.clone(),
-            owner: entry.owner.clone(),
-            project: project(kind, id),
-            at_snapshot: running_word(kind).to_owned(),
-            after_shutdown: state(Operation::Shutdown, kind, id),
-            after_restore: state(Operation::Restore, kind, id),
-        });
+        out.push(row(
+            kind,
+            id,
+            &entry.name,
+            &entry.owner,
+            running_word(kind).to_owned(),
+        ));
     }
     let mut jobs: Vec<&StepRecord> = latest
         .iter()
@@ -83,16 +121,13 @@ pub fn rows(
     jobs.sort_by(|a, b| a.key.execution.cmp(&b.key.execution));
     for s in jobs {
         let id = s.key.execution.as_str();
-        out.push(InventoryRow {
-            kind: Kind::Job.label(),
-            id: id.to_owned(),
-            name: s.name.clone(),
-            owner: s.owner.clone(),
-            project: project(Kind::Job, id),
-            at_snapshot: "not in the snapshot: running when the shutdown listed Jobs".to_owned(),
-            after_shutdown: state(Operation::Shutdown, Kind::Job, id),
-            after_restore: state(Operation::Restore, Kind::Job, id),
-        });
+        out.push(row(
+            Kind::Job,
+            id,
+            &s.name,
+            &s.owner,
+            "not in the snapshot: running when the shutdown listed Jobs".to_owned(),
+        ));
     }
     out
 }
@@ -189,6 +224,28 @@ mod tests {
         assert_eq!(csv_cell("invoice\u{202E}gnp.exe"), "invoice<U+202E>gnp.exe");
         // A hidden character first does not hide a formula behind it.
         assert_eq!(csv_cell("\u{200B}=1"), "<U+200B>=1");
+    }
+
+    #[test]
+    fn past_a_page_only_what_did_not_go_as_planned_is_listed() {
+        let row = |i: usize, as_planned: bool| InventoryRow {
+            kind: "App",
+            id: i.to_string(),
+            name: String::new(),
+            owner: String::new(),
+            project: String::new(),
+            at_snapshot: String::new(),
+            after_shutdown: String::new(),
+            after_restore: String::new(),
+            as_planned,
+        };
+        let few: Vec<_> = (0..10).map(|i| row(i, true)).collect();
+        assert_eq!(for_page(&few).0.len(), 10);
+        let many: Vec<_> = (0..PAGE_ROWS + 500).map(|i| row(i, i % 100 != 0)).collect();
+        let (shown, left) = for_page(&many);
+        assert_eq!(shown.len(), 15);
+        assert!(shown.iter().all(|r| !r.as_planned));
+        assert_eq!(left, PAGE_ROWS + 500 - 15);
     }
 
     #[test]

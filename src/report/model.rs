@@ -44,8 +44,13 @@ pub struct Report {
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
-    /// Every execution the window touched, with its state at each stage.
+    /// Every execution the window touched, with its state at each stage (the CSV).
+    #[serde(skip)]
     pub inventory: Vec<super::inventory::InventoryRow>,
+    /// The part of it the page lists ([`super::inventory::for_page`]).
+    pub inventory_shown: Vec<super::inventory::InventoryRow>,
+    /// Executions as planned the page leaves to the CSV.
+    pub inventory_left: usize,
     /// Who has something to hear when the window closes, by owner.
     pub owners: Vec<super::owners::OwnerToTell>,
     /// What to do next, as the journal's records decide it.
@@ -399,6 +404,10 @@ pub fn build(
             header.change, header.window
         ));
     }
+    let inventory = super::inventory::rows(snapshot, &steps, &verifications, |kind, id| {
+        projects.of(kind, id)
+    });
+    let (inventory_shown, inventory_left) = super::inventory::for_page(&inventory);
     Ok(Report {
         generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
         verdict,
@@ -415,9 +424,9 @@ pub fn build(
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
         owners: super::owners::owners_to_tell(&steps),
-        inventory: super::inventory::rows(snapshot, &steps, &verifications, |kind, id| {
-            projects.of(kind, id)
-        }),
+        inventory_shown,
+        inventory_left,
+        inventory,
         next,
         next_line: String::new(),
     })
