@@ -132,10 +132,22 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
         }
     });
     env.set_formatter(format_value);
+    env.add_filter("short", short_name);
     env.add_template("report.html", HTML)?;
     env.add_template("report.md", MARKDOWN)?;
     env.add_template("summary.md", SUMMARY)?;
     Ok(env)
+}
+
+/// A name as a list of many shows it: hidden characters written out, then cut to
+/// [`super::owners::NAME_CHARS`] characters with `…`, so that a deployment of long names keeps
+/// the page under its size bound.
+fn short_name(name: String) -> String {
+    let shown = crate::visible::visible(&name);
+    match shown.char_indices().nth(super::owners::NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &shown[..at]),
+        None => shown.into_owned(),
+    }
 }
 
 fn format_value(
