@@ -648,3 +648,31 @@ fn retries_of_many_requests_are_a_few_lines_not_one_each() {
         .sum();
     assert!(said > 0 || counted > 0, "{stderr}");
 }
+
+/// With `--log-format json`, stdout's lines (the plan, the summary, `next:`) are JSON objects
+/// too: a Kubernetes Job's log merges both streams into one that a collector reads as JSON.
+#[test]
+fn with_json_logs_every_stdout_line_is_json_too() {
+    let env = Env::small();
+    env.take_snapshot();
+    let args = env.op_args("shutdown", &["--no-verify"]);
+    let out = env
+        .dmm()
+        .args(["--log-format", "json"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["level"] == "INFO"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("next: "))),
+        "{stdout}"
+    );
+}

@@ -75,7 +75,8 @@ pub struct GlobalArgs {
         value_name = "PEM"
     )]
     pub ca_cert: Option<PathBuf>,
-    /// Log line format on stderr.
+    /// Log line format on stderr; with json, the lines on stdout are JSON objects too (a
+    /// `--json` document stays one document).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// More detail: -v adds log lines (progress, each step, each change of pace) and lists

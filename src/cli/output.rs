@@ -41,8 +41,16 @@ pub fn json_logs() -> bool {
 }
 
 /// One line on stdout. Once stdout is closed, later lines are not even tried.
+///
+/// With `--log-format json` the line is a JSON object too (level INFO, the line as its
+/// `message`): a Kubernetes Job's log merges stdout and stderr, and a collector set for JSON
+/// would drop the lines that matter most (the summary, `journal head:`, `next:`).
 pub fn stdout_line(args: fmt::Arguments<'_>) {
-    write_stdout(escape(&args.to_string()).into_owned());
+    if json_logs() {
+        write_stdout(shaped("INFO", "", &args.to_string()));
+    } else {
+        write_stdout(escape(&args.to_string()).into_owned());
+    }
 }
 
 /// One JSON line on stdout (see [`outln_json`]).
