@@ -44,6 +44,8 @@ pub struct Notifier {
     http: reqwest::Client,
     host: String,
     op: Operation,
+    /// `--change-id`, named in every notice so a chat channel ties it to its ticket.
+    change_id: Option<String>,
     describe_end: DescribeEnd,
     run: Mutex<Option<u64>>,
     /// The run's statistics, kept by the runner: the counts every notice carries.
@@ -60,6 +62,7 @@ impl Notifier {
         receivers: Vec<String>,
         host: &str,
         op: Operation,
+        change_id: Option<String>,
         describe_end: DescribeEnd,
     ) -> Result<Arc<Notifier>, String> {
         for url in &receivers {
@@ -80,6 +83,7 @@ impl Notifier {
             http,
             host: host.to_owned(),
             op,
+            change_id,
             describe_end,
             run: Mutex::new(None),
             stats: OnceLock::new(),
@@ -104,8 +108,14 @@ impl Notifier {
             "host": self.host,
             "run": *self.run.lock().unwrap_or_else(|e| e.into_inner()),
             "counts": self.counts(),
-            "text": text,
+            "text": match &self.change_id {
+                Some(change) => format!("[{change}] {text}"),
+                None => text,
+            },
         });
+        if let (Some(change), Some(body)) = (&self.change_id, body.as_object_mut()) {
+            body.insert("change_id".into(), Value::from(change.clone()));
+        }
         if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
             body.extend(extra);
         }
