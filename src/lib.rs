@@ -15,6 +15,7 @@ pub mod private_file;
 pub mod report;
 pub mod runner;
 pub mod snapshot;
+pub mod visible;
 
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -43,6 +43,8 @@ pub struct Notifier {
     http: reqwest::Client,
     host: String,
     op: Operation,
+    /// `--change-id`, named in every notice so a chat channel ties it to its ticket.
+    change_id: Option<String>,
     describe_end: DescribeEnd,
     run: Mutex<Option<u64>>,
     /// The run's statistics, kept by the runner: the counts every notice carries.
@@ -59,6 +61,7 @@ impl Notifier {
         receivers: Vec<String>,
         host: &str,
         op: Operation,
+        change_id: Option<String>,
         describe_end: DescribeEnd,
     ) -> Result<Arc<Notifier>, String> {
         for url in &receivers {
@@ -79,6 +82,7 @@ impl Notifier {
             http,
             host: host.to_owned(),
             op,
+            change_id,
             describe_end,
             run: Mutex::new(None),
             stats: OnceLock::new(),
@@ -103,8 +107,14 @@ impl Notifier {
             "host": self.host,
             "run": *self.run.lock().unwrap_or_else(|e| e.into_inner()),
             "counts": self.counts(),
-            "text": text,
+            "text": match &self.change_id {
+                Some(change) => format!("[{change}] {text}"),
+                None => text,
+            },
         });
+        if let (Some(change), Some(body)) = (&self.change_id, body.as_object_mut()) {
+            body.insert("change_id".into(), Value::from(change.clone()));
+        }
         if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
             body.extend(extra);
         }
@@ -154,6 +164,7 @@ impl Notifier {
     /// One receiver: tried up to [`TRIES`] times; whether it arrived, and the last status or
     /// error.
     async fn deliver(&self, url: &str, body: &Value) -> (bool, String) {
+        let body = &for_receiver(url, body);
         let mut detail = String::new();
         for attempt in 1..=TRIES {
             match self.http.post(url).json(body).send().await {
@@ -178,6 +189,9 @@ impl Notifier {
             error,
             failing_for,
         } = stuck;
+        // A chat shows the name as text: its hidden characters are written out, in the
+        // text and in the data alike (the execution's id names it exactly).
+        let name = crate::visible::visible(&name);
         let text = format!(
             "dmm {} on {}: {kind} '{name}' has been failing for {}s (last: {error})",
             self.op,
@@ -306,6 +320,67 @@ impl Reporter for Notifier {
     }
 }
 
+/// The body as `url`'s receiver is to get it. Every field is shown to people (a chat card, a
+/// ticket bot), so every string carries a hidden or control character written out as
+/// `<U+202E>` (a JSON escape would decode to the character itself). `text` is then escaped
+/// for the receiver's markup: a Teams webhook renders it as Markdown, so what opens a link or
+/// emphasis is backslash-escaped; any other receiver gets Slack's escaping of `&`, `<` and `>`,
+/// so that a name such as `<!channel>` or `<https://evil|Approve>` neither pings nor links.
+fn for_receiver(url: &str, body: &Value) -> Value {
+    let mut body = body.clone();
+    crate::visible::show_json_strings(&mut body);
+    if let Some(Value::String(text)) = body.get_mut("text") {
+        *text = if is_teams(url) {
+            teams_text(text)
+        } else {
+            slack_text(text)
+        };
+    }
+    body
+}
+
+/// Microsoft Teams' incoming webhooks and the Power Automate workflows that replace them.
+fn is_teams(url: &str) -> bool {
+    let host = receiver_name(url);
+    let host = host.split("://").nth(1).unwrap_or("");
+    let host = host.split(':').next().unwrap_or("").to_ascii_lowercase();
+    [
+        ".webhook.office.com",
+        ".office.com",
+        ".office365.com",
+        ".logic.azure.com",
+        ".powerplatform.com",
+    ]
+    .iter()
+    .any(|suffix| host.ends_with(suffix))
+}
+
+/// Slack's rule for message text: `&`, `<` and `>` are its control characters.
+fn slack_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Text that Teams' Markdown shows as it is: its markup characters backslash-escaped, and
+/// `<`, `>` and `&` as entities (it renders some HTML too).
+fn teams_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '~' | '[' | ']' | '(' | ')' | '#' | '|' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A receiver as the journal and the logs may show it: scheme, host and port, never the path or
 /// query (incoming-webhook URLs carry their secret there).
 fn receiver_name(url: &str) -> String {
@@ -334,6 +409,32 @@ fn without_url(e: reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_is_escaped_for_its_receiver_and_every_field_shows_hidden_characters() {
+        let body = json!({
+            "text": "Job '<!channel> & <https://evil|Approve> [x](javascript:alert(1))' failed",
+            "name": "a\u{202E}b\u{1b}[31m",
+            "counts": {"App": {"failed": 1}},
+        });
+        let slack = for_receiver("https://hooks.slack.com/services/T/B/S", &body);
+        assert_eq!(
+            slack["text"],
+            "Job '&lt;!channel&gt; &amp; &lt;https://evil|Approve&gt; [x](javascript:alert(1))' failed"
+        );
+        assert_eq!(slack["name"], "a<U+202E>b<U+001B>[31m");
+        assert_eq!(slack["counts"], body["counts"]);
+        let teams = for_receiver("https://contoso.webhook.office.com/webhookb2/x", &body);
+        assert_eq!(
+            teams["text"],
+            "Job '&lt;\\!channel&gt; &amp; &lt;https://evil\\|Approve&gt; \\[x\\]\\(javascript:alert\\(1\\)\\)' failed"
+        );
+        assert!(is_teams(
+            "https://prod-1.westus.logic.azure.com:443/workflows/x"
+        ));
+        assert!(!is_teams("https://hooks.slack.com/x"));
+        assert!(!is_teams("https://office.com.evil.example/x"));
+    }
 
     #[test]
     fn receivers_are_named_without_their_secret_path() {

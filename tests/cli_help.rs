@@ -54,6 +54,7 @@ const NO_DEFAULT: &[&str] = &[
     "notify-url",
     "metrics-file",
     "deadline",
+    "change-id",
     "expect",
     "expect-head",
 ];

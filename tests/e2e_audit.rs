@@ -249,3 +249,86 @@ fn each_run_records_the_domino_version_and_whom_it_acted_as() {
     );
     check_no_key(&out);
 }
+
+#[test]
+fn the_change_reference_and_the_planned_window_reach_status_and_the_report() {
+    let env = Env::small();
+    let snap = env.snapshot();
+    let out = env.run(&["snapshot", snap.to_str().unwrap(), "--change-id", "CHG0010"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    // From the environment, as a Kubernetes Job passes it, with a deadline to set it against.
+    let args = env.op_args("shutdown", &["--deadline", "2h"]);
+    let out = env
+        .dmm()
+        .args(&args)
+        .env("DMM_CHANGE_ID", "CHG0012345")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let runs = dmm::journal::JournalReader::open(&env.journal())
+        .unwrap()
+        .runs()
+        .unwrap();
+    let recorded = dmm::runner::RecordedOptions::read(&runs[0].options);
+    assert_eq!(recorded.change_id.as_deref(), Some("CHG0012345"));
+
+    let out = env.run(&["status", snap.to_str().unwrap()]);
+    let status = stdout(&out);
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("change: "))
+        .unwrap_or_else(|| panic!("{status}"));
+    assert!(
+        line.starts_with("change: CHG0010, CHG0012345; window: planned to end by "),
+        "{line}"
+    );
+    assert!(line.contains("before the deadline"), "{line}");
+
+    let summary = env.path("summary.md");
+    let out = env.run(&[
+        "report",
+        snap.to_str().unwrap(),
+        "--format",
+        "markdown-summary",
+        "-o",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        summary.contains("- Change: CHG0010, CHG0012345; window: planned to end by "),
+        "{summary}"
+    );
+    let html = env.path("r.html");
+    let out = env.run(&[
+        "report",
+        snap.to_str().unwrap(),
+        "-o",
+        html.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(html.contains("<tr><th>Change</th><td class=\"name\">CHG0010, CHG0012345</td></tr>"));
+
+    // A reference that is not one short printable line: one line of error, exit 2, no run.
+    for bad in [
+        "CHG\u{1b}[31m1".to_owned(),
+        "C".repeat(65),
+        "CHG\n1".to_owned(),
+    ] {
+        let args = env.op_args("restore", &["--change-id", &bad]);
+        let out = env.dmm().args(&args).output().unwrap();
+        assert_eq!(code(&out), 2, "{}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("change reference"), "{err}");
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+    assert_eq!(
+        dmm::journal::JournalReader::open(&env.journal())
+            .unwrap()
+            .runs()
+            .unwrap()
+            .len(),
+        1
+    );
+}

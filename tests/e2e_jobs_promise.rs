@@ -107,11 +107,9 @@ fn a_job_that_ended_by_itself_while_its_stops_were_refused_is_not_restarted() {
     );
     let page = env.markdown_report();
     assert!(
-        // Markdown escapes the parentheses.
-        page.contains(r"| ended by itself \(Succeeded\), not by dmm |")
-            && page.contains(
-                r"| not restarted: it ended by itself \(Succeeded\), not by dmm's stop |"
-            ),
+        page.contains("| ended by itself (Succeeded), not by dmm |")
+            && page
+                .contains("| not restarted: it ended by itself (Succeeded), not by dmm's stop |"),
         "{page}"
     );
     assert!(

@@ -115,14 +115,14 @@ fn a_restart_that_never_ran_is_not_reported_as_done() {
     // The verdict comes first, and names what did not come back.
     let verdict = page
         .lines()
-        .position(|l| l.starts_with(r"**Verdict: The restore ended with 1 failed step\(s\).**"))
+        .position(|l| l.starts_with("**Verdict: The restore ended with 1 failed step(s).**"))
         .unwrap_or_else(|| panic!("no verdict: {page}"));
     assert!(verdict < 10, "{page}");
     assert!(
         page.lines()
             .skip(verdict)
             .take(6)
-            .any(|l| l.contains(r"1 step\(s\) failed: Job ")),
+            .any(|l| l.contains("1 step(s) failed: Job ")),
         "{page}"
     );
     assert!(!page.contains("| restarted |"), "{page}");

@@ -29,10 +29,23 @@ fn a_run_tells_its_start_and_end_and_records_the_deliveries() {
     let env = Env::small();
     env.take_snapshot();
     let r = receiver();
-    let out = env.run_op("shutdown", &["--notify-url", &r.url]);
+    let out = env.run_op(
+        "shutdown",
+        &["--notify-url", &r.url, "--change-id", "CHG0077"],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert_eq!(events(&r), ["started", "ended"]);
     let bodies = r.bodies.lock().unwrap().clone();
+    for body in &bodies {
+        assert_eq!(body["change_id"], "CHG0077", "{body}");
+        assert!(
+            body["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("[CHG0077] dmm shutdown "),
+            "{body}"
+        );
+    }
     let end = &bodies[1];
     assert_eq!(end["operation"], "shutdown");
     assert_eq!(end["exit_code"], 0);

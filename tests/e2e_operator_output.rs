@@ -26,6 +26,53 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
     steps.extend(env.steps(Operation::Restore));
     let jobs = JobsOfShutdown::of(&steps, 1);
     assert!(jobs.stopped > 0, "the shutdown stopped some Jobs: {jobs:?}");
+    let found = env
+        .steps(Operation::Shutdown)
+        .iter()
+        .filter(|s| s.key.kind == dmm::snapshot::Kind::Job)
+        .count();
+
+    // The plan's title says when and in which order the kinds run; every table lists them in
+    // the snapshot's order; the run says when it began and ended; the verification's count
+    // says where the Jobs in it come from.
+    let printed = stdout(&out);
+    let lines: Vec<&str> = printed.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| {
+            l.starts_with("shutdown plan at ")
+                && l.contains(" UTC (kinds run in this order: Scheduled Job, App")
+        })
+        .unwrap_or_else(|| panic!("a titled plan: {printed}"));
+    assert!(lines[title + 1].contains(" accepted "), "{printed}");
+    let kinds_of = |from: usize| -> Vec<&str> {
+        lines[from..]
+            .iter()
+            .skip(1)
+            .take_while(|l| l.starts_with(|c: char| c.is_ascii_uppercase()) && l.contains("  "))
+            .map(|l| l.split("  ").next().unwrap())
+            .collect()
+    };
+    let summary = lines
+        .iter()
+        .position(|l| l.starts_with("shutdown run 1: ") && l.contains(" UTC, took "))
+        .unwrap_or_else(|| panic!("when the run began and ended: {printed}"));
+    assert_eq!(kinds_of(title + 1), kinds_of(summary + 1), "{printed}");
+    assert!(
+        printed.contains(&format!(
+            "of the snapshot's executions and {found} Job(s) found running, which the snapshot does not hold)"
+        )),
+        "{printed}"
+    );
+    let head = lines
+        .iter()
+        .find(|l| l.starts_with("journal head: "))
+        .unwrap();
+    assert_eq!(
+        head.matches(&head["journal head: ".len()..][..20]).count(),
+        1,
+        "the hash once: {head}"
+    );
 
     let out = env.run_op("restore", &[]);
     assert_eq!(code(&out), 0, "{}", text(&out));
@@ -75,7 +122,9 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
         "{printed}"
     );
     assert!(
-        printed.contains("next: nothing: the maintenance is over"),
+        printed.contains("next: nothing: the maintenance is over")
+            && printed.contains("owners to tell")
+            && printed.contains("dmm report "),
         "{printed}"
     );
 }

@@ -136,9 +136,14 @@ fn parse(html: &str) -> Page {
 fn assert_self_contained(html: &str, page: &Page, deployment: &str, names: &[&str]) {
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "a script");
+    // A `url(` fetches, except a reference to an element of the page itself (the timeline's
+    // hatching patterns, `url(#hatch-stopping)`).
+    assert!(
+        !lower.replace("url(#", "").contains("url("),
+        "the page holds a url( that is not a fragment"
+    );
     for bad in [
         "javascript:",
-        "url(",
         "@import",
         "<iframe",
         "<object",
@@ -419,9 +424,25 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
     let page = parse(&html);
     assert_self_contained(&html, &page, &env.sim.base_url(), &[]);
     assert!(html.contains("<svg"), "the timeline");
+    assert!(
+        html.contains("run 1: shutdown") && html.contains("run 2: restore"),
+        "the timeline marks where each run began"
+    );
     assert!(html.contains(">intact: "), "the chain's verdict");
     let sha = dmm::snapshot::read(&snap).unwrap().sha256;
     assert!(html.contains(&sha), "the snapshot's SHA-256");
+    // Printed: every table's header repeats on each page, and each page's margin names the
+    // snapshot and the page.
+    assert_eq!(
+        html.matches("<thead>").count(),
+        html.matches("<table>").count(),
+        "a header to repeat on every table but the facts"
+    );
+    assert!(html.contains("@media print"), "print styles");
+    assert!(
+        html.contains(&format!("snapshot SHA-256 {sha}")) && html.contains("counter(pages)"),
+        "the margins of every printed page"
+    );
 
     let (out, md_path) = report(
         &env,
@@ -436,6 +457,29 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
     let markdown = read(&md_path);
     assert!(!markdown.contains("<svg"), "no chart in Markdown");
     assert_counts_shown(&env, &page, &markdown);
+
+    // The summary for a ticket: the verdict, what is next, the owners to tell by owner.
+    let (out, summary_path) = report(&env, &["--format", "markdown-summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(
+        summary_path
+            .to_string_lossy()
+            .ends_with(".report.summary.md"),
+        "{}",
+        summary_path.display()
+    );
+    let summary = read(&summary_path);
+    assert!(
+        summary.contains("**Verdict: Maintenance complete"),
+        "{summary}"
+    );
+    assert!(summary.contains("**Next:** "), "{summary}");
+    assert!(
+        summary.contains("- **bob**: Workspaces to start again (1): churn/analysis.")
+            && summary.contains("- **carol**: Workspaces to start again (1): fraud/triage."),
+        "{summary}"
+    );
+    assert!(summary.len() < 4_000, "{}", summary.len());
 
     // The Jobs: each stopped one, by dmm's stop, and restarted as a new Job.
     let reader = JournalReader::open(&env.journal()).unwrap();
@@ -453,11 +497,22 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
             .iter()
             .find(|row| row.first() == Some(&r.key.execution))
             .unwrap_or_else(|| panic!("no Job row for {}", r.key.execution));
-        assert_eq!(row[4], "stopped by dmm", "{row:?}");
-        assert_eq!(row[6], "yes", "{row:?}");
-        assert_eq!(row[7], format!("restarted as job {effect}"), "{row:?}");
-        assert_eq!(row[8], effect, "{row:?}");
+        assert_eq!(row[3], "stopped by dmm", "{row:?}");
+        assert_eq!(row[5], "yes", "{row:?}");
+        assert_eq!(row[6], format!("restarted as job {effect}"), "{row:?}");
+        assert_eq!(row[7], effect, "{row:?}");
     }
+    // Grouped by project, by its name: churn's two Jobs under one heading, then fraud's one.
+    let groups: Vec<&String> = page
+        .rows
+        .iter()
+        .filter(|r| r.len() == 1 && r[0].starts_with("Project "))
+        .map(|r| &r[0])
+        .collect();
+    assert_eq!(
+        groups,
+        ["Project alice/churn: 2 Jobs", "Project carol/fraud: 1 Job"]
+    );
     // Verification run by run: both passed.
     let passed = page
         .rows
@@ -541,6 +596,12 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
         html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
         "the name, escaped"
     );
+    // The timeline's failure pin names the step that failed there.
+    let pin = html
+        .find("1 step failed around ")
+        .map(|at| &html[at..at + 200])
+        .unwrap_or_else(|| panic!("no failure pin"));
+    assert!(pin.contains("UTC: &lt;&#x2f;td&gt;"), "{pin}");
 
     // The failure, in full: id, name, owner, project, HTTP status, message.
     let failed = page
@@ -551,7 +612,11 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
     assert_eq!(failed[0], "shutdown");
     assert_eq!(failed[3], HOSTILE, "the name reads back exactly");
     assert_eq!(failed[4], format!("o{HOSTILE}"));
-    assert_eq!(failed[5], app.id["projectId"].as_str().unwrap());
+    assert_eq!(
+        failed[5],
+        format!("mallory{HOSTILE}/proj"),
+        "the project's name, not its id"
+    );
     assert_eq!(failed[7], "400");
     assert!(!failed[8].is_empty(), "{failed:?}");
     // The mismatch the verification found.
@@ -572,7 +637,10 @@ fn failures_are_listed_in_full_and_hostile_names_stay_text() {
         !markdown.contains('<'),
         "no markup gets through:\n{markdown}"
     );
-    assert!(!markdown.contains("](https://"), "no link:\n{markdown}");
+    assert!(
+        !markdown.replace("\\]", "").contains("]("),
+        "no link:\n{markdown}"
+    );
     // Every table line is one row: as many unescaped `|` as its header.
     let failures: Vec<&str> = markdown
         .lines()
@@ -714,4 +782,150 @@ fn a_snapshot_without_a_journal_is_one_line_and_exit_2() {
         text(&out)
     );
     assert!(!env.path("snap.json.report.html").exists());
+}
+
+/// The inventory as CSV: one row an execution with its state at each stage, quoted as RFC 4180
+/// says, and no cell a spreadsheet would take for a formula.
+#[test]
+fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
+    let names = [
+        "=HYPERLINK(\"http://evil.example\",\"ok\")",
+        "@SUM(A1)",
+        "-2+3",
+        "plain, \"quoted\"",
+        "inv\u{202E}gnp.exe",
+        "nul\u{0}bel\u{7}esc\u{1b}[31mred",
+    ];
+    let apps: Vec<_> = names
+        .iter()
+        .map(|n| serde_json::json!({"name": n, "state": "running", "owner": "+owner"}))
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps,
+            "jobs": [{"title": "nightly", "command": "python n.py"}]}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(3)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    assert_eq!(code(&env.run_op("shutdown", &[])), 0);
+    let (out, path) = report(&env, &["--format", "csv"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(
+        path,
+        PathBuf::from(format!("{}.report.csv", env.snapshot().display()))
+    );
+    let csv = read(&path);
+    let lines: Vec<&str> = csv.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "kind,id,name,owner,project,at snapshot,after shutdown,after restore"
+    );
+    assert_eq!(lines.len(), 1 + names.len() + 1 + 1, "{csv}");
+    assert!(lines.last().unwrap().is_empty(), "CRLF after every row");
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row with {name}: {csv}"))
+            .to_string()
+    };
+    assert!(row("HYPERLINK").contains(",\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"ok\"\")\",'+owner,alice/proj,running,stopped,not restored"), "{csv}");
+    assert!(
+        row("SUM").contains(",'@SUM(A1),'+owner,alice/proj,running,stopped,"),
+        "{csv}"
+    );
+    assert!(row("2+3").contains(",'-2+3,"), "{csv}");
+    assert!(
+        row("plain").contains(",\"plain, \"\"quoted\"\"\","),
+        "{csv}"
+    );
+    assert!(row("gnp").contains(",inv<U+202E>gnp.exe,"), "{csv}");
+    assert!(!csv.contains('\u{202E}'));
+    let job = row("nightly");
+    assert!(job.starts_with("Job,"), "{job}");
+    assert!(job.contains(",alice/proj,not in the snapshot"), "{job}");
+
+    // The page holds the same inventory, folded in a <details> block.
+    let (_, html_path) = report(&env, &[]);
+    let html = read(&html_path);
+    let details = &html[html.find("<details>").expect("an inventory block")..];
+    let details = &details[..details.find("</details>").unwrap()];
+    assert!(
+        details.contains("<td class=\"name\">@SUM(A1)</td>"),
+        "{details}"
+    );
+    assert_eq!(details.matches("<tr><td>").count(), names.len() + 1);
+    // No control character reaches the page (a NUL is a parse error, an ESC a live escape in
+    // `cat`): written out, like the hidden ones.
+    for page in [&html, &csv] {
+        assert!(
+            !page
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')),
+            "a raw control character"
+        );
+    }
+    assert!(html.contains("nul&lt;U+0000&gt;bel&lt;U+0007&gt;esc&lt;U+001B&gt;[31mred"));
+}
+
+/// Names thousands of characters long: the verdict names each failure shortly, so the first
+/// screen and the ticket's summary stay readable and the summary under 30,000 characters.
+#[test]
+fn long_names_leave_the_verdict_and_the_summary_short() {
+    let apps: Vec<_> = (0..3)
+        .map(|i| {
+            serde_json::json!({"name": format!("{i}{}", "A".repeat(5_000)), "state": "running",
+                "owner": format!("{i}{}", "O".repeat(5_000))})
+        })
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(11)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    refuse(&env, "POST /v4/modelProducts/{id}/stop", None, 400, None);
+    let out = env.run_op("shutdown", &["--no-verify"]);
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let (out, path) = report(&env, &["--format", "markdown-summary"]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let summary = read(&path);
+    assert!(
+        summary.chars().count() < 30_000,
+        "{}",
+        summary.chars().count()
+    );
+    let failed = summary
+        .lines()
+        .find(|l| l.contains("step(s) failed"))
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(failed.chars().count() < 1_000, "{failed}");
+    assert!(failed.contains("…"), "{failed}");
+    let (_, html) = report(&env, &[]);
+    let html = read(&html);
+    let verdict = &html[html.find("id=\"verdict\"").unwrap()..];
+    let verdict = &verdict[..verdict.find("</div>").unwrap()];
+    assert!(verdict.len() < 3_000, "{}", verdict.len());
+    // So does the list of owners to tell (a page of thousands of long names stays small)...
+    let owners = &html[html.find("id=\"owners\"").unwrap()..];
+    let owners = &owners[..owners.find("</table>").unwrap()];
+    assert!(owners.len() < 5_000, "{}", owners.len());
+    // ...while the tables below keep each name whole.
+    assert!(html.contains(&format!("0{}", "A".repeat(5_000))));
 }

@@ -518,3 +518,161 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
     let log = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!log.contains(": steps ended "), "{log}");
 }
+
+/// A wait long enough to look like a hang (here a 429 whose Retry-After asks for 12 s) is said
+/// at the default level, without a terminal: what is waited for, and until when.
+#[test]
+fn a_long_retry_wait_is_said_with_until_when() {
+    use dmm::sim::{FaultsPatch, RefuseRule};
+    let env = Env::new(config(small_spec()));
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: "GET /v4/modelProducts".into(),
+                execution_id: None,
+                status: 429,
+                times: Some(1),
+                after_applying: false,
+                retry_after: Some("12".into()),
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run(&["snapshot", env.snapshot().to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("waiting 12s, until ") && l.contains(" UTC, to send GET /"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("modelProducts") && said[0].contains("HTTP 429"),
+        "{log}"
+    );
+}
+
+/// An execution slow to reach its state (here 13 s to stop) is a wait the heartbeat names
+/// once it passes 10 s: how many wait, the longest, and until when they are given.
+#[test]
+fn a_long_transition_wait_is_said_in_the_heartbeat() {
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{
+            "name": "slow", "owner": "alice",
+            "apps": [{"name": "slow-app", "state": "running"}]
+        }]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a valid scenario");
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .scenario(scenario)
+            .transition(13_000, 0),
+    );
+    env.take_snapshot();
+    let out = env.run(&[
+        "shutdown",
+        env.snapshot().to_str().unwrap(),
+        "--yes",
+        "--progress-every",
+        "2s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        log.lines().any(|l| l
+            .contains("; 1 sent and waiting over 10s for their state, the longest 1")
+            && l.contains("s (given until ")),
+        "{log}"
+    );
+}
+
+/// A gateway that answers 5xx to every stop of one kind: the retries are said at the default
+/// level once every 10 s with the rest counted, not once per request (`-v` shows each).
+#[test]
+fn retries_of_many_requests_are_a_few_lines_not_one_each() {
+    let apps: Vec<_> = (0..24)
+        .map(|i| serde_json::json!({"name": format!("app-{i}"), "state": "running"}))
+        .collect();
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(13)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    // 503 with `Retry-After: 0`: retried at once, so many retries in a short test.
+    env.sim
+        .set_faults(dmm::sim::FaultsPatch {
+            refuse: Some(vec![dmm::sim::RefuseRule {
+                route: "POST /v4/modelProducts/{id}/stop".into(),
+                execution_id: None,
+                status: 503,
+                times: None,
+                after_applying: false,
+                retry_after: Some("0".into()),
+            }]),
+            ..dmm::sim::FaultsPatch::default()
+        })
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = env.run_op(
+        "shutdown",
+        &["--log-format", "json", "--deadline", "5s", "--no-verify"],
+    );
+    assert_ne!(code(&out), 0, "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = stderr
+        .lines()
+        .filter(|l| l.contains("transient failure, retrying"))
+        .count();
+    let bound = 1 + started.elapsed().as_secs() as usize / 10;
+    assert!(
+        said <= bound,
+        "{said} retry lines in {:?}:\n{stderr}",
+        started.elapsed()
+    );
+    let counted: u64 = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["not_said_since"].as_u64())
+        .sum();
+    assert!(said > 0 || counted > 0, "{stderr}");
+}
+
+/// With `--log-format json`, stdout's lines (the plan, the summary, `next:`) are JSON objects
+/// too: a Kubernetes Job's log merges both streams into one that a collector reads as JSON.
+#[test]
+fn with_json_logs_every_stdout_line_is_json_too() {
+    let env = Env::small();
+    env.take_snapshot();
+    let args = env.op_args("shutdown", &["--no-verify"]);
+    let out = env
+        .dmm()
+        .args(["--log-format", "json"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|v| v["level"] == "INFO"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("next: "))),
+        "{stdout}"
+    );
+}

@@ -460,9 +460,10 @@ fn with_json_logs_errors_and_interruptions_are_json_lines() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 11. Names from the API with control characters in them.
+// 11. Names from the API with control characters, bidirectional controls and zero-width
+//     characters in them.
 
-const HOSTILE: &str = "dash\nerror: FAKE LINE\u{1b}]0;pwned\u{7}\u{1b}[31mred\r\u{9b}2J";
+const HOSTILE: &str = "dash\nerror: FAKE LINE\u{1b}]0;pwned\u{7}\u{1b}[31mred\r\u{9b}2J invoice\u{202E}gnp.exe\u{200B}\u{2066}\u{FEFF}";
 
 fn hostile_env() -> Env {
     let scenario = dmm::sim::Scenario::from_json(
@@ -490,11 +491,15 @@ fn hostile_env() -> Env {
 }
 
 /// Nothing a name holds reaches the terminal as a control: no escape, no bell, no carriage
-/// return, no C1 control, and no line that a name began.
+/// return, no C1 control, no bidirectional control or zero-width character, and no line that a
+/// name began.
 fn assert_no_forged_output(out: &Output, what: &str) {
     for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
         let s = String::from_utf8_lossy(bytes);
-        let bad: Vec<char> = s.chars().filter(|c| c.is_control() && *c != '\n').collect();
+        let bad: Vec<char> = s
+            .chars()
+            .filter(|c| (c.is_control() && *c != '\n') || dmm::visible::is_hidden(*c))
+            .collect();
         assert!(
             bad.is_empty(),
             "{what}: {stream} has controls {bad:?}:\n{s}"
@@ -521,6 +526,11 @@ fn control_characters_in_names_are_shown_escaped_everywhere() {
     assert!(
         stdout_of(&out).contains("dash\\nerror: FAKE LINE\\u001b]0;pwned\\u0007"),
         "the name is shown, escaped: {}",
+        stdout_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("invoice<U+202E>gnp.exe<U+200B><U+2066><U+FEFF>"),
+        "hidden characters are spelled out: {}",
         stdout_of(&out)
     );
 
@@ -563,6 +573,34 @@ fn control_characters_in_names_are_shown_escaped_everywhere() {
         })
         .collect();
     assert!(names.iter().any(|n| n == HOSTILE), "{names:?}");
+
+    // The restore leaves the Workspace for its user, so the report names it: in both formats
+    // with its hidden characters spelled out.
+    let out = env.run_op("restore", &[]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_no_forged_output(&out, "restore");
+    for format in ["html", "markdown"] {
+        let out = env.run(&["report", &snap, "--format", format]);
+        assert_eq!(code(&out), 0, "{}", text(&out));
+        assert_no_forged_output(&out, "report");
+        let path = stdout_of(&out)
+            .lines()
+            .find_map(|l| l.strip_prefix("report written to ").map(str::to_owned))
+            .unwrap_or_else(|| panic!("{}", text(&out)));
+        let page = std::fs::read_to_string(path).unwrap();
+        let hidden: Vec<char> = page
+            .chars()
+            .filter(|c| dmm::visible::is_hidden(*c))
+            .collect();
+        assert!(hidden.is_empty(), "{format}: {hidden:?}");
+        assert!(
+            page.contains("invoice&lt;U+202E&gt;gnp.exe&lt;U+200B&gt;"),
+            "{format}: the name with its hidden characters shown: {:?}",
+            page.match_indices("invoice")
+                .map(|(i, _)| &page[i..i + 60])
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -494,6 +494,14 @@ fn a_snapshot_journal_is_said_clean_held_or_in_progress() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     let detail = journal_line(&out);
     assert!(detail.contains("is clean: no run yet"), "{detail}");
+    // And whether the disk beside it has room for what a cycle writes into it.
+    let shown = stdout(&out);
+    let (mark, room) = check(&shown, "journal disk");
+    assert_eq!(mark, "✓", "{room}");
+    assert!(
+        room.contains(" free in ") && room.contains("may write up to 64 MiB into the journal"),
+        "{room}"
+    );
 
     let mut child = env.spawn_op("shutdown", &[]);
     wait_for(Duration::from_secs(30), "steps to be accepted", || {

@@ -490,3 +490,50 @@ fn preflight_says_whether_the_tls_certificate_is_trusted() {
     assert!(line.contains("TLS verification is OFF"), "{line}");
     assert!(code(&out) >= 1, "{}", text(&out));
 }
+
+/// A JSON log line is decoded by whatever shows it (a log viewer): a name's bidi control or
+/// ANSI escape must arrive there written out, not as a JSON escape that decodes to it.
+#[test]
+fn json_log_lines_carry_hostile_names_written_out() {
+    let hostile = "inv\u{202E}gnp.exe\u{0}\u{7}\u{1b}[31mred";
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice",
+            "apps": [{"name": hostile, "state": "running", "owner": hostile}]}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .seed(5)
+            .scenario(scenario)
+            .transition(20, 10),
+    );
+    env.take_snapshot();
+    refuse(&env, "POST /v4/modelProducts/{id}/stop", None, 400, None);
+    let out = env.run_op("shutdown", &["--log-format", "json", "--no-verify"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    let mut named = 0;
+    for line in stderr.lines() {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let decoded = value.to_string();
+        assert!(!line.contains("\\u"), "a JSON escape in {line}");
+        for s in value
+            .as_object()
+            .unwrap()
+            .values()
+            .filter_map(|v| v.as_str())
+        {
+            assert!(
+                !s.chars()
+                    .any(|c| c.is_control() || dmm::visible::is_hidden(c)),
+                "{decoded}"
+            );
+            named += usize::from(s.contains("inv<U+202E>gnp.exe<U+0000><U+0007><U+001B>[31mred"));
+        }
+    }
+    assert!(named > 0, "the failure names the App: {stderr}");
+}

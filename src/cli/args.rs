@@ -78,7 +78,8 @@ pub struct GlobalArgs {
         value_name = "PEM"
     )]
     pub ca_cert: Option<PathBuf>,
-    /// Log line format on stderr.
+    /// Log line format on stderr; with json, the lines on stdout are JSON objects too (a
+    /// `--json` document stays one document).
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
     /// More detail: -v adds log lines (progress, each step, each change of pace) and lists
@@ -186,6 +187,11 @@ pub struct SnapshotArgs {
     /// Project listings in flight at once.
     #[arg(long, default_value_t = ScanOptions::DEFAULT.concurrency as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
+    /// The change this window is made under (a ticket number such as CHG0012345): recorded
+    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
+    /// 64 characters; never a secret, it is printed wherever the window is.
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    pub change_id: Option<String>,
 }
 
 /// `dmm shutdown`: the options it shares with restore, and what to do with running Jobs.
@@ -319,6 +325,11 @@ pub struct RunArgs {
     /// the command that continues it.
     #[arg(long, value_name = "DURATION|RFC3339", value_parser = crate::cli::deadline::parse)]
     pub deadline: Option<crate::cli::deadline::Deadline>,
+    /// The change this window is made under (a ticket number such as CHG0012345): recorded
+    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
+    /// 64 characters; never a secret, it is printed wherever the window is.
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    pub change_id: Option<String>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
@@ -451,11 +462,13 @@ pub struct ReportArgs {
     /// The journal file [default: FILE.journal beside the snapshot].
     #[arg(long, value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// Where to write the report [default: FILE.report.html, or FILE.report.md].
+    /// Where to write the report [default: FILE.report.html, .md, .summary.md or .csv].
     #[arg(long, short = 'o', value_name = "PATH")]
     pub output: Option<PathBuf>,
-    /// HTML (one self-contained page with a timeline) or Markdown (the same without the
-    /// timeline, for pasting into a ticket).
+    /// HTML (one self-contained page with a timeline), Markdown (the same without the
+    /// timeline), or markdown-summary (the verdict, the counts, what is next and the owners to
+    /// tell, under 30,000 characters at any scale: for a ticket's comment), or csv (every
+    /// execution touched, with its state at the snapshot, after the shutdown and the restore).
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
 }
@@ -464,6 +477,8 @@ pub struct ReportArgs {
 pub enum ReportFormat {
     Html,
     Markdown,
+    MarkdownSummary,
+    Csv,
 }
 
 #[derive(Debug, Args)]

@@ -131,14 +131,14 @@ pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> 
                 ..flags.clone()
             };
             format!(
-                "the restore is done, but the {stopped} Job(s) the shutdown stopped stay stopped: to restart them, run: {}; to leave them stopped, nothing (the audit trail is in: {})",
+                "the restore is done, but the {stopped} Job(s) the shutdown stopped stay stopped: to restart them, run: {}; to leave them stopped, tell their owners (the report lists them, and the Workspace owners to tell: {})",
                 continuation(Operation::Restore, snapshot, journal, &restart),
-                command("journal", snapshot, journal)
+                command("report", snapshot, journal)
             )
         }
         NextAction::Complete => format!(
-            "nothing: the maintenance is over; the audit trail is in: {}",
-            command("journal", snapshot, journal)
+            "nothing: the maintenance is over; for the change ticket and the owners to tell (Workspaces left for their users to start): {}",
+            command("report", snapshot, journal)
         ),
     }
 }

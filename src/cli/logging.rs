@@ -85,8 +85,14 @@ pub fn init(global: &GlobalArgs, out: &Output) {
     } else {
         ""
     };
+    // A wait long enough to look like a hang is said, terminal or not (`long_wait`).
+    let waits = if !global.quiet && global.verbose == 0 {
+        format!(",{}=info", crate::domino::long_wait::TARGET)
+    } else {
+        String::new()
+    };
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}{progress}")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("warn,dmm={default}{progress}{waits}")));
     let writer = BarSafeStderr {
         bars: out.bars.clone(),
         colour: out.color && matches!(global.log_format, LogFormat::Text),

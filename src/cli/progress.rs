@@ -6,7 +6,7 @@
 //! heartbeat line says every `--progress-every` (30 s) how far the run is: a long window is
 //! never silent in `kubectl logs`. With `--log-format json` they are structured events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -40,7 +40,24 @@ struct Counts {
     ended_here: usize,
     first_end: Option<Instant>,
     verifying: bool,
+    /// Steps sent and not ended yet, since when they wait for their state.
+    waiting_since: HashMap<(Kind, String), Instant>,
+    /// How long each step is given to reach its state (`--grace-period-s`).
+    grace: Duration,
+    /// The names of the steps in `waiting_since`, for the line that says them.
+    waiting_names: HashMap<(Kind, String), String>,
+    /// Steps already said to wait long (by that line or a heartbeat).
+    said_long: HashSet<(Kind, String)>,
+    /// When a step was last said to wait long: such a line comes at most once a heartbeat
+    /// period, besides the heartbeat itself.
+    said_long_at: Option<Instant>,
 }
+
+/// How many waiting steps the line names; the rest are counted.
+const LONG_WAIT_NAMED: usize = 3;
+
+/// A step waiting for its state this long is said in the heartbeat.
+const LONG_WAIT: Duration = Duration::from_secs(10);
 
 impl Counts {
     /// `shutdown: steps ended App 40/100, Job 10/50; 2 failed, 4m10s elapsed, about 3m left`
@@ -69,8 +86,9 @@ impl Counts {
             _ if left == 0 => String::new(),
             _ => ", no estimate of the rest yet".to_owned(),
         };
+        let waits = self.long_waits(now);
         format!(
-            "{}: steps ended {}; {failed} failed, {} elapsed{rest}",
+            "{}: steps ended {}; {failed} failed, {} elapsed{rest}{waits}",
             self.op.map_or("run", |o| o.as_str()),
             if kinds.is_empty() {
                 "none begun".to_owned()
@@ -78,6 +96,94 @@ impl Counts {
                 kinds.join(", ")
             },
             short(elapsed),
+        )
+    }
+}
+
+impl Counts {
+    /// Marks every step that waits long now as said (the heartbeat says them).
+    fn all_long_said(&mut self, now: Instant) {
+        let long: Vec<(Kind, String)> = self
+            .waiting_since
+            .iter()
+            .filter(|(_, since)| now.saturating_duration_since(**since) >= LONG_WAIT)
+            .map(|(key, _)| key.clone())
+            .collect();
+        self.said_long.extend(long);
+    }
+
+    /// The steps that have come to wait over [`LONG_WAIT`] for their state since last said,
+    /// named, as soon as they have (at most once every `every`): a wait is said when it
+    /// becomes long, not up to a heartbeat period later. `None`: nothing new to say.
+    fn newly_long(&mut self, now: Instant, every: Duration) -> Option<String> {
+        if self
+            .said_long_at
+            .is_some_and(|at| now.saturating_duration_since(at) < every)
+        {
+            return None;
+        }
+        let mut new: Vec<(&(Kind, String), Duration)> = self
+            .waiting_since
+            .iter()
+            .map(|(key, since)| (key, now.saturating_duration_since(*since)))
+            .filter(|(key, waited)| *waited >= LONG_WAIT && !self.said_long.contains(*key))
+            .collect();
+        if new.is_empty() {
+            return None;
+        }
+        new.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let longest = new[0].1;
+        let named: Vec<String> = new
+            .iter()
+            .take(LONG_WAIT_NAMED)
+            .map(|((kind, id), _)| {
+                let name = self
+                    .waiting_names
+                    .get(&(*kind, id.clone()))
+                    .map_or(id.as_str(), |n| n.as_str());
+                let name = crate::visible::visible(name);
+                let name: String = name.chars().take(60).collect();
+                format!("{kind} '{name}'")
+            })
+            .collect();
+        let more = new.len().saturating_sub(LONG_WAIT_NAMED);
+        let until = crate::domino::long_wait::wall_clock_in(self.grace.saturating_sub(longest));
+        let line = format!(
+            "{}: {}{} sent over {} ago, still waiting for {} state (the first given until {until})",
+            self.op.map_or("run", |o| o.as_str()),
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            },
+            short(LONG_WAIT),
+            if new.len() == 1 { "its" } else { "their" },
+        );
+        let keys: Vec<(Kind, String)> = new.iter().map(|(key, _)| (*key).clone()).collect();
+        self.said_long.extend(keys);
+        self.said_long_at = Some(now);
+        Some(line)
+    }
+
+    /// `; 12 sent and waiting over 10s for their state, the longest 45s (given until 15:14:27
+    /// UTC)`, or nothing when no step has waited that long.
+    fn long_waits(&self, now: Instant) -> String {
+        let long: Vec<Duration> = self
+            .waiting_since
+            .values()
+            .map(|since| now.saturating_duration_since(*since))
+            .filter(|waited| *waited >= LONG_WAIT)
+            .collect();
+        let Some(longest) = long.iter().max() else {
+            return String::new();
+        };
+        let until = crate::domino::long_wait::wall_clock_in(self.grace.saturating_sub(*longest));
+        format!(
+            "; {} sent and waiting over {} for their state, the longest {} (given until {until})",
+            long.len(),
+            short(LONG_WAIT),
+            short(*longest)
         )
     }
 }
@@ -90,12 +196,16 @@ fn short(d: Duration) -> String {
 }
 
 impl RunProgress {
-    /// `every`: the heartbeat's interval without a terminal (zero: none).
-    pub fn new(out: &Output, every: Duration) -> Self {
+    /// `every`: the heartbeat's interval without a terminal (zero: none); `grace`: how long
+    /// each step is given to reach its state.
+    pub fn new(out: &Output, every: Duration, grace: Duration) -> Self {
         RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
-            counts: Arc::new(Mutex::new(Counts::default())),
+            counts: Arc::new(Mutex::new(Counts {
+                grace,
+                ..Counts::default()
+            })),
             every: (!out.interactive && !every.is_zero()).then_some(every),
             heartbeat: Mutex::new(None),
         }
@@ -129,15 +239,26 @@ impl Reporter for RunProgress {
         };
         let counts = self.counts.clone();
         let began = Instant::now();
+        // Looks every few seconds for waits that have just become long; the heartbeat itself
+        // speaks every `every`.
+        let look = every.min(LONG_WAIT / 2);
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(began + every, every);
+            let mut tick = tokio::time::interval_at(began + look, look);
+            let mut next_heartbeat = began + every;
             loop {
                 tick.tick().await;
-                let line = counts
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .heartbeat(began, Instant::now());
-                tracing::info!("{line}");
+                let now = Instant::now();
+                let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                if now >= next_heartbeat {
+                    next_heartbeat += every;
+                    let line = counts.heartbeat(began, now);
+                    counts.all_long_said(now);
+                    drop(counts);
+                    tracing::info!("{line}");
+                } else if let Some(line) = counts.newly_long(now, every) {
+                    drop(counts);
+                    tracing::info!("{line}");
+                }
             }
         });
         *self
@@ -187,6 +308,15 @@ impl Reporter for RunProgress {
     }
 
     fn step_changed(&self, step: &StepRecord) {
+        if matches!(step.phase, StepPhase::Requested | StepPhase::Accepted) {
+            let mut counts = self.counts();
+            let key = (step.key.kind, step.key.execution.clone());
+            counts
+                .waiting_names
+                .entry(key.clone())
+                .or_insert_with(|| step.name.clone());
+            counts.waiting_since.entry(key).or_insert_with(Instant::now);
+        }
         tracing::debug!(
             kind = %step.key.kind,
             execution = %step.key.execution,
@@ -200,6 +330,9 @@ impl Reporter for RunProgress {
     fn step_ended(&self, step: &StepRecord) {
         let failed = {
             let mut counts = self.counts();
+            let key = (step.key.kind, step.key.execution.clone());
+            counts.waiting_since.remove(&key);
+            counts.waiting_names.remove(&key);
             if let Some(n) = counts.left.get_mut(&step.key.kind) {
                 *n = n.saturating_sub(1);
             }
@@ -261,5 +394,83 @@ impl Reporter for RunProgress {
             VerificationOutcome::Skipped | VerificationOutcome::NotRun => String::new(),
         };
         tracing::info!("verification {}{detail}", outcome.word());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_said_with_its_name_as_soon_as_it_becomes_long() {
+        let now = Instant::now();
+        let every = Duration::from_secs(30);
+        let mut counts = Counts {
+            op: Some(Operation::Shutdown),
+            grace: Duration::from_secs(600),
+            ..Counts::default()
+        };
+        for (id, name, waited) in [
+            ("a", "one", 5),
+            ("b", "two\u{202E}", 12),
+            ("c", "three", 11),
+        ] {
+            let key = (Kind::App, id.to_owned());
+            counts
+                .waiting_since
+                .insert(key.clone(), now - Duration::from_secs(waited));
+            counts.waiting_names.insert(key, name.to_owned());
+        }
+        let line = counts
+            .newly_long(now, every)
+            .expect("two waits became long");
+        assert!(
+            line.starts_with(
+                "shutdown: App 'two<U+202E>', App 'three' sent over 10s ago, still waiting for their state (the first given until "
+            ),
+            "{line}"
+        );
+        assert_eq!(counts.newly_long(now, every), None, "once");
+        // A wait that becomes long later is said, but not before a heartbeat period has passed.
+        let later = now + Duration::from_secs(6);
+        assert_eq!(counts.newly_long(later, every), None);
+        let line = counts
+            .newly_long(now + every, every)
+            .expect("then it is said");
+        assert!(
+            line.contains("App 'one'") && !line.contains("two"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn the_heartbeat_says_how_many_wait_long_and_until_when() {
+        let now = Instant::now();
+        let mut counts = Counts {
+            grace: Duration::from_secs(600),
+            ..Counts::default()
+        };
+        counts
+            .waiting_since
+            .insert((Kind::App, "a".into()), now - Duration::from_secs(5));
+        assert_eq!(counts.long_waits(now), "", "5 s is not long");
+        counts
+            .waiting_since
+            .insert((Kind::App, "b".into()), now - Duration::from_secs(45));
+        counts
+            .waiting_since
+            .insert((Kind::Workspace, "c".into()), now - Duration::from_secs(12));
+        let said = counts.long_waits(now);
+        assert!(
+            said.starts_with(
+                "; 2 sent and waiting over 10s for their state, the longest 45s (given until "
+            ) && said.ends_with(" UTC)"),
+            "{said}"
+        );
+        assert!(
+            counts
+                .heartbeat(now - Duration::from_secs(60), now)
+                .contains(&said)
+        );
     }
 }

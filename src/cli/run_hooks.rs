@@ -29,8 +29,11 @@ impl RunHooks {
         out: &Output,
         cancel: &Cancel,
     ) -> Result<(Prepared, RunHooks), CliError> {
-        let mut reporters: Vec<Arc<dyn Reporter>> =
-            vec![Arc::new(RunProgress::new(out, args.progress_every))];
+        let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(
+            out,
+            args.progress_every,
+            std::time::Duration::from_secs(args.grace_period_s),
+        ))];
         let metrics = args
             .metrics_file
             .as_deref()
@@ -42,6 +45,7 @@ impl RunHooks {
                 args.notify_url.clone(),
                 prepared.host(),
                 op,
+                args.change_id.clone(),
                 Box::new(move |report| EndWords {
                     next: hint::next_line(&report.next, &file, journal.as_deref()),
                 }),

@@ -77,6 +77,10 @@ struct Inner {
     failure_streak: read_patience::FailureStreak,
     /// How far the server's clock is ahead of ours at least, from its answers' `Date`.
     server_clock: ServerClock,
+    /// Which long retry waits have been said (`long_wait`).
+    long_waits: super::long_wait::LongWaits,
+    /// Bounds the retry warnings at the default level.
+    retry_notices: super::long_wait::RetryNotices,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -139,6 +143,8 @@ impl DominoClient {
                 proxy,
                 timeout_warned: AtomicBool::new(false),
                 server_clock: ServerClock::default(),
+                long_waits: Default::default(),
+                retry_notices: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
                 requests_sent: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
@@ -335,10 +341,18 @@ impl DominoClient {
             super::tally::note_retry(&failure.error);
             let status = failure.error.status().unwrap_or(0);
             let delay_ms = delay.as_millis() as u64;
-            // The first retries are routine on a busy deployment; later ones deserve notice.
-            if retry_number >= 3 {
+            if self.inner.long_waits.worth_saying(delay) {
+                say_long_wait(&method, path, failure, delay);
+            }
+            // The first retries are routine on a busy deployment; later ones deserve notice,
+            // one line every few seconds at most, with the others counted.
+            let notice = (retry_number >= 3)
+                .then(|| self.inner.retry_notices.worth_saying())
+                .flatten();
+            if let Some(unsaid) = notice {
                 tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, "transient failure, retrying");
+                        error = %failure.error, not_said_since = unsaid,
+                        "transient failure, retrying (one such line every 10 s at most; -v shows each)");
             } else {
                 tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
                         error = %failure.error, "transient failure, retrying");
@@ -758,6 +772,26 @@ enum Attempt {
     Retry,
     /// After a 429: the rate's.
     AfterRefusal,
+}
+
+/// A retry wait of [`long_wait::LONG`](super::long_wait::LONG) or more, said at the default
+/// level: what is waited for, until when, and why (the server's own wait if it gave one).
+fn say_long_wait(method: &Method, path: &str, failure: &Failure, delay: Duration) {
+    use super::long_wait::{TARGET, wall_clock_in};
+    let why = match (failure.error.status(), failure.retry_after) {
+        (Some(status), Some(asked)) if asked > delay => format!(
+            "HTTP {status} asked for {}s (Retry-After), dmm waits at most {}s a retry",
+            asked.as_secs(),
+            delay.as_secs()
+        ),
+        (Some(status), Some(_)) => format!("HTTP {status} with Retry-After"),
+        (Some(status), None) => format!("HTTP {status}"),
+        (None, _) => failure.error.to_string(),
+    };
+    let until = wall_clock_in(delay);
+    let wait_s = delay.as_secs();
+    tracing::info!(target: TARGET, %method, path, wait_s, until,
+        "waiting {wait_s}s, until {until}, to send {method} {path} again: {why}");
 }
 
 /// `Retry-After` in seconds, or as an HTTP-date (RFC 9110 allows both; Domino sends seconds,

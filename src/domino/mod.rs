@@ -10,6 +10,7 @@ mod error;
 mod execution;
 pub mod kinds;
 mod limiter;
+pub mod long_wait;
 pub mod probe;
 mod progress;
 mod projects;

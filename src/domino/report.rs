@@ -62,6 +62,8 @@ pub struct ScanReport {
     pub rollouts: Vec<String>,
     /// Projects listed.
     pub projects: usize,
+    /// Each listed project's `owner/name`, by its id: the report names projects, not ids.
+    pub project_names: BTreeMap<String, String>,
     /// Records of each kind the API returned and the scan examined, running or not.
     pub examined: BTreeMap<Kind, usize>,
     /// HTTP requests the scan sent, retries included.

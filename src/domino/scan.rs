@@ -109,6 +109,10 @@ pub async fn scan(
 
     let mut report = ScanReport {
         projects: projects.len(),
+        project_names: projects
+            .iter()
+            .map(|p| (p.id.clone(), format!("{}/{}", p.owner_username, p.name)))
+            .collect(),
         warnings: project_warnings,
         ..ScanReport::default()
     };

@@ -8,6 +8,7 @@
 //! (`cli::commands::preflight`).
 
 mod check;
+mod disk;
 mod estimate;
 mod journal_state;
 mod probes;
@@ -86,6 +87,11 @@ pub async fn preflight(deployment: &Deployment, options: &PreflightOptions) -> P
     }
     if let Some(file) = &options.snapshot {
         checks.push(journal_check(file, options.journal.as_deref()));
+        // The snapshot's own problems are the journal check's to say.
+        if let Ok(loaded) = crate::snapshot::read(file) {
+            let journal = crate::journal::path_for(file, options.journal.as_deref());
+            checks.push(disk::journal_disk_check(&journal, loaded.snapshot.len()));
+        }
     }
     PreflightReport {
         host: client.base_url().to_owned(),

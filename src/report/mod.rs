@@ -11,7 +11,9 @@
 //! - [`render`]: HTML (inline CSS and SVG, no script, nothing fetched) and Markdown, through
 //!   templates that escape every value.
 mod chain;
+pub mod inventory;
 pub mod model;
+mod owners;
 mod render;
 pub mod timeline;
 
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use chain::ChainVerdict;
 pub use model::{Report, build};
+pub use owners::OwnerToTell;
 pub use render::{Format, RenderError, escape_markdown, render};
 
 /// Writes the page atomically with mode 0600, like the snapshot (it names every execution and

@@ -46,6 +46,21 @@ pub struct Report {
     pub verifications: Vec<VerificationRow>,
     /// The timeline; `None` before the first event.
     pub chart: Option<Chart>,
+    /// Every execution the window touched, with its state at each stage (the CSV).
+    #[serde(skip)]
+    pub inventory: Vec<super::inventory::InventoryRow>,
+    /// The part of it the page lists ([`super::inventory::for_page`]).
+    pub inventory_shown: Vec<super::inventory::InventoryRow>,
+    /// Executions as planned the page leaves to the CSV.
+    pub inventory_left: usize,
+    /// Who has something to hear when the window closes, by owner.
+    pub owners: Vec<super::owners::OwnerToTell>,
+    /// What to do next, as the journal's records decide it.
+    #[serde(skip)]
+    pub next: NextAction,
+    /// The same written out with its commands (`dmm status`'s `next:` line); the command
+    /// that renders the page fills it, since commands are the CLI's to spell.
+    pub next_line: String,
 }
 
 /// What the window came to, in a headline and a few lines.
@@ -59,6 +74,18 @@ pub struct Verdict {
 
 /// The executions a verdict names at most, each line; the rest are counted.
 const VERDICT_NAMES: usize = 5;
+
+/// The characters of a name or owner a verdict shows: the verdict is the first screen and the
+/// ticket's summary, and a 5,000-character name would fill both; the tables below have it whole.
+const VERDICT_NAME_CHARS: usize = 60;
+
+/// `s` cut to [`VERDICT_NAME_CHARS`] characters, with `…` where it was cut.
+fn cut(s: &str) -> String {
+    match s.char_indices().nth(VERDICT_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
 
 fn verdict(
     next: &NextAction,
@@ -131,7 +158,7 @@ fn verdict(
             named(
                 failures
                     .iter()
-                    .map(|f| format!("{} {} ({})", f.kind, f.name, f.owner))
+                    .map(|f| format!("{} {} ({})", f.kind, cut(&f.name), cut(&f.owner)))
                     .collect()
             )
         ));
@@ -143,7 +170,15 @@ fn verdict(
             named(
                 mismatches
                     .iter()
-                    .map(|m| format!("{} {} ({}: {})", m.kind, m.name, m.owner, m.finding))
+                    .map(|m| {
+                        format!(
+                            "{} {} ({}: {})",
+                            m.kind,
+                            cut(&m.name),
+                            cut(&m.owner),
+                            m.finding
+                        )
+                    })
                     .collect()
             )
         ));
@@ -177,6 +212,10 @@ pub struct Header {
     pub journal_path: String,
     pub events: usize,
     pub chain: ChainVerdict,
+    /// The change references the window was run under (`--change-id`), or [`NOT_RECORDED`].
+    pub change: String,
+    /// The planned window (the deadline) against the actual one, or [`NOT_RECORDED`].
+    pub window: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -272,6 +311,9 @@ pub struct JobRow {
     pub restart: String,
     /// The new Job a restart created.
     pub effect: String,
+    /// On the first Job of its project (the table is grouped by project): how many Jobs the
+    /// project has; 0 on the others.
+    pub group_jobs: usize,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -303,7 +345,7 @@ pub fn build(
     let scan = journal.snapshot_scan()?.map(|s| ScanRecord::read(&s));
     let chain = ChainVerdict::of(&journal.verify_chain()?);
 
-    let projects = ProjectIndex::new(snapshot, &steps);
+    let projects = ProjectIndex::new(snapshot, &steps, scan.as_ref());
     let step_of: HashMap<(Operation, Kind, &str), &StepRecord> = steps
         .iter()
         .map(|s| ((s.key.op, s.key.kind, s.key.execution.as_str()), s))
@@ -333,6 +375,9 @@ pub fn build(
         journal_path: journal.path().display().to_string(),
         events: events.len(),
         chain,
+        change: change(scan.as_ref(), &runs),
+        window: crate::runner::window_line_shown(&runs, show_rfc3339)
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
     };
     let last_run = runs.last().map(|r| r.id);
     let run_rows: Vec<RunRow> = runs
@@ -354,7 +399,18 @@ pub fn build(
         .filter(|m| Some(&m.run) == last_check.as_ref())
         .cloned()
         .collect();
-    let verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
+    let mut verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
+    // Said in the verdict when the window was planned: a change reference or a deadline.
+    if header.change != NOT_RECORDED || header.window.starts_with("planned") {
+        verdict.lines.push(format!(
+            "Change: {}; window: {}",
+            header.change, header.window
+        ));
+    }
+    let inventory = super::inventory::rows(snapshot, &steps, &verifications, |kind, id| {
+        projects.of(kind, id)
+    });
+    let (inventory_shown, inventory_left) = super::inventory::for_page(&inventory);
     Ok(Report {
         generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
         verdict,
@@ -370,41 +426,73 @@ pub fn build(
         jobs_line,
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
+        owners: super::owners::owners_to_tell(&steps),
+        inventory_shown,
+        inventory_left,
+        inventory,
+        next,
+        next_line: String::new(),
     })
+}
+
+/// The snapshot's change reference, then each run's, once each.
+fn change(scan: Option<&ScanRecord>, runs: &[RunRecord]) -> String {
+    let ids = crate::runner::change_ids(scan.and_then(|s| s.change_id.as_deref()), runs);
+    if ids.is_empty() {
+        NOT_RECORDED.to_owned()
+    } else {
+        ids.join(", ")
+    }
 }
 
 fn show_rfc3339(s: &str) -> String {
     millis(s).map_or_else(|| s.to_owned(), show_time)
 }
 
-/// Where each execution's project is recorded: `_id.projectId` in the snapshot, or the step's
-/// own detail for executions the snapshot does not hold (Jobs).
-struct ProjectIndex(HashMap<(Kind, String), String>);
+/// Each execution's project, by name: the id is recorded in `_id.projectId` in the snapshot,
+/// or in the step's own detail for executions the snapshot does not hold (Jobs); the name comes
+/// from the projects the snapshot's scan listed (`owner/name`), or for journals written before
+/// that was recorded, from a Workspace's name (`project/workspace`), or else stays the id.
+struct ProjectIndex {
+    of: HashMap<(Kind, String), String>,
+    names: HashMap<String, String>,
+}
 
 impl ProjectIndex {
-    fn new(snapshot: &LoadedSnapshot, steps: &[StepRecord]) -> ProjectIndex {
-        let mut map = HashMap::new();
+    fn new(snapshot: &LoadedSnapshot, steps: &[StepRecord], scan: Option<&ScanRecord>) -> Self {
+        let mut of = HashMap::new();
+        let mut names: HashMap<String, String> = scan
+            .map(|s| s.project_names.clone().into_iter().collect())
+            .unwrap_or_default();
         for (kind, entry) in snapshot.snapshot.iter() {
             if let (Ok(key), Some(project)) = (entry.key(kind), entry.id_str("projectId")) {
-                map.insert((kind, key.to_owned()), project.to_owned());
+                of.insert((kind, key.to_owned()), project.to_owned());
+                if kind == Kind::Workspace
+                    && let Some((name, _)) = entry.name.split_once('/')
+                {
+                    names
+                        .entry(project.to_owned())
+                        .or_insert_with(|| name.to_owned());
+                }
             }
         }
         for s in steps {
             if let Some(detail) = StepDetail::read(s.detail.as_ref())
                 && let Some(project) = detail.text("projectId")
             {
-                map.entry((s.key.kind, s.key.execution.clone()))
+                of.entry((s.key.kind, s.key.execution.clone()))
                     .or_insert_with(|| project.to_owned());
             }
         }
-        ProjectIndex(map)
+        ProjectIndex { of, names }
     }
 
+    /// The project's name, its id when no name is known, `-` when the project is not recorded.
     fn of(&self, kind: Kind, execution: &str) -> String {
-        self.0
-            .get(&(kind, execution.to_owned()))
-            .cloned()
-            .unwrap_or_else(|| "-".to_owned())
+        match self.of.get(&(kind, execution.to_owned())) {
+            Some(id) => self.names.get(id).cloned().unwrap_or_else(|| id.clone()),
+            None => "-".to_owned(),
+        }
     }
 }
 
@@ -620,8 +708,10 @@ fn skipped(steps: &[StepRecord]) -> Vec<SkipGroup> {
     groups.into_values().collect()
 }
 
+/// The Jobs by project name, then by name: at 10,000 a reader looks for a project's Jobs,
+/// never for a Job id.
 fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
-    crate::runner::job_fates(steps, 0)
+    let mut rows: Vec<JobRow> = crate::runner::job_fates(steps, 0)
         .into_iter()
         .map(|fate| {
             let stop = fate.stop;
@@ -649,9 +739,21 @@ fn jobs(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<JobRow> {
                     .restart
                     .and_then(|r| r.effect.clone())
                     .unwrap_or_else(|| "-".to_owned()),
+                group_jobs: 0,
             }
         })
-        .collect()
+        .collect();
+    rows.sort_by(|a, b| (&a.project, &a.name, &a.id).cmp(&(&b.project, &b.name, &b.id)));
+    let mut start = 0;
+    while start < rows.len() {
+        let n = rows[start..]
+            .iter()
+            .take_while(|r| r.project == rows[start].project)
+            .count();
+        rows[start].group_jobs = n;
+        start += n;
+    }
+    rows
 }
 
 /// What became of the Jobs, in the words every frontend prints (`JobsOfShutdown::line`).

@@ -90,7 +90,14 @@ pub struct Aggregate {
     pub failures: BTreeMap<Kind, BTreeMap<usize, usize>>,
     /// Between the end of a cycle's shutdown and the first start of its restore: the upgrade.
     pub gaps: Vec<(i64, i64)>,
+    /// Per kind and bucket: the first names of the executions whose step failed there.
+    pub failed_names: BTreeMap<(Kind, usize), Vec<String>>,
+    /// Each run that began inside the window: id, operation, start.
+    pub runs: Vec<(u64, Operation, i64)>,
 }
+
+/// Names a failure pin's title gives at most; the rest are counted.
+const PIN_NAMES: usize = 5;
 
 impl Aggregate {
     fn bucket_ms(&self) -> f64 {
@@ -172,6 +179,8 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
             .collect(),
         failures: BTreeMap::new(),
         gaps: gaps(&timed, runs),
+        failed_names: BTreeMap::new(),
+        runs: runs_in_window(runs, start_ms, end_ms),
     };
     let bucket_ms = agg.bucket_ms();
     let index: HashMap<Kind, usize> = agg
@@ -223,6 +232,10 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
                 .or_default()
                 .entry(b)
                 .or_default() += 1;
+            let names = agg.failed_names.entry((e.kind, b)).or_default();
+            if names.len() < PIN_NAMES {
+                names.push(e.name.clone());
+            }
         }
     }
     accrue(&mut agg, &counts, cursor, end_ms);
@@ -237,6 +250,23 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         }
     }
     Some(agg)
+}
+
+/// The runs that began inside the window, and the last one that began before it (the run
+/// that sent the first request: it listed the deployment first).
+fn runs_in_window(runs: &[RunRecord], start_ms: i64, end_ms: i64) -> Vec<(u64, Operation, i64)> {
+    let started: Vec<(u64, Operation, i64)> = runs
+        .iter()
+        .filter_map(|r| Some((r.id, r.op, millis(&r.started_at)?)))
+        .filter(|(_, _, t)| *t <= end_ms)
+        .collect();
+    let before = started.iter().rposition(|(_, _, t)| *t < start_ms);
+    started
+        .into_iter()
+        .enumerate()
+        .filter(|(i, (_, _, t))| *t >= start_ms || Some(*i) == before)
+        .map(|(_, run)| run)
+        .collect()
 }
 
 /// Per cycle: from the last event of its shutdown runs to the first request of its restore.
@@ -280,6 +310,15 @@ pub struct Chart {
     pub gaps: Vec<GapMark>,
     pub ticks: Vec<Tick>,
     pub legend: Vec<LegendItem>,
+    /// Where each run began: an interrupted and resumed window shows as two runs.
+    pub runs: Vec<RunMark>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunMark {
+    pub x: String,
+    pub label: String,
+    pub title: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -395,11 +434,24 @@ impl Chart {
                     x: num(bucket_x(*b)),
                     y: top,
                     count: *count,
-                    title: format!(
-                        "{count} {} failed around {}",
-                        if *count == 1 { "step" } else { "steps" },
-                        show_time(agg.start_ms + ((*b as f64 + 0.5) * agg.bucket_ms()) as i64)
-                    ),
+                    title: {
+                        let names = agg
+                            .failed_names
+                            .get(&(*kind, *b))
+                            .map(|n| n.join(", "))
+                            .unwrap_or_default();
+                        let more = count.saturating_sub(PIN_NAMES);
+                        format!(
+                            "{count} {} failed around {}: {names}{}",
+                            if *count == 1 { "step" } else { "steps" },
+                            show_time(agg.start_ms + ((*b as f64 + 0.5) * agg.bucket_ms()) as i64),
+                            if more > 0 {
+                                format!(" and {more} more")
+                            } else {
+                                String::new()
+                            }
+                        )
+                    },
                 })
                 .collect();
             bands.push(Band {
@@ -433,17 +485,20 @@ impl Chart {
                 }
             })
             .collect();
-        let ticks = (0..=4)
-            .map(|i| {
-                let ms =
-                    agg.start_ms + ((agg.end_ms - agg.start_ms) as f64 * i as f64 / 4.0) as i64;
-                Tick {
-                    x: num(x_of(ms)),
-                    label: show_time(ms)
-                        .trim_start_matches(|c: char| c != ' ')
-                        .trim()
-                        .to_owned(),
-                }
+        let ticks = even_ticks(agg.start_ms, agg.end_ms)
+            .into_iter()
+            .map(|(ms, label)| Tick {
+                x: num(x_of(ms)),
+                label,
+            })
+            .collect();
+        let run_marks = agg
+            .runs
+            .iter()
+            .map(|(id, op, t)| RunMark {
+                x: num(x_of((*t).max(agg.start_ms))),
+                label: format!("run {id}: {op}"),
+                title: format!("run {id}, {op}, began {}", show_time(*t)),
             })
             .collect();
         let legend = STATES
@@ -469,8 +524,43 @@ impl Chart {
             gaps,
             ticks,
             legend,
+            runs: run_marks,
         }
     }
+}
+
+/// Tick times at a round step (1 s, 2 s, 5 s, ... 1 min, 2 min, 5 min, ... 1 h, ...) that gives
+/// at most six ticks across the window, labelled `15:04:20` (or `15:04` from a minute up).
+fn even_ticks(start_ms: i64, end_ms: i64) -> Vec<(i64, String)> {
+    const STEPS_S: [i64; 15] = [
+        1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600,
+    ];
+    let span = (end_ms - start_ms).max(1);
+    let step_ms = STEPS_S
+        .iter()
+        .map(|s| s * 1000)
+        .find(|step| span / step <= 6)
+        .unwrap_or(43_200_000);
+    let first = start_ms.div_euclid(step_ms) * step_ms
+        + if start_ms.rem_euclid(step_ms) == 0 {
+            0
+        } else {
+            step_ms
+        };
+    (0..)
+        .map(|i| first + i * step_ms)
+        .take_while(|ms| *ms <= end_ms)
+        .map(|ms| {
+            let time = show_time(ms);
+            let clock = time.split(' ').nth(1).unwrap_or_default();
+            let label = if step_ms >= 60_000 {
+                clock.get(..5).unwrap_or(clock)
+            } else {
+                clock
+            };
+            (ms, label.to_owned())
+        })
+        .collect()
 }
 
 /// A closed area between two lines of bucket values, drawn as steps one bucket wide. Only the
@@ -613,5 +703,25 @@ mod tests {
                 .all(|c| c.is_ascii_digit() || " .MLZ-".contains(c)),
             "{d}"
         );
+    }
+}
+
+#[cfg(test)]
+mod tick_tests {
+    use super::*;
+
+    #[test]
+    fn ticks_fall_on_round_times() {
+        // 12:00:07 to 12:04:50: every minute, labelled to the minute.
+        let start = millis("2026-12-06T12:00:07Z").unwrap();
+        let end = millis("2026-12-06T12:04:50Z").unwrap();
+        let ticks = even_ticks(start, end);
+        let labels: Vec<&str> = ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["12:01", "12:02", "12:03", "12:04"]);
+        // 4.5 s from half a second past: every second, on the second.
+        let ticks = even_ticks(start + 500, start + 5_000);
+        assert_eq!(ticks.len(), 5);
+        assert_eq!(ticks[0].1, "12:00:08");
+        assert!(ticks.iter().all(|(ms, _)| ms % 1000 == 0));
     }
 }

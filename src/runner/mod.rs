@@ -8,6 +8,7 @@
 //! `step` drives a step by it.
 
 mod cancel;
+mod change;
 mod engine;
 mod error;
 mod execute;
@@ -35,6 +36,7 @@ pub mod verify;
 mod window;
 
 pub use cancel::Cancel;
+pub use change::{CHANGE_ID_MAX, change_ids, parse_change_id, window_line, window_line_shown};
 pub use error::RunError;
 pub use jobs::{JobFate, JobsOfShutdown, RestartFate, StopFate, job_fates, nothing_to_restart};
 pub use next::{ContinueBecause, NextAction, RunFlags, next_action};

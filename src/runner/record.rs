@@ -92,6 +92,10 @@ pub struct RecordedOptions {
     /// The deployment's URL (without credentials), added when the run is prepared.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// `--change-id`: the change the run was made under; absent when none was given, as in
+    /// every journal written before it was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 impl RecordedOptions {
@@ -113,6 +117,7 @@ impl RecordedOptions {
             restart_jobs: field.get("restart_jobs").unwrap_or(false),
             deadline: field.get("deadline"),
             host: field.get("host"),
+            change_id: field.get("change_id"),
         }
     }
 
@@ -140,6 +145,13 @@ pub struct ScanRecord {
     pub problems: Vec<String>,
     pub warnings: Vec<String>,
     pub requests: Option<u64>,
+    /// Each listed project's `owner/name` by its id; empty in journals written before it was
+    /// recorded (the report then shows what the Workspaces' names tell, or the id).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub project_names: BTreeMap<String, String>,
+    /// `--change-id` of the snapshot; absent when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<String>,
 }
 
 impl ScanRecord {
@@ -156,6 +168,8 @@ impl ScanRecord {
             problems: field.get("problems").unwrap_or_default(),
             warnings: field.get("warnings").unwrap_or_default(),
             requests: field.get("requests"),
+            project_names: field.get("project_names").unwrap_or_default(),
+            change_id: field.get("change_id"),
         }
     }
 
@@ -369,6 +383,19 @@ mod tests {
         assert_eq!(read.verify, Some(false));
         assert!(read.retry_failed && !read.restart_jobs);
         assert_eq!(read.to_value(), old, "the same keys and values as before");
+        assert_eq!(read.change_id, None);
+    }
+
+    #[test]
+    fn a_change_reference_is_kept_and_absent_without_one() {
+        let mut old = written_by_0_2_0();
+        old["change_id"] = json!("CHG0012345");
+        let read = RecordedOptions::read(&old);
+        assert_eq!(read.change_id.as_deref(), Some("CHG0012345"));
+        assert_eq!(read.to_value(), old);
+        let scan = ScanRecord::read(&json!({"change_id": "CHG1"}));
+        assert_eq!(scan.change_id.as_deref(), Some("CHG1"));
+        assert!(ScanRecord::default().to_value().get("change_id").is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::cli::args::JournalArgs;
 use crate::cli::exit::{CliError, Exit};
-use crate::cli::output::outln;
+use crate::cli::output::{outln, outln_json};
 use crate::journal::{Event, ExpectedHead, JournalRead, JournalReader, StepPhase};
 use crate::runner::{JobIdentity, StepDetail};
 use crate::snapshot::{self, Source};
@@ -78,7 +78,11 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         }
         let job = job_details.get(&(e.kind.label().to_owned(), e.execution.clone()));
         let line = event_line(&e, job, args.json);
-        outln!("{line}");
+        if args.json {
+            outln_json!("{line}");
+        } else {
+            outln!("{line}");
+        }
         // A closed pipe (`| head`) ends the listing quietly.
         if crate::cli::output::stdout_closed() {
             return Ok(Exit::Success);

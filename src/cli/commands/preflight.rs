@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::args::{GlobalArgs, PreflightArgs};
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
-use crate::cli::output::outln;
+use crate::cli::output::{outln, outln_json};
 use crate::domino::{KindOptions, Limits, Pace};
 use crate::preflight::{Check, CheckStatus, PreflightOptions, PreflightReport, preflight};
 use crate::runner::defaults;
@@ -110,7 +110,7 @@ fn print_text(report: &PreflightReport) {
 
 fn print_json(report: &PreflightReport) {
     let exit = exit_of(report);
-    outln!(
+    outln_json!(
         "{}",
         json!({
             "host": report.host,

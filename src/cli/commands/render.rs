@@ -30,17 +30,30 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
             plan.cycle
         );
     }
+    // Every table lists the kinds in one order (the snapshot's); the order they run in is said
+    // in the title.
+    let mut lines: Vec<&crate::runner::PlanLine> = plan.lines.iter().collect();
+    let run_order: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.kind.map(|k| k.label()))
+        .collect();
+    lines.sort_by_key(|l| (l.kind.is_none(), l.kind));
+    outln!(
+        "{op} plan at {} (kinds run in this order: {}):",
+        wall_clock(std::time::SystemTime::now()),
+        run_order.join(", ")
+    );
     let to_verb = format!("to {verb}");
     outln!(
         "{:<18} {:>8} {:>8} {:>9} {:>8} {:>7}",
         "kind",
         to_verb,
-        "waiting",
+        "accepted",
         "confirmed",
         "skipped",
         "failed"
     );
-    for line in &plan.lines {
+    for line in lines {
         let kind = line.kind.map(|k| k.label()).unwrap_or("all");
         let failed = if line.failed_to_retry > 0 {
             format!("{} (retry)", line.failed)
@@ -63,6 +76,11 @@ pub fn print_plan(op: Operation, plan: &Plan, dry_run: bool) {
             }
         }
     }
+    if plan.lines.iter().any(|l| l.to_wait > 0) {
+        outln!(
+            "accepted: requested by an earlier run and accepted by Domino; this run sends nothing for them and waits for their state"
+        );
+    }
     if dry_run {
         let sum =
             |f: fn(&crate::runner::PlanLine) -> usize| plan.lines.iter().map(f).sum::<usize>();
@@ -83,12 +101,19 @@ pub fn print_report(report: &RunReport, file: &Path, journal: Option<&Path>, ver
     print_restart_hint(report, file, journal);
     if let Some(head) = &report.journal_head {
         outln!(
-            "journal head: {head} (keep it outside the journal: `{} --verify --expect-head {head}` shows later that no newer event was removed)",
+            "journal head: {head} (keep it outside the journal: `{} --verify --expect-head` with it shows later that no newer event was removed)",
             hint::command("journal", file, journal)
         );
     }
     match &report.verification {
-        VerificationOutcome::Checked(v) => print_verification(v, verbose),
+        VerificationOutcome::Checked(v) => {
+            let jobs = report
+                .summary
+                .steps
+                .get(&Kind::Job)
+                .map_or(0, |steps| steps.len());
+            print_verification_of(v, verbose, report.op, jobs);
+        }
         VerificationOutcome::Skipped => outln!("verification: skipped (--no-verify)"),
         VerificationOutcome::Unavailable(why) => outln!("verification: FAILED, {why}"),
         VerificationOutcome::NotRun => {}
@@ -125,9 +150,10 @@ pub(crate) fn summary_lines(report: &RunReport) -> Vec<String> {
     let summary = &report.summary;
     let mut lines = vec![
         format!(
-            "{op} run {} {} after {:.1}s",
+            "{op} run {} {}: {}, took {:.1}s",
             summary.run,
             report.standing().words(),
+            span_ending_now(report.took),
             report.took.as_secs_f64()
         ),
         format!(
@@ -177,6 +203,20 @@ pub(crate) fn summary_lines(report: &RunReport) -> Vec<String> {
     lines
 }
 
+/// `2026-12-07 15:04:27 to 15:04:29 UTC`: when a run that ends now and took `took` began and
+/// ended, the day once when the run did not cross midnight.
+fn span_ending_now(took: std::time::Duration) -> String {
+    let ended = std::time::SystemTime::now();
+    let began = ended.checked_sub(took).unwrap_or(ended);
+    let (began, ended) = (wall_clock(began), wall_clock(ended));
+    match (began.split_once(' '), ended.split_once(' ')) {
+        (Some((day, from)), Some((end_day, to))) if day == end_day => {
+            format!("{day} {} to {to}", from.trim_end_matches(" UTC"))
+        }
+        _ => format!("{began} to {ended}"),
+    }
+}
+
 /// The command that restarts the Jobs a restore left stopped, when it left any.
 fn print_restart_hint(report: &RunReport, file: &Path, journal: Option<&Path>) {
     if let Some(jobs) = report.jobs()
@@ -195,11 +235,34 @@ fn print_restart_hint(report: &RunReport, file: &Path, journal: Option<&Path>) {
 /// left for their users) are counted per kind and reason, and listed only with `-v` (or in
 /// `dmm journal`): thousands of them would push the result off the screen.
 pub fn print_verification(v: &Verification, verbose: bool) {
+    print_verification_of(v, verbose, Operation::Restore, 0);
+}
+
+/// [`print_verification`] after a run of `op` that had `jobs` Job steps: the count checked
+/// says why it is not the snapshot's (Jobs are never in the snapshot; a shutdown checks the
+/// ones it found running), and that executions skipped on purpose are not in it.
+fn print_verification_of(v: &Verification, verbose: bool, op: Operation, jobs: usize) {
+    let skipped = v.count(Finding::Skipped);
+    let mut why = Vec::new();
+    if op == Operation::Shutdown && jobs > 0 && jobs <= v.checked {
+        why.push(format!(
+            "{} of the snapshot's executions and {jobs} Job(s) found running, which the snapshot does not hold",
+            v.checked - jobs
+        ));
+    }
+    if skipped > 0 {
+        why.push(format!("{skipped} skipped on purpose are not counted"));
+    }
+    let why = if why.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", why.join("; "))
+    };
     if v.passed {
-        outln!("verification: passed ({} checked)", v.checked);
+        outln!("verification: passed ({} checked{why})", v.checked);
     } else {
         outln!(
-            "verification: FAILED, {} mismatch(es) among {} checked",
+            "verification: FAILED, {} mismatch(es) among {} checked{why}",
             v.mismatches(),
             v.checked
         );
@@ -255,4 +318,12 @@ pub fn plural(kind: Kind, n: usize) -> String {
     } else {
         format!("{}s", kind.label())
     }
+}
+
+/// A wall-clock time as the operator's lines give it: `2026-12-07 15:04:27 UTC`.
+fn wall_clock(at: std::time::SystemTime) -> String {
+    let at = time::OffsetDateTime::from(at);
+    let format =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    at.format(&format).unwrap_or_default()
 }

@@ -14,10 +14,13 @@ pub fn run(args: ReportArgs) -> Result<Exit, CliError> {
     // Never the lock: the page can be made while a run holds the journal.
     let reader = JournalReader::open_for(&path, &loaded.sha256, &args.file)?;
     let in_progress = crate::journal::is_held(&path)?;
-    let page = report::build(&reader, &loaded, in_progress)?;
+    let mut page = report::build(&reader, &loaded, in_progress)?;
+    page.next_line = crate::cli::hint::next_line(&page.next, &args.file, args.journal.as_deref());
     let format = match args.format {
         ReportFormat::Html => Format::Html,
         ReportFormat::Markdown => Format::Markdown,
+        ReportFormat::MarkdownSummary => Format::MarkdownSummary,
+        ReportFormat::Csv => Format::Csv,
     };
     let text =
         report::render(&page, format).map_err(|e| CliError::new(Exit::Failures, e.to_string()))?;

@@ -39,7 +39,13 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         .map_err(scan_error)?;
     progress.finish();
     let sha = snapshot::write_new(&args.file, &report.snapshot)?;
-    record_scan(&args.file, &sha, conn.client.base_url(), &report);
+    record_scan(
+        &args.file,
+        &sha,
+        conn.client.base_url(),
+        &report,
+        args.change_id.clone(),
+    );
 
     outln!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
     for &kind in Kind::ALL {
@@ -82,7 +88,13 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
 /// The snapshot file holds only the earlier tool's keys; when, from where and what the scan could
 /// not read go into the journal that travels with it. A journal that cannot be made is a warning:
 /// the snapshot itself is written and usable.
-fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanReport) {
+fn record_scan(
+    file: &std::path::Path,
+    sha256: &str,
+    host: &str,
+    report: &ScanReport,
+    change_id: Option<String>,
+) {
     let path = crate::journal::path_for(file, None);
     let by_kind = |count: &dyn Fn(Kind) -> usize| {
         Kind::ALL
@@ -100,6 +112,8 @@ fn record_scan(file: &std::path::Path, sha256: &str, host: &str, report: &ScanRe
         problems: report.problems.iter().map(|p| p.to_string()).collect(),
         warnings: report.warnings.clone(),
         requests: Some(report.requests),
+        project_names: report.project_names.clone(),
+        change_id,
     };
     let result =
         Journal::open(&path, sha256, file).and_then(|j| j.record_snapshot_scan(&scan.to_value()));

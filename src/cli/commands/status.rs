@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::cli::args::StatusArgs;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::hint;
-use crate::cli::output::outln;
+use crate::cli::output::{outln, outln_json};
 use crate::journal::{JournalError, JournalRead, JournalReader, RunRecord, VerificationRecord};
 use crate::runner::{NextAction, RunStanding, ScanRecord, VerificationState, Window, next_action};
 use crate::snapshot::{self, Snapshot};
@@ -31,7 +31,7 @@ pub fn run(args: StatusArgs) -> Result<Exit, CliError> {
         None => hint::next_line(&view.next_action, &args.file, journal_arg.as_deref()),
     };
     if args.json {
-        outln!("{}", view.json(&next));
+        outln_json!("{}", view.json(&next));
     } else {
         for line in view.lines(&next) {
             outln!("{line}");
@@ -63,7 +63,7 @@ fn locate(args: &StatusArgs, sha256: &str) -> (PathBuf, Option<PathBuf>) {
 fn say_no_journal(args: &StatusArgs, path: &Path, journal: Option<&Path>, executions: usize) {
     let next = hint::command("shutdown", &args.file, journal);
     if args.json {
-        outln!(
+        outln_json!(
             "{}",
             json!({"journal": path.display().to_string(), "exists": false, "executions": executions, "next": next})
         );
@@ -138,6 +138,8 @@ impl StatusView {
             "next_action": self.next_action,
             "in_progress": self.live,
             "jobs": self.window.jobs,
+            "change_ids": crate::runner::change_ids(self.scan.as_ref().and_then(|s| s.change_id.as_deref()), &self.runs),
+            "window": crate::runner::window_line(&self.runs),
         })
     }
 
@@ -165,6 +167,18 @@ impl StatusView {
             }
         }
         lines.extend(self.live.clone());
+        if let Some(window) = crate::runner::window_line(&self.runs) {
+            let ids = crate::runner::change_ids(
+                self.scan.as_ref().and_then(|s| s.change_id.as_deref()),
+                &self.runs,
+            );
+            let change = if ids.is_empty() {
+                "none given".to_owned()
+            } else {
+                ids.join(", ")
+            };
+            lines.push(format!("change: {change}; window: {window}"));
+        }
         let last_run = self.runs.last();
         lines.extend(last_run.and_then(acting_line));
         lines.extend(last_run.and_then(|r| r.pace.as_ref()).map(pace_line));

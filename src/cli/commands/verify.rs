@@ -5,7 +5,7 @@ use crate::cli::args::{Expect, GlobalArgs, VerifyArgs};
 use crate::cli::connect::connect;
 use crate::cli::exit::{CliError, Exit};
 use crate::cli::logging::Output;
-use crate::cli::output::outln;
+use crate::cli::output::outln_json;
 use crate::domino::{KindOptions, Limits};
 use crate::runner::defaults;
 use crate::runner::verify::{Expectation, check_deployment};
@@ -33,7 +33,7 @@ pub async fn run(global: &GlobalArgs, _out: &Output, args: VerifyArgs) -> Result
         )
     })?;
     if args.json {
-        outln!("{}", serde_json::to_string(&v).unwrap_or_default());
+        outln_json!("{}", serde_json::to_string(&v).unwrap_or_default());
     } else {
         render::print_verification(&v, global.verbose > 0);
     }
