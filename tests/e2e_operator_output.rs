@@ -55,7 +55,7 @@ fn a_restore_without_restart_jobs_tells_how_many_jobs_stay_stopped() {
     };
     let summary = lines
         .iter()
-        .position(|l| l.starts_with("shutdown run 1: ") && l.contains(" UTC, took "))
+        .position(|l| l.starts_with("shutdown run 1 ended: ") && l.contains(" UTC, took "))
         .unwrap_or_else(|| panic!("when the run began and ended: {printed}"));
     assert_eq!(kinds_of(title + 1), kinds_of(summary + 1), "{printed}");
     assert!(

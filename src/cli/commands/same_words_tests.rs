@@ -119,10 +119,7 @@ fn each_frontend_agrees(journal: &Journal, op: Operation, outcome: RunOutcome) -
         journal_head: None,
     };
     let summary = summary_lines(&report);
-    assert!(
-        summary[0].contains(&format!(" {words} after ")),
-        "{summary:?}"
-    );
+    assert!(summary[0].contains(&format!(" {words}: ")), "{summary:?}");
     let notice = crate::notify::ended_text(&report, "host", "next");
     assert!(
         notice.contains(&format!(": {words}")) && notice.contains(&format!("(exit {exit})")),
