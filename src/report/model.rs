@@ -97,6 +97,16 @@ fn verdict(
     use NextAction as N;
     let (headline, class) = match next {
         N::Shutdown => ("Nothing has been stopped or started yet".to_owned(), "warn"),
+        // Restored and verified, but a step failed on the way (a stop refused at the
+        // shutdown): successful with issues, not a clean "complete" beside a list of failures.
+        N::Complete if !failures.is_empty() || !mismatches.is_empty() => (
+            format!(
+                "Maintenance complete with issues: restored and verified, but {} step(s) failed and {} execution(s) were not as promised",
+                failures.len(),
+                mismatches.len()
+            ),
+            "warn",
+        ),
         N::Complete => (
             "Maintenance complete: shut down, restored and verified".to_owned(),
             "ok",
@@ -856,5 +866,38 @@ impl Report {
         let mut name = snapshot.as_os_str().to_owned();
         name.push(format!(".report.{extension}"));
         std::path::PathBuf::from(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_stop() -> StepItem {
+        StepItem {
+            op: "shutdown",
+            kind: "Workspace",
+            id: "w1".into(),
+            name: "p/ws".into(),
+            owner: "ann".into(),
+            project: "p".into(),
+            attempts: 1,
+            http_status: "500".into(),
+            message: "refused".into(),
+        }
+    }
+
+    #[test]
+    fn a_complete_window_with_a_failed_step_is_complete_with_issues_not_ok() {
+        let clean = verdict(&NextAction::Complete, &[], &[], "", None);
+        assert_eq!(clean.class, "ok", "{}", clean.headline);
+        let with_failure = verdict(&NextAction::Complete, &[failed_stop()], &[], "", None);
+        assert_eq!(with_failure.class, "warn");
+        assert!(
+            with_failure.headline.contains("with issues")
+                && with_failure.headline.contains("1 step(s) failed"),
+            "{}",
+            with_failure.headline
+        );
     }
 }
