@@ -147,9 +147,9 @@ impl Counts {
             })
             .collect();
         let more = new.len().saturating_sub(LONG_WAIT_NAMED);
-        let until = crate::domino::long_wait::wall_clock_in(self.grace.saturating_sub(longest));
+        let until = given_until(self.grace, longest);
         let line = format!(
-            "{}: {}{} sent over {} ago, still waiting for {} state (the first given until {until})",
+            "{}: {}{} sent over {} ago, still waiting for {} state (the first {until})",
             self.op.map_or("run", |o| o.as_str()),
             named.join(", "),
             if more > 0 {
@@ -178,12 +178,29 @@ impl Counts {
         let Some(longest) = long.iter().max() else {
             return String::new();
         };
-        let until = crate::domino::long_wait::wall_clock_in(self.grace.saturating_sub(*longest));
+        let until = given_until(self.grace, *longest);
         format!(
-            "; {} sent and waiting over {} for their state, the longest {} (given until {until})",
+            "; {} sent and waiting over {} for their state, the longest {} ({until})",
             long.len(),
             short(LONG_WAIT),
             short(*longest)
+        )
+    }
+}
+
+/// `given until 15:14:27 UTC` for a step that has waited `waited` of its `grace`; once the
+/// grace is spent there is no "until" left to give (the step is judged at its next look), and
+/// a time that is always the line's own would say nothing.
+fn given_until(grace: Duration, waited: Duration) -> String {
+    if waited < grace {
+        format!(
+            "given until {}",
+            crate::domino::long_wait::wall_clock_in(grace - waited)
+        )
+    } else {
+        format!(
+            "past the {} it was given, judged at its next look",
+            short(grace)
         )
     }
 }
@@ -399,6 +416,17 @@ impl Reporter for RunProgress {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_wait_past_its_grace_is_said_so_not_given_until_now() {
+        let grace = Duration::from_secs(60);
+        assert!(given_until(grace, Duration::from_secs(20)).starts_with("given until "));
+        assert_eq!(
+            given_until(grace, Duration::from_secs(300)),
+            "past the 1m it was given, judged at its next look"
+        );
+    }
+
     use super::*;
 
     #[test]
