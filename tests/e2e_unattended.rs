@@ -589,6 +589,59 @@ fn a_long_transition_wait_is_said_in_the_heartbeat() {
     );
 }
 
+/// A server that accepts requests and answers none (hung behind its ingress) makes every sent
+/// step look slow to reach its state: the heartbeat says the server is silent instead.
+#[test]
+fn a_server_that_answers_nothing_is_said_to_be_silent_not_slow_states() {
+    let scenario = dmm::sim::Scenario::from_json(
+        serde_json::json!({"projects": [{
+            "name": "slow", "owner": "alice",
+            "apps": [{"name": "slow-app", "state": "running"}]
+        }]})
+        .to_string()
+        .as_bytes(),
+    )
+    .expect("a valid scenario");
+    let env = Env::new(
+        dmm::sim::SimConfig::default()
+            .api_key(KEY)
+            .scenario(scenario)
+            .transition(60_000, 0),
+    );
+    env.take_snapshot();
+    let child = env
+        .dmm()
+        .args([
+            "shutdown",
+            env.snapshot().to_str().unwrap(),
+            "--yes",
+            "--progress-every",
+            "2s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dmm starts");
+    // Once the stop is sent, every answer takes a minute: the server has gone silent.
+    std::thread::sleep(Duration::from_secs(3));
+    env.sim
+        .set_faults(dmm::sim::FaultsPatch {
+            latency_ms: Some(60_000),
+            ..dmm::sim::FaultsPatch::default()
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(15));
+    let mut child = child;
+    kill9(&mut child);
+    let out = child.wait_with_output().unwrap();
+    check_no_key(&out);
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        log.contains("; the server has answered nothing for 1"),
+        "{log}"
+    );
+}
+
 /// A gateway that answers 5xx to every stop of one kind: the retries are said at the default
 /// level once every 10 s with the rest counted, not once per request (`-v` shows each).
 #[test]

@@ -25,7 +25,12 @@ pub struct RunProgress {
     /// How often the heartbeat speaks without a terminal (`None`: never).
     every: Option<Duration>,
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// How long the server has answered nothing, asked at each heartbeat.
+    silence: Option<ServerSilence>,
 }
+
+/// Asks how long the server has answered nothing (the client's `silent_for`).
+pub type ServerSilence = Arc<dyn Fn() -> Duration + Send + Sync>;
 
 /// What the progress lines count, per kind.
 #[derive(Debug, Default)]
@@ -62,7 +67,7 @@ const LONG_WAIT: Duration = Duration::from_secs(10);
 impl Counts {
     /// `shutdown: steps ended App 40/100, Job 10/50; 2 failed, 4m10s elapsed, about 3m left`
     /// (the kinds begun so far: a kind's total is known when its stage begins).
-    fn heartbeat(&self, began: Instant, now: Instant) -> String {
+    fn heartbeat(&self, began: Instant, now: Instant, silent: Duration) -> String {
         let left: usize = self.left.values().sum();
         let kinds: Vec<String> = self
             .totals
@@ -86,7 +91,15 @@ impl Counts {
             _ if left == 0 => String::new(),
             _ => ", no estimate of the rest yet".to_owned(),
         };
-        let waits = self.long_waits(now);
+        // A server that answers nothing makes every sent step look slow to reach its state.
+        let waits = if silent >= LONG_WAIT {
+            format!(
+                "; the server has answered nothing for {} (requests wait for an answer, not for states)",
+                short(silent)
+            )
+        } else {
+            self.long_waits(now)
+        };
         format!(
             "{}: steps ended {}; {failed} failed, {} elapsed{rest}{waits}",
             self.op.map_or("run", |o| o.as_str()),
@@ -215,7 +228,12 @@ fn short(d: Duration) -> String {
 impl RunProgress {
     /// `every`: the heartbeat's interval without a terminal (zero: none); `grace`: how long
     /// each step is given to reach its state.
-    pub fn new(out: &Output, every: Duration, grace: Duration) -> Self {
+    pub fn new(
+        out: &Output,
+        every: Duration,
+        grace: Duration,
+        silence: Option<ServerSilence>,
+    ) -> Self {
         RunProgress {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
@@ -225,6 +243,7 @@ impl RunProgress {
             })),
             every: (!out.interactive && !every.is_zero()).then_some(every),
             heartbeat: Mutex::new(None),
+            silence,
         }
     }
 
@@ -255,6 +274,7 @@ impl Reporter for RunProgress {
             return;
         };
         let counts = self.counts.clone();
+        let silence = self.silence.clone();
         let began = Instant::now();
         // Looks every few seconds for waits that have just become long; the heartbeat itself
         // speaks every `every`.
@@ -265,13 +285,17 @@ impl Reporter for RunProgress {
             loop {
                 tick.tick().await;
                 let now = Instant::now();
+                let silent = silence.as_ref().map_or(Duration::ZERO, |s| s());
                 let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
                 if now >= next_heartbeat {
                     next_heartbeat += every;
-                    let line = counts.heartbeat(began, now);
+                    let line = counts.heartbeat(began, now, silent);
                     counts.all_long_said(now);
                     drop(counts);
                     tracing::info!("{line}");
+                } else if silent >= LONG_WAIT {
+                    // Steps look "slow to reach their state" only because no answer comes:
+                    // the heartbeat says the server is silent instead.
                 } else if let Some(line) = counts.newly_long(now, every) {
                     drop(counts);
                     tracing::info!("{line}");
@@ -497,8 +521,16 @@ mod tests {
         );
         assert!(
             counts
-                .heartbeat(now - Duration::from_secs(60), now)
+                .heartbeat(now - Duration::from_secs(60), now, Duration::ZERO)
                 .contains(&said)
+        );
+        // The same waits while the server answers nothing: the server's silence is said, not
+        // steps slow to reach their state.
+        let silent = counts.heartbeat(now - Duration::from_secs(60), now, Duration::from_secs(29));
+        assert!(
+            silent.contains("; the server has answered nothing for 29s")
+                && !silent.contains("for their state,"),
+            "{silent}"
         );
     }
 }

@@ -29,10 +29,13 @@ impl RunHooks {
         out: &Output,
         cancel: &Cancel,
     ) -> Result<(Prepared, RunHooks), CliError> {
+        let client = prepared.client().clone();
+        let silence: crate::cli::progress::ServerSilence = Arc::new(move || client.silent_for());
         let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(
             out,
             args.progress_every,
             std::time::Duration::from_secs(args.grace_period_s),
+            Some(silence),
         ))];
         let metrics = args
             .metrics_file

@@ -81,6 +81,10 @@ struct Inner {
     long_waits: super::long_wait::LongWaits,
     /// Bounds the retry warnings at the default level.
     retry_notices: super::long_wait::RetryNotices,
+    /// When the client was made, and the last answer's head came (ms after that; 0: none
+    /// yet): a heartbeat tells a silent server from executions slow to reach their state.
+    born: std::time::Instant,
+    last_answer_ms: AtomicU64,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -143,6 +147,8 @@ impl DominoClient {
                 proxy,
                 timeout_warned: AtomicBool::new(false),
                 server_clock: ServerClock::default(),
+                born: std::time::Instant::now(),
+                last_answer_ms: AtomicU64::new(0),
                 long_waits: Default::default(),
                 retry_notices: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
@@ -164,6 +170,13 @@ impl DominoClient {
     /// The full URL of an API path such as `/v4/projects?x=1`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/{}", self.inner.base_url, path.trim_start_matches('/'))
+    }
+
+    /// How long the server has answered nothing (since the last answer's head, any status, or
+    /// since the client was made).
+    pub fn silent_for(&self) -> Duration {
+        let last = Duration::from_millis(self.inner.last_answer_ms.load(Ordering::Relaxed));
+        self.inner.born.elapsed().saturating_sub(last)
     }
 
     /// HTTP requests sent so far, retries included.
@@ -477,6 +490,10 @@ impl DominoClient {
             transport_failure(method, path, e, self.inner.proxy.as_deref())
         };
         let response = request.send().await.map_err(transport)?;
+        let since_born = self.inner.born.elapsed().as_millis() as u64;
+        self.inner
+            .last_answer_ms
+            .fetch_max(since_born.max(1), Ordering::Relaxed);
         let status = response.status();
         self.inner.server_clock.note(response.headers());
         let retry_after = parse_retry_after(response.headers());
