@@ -477,16 +477,38 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn feed(e: &mut Evidence, now: &mut Instant, n: u32, every: u32, what: Outcome) {
+    /// `n` answers 10 ms apart, every `every`-th of them `what` and the rest served; returns
+    /// the first verdict they brought.
+    fn feed(
+        e: &mut Evidence,
+        now: &mut Instant,
+        n: u32,
+        every: u32,
+        what: Outcome,
+    ) -> Option<Verdict> {
+        feed_apart(e, now, Duration::from_millis(10), n, every, what)
+    }
+
+    /// [`feed`] with the answers `apart`.
+    fn feed_apart(
+        e: &mut Evidence,
+        now: &mut Instant,
+        apart: Duration,
+        n: u32,
+        every: u32,
+        what: Outcome,
+    ) -> Option<Verdict> {
+        let mut verdict = None;
         for i in 0..n {
-            *now += Duration::from_millis(10);
+            *now += apart;
             let outcome = if i % every == 0 {
                 what
             } else {
                 Outcome::Served
             };
-            e.record(*now, *now, outcome);
+            verdict = verdict.or(e.record(*now, *now, outcome));
         }
+        verdict
     }
 
     #[test]
@@ -497,16 +519,7 @@ mod tests {
         assert!(e.excess(now).pushed);
         e.cut(now, 8, 100.0);
         assert!(e.judging());
-        let mut verdict = None;
-        for i in 0..JUDGE_ANSWERS {
-            now += Duration::from_millis(10);
-            let o = if i % 3 == 0 {
-                Outcome::Pushed
-            } else {
-                Outcome::Served
-            };
-            verdict = verdict.or(e.record(now, now, o));
-        }
+        let verdict = feed(&mut e, &mut now, JUDGE_ANSWERS, 3, Outcome::Pushed);
         assert!(
             matches!(verdict, Some(Verdict::Weather { .. })),
             "{verdict:?}"
@@ -521,11 +534,7 @@ mod tests {
         let mut e = Evidence::new(now);
         feed(&mut e, &mut now, 60, 2, Outcome::Refused);
         e.cut(now, 8, 100.0);
-        let mut verdict = None;
-        for _ in 0..JUDGE_ANSWERS {
-            now += Duration::from_millis(10);
-            verdict = verdict.or(e.record(now, now, Outcome::Served));
-        }
+        let verdict = feed(&mut e, &mut now, JUDGE_ANSWERS, 1, Outcome::Served);
         assert!(matches!(verdict, Some(Verdict::Ours { .. })), "{verdict:?}");
         assert_eq!(e.weather(), Shares::default());
     }
@@ -536,11 +545,7 @@ mod tests {
         let mut e = Evidence::new(now);
         feed(&mut e, &mut now, 40, 1, Outcome::Pushed);
         e.cut(now, 8, 100.0);
-        let mut verdict = None;
-        for _ in 0..JUDGE_ANSWERS {
-            now += Duration::from_millis(10);
-            verdict = verdict.or(e.record(now, now, Outcome::Pushed));
-        }
+        let verdict = feed(&mut e, &mut now, JUDGE_ANSWERS, 1, Outcome::Pushed);
         assert!(
             matches!(verdict, Some(Verdict::Overloaded { .. })),
             "{verdict:?}"
@@ -555,16 +560,7 @@ mod tests {
         // 5% of 429s, accepted as weather after a cut to 100 a second.
         feed(&mut e, &mut now, 60, 20, Outcome::Refused);
         e.cut(now, 8, 100.0);
-        let mut verdict = None;
-        for i in 0..200 {
-            now += Duration::from_millis(10);
-            let o = if i % 20 == 0 {
-                Outcome::Refused
-            } else {
-                Outcome::Served
-            };
-            verdict = verdict.or(e.record(now, now, o));
-        }
+        let verdict = feed(&mut e, &mut now, 200, 20, Outcome::Refused);
         assert!(
             matches!(verdict, Some(Verdict::Weather { .. })),
             "{verdict:?}"
@@ -572,29 +568,26 @@ mod tests {
         e.on_tick(now, 100.0);
         // At 150 a second, a quarter of the answers are 429s: they rose with the rate.
         e.on_tick(now, 150.0);
-        for i in 0..60 {
-            now += Duration::from_millis(5);
-            let o = if i % 4 == 0 {
-                Outcome::Refused
-            } else {
-                Outcome::Served
-            };
-            e.record(now, now, o);
-        }
+        feed_apart(
+            &mut e,
+            &mut now,
+            Duration::from_millis(5),
+            60,
+            4,
+            Outcome::Refused,
+        );
         assert!(e.refusals_creeping(), "the rate no longer grows");
         assert!(e.excess(now).refused, "and the next 429 cuts");
         // The round after that cut, at 140, still refuses a quarter: not weather.
         e.cut(now, 8, 140.0);
-        let mut verdict = None;
-        for i in 0..JUDGE_ANSWERS * 2 {
-            now += Duration::from_millis(5);
-            let o = if i % 4 == 0 {
-                Outcome::Refused
-            } else {
-                Outcome::Served
-            };
-            verdict = verdict.or(e.record(now, now, o));
-        }
+        let verdict = feed_apart(
+            &mut e,
+            &mut now,
+            Duration::from_millis(5),
+            JUDGE_ANSWERS * 2,
+            4,
+            Outcome::Refused,
+        );
         assert!(
             matches!(verdict, Some(Verdict::Rising { .. })),
             "{verdict:?}"
