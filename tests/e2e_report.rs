@@ -362,35 +362,30 @@ fn compare_with_expected(actual: &str, file: &str) {
 /// A fixed deployment (ids, names, owners), so that the Markdown is the same on every run: two
 /// projects, every kind, and three running Jobs.
 fn fixed_env() -> Env {
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [
-            {
-                "id": "5f0000000000000000000001", "name": "churn", "owner": "alice",
-                "apps": [
-                    {"id": "a00000000000000000000001", "name": "churn-dashboard", "state": "running"},
-                    {"id": "a00000000000000000000002", "name": "churn-report", "state": "running", "owner": "bob"}
-                ],
-                "models": [{"id": "b00000000000000000000001", "name": "churn-scorer",
-                    "versions": ["stopped", "running"],
-                    "versionIds": ["f00000000000000000000001", "f00000000000000000000002"]}],
-                "workspaces": [{"id": "c00000000000000000000001", "name": "analysis", "owner": "bob", "state": "running"}],
-                "scheduledJobs": [{"id": "d00000000000000000000001", "title": "nightly-retrain", "paused": false}],
-                "jobs": [
-                    {"id": "e00000000000000000000001", "title": "backfill", "command": "python backfill.py"},
-                    {"id": "e00000000000000000000002", "title": "export", "command": "python export.py", "owner": "bob"}
-                ]
-            },
-            {
-                "id": "5f0000000000000000000002", "name": "fraud", "owner": "carol",
-                "apps": [{"id": "a00000000000000000000003", "name": "fraud-monitor", "state": "running"}],
-                "workspaces": [{"id": "c00000000000000000000002", "name": "triage", "state": "running"}],
-                "jobs": [{"id": "e00000000000000000000003", "title": "score-all", "command": "python score.py"}]
-            }
-        ]})
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a valid scenario");
+    let scenario = scenario_of(serde_json::json!({"projects": [
+        {
+            "id": "5f0000000000000000000001", "name": "churn", "owner": "alice",
+            "apps": [
+                {"id": "a00000000000000000000001", "name": "churn-dashboard", "state": "running"},
+                {"id": "a00000000000000000000002", "name": "churn-report", "state": "running", "owner": "bob"}
+            ],
+            "models": [{"id": "b00000000000000000000001", "name": "churn-scorer",
+                "versions": ["stopped", "running"],
+                "versionIds": ["f00000000000000000000001", "f00000000000000000000002"]}],
+            "workspaces": [{"id": "c00000000000000000000001", "name": "analysis", "owner": "bob", "state": "running"}],
+            "scheduledJobs": [{"id": "d00000000000000000000001", "title": "nightly-retrain", "paused": false}],
+            "jobs": [
+                {"id": "e00000000000000000000001", "title": "backfill", "command": "python backfill.py"},
+                {"id": "e00000000000000000000002", "title": "export", "command": "python export.py", "owner": "bob"}
+            ]
+        },
+        {
+            "id": "5f0000000000000000000002", "name": "fraud", "owner": "carol",
+            "apps": [{"id": "a00000000000000000000003", "name": "fraud-monitor", "state": "running"}],
+            "workspaces": [{"id": "c00000000000000000000002", "name": "triage", "state": "running"}],
+            "jobs": [{"id": "e00000000000000000000003", "title": "score-all", "command": "python score.py"}]
+        }
+    ]}));
     Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)
@@ -529,21 +524,16 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
 const HOSTILE: &str = "</td></tr></table></svg><script>alert(1)</script><img src=x onerror=alert(2)> | [click](https://evil.example/x) *bold*\nnext line";
 
 fn hostile_env() -> Env {
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{
-            "name": "proj",
-            "owner": format!("mallory{HOSTILE}"),
-            "apps": [
-                {"name": HOSTILE, "state": "running", "owner": format!("o{HOSTILE}")},
-                {"name": "plain", "state": "running"}
-            ],
-            "workspaces": [{"name": HOSTILE, "state": "running"}],
-            "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
-        }]})
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a valid scenario");
+    let scenario = scenario_of(serde_json::json!({"projects": [{
+        "name": "proj",
+        "owner": format!("mallory{HOSTILE}"),
+        "apps": [
+            {"name": HOSTILE, "state": "running", "owner": format!("o{HOSTILE}")},
+            {"name": "plain", "state": "running"}
+        ],
+        "workspaces": [{"name": HOSTILE, "state": "running"}],
+        "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
+    }]}));
     Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)
@@ -800,13 +790,10 @@ fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
         .iter()
         .map(|n| serde_json::json!({"name": n, "state": "running", "owner": "+owner"}))
         .collect();
-    let scenario = dmm::sim::Scenario::from_json(
+    let scenario = scenario_of(
         serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps,
-            "jobs": [{"title": "nightly", "command": "python n.py"}]}]})
-        .to_string()
-        .as_bytes(),
-    )
-    .unwrap();
+            "jobs": [{"title": "nightly", "command": "python n.py"}]}]}),
+    );
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)
@@ -886,12 +873,9 @@ fn long_names_leave_the_verdict_and_the_summary_short() {
                 "owner": format!("{i}{}", "O".repeat(5_000))})
         })
         .collect();
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
+    let scenario = scenario_of(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]}),
+    );
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)

@@ -556,15 +556,10 @@ fn a_long_retry_wait_is_said_with_until_when() {
 /// once it passes 10 s: how many wait, the longest, and until when they are given.
 #[test]
 fn a_long_transition_wait_is_said_in_the_heartbeat() {
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{
-            "name": "slow", "owner": "alice",
-            "apps": [{"name": "slow-app", "state": "running"}]
-        }]})
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a valid scenario");
+    let scenario = scenario_of(serde_json::json!({"projects": [{
+        "name": "slow", "owner": "alice",
+        "apps": [{"name": "slow-app", "state": "running"}]
+    }]}));
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)
@@ -593,15 +588,10 @@ fn a_long_transition_wait_is_said_in_the_heartbeat() {
 /// step look slow to reach its state: the heartbeat says the server is silent instead.
 #[test]
 fn a_server_that_answers_nothing_is_said_to_be_silent_not_slow_states() {
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{
-            "name": "slow", "owner": "alice",
-            "apps": [{"name": "slow-app", "state": "running"}]
-        }]})
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a valid scenario");
+    let scenario = scenario_of(serde_json::json!({"projects": [{
+        "name": "slow", "owner": "alice",
+        "apps": [{"name": "slow-app", "state": "running"}]
+    }]}));
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)
@@ -649,12 +639,9 @@ fn retries_of_many_requests_are_a_few_lines_not_one_each() {
     let apps: Vec<_> = (0..24)
         .map(|i| serde_json::json!({"name": format!("app-{i}"), "state": "running"}))
         .collect();
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]})
-            .to_string()
-            .as_bytes(),
-    )
-    .unwrap();
+    let scenario = scenario_of(
+        serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]}),
+    );
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)

@@ -466,21 +466,16 @@ fn with_json_logs_errors_and_interruptions_are_json_lines() {
 const HOSTILE: &str = "dash\nerror: FAKE LINE\u{1b}]0;pwned\u{7}\u{1b}[31mred\r\u{9b}2J invoice\u{202E}gnp.exe\u{200B}\u{2066}\u{FEFF}";
 
 fn hostile_env() -> Env {
-    let scenario = dmm::sim::Scenario::from_json(
-        serde_json::json!({"projects": [{
-            "name": format!("proj {HOSTILE}"),
-            "owner": format!("mallory{HOSTILE}"),
-            "apps": [
-                {"name": HOSTILE, "state": "running"},
-                {"name": "plain", "state": "running"}
-            ],
-            "workspaces": [{"name": HOSTILE, "state": "running"}],
-            "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
-        }]})
-        .to_string()
-        .as_bytes(),
-    )
-    .expect("a valid scenario");
+    let scenario = scenario_of(serde_json::json!({"projects": [{
+        "name": format!("proj {HOSTILE}"),
+        "owner": format!("mallory{HOSTILE}"),
+        "apps": [
+            {"name": HOSTILE, "state": "running"},
+            {"name": "plain", "state": "running"}
+        ],
+        "workspaces": [{"name": HOSTILE, "state": "running"}],
+        "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
+    }]}));
     Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)

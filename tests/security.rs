@@ -496,13 +496,10 @@ fn preflight_says_whether_the_tls_certificate_is_trusted() {
 #[test]
 fn json_log_lines_carry_hostile_names_written_out() {
     let hostile = "inv\u{202E}gnp.exe\u{0}\u{7}\u{1b}[31mred";
-    let scenario = dmm::sim::Scenario::from_json(
+    let scenario = scenario_of(
         serde_json::json!({"projects": [{"name": "proj", "owner": "alice",
-            "apps": [{"name": hostile, "state": "running", "owner": hostile}]}]})
-        .to_string()
-        .as_bytes(),
-    )
-    .unwrap();
+            "apps": [{"name": hostile, "state": "running", "owner": hostile}]}]}),
+    );
     let env = Env::new(
         dmm::sim::SimConfig::default()
             .api_key(KEY)

@@ -207,6 +207,12 @@ pub fn text(out: &Output) -> String {
     )
 }
 
+/// A simulator scenario written inline as JSON (`{"projects": [...]}`); panics if invalid,
+/// which is the test's mistake.
+pub fn scenario_of(value: serde_json::Value) -> dmm::sim::Scenario {
+    dmm::sim::Scenario::from_json(value.to_string().as_bytes()).expect("a valid scenario")
+}
+
 /// The API key must never appear in anything dmm prints.
 pub fn check_no_key(out: &Output) {
     let all = text(out);
