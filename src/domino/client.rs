@@ -256,28 +256,26 @@ impl DominoClient {
         body: Option<&Value>,
     ) -> Result<Vec<u8>, ApiError> {
         let used = self.inner.token.as_ref().map(TokenSource::current);
-        let result = self.send_retrying(method.clone(), path, body).await;
+        let result = self
+            .send_retrying(Call::new(self, &method, path, body))
+            .await;
         match (&self.inner.token, used, &result) {
             (Some(source), Some(used), Err(ApiError::Unauthorized { status: 401, .. }))
                 if source.refresh(&used) =>
             {
-                self.send_retrying(method, path, body).await
+                self.send_retrying(Call::new(self, &method, path, body))
+                    .await
             }
             _ => result,
         }
     }
 
     /// One call, retried while it fails transiently; returns the 2xx answer's body.
-    async fn send_retrying(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>, ApiError> {
-        let call = Call::new(self, &method, path, body);
+    async fn send_retrying(&self, call: Call<'_>) -> Result<Vec<u8>, ApiError> {
+        let (method, path) = (call.method, call.path);
         let policy = &self.inner.retry;
         // A read has no side effect: its retries are bounded by time (`read_patience.rs`).
-        let read = method == Method::GET;
+        let read = *method == Method::GET;
         let started = std::time::Instant::now();
         let mut retry_number = 0u32;
         let mut retries_decided = 0u32;
@@ -324,7 +322,7 @@ impl DominoClient {
             if !read && failure.unanswered {
                 failure.into_write_error()
             } else if failure.budget_spent {
-                budget_spent(self.inner.budget, &method, path, last_failure)
+                budget_spent(self.inner.budget, method, path, last_failure)
             } else {
                 failure.error
             }
