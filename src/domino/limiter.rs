@@ -384,6 +384,23 @@ mod tests {
     }
 
     /// Requests started in `span` of tokio's paused time, each answered with `signal` at once.
+    /// An adaptive limiter (25 a second, up to 400) after a second of clean answers.
+    async fn climbed(max_in_flight: usize) -> RequestLimiter {
+        let limiter = RequestLimiter::new(&limits(
+            max_in_flight,
+            Pace::Adaptive(AdaptivePace {
+                initial: 25.0,
+                max: 400.0,
+                min: 1.0,
+            }),
+        ));
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
+        })
+        .await;
+        limiter
+    }
+
     async fn started_within(
         limiter: &RequestLimiter,
         span: Duration,
@@ -495,18 +512,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_adaptive_rate_falls_after_429s() {
-        let limiter = RequestLimiter::new(&limits(
-            8,
-            Pace::Adaptive(AdaptivePace {
-                initial: 25.0,
-                max: 400.0,
-                min: 1.0,
-            }),
-        ));
-        started_within(&limiter, Duration::from_secs(1), || {
-            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
-        })
-        .await;
+        let limiter = climbed(8).await;
         let high = limiter.rate().unwrap();
         assert!(high > 25.0);
         // Two seconds of refusals: a 429 cut goes no lower than 0.7 of what was served over the
@@ -525,18 +531,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_cuts_the_rate_but_pauses_nobody_else() {
-        let limiter = RequestLimiter::new(&limits(
-            64,
-            Pace::Adaptive(AdaptivePace {
-                initial: 25.0,
-                max: 400.0,
-                min: 1.0,
-            }),
-        ));
-        started_within(&limiter, Duration::from_secs(1), || {
-            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
-        })
-        .await;
+        let limiter = climbed(64).await;
         let before = limiter.rate().unwrap();
         let ticket = limiter.acquire().await;
         limiter.answered(&ticket, Signal::Pushback(Pushback::Status(429)));
