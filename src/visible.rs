@@ -22,18 +22,7 @@ pub fn is_hidden(c: char) -> bool {
 
 /// `s` with every hidden character written out as `<U+XXXX>`; borrowed when there is none.
 pub fn visible(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_hidden) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        if is_hidden(c) {
-            push_spelled(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    spelled_where(s, is_hidden)
 }
 
 /// Whether `c` is hidden ([`is_hidden`]) or a control character (C0, DEL, C1: a newline, a
@@ -46,12 +35,18 @@ pub fn is_unseen(c: char) -> bool {
 /// program hands on to people after decoding it (a JSON log line in a log viewer, a webhook's
 /// fields in a chat card), where a JSON escape such as `\u001b` would decode to the character.
 pub fn shown(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unseen) {
+    spelled_where(s, is_unseen)
+}
+
+/// `s` with every character `unseen` picks written out as `<U+XXXX>`; borrowed when there is
+/// none.
+fn spelled_where(s: &str, unseen: fn(char) -> bool) -> Cow<'_, str> {
+    if !s.chars().any(unseen) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
-        if is_unseen(c) {
+        if unseen(c) {
             push_spelled(&mut out, c);
         } else {
             out.push(c);

@@ -54,13 +54,7 @@ pub fn continuation(
 /// What to do next, as the text after `next: `: the one decision of [`NextAction`], written
 /// out with commands that run as pasted.
 pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> String {
-    let verify = |op: Operation| {
-        let expect = match op {
-            Operation::Shutdown => "stopped",
-            Operation::Restore => "running",
-        };
-        format!("{} --expect {expect}", command("verify", snapshot, None))
-    };
+    let verify = |op: Operation| verify_command(op, snapshot);
     match next {
         NextAction::Shutdown => command("shutdown", snapshot, journal),
         NextAction::Continue {
@@ -68,20 +62,11 @@ pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> 
             flags,
             because,
             unfinished,
-        } => {
-            let again = continuation(*op, snapshot, journal, flags);
-            match because {
-                ContinueBecause::Deadline => format!(
-                    "in the next window, continue with: {again} (with a new --deadline if it has one)"
-                ),
-                ContinueBecause::Reopened => format!(
-                    "{unfinished} execution(s) were found out of their target state and reopened; run the same command again: {again}"
-                ),
-                ContinueBecause::Interrupted => {
-                    format!("{again}   (continues where the last run stopped)")
-                }
-            }
-        }
+        } => continue_line(
+            because,
+            *unfinished,
+            &continuation(*op, snapshot, journal, flags),
+        ),
         NextAction::RetryFailed { op, flags, failed } => format!(
             "look at the {failed} failure(s) ({} --failed), then run: {} --retry-failed",
             command("journal", snapshot, journal),
@@ -140,6 +125,30 @@ pub fn next_line(next: &NextAction, snapshot: &Path, journal: Option<&Path>) -> 
             "nothing: the maintenance is over; for the change ticket and the owners to tell (Workspaces left for their users to start): {}",
             command("report", snapshot, journal)
         ),
+    }
+}
+
+/// `dmm verify` of the state `op` promises.
+fn verify_command(op: Operation, snapshot: &Path) -> String {
+    let expect = match op {
+        Operation::Shutdown => "stopped",
+        Operation::Restore => "running",
+    };
+    format!("{} --expect {expect}", command("verify", snapshot, None))
+}
+
+/// Why an operation is to be continued, and `again`, the command that continues it.
+fn continue_line(because: &ContinueBecause, unfinished: usize, again: &str) -> String {
+    match because {
+        ContinueBecause::Deadline => format!(
+            "in the next window, continue with: {again} (with a new --deadline if it has one)"
+        ),
+        ContinueBecause::Reopened => format!(
+            "{unfinished} execution(s) were found out of their target state and reopened; run the same command again: {again}"
+        ),
+        ContinueBecause::Interrupted => {
+            format!("{again}   (continues where the last run stopped)")
+        }
     }
 }
 

@@ -223,18 +223,9 @@ impl DominoClient {
     /// the effect twice. Whoever calls it resolves an unknown outcome by looking for the effect.
     /// Returns the answer's JSON.
     pub async fn post_once_for_answer(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        let url = self.url(path);
-        let body = serde_json::to_vec(body).expect("a JSON value always serializes");
-        let deadline = std::sync::OnceLock::new();
+        let call = Call::new(self, &Method::POST, path, Some(body));
         let bytes = self
-            .attempt(
-                &Method::POST,
-                path,
-                &url,
-                Some(&body),
-                &deadline,
-                Attempt::First,
-            )
+            .attempt(&call, Attempt::First)
             .await
             .map_err(|failure| failure.into_write_error())?;
         decode(&Method::POST, path, &bytes).map_err(|e| self.scrubbed(e))
@@ -265,44 +256,31 @@ impl DominoClient {
         body: Option<&Value>,
     ) -> Result<Vec<u8>, ApiError> {
         let used = self.inner.token.as_ref().map(TokenSource::current);
-        let result = self.send_retrying(method.clone(), path, body).await;
+        let result = self
+            .send_retrying(Call::new(self, &method, path, body))
+            .await;
         match (&self.inner.token, used, &result) {
             (Some(source), Some(used), Err(ApiError::Unauthorized { status: 401, .. }))
                 if source.refresh(&used) =>
             {
-                self.send_retrying(method, path, body).await
+                self.send_retrying(Call::new(self, &method, path, body))
+                    .await
             }
             _ => result,
         }
     }
 
     /// One call, retried while it fails transiently; returns the 2xx answer's body.
-    async fn send_retrying(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Vec<u8>, ApiError> {
-        let url = self.url(path);
-        let body = body.map(|b| serde_json::to_vec(b).expect("a JSON value always serializes"));
+    async fn send_retrying(&self, call: Call<'_>) -> Result<Vec<u8>, ApiError> {
+        let (method, path) = (call.method, call.path);
         let policy = &self.inner.retry;
         // A read has no side effect: its retries are bounded by time (`read_patience.rs`).
-        let read = method == Method::GET;
+        let read = *method == Method::GET;
         let started = std::time::Instant::now();
-        let mut backoff = ExponentialBuilder::default()
-            .with_min_delay(policy.min_delay)
-            .with_max_delay(policy.max_delay)
-            .with_max_times(if read { usize::MAX } else { policy.max_retries });
-        if policy.jitter {
-            backoff = backoff.with_jitter();
-        }
         let mut retry_number = 0u32;
         let mut retries_decided = 0u32;
         // What the last retried attempt met, for the message if the budget runs out.
         let mut last_failure: Option<ApiError> = None;
-        // The budget starts with the first attempt, not while the request waits for its turn
-        // in the limits (many requests queued behind a slow server are not late).
-        let deadline = std::sync::OnceLock::new();
         let tries = AtomicU64::new(0);
         // The status the last attempt was refused with: a retry after a 429 is not the retry
         // budget's (see `attempt`).
@@ -315,85 +293,93 @@ impl DominoClient {
             } else {
                 Attempt::Retry
             };
-            self.attempt_noted(&method, path, &url, body.as_deref(), &deadline, retry)
+            self.attempt_noted(&call, retry)
         })
-        .retry(backoff)
+        .retry(backoff(policy, read))
         .when(|failure: &Failure| failure.transient && (read || !failure.unanswered))
         .adjust(|failure, delay| {
-            // `None` means the retries are used up; a Retry-After never extends them.
-            let wait = delay.map(|d| match failure.retry_after {
-                Some(wait) => wait.min(policy.max_retry_after).max(d),
-                None => d,
-            });
-            // Never past the budget: the attempt after the wait would be refused anyway.
-            let left = deadline.get().map(|d: &tokio::time::Instant| {
-                d.saturating_duration_since(tokio::time::Instant::now())
-            });
-            let wait = match left {
-                Some(left) => wait.map(|w| w.min(left)),
-                None => wait,
-            };
             let done = retries_decided;
             retries_decided += 1;
-            wait.filter(|&d| {
-                !read
-                    || read_patience::read_again(
-                        policy,
-                        done,
-                        started.elapsed(),
-                        d,
-                        self.inner.failure_streak.looks_like_outage(),
-                    )
-            })
+            let wait = self.retry_wait(&call, failure, delay)?;
+            (!read
+                || read_patience::read_again(
+                    policy,
+                    done,
+                    started.elapsed(),
+                    wait,
+                    self.inner.failure_streak.looks_like_outage(),
+                ))
+            .then_some(wait)
         })
         .notify(|failure, delay| {
             last_status.store(failure.error.status().unwrap_or(0), Ordering::Relaxed);
             retry_number += 1;
             last_failure = Some(failure.error.clone());
-            self.inner.retries.fetch_add(1, Ordering::Relaxed);
-            super::tally::note_retry(&failure.error);
-            let status = failure.error.status().unwrap_or(0);
-            let delay_ms = delay.as_millis() as u64;
-            if self.inner.long_waits.worth_saying(delay) {
-                say_long_wait(&method, path, failure, delay);
-            }
-            // The first retries are routine on a busy deployment; later ones deserve notice,
-            // one line every few seconds at most, with the others counted.
-            let notice = (retry_number >= 3)
-                .then(|| self.inner.retry_notices.worth_saying())
-                .flatten();
-            if let Some(unsaid) = notice {
-                tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, not_said_since = unsaid,
-                        "transient failure, retrying (one such line every 10 s at most; -v shows each)");
-            } else {
-                tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
-                        error = %failure.error, "transient failure, retrying");
-            }
+            self.note_retry(&call, failure, delay, retry_number);
         });
         let result = attempts.await;
         result.map_err(|failure| {
             if !read && failure.unanswered {
                 failure.into_write_error()
             } else if failure.budget_spent {
-                budget_spent(self.inner.budget, &method, path, last_failure)
+                budget_spent(self.inner.budget, method, path, last_failure)
             } else {
                 failure.error
             }
         })
     }
 
-    /// `attempt`, its fate counted in the client's failure streak (`read_patience.rs`).
-    async fn attempt_noted(
+    /// How long to wait before the next attempt, given the backoff's `delay` (`None`: the
+    /// retries are used up). A Retry-After never extends the retries, and no wait runs past the
+    /// request's budget: the attempt after it would be refused anyway.
+    fn retry_wait(
         &self,
-        method: &Method,
-        path: &str,
-        url: &str,
-        body: Option<&[u8]>,
-        deadline: &std::sync::OnceLock<tokio::time::Instant>,
-        retry: Attempt,
-    ) -> Result<Vec<u8>, Failure> {
-        let result = self.attempt(method, path, url, body, deadline, retry).await;
+        call: &Call<'_>,
+        failure: &Failure,
+        delay: Option<Duration>,
+    ) -> Option<Duration> {
+        let policy = &self.inner.retry;
+        let wait = delay.map(|d| match failure.retry_after {
+            Some(wait) => wait.min(policy.max_retry_after).max(d),
+            None => d,
+        });
+        let left = call.deadline.get().map(|d: &tokio::time::Instant| {
+            d.saturating_duration_since(tokio::time::Instant::now())
+        });
+        match left {
+            Some(left) => wait.map(|w| w.min(left)),
+            None => wait,
+        }
+    }
+
+    /// A retry counted and, when it is worth it, said: a long wait at once; the first retries
+    /// are routine on a busy deployment, later ones deserve notice, one line every few seconds
+    /// at most, with the others counted.
+    fn note_retry(&self, call: &Call<'_>, failure: &Failure, delay: Duration, retry_number: u32) {
+        let (method, path) = (call.method, call.path);
+        self.inner.retries.fetch_add(1, Ordering::Relaxed);
+        super::tally::note_retry(&failure.error);
+        let status = failure.error.status().unwrap_or(0);
+        let delay_ms = delay.as_millis() as u64;
+        if self.inner.long_waits.worth_saying(delay) {
+            say_long_wait(method, path, failure, delay);
+        }
+        let notice = (retry_number >= 3)
+            .then(|| self.inner.retry_notices.worth_saying())
+            .flatten();
+        if let Some(unsaid) = notice {
+            tracing::warn!(%method, path, status, delay_ms, retry = retry_number,
+                    error = %failure.error, not_said_since = unsaid,
+                    "transient failure, retrying (one such line every 10 s at most; -v shows each)");
+        } else {
+            tracing::debug!(%method, path, status, delay_ms, retry = retry_number,
+                    error = %failure.error, "transient failure, retrying");
+        }
+    }
+
+    /// `attempt`, its fate counted in the client's failure streak (`read_patience.rs`).
+    async fn attempt_noted(&self, call: &Call<'_>, retry: Attempt) -> Result<Vec<u8>, Failure> {
+        let result = self.attempt(call, retry).await;
         let transient = matches!(&result, Err(f) if f.transient);
         let answered = match &result {
             Ok(_) => true,
@@ -406,15 +392,8 @@ impl DominoClient {
     /// One HTTP exchange, inside the limits: the permit is held until the body has been read.
     /// A retry first waits for the retry budget (with the adaptive pace), which bounds the
     /// extra load a steady share of faults causes now that the rate holds through them.
-    async fn attempt(
-        &self,
-        method: &Method,
-        path: &str,
-        url: &str,
-        body: Option<&[u8]>,
-        deadline: &std::sync::OnceLock<tokio::time::Instant>,
-        retry: Attempt,
-    ) -> Result<Vec<u8>, Failure> {
+    async fn attempt(&self, call: &Call<'_>, retry: Attempt) -> Result<Vec<u8>, Failure> {
+        let (method, path) = (call.method, call.path);
         match retry {
             Attempt::First => self.inner.limiter.first_attempt(),
             Attempt::Retry => self.inner.limiter.retry_permit().await,
@@ -427,7 +406,9 @@ impl DominoClient {
             Attempt::AfterRefusal => {}
         }
         let ticket = self.inner.limiter.acquire().await;
-        let deadline = *deadline.get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
+        let deadline = *call
+            .deadline
+            .get_or_init(|| tokio::time::Instant::now() + self.inner.budget);
         let spent = |unanswered| Failure {
             error: ApiError::Transport {
                 method: method.to_string(),
@@ -445,11 +426,10 @@ impl DominoClient {
             return Err(spent(false));
         }
         self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
-        let result =
-            match tokio::time::timeout_at(deadline, self.exchange(method, path, url, body)).await {
-                Ok(result) => result,
-                Err(_) => Err(spent(true)),
-            };
+        let result = match tokio::time::timeout_at(deadline, self.exchange(call)).await {
+            Ok(result) => result,
+            Err(_) => Err(spent(true)),
+        };
         let signal = match &result {
             // A successful single attempt, compared with others of its kind.
             Ok(_) => Signal::Clean(
@@ -463,19 +443,14 @@ impl DominoClient {
     }
 
     /// The exchange itself, once the limiter let it go.
-    async fn exchange(
-        &self,
-        method: &Method,
-        path: &str,
-        url: &str,
-        body: Option<&[u8]>,
-    ) -> Result<Vec<u8>, Failure> {
-        let mut request = self.inner.http.request(method.clone(), url);
+    async fn exchange(&self, call: &Call<'_>) -> Result<Vec<u8>, Failure> {
+        let (method, path) = (call.method, call.path);
+        let mut request = self.inner.http.request(method.clone(), &call.url);
         if let Some(token) = &self.inner.token {
             request = request.header(AUTHORIZATION, token.current().value().clone());
         }
-        match body {
-            Some(body) => request = request.body(body.to_vec()),
+        match &call.body {
+            Some(body) => request = request.body(body.clone()),
             // hyper sends no length for a POST without a body; load balancers in front of
             // Domino may answer 411 to that.
             None if *method == Method::POST => {
@@ -778,6 +753,43 @@ fn status_error(
             status: code,
             body: truncate_body(body),
         },
+    }
+}
+
+/// One request as each of its attempts sends it: the same method, path, URL and body, and the
+/// deadline its first attempt sets for them all (the budget starts with the first attempt, not
+/// while the request waits for its turn in the limits: many requests queued behind a slow
+/// server are not late).
+struct Call<'a> {
+    method: &'a Method,
+    path: &'a str,
+    url: String,
+    body: Option<Vec<u8>>,
+    deadline: std::sync::OnceLock<tokio::time::Instant>,
+}
+
+impl<'a> Call<'a> {
+    fn new(client: &DominoClient, method: &'a Method, path: &'a str, body: Option<&Value>) -> Self {
+        Call {
+            method,
+            path,
+            url: client.url(path),
+            body: body.map(|b| serde_json::to_vec(b).expect("a JSON value always serializes")),
+            deadline: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// The backoff between attempts: a read's retries are bounded by time, a write's by number.
+fn backoff(policy: &RetryPolicy, read: bool) -> ExponentialBuilder {
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(policy.min_delay)
+        .with_max_delay(policy.max_delay)
+        .with_max_times(if read { usize::MAX } else { policy.max_retries });
+    if policy.jitter {
+        backoff.with_jitter()
+    } else {
+        backoff
     }
 }
 

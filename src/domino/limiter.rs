@@ -384,6 +384,28 @@ mod tests {
     }
 
     /// Requests started in `span` of tokio's paused time, each answered with `signal` at once.
+    /// An adaptive limiter from `initial` requests a second up to `max` (and down to 1).
+    fn adaptive(max_in_flight: usize, initial: f64, max: f64) -> RequestLimiter {
+        RequestLimiter::new(&limits(
+            max_in_flight,
+            Pace::Adaptive(AdaptivePace {
+                initial,
+                max,
+                min: 1.0,
+            }),
+        ))
+    }
+
+    /// An adaptive limiter (25 a second, up to 400) after a second of clean answers.
+    async fn climbed(max_in_flight: usize) -> RequestLimiter {
+        let limiter = adaptive(max_in_flight, 25.0, 400.0);
+        started_within(&limiter, Duration::from_secs(1), || {
+            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
+        })
+        .await;
+        limiter
+    }
+
     async fn started_within(
         limiter: &RequestLimiter,
         span: Duration,
@@ -441,14 +463,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_change_of_rate_lets_no_request_go_sooner_than_the_new_rate_allows() {
-        let limiter = RequestLimiter::new(&limits(
-            8,
-            Pace::Adaptive(AdaptivePace {
-                initial: 5.0,
-                max: 10.0,
-                min: 1.0,
-            }),
-        ));
+        let limiter = adaptive(8, 5.0, 10.0);
         let clean = || Signal::Clean(Duration::from_millis(2), RouteClass::custom(0));
         // Against a rate that moves (slow start, then its ceiling), no two requests ever start
         // closer than the slower of the two rates allows: 1/10 s.
@@ -473,14 +488,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_adaptive_rate_rises_to_the_maximum_and_never_beyond() {
-        let limiter = RequestLimiter::new(&limits(
-            8,
-            Pace::Adaptive(AdaptivePace {
-                initial: 25.0,
-                max: 150.0,
-                min: 1.0,
-            }),
-        ));
+        let limiter = adaptive(8, 25.0, 150.0);
         let clean = || Signal::Clean(Duration::from_millis(2), RouteClass::custom(0));
         // Let it climb, then count what one second lets through.
         started_within(&limiter, Duration::from_secs(3), clean).await;
@@ -495,18 +503,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_adaptive_rate_falls_after_429s() {
-        let limiter = RequestLimiter::new(&limits(
-            8,
-            Pace::Adaptive(AdaptivePace {
-                initial: 25.0,
-                max: 400.0,
-                min: 1.0,
-            }),
-        ));
-        started_within(&limiter, Duration::from_secs(1), || {
-            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
-        })
-        .await;
+        let limiter = climbed(8).await;
         let high = limiter.rate().unwrap();
         assert!(high > 25.0);
         // Two seconds of refusals: a 429 cut goes no lower than 0.7 of what was served over the
@@ -525,18 +522,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_429_cuts_the_rate_but_pauses_nobody_else() {
-        let limiter = RequestLimiter::new(&limits(
-            64,
-            Pace::Adaptive(AdaptivePace {
-                initial: 25.0,
-                max: 400.0,
-                min: 1.0,
-            }),
-        ));
-        started_within(&limiter, Duration::from_secs(1), || {
-            Signal::Clean(Duration::from_millis(2), RouteClass::custom(0))
-        })
-        .await;
+        let limiter = climbed(64).await;
         let before = limiter.rate().unwrap();
         let ticket = limiter.acquire().await;
         limiter.answered(&ticket, Signal::Pushback(Pushback::Status(429)));
@@ -551,14 +537,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_slots_in_flight_follow_the_adaptive_limit() {
-        let limiter = RequestLimiter::new(&limits(
-            64,
-            Pace::Adaptive(AdaptivePace {
-                initial: 400.0,
-                max: 400.0,
-                min: 1.0,
-            }),
-        ));
+        let limiter = adaptive(64, 400.0, 400.0);
         let start = limiter.slots.limit.load(Ordering::Relaxed);
         assert_eq!(start, crate::pace::INITIAL_IN_FLIGHT);
         // Hold every slot, then one more request waits for a slot: the limit is what limits.
@@ -585,14 +564,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn retries_wait_for_the_retry_budget() {
-        let limiter = RequestLimiter::new(&limits(
-            64,
-            Pace::Adaptive(AdaptivePace {
-                initial: 100.0,
-                max: 100.0,
-                min: 1.0,
-            }),
-        ));
+        let limiter = adaptive(64, 100.0, 100.0);
         // Ten seconds in which every first attempt is followed by a retry the moment it may go.
         let start = Instant::now();
         let end = start + Duration::from_secs(10);

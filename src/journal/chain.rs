@@ -106,15 +106,7 @@ pub(crate) fn verify(
 ) -> Result<ChainReport, JournalError> {
     let redb = |e: redb::Error| JournalError::from_redb(path, e);
     let meta = read_meta(txn, path)?;
-    let head = {
-        let table = txn.open_table(META).map_err(|e| redb(e.into()))?;
-        let value = table.get(META_CHAIN_HEAD).map_err(|e| redb(e.into()))?;
-        value.and_then(|v| {
-            let s = String::from_utf8(v.value().to_vec()).ok()?;
-            let (seq, sha) = s.split_once(' ')?;
-            Some((seq.parse::<u64>().ok()?, sha.to_owned()))
-        })
-    };
+    let head = stored_head(txn, path)?;
     let mut evidence = truncation::Evidence::read(txn, path, &meta.snapshot_sha256, expected)?;
     let events = txn.open_table(EVENTS).map_err(|e| redb(e.into()))?;
     let mut walk = Walk::new(&meta.snapshot_sha256);
@@ -132,6 +124,45 @@ pub(crate) fn verify(
         last_key,
         ..
     } = walk;
+    ended_as_the_head_says(
+        head,
+        last_key,
+        link.as_deref(),
+        report.first_chained.is_some(),
+        &mut breaks,
+    );
+    report.head = ChainHead {
+        seq: last_key,
+        sha256: link.unwrap_or_else(|| meta.snapshot_sha256.clone()),
+    };
+    evidence.finish(&report, &mut breaks);
+    report.expected = evidence.expected_outcome(&report.head);
+    breaks.sort_by_key(|b| b.seq);
+    report.breaks = breaks;
+    Ok(report)
+}
+
+/// The chain's head record (`seq sha256`), when the file has one that reads.
+fn stored_head(txn: &ReadTransaction, path: &Path) -> Result<Option<(u64, String)>, JournalError> {
+    let redb = |e: redb::Error| JournalError::from_redb(path, e);
+    let table = txn.open_table(META).map_err(|e| redb(e.into()))?;
+    let value = table.get(META_CHAIN_HEAD).map_err(|e| redb(e.into()))?;
+    Ok(value.and_then(|v| {
+        let s = String::from_utf8(v.value().to_vec()).ok()?;
+        let (seq, sha) = s.split_once(' ')?;
+        Some((seq.parse::<u64>().ok()?, sha.to_owned()))
+    }))
+}
+
+/// Whether the log ends where its head record says: the walk's last key and link against the
+/// head, or a chained log (`chained`) with no head at all. What does not hold is a break.
+fn ended_as_the_head_says(
+    head: Option<(u64, String)>,
+    last_key: u64,
+    link: Option<&str>,
+    chained: bool,
+    breaks: &mut Vec<ChainBreak>,
+) {
     match head {
         Some((head_seq, head_sha)) => {
             if last_key < head_seq {
@@ -153,7 +184,7 @@ pub(crate) fn verify(
                         "events after {head_seq} were added after the last one dmm recorded: inserted, or written by a dmm without the chain"
                     ),
                 });
-            } else if link.as_deref() != Some(head_sha.as_str()) && !breaks_at(&breaks, last_key)
+            } else if link != Some(head_sha.as_str()) && !breaks_at(breaks, last_key)
             {
                 breaks.push(ChainBreak {
                     seq: last_key,
@@ -163,7 +194,7 @@ pub(crate) fn verify(
         }
         // dmm writes the head in the transaction of every chained event: a chained log
         // without one had it deleted, and the newest events may have gone with it.
-        None if report.first_chained.is_some() => breaks.push(ChainBreak {
+        None if chained => breaks.push(ChainBreak {
             seq: last_key + 1,
             what: format!(
                 "the chain's head record is missing although the events are chained (dmm writes it with every event): it was deleted, and events after {last_key} may have been removed with it"
@@ -171,15 +202,6 @@ pub(crate) fn verify(
         }),
         None => {}
     }
-    report.head = ChainHead {
-        seq: last_key,
-        sha256: link.unwrap_or_else(|| meta.snapshot_sha256.clone()),
-    };
-    evidence.finish(&report, &mut breaks);
-    report.expected = evidence.expected_outcome(&report.head);
-    breaks.sort_by_key(|b| b.seq);
-    report.breaks = breaks;
-    Ok(report)
 }
 
 /// The walk over the stored rows, in key order: each row's link and content.
@@ -217,22 +239,28 @@ impl<'a> Walk<'a> {
         self.breaks.push(ChainBreak { seq, what });
     }
 
+    /// Notes the events missing before `key`; whether there are any.
+    fn note_removed_before(&mut self, key: u64) -> bool {
+        let expected = self.expected;
+        if key <= expected {
+            return false;
+        }
+        if key - 1 == expected {
+            self.push(expected, format!("event {expected} was removed"));
+        } else {
+            self.push(
+                expected,
+                format!("events {expected} to {} were removed", key - 1),
+            );
+        }
+        true
+    }
+
     /// Checks one row; returns it parsed, when it is a JSON object.
     fn row(&mut self, key: u64, bytes: &[u8]) -> Option<Map<String, Value>> {
         self.report.events += 1;
         self.last_key = key;
-        let expected = self.expected;
-        let gap = key > expected;
-        if gap {
-            if key - 1 == expected {
-                self.push(expected, format!("event {expected} was removed"));
-            } else {
-                self.push(
-                    expected,
-                    format!("events {expected} to {} were removed", key - 1),
-                );
-            }
-        }
+        let gap = self.note_removed_before(key);
         self.expected = key + 1;
         let Some(object) = parse(bytes) else {
             self.push(

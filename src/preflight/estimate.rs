@@ -15,43 +15,14 @@ pub(super) fn estimates(
     report: &ScanReport,
     options: &PreflightOptions,
 ) -> Vec<Check> {
-    let entries = |k: Kind| report.snapshot.entries(k);
-    // One listing like the scan's verifies each run.
-    let verification = report.requests;
-    let mut shutdown_sends = 0u64;
-    let mut shutdown_requests = verification;
-    let mut restore_sends = 0u64;
-    let mut restore_requests = verification;
-    let mut skipped = 0usize;
-    let mut jobs_not_restarted = 0usize;
-    for &kind in Kind::EVERY {
-        let list = entries(kind);
-        let n = list.len() as u64;
-        if n == 0 {
-            continue;
-        }
-        let api = deployment.kind(kind);
-        if kind.source() == Source::Live {
-            // Read once before its stop (one may end on its own), then stopped; started again
-            // only with --restart-jobs, so not counted in the restore.
-            shutdown_sends += n;
-            shutdown_requests += 2 * n + if api.has_bulk_listing() { 1 } else { n };
-            jobs_not_restarted += list.len();
-            continue;
-        }
-        // What a stop or start of the kind costs is the kind's own to say.
-        let per_send = api.requests_per_send();
-        shutdown_sends += n;
-        shutdown_requests += n * per_send + api.reads_to_confirm(n);
-        let restartable: Vec<&Entry> = list.iter().filter(|e| api.restartable(e).is_ok()).collect();
-        skipped += list.len() - restartable.len();
-        let r = restartable.len() as u64;
-        if r > 0 {
-            restore_sends += r;
-            restore_requests +=
-                r * per_send + api.reads_to_confirm(r) + api.restore_reads_once(&restartable);
-        }
-    }
+    let Costs {
+        shutdown_sends,
+        shutdown_requests,
+        restore_sends,
+        restore_requests,
+        skipped,
+        jobs_not_restarted,
+    } = costs(deployment, report);
     let pace = format!(
         "{} requests/s, {} in flight",
         trim_rate(options.rate_limit),
@@ -101,6 +72,62 @@ pub(super) fn estimates(
         )
     };
     vec![shutdown, restore]
+}
+
+/// What a shutdown and a restore of what runs now would send, counted per kind.
+#[derive(Default)]
+struct Costs {
+    /// Stops and pauses.
+    shutdown_sends: u64,
+    /// Every request of the shutdown: its sends, its reads and its verification.
+    shutdown_requests: u64,
+    /// Starts and resumes.
+    restore_sends: u64,
+    restore_requests: u64,
+    /// Executions a restore leaves for their users, or cannot restart.
+    skipped: usize,
+    /// Jobs, started again only with `--restart-jobs`.
+    jobs_not_restarted: usize,
+}
+
+fn costs(deployment: &Deployment, report: &ScanReport) -> Costs {
+    let entries = |k: Kind| report.snapshot.entries(k);
+    // One listing like the scan's verifies each run.
+    let verification = report.requests;
+    let mut c = Costs {
+        shutdown_requests: verification,
+        restore_requests: verification,
+        ..Costs::default()
+    };
+    for &kind in Kind::EVERY {
+        let list = entries(kind);
+        let n = list.len() as u64;
+        if n == 0 {
+            continue;
+        }
+        let api = deployment.kind(kind);
+        if kind.source() == Source::Live {
+            // Read once before its stop (one may end on its own), then stopped; started again
+            // only with --restart-jobs, so not counted in the restore.
+            c.shutdown_sends += n;
+            c.shutdown_requests += 2 * n + if api.has_bulk_listing() { 1 } else { n };
+            c.jobs_not_restarted += list.len();
+            continue;
+        }
+        // What a stop or start of the kind costs is the kind's own to say.
+        let per_send = api.requests_per_send();
+        c.shutdown_sends += n;
+        c.shutdown_requests += n * per_send + api.reads_to_confirm(n);
+        let restartable: Vec<&Entry> = list.iter().filter(|e| api.restartable(e).is_ok()).collect();
+        c.skipped += list.len() - restartable.len();
+        let r = restartable.len() as u64;
+        if r > 0 {
+            c.restore_sends += r;
+            c.restore_requests +=
+                r * per_send + api.reads_to_confirm(r) + api.restore_reads_once(&restartable);
+        }
+    }
+    c
 }
 
 fn trim_rate(rate: f64) -> String {

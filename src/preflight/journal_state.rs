@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::check::Check;
-use crate::journal::{self, JournalError, JournalRead, JournalReader};
+use crate::journal::{self, JournalError, JournalRead, JournalReader, RunOutcome, RunRecord};
 use crate::snapshot;
 
 /// The snapshot's journal: clean, in progress (a run that did not end, or steps not ended), or
@@ -59,12 +59,32 @@ pub(super) fn journal_check(file: &Path, explicit: Option<&Path>) -> Check {
             ),
         );
     }
+    not_held(
+        name,
+        &shown.to_string(),
+        loaded.snapshot.len(),
+        last,
+        steps.is_empty(),
+        open_steps,
+    )
+}
+
+/// Where a journal no process holds stands: clean, or in progress (a run that did not end,
+/// or steps not ended).
+fn not_held(
+    name: &'static str,
+    shown: &str,
+    executions: usize,
+    last: Option<&RunRecord>,
+    no_steps: bool,
+    open_steps: usize,
+) -> Check {
     match last {
-        None if steps.is_empty() => Check::ok(
+        None if no_steps => Check::ok(
             name,
             format!(
                 "{shown} is clean: no run yet ({} executions in the snapshot)",
-                loaded.snapshot.len()
+                executions
             ),
         ),
         Some(run) if run.ended_at.is_none() => Check::warn(
@@ -88,16 +108,18 @@ pub(super) fn journal_check(file: &Path, explicit: Option<&Path>) -> Check {
                 run.op,
                 run.outcome
                     .as_ref()
-                    .map(|o| format!(
-                        " {}",
-                        serde_json::to_value(o)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    ))
+                    .map(|o| format!(" {}", outcome_word(o)))
                     .unwrap_or_default()
             ),
         ),
         None => Check::ok(name, format!("{shown} is clean: every step has ended")),
     }
+}
+
+/// A run's outcome as the journal spells it (`completed_with_failures`).
+fn outcome_word(outcome: &RunOutcome) -> String {
+    serde_json::to_value(outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

@@ -80,7 +80,18 @@ pub async fn contact(client: &DominoClient, tls_no_verify: bool) -> Contact {
             answers: false,
         };
     }
-    let connection = if https && tls_no_verify {
+    let connection = connection_check(base, https, tls_no_verify);
+    let version = version_check(&answered);
+    Contact {
+        checks: vec![connection, version],
+        answers: true,
+    }
+}
+
+/// How the host answers: over trusted TLS, over TLS not verified, or plain HTTP (on this
+/// machine or not).
+fn connection_check(base: &str, https: bool, tls_no_verify: bool) -> Check {
+    if https && tls_no_verify {
         Check::warn(
             "connection",
             format!(
@@ -104,8 +115,12 @@ pub async fn contact(client: &DominoClient, tls_no_verify: bool) -> Contact {
                 "{base} answers over plain HTTP: the credentials travel unencrypted; use https://"
             ),
         )
-    };
-    let version = match &answered {
+    }
+}
+
+/// Which Domino answered `GET /version`, when it says.
+fn version_check(answered: &Result<Value, ApiError>) -> Check {
+    match answered {
         Ok(v) => match v.get("version").and_then(Value::as_str) {
             Some(version) if !version.trim().is_empty() => {
                 Check::ok("version", format!("Domino {}", version.trim()))
@@ -121,10 +136,6 @@ pub async fn contact(client: &DominoClient, tls_no_verify: bool) -> Contact {
             format!("unknown: GET /version was refused ({e})"),
         ),
         Err(e) => Check::ok("version", format!("unknown ({e}; not an error)")),
-    };
-    Contact {
-        checks: vec![connection, version],
-        answers: true,
     }
 }
 
@@ -140,7 +151,41 @@ pub struct Identity {
 /// administrator may read.
 pub async fn identity(client: &DominoClient, credential: &str) -> Identity {
     let principal = client.get_value("/v4/auth/principal").await;
-    let (credentials, mut admin) = match &principal {
+    let (credentials, admin) = principal_checks(&principal, credential);
+    if credentials.status == CheckStatus::Fail {
+        return Identity {
+            checks: vec![credentials],
+            usable: false,
+        };
+    }
+    let path = "/v4/workspace/adminDashboardRowData?limit=1&offset=0";
+    let listing = client.get_value(path).await;
+    let admin_listing = match &listing {
+        Ok(_) => None,
+        Err(e) if e.is_unauthorized() => Some(Check::fail(
+            "admin rights",
+            format!("the admin listing of workspaces is refused: {e}"),
+        )),
+        Err(e) => Some(Check::warn(
+            "admin rights",
+            format!("the admin listing of workspaces does not answer: {e}"),
+        )),
+    };
+    let admin = admin_check(admin, admin_listing);
+    let usable = admin.status != CheckStatus::Fail;
+    Identity {
+        checks: vec![credentials, admin],
+        usable,
+    }
+}
+
+/// What `GET /v4/auth/principal` says of the credentials: accepted, refused or unknown, and
+/// whether they are an administrator's when it says.
+fn principal_checks(
+    principal: &Result<Value, ApiError>,
+    credential: &str,
+) -> (Check, Option<Check>) {
+    match principal {
         Ok(me) => {
             let name = me
                 .get("canonicalName")
@@ -190,27 +235,13 @@ pub async fn identity(client: &DominoClient, credential: &str) -> Identity {
             ),
             None,
         ),
-    };
-    if credentials.status == CheckStatus::Fail {
-        return Identity {
-            checks: vec![credentials],
-            usable: false,
-        };
     }
-    let path = "/v4/workspace/adminDashboardRowData?limit=1&offset=0";
-    let listing = client.get_value(path).await;
-    let admin_listing = match &listing {
-        Ok(_) => None,
-        Err(e) if e.is_unauthorized() => Some(Check::fail(
-            "admin rights",
-            format!("the admin listing of workspaces is refused: {e}"),
-        )),
-        Err(e) => Some(Check::warn(
-            "admin rights",
-            format!("the admin listing of workspaces does not answer: {e}"),
-        )),
-    };
-    let admin = match (admin.take(), admin_listing) {
+}
+
+/// The admin rights, from what the principal said (`said`) and what the admin listing of
+/// workspaces answered (`listing`: `None` when it answered).
+fn admin_check(said: Option<Check>, listing: Option<Check>) -> Check {
+    match (said, listing) {
         (Some(a), None) if a.status == CheckStatus::Ok => Check::ok(
             "admin rights",
             format!("{}; the admin listing of workspaces answers", a.detail),
@@ -224,11 +255,6 @@ pub async fn identity(client: &DominoClient, credential: &str) -> Identity {
             "admin rights",
             "the admin listing of workspaces answers (GET /v4/auth/principal did not say isAdmin)",
         ),
-    };
-    let usable = admin.status != CheckStatus::Fail;
-    Identity {
-        checks: vec![credentials, admin],
-        usable,
     }
 }
 

@@ -94,8 +94,74 @@ fn verdict(
     jobs_line: &str,
     last_run: Option<&RunRow>,
 ) -> Verdict {
+    let (headline, class) = headline(next, failures, mismatches);
+    let mut lines = Vec::new();
+    if !failures.is_empty() {
+        lines.push(format!(
+            "{} step(s) failed: {}",
+            failures.len(),
+            named(
+                failures
+                    .iter()
+                    .map(|f| format!("{} {} ({})", f.kind, cut(&f.name), cut(&f.owner)))
+                    .collect()
+            )
+        ));
+    }
+    if !mismatches.is_empty() {
+        lines.push(format!(
+            "{} execution(s) not as promised at the last verification: {}",
+            mismatches.len(),
+            named(
+                mismatches
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{} {} ({}: {})",
+                            m.kind,
+                            cut(&m.name),
+                            cut(&m.owner),
+                            m.finding
+                        )
+                    })
+                    .collect()
+            )
+        ));
+    }
+    if !jobs_line.is_empty() {
+        lines.push(jobs_line.to_owned());
+    }
+    if let Some(run) = last_run {
+        lines.push(format!(
+            "Last run: {} #{}, {}, exit code {}",
+            run.op, run.id, run.outcome, run.exit_code
+        ));
+    }
+    Verdict {
+        headline,
+        class,
+        lines,
+    }
+}
+
+/// The first [`VERDICT_NAMES`] of `items`, and how many more there are.
+fn named(items: Vec<String>) -> String {
+    let more = items.len().saturating_sub(VERDICT_NAMES);
+    let mut shown: Vec<String> = items.into_iter().take(VERDICT_NAMES).collect();
+    if more > 0 {
+        shown.push(format!("and {more} more"));
+    }
+    shown.join(", ")
+}
+
+/// The verdict's headline for where the window stands, and its colour.
+fn headline(
+    next: &NextAction,
+    failures: &[StepItem],
+    mismatches: &[FindingItem],
+) -> (String, &'static str) {
     use NextAction as N;
-    let (headline, class) = match next {
+    match next {
         N::Shutdown => ("Nothing has been stopped or started yet".to_owned(), "warn"),
         // Restored and verified, but a step failed on the way (a stop refused at the
         // shutdown): successful with issues, not a clean "complete" beside a list of failures.
@@ -151,61 +217,6 @@ fn verdict(
             format!("The {op}'s verification found the deployment not as promised"),
             "bad",
         ),
-    };
-    let mut lines = Vec::new();
-    let named = |items: Vec<String>| {
-        let more = items.len().saturating_sub(VERDICT_NAMES);
-        let mut shown: Vec<String> = items.into_iter().take(VERDICT_NAMES).collect();
-        if more > 0 {
-            shown.push(format!("and {more} more"));
-        }
-        shown.join(", ")
-    };
-    if !failures.is_empty() {
-        lines.push(format!(
-            "{} step(s) failed: {}",
-            failures.len(),
-            named(
-                failures
-                    .iter()
-                    .map(|f| format!("{} {} ({})", f.kind, cut(&f.name), cut(&f.owner)))
-                    .collect()
-            )
-        ));
-    }
-    if !mismatches.is_empty() {
-        lines.push(format!(
-            "{} execution(s) not as promised at the last verification: {}",
-            mismatches.len(),
-            named(
-                mismatches
-                    .iter()
-                    .map(|m| {
-                        format!(
-                            "{} {} ({}: {})",
-                            m.kind,
-                            cut(&m.name),
-                            cut(&m.owner),
-                            m.finding
-                        )
-                    })
-                    .collect()
-            )
-        ));
-    }
-    if !jobs_line.is_empty() {
-        lines.push(jobs_line.to_owned());
-    }
-    if let Some(run) = last_run {
-        lines.push(format!(
-            "Last run: {} #{}, {}, exit code {}",
-            run.op, run.id, run.outcome, run.exit_code
-        ));
-    }
-    Verdict {
-        headline,
-        class,
-        lines,
     }
 }
 
@@ -400,15 +411,7 @@ pub fn build(
     let window = Window::read(&runs, &steps, in_progress);
     let jobs_line = window.jobs_line().unwrap_or_default();
     let next = crate::runner::next_action(&snapshot.snapshot, &steps, &runs, &verifications);
-    // The last verification is the deployment as it stands; earlier ones are history.
-    let last_check = verifications
-        .last()
-        .map(|v| v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()));
-    let standing: Vec<FindingItem> = mismatches
-        .iter()
-        .filter(|m| Some(&m.run) == last_check.as_ref())
-        .cloned()
-        .collect();
+    let standing = standing(&mismatches, &verifications);
     let mut verdict = verdict(&next, &failures, &standing, &jobs_line, run_rows.last());
     // Said in the verdict when the window was planned: a change reference or a deadline.
     if header.change != NOT_RECORDED || header.window.starts_with("planned") {
@@ -443,6 +446,19 @@ pub fn build(
         next,
         next_line: String::new(),
     })
+}
+
+/// The mismatches the last verification found: the deployment as it stands; earlier ones are
+/// history.
+fn standing(mismatches: &[FindingItem], verifications: &[VerificationRecord]) -> Vec<FindingItem> {
+    let last_check = verifications
+        .last()
+        .map(|v| v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()));
+    mismatches
+        .iter()
+        .filter(|m| Some(&m.run) == last_check.as_ref())
+        .cloned()
+        .collect()
 }
 
 /// The snapshot's change reference, then each run's, once each.

@@ -138,6 +138,51 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         .iter()
         .filter_map(|e| millis(&e.time).map(|t| (t, e)))
         .collect();
+    let (start_ms, end_ms) = window_of(&timed)?;
+    let Executions {
+        mut state,
+        totals,
+        mut counts,
+    } = executions(&timed);
+    let mut agg = Aggregate {
+        start_ms,
+        end_ms,
+        kinds: Kind::EVERY
+            .iter()
+            .filter_map(|k| totals.get(k).map(|n| (*k, vec![[0.0; 4]; BUCKETS], *n)))
+            .collect(),
+        failures: BTreeMap::new(),
+        gaps: gaps(&timed, runs),
+        failed_names: BTreeMap::new(),
+        runs: runs_in_window(runs, start_ms, end_ms),
+    };
+    let mut cursor = i64::MIN;
+    for (t, e) in &timed {
+        if cursor != i64::MIN && *t > cursor {
+            agg.accrue(&counts, cursor, *t);
+        }
+        cursor = cursor.max(*t);
+        let key = (e.kind, e.execution.as_str());
+        let was = state[&key];
+        let now = state_after(e.op, &e.from, &e.to, was);
+        if now != was {
+            let c = counts.entry(e.kind).or_default();
+            c[was as usize] -= 1;
+            c[now as usize] += 1;
+            state.insert(key, now);
+        }
+        if e.to.starts_with("Failed") && (start_ms..=end_ms).contains(t) {
+            agg.pin_failure(e, *t);
+        }
+    }
+    agg.accrue(&counts, cursor, end_ms);
+    agg.fill_each_bucket();
+    Some(agg)
+}
+
+/// From the first shutdown request (or the first event) to the last restore confirmation
+/// after it (or the last event), a second at least.
+fn window_of(timed: &[(i64, &Event)]) -> Option<(i64, i64)> {
     let first = timed.first()?.0;
     let last = timed.iter().map(|(t, _)| *t).max()?;
     let start_ms = timed
@@ -152,12 +197,22 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
         .filter(|t| *t > start_ms)
         .unwrap_or(last)
         .max(start_ms + 1000);
+    Some((start_ms, end_ms))
+}
 
-    // Every execution an event names, in the state it starts in.
+/// Every execution the events name, in the state it starts in, and how many there are per
+/// kind and state.
+struct Executions<'a> {
+    state: HashMap<(Kind, &'a str), State>,
+    totals: BTreeMap<Kind, usize>,
+    counts: BTreeMap<Kind, [i64; 4]>,
+}
+
+fn executions<'a>(timed: &[(i64, &'a Event)]) -> Executions<'a> {
     let mut state: HashMap<(Kind, &str), State> = HashMap::new();
     let mut totals: BTreeMap<Kind, usize> = BTreeMap::new();
     let mut counts: BTreeMap<Kind, [i64; 4]> = BTreeMap::new();
-    for (_, e) in &timed {
+    for (_, e) in timed {
         state
             .entry((e.kind, e.execution.as_str()))
             .or_insert_with(|| {
@@ -170,86 +225,68 @@ pub fn aggregate(events: &[Event], runs: &[RunRecord]) -> Option<Aggregate> {
                 s
             });
     }
-    let mut agg = Aggregate {
-        start_ms,
-        end_ms,
-        kinds: Kind::EVERY
-            .iter()
-            .filter_map(|k| totals.get(k).map(|n| (*k, vec![[0.0; 4]; BUCKETS], *n)))
-            .collect(),
-        failures: BTreeMap::new(),
-        gaps: gaps(&timed, runs),
-        failed_names: BTreeMap::new(),
-        runs: runs_in_window(runs, start_ms, end_ms),
-    };
-    let bucket_ms = agg.bucket_ms();
-    let index: HashMap<Kind, usize> = agg
-        .kinds
-        .iter()
-        .enumerate()
-        .map(|(i, (k, _, _))| (*k, i))
-        .collect();
-    // Adds the counts in force over [from, to) to the buckets that span it.
-    let accrue = |agg: &mut Aggregate, counts: &BTreeMap<Kind, [i64; 4]>, from: i64, to: i64| {
-        let (mut a, b) = (from.max(start_ms), to.min(end_ms));
+    Executions {
+        state,
+        totals,
+        counts,
+    }
+}
+
+impl Aggregate {
+    /// Adds the counts in force over [from, to) to the buckets that span it.
+    fn accrue(&mut self, counts: &BTreeMap<Kind, [i64; 4]>, from: i64, to: i64) {
+        let bucket_ms = self.bucket_ms();
+        let (mut a, b) = (from.max(self.start_ms), to.min(self.end_ms));
         while a < b {
-            let i = agg.bucket_of(a);
+            let i = self.bucket_of(a);
             let edge = if i + 1 == BUCKETS {
                 b
             } else {
-                (start_ms as f64 + (i + 1) as f64 * bucket_ms).ceil() as i64
+                (self.start_ms as f64 + (i + 1) as f64 * bucket_ms).ceil() as i64
             };
             let until = edge.min(b).max(a + 1);
             let weight = (until - a) as f64 / bucket_ms;
             for (kind, c) in counts {
-                let row = &mut agg.kinds[index[kind]].1[i];
+                let Some((_, buckets, _)) = self.kinds.iter_mut().find(|(k, _, _)| k == kind)
+                else {
+                    continue;
+                };
+                let row = &mut buckets[i];
                 for s in 0..4 {
                     row[s] += c[s] as f64 * weight;
                 }
             }
             a = until;
         }
-    };
-    let mut cursor = i64::MIN;
-    for (t, e) in &timed {
-        if cursor != i64::MIN && *t > cursor {
-            accrue(&mut agg, &counts, cursor, *t);
+    }
+
+    /// Counts a step that failed at `t` on its kind's pin, and names it while there is room.
+    fn pin_failure(&mut self, e: &Event, t: i64) {
+        let b = self.bucket_of(t);
+        *self
+            .failures
+            .entry(e.kind)
+            .or_default()
+            .entry(b)
+            .or_default() += 1;
+        let names = self.failed_names.entry((e.kind, b)).or_default();
+        if names.len() < PIN_NAMES {
+            names.push(e.name.clone());
         }
-        cursor = cursor.max(*t);
-        let key = (e.kind, e.execution.as_str());
-        let was = state[&key];
-        let now = state_after(e.op, &e.from, &e.to, was);
-        if now != was {
-            let c = counts.entry(e.kind).or_default();
-            c[was as usize] -= 1;
-            c[now as usize] += 1;
-            state.insert(key, now);
-        }
-        if e.to.starts_with("Failed") && (start_ms..=end_ms).contains(t) {
-            let b = agg.bucket_of(*t);
-            *agg.failures
-                .entry(e.kind)
-                .or_default()
-                .entry(b)
-                .or_default() += 1;
-            let names = agg.failed_names.entry((e.kind, b)).or_default();
-            if names.len() < PIN_NAMES {
-                names.push(e.name.clone());
+    }
+
+    /// Scales each bucket's layers to add up to the kind's executions exactly, whatever the
+    /// rounding of its edges, so the stack's top is a straight line.
+    fn fill_each_bucket(&mut self) {
+        for (_, buckets, total) in &mut self.kinds {
+            for row in buckets.iter_mut() {
+                let sum: f64 = row.iter().sum();
+                if sum > 0.0 {
+                    row.iter_mut().for_each(|v| *v *= *total as f64 / sum);
+                }
             }
         }
     }
-    accrue(&mut agg, &counts, cursor, end_ms);
-    // Each bucket's layers add up to the kind's executions exactly, whatever the rounding of
-    // its edges, so the stack's top is a straight line.
-    for (_, buckets, total) in &mut agg.kinds {
-        for row in buckets.iter_mut() {
-            let sum: f64 = row.iter().sum();
-            if sum > 0.0 {
-                row.iter_mut().for_each(|v| *v *= *total as f64 / sum);
-            }
-        }
-    }
-    Some(agg)
 }
 
 /// The runs that began inside the window, and the last one that began before it (the run
@@ -375,6 +412,7 @@ pub struct LegendItem {
 const WIDTH: u32 = 960;
 const PLOT_LEFT: u32 = 150;
 const PLOT_RIGHT: u32 = 16;
+const PLOT_WIDTH: u32 = WIDTH - PLOT_LEFT - PLOT_RIGHT;
 const TOP: u32 = 34;
 const BAND: u32 = 56;
 const BAND_GAP: u32 = 14;
@@ -389,106 +427,33 @@ fn num(v: f64) -> String {
     }
 }
 
+/// Where a time falls across the plot.
+fn x_of(agg: &Aggregate, ms: i64) -> f64 {
+    let span = (agg.end_ms - agg.start_ms).max(1) as f64;
+    PLOT_LEFT as f64 + (ms - agg.start_ms) as f64 / span * PLOT_WIDTH as f64
+}
+
+/// A bucket's width on the plot.
+const BUCKET_STEP: f64 = PLOT_WIDTH as f64 / BUCKETS as f64;
+
+/// The middle of a bucket on the plot.
+fn bucket_x(i: usize) -> f64 {
+    PLOT_LEFT as f64 + (i as f64 + 0.5) * BUCKET_STEP
+}
+
 impl Chart {
     pub fn layout(agg: &Aggregate) -> Chart {
-        let plot_width = WIDTH - PLOT_LEFT - PLOT_RIGHT;
-        let span = (agg.end_ms - agg.start_ms).max(1) as f64;
-        let x_of =
-            |ms: i64| PLOT_LEFT as f64 + (ms - agg.start_ms) as f64 / span * plot_width as f64;
-        let step = plot_width as f64 / BUCKETS as f64;
-        let bucket_x = |i: usize| PLOT_LEFT as f64 + (i as f64 + 0.5) * step;
-        let mut bands = Vec::new();
-        for (n, (kind, buckets, executions)) in agg.kinds.iter().enumerate() {
-            let top = TOP + n as u32 * (BAND + BAND_GAP);
-            let baseline = top + BAND;
-            let scale = BAND as f64 / (*executions).max(1) as f64;
-            let mut below = vec![0.0f64; BUCKETS];
-            let mut layers = Vec::new();
-            for (s, (state, class)) in STATES.iter().enumerate() {
-                let above: Vec<f64> = below
-                    .iter()
-                    .zip(buckets)
-                    .map(|(b, row)| b + row[s])
-                    .collect();
-                if buckets.iter().any(|row| row[s] > 0.004) {
-                    layers.push(Layer {
-                        state,
-                        class,
-                        d: area(
-                            &below,
-                            &above,
-                            baseline as f64,
-                            scale,
-                            PLOT_LEFT as f64,
-                            step,
-                        ),
-                    });
-                }
-                below = above;
-            }
-            let marks = agg.failures.get(kind);
-            let failures: Vec<FailureMark> = marks
-                .into_iter()
-                .flatten()
-                .map(|(b, count)| FailureMark {
-                    x: num(bucket_x(*b)),
-                    y: top,
-                    count: *count,
-                    title: {
-                        let names = agg
-                            .failed_names
-                            .get(&(*kind, *b))
-                            .map(|n| n.join(", "))
-                            .unwrap_or_default();
-                        let more = count.saturating_sub(PIN_NAMES);
-                        format!(
-                            "{count} {} failed around {}: {names}{}",
-                            if *count == 1 { "step" } else { "steps" },
-                            show_time(agg.start_ms + ((*b as f64 + 0.5) * agg.bucket_ms()) as i64),
-                            if more > 0 {
-                                format!(" and {more} more")
-                            } else {
-                                String::new()
-                            }
-                        )
-                    },
-                })
-                .collect();
-            bands.push(Band {
-                kind: kind.label(),
-                executions: *executions,
-                top,
-                height: BAND,
-                baseline,
-                label_y: top + BAND / 2 + 4,
-                failed: marks.map_or(0, |m| m.values().sum()),
-                layers,
-                failures,
-            });
-        }
-        let plot_bottom = TOP + (agg.kinds.len() as u32).max(1) * (BAND + BAND_GAP) - BAND_GAP;
-        let gaps = agg
-            .gaps
+        let bands = agg
+            .kinds
             .iter()
-            .map(|(a, b)| {
-                let (x0, x1) = (x_of(*a), x_of(*b));
-                GapMark {
-                    x: num(x0),
-                    width: num((x1 - x0).max(1.0)),
-                    label_x: num((x0 + x1) / 2.0),
-                    label: format!("upgrade gap {}", show_duration(b - a)),
-                    title: format!(
-                        "from the end of the shutdown, {}, to the first start of the restore, {}",
-                        show_time(*a),
-                        show_time(*b)
-                    ),
-                }
-            })
+            .enumerate()
+            .map(|(n, (kind, buckets, executions))| band(agg, n, *kind, buckets, *executions))
             .collect();
+        let plot_bottom = TOP + (agg.kinds.len() as u32).max(1) * (BAND + BAND_GAP) - BAND_GAP;
         let ticks = even_ticks(agg.start_ms, agg.end_ms)
             .into_iter()
             .map(|(ms, label)| Tick {
-                x: num(x_of(ms)),
+                x: num(x_of(agg, ms)),
                 label,
             })
             .collect();
@@ -496,7 +461,7 @@ impl Chart {
             .runs
             .iter()
             .map(|(id, op, t)| RunMark {
-                x: num(x_of((*t).max(agg.start_ms))),
+                x: num(x_of(agg, (*t).max(agg.start_ms))),
                 label: format!("run {id}: {op}"),
                 title: format!("run {id}, {op}, began {}", show_time(*t)),
             })
@@ -514,18 +479,116 @@ impl Chart {
             width: WIDTH,
             height: plot_bottom + AXIS,
             plot_left: PLOT_LEFT,
-            plot_width,
+            plot_width: PLOT_WIDTH,
             plot_bottom,
             start: show_time(agg.start_ms),
             end: show_time(agg.end_ms),
             span: show_duration(agg.end_ms - agg.start_ms),
             bucket: show_duration(agg.bucket_ms().round() as i64),
             bands,
-            gaps,
+            gaps: agg
+                .gaps
+                .iter()
+                .map(|(a, b)| gap_mark(agg, *a, *b))
+                .collect(),
             ticks,
             legend,
             runs: run_marks,
         }
+    }
+}
+
+/// The `n`th kind's band: its stacked states and its failure pins.
+fn band(agg: &Aggregate, n: usize, kind: Kind, buckets: &[[f64; 4]], executions: usize) -> Band {
+    let top = TOP + n as u32 * (BAND + BAND_GAP);
+    let baseline = top + BAND;
+    let marks = agg.failures.get(&kind);
+    let failures = marks
+        .into_iter()
+        .flatten()
+        .map(|(b, count)| FailureMark {
+            x: num(bucket_x(*b)),
+            y: top,
+            count: *count,
+            title: failure_title(agg, kind, *b, *count),
+        })
+        .collect();
+    Band {
+        kind: kind.label(),
+        executions,
+        top,
+        height: BAND,
+        baseline,
+        label_y: top + BAND / 2 + 4,
+        failed: marks.map_or(0, |m| m.values().sum()),
+        layers: layers(buckets, baseline, executions),
+        failures,
+    }
+}
+
+/// A band's states stacked from its baseline, leaving out a state no bucket shows.
+fn layers(buckets: &[[f64; 4]], baseline: u32, executions: usize) -> Vec<Layer> {
+    let scale = BAND as f64 / executions.max(1) as f64;
+    let mut below = vec![0.0f64; BUCKETS];
+    let mut layers = Vec::new();
+    for (s, (state, class)) in STATES.iter().enumerate() {
+        let above: Vec<f64> = below
+            .iter()
+            .zip(buckets)
+            .map(|(b, row)| b + row[s])
+            .collect();
+        if buckets.iter().any(|row| row[s] > 0.004) {
+            layers.push(Layer {
+                state,
+                class,
+                d: area(
+                    &below,
+                    &above,
+                    baseline as f64,
+                    scale,
+                    PLOT_LEFT as f64,
+                    BUCKET_STEP,
+                ),
+            });
+        }
+        below = above;
+    }
+    layers
+}
+
+/// A failure pin's title: how many steps failed around when, and the first names.
+fn failure_title(agg: &Aggregate, kind: Kind, bucket: usize, count: usize) -> String {
+    let names = agg
+        .failed_names
+        .get(&(kind, bucket))
+        .map(|n| n.join(", "))
+        .unwrap_or_default();
+    let more = count.saturating_sub(PIN_NAMES);
+    format!(
+        "{count} {} failed around {}: {names}{}",
+        if count == 1 { "step" } else { "steps" },
+        show_time(agg.start_ms + ((bucket as f64 + 0.5) * agg.bucket_ms()) as i64),
+        if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        }
+    )
+}
+
+/// The upgrade gap from `a` to `b`, shaded.
+fn gap_mark(agg: &Aggregate, a: i64, b: i64) -> GapMark {
+    let (x0, x1) = (x_of(agg, a), x_of(agg, b));
+    GapMark {
+        x: num(x0),
+        width: num((x1 - x0).max(1.0)),
+        label_x: num((x0 + x1) / 2.0),
+        label: format!("upgrade gap {}", show_duration(b - a)),
+        title: format!(
+            "from the end of the shutdown, {}, to the first start of the restore, {}",
+            show_time(a),
+            show_time(b)
+        ),
     }
 }
 

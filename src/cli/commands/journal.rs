@@ -28,33 +28,12 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
     if args.verify {
         return verify(&reader, args.expect_head.as_ref());
     }
-    let failed_now: HashSet<(String, String, String)> = if args.failed {
-        reader
-            .steps(None)?
-            .into_iter()
-            .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
-            .map(|s| {
-                (
-                    s.key.op.to_string(),
-                    s.key.kind.label().to_owned(),
-                    s.key.execution,
-                )
-            })
-            .collect()
+    let failed_now = if args.failed {
+        failed_now(&reader)?
     } else {
         HashSet::new()
     };
-    // A Job is not in the snapshot: what identifies it (project, number, title, command) is in
-    // its step's record, shown with each of its events.
-    let job_details: HashMap<(String, String), JobIdentity> = reader
-        .steps(None)?
-        .into_iter()
-        .filter(|s| s.key.kind.source() == Source::Live)
-        .filter_map(|s| {
-            let job = StepDetail::read(s.detail.as_ref())?.job();
-            Some(((s.key.kind.label().to_owned(), s.key.execution), job))
-        })
-        .collect();
+    let job_details = job_details(&reader)?;
     if args.failed && failed_now.is_empty() {
         // Said on stderr: the listing on stdout stays empty for scripts (`| wc -l`), and the
         // operator is not left wondering whether the command worked.
@@ -89,6 +68,36 @@ pub fn run(args: JournalArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// The steps failed now, by operation, kind and execution.
+fn failed_now(reader: &JournalReader) -> Result<HashSet<(String, String, String)>, CliError> {
+    Ok(reader
+        .steps(None)?
+        .into_iter()
+        .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
+        .map(|s| {
+            (
+                s.key.op.to_string(),
+                s.key.kind.label().to_owned(),
+                s.key.execution,
+            )
+        })
+        .collect())
+}
+
+/// A Job is not in the snapshot: what identifies it (project, number, title, command) is in its
+/// step's record, shown with each of its events. By kind and execution.
+fn job_details(reader: &JournalReader) -> Result<HashMap<(String, String), JobIdentity>, CliError> {
+    Ok(reader
+        .steps(None)?
+        .into_iter()
+        .filter(|s| s.key.kind.source() == Source::Live)
+        .filter_map(|s| {
+            let job = StepDetail::read(s.detail.as_ref())?.job();
+            Some(((s.key.kind.label().to_owned(), s.key.execution), job))
+        })
+        .collect())
 }
 
 /// One event as `dmm journal` lists it: a line of text, or one JSON object (`json`), with the

@@ -146,8 +146,17 @@ fn each_frontend_agrees(journal: &Journal, op: Operation, outcome: RunOutcome) -
     jobs_line
 }
 
-fn journal_in(dir: &Path) -> Journal {
-    Journal::open(&dir.join("snap.json.journal"), SHA, Path::new("snap.json")).unwrap()
+/// A new journal, in a directory of its own, whose first run is a shutdown that made `moves`.
+fn after_shutdown(moves: &[Move], outcome: RunOutcome) -> (tempfile::TempDir, Journal) {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(
+        &dir.path().join("snap.json.journal"),
+        SHA,
+        Path::new("snap.json"),
+    )
+    .unwrap();
+    run(&journal, Operation::Shutdown, moves, outcome);
+    (dir, journal)
 }
 
 fn stopped() -> Option<StepEnd> {
@@ -159,11 +168,7 @@ fn stopped() -> Option<StepEnd> {
 
 #[test]
 fn a_restore_whose_job_restart_failed_is_told_in_the_same_words_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = journal_in(dir.path());
-    run(
-        &journal,
-        Operation::Shutdown,
+    let (_dir, journal) = after_shutdown(
         &[
             Move(Kind::App, "a", StepPhase::Confirmed, stopped()),
             Move(Kind::Job, "j", StepPhase::Confirmed, stopped()),
@@ -204,11 +209,7 @@ fn a_restore_whose_job_restart_failed_is_told_in_the_same_words_everywhere() {
 
 #[test]
 fn an_interrupted_shutdown_is_told_in_the_same_words_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = journal_in(dir.path());
-    run(
-        &journal,
-        Operation::Shutdown,
+    let (_dir, journal) = after_shutdown(
         &[
             Move(Kind::App, "a", StepPhase::Requested, None),
             Move(Kind::Workspace, "w", StepPhase::Confirmed, stopped()),

@@ -109,12 +109,7 @@ pub async fn list_rows(
         let path = format!("/v4/workspace/adminDashboardRowData?limit={page_size}&offset={offset}");
         let page: RowPage = client.get_json(&path).await?;
         if page_number == 1 {
-            // Pages of the size the server serves, which may be less than asked.
-            let served = page.table_rows.len().clamp(1, page_size);
-            let estimate = page
-                .total_entries
-                .map_or(1, |t| (t as usize).div_ceil(served).max(1));
-            progress.kind_started(KIND, estimate);
+            progress.kind_started(KIND, pages_expected(&page, page_size));
         }
         progress.unit_done(KIND);
         total = page.total_entries.or(total);
@@ -160,25 +155,53 @@ pub async fn list_rows(
         }
     }
     let found = result.rows.len() + unreadable;
-    match total {
-        Some(total) if (ended_empty || stalled) && offset < total => {
-            result.problems.push(ScanProblem::new(
-                KIND,
-                "the admin list of workspaces",
-                format!(
-                    "it ended after {offset} of the {total} rows it reports (totalEntries): rows {} to {total} were not listed, so running workspaces may be missing from the snapshot; run it again",
-                    offset + 1
-                ),
-            ));
-        }
-        Some(total) if found as u64 != total => {
-            result.warnings.push(format!(
-                "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
-            ));
-        }
-        _ => {}
+    if let Some(total) = total {
+        note_the_count(
+            &mut result,
+            total,
+            offset,
+            ended_empty || stalled,
+            found,
+            duplicates,
+        );
     }
     Ok(result)
+}
+
+/// The pages the listing will take, from its first page: pages of the size the server serves,
+/// which may be less than asked.
+fn pages_expected(first: &RowPage, page_size: usize) -> usize {
+    let served = first.table_rows.len().clamp(1, page_size);
+    first
+        .total_entries
+        .map_or(1, |t| (t as usize).div_ceil(served).max(1))
+}
+
+/// Holds the listing against the `total` rows it reports: one that ended (`cut_short`: on an
+/// empty page, or stalled) before `offset` reached it is incomplete, a problem; one that
+/// `found` another count changed while it was paged, a warning.
+fn note_the_count(
+    result: &mut WorkspaceRows,
+    total: u64,
+    offset: u64,
+    cut_short: bool,
+    found: usize,
+    duplicates: usize,
+) {
+    if cut_short && offset < total {
+        result.problems.push(ScanProblem::new(
+            KIND,
+            "the admin list of workspaces",
+            format!(
+                "it ended after {offset} of the {total} rows it reports (totalEntries): rows {} to {total} were not listed, so running workspaces may be missing from the snapshot; run it again",
+                offset + 1
+            ),
+        ));
+    } else if found as u64 != total {
+        result.warnings.push(format!(
+            "the workspace list changed while it was paged: {found} distinct workspaces found, the API now reports {total} ({duplicates} repeated rows dropped); some workspaces may be missing from the snapshot, run it again to be sure"
+        ));
+    }
 }
 
 /// Snapshot entries for the running rows. A row whose project cannot be resolved through

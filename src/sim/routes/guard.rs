@@ -302,24 +302,32 @@ mod tests {
 
     #[test]
     fn mutation_paths_name_their_execution() {
-        let m = |method: Method, p: &str| mutation_target(&method, p);
-        assert_eq!(
-            m(Method::POST, "/v4/modelProducts/a1/stop"),
-            Some((Kind::App, "a1".into()))
-        );
-        assert_eq!(
-            m(Method::POST, "/v4/models/m1/v1/startModelDeployment"),
-            Some((Kind::ModelApiVersion, "v1".into()))
-        );
-        assert_eq!(
-            m(Method::POST, "/v4/workspace/project/p/workspace/w/stop"),
-            Some((Kind::Workspace, "w".into()))
-        );
-        assert_eq!(
-            m(Method::PUT, "/v4/projects/p/scheduledjobs/j"),
-            Some((Kind::ScheduledJob, "j".into()))
-        );
-        assert_eq!(m(Method::GET, "/v4/modelProducts/a1"), None);
+        for (method, path, named) in [
+            (
+                Method::POST,
+                "/v4/modelProducts/a1/stop",
+                Some((Kind::App, "a1")),
+            ),
+            (
+                Method::POST,
+                "/v4/models/m1/v1/startModelDeployment",
+                Some((Kind::ModelApiVersion, "v1")),
+            ),
+            (
+                Method::POST,
+                "/v4/workspace/project/p/workspace/w/stop",
+                Some((Kind::Workspace, "w")),
+            ),
+            (
+                Method::PUT,
+                "/v4/projects/p/scheduledjobs/j",
+                Some((Kind::ScheduledJob, "j")),
+            ),
+            (Method::GET, "/v4/modelProducts/a1", None),
+        ] {
+            let named = named.map(|(kind, id)| (kind, id.to_owned()));
+            assert_eq!(mutation_target(&method, path), named, "{method} {path}");
+        }
         assert!(names_target_in_body(&Method::POST, "/v4/jobs/stop"));
         assert!(names_target_in_body(&Method::POST, "/v4/jobs/restart"));
         assert!(!names_target_in_body(&Method::GET, "/v4/jobs/stop"));
