@@ -196,10 +196,13 @@ fn main() {
             }
         }));
     }
+    let earlier_rows = support::earlier::bench(&dmm);
     print_table(&rows);
     print_routes(&rows);
     print_reports(&reports);
     support::pace::print_table(&pace_rows);
+    support::pace::print_compared(&pace_rows);
+    support::earlier::print(&earlier_rows);
 }
 
 /// `dmm report` of one size's journal after its full cycle.
@@ -482,6 +485,9 @@ fn counts_of(mix: &Mix, snapshot: &dmm::snapshot::Snapshot) -> Counts {
 }
 
 fn print_table(rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
     println!();
     println!(
         "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7} {:>8} {:>10}",
