@@ -321,6 +321,8 @@ impl DominoClient {
         .when(|failure: &Failure| failure.transient && (read || !failure.unanswered))
         .adjust(|failure, delay| {
             // `None` means the retries are used up; a Retry-After never extends them.
+            let outage = self.inner.failure_streak.looks_like_outage();
+            let delay = delay.map(|d| if read { read_patience::read_delay(d, outage) } else { d });
             let wait = delay.map(|d| match failure.retry_after {
                 Some(wait) => wait.min(policy.max_retry_after).max(d),
                 None => d,
@@ -342,7 +344,7 @@ impl DominoClient {
                         done,
                         started.elapsed(),
                         d,
-                        self.inner.failure_streak.looks_like_outage(),
+                        outage,
                     )
             })
         })
