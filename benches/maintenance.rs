@@ -26,6 +26,10 @@
 //! and the requests per route. The restore restarts the Jobs the shutdown stopped
 //! (`--restart-jobs`).
 //!
+//! Then the earlier tool's scenario (`support/earlier.rs`: 200 generated, 152 running, 1 s
+//! transitions, default flags, 5 runs; `DMM_BENCH_EARLIER_RUNS=0` skips it), against the
+//! earlier tool's own times there.
+//!
 //! After each size's restore, `dmm report` turns that journal into its page (HTML, then
 //! Markdown): the page's size and the time to make it are printed, never asserted.
 
