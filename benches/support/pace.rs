@@ -181,8 +181,11 @@ pub fn bench(
                         .and_then(|r| r.runs())
                         .ok()
                         .and_then(|runs| runs.last().and_then(|r| r.pace.clone()));
+                    // Without the limiter's log (another `DMM_BENCH_RUST_LOG`) the rate's
+                    // changes are unknown: no figure rather than one from the initial rate.
+                    let logged = !outcome.rates.is_empty();
                     let below_half_clean_s = pace.as_ref().and_then(|p| {
-                        (p.mode == "auto").then(|| {
+                        (p.mode == "auto" && logged).then(|| {
                             longest_below_half_clean(
                                 p.initial,
                                 &outcome.rates,
