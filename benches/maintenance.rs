@@ -26,6 +26,10 @@
 //! and the requests per route. The restore restarts the Jobs the shutdown stopped
 //! (`--restart-jobs`).
 //!
+//! Then the earlier tool's scenario (`support/earlier.rs`: 200 generated, 152 running, 1 s
+//! transitions, default flags, 5 runs; `DMM_BENCH_EARLIER_RUNS=0` skips it), against the
+//! earlier tool's own times there.
+//!
 //! After each size's restore, `dmm report` turns that journal into its page (HTML, then
 //! Markdown): the page's size and the time to make it are printed, never asserted.
 
@@ -196,10 +200,13 @@ fn main() {
             }
         }));
     }
+    let earlier_rows = support::earlier::bench(&dmm);
     print_table(&rows);
     print_routes(&rows);
     print_reports(&reports);
     support::pace::print_table(&pace_rows);
+    support::pace::print_compared(&pace_rows);
+    support::earlier::print(&earlier_rows);
 }
 
 /// `dmm report` of one size's journal after its full cycle.
@@ -482,6 +489,9 @@ fn counts_of(mix: &Mix, snapshot: &dmm::snapshot::Snapshot) -> Counts {
 }
 
 fn print_table(rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
     println!();
     println!(
         "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>7} {:>8} {:>10}",

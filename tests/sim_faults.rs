@@ -131,6 +131,12 @@ async fn max_rps_answers_429_beyond_the_limit() {
     // At most two windows were touched, so at most 10 passed.
     assert!(limited >= 2, "{statuses:?}");
     assert!(statuses[..5].iter().all(|&s| s == 200), "{statuses:?}");
+    // The record per second: every arrival, and the answers served cleanly (not the 429s).
+    let seconds = api.sim.requests().per_second;
+    let arrived: u64 = seconds.values().map(|c| c.arrived).sum();
+    let clean: u64 = seconds.values().map(|c| c.clean).sum();
+    assert_eq!(arrived, 12);
+    assert_eq!(clean as usize, 12 - limited, "{seconds:?}");
 }
 
 #[tokio::test]

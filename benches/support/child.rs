@@ -29,6 +29,16 @@ pub struct Outcome {
     pub marks: Vec<Mark>,
     /// When verification began (the steps had all ended), and the simulator's request log then.
     pub verify_started: Option<(Duration, RequestLog)>,
+    /// Each change of the rate dmm logged (`pace: A → B requests/s`, at debug for
+    /// `dmm::domino::limiter`), with when the bench read it: the new rate.
+    pub rates: Vec<(Duration, f64)>,
+}
+
+/// The new rate of a `pace: A → B requests/s: why` line.
+fn rate_change(line: &str) -> Option<f64> {
+    let (_, after) = line.split_once("pace: ")?;
+    let (_, to) = after.split_once(" → ")?;
+    to.split_once(" requests/s")?.0.trim().parse().ok()
 }
 
 /// Runs `dmm args...` against `sim`; panics with the child's output if it does not exit 0.
@@ -40,10 +50,12 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
         .env("DOMINO_API_KEY", sim.api_key())
         .env("NO_COLOR", "1")
         // The progress lines (each kind's end, the start of verification) are info, shown on
-        // -v; only dmm's own, so that the marks cost the run nothing else.
+        // -v, and the changes of the rate are the limiter's debug lines; only dmm's own, so that
+        // the marks cost the run little else.
         .env(
             "RUST_LOG",
-            std::env::var("DMM_BENCH_RUST_LOG").unwrap_or_else(|_| "warn,dmm=info".to_string()),
+            std::env::var("DMM_BENCH_RUST_LOG")
+                .unwrap_or_else(|_| "warn,dmm=info,dmm::domino::limiter=debug".to_string()),
         )
         .env_remove("DOMINO_API_KEY_FILE")
         .env_remove("DOMINO_SSL_NO_VERIFY")
@@ -87,6 +99,7 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
             });
             let mut marks = Vec::new();
             let mut verify_started = None;
+            let mut rates = Vec::new();
             let mut tail: Vec<String> = Vec::new();
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
@@ -94,6 +107,9 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
                 if let Some(file) = copy.as_mut() {
                     use std::io::Write;
                     let _ = writeln!(file, "{:.3} {line}", at.as_secs_f64());
+                }
+                if let Some(rate) = rate_change(&line) {
+                    rates.push((at, rate));
                 }
                 if line.contains("verifying:") && verify_started.is_none() {
                     verify_started = Some((at, sim.requests()));
@@ -109,7 +125,7 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
                     tail.remove(0);
                 }
             }
-            (marks, verify_started, tail)
+            (marks, verify_started, rates, tail)
         });
 
         let (status, rusage) = wait4(pid);
@@ -119,7 +135,7 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
         // The child is reaped: `Child` must not wait for it again (dropping it does not).
         drop(child);
         let stdout = out_reader.join().expect("stdout reader");
-        let (marks, verify_started, tail) = err_reader.join().expect("stderr reader");
+        let (marks, verify_started, rates, tail) = err_reader.join().expect("stderr reader");
         if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
             panic!(
                 "`dmm {}` failed (wait status {status:#x})\n--- stdout ---\n{stdout}\n--- stderr (last lines) ---\n{}",
@@ -133,6 +149,7 @@ pub fn run_dmm(dmm: &Path, sim: &SimHandle, args: &[String]) -> Outcome {
             cpu: timeval(rusage.ru_utime) + timeval(rusage.ru_stime),
             marks,
             verify_started,
+            rates,
         }
     })
 }

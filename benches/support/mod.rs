@@ -3,4 +3,5 @@
 pub mod bound;
 pub mod child;
 pub mod deployment;
+pub mod earlier;
 pub mod pace;

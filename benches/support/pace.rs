@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dmm::journal::{JournalRead, JournalReader, PaceRecord};
 use dmm::runner::defaults;
-use dmm::sim::{FaultsPatch, spawn};
+use dmm::sim::{FaultsPatch, SecondCount, spawn};
 use serde_json::json;
 
 use super::bound::{self, Bound, Counts, Limits};
@@ -40,6 +40,10 @@ pub struct PaceRow {
     pub rate_limited: u64,
     pub peak_rss_kib: u64,
     pub pace: Option<PaceRecord>,
+    /// The longest stretch, in seconds, during which the rate in force stayed below half of
+    /// the best second the deployment served cleanly in the minute before
+    /// ([`longest_below_half_clean`]); `None` without the log of the rate's changes.
+    pub below_half_clean_s: Option<f64>,
 }
 
 impl PaceRow {
@@ -72,6 +76,7 @@ impl PaceRow {
             "share_429": self.share_429(),
             "peak_rss_kib": self.peak_rss_kib,
             "pace": self.pace,
+            "below_half_clean_s": self.below_half_clean_s,
         })
     }
 }
@@ -167,6 +172,7 @@ pub fn bench(
                     };
                     eprintln!("N = {n}: {phase}, {shown}, {label}, run {} ...", run + 1);
                     sim.reset_counters();
+                    let started_ms = sim.state().now_ms;
                     let mut args = vec![phase.to_string(), file_arg.clone(), "--yes".to_string()];
                     args.extend(flags.iter().cloned());
                     let outcome = run_dmm(dmm, &sim, &args);
@@ -175,7 +181,22 @@ pub fn bench(
                         .and_then(|r| r.runs())
                         .ok()
                         .and_then(|runs| runs.last().and_then(|r| r.pace.clone()));
+                    // Without the limiter's log (another `DMM_BENCH_RUST_LOG`) the rate's
+                    // changes are unknown: no figure rather than one from the initial rate.
+                    let logged = !outcome.rates.is_empty();
+                    let below_half_clean_s = pace.as_ref().and_then(|p| {
+                        (p.mode == "auto" && logged).then(|| {
+                            longest_below_half_clean(
+                                p.initial,
+                                &outcome.rates,
+                                &log.per_second,
+                                started_ms,
+                                outcome.wall,
+                            )
+                        })
+                    });
                     let row = PaceRow {
+                        below_half_clean_s,
                         flags: shown,
                         n,
                         sim: label.clone(),
@@ -205,6 +226,47 @@ pub fn bench(
     }
     sim.shutdown();
     rows
+}
+
+/// The longest stretch of a run during which the rate in force (from `initial`, then each
+/// change dmm logged) stayed below half of what the deployment last served cleanly: the best
+/// whole second of clean answers (2xx, from the simulator's record) in the minute before. A
+/// second with nothing served yet sets no bar. Sampled every 100 ms from dmm's start
+/// (`started_ms` on the simulator's clock) to its end (`wall`).
+pub fn longest_below_half_clean(
+    initial: f64,
+    rates: &[(Duration, f64)],
+    per_second: &std::collections::BTreeMap<u64, SecondCount>,
+    started_ms: u64,
+    wall: Duration,
+) -> f64 {
+    const STEP_MS: u64 = 100;
+    let mut longest = 0u64;
+    let mut stretch = 0u64;
+    let mut rate = initial;
+    let mut changes = rates.iter().peekable();
+    for t in (0..=wall.as_millis() as u64).step_by(STEP_MS as usize) {
+        while let Some((_, r)) = changes.next_if(|(at, _)| at.as_millis() as u64 <= t) {
+            rate = *r;
+        }
+        let now = started_ms + t;
+        // Whole seconds that ended by now, within the last minute.
+        let last_whole = (now / 1000).checked_sub(1);
+        let best = last_whole.map_or(0, |last| {
+            per_second
+                .range(last.saturating_sub(59)..=last)
+                .map(|(_, c)| c.clean)
+                .max()
+                .unwrap_or(0)
+        });
+        if best > 0 && rate < best as f64 / 2.0 {
+            stretch += STEP_MS;
+            longest = longest.max(stretch);
+        } else {
+            stretch = 0;
+        }
+    }
+    longest as f64 / 1000.0
 }
 
 /// One server model of the pace rows.
@@ -304,7 +366,7 @@ pub fn print_table(rows: &[PaceRow]) {
         defaults::CONCURRENCY
     );
     println!(
-        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8}  server model",
+        "{:>6} {:<8} {:>8} {:>8} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>8} {:>8} {:>9} {:>8} {:>9} {:>8} {:>7}  server model",
         "N",
         "phase",
         "wall s",
@@ -321,12 +383,13 @@ pub fn print_table(rows: &[PaceRow]) {
         "RSS MiB",
         "in flight",
         "req/exec",
+        "<½ s",
     );
     for r in rows {
         let p = r.pace.as_ref();
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!(
-            "{:>6} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>7} {:>6.2} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>9} {:>8.2}  {}",
+            "{:>6} {:<8} {:>8.2} {:>8.2} {:>8.2} {:>6.2} {:>6.2} {:>7} {:>6.2} {:>8} {:>8} {:>8} {:>9} {:>8.1} {:>9} {:>8.2} {:>7}  {}",
             r.n,
             r.phase,
             r.wall.as_secs_f64(),
@@ -346,6 +409,8 @@ pub fn print_table(rows: &[PaceRow]) {
                 p.in_flight_settled, p.in_flight_max
             )),
             r.requests as f64 / r.bound.executions.max(1) as f64,
+            r.below_half_clean_s
+                .map_or("-".to_string(), |s| format!("{s:.1}")),
             if r.flags == "default" {
                 r.sim.clone()
             } else {
@@ -357,7 +422,51 @@ pub fn print_table(rows: &[PaceRow]) {
         "\nbound: unlimited = the transitions alone (no rate limit, concurrency {}); capacity = the necessary requests at {CAPACITY_RPS}/s. \
          steps = (time until verification began) / bound; 429 % = requests answered 429 / all requests of the run (verification included); \
          settled/min/max/pushbacks: the run's pace as the journal records it; \
-         in flight = where the in-flight limit settled / its highest; req/exec = requests of the run per execution acted on.",
+         in flight = where the in-flight limit settled / its highest; req/exec = requests of the run per execution acted on; \
+         <½ s = the longest stretch (s) the rate stayed below half of the best clean second of the minute before.",
         defaults::CONCURRENCY
     );
+}
+
+/// For the models run beside a fixed pace: per run and phase, the default's wall time (to the
+/// end of its verification) against the fixed pace's on the same server, and the longest
+/// stretch below half the last clean rate.
+pub fn print_compared(rows: &[PaceRow]) {
+    let mut labels: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.flags != "default")
+        .map(|r| r.sim.as_str())
+        .collect();
+    labels.dedup();
+    for label in labels {
+        println!(
+            "\n{label}: default flags against the fixed pace on the same server, wall (verified)"
+        );
+        for phase in ["shutdown", "restore"] {
+            let of = |default: bool| {
+                rows.iter()
+                    .filter(|r| r.sim == label && r.phase == phase)
+                    .filter(|r| (r.flags == "default") == default)
+                    .collect::<Vec<_>>()
+            };
+            let mut worst: f64 = 0.0;
+            for (run, (d, f)) in of(true).into_iter().zip(of(false)).enumerate() {
+                let ratio = d.wall.as_secs_f64() / f.wall.as_secs_f64();
+                worst = worst.max(ratio);
+                println!(
+                    "  run {} {phase:<8} default {:>7.2} s (steps {:>6.2} s, 429 {:>5.2}%, below half the clean rate at most {} s)  {} {:>7.2} s  ratio {ratio:.2}{}",
+                    run + 1,
+                    d.wall.as_secs_f64(),
+                    d.steps.as_secs_f64(),
+                    100.0 * d.share_429(),
+                    d.below_half_clean_s
+                        .map_or("-".to_string(), |s| format!("{s:.1}")),
+                    f.flags,
+                    f.wall.as_secs_f64(),
+                    if ratio > 2.0 { "  (over 2x)" } else { "" },
+                );
+            }
+            println!("  {phase}: worst default / fixed {worst:.2} (goal <= 2)");
+        }
+    }
 }

@@ -300,16 +300,17 @@ impl DominoClient {
         .adjust(|failure, delay| {
             let done = retries_decided;
             retries_decided += 1;
+            let outage = self.inner.failure_streak.looks_like_outage();
+            let delay = delay.map(|d| {
+                if read {
+                    read_patience::read_delay(d, outage)
+                } else {
+                    d
+                }
+            });
             let wait = self.retry_wait(&call, failure, delay)?;
-            (!read
-                || read_patience::read_again(
-                    policy,
-                    done,
-                    started.elapsed(),
-                    wait,
-                    self.inner.failure_streak.looks_like_outage(),
-                ))
-            .then_some(wait)
+            (!read || read_patience::read_again(policy, done, started.elapsed(), wait, outage))
+                .then_some(wait)
         })
         .notify(|failure, delay| {
             last_status.store(failure.error.status().unwrap_or(0), Ordering::Relaxed);

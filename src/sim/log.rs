@@ -104,6 +104,18 @@ pub struct RequestLog {
     pub by_route: BTreeMap<String, u64>,
     pub faults: FaultCounts,
     pub mutations: Vec<MutationRecord>,
+    /// Per second since the simulator started: the requests that arrived, and those answered
+    /// with a success (what the deployment served cleanly). For a run's pace over time.
+    pub per_second: BTreeMap<u64, SecondCount>,
+}
+
+/// One second of the request log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecondCount {
+    pub arrived: u64,
+    /// Answered 2xx.
+    pub clean: u64,
 }
 
 impl RequestLog {

@@ -28,7 +28,9 @@ pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
 pub use faults::{Faults, FaultsPatch, RefuseRule};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
-pub use log::{FaultCounts, MutationRecord, Outcome, RefusedStart, RequestLog, Violation};
+pub use log::{
+    FaultCounts, MutationRecord, Outcome, RefusedStart, RequestLog, SecondCount, Violation,
+};
 pub use model::{AppStart, JobStop, Refusal};
 pub use scenario::{
     AppSpec, BatchJobSpec, BatchJobState, DataMountSpec, JobSpec, ModelSpec, ProjectSpec, Scenario,

@@ -227,6 +227,11 @@ pub async fn faults_and_log(State(sim): State<Shared>, req: Request, next: Next)
 
     let status = (outcome == Outcome::Answered).then(|| response.status().as_u16());
     let mut log = sim.log();
+    let second = log.per_second.entry(at_ms / 1000).or_default();
+    second.arrived += 1;
+    if status.is_some_and(|s| (200..300).contains(&s)) {
+        second.clean += 1;
+    }
     match (outcome, status) {
         (Outcome::Dropped, _) => log.faults.dropped += 1,
         (Outcome::AnswerLost, _) => log.faults.answers_lost += 1,
