@@ -113,6 +113,11 @@ fn record_scan(
         warnings: report.warnings.clone(),
         requests: Some(report.requests),
         project_names: report.project_names.clone(),
+        execution_projects: report
+            .listed_under
+            .iter()
+            .map(|(kind, of)| (kind.label().to_owned(), of.clone()))
+            .collect(),
         change_id,
     };
     let result =
