@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION,
+    RETRY_AFTER,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -124,6 +125,9 @@ impl DominoClient {
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // Domino's API does not redirect; a redirect would carry the key header to wherever
+            // it points (reqwest drops only `Authorization` across hosts). A 3xx is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dmm/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.ca_cert {
             for cert in read_ca_bundle(path)? {
@@ -497,6 +501,9 @@ impl DominoClient {
         let status = response.status();
         self.inner.server_clock.note(response.headers());
         let retry_after = parse_retry_after(response.headers());
+        let redirected = status
+            .is_redirection()
+            .then(|| redirected_to(response.headers()));
         let bytes = response.bytes().await.map_err(|e| Failure {
             // The head came: the request was taken, whatever became of its body.
             unanswered: true,
@@ -515,7 +522,10 @@ impl DominoClient {
                 method,
                 path,
                 status,
-                self.scrub_text(&String::from_utf8_lossy(&bytes)).as_bytes(),
+                self.scrub_text(
+                    &redirected.unwrap_or_else(|| String::from_utf8_lossy(&bytes).into()),
+                )
+                .as_bytes(),
                 self.inner.credential,
             ),
             pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
@@ -823,6 +833,19 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(
         at.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// What a redirect's answer says instead of its body: where it pointed, and why it was not
+/// followed.
+fn redirected_to(headers: &HeaderMap) -> String {
+    let location = headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or("an address it does not say");
+    format!(
+        "redirected to {location}; dmm follows no redirect, so that the credential goes to \
+         DOMINO_HOSTNAME only: set it to where the API answers"
     )
 }
 

@@ -515,3 +515,39 @@ async fn waiting_for_a_turn_in_the_limits_does_not_count_against_the_budget() {
     get_at_once(&client, "/v4/slow", 8).await;
     assert_eq!(client.retries(), 0);
 }
+
+/// A redirect to another host (a gateway, a login page, a hostile proxy) must not carry the
+/// key there: dmm follows no redirect, and the error says where it pointed.
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_the_key_never_reaches_another_host() {
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
+    let other = serve(Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { axum::Json(json!({"ok": true})) }
+    }))
+    .await;
+    let to = format!("{other}/collect");
+    let redirecting = Router::new().route(
+        "/v4/thing",
+        get({
+            let to = to.clone();
+            move || async move { (StatusCode::FOUND, [("location", to)], "moved") }
+        })
+        .post(move || async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)], "moved") }),
+    );
+    let client = test_client(&serve(redirecting).await);
+    let err = client.get_value("/v4/thing").await.unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains("HTTP 302") && said.contains(&format!("redirected to {other}/collect")),
+        "{said}"
+    );
+    let err = client.post("/v4/thing", None).await.unwrap_err();
+    assert!(err.to_string().contains("HTTP 307"), "{err}");
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "the other host was sent a request"
+    );
+}
