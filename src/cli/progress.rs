@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 
 use super::logging::Output;
+use crate::domino::long_wait::RetryNotices;
 use crate::journal::{Operation, StepPhase, StepRecord};
 use crate::runner::{Reporter, RunStats, VerificationOutcome};
 use crate::snapshot::{Kind, Source};
@@ -27,6 +28,9 @@ pub struct RunProgress {
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// How long the server has answered nothing, asked at each heartbeat.
     silence: Option<ServerSilence>,
+    /// Failed steps are said one every few seconds at most: when a whole kind fails, a line
+    /// each would flood a Job's log (the summary lists a few, `dmm journal --failed` all).
+    failure_notices: RetryNotices,
 }
 
 /// Asks how long the server has answered nothing (the client's `silent_for`).
@@ -244,6 +248,7 @@ impl RunProgress {
             every: (!out.interactive && !every.is_zero()).then_some(every),
             heartbeat: Mutex::new(None),
             silence,
+            failure_notices: RetryNotices::default(),
         }
     }
 
@@ -392,12 +397,19 @@ impl Reporter for RunProgress {
             if let (Some(bar), Some(failed)) = (self.bar(step.key.kind), failed) {
                 bar.set_message(format!("{failed} failed"));
             }
-            tracing::warn!(
-                "{} '{}' ({}) failed: {reason}",
-                step.key.kind,
-                step.name,
-                step.owner
-            );
+            let (kind, name, owner) = (step.key.kind, &step.name, &step.owner);
+            match self.failure_notices.worth_saying() {
+                Some(unsaid) => {
+                    let unsaid = match unsaid {
+                        0 => String::new(),
+                        n => format!(", {n} not said since"),
+                    };
+                    tracing::warn!(
+                        "{kind} '{name}' ({owner}) failed: {reason} (one such line every 10 s at most{unsaid}; -v shows each)"
+                    );
+                }
+                None => tracing::debug!("{kind} '{name}' ({owner}) failed: {reason}"),
+            }
         }
     }
 
