@@ -215,7 +215,10 @@ mod tests {
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         // A line break is written out like every other control: a name must not forge a row,
         // or a line within a cell.
-        assert_eq!(csv_cell("two\nlines\r\n"), "two<U+000A>lines<U+000D><U+000A>");
+        assert_eq!(
+            csv_cell("two\nlines\r\n"),
+            "two<U+000A>lines<U+000D><U+000A>"
+        );
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("\tx\u{1b}"), "<U+0009>x<U+001B>");
         for lead in ["+1", "-1", "@SUM(A1)"] {
