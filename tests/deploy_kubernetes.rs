@@ -27,6 +27,8 @@ struct JobManifest {
     /// Exit code → the podFailurePolicy action.
     actions: BTreeMap<i32, String>,
     args: Vec<String>,
+    /// `terminationGracePeriodSeconds` of the pod, as written.
+    grace: Option<String>,
     /// The lines of each `env:` entry, by variable name (`name:` line left out, trimmed).
     env: BTreeMap<String, Vec<String>>,
 }
@@ -98,6 +100,7 @@ fn read_job(path: &Path) -> JobManifest {
     }
     JobManifest {
         path: path.to_path_buf(),
+        grace: value_of(&text, "terminationGracePeriodSeconds"),
         env,
         restart_policy: field("restartPolicy"),
         active_deadline: Duration::from_secs(field("activeDeadlineSeconds").parse().unwrap()),
@@ -164,6 +167,17 @@ fn every_exit_code_is_mapped_and_the_deadlines_agree() {
         }
         // Retries are possible, but bounded.
         assert!((2..=10).contains(&job.backoff_limit), "{name}");
+        // A pod started again counts a duration --deadline from its own start, so the Job's
+        // activeDeadlineSeconds may end it first, with SIGTERM: dmm then records the steps in
+        // flight and exits 3, which takes longer than Kubernetes' default 30 s grace allows on
+        // a slow deployment (a request in flight may take its full attempt timeout).
+        let grace: u64 = job
+            .grace
+            .as_deref()
+            .unwrap_or_else(|| panic!("{name}: no terminationGracePeriodSeconds"))
+            .parse()
+            .unwrap();
+        assert!(grace >= 60, "{name}: terminationGracePeriodSeconds {grace}");
         if let Some(at) = job.args.iter().position(|a| a == "--deadline") {
             let deadline = humantime::parse_duration(&job.args[at + 1]).unwrap();
             assert_eq!(
