@@ -86,6 +86,8 @@ struct Inner {
     /// yet): a heartbeat tells a silent server from executions slow to reach their state.
     born: std::time::Instant,
     last_answer_ms: AtomicU64,
+    /// The requests waiting for their answer now.
+    in_flight: super::long_wait::InFlight,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -153,6 +155,7 @@ impl DominoClient {
                 server_clock: ServerClock::default(),
                 born: std::time::Instant::now(),
                 last_answer_ms: AtomicU64::new(0),
+                in_flight: Default::default(),
                 long_waits: Default::default(),
                 retry_notices: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
@@ -181,6 +184,18 @@ impl DominoClient {
     pub fn silent_for(&self) -> Duration {
         let last = Duration::from_millis(self.inner.last_answer_ms.load(Ordering::Relaxed));
         self.inner.born.elapsed().saturating_sub(last)
+    }
+
+    /// The request that has waited longest for its answer now, if any waits.
+    pub fn unanswered(&self) -> Option<super::long_wait::Unanswered> {
+        let (what, waited, count) = self.inner.in_flight.oldest()?;
+        Some(super::long_wait::Unanswered {
+            what,
+            waited,
+            count,
+            attempt: self.inner.attempt_timeout,
+            budget: self.inner.budget,
+        })
     }
 
     /// HTTP requests sent so far, retries included.
@@ -493,7 +508,9 @@ impl DominoClient {
             }
             transport_failure(method, path, e, self.inner.proxy.as_deref())
         };
+        let waiting = self.inner.in_flight.begin(format!("{method} {path}"));
         let response = request.send().await.map_err(transport)?;
+        drop(waiting);
         let since_born = self.inner.born.elapsed().as_millis() as u64;
         self.inner
             .last_answer_ms

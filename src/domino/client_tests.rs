@@ -551,3 +551,27 @@ async fn a_redirect_is_not_followed_and_the_key_never_reaches_another_host() {
         "the other host was sent a request"
     );
 }
+
+/// A request whose answer does not come is known by what it is, for as long as it waits: the
+/// heartbeat names it, and until when it is given.
+#[tokio::test]
+async fn a_request_waiting_for_its_answer_is_known_by_name() {
+    let router = Router::new().route(
+        "/v4/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            axum::Json(json!({"ok": true}))
+        }),
+    );
+    let client = test_client(&serve(router).await);
+    assert_eq!(client.unanswered(), None);
+    let asking = client.clone();
+    let request = tokio::spawn(async move { asking.get_value("/v4/slow").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = client.unanswered().expect("one request waits");
+    assert_eq!(waiting.what, "GET /v4/slow");
+    assert_eq!(waiting.count, 1);
+    assert!(waiting.waited >= Duration::from_millis(150), "{waiting:?}");
+    request.await.unwrap().unwrap();
+    assert_eq!(client.unanswered(), None, "answered");
+}
