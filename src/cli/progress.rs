@@ -240,6 +240,17 @@ impl Counts {
     }
 }
 
+/// How long the server has left requests without an answer: no longer than the oldest request
+/// now waiting has waited, and nothing when none waits (dmm itself waits, for a Retry-After or
+/// its pace: the server is not to blame). `known`: whether the requests waiting are known.
+fn server_silence(silent: Duration, waiting: Option<&Unanswered>, known: bool) -> Duration {
+    match waiting {
+        Some(u) => silent.min(u.waited),
+        None if known => Duration::ZERO,
+        None => silent,
+    }
+}
+
 /// `waiting 12s for an answer to POST /v4/jobs/stop (and 2 other requests), given until
 /// 18:27:05 UTC; a request and its retries get 2m in all`.
 fn unanswered_words(u: &Unanswered) -> String {
@@ -356,8 +367,12 @@ impl Reporter for RunProgress {
             loop {
                 tick.tick().await;
                 let now = Instant::now();
-                let silent = silence.as_ref().map_or(Duration::ZERO, |s| s());
                 let waiting = unanswered.as_ref().and_then(|u| u());
+                let silent = server_silence(
+                    silence.as_ref().map_or(Duration::ZERO, |s| s()),
+                    waiting.as_ref(),
+                    unanswered.is_some(),
+                );
                 let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
                 counts.unanswered = waiting;
                 if now >= next_heartbeat {
@@ -536,6 +551,28 @@ mod tests {
     }
 
     use super::*;
+
+    /// While dmm waits (a Retry-After, its pace) with no request sent, the server is not
+    /// silent; nor for longer than the oldest request waiting has waited.
+    #[test]
+    fn the_server_is_silent_only_while_a_request_waits_for_it() {
+        let s = Duration::from_secs;
+        let waiting = |waited| Unanswered {
+            what: "GET /v4/jobs".into(),
+            waited: s(waited),
+            count: 1,
+            attempt: s(60),
+            budget: s(120),
+        };
+        assert_eq!(server_silence(s(60), None, true), Duration::ZERO);
+        assert_eq!(server_silence(s(60), Some(&waiting(5)), true), s(5));
+        assert_eq!(server_silence(s(20), Some(&waiting(30)), true), s(20));
+        assert_eq!(
+            server_silence(s(20), None, false),
+            s(20),
+            "not known: as said"
+        );
+    }
 
     /// A request without an answer is named once it has waited 10 s, with until when its
     /// attempt is given, and again in the heartbeat; not before.
