@@ -750,3 +750,39 @@ fn many_failures_are_a_few_lines_and_a_count() {
         assert!(listed.contains(id), "{id} not listed: {listed}");
     }
 }
+
+/// A snapshot without a terminal is not silent through a long wait: besides the line that says
+/// the wait, a heartbeat says how far the listings are (here every second through a 4 s
+/// Retry-After).
+#[test]
+fn a_snapshot_without_a_terminal_has_a_heartbeat() {
+    use dmm::sim::{FaultsPatch, RefuseRule};
+    let env = Env::new(config(small_spec()));
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: "GET /v4/modelProducts".into(),
+                execution_id: None,
+                status: 429,
+                times: Some(1),
+                after_applying: false,
+                retry_after: Some("4".into()),
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run(&[
+        "snapshot",
+        env.snapshot().to_str().unwrap(),
+        "--progress-every",
+        "1s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let beats: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("snapshot: listings done ") && l.contains(" elapsed"))
+        .collect();
+    assert!(beats.len() >= 2, "{log}");
+    assert!(beats[0].contains("App 0/1"), "{log}");
+}

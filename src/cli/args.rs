@@ -192,6 +192,10 @@ pub struct SnapshotArgs {
     /// 64 characters; never a secret, it is printed wherever the window is.
     #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
     pub change_id: Option<String>,
+    /// Without a terminal (a Kubernetes Job's log): say how far the listings are this often
+    /// (0: never), so that a long wait is not silence.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub progress_every: std::time::Duration,
 }
 
 /// `dmm shutdown`: the options it shares with restore, and what to do with running Jobs.

@@ -19,6 +19,10 @@ use crate::journal::{Operation, StepPhase, StepRecord};
 use crate::runner::{Reporter, RunStats, VerificationOutcome};
 use crate::snapshot::{Kind, Source};
 
+/// The log target of progress lines, which a run without a terminal shows at the default
+/// level (`logging`): other modules' progress lines name it.
+pub(crate) const TARGET: &str = module_path!();
+
 pub struct RunProgress {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
@@ -253,7 +257,7 @@ fn server_silence(silent: Duration, waiting: Option<&Unanswered>, known: bool) -
 
 /// `waiting 12s for an answer to POST /v4/jobs/stop (and 2 other requests), given until
 /// 18:27:05 UTC; a request and its retries get 2m in all`.
-fn unanswered_words(u: &Unanswered) -> String {
+pub(crate) fn unanswered_words(u: &Unanswered) -> String {
     let others = match u.count {
         0 | 1 => String::new(),
         n => format!(" (and {} other request(s))", n - 1),
@@ -292,7 +296,7 @@ fn given_until(grace: Duration, waited: Duration) -> String {
 }
 
 /// A duration to the second, as `4m10s`.
-fn short(d: Duration) -> String {
+pub(crate) fn short(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs()))
         .to_string()
         .replace(' ', "")
