@@ -524,3 +524,38 @@ fn sigterm_during_verification_interrupts_and_the_rerun_verifies() {
     assert_eq!(code(&out), 0, "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verification: passed"));
 }
+
+/// A signal before the run has begun (here while `preflight` waits for a slow deployment's
+/// first answers) ends dmm at once with a line and exit 3, not silently by the signal's default.
+#[test]
+fn a_signal_before_the_run_begins_is_said_and_exits_3() {
+    let env = Env::small();
+    env.sim
+        .set_faults(dmm::sim::FaultsPatch {
+            latency_ms: Some(5_000),
+            ..dmm::sim::FaultsPatch::default()
+        })
+        .unwrap();
+    let child = env
+        .dmm()
+        .arg("preflight")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    signal(&child, libc::SIGTERM);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{:?}: {}",
+        out.status,
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("SIGTERM"),
+        "{}",
+        text(&out)
+    );
+}

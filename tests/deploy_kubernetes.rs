@@ -27,6 +27,10 @@ struct JobManifest {
     /// Exit code → the podFailurePolicy action.
     actions: BTreeMap<i32, String>,
     args: Vec<String>,
+    /// `terminationGracePeriodSeconds` of the pod, as written.
+    grace: Option<String>,
+    /// The lines of each `env:` entry, by variable name (`name:` line left out, trimmed).
+    env: BTreeMap<String, Vec<String>>,
 }
 
 fn value_of(text: &str, key: &str) -> Option<String> {
@@ -73,8 +77,31 @@ fn read_job(path: &Path) -> JobManifest {
         }
         args.push(trimmed.strip_prefix("- ").expect("a list item").to_string());
     }
+    // The container's environment: the block list under `env:`, one entry per `- name:`.
+    let mut env: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut lines = text.lines().skip_while(|l| l.trim() != "env:");
+    let indent = lines.next().map(|l| l.len() - l.trim_start().len());
+    let mut current = None;
+    for line in lines {
+        let trimmed = line.trim_start();
+        let at = line.len() - trimmed.len();
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        if Some(at) < indent || (Some(at) == indent && !trimmed.starts_with("- ")) {
+            break;
+        }
+        if let Some(name) = trimmed.strip_prefix("- name:") {
+            current = Some(name.trim().to_string());
+            env.insert(name.trim().to_string(), Vec::new());
+        } else if let Some(name) = &current {
+            env.get_mut(name).unwrap().push(trimmed.to_string());
+        }
+    }
     JobManifest {
         path: path.to_path_buf(),
+        grace: value_of(&text, "terminationGracePeriodSeconds"),
+        env,
         restart_policy: field("restartPolicy"),
         active_deadline: Duration::from_secs(field("activeDeadlineSeconds").parse().unwrap()),
         backoff_limit: field("backoffLimit").parse().unwrap(),
@@ -140,6 +167,17 @@ fn every_exit_code_is_mapped_and_the_deadlines_agree() {
         }
         // Retries are possible, but bounded.
         assert!((2..=10).contains(&job.backoff_limit), "{name}");
+        // A pod started again counts a duration --deadline from its own start, so the Job's
+        // activeDeadlineSeconds may end it first, with SIGTERM: dmm then records the steps in
+        // flight and exits 3, which takes longer than Kubernetes' default 30 s grace allows on
+        // a slow deployment (a request in flight may take its full attempt timeout).
+        let grace: u64 = job
+            .grace
+            .as_deref()
+            .unwrap_or_else(|| panic!("{name}: no terminationGracePeriodSeconds"))
+            .parse()
+            .unwrap();
+        assert!(grace >= 60, "{name}: terminationGracePeriodSeconds {grace}");
         if let Some(at) = job.args.iter().position(|a| a == "--deadline") {
             let deadline = humantime::parse_duration(&job.args[at + 1]).unwrap();
             assert_eq!(
@@ -157,6 +195,17 @@ fn every_exit_code_is_mapped_and_the_deadlines_agree() {
                 .iter()
                 .any(|a| a == "--api-key-file" || a == "--token-file"),
             "{name}: the credentials come from the mounted Secret"
+        );
+        // The change reference, from a ConfigMap the operator may not have made: optional, so
+        // a Job without it still starts.
+        assert_eq!(
+            job.env
+                .get("DMM_CHANGE_ID")
+                .map(|lines| lines.join(" "))
+                .as_deref(),
+            Some("valueFrom: configMapKeyRef: name: dmm-change key: change-id optional: true"),
+            "{name}: DMM_CHANGE_ID from the ConfigMap dmm-change, optional; env: {:?}",
+            job.env
         );
     }
 }
@@ -188,10 +237,18 @@ fn the_command_lines_of_the_jobs_are_accepted_by_dmm() {
         let out = env
             .dmm()
             .env_remove("DOMINO_API_KEY")
+            // As the Jobs set it from the ConfigMap dmm-change.
+            .env("DMM_CHANGE_ID", "CHG0012345")
             .args(&args)
             .output()
             .unwrap();
         check_no_key(&out);
         assert_eq!(code(&out), 0, "dmm {args:?}: {}", text(&out));
     }
+    let status = env
+        .dmm()
+        .args(["status", "--json", &format!("{work}/before-upgrade.json")])
+        .output()
+        .unwrap();
+    assert!(text(&status).contains("CHG0012345"), "{}", text(&status));
 }

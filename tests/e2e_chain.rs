@@ -96,6 +96,38 @@ fn an_untouched_journal_after_a_full_cycle_verifies_intact() {
     for pair in all.windows(2) {
         assert_eq!(json(&pair[1].1)["prev_sha256"], json(&pair[0].1)["sha256"]);
     }
+
+    // A step record that does not decode (the chain covers events, not the step records a
+    // resume reads) is not "intact": every other command would refuse the file.
+    let damaged = copy(&env, "damaged.journal");
+    {
+        let db = Database::open(&damaged).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let steps: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("steps");
+            let mut table = txn.open_table(steps).unwrap();
+            let key = table
+                .iter()
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .0
+                .value()
+                .to_owned();
+            table
+                .insert(key.as_str(), b"{\"phase\": \xff".as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let out = verify(&env, &damaged);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        !stdout(&out).contains("intact") && stdout(&out).contains("does not decode"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

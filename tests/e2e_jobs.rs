@@ -179,6 +179,13 @@ fn jobs_wait_lets_them_finish_on_their_own_then_stops_the_rest() {
         "some jobs of the generated deployment end on their own within seconds: {steps:#?}"
     );
     assert!(stopped >= 1, "the long ones were stopped");
+    // The wait is said at the default level, with until when, before it is waited.
+    assert!(
+        text(&out).contains("giving the running Jobs until ")
+            && text(&out).contains(" UTC to finish on their own (--jobs wait), then stopping"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// Kills `dmm restore --restart-jobs` many times, some answers lost on the way, and shows that

@@ -508,6 +508,27 @@ fn a_full_cycle_gives_one_self_contained_page_with_the_journals_counts() {
         groups,
         ["Project alice/churn: 2 Jobs", "Project carol/fraud: 1 Job"]
     );
+    // The inventory names each execution's project by name, Model API versions included
+    // (their snapshot `_id` holds the model, not the project): never `-` or an id.
+    let inventory: Vec<&Vec<String>> = page
+        .rows
+        .iter()
+        .filter(|r| r.len() == 8 && dmm::snapshot::Kind::EVERY.iter().any(|k| k.label() == r[0]))
+        .collect();
+    assert_eq!(inventory.len(), 10, "{inventory:?}");
+    let fraud = [
+        "a00000000000000000000003",
+        "c00000000000000000000002",
+        "e00000000000000000000003",
+    ];
+    for row in inventory {
+        let wanted = if fraud.contains(&row[1].as_str()) {
+            "carol/fraud"
+        } else {
+            "alice/churn"
+        };
+        assert_eq!(row[4], wanted, "{row:?}");
+    }
     // Verification run by run: both passed.
     let passed = page
         .rows

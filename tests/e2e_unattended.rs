@@ -9,7 +9,7 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::*;
-use dmm::journal::{JournalRead, JournalReader};
+use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
 
 /// A small deployment with more Apps, so a rate-limited shutdown sends its stops over seconds.
 fn spread_env() -> Env {
@@ -715,4 +715,74 @@ fn with_json_logs_every_stdout_line_is_json_too() {
                 .is_some_and(|m| m.starts_with("next: "))),
         "{stdout}"
     );
+}
+
+/// Failures are not a line each, three times over, without a terminal: with every App stop
+/// refused, the log names a few of them as they fail, the summary and the verification list a
+/// few and count the rest, and `dmm journal --failed` lists every one.
+#[test]
+fn many_failures_are_a_few_lines_and_a_count() {
+    let env = spread_env();
+    env.take_snapshot();
+    refuse(&env, "POST /v4/modelProducts/{id}/stop", None, 400, None);
+    let snapshot = env.snapshot();
+    let out = env.run(&["shutdown", snapshot.to_str().unwrap(), "--yes", "-m", "1"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let all = text(&out);
+    let failed: Vec<String> = JournalReader::open(&env.journal())
+        .unwrap()
+        .steps(Some(Operation::Shutdown))
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
+        .map(|s| s.key.execution)
+        .collect();
+    assert!(failed.len() > 15, "{failed:?} failed: {all}");
+    let naming = all.lines().filter(|l| l.contains("App '")).count();
+    assert!(naming <= 12, "{naming} lines name a failed App:\n{all}");
+    assert!(
+        all.contains(&format!("and {} more", failed.len() - 5)),
+        "the rest counted: {all}"
+    );
+    let listed = env.run(&["journal", snapshot.to_str().unwrap(), "--failed"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    for id in &failed {
+        assert!(listed.contains(id), "{id} not listed: {listed}");
+    }
+}
+
+/// A snapshot without a terminal is not silent through a long wait: besides the line that says
+/// the wait, a heartbeat says how far the listings are (here every second through a 4 s
+/// Retry-After).
+#[test]
+fn a_snapshot_without_a_terminal_has_a_heartbeat() {
+    use dmm::sim::{FaultsPatch, RefuseRule};
+    let env = Env::new(config(small_spec()));
+    env.sim
+        .set_faults(FaultsPatch {
+            refuse: Some(vec![RefuseRule {
+                route: "GET /v4/modelProducts".into(),
+                execution_id: None,
+                status: 429,
+                times: Some(1),
+                after_applying: false,
+                retry_after: Some("4".into()),
+            }]),
+            ..FaultsPatch::default()
+        })
+        .unwrap();
+    let out = env.run(&[
+        "snapshot",
+        env.snapshot().to_str().unwrap(),
+        "--progress-every",
+        "1s",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    let beats: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("snapshot: listings done ") && l.contains(" elapsed"))
+        .collect();
+    assert!(beats.len() >= 2, "{log}");
+    assert!(beats[0].contains("App 0/1"), "{log}");
 }

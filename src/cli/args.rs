@@ -190,8 +190,12 @@ pub struct SnapshotArgs {
     /// The change this window is made under (a ticket number such as CHG0012345): recorded
     /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
     /// 64 characters; never a secret, it is printed wherever the window is.
-    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
     pub change_id: Option<String>,
+    /// Without a terminal (a Kubernetes Job's log): say how far the listings are this often
+    /// (0: never), so that a long wait is not silence.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub progress_every: std::time::Duration,
 }
 
 /// `dmm shutdown`: the options it shares with restore, and what to do with running Jobs.
@@ -328,7 +332,7 @@ pub struct RunArgs {
     /// The change this window is made under (a ticket number such as CHG0012345): recorded
     /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
     /// 64 characters; never a secret, it is printed wherever the window is.
-    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = crate::runner::parse_change_id)]
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
     pub change_id: Option<String>,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
@@ -507,10 +511,67 @@ pub struct JournalArgs {
     pub expect_head: Option<crate::journal::ExpectedHead>,
 }
 
+/// `--change-id` through [`crate::runner::parse_change_id`], refused with the value's hidden
+/// and control characters written out: clap's own message quotes the value raw, so a bidi
+/// control in it would reorder the very line that refuses it.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeIdParser;
+
+impl clap::builder::TypedValueParser for ChangeIdParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let text = value.to_string_lossy();
+        crate::runner::parse_change_id(&text).map_err(|why| {
+            let arg = arg.map_or_else(|| "--change-id".to_owned(), |a| a.to_string());
+            let value = crate::runner::change_id_shown(&text);
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value '{value}' for '{arg}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// A refused change reference is said with its hidden characters written out: clap's own
+    /// message would print the operator's bidi control raw.
+    #[test]
+    fn a_refused_change_reference_is_said_with_its_hidden_characters_written_out() {
+        let Err(err) = Cli::try_parse_from([
+            "dmm",
+            "snapshot",
+            "s.json",
+            "--change-id",
+            "CHG\u{202E}1\u{2028}",
+        ]) else {
+            panic!("accepted");
+        };
+        let said = err.to_string();
+        assert!(
+            !said.contains('\u{202E}')
+                && said.contains("CHG<U+202E>1<U+2028>")
+                && said.contains("U+202E"),
+            "{said}"
+        );
+        assert_eq!(err.exit_code(), 2);
+        let ok =
+            Cli::try_parse_from(["dmm", "snapshot", "s.json", "--change-id", " CHG1 "]).unwrap();
+        let Command::Snapshot(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.change_id.as_deref(), Some("CHG1"));
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -60,6 +60,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn dispatch(cli: Cli, out: Output) -> Result<Exit, CliError> {
+    signals::at_once();
     let global = cli.global;
     match cli.command {
         Command::Snapshot(a) => commands::snapshot::run(&global, &out, a).await,

@@ -14,9 +14,14 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::time::Instant;
 
 use super::logging::Output;
+use crate::domino::long_wait::{RetryNotices, Unanswered};
 use crate::journal::{Operation, StepPhase, StepRecord};
 use crate::runner::{Reporter, RunStats, VerificationOutcome};
 use crate::snapshot::{Kind, Source};
+
+/// The log target of progress lines, which a run without a terminal shows at the default
+/// level (`logging`): other modules' progress lines name it.
+pub(crate) const TARGET: &str = module_path!();
 
 pub struct RunProgress {
     out: Output,
@@ -27,10 +32,18 @@ pub struct RunProgress {
     heartbeat: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// How long the server has answered nothing, asked at each heartbeat.
     silence: Option<ServerSilence>,
+    /// The request that waits longest for its answer, asked at each look.
+    unanswered: Option<UnansweredRequest>,
+    /// Failed steps are said one every few seconds at most: when a whole kind fails, a line
+    /// each would flood a Job's log (the summary lists a few, `dmm journal --failed` all).
+    failure_notices: RetryNotices,
 }
 
 /// Asks how long the server has answered nothing (the client's `silent_for`).
 pub type ServerSilence = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// Asks which request waits longest for its answer (the client's `unanswered`).
+pub type UnansweredRequest = Arc<dyn Fn() -> Option<Unanswered> + Send + Sync>;
 
 /// What the progress lines count, per kind.
 #[derive(Debug, Default)]
@@ -56,6 +69,10 @@ struct Counts {
     /// When a step was last said to wait long: such a line comes at most once a heartbeat
     /// period, besides the heartbeat itself.
     said_long_at: Option<Instant>,
+    /// The request that waits longest for its answer, as last asked of the client.
+    unanswered: Option<Unanswered>,
+    /// When a request was last said to wait for its answer (as `said_long_at`).
+    said_unanswered_at: Option<Instant>,
 }
 
 /// How many waiting steps the line names; the rest are counted.
@@ -99,6 +116,10 @@ impl Counts {
             )
         } else {
             self.long_waits(now)
+        };
+        let waits = match self.unanswered.as_ref().filter(|u| u.waited >= LONG_WAIT) {
+            Some(u) => format!("{waits}; {}", unanswered_words(u)),
+            None => waits,
         };
         format!(
             "{}: steps ended {}; {failed} failed, {} elapsed{rest}{waits}",
@@ -201,6 +222,62 @@ impl Counts {
     }
 }
 
+impl Counts {
+    /// The request that has waited over [`LONG_WAIT`] for its answer, said once a heartbeat
+    /// period at most besides the heartbeat: a hung request is named at about 10 s, not when
+    /// its attempt times out.
+    fn newly_unanswered(&mut self, now: Instant, every: Duration) -> Option<String> {
+        let u = self.unanswered.as_ref().filter(|u| u.waited >= LONG_WAIT)?;
+        if self
+            .said_unanswered_at
+            .is_some_and(|at| now.saturating_duration_since(at) < every)
+        {
+            return None;
+        }
+        let line = format!(
+            "{}: {}",
+            self.op.map_or("run", |o| o.as_str()),
+            unanswered_words(u)
+        );
+        self.said_unanswered_at = Some(now);
+        Some(line)
+    }
+}
+
+/// How long the server has left requests without an answer: no longer than the oldest request
+/// now waiting has waited, and nothing when none waits (dmm itself waits, for a Retry-After or
+/// its pace: the server is not to blame). `known`: whether the requests waiting are known.
+fn server_silence(silent: Duration, waiting: Option<&Unanswered>, known: bool) -> Duration {
+    match waiting {
+        Some(u) => silent.min(u.waited),
+        None if known => Duration::ZERO,
+        None => silent,
+    }
+}
+
+/// `waiting 12s for an answer to POST /v4/jobs/stop (and 2 other requests), given until
+/// 18:27:05 UTC; a request and its retries get 2m in all`.
+pub(crate) fn unanswered_words(u: &Unanswered) -> String {
+    let others = match u.count {
+        0 | 1 => String::new(),
+        n => format!(" (and {} other request(s))", n - 1),
+    };
+    let until = if u.waited < u.attempt {
+        format!(
+            "given until {}",
+            crate::domino::long_wait::wall_clock_in(u.attempt - u.waited)
+        )
+    } else {
+        format!("past the {} an attempt is given", short(u.attempt))
+    };
+    format!(
+        "waiting {} for an answer to {}{others}, {until}; a request and its retries get {} in all",
+        short(u.waited),
+        u.what,
+        short(u.budget)
+    )
+}
+
 /// `given until 15:14:27 UTC` for a step that has waited `waited` of its `grace`; once the
 /// grace is spent there is no "until" left to give (the step is judged at its next look), and
 /// a time that is always the line's own would say nothing.
@@ -219,7 +296,7 @@ fn given_until(grace: Duration, waited: Duration) -> String {
 }
 
 /// A duration to the second, as `4m10s`.
-fn short(d: Duration) -> String {
+pub(crate) fn short(d: Duration) -> String {
     humantime::format_duration(Duration::from_secs(d.as_secs()))
         .to_string()
         .replace(' ', "")
@@ -244,7 +321,15 @@ impl RunProgress {
             every: (!out.interactive && !every.is_zero()).then_some(every),
             heartbeat: Mutex::new(None),
             silence,
+            unanswered: None,
+            failure_notices: RetryNotices::default(),
         }
+    }
+
+    /// Names the request that waits longest for its answer once it has waited long.
+    pub fn with_unanswered(mut self, unanswered: UnansweredRequest) -> Self {
+        self.unanswered = Some(unanswered);
+        self
     }
 
     fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -275,6 +360,7 @@ impl Reporter for RunProgress {
         };
         let counts = self.counts.clone();
         let silence = self.silence.clone();
+        let unanswered = self.unanswered.clone();
         let began = Instant::now();
         // Looks every few seconds for waits that have just become long; the heartbeat itself
         // speaks every `every`.
@@ -285,12 +371,22 @@ impl Reporter for RunProgress {
             loop {
                 tick.tick().await;
                 let now = Instant::now();
-                let silent = silence.as_ref().map_or(Duration::ZERO, |s| s());
+                let waiting = unanswered.as_ref().and_then(|u| u());
+                let silent = server_silence(
+                    silence.as_ref().map_or(Duration::ZERO, |s| s()),
+                    waiting.as_ref(),
+                    unanswered.is_some(),
+                );
                 let mut counts = counts.lock().unwrap_or_else(PoisonError::into_inner);
+                counts.unanswered = waiting;
                 if now >= next_heartbeat {
                     next_heartbeat += every;
                     let line = counts.heartbeat(began, now, silent);
                     counts.all_long_said(now);
+                    counts.said_unanswered_at = Some(now);
+                    drop(counts);
+                    tracing::info!("{line}");
+                } else if let Some(line) = counts.newly_unanswered(now, every) {
                     drop(counts);
                     tracing::info!("{line}");
                 } else if silent >= LONG_WAIT {
@@ -392,12 +488,19 @@ impl Reporter for RunProgress {
             if let (Some(bar), Some(failed)) = (self.bar(step.key.kind), failed) {
                 bar.set_message(format!("{failed} failed"));
             }
-            tracing::warn!(
-                "{} '{}' ({}) failed: {reason}",
-                step.key.kind,
-                step.name,
-                step.owner
-            );
+            let (kind, name, owner) = (step.key.kind, &step.name, &step.owner);
+            match self.failure_notices.worth_saying() {
+                Some(unsaid) => {
+                    let unsaid = match unsaid {
+                        0 => String::new(),
+                        n => format!(", {n} not said since"),
+                    };
+                    tracing::warn!(
+                        "{kind} '{name}' ({owner}) failed: {reason} (one such line every 10 s at most{unsaid}; -v shows each)"
+                    );
+                }
+                None => tracing::debug!("{kind} '{name}' ({owner}) failed: {reason}"),
+            }
         }
     }
 
@@ -452,6 +555,64 @@ mod tests {
     }
 
     use super::*;
+
+    /// While dmm waits (a Retry-After, its pace) with no request sent, the server is not
+    /// silent; nor for longer than the oldest request waiting has waited.
+    #[test]
+    fn the_server_is_silent_only_while_a_request_waits_for_it() {
+        let s = Duration::from_secs;
+        let waiting = |waited| Unanswered {
+            what: "GET /v4/jobs".into(),
+            waited: s(waited),
+            count: 1,
+            attempt: s(60),
+            budget: s(120),
+        };
+        assert_eq!(server_silence(s(60), None, true), Duration::ZERO);
+        assert_eq!(server_silence(s(60), Some(&waiting(5)), true), s(5));
+        assert_eq!(server_silence(s(20), Some(&waiting(30)), true), s(20));
+        assert_eq!(
+            server_silence(s(20), None, false),
+            s(20),
+            "not known: as said"
+        );
+    }
+
+    /// A request without an answer is named once it has waited 10 s, with until when its
+    /// attempt is given, and again in the heartbeat; not before.
+    #[test]
+    fn a_request_without_an_answer_is_named_with_until_when() {
+        let now = Instant::now();
+        let every = Duration::from_secs(30);
+        let mut counts = Counts {
+            op: Some(Operation::Shutdown),
+            ..Counts::default()
+        };
+        let mut waiting = Unanswered {
+            what: "POST /v4/jobs/stop".into(),
+            waited: Duration::from_secs(4),
+            count: 3,
+            attempt: Duration::from_secs(60),
+            budget: Duration::from_secs(120),
+        };
+        counts.unanswered = Some(waiting.clone());
+        assert_eq!(counts.newly_unanswered(now, every), None, "not long yet");
+        waiting.waited = Duration::from_secs(11);
+        counts.unanswered = Some(waiting);
+        let line = counts.newly_unanswered(now, every).expect("said at 10 s");
+        assert!(
+            line.starts_with(
+                "shutdown: waiting 11s for an answer to POST /v4/jobs/stop (and 2 other request(s)), given until "
+            ) && line.ends_with(" UTC; a request and its retries get 2m in all"),
+            "{line}"
+        );
+        assert_eq!(counts.newly_unanswered(now, every), None, "once a period");
+        let heartbeat = counts.heartbeat(now - every, now, Duration::from_secs(11));
+        assert!(
+            heartbeat.contains("; waiting 11s for an answer to POST /v4/jobs/stop"),
+            "{heartbeat}"
+        );
+    }
 
     #[test]
     fn a_wait_is_said_with_its_name_as_soon_as_it_becomes_long() {

@@ -31,12 +31,18 @@ impl RunHooks {
     ) -> Result<(Prepared, RunHooks), CliError> {
         let client = prepared.client().clone();
         let silence: crate::cli::progress::ServerSilence = Arc::new(move || client.silent_for());
-        let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(RunProgress::new(
-            out,
-            args.progress_every,
-            std::time::Duration::from_secs(args.grace_period_s),
-            Some(silence),
-        ))];
+        let client = prepared.client().clone();
+        let unanswered: crate::cli::progress::UnansweredRequest =
+            Arc::new(move || client.unanswered());
+        let mut reporters: Vec<Arc<dyn Reporter>> = vec![Arc::new(
+            RunProgress::new(
+                out,
+                args.progress_every,
+                std::time::Duration::from_secs(args.grace_period_s),
+                Some(silence),
+            )
+            .with_unanswered(unanswered),
+        )];
         let metrics = args
             .metrics_file
             .as_deref()

@@ -5,10 +5,39 @@
 use super::exit::Exit;
 use crate::runner::Cancel;
 
+/// The watch of [`at_once`], ended when a run's own watch begins.
+static BEFORE_THE_RUN: std::sync::Mutex<Option<tokio::task::AbortHandle>> =
+    std::sync::Mutex::new(None);
+
+/// Until a run begins (the snapshot read, the deployment asked, the plan shown), and for every
+/// command that is not a run, a signal ends dmm at once with a line and exit 3: nothing is in
+/// flight that needs recording, and the journal is consistent at every commit. Without it the
+/// signal's default action ends the process without a word, as if it had crashed.
+pub fn at_once() {
+    let mut signals = Signals::listen();
+    let task = tokio::spawn(async move {
+        let first = signals.next().await;
+        crate::cli::output::notice(&format!(
+            "{first}: stopped at once; no stop or start was under way; run the same command again"
+        ));
+        std::process::exit(Exit::Interrupted as i32);
+    });
+    *BEFORE_THE_RUN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task.abort_handle());
+}
+
 /// Starts listening at once (before returning), so that a signal in the run's first moments is
 /// handled like any other rather than ending the process with its default action.
 pub fn watch(cancel: Cancel) {
     let mut signals = Signals::listen();
+    if let Some(before) = BEFORE_THE_RUN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+    {
+        before.abort();
+    }
     tokio::spawn(async move {
         let first = signals.next().await;
         tracing::warn!(

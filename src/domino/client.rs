@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER,
+    ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION,
+    RETRY_AFTER,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -85,6 +86,8 @@ struct Inner {
     /// yet): a heartbeat tells a silent server from executions slow to reach their state.
     born: std::time::Instant,
     last_answer_ms: AtomicU64,
+    /// The requests waiting for their answer now.
+    in_flight: super::long_wait::InFlight,
 }
 
 impl std::fmt::Debug for DominoClient {
@@ -124,6 +127,9 @@ impl DominoClient {
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            // Domino's API does not redirect; a redirect would carry the key header to wherever
+            // it points (reqwest drops only `Authorization` across hosts). A 3xx is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dmm/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &config.ca_cert {
             for cert in read_ca_bundle(path)? {
@@ -149,6 +155,7 @@ impl DominoClient {
                 server_clock: ServerClock::default(),
                 born: std::time::Instant::now(),
                 last_answer_ms: AtomicU64::new(0),
+                in_flight: Default::default(),
                 long_waits: Default::default(),
                 retry_notices: Default::default(),
                 limiter: RequestLimiter::new(&config.limits),
@@ -177,6 +184,18 @@ impl DominoClient {
     pub fn silent_for(&self) -> Duration {
         let last = Duration::from_millis(self.inner.last_answer_ms.load(Ordering::Relaxed));
         self.inner.born.elapsed().saturating_sub(last)
+    }
+
+    /// The request that has waited longest for its answer now, if any waits.
+    pub fn unanswered(&self) -> Option<super::long_wait::Unanswered> {
+        let (what, waited, count) = self.inner.in_flight.oldest()?;
+        Some(super::long_wait::Unanswered {
+            what,
+            waited,
+            count,
+            attempt: self.inner.attempt_timeout,
+            budget: self.inner.budget,
+        })
     }
 
     /// HTTP requests sent so far, retries included.
@@ -465,7 +484,9 @@ impl DominoClient {
             }
             transport_failure(method, path, e, self.inner.proxy.as_deref())
         };
+        let waiting = self.inner.in_flight.begin(format!("{method} {path}"));
         let response = request.send().await.map_err(transport)?;
+        drop(waiting);
         let since_born = self.inner.born.elapsed().as_millis() as u64;
         self.inner
             .last_answer_ms
@@ -473,6 +494,9 @@ impl DominoClient {
         let status = response.status();
         self.inner.server_clock.note(response.headers());
         let retry_after = parse_retry_after(response.headers());
+        let redirected = status
+            .is_redirection()
+            .then(|| redirected_to(response.headers()));
         let bytes = response.bytes().await.map_err(|e| Failure {
             // The head came: the request was taken, whatever became of its body.
             unanswered: true,
@@ -491,7 +515,10 @@ impl DominoClient {
                 method,
                 path,
                 status,
-                self.scrub_text(&String::from_utf8_lossy(&bytes)).as_bytes(),
+                self.scrub_text(
+                    &redirected.unwrap_or_else(|| String::from_utf8_lossy(&bytes).into()),
+                )
+                .as_bytes(),
                 self.inner.credential,
             ),
             pushback: is_pushback_status(status).then_some(Pushback::Status(status.as_u16())),
@@ -836,6 +863,19 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     Some(
         at.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// What a redirect's answer says instead of its body: where it pointed, and why it was not
+/// followed.
+fn redirected_to(headers: &HeaderMap) -> String {
+    let location = headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or("an address it does not say");
+    format!(
+        "redirected to {location}; dmm follows no redirect, so that the credential goes to \
+         DOMINO_HOSTNAME only: set it to where the API answers"
     )
 }
 

@@ -515,3 +515,63 @@ async fn waiting_for_a_turn_in_the_limits_does_not_count_against_the_budget() {
     get_at_once(&client, "/v4/slow", 8).await;
     assert_eq!(client.retries(), 0);
 }
+
+/// A redirect to another host (a gateway, a login page, a hostile proxy) must not carry the
+/// key there: dmm follows no redirect, and the error says where it pointed.
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_the_key_never_reaches_another_host() {
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
+    let other = serve(Router::new().fallback(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { axum::Json(json!({"ok": true})) }
+    }))
+    .await;
+    let to = format!("{other}/collect");
+    let redirecting = Router::new().route(
+        "/v4/thing",
+        get({
+            let to = to.clone();
+            move || async move { (StatusCode::FOUND, [("location", to)], "moved") }
+        })
+        .post(move || async move { (StatusCode::TEMPORARY_REDIRECT, [("location", to)], "moved") }),
+    );
+    let client = test_client(&serve(redirecting).await);
+    let err = client.get_value("/v4/thing").await.unwrap_err();
+    let said = err.to_string();
+    assert!(
+        said.contains("HTTP 302") && said.contains(&format!("redirected to {other}/collect")),
+        "{said}"
+    );
+    let err = client.post("/v4/thing", None).await.unwrap_err();
+    assert!(err.to_string().contains("HTTP 307"), "{err}");
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "the other host was sent a request"
+    );
+}
+
+/// A request whose answer does not come is known by what it is, for as long as it waits: the
+/// heartbeat names it, and until when it is given.
+#[tokio::test]
+async fn a_request_waiting_for_its_answer_is_known_by_name() {
+    let router = Router::new().route(
+        "/v4/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            axum::Json(json!({"ok": true}))
+        }),
+    );
+    let client = test_client(&serve(router).await);
+    assert_eq!(client.unanswered(), None);
+    let asking = client.clone();
+    let request = tokio::spawn(async move { asking.get_value("/v4/slow").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting = client.unanswered().expect("one request waits");
+    assert_eq!(waiting.what, "GET /v4/slow");
+    assert_eq!(waiting.count, 1);
+    assert!(waiting.waited >= Duration::from_millis(150), "{waiting:?}");
+    request.await.unwrap().unwrap();
+    assert_eq!(client.unanswered(), None, "answered");
+}

@@ -219,7 +219,7 @@ impl ClientConfig {
 /// appended as text, so a path prefix is kept (URL "joining" would drop its last segment).
 pub(crate) fn normalise_base_url(value: &str) -> Result<String, ConfigError> {
     let bad = |reason: &str| ConfigError::Hostname {
-        value: value.to_owned(),
+        value: without_secrets(value.trim()),
         reason: reason.to_owned(),
     };
     let trimmed = value.trim();
@@ -240,6 +240,26 @@ pub(crate) fn normalise_base_url(value: &str) -> Result<String, ConfigError> {
         return Err(bad("it must not contain credentials; use DOMINO_API_KEY"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// A hostname as a refusal may quote it: without what a user part (`user:password@`), a query
+/// or a fragment may carry (a key, a password, a token), whether or not it parses as a URL.
+fn without_secrets(value: &str) -> String {
+    let (scheme, rest) = match value.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), value),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("[credentials removed]@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.find(['?', '#']) {
+        Some(cut) => format!("{}{}[removed]", &tail[..cut], &tail[cut..=cut]),
+        None => tail.to_owned(),
+    };
+    format!("{scheme}{authority}{tail}")
 }
 
 /// Reads a PEM bundle and returns its certificates; at least one is required, because an
@@ -358,5 +378,35 @@ mod tests {
         assert!(matches!(config.validate(), Err(ConfigError::Limits(_))));
         config.limits.pace = Pace::Fixed(5.0);
         assert_eq!(config.validate().unwrap(), "https://h");
+    }
+
+    /// A hostname refused for carrying credentials (or a query, where keys travel too) is
+    /// quoted without them: the refusal goes to the terminal and the Job's log.
+    #[test]
+    fn a_refused_hostname_is_quoted_without_its_credentials() {
+        for (value, shown) in [
+            (
+                "http://apikey:k3y-SECRET@127.0.0.1:9",
+                "http://[credentials removed]@127.0.0.1:9",
+            ),
+            (
+                "http://admin:URLPASSWORD@h.example/domino",
+                "http://[credentials removed]@h.example/domino",
+            ),
+            (
+                "http://h.example/?api_key=QSECRETKEY",
+                "http://h.example/?[removed]",
+            ),
+            (
+                "https://h.example/#tokenSECRET",
+                "https://h.example/#[removed]",
+            ),
+            ("user:SECRET@h.example", "[credentials removed]@h.example"),
+            ("http://a:SECRET@@h", "http://[credentials removed]@h"),
+        ] {
+            let err = normalise_base_url(value).unwrap_err().to_string();
+            assert!(!err.contains("SECRET"), "{value}: {err}");
+            assert!(err.contains(&format!("'{shown}'")), "{value}: {err}");
+        }
     }
 }

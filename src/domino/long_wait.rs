@@ -6,6 +6,7 @@
 //! requests refused at once wait alike: a wait is said only when it ends well after the last
 //! one said, so a refused burst is one line, not one per request.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -79,6 +80,68 @@ impl RetryNotices {
         }
         state.said_at = Some(now);
         Some(std::mem::take(&mut state.unsaid))
+    }
+}
+
+/// The requests sent whose answer has not begun to come: a run that waits on them says which,
+/// and until when, instead of staying silent until the attempt times out.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    state: Mutex<InFlightState>,
+}
+
+#[derive(Debug, Default)]
+struct InFlightState {
+    next: u64,
+    /// By the order they were sent: the first is the one that waits longest.
+    sent: BTreeMap<u64, (String, std::time::Instant)>,
+}
+
+/// A request waiting for its answer; dropped when the answer's head came or the attempt failed.
+pub struct Waiting<'a> {
+    of: &'a InFlight,
+    id: u64,
+}
+
+/// The request that has waited longest for an answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unanswered {
+    /// `POST /v4/jobs/stop`.
+    pub what: String,
+    pub waited: Duration,
+    /// Requests waiting, this one included.
+    pub count: usize,
+    /// How long an attempt is given, and a request with its retries.
+    pub attempt: Duration,
+    pub budget: Duration,
+}
+
+impl InFlight {
+    fn state(&self) -> std::sync::MutexGuard<'_, InFlightState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn begin(&self, what: String) -> Waiting<'_> {
+        let mut state = self.state();
+        let id = state.next;
+        state.next += 1;
+        state.sent.insert(id, (what, std::time::Instant::now()));
+        Waiting { of: self, id }
+    }
+
+    /// The request that has waited longest, how long, and how many wait.
+    pub fn oldest(&self) -> Option<(String, Duration, usize)> {
+        let state = self.state();
+        let (what, since) = state.sent.values().next()?;
+        Some((what.clone(), since.elapsed(), state.sent.len()))
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.of.state().sent.remove(&self.id);
     }
 }
 

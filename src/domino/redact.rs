@@ -17,8 +17,71 @@ pub(crate) fn redact(text: &str, secret: &str) -> String {
         return text.to_owned();
     }
     let mut out = text.replace(secret, MASK);
-    if secret.contains('/') {
-        out = out.replace(&secret.replace('/', "\\/"), MASK);
+    for form in encoded_forms(secret) {
+        if form != secret && out.contains(&form) {
+            out = out.replace(&form, MASK);
+        }
+    }
+    out
+}
+
+/// The secret as a gateway may echo it after escaping it: JSON with `/` escaped (PHP's
+/// `json_encode`), URL-encoded (upper- or lowercase hex), every character a JSON `\u` escape,
+/// and base64 (padded or not).
+fn encoded_forms(secret: &str) -> Vec<String> {
+    let percent = |upper: bool| {
+        let mut out = String::with_capacity(secret.len() * 3);
+        for b in secret.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b as char);
+            } else if upper {
+                out.push_str(&format!("%{b:02X}"));
+            } else {
+                out.push_str(&format!("%{b:02x}"));
+            }
+        }
+        out
+    };
+    let unicode = |upper: bool| {
+        secret
+            .encode_utf16()
+            .map(|u| {
+                if upper {
+                    format!("\\u{u:04X}")
+                } else {
+                    format!("\\u{u:04x}")
+                }
+            })
+            .collect::<String>()
+    };
+    let b64 = base64(secret);
+    vec![
+        secret.replace('/', "\\/"),
+        percent(true),
+        percent(false),
+        unicode(false),
+        unicode(true),
+        b64.trim_end_matches('=').to_owned(),
+    ]
+}
+
+/// Standard base64 (RFC 4648, padded).
+fn base64(text: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
     }
     out
 }
@@ -42,6 +105,33 @@ mod tests {
     fn a_json_escaped_echo_is_cut_out_too() {
         let out = redact(r#"{"auth":"Bearer ab\/cd\/efgh"}"#, "ab/cd/efgh");
         assert_eq!(out, r#"{"auth":"Bearer [credential removed]"}"#);
+    }
+
+    /// A gateway may echo the key as it escapes it: URL-encoded, every character a JSON
+    /// `\u` escape, or in base64. Each form is cut out too.
+    #[test]
+    fn an_encoded_echo_is_cut_out_too() {
+        let key = "SeCr+Et/Key=7f%3a";
+        for body in [
+            "url-encoded key: SeCr%2BEt%2FKey%3D7f%253a",
+            "lower: SeCr%2bEt%2fKey%3d7f%253a",
+            r"json-escaped key: \u0053\u0065\u0043\u0072\u002b\u0045\u0074\u002f\u004b\u0065\u0079\u003d\u0037\u0066\u0025\u0033\u0061",
+            r"upper: \u0053\u0065\u0043\u0072\u002B\u0045\u0074\u002F\u004B\u0065\u0079\u003D\u0037\u0066\u0025\u0033\u0061",
+            "b64 key: U2VDcitFdC9LZXk9N2YlM2E=",
+            "b64 without padding: U2VDcitFdC9LZXk9N2YlM2E;",
+        ] {
+            let out = redact(body, key);
+            assert!(out.contains(MASK), "{body} -> {out}");
+            assert!(
+                !out.contains("U2VDcitFdC9LZXk9N2YlM2")
+                    && !out.contains("%2FKey")
+                    && !out.contains("u0053"),
+                "{out}"
+            );
+        }
+        assert_eq!(base64("Ma"), "TWE=");
+        assert_eq!(base64("Man"), "TWFu");
+        assert_eq!(base64("M"), "TQ==");
     }
 
     #[test]

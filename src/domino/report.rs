@@ -64,6 +64,9 @@ pub struct ScanReport {
     pub projects: usize,
     /// Each listed project's `owner/name`, by its id: the report names projects, not ids.
     pub project_names: BTreeMap<String, String>,
+    /// The project id each execution whose `_id` names none was listed under, by kind and
+    /// execution id (Model API versions).
+    pub listed_under: BTreeMap<Kind, BTreeMap<String, String>>,
     /// Records of each kind the API returned and the scan examined, running or not.
     pub examined: BTreeMap<Kind, usize>,
     /// HTTP requests the scan sent, retries included.

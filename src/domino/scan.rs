@@ -124,6 +124,11 @@ pub async fn scan(
         report.warnings.extend(listing.rollouts.iter().cloned());
         report.rollouts.extend(listing.rollouts);
         report.examined.insert(kind, listing.examined);
+        if !listing.listed_under.is_empty() {
+            report
+                .listed_under
+                .insert(kind, listing.listed_under.into_iter().collect());
+        }
         report
             .observed
             .insert(kind, listing.observed.into_iter().collect());
@@ -233,6 +238,17 @@ async fn whole_listing(
     }
 }
 
+/// The project of each entry whose `_id` does not record one, which the snapshot file cannot
+/// gain (the earlier tool's reader takes no other key): the journal's scan record keeps it.
+fn listed_under(kind: Kind, entries: &[Entry], project_id: &str) -> Vec<(String, String)> {
+    entries
+        .iter()
+        .filter(|e| e.id_str("projectId").is_none())
+        .filter_map(|e| e.key(kind).ok())
+        .map(|key| (key.to_owned(), project_id.to_owned()))
+        .collect()
+}
+
 /// Runs one listing per project, a bounded number at a time.
 struct PerProject<'a> {
     projects: &'a [Project],
@@ -259,8 +275,9 @@ impl<'a> PerProject<'a> {
         let mut all = Listing::default();
         while let Some((project, result)) = results.next().await {
             let listing = match result {
-                Ok(listing) => {
+                Ok(mut listing) => {
                     announce(kind, &listing, progress);
+                    listing.listed_under = listed_under(kind, &listing.entries, &project.id);
                     listing
                 }
                 Err(e) => {

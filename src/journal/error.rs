@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error(
-        "journal {path} is held by another process (another dmm run?); wait for it to finish, or use --journal for a separate journal"
+        "journal {path} is held by another process (another dmm run?); wait for it to end (`dmm status` names the process), and never work around it with a copy or another --journal: two journals for one snapshot no longer tell one story"
     )]
     Locked { path: PathBuf },
 

@@ -504,6 +504,13 @@ fn a_second_open_in_the_same_process_is_locked() {
     let err = refused(&path);
     assert!(matches!(err, JournalError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("held by another process"));
+    // Never the workaround the runbook forbids: a second journal for one snapshot splits the
+    // story of what was stopped and started.
+    let said = err.to_string();
+    assert!(
+        !said.contains("use --journal") && said.contains("dmm status"),
+        "{said}"
+    );
 }
 
 #[test]

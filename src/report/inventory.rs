@@ -160,7 +160,7 @@ fn after(op: Operation, kind: Kind, phase: Option<&StepPhase>) -> String {
 /// The rows as CSV (RFC 4180: CRLF line ends, every cell that needs it quoted, quotes doubled),
 /// safe to open in a spreadsheet: a cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
 /// return gets a leading apostrophe so that it is never taken for a formula (OWASP's advice on
-/// CSV injection), and hidden and control characters but the line break are written out
+/// CSV injection), and hidden and control characters, the line break included, are written out
 /// (`crate::visible`).
 pub fn csv(rows: &[InventoryRow]) -> String {
     let mut out =
@@ -184,10 +184,11 @@ pub fn csv(rows: &[InventoryRow]) -> String {
 }
 
 fn csv_cell(text: &str) -> String {
-    // Hidden and control characters written out; a line break is kept (RFC 4180 quotes it).
+    // Hidden and control characters written out, the line break too: a name must not make a
+    // cell of several lines (as every other output, the page and the Markdown, writes it out).
     let mut cell = String::with_capacity(text.len());
     for c in text.chars() {
-        if crate::visible::is_unseen(c) && c != '\n' {
+        if crate::visible::is_unseen(c) {
             crate::visible::push_spelled(&mut cell, c);
         } else {
             cell.push(c);
@@ -212,7 +213,12 @@ mod tests {
         assert_eq!(csv_cell("plain"), "plain");
         assert_eq!(csv_cell("a,b"), "\"a,b\"");
         assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+        // A line break is written out like every other control: a name must not forge a row,
+        // or a line within a cell.
+        assert_eq!(
+            csv_cell("two\nlines\r\n"),
+            "two<U+000A>lines<U+000D><U+000A>"
+        );
         assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_cell("\tx\u{1b}"), "<U+0009>x<U+001B>");
         for lead in ["+1", "-1", "@SUM(A1)"] {

@@ -476,7 +476,8 @@ fn show_rfc3339(s: &str) -> String {
 }
 
 /// Each execution's project, by name: the id is recorded in `_id.projectId` in the snapshot,
-/// or in the step's own detail for executions the snapshot does not hold (Jobs); the name comes
+/// in the scan record for the executions whose `_id` names none (Model API versions), or in
+/// the step's own detail for executions the snapshot does not hold (Jobs); the name comes
 /// from the projects the snapshot's scan listed (`owner/name`), or for journals written before
 /// that was recorded, from a Workspace's name (`project/workspace`), or else stays the id.
 struct ProjectIndex {
@@ -500,6 +501,15 @@ impl ProjectIndex {
                         .entry(project.to_owned())
                         .or_insert_with(|| name.to_owned());
                 }
+            }
+        }
+        for (label, listed) in scan.iter().flat_map(|s| &s.execution_projects) {
+            let Ok(kind) = label.parse::<Kind>() else {
+                continue;
+            };
+            for (execution, project) in listed {
+                of.entry((kind, execution.clone()))
+                    .or_insert_with(|| project.clone());
             }
         }
         for s in steps {
@@ -915,5 +925,37 @@ mod tests {
             "{}",
             with_failure.headline
         );
+    }
+
+    /// A Model API version's `_id` holds its model, not its project: the scan record's
+    /// `execution_projects` names it; a journal written before it was recorded reads `-`.
+    #[test]
+    fn a_model_version_is_named_by_the_project_its_scan_listed_it_under() {
+        let mut snapshot = crate::snapshot::Snapshot::new();
+        snapshot.set(
+            Kind::ModelApiVersion,
+            vec![crate::snapshot::Entry {
+                id: serde_json::json!({"_id": "v1", "modelId": "m1", "isActive": true}),
+                name: "scorer #1".into(),
+                owner: "ann".into(),
+            }],
+        );
+        let loaded = LoadedSnapshot {
+            path: "s.json".into(),
+            snapshot,
+            sha256: String::new(),
+        };
+        let older = ScanRecord::read(&serde_json::json!({
+            "project_names": {"p1": "ann/churn"}
+        }));
+        let index = ProjectIndex::new(&loaded, &[], Some(&older));
+        assert_eq!(index.of(Kind::ModelApiVersion, "v1"), "-");
+        let recorded = ScanRecord::read(&serde_json::json!({
+            "project_names": {"p1": "ann/churn"},
+            "execution_projects": {"Model API Version": {"v1": "p1"}}
+        }));
+        let index = ProjectIndex::new(&loaded, &[], Some(&recorded));
+        assert_eq!(index.of(Kind::ModelApiVersion, "v1"), "ann/churn");
+        assert_eq!(index.of(Kind::App, "v1"), "-", "keyed by kind too");
     }
 }

@@ -22,7 +22,7 @@ pub fn parse_change_id(s: &str) -> Result<String, String> {
     }
     if let Some(c) = id
         .chars()
-        .find(|c| c.is_control() || crate::visible::is_hidden(*c))
+        .find(|c| c.is_control() || crate::visible::is_hidden(*c) || is_blank_or_break(*c))
     {
         return Err(format!(
             "a change reference is one printable line; it holds U+{:04X}",
@@ -36,6 +36,39 @@ pub fn parse_change_id(s: &str) -> Result<String, String> {
         ));
     }
     Ok(id.to_owned())
+}
+
+/// A change reference as an error may quote it: every character [`parse_change_id`] refuses
+/// written out as `<U+202E>`.
+pub fn change_id_shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if crate::visible::is_unseen(c) || is_blank_or_break(c) {
+            crate::visible::push_spelled(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Characters that show nothing, or break a line, though they are neither controls nor hidden
+/// in names' sense: no ticket number holds one, and a reference printed on one line must not.
+fn is_blank_or_break(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' // soft hyphen
+            | '\u{034F}' // combining grapheme joiner
+            | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}' // Mongolian selectors and vowel separator
+            | '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{2061}'..='\u{2064}' // invisible operators
+            | '\u{206A}'..='\u{206F}' // deprecated format characters
+            | '\u{FE00}'..='\u{FE0F}' // variation selectors
+            | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+            | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
+    )
 }
 
 /// The change references the snapshot (its scan's record) and the runs were made under, each
@@ -119,7 +152,21 @@ mod tests {
             parse_change_id("RFC 4242 — 名前").unwrap(),
             "RFC 4242 — 名前"
         );
-        for bad in ["", "  ", "CHG\n1", "CHG\u{1b}[31m", "CHG\u{202E}1", "a\0b"] {
+        // Line and paragraph separators break a line in JSON's and JavaScript's readers; a soft
+        // hyphen, a grapheme joiner and the tag characters are invisible.
+        for bad in [
+            "",
+            "  ",
+            "CHG\n1",
+            "CHG\u{1b}[31m",
+            "CHG\u{202E}1",
+            "a\0b",
+            "CHG\u{2028}x",
+            "CHG\u{2029}x",
+            "CHG\u{AD}1",
+            "CHG\u{34F}1",
+            "CHG\u{E0041}1",
+        ] {
             let e = parse_change_id(bad).unwrap_err();
             assert!(!e.contains('\n') && !e.contains('\u{1b}'), "{e}");
         }

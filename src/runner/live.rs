@@ -86,10 +86,15 @@ impl LiveListings {
     /// `--jobs wait`: the end of the hold, the same for every step of the live kinds, however
     /// late it was found.
     pub(crate) fn hold_until(&self, grace: Duration) -> Instant {
-        *self
-            .lock()
-            .hold_until
-            .get_or_insert_with(|| Instant::now() + grace)
+        *self.lock().hold_until.get_or_insert_with(|| {
+            // A wait of minutes must not look like a hang in the log: said once, when it begins.
+            tracing::info!(
+                target: crate::domino::long_wait::TARGET,
+                "giving the running Jobs until {} to finish on their own (--jobs wait), then stopping the rest (their results committed)",
+                crate::domino::long_wait::wall_clock_in(grace)
+            );
+            Instant::now() + grace
+        })
     }
 }
 

@@ -36,7 +36,9 @@ pub mod verify;
 mod window;
 
 pub use cancel::Cancel;
-pub use change::{CHANGE_ID_MAX, change_ids, parse_change_id, window_line, window_line_shown};
+pub use change::{
+    CHANGE_ID_MAX, change_id_shown, change_ids, parse_change_id, window_line, window_line_shown,
+};
 pub use error::RunError;
 pub use jobs::{JobFate, JobsOfShutdown, RestartFate, StopFate, job_fates, nothing_to_restart};
 pub use next::{ContinueBecause, NextAction, RunFlags, next_action};

@@ -149,6 +149,12 @@ pub struct ScanRecord {
     /// recorded (the report then shows what the Workspaces' names tell, or the id).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub project_names: BTreeMap<String, String>,
+    /// The project id of each execution whose snapshot `_id` names none (a Model API version's
+    /// holds its model), by kind label and execution id: the project it was listed under. The
+    /// snapshot file cannot carry it (the earlier tool's reader takes no other key). Empty in
+    /// journals written before it was recorded (the report then shows `-`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub execution_projects: BTreeMap<String, BTreeMap<String, String>>,
     /// `--change-id` of the snapshot; absent when none was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub change_id: Option<String>,
@@ -169,6 +175,7 @@ impl ScanRecord {
             warnings: field.get("warnings").unwrap_or_default(),
             requests: field.get("requests"),
             project_names: field.get("project_names").unwrap_or_default(),
+            execution_projects: field.get("execution_projects").unwrap_or_default(),
             change_id: field.get("change_id"),
         }
     }

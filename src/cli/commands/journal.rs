@@ -163,9 +163,20 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
     for b in &report.breaks {
         outln!("event {}: {}", b.seq, b.what);
     }
+    // The chain covers the events; the records a resume, `status` and the report read (runs,
+    // steps, verifications, the scan) are read too: one that does not decode is damage the
+    // chain alone would call intact.
+    let unreadable = records_unreadable(reader);
+    if let Some(e) = &unreadable {
+        outln!("record: {}", crate::cli::exit::one_line(&e.to_string()));
+    }
     let covered = report.events - report.unchained;
     let head = &report.head;
     let line = match (report.is_intact(), report.first_chained) {
+        (true, _) if unreadable.is_some() => format!(
+            "journal {path}: damaged: its {} events chain, but a record beside them does not decode (above)",
+            report.events
+        ),
         (false, _) => format!(
             "journal {path}: chain broken at event {} ({} problem{}); {} events",
             report.breaks[0].seq,
@@ -199,9 +210,19 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
         ),
         None => {}
     }
-    Ok(if report.holds() {
+    Ok(if report.holds() && unreadable.is_none() {
         Exit::Success
     } else {
         Exit::Failures
     })
+}
+
+/// The first record other than the events that does not decode, if any.
+fn records_unreadable(reader: &JournalReader) -> Option<crate::journal::JournalError> {
+    reader
+        .runs()
+        .err()
+        .or_else(|| reader.steps(None).err())
+        .or_else(|| reader.verifications().err())
+        .or_else(|| reader.snapshot_scan().err())
 }

@@ -188,7 +188,7 @@ pub(crate) fn summary_lines(report: &RunReport) -> Vec<String> {
     let failed: Vec<_> = summary.failed().collect();
     if !failed.is_empty() {
         lines.push("failed:".into());
-        for step in failed {
+        for step in failed.iter().take(LISTED) {
             lines.push(format!(
                 "  {} '{}' ({}), id {}: {}",
                 step.key.kind,
@@ -196,6 +196,12 @@ pub(crate) fn summary_lines(report: &RunReport) -> Vec<String> {
                 step.owner,
                 step.key.execution,
                 step.phase.reason().unwrap_or("")
+            ));
+        }
+        if failed.len() > LISTED {
+            lines.push(format!(
+                "  and {} more (`dmm journal --failed` lists every one)",
+                failed.len() - LISTED
             ));
         }
     }
@@ -278,6 +284,7 @@ fn print_verification_of(v: &Verification, verbose: bool, op: Operation, jobs: u
         );
     }
     let mut skipped: BTreeMap<(Kind, &str), usize> = BTreeMap::new();
+    let mut listed = 0;
     for item in &v.items {
         if item.finding == Finding::Skipped && !verbose {
             *skipped
@@ -294,6 +301,10 @@ fn print_verification_of(v: &Verification, verbose: bool, op: Operation, jobs: u
             Finding::Unknown => "unknown",
             Finding::ExtraRun => "ran more than once",
         };
+        listed += 1;
+        if listed > LISTED && !verbose {
+            continue;
+        }
         outln!(
             "  {label:<13} {} '{}' ({}), id {}: {}",
             item.kind,
@@ -303,6 +314,9 @@ fn print_verification_of(v: &Verification, verbose: bool, op: Operation, jobs: u
             item.detail
         );
     }
+    if listed > LISTED && !verbose {
+        outln!("  and {} more (listed with -v)", listed - LISTED);
+    }
     for ((kind, why), n) in &skipped {
         outln!(
             "  skipped       {n} {}: {why} (listed with -v)",
@@ -310,6 +324,11 @@ fn print_verification_of(v: &Verification, verbose: bool, op: Operation, jobs: u
         );
     }
 }
+
+/// How many failed steps the run's summary lists, and how many findings a verification lists
+/// without `-v`: the rest are counted, so that a run without a terminal stays a few dozen lines
+/// however many fail (the journal lists every one).
+const LISTED: usize = 5;
 
 /// "1 Workspace", "96 Workspaces": every label takes an s.
 pub fn plural(kind: Kind, n: usize) -> String {

@@ -33,10 +33,14 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         concurrency: args.concurrency as usize,
         include_live: false,
     };
-    let progress = ScanBars::new(out);
-    let report = scan(&conn.client, &options, &progress)
-        .await
-        .map_err(scan_error)?;
+    let progress = std::sync::Arc::new(ScanBars::new(out));
+    let heartbeat = (!out.interactive && !args.progress_every.is_zero())
+        .then(|| ScanBars::heartbeat(progress.clone(), conn.client.clone(), args.progress_every));
+    let scanned = scan(&conn.client, &options, progress.as_ref()).await;
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+    }
+    let report = scanned.map_err(scan_error)?;
     progress.finish();
     let sha = snapshot::write_new(&args.file, &report.snapshot)?;
     record_scan(
@@ -113,6 +117,11 @@ fn record_scan(
         warnings: report.warnings.clone(),
         requests: Some(report.requests),
         project_names: report.project_names.clone(),
+        execution_projects: report
+            .listed_under
+            .iter()
+            .map(|(kind, of)| (kind.label().to_owned(), of.clone()))
+            .collect(),
         change_id,
     };
     let result =
@@ -138,6 +147,8 @@ struct ScanBars {
     out: Output,
     bars: Mutex<HashMap<Kind, ProgressBar>>,
     found: Mutex<HashMap<Kind, usize>>,
+    /// Listings done and begun, by kind, for the heartbeat.
+    units: Mutex<std::collections::BTreeMap<Kind, (usize, usize)>>,
 }
 
 impl ScanBars {
@@ -146,7 +157,58 @@ impl ScanBars {
             out: out.clone(),
             bars: Mutex::new(HashMap::new()),
             found: Mutex::new(HashMap::new()),
+            units: Mutex::default(),
         }
+    }
+
+    /// Without a terminal, every `every`: `snapshot: listings done App 1/1, Workspace 0/1; 812
+    /// running found so far, 30s elapsed`, and the request that waits longest for its answer
+    /// once it has waited 10 s.
+    fn heartbeat(
+        bars: std::sync::Arc<ScanBars>,
+        client: crate::domino::DominoClient,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let began = tokio::time::Instant::now();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(began + every, every);
+            loop {
+                tick.tick().await;
+                let line = bars.heartbeat_line(began.elapsed(), client.unanswered());
+                tracing::info!(target: crate::cli::progress::TARGET, "{line}");
+            }
+        })
+    }
+
+    fn heartbeat_line(
+        &self,
+        elapsed: std::time::Duration,
+        waiting: Option<crate::domino::long_wait::Unanswered>,
+    ) -> String {
+        use crate::cli::progress::{short, unanswered_words};
+        let kinds: Vec<String> = self.units.lock().map_or_else(
+            |_| Vec::new(),
+            |units| {
+                units
+                    .iter()
+                    .map(|(kind, (done, total))| format!("{kind} {done}/{total}"))
+                    .collect()
+            },
+        );
+        let found: usize = self.found.lock().map_or(0, |f| f.values().sum());
+        let wait = waiting
+            .filter(|u| u.waited >= crate::domino::long_wait::LONG)
+            .map(|u| format!("; {}", unanswered_words(&u)))
+            .unwrap_or_default();
+        format!(
+            "snapshot: listings done {}; {found} running found so far, {} elapsed{wait}",
+            if kinds.is_empty() {
+                "none begun".to_owned()
+            } else {
+                kinds.join(", ")
+            },
+            short(elapsed)
+        )
     }
 
     fn finish(&self) {
@@ -169,6 +231,9 @@ impl ScanBars {
 impl ScanProgress for ScanBars {
     fn kind_started(&self, kind: Kind, units_total: usize) {
         tracing::info!("scanning {kind}: {units_total} listing(s)");
+        if let Ok(mut units) = self.units.lock() {
+            units.insert(kind, (0, units_total));
+        }
         if self.out.interactive {
             let bar = self.out.bars.add(ProgressBar::new(units_total as u64));
             bar.set_style(bar_style(self.out.color));
@@ -181,6 +246,11 @@ impl ScanProgress for ScanBars {
 
     fn unit_done(&self, kind: Kind) {
         self.with_bar(kind, |b| b.inc(1));
+        if let Ok(mut units) = self.units.lock()
+            && let Some((done, _)) = units.get_mut(&kind)
+        {
+            *done += 1;
+        }
     }
 
     /// `n` more found in one listing; the bar shows the running total.

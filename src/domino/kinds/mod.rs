@@ -93,6 +93,10 @@ pub struct Listing {
     /// The state of every record examined, running or not, keyed by execution id: lets a
     /// verification pass read states from a scan instead of asking per execution.
     pub observed: Vec<(String, Observed)>,
+    /// The project each entry whose `_id` does not name one was listed under (a Model API
+    /// version's `_id` holds its model, not its project), by execution id: the report names the
+    /// project from it. Filled by the scan of the kinds listed per project.
+    pub listed_under: Vec<(String, String)>,
 }
 
 impl Listing {
@@ -104,6 +108,7 @@ impl Listing {
         self.rollouts.extend(other.rollouts);
         self.examined += other.examined;
         self.observed.extend(other.observed);
+        self.listed_under.extend(other.listed_under);
     }
 }
 

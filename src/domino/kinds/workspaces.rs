@@ -358,8 +358,8 @@ impl ExecutionKind for Workspaces {
             entries,
             problems: all_problems,
             warnings: listed.warnings,
-            rollouts: Vec::new(),
             observed,
+            ..Listing::default()
         })
     }
 
