@@ -77,11 +77,16 @@ pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
         page_css => Value::from_safe_string(page_css),
         short_owners => Serde(short_owners),
         version => crate::TOOL_VERSION,
+        listed => super::model::PAGE_LISTED,
+        names_each => PAGE_NAMES_EACH,
     };
     template
         .render(context)
         .map_err(|e| RenderError(format!("{e:#}")))
 }
+
+/// The names an owner's list shows on the page; the rest are counted.
+const PAGE_NAMES_EACH: usize = 10;
 
 /// The characters the summary's owners to tell may take: with the verdict, the counts and
 /// the words around them, the summary stays under Jira's 32,767 characters a comment.
@@ -133,6 +138,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     });
     env.set_formatter(format_value);
     env.add_filter("short", short_name);
+    env.add_filter("clip", clip);
     env.add_template("report.html", HTML)?;
     env.add_template("report.md", MARKDOWN)?;
     env.add_template("summary.md", SUMMARY)?;
@@ -149,6 +155,17 @@ fn short_name(name: String) -> String {
         None => shown.into_owned(),
     }
 }
+
+/// A message as a list of many shows it: cut to [`MESSAGE_CHARS`] characters with `…` (a
+/// server's answer can be long; the CSV and `dmm journal` keep it whole).
+fn clip(text: String) -> String {
+    match text.char_indices().nth(MESSAGE_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+const MESSAGE_CHARS: usize = 200;
 
 fn format_value(
     out: &mut Output,
