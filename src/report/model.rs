@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::chain::ChainVerdict;
 use super::timeline::{self, Chart, millis, show_time};
 use crate::journal::{
-    JournalError, JournalRead, Operation, RunOutcome, RunRecord, StepPhase, StepRecord,
+    JournalError, JournalRead, Operation, Readable, RunOutcome, RunRecord, StepPhase, StepRecord,
     VerificationRecord,
 };
 use crate::runner::VerificationDetail;
@@ -235,6 +235,9 @@ pub struct Header {
     pub journal_path: String,
     pub events: usize,
     pub chain: ChainVerdict,
+    /// Each record of the journal that does not decode (`dmm journal --verify` lists the
+    /// same): the page shows what the other records say.
+    pub damaged: Vec<String>,
     /// The change references the window was run under (`--change-id`), or [`NOT_RECORDED`].
     pub change: String,
     /// The planned window (the deadline) against the actual one, or [`NOT_RECORDED`].
@@ -421,11 +424,17 @@ pub fn build(
     snapshot: &LoadedSnapshot,
     in_progress: bool,
 ) -> Result<Report, JournalError> {
-    let runs = journal.runs()?;
-    let steps = journal.steps(None)?;
-    let events = journal.events()?;
-    let verifications = journal.verifications()?;
-    let scan = journal.snapshot_scan()?.map(|s| ScanRecord::read(&s));
+    // What decodes, and each record that does not: a damaged journal still gives a page, with
+    // the damage stated first and the exit code of a broken chain.
+    let Readable {
+        runs,
+        steps,
+        events,
+        verifications,
+        scan,
+        damaged,
+    } = journal.readable()?;
+    let scan = scan.map(|s| ScanRecord::read(&s));
     let chain = ChainVerdict::of(&journal.verify_chain()?);
 
     let projects = ProjectIndex::new(snapshot, &steps, scan.as_ref());
@@ -458,6 +467,7 @@ pub fn build(
         journal_path: journal.path().display().to_string(),
         events: events.len(),
         chain,
+        damaged: damaged.iter().map(ToString::to_string).collect(),
         change: change(scan.as_ref(), &runs),
         window: crate::runner::window_line_shown(&runs, show_rfc3339)
             .unwrap_or_else(|| NOT_RECORDED.to_owned()),
@@ -945,6 +955,11 @@ impl Report {
     /// The journal's hash chain does not hold: the page says so, and `dmm report` exits 1.
     pub fn chain_broken(&self) -> bool {
         self.header.chain.is_broken()
+    }
+
+    /// Records of the journal do not decode: the page says so, and `dmm report` exits 1.
+    pub fn damaged(&self) -> bool {
+        !self.header.damaged.is_empty()
     }
 
     /// The report file's default path: `FILE.report.html` (or `.md`) beside the snapshot.

@@ -154,6 +154,20 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
     for b in &report.breaks {
         outln!("event {}: {}", b.seq, b.what);
     }
+    // The chain covers the events; a run, step or verification that does not decode is
+    // damage too, and every other command refuses the file for it.
+    let damaged: Vec<_> = reader
+        .readable()?
+        .damaged
+        .into_iter()
+        .filter(|d| {
+            d.table != "events" || !report.breaks.iter().any(|b| b.seq.to_string() == d.key)
+        })
+        .collect();
+    for d in &damaged {
+        outln!("{d}");
+    }
+
     let covered = report.events - report.unchained;
     let head = &report.head;
     let line = match (report.is_intact(), report.first_chained) {
@@ -190,7 +204,15 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
         ),
         None => {}
     }
-    Ok(if report.holds() {
+    if !damaged.is_empty() {
+        outln!(
+            "journal {path}: DAMAGED: {} record{} do{} not decode (the hash chain covers the events only): `dmm status` and a resume refuse the file; `dmm report` shows what the other records say",
+            damaged.len(),
+            if damaged.len() == 1 { "" } else { "s" },
+            if damaged.len() == 1 { "es" } else { "" },
+        );
+    }
+    Ok(if report.holds() && damaged.is_empty() {
         Exit::Success
     } else {
         Exit::Failures
