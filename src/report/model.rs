@@ -358,7 +358,7 @@ pub struct JobProject {
 const JOB_NAMES_EACH: usize = 3;
 
 /// The Jobs of [`jobs`] (sorted by project) counted per project.
-fn job_projects(rows: &[JobRow]) -> Vec<JobProject> {
+pub(super) fn job_projects(rows: &[JobRow]) -> Vec<JobProject> {
     let mut out: Vec<JobProject> = Vec::new();
     let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
