@@ -138,7 +138,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     });
     env.set_formatter(format_value);
     env.add_filter("short", short_name);
-    env.add_filter("clip", clip);
+    env.add_filter("cell", cell);
     env.add_template("report.html", HTML)?;
     env.add_template("report.md", MARKDOWN)?;
     env.add_template("summary.md", SUMMARY)?;
@@ -156,16 +156,19 @@ fn short_name(name: String) -> String {
     }
 }
 
-/// A message as a list of many shows it: cut to [`MESSAGE_CHARS`] characters with `…` (a
-/// server's answer can be long; the CSV and `dmm journal` keep it whole).
-fn clip(text: String) -> String {
-    match text.char_indices().nth(MESSAGE_CHARS) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text,
+/// A name, owner, project or message in a table row: hidden characters written out, then cut
+/// to [`CELL_CHARS`] characters with `…`. Longer than [`short_name`]'s cut, so that a table of a
+/// small window shows ordinary names whole; bounded, so that 100 rows of 5,000-character names
+/// stay a page (the CSV, the Markdown and `dmm journal` keep them whole).
+fn cell(text: String) -> String {
+    let shown = crate::visible::visible(&text);
+    match shown.char_indices().nth(CELL_CHARS) {
+        Some((at, _)) => format!("{}…", &shown[..at]),
+        None => shown.into_owned(),
     }
 }
 
-const MESSAGE_CHARS: usize = 200;
+const CELL_CHARS: usize = 200;
 
 fn format_value(
     out: &mut Output,
