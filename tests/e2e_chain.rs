@@ -601,3 +601,132 @@ fn a_journal_file_cut_short_fails_its_verification_with_exit_1() {
     ]);
     assert_eq!(code(&out), 2, "{}", text(&out));
 }
+
+const STEPS: TableDefinition<&str, &[u8]> = TableDefinition::new("steps");
+
+/// The offset in a stored record whose byte the damage tests flip: inside the JSON, past its
+/// first field's name.
+const FLIPPED_AT: usize = 12;
+
+/// Flips one byte of a stored record to its complement, the way a bad sector leaves it: the
+/// record is no longer UTF-8, so it no longer decodes. Through redb, so that the byte changed
+/// is the one the live tree reads, not a copy in a freed page.
+fn flip(value: &[u8]) -> Vec<u8> {
+    let mut damaged = value.to_vec();
+    damaged[FLIPPED_AT] ^= 0xff;
+    damaged
+}
+
+/// Flips a byte of the first step record; returns its key.
+fn damage_first_step(path: &Path) -> String {
+    let db = Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    let key = {
+        let mut steps = txn.open_table(STEPS).unwrap();
+        let (key, value) = {
+            let (k, v) = steps.first().unwrap().expect("a step record");
+            (k.value().to_owned(), v.value().to_vec())
+        };
+        steps.insert(key.as_str(), flip(&value).as_slice()).unwrap();
+        key
+    };
+    txn.commit().unwrap();
+    key
+}
+
+fn report_of(env: &Env, journal: &Path, page: &Path) -> std::process::Output {
+    env.run(&[
+        "report",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-o",
+        page.to_str().unwrap(),
+    ])
+}
+
+/// The hash chain covers the events; a damaged step record stops `status` and a resume, so
+/// `--verify` must not call the file intact, and the report still shows what can be read.
+#[test]
+fn a_damaged_step_record_fails_verify_and_the_report_shows_the_rest_with_exit_1() {
+    let env = cycled();
+    let copy = copy(&env, "damaged.journal");
+    let key = damage_first_step(&copy);
+
+    let out = verify(&env, &copy);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let said = stdout(&out);
+    assert!(
+        said.contains(&format!("steps record {key} does not decode"))
+            && said.contains("DAMAGED: 1 record does not decode"),
+        "{said}"
+    );
+
+    let status = env.run(&[
+        "status",
+        env.snapshot().to_str().unwrap(),
+        "--journal",
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code(&status),
+        2,
+        "status refuses the file: {}",
+        text(&status)
+    );
+
+    let page_path = env.path("damaged.html");
+    let out = report_of(&env, &copy, &page_path);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        stdout(&out).contains("damaged: 1 record(s) do not decode"),
+        "{}",
+        text(&out)
+    );
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert!(
+        page.contains("The journal is DAMAGED: 1 record cannot be read"),
+        "banner"
+    );
+    let shown = key.replace('/', "&#x2f;");
+    assert!(
+        page.contains(&format!("steps record {shown} does not decode")),
+        "the record named"
+    );
+    assert!(
+        page.contains("<td>restore</td>"),
+        "the runs are still shown"
+    );
+}
+
+/// A damaged event breaks the chain: the report is still made, with the break in red, exit 1.
+#[test]
+fn a_damaged_event_still_gives_a_report_with_the_broken_chain_and_exit_1() {
+    let env = cycled();
+    let copy = copy(&env, "damaged-event.journal");
+    tamper(&copy, |events, _| {
+        let value = events.get(5).unwrap().unwrap().value().to_vec();
+        events.insert(5, flip(&value).as_slice()).unwrap();
+    });
+    let out = verify(&env, &copy);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        stdout(&out).contains("event 5: event 5 is not a JSON object"),
+        "{}",
+        text(&out)
+    );
+
+    let page_path = env.path("damaged-event.html");
+    let out = report_of(&env, &copy, &page_path);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert!(page.contains("hash chain is BROKEN"), "the break in red");
+    assert!(
+        page.contains("events record 5 does not decode"),
+        "the record named"
+    );
+    assert!(
+        page.contains("<td>restore</td>"),
+        "the runs are still shown"
+    );
+}

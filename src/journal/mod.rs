@@ -29,7 +29,7 @@ pub use chain::{ChainBreak, ChainReport, ExpectedHead, HeadCheck};
 pub use error::JournalError;
 pub use location::path_for;
 pub use mismatch::Mismatch;
-pub use read::{JournalRead, JournalReader};
+pub use read::{Damaged, JournalRead, JournalReader, Readable};
 pub use schema::{SCHEMA_VERSION, now_rfc3339};
 pub use store::Journal;
 pub use types::*;

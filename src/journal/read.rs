@@ -93,6 +93,128 @@ pub trait JournalRead {
             read_all(txn, path, VERIFICATIONS, "verifications")
         })
     }
+
+    /// Every record that decodes, in one commit, and each one that does not: what a damaged
+    /// journal can still tell (`dmm report` shows it, with the damage stated) and where it is
+    /// damaged (`dmm journal --verify` lists it: the hash chain covers the events only, and a
+    /// step, run or verification that does not decode stops a resume as surely).
+    fn readable(&self) -> Result<Readable, JournalError> {
+        read_guarded(self, |txn, path| {
+            let mut damaged = Vec::new();
+            let runs = read_all_readable(txn, path, RUNS, "runs", &mut damaged)?;
+            let steps = read_all_readable_steps(txn, path, &mut damaged)?;
+            let events = read_all_readable(txn, path, EVENTS, "events", &mut damaged)?;
+            let verifications =
+                read_all_readable(txn, path, VERIFICATIONS, "verifications", &mut damaged)?;
+            let table = txn
+                .open_table(META)
+                .map_err(|e| JournalError::from_redb(path, e))?;
+            let scan = table
+                .get(schema::META_SNAPSHOT_SCAN)
+                .map_err(|e| JournalError::from_redb(path, e))?
+                .and_then(|v| {
+                    serde_json::from_slice::<serde_json::Value>(v.value())
+                        .map_err(|e| {
+                            damaged.push(Damaged::new("meta", schema::META_SNAPSHOT_SCAN, &e))
+                        })
+                        .ok()
+                });
+            Ok(Readable {
+                runs,
+                steps,
+                events,
+                verifications,
+                scan,
+                damaged,
+            })
+        })
+    }
+}
+
+/// The journal as far as it decodes ([`JournalRead::readable`]).
+#[derive(Debug, Default)]
+pub struct Readable {
+    pub runs: Vec<RunRecord>,
+    /// Sorted by `StepKey`.
+    pub steps: Vec<StepRecord>,
+    pub events: Vec<Event>,
+    pub verifications: Vec<VerificationRecord>,
+    pub scan: Option<serde_json::Value>,
+    /// The records that do not decode, in table order.
+    pub damaged: Vec<Damaged>,
+}
+
+/// One stored record that does not decode: the file is damaged there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    /// `runs`, `steps`, `events`, `verifications` or `meta`.
+    pub table: &'static str,
+    /// Its key: a sequence number, a step's key, a meta name.
+    pub key: String,
+    pub error: String,
+}
+
+impl Damaged {
+    fn new(table: &'static str, key: impl std::fmt::Display, error: &serde_json::Error) -> Self {
+        Damaged {
+            table,
+            key: key.to_string(),
+            error: error.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Damaged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} record {} does not decode: {}",
+            self.table, self.key, self.error
+        )
+    }
+}
+
+/// [`read_all`], keeping the records that decode and naming the others in `damaged`.
+fn read_all_readable<T: DeserializeOwned>(
+    txn: &ReadTransaction,
+    path: &Path,
+    table: TableDefinition<u64, &[u8]>,
+    name: &'static str,
+    damaged: &mut Vec<Damaged>,
+) -> Result<Vec<T>, JournalError> {
+    let table = txn
+        .open_table(table)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let mut out = Vec::new();
+    for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
+        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
+        match serde_json::from_slice(value.value()) {
+            Ok(record) => out.push(record),
+            Err(e) => damaged.push(Damaged::new(name, key.value(), &e)),
+        }
+    }
+    Ok(out)
+}
+
+/// [`read_steps`] over the whole table, keeping what decodes.
+fn read_all_readable_steps(
+    txn: &ReadTransaction,
+    path: &Path,
+    damaged: &mut Vec<Damaged>,
+) -> Result<Vec<StepRecord>, JournalError> {
+    let table = txn
+        .open_table(STEPS)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let mut out: Vec<StepRecord> = Vec::new();
+    for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
+        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
+        match serde_json::from_slice(value.value()) {
+            Ok(record) => out.push(record),
+            Err(e) => damaged.push(Damaged::new("steps", key.value(), &e)),
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
 }
 
 /// Runs one read in its own transaction. redb may panic rather than fail on a page damaged

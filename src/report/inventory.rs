@@ -27,8 +27,8 @@ pub struct InventoryRow {
 }
 
 /// The most rows the page lists: past it, the page lists the executions that did not go as
-/// planned (up to this many) and counts the others, which the CSV lists (a page of 10,000
-/// executions stays under 1 MiB).
+/// planned (up to [`super::model::PAGE_LISTED`]) and counts the others, which the CSV lists (a
+/// page of 10,000 executions stays under 1 MiB).
 pub const PAGE_ROWS: usize = 1_000;
 
 /// The rows the page shows, and how many it leaves to the CSV.
@@ -39,7 +39,7 @@ pub fn for_page(rows: &[InventoryRow]) -> (Vec<InventoryRow>, usize) {
     let shown: Vec<InventoryRow> = rows
         .iter()
         .filter(|r| !r.as_planned)
-        .take(PAGE_ROWS)
+        .take(super::model::PAGE_LISTED)
         .cloned()
         .collect();
     let left = rows.len() - shown.len();

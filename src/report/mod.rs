@@ -15,6 +15,8 @@ pub mod inventory;
 pub mod model;
 mod owners;
 mod render;
+#[cfg(test)]
+mod scale_tests;
 pub mod timeline;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::chain::ChainVerdict;
 use super::timeline::{self, Chart, millis, show_time};
 use crate::journal::{
-    JournalError, JournalRead, Operation, RunOutcome, RunRecord, StepPhase, StepRecord,
+    JournalError, JournalRead, Operation, Readable, RunOutcome, RunRecord, StepPhase, StepRecord,
     VerificationRecord,
 };
 use crate::runner::VerificationDetail;
@@ -22,6 +22,12 @@ use crate::snapshot::{Kind, LoadedSnapshot};
 
 /// Shown where the journal holds nothing about a field.
 pub const NOT_RECORDED: &str = "not recorded";
+
+/// The rows a long list of the page shows (failures, mismatches, drift, the executions not as
+/// planned, Jobs or their projects, owners): past it the page counts the rest and names the
+/// command that lists them all, so that the page of a 10,000-execution window stays under
+/// 1 MiB whatever went wrong in it.
+pub const PAGE_LISTED: usize = 100;
 
 /// Skipped items named per group; the rest are counted.
 const SKIPPED_NAMED: usize = 12;
@@ -41,6 +47,8 @@ pub struct Report {
     pub drift: Vec<FindingItem>,
     pub skipped: Vec<SkipGroup>,
     pub jobs: Vec<JobRow>,
+    /// The same Jobs counted per project, for a page with more Jobs than it lists one by one.
+    pub job_projects: Vec<JobProject>,
     /// What became of the Jobs, counted, in the summary's and `status`'s words.
     pub jobs_line: String,
     pub verifications: Vec<VerificationRow>,
@@ -51,8 +59,10 @@ pub struct Report {
     pub inventory: Vec<super::inventory::InventoryRow>,
     /// The part of it the page lists ([`super::inventory::for_page`]).
     pub inventory_shown: Vec<super::inventory::InventoryRow>,
-    /// Executions as planned the page leaves to the CSV.
+    /// Executions the page leaves to the CSV.
     pub inventory_left: usize,
+    /// Executions that did not go as planned, listed on the page or not.
+    pub inventory_unplanned: usize,
     /// Who has something to hear when the window closes, by owner.
     pub owners: Vec<super::owners::OwnerToTell>,
     /// What to do next, as the journal's records decide it.
@@ -79,11 +89,14 @@ const VERDICT_NAMES: usize = 5;
 /// ticket's summary, and a 5,000-character name would fill both; the tables below have it whole.
 const VERDICT_NAME_CHARS: usize = 60;
 
-/// `s` cut to [`VERDICT_NAME_CHARS`] characters, with `…` where it was cut.
+/// `s` with its hidden characters written out (`crate::visible`), then cut to
+/// [`VERDICT_NAME_CHARS`] characters with `…` where it was cut: cut first, a name of twenty
+/// hidden characters would still fill lines once each is spelled `<U+202E>`.
 fn cut(s: &str) -> String {
-    match s.char_indices().nth(VERDICT_NAME_CHARS) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
+    let shown = crate::visible::visible(s);
+    match shown.char_indices().nth(VERDICT_NAME_CHARS) {
+        Some((at, _)) => format!("{}…", &shown[..at]),
+        None => shown.into_owned(),
     }
 }
 
@@ -233,6 +246,9 @@ pub struct Header {
     pub journal_path: String,
     pub events: usize,
     pub chain: ChainVerdict,
+    /// Each record of the journal that does not decode (`dmm journal --verify` lists the
+    /// same): the page shows what the other records say.
+    pub damaged: Vec<String>,
     /// The change references the window was run under (`--change-id`), or [`NOT_RECORDED`].
     pub change: String,
     /// The planned window (the deadline) against the actual one, or [`NOT_RECORDED`].
@@ -337,6 +353,66 @@ pub struct JobRow {
     pub group_jobs: usize,
 }
 
+/// A project's Jobs in a few words: how many, what became of them, and the first names.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobProject {
+    pub project: String,
+    pub jobs: usize,
+    /// Counted outcomes: `12 restarted, 3 not restarted`.
+    pub outcomes: String,
+    /// The first [`JOB_NAMES_EACH`] names, in the table's order; `more` counts the rest.
+    pub names: Vec<String>,
+    pub more: usize,
+}
+
+/// The Job names a project's line names on a page that counts Jobs per project.
+const JOB_NAMES_EACH: usize = 3;
+
+/// The Jobs of [`jobs`] (sorted by project) counted per project.
+pub(super) fn job_projects(rows: &[JobRow]) -> Vec<JobProject> {
+    let mut out: Vec<JobProject> = Vec::new();
+    let mut outcomes: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if out.last().is_none_or(|p| p.project != row.project) {
+            out.push(JobProject {
+                project: row.project.clone(),
+                jobs: 0,
+                outcomes: String::new(),
+                names: Vec::new(),
+                more: 0,
+            });
+        }
+        let group = out.last_mut().expect("pushed above");
+        group.jobs += 1;
+        if group.names.len() < JOB_NAMES_EACH {
+            group.names.push(row.name.clone());
+        } else {
+            group.more += 1;
+        }
+        let outcome = if row.restart.starts_with("restarted") {
+            "restarted"
+        } else if row.restart.starts_with("restart failed") {
+            "restart failed"
+        } else if row.restart.starts_with("cannot tell") {
+            "cannot tell whether restarted"
+        } else {
+            "not restarted"
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+        if rows
+            .get(i + 1)
+            .is_none_or(|next| next.project != row.project)
+        {
+            group.outcomes = std::mem::take(&mut outcomes)
+                .into_iter()
+                .map(|(word, n)| format!("{n} {word}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+    }
+    out
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct VerificationRow {
     pub run: String,
@@ -359,11 +435,17 @@ pub fn build(
     snapshot: &LoadedSnapshot,
     in_progress: bool,
 ) -> Result<Report, JournalError> {
-    let runs = journal.runs()?;
-    let steps = journal.steps(None)?;
-    let events = journal.events()?;
-    let verifications = journal.verifications()?;
-    let scan = journal.snapshot_scan()?.map(|s| ScanRecord::read(&s));
+    // What decodes, and each record that does not: a damaged journal still gives a page, with
+    // the damage stated first and the exit code of a broken chain.
+    let Readable {
+        runs,
+        steps,
+        events,
+        verifications,
+        scan,
+        damaged,
+    } = journal.readable()?;
+    let scan = scan.map(|s| ScanRecord::read(&s));
     let chain = ChainVerdict::of(&journal.verify_chain()?);
 
     let projects = ProjectIndex::new(snapshot, &steps, scan.as_ref());
@@ -396,6 +478,7 @@ pub fn build(
         journal_path: journal.path().display().to_string(),
         events: events.len(),
         chain,
+        damaged: damaged.iter().map(ToString::to_string).collect(),
         change: change(scan.as_ref(), &runs),
         window: crate::runner::window_line_shown(&runs, show_rfc3339)
             .unwrap_or_else(|| NOT_RECORDED.to_owned()),
@@ -424,6 +507,7 @@ pub fn build(
         projects.of(kind, id)
     });
     let (inventory_shown, inventory_left) = super::inventory::for_page(&inventory);
+    let jobs = jobs(&steps, &projects);
     Ok(Report {
         generated_at: show_rfc3339(&crate::journal::now_rfc3339()),
         verdict,
@@ -435,13 +519,15 @@ pub fn build(
         mismatches,
         drift,
         skipped: skipped(&steps),
-        jobs: jobs(&steps, &projects),
+        job_projects: job_projects(&jobs),
+        jobs,
         jobs_line,
         verifications: verification_rows(&runs, &verifications, in_progress),
         chart,
         owners: super::owners::owners_to_tell(&steps),
         inventory_shown,
         inventory_left,
+        inventory_unplanned: inventory.iter().filter(|r| !r.as_planned).count(),
         inventory,
         next,
         next_line: String::new(),
@@ -885,6 +971,11 @@ impl Report {
     /// The journal's hash chain does not hold: the page says so, and `dmm report` exits 1.
     pub fn chain_broken(&self) -> bool {
         self.header.chain.is_broken()
+    }
+
+    /// Records of the journal do not decode: the page says so, and `dmm report` exits 1.
+    pub fn damaged(&self) -> bool {
+        !self.header.damaged.is_empty()
     }
 
     /// The report file's default path: `FILE.report.html` (or `.md`) beside the snapshot.

@@ -77,11 +77,16 @@ pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
         page_css => Value::from_safe_string(page_css),
         short_owners => Serde(short_owners),
         version => crate::TOOL_VERSION,
+        listed => super::model::PAGE_LISTED,
+        names_each => PAGE_NAMES_EACH,
     };
     template
         .render(context)
         .map_err(|e| RenderError(format!("{e:#}")))
 }
+
+/// The names an owner's list shows on the page; the rest are counted.
+const PAGE_NAMES_EACH: usize = 10;
 
 /// The characters the summary's owners to tell may take: with the verdict, the counts and
 /// the words around them, the summary stays under Jira's 32,767 characters a comment.
@@ -133,6 +138,7 @@ fn environment() -> Result<Environment<'static>, minijinja::Error> {
     });
     env.set_formatter(format_value);
     env.add_filter("short", short_name);
+    env.add_filter("cell", cell);
     env.add_template("report.html", HTML)?;
     env.add_template("report.md", MARKDOWN)?;
     env.add_template("summary.md", SUMMARY)?;
@@ -149,6 +155,20 @@ fn short_name(name: String) -> String {
         None => shown.into_owned(),
     }
 }
+
+/// A name, owner, project or message in a table row: hidden characters written out, then cut
+/// to [`CELL_CHARS`] characters with `…`. Longer than [`short_name`]'s cut, so that a table of a
+/// small window shows ordinary names whole; bounded, so that 100 rows of 5,000-character names
+/// stay a page (the CSV, the Markdown and `dmm journal` keep them whole).
+fn cell(text: String) -> String {
+    let shown = crate::visible::visible(&text);
+    match shown.char_indices().nth(CELL_CHARS) {
+        Some((at, _)) => format!("{}…", &shown[..at]),
+        None => shown.into_owned(),
+    }
+}
+
+const CELL_CHARS: usize = 200;
 
 fn format_value(
     out: &mut Output,

@@ -163,18 +163,25 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
     for b in &report.breaks {
         outln!("event {}: {}", b.seq, b.what);
     }
-    // The chain covers the events; the records a resume, `status` and the report read (runs,
-    // steps, verifications, the scan) are read too: one that does not decode is damage the
-    // chain alone would call intact.
-    let unreadable = records_unreadable(reader);
-    if let Some(e) = &unreadable {
-        outln!("record: {}", crate::cli::exit::one_line(&e.to_string()));
+    // The chain covers the events; a run, step or verification that does not decode is
+    // damage too, and every other command refuses the file for it.
+    let damaged: Vec<_> = reader
+        .readable()?
+        .damaged
+        .into_iter()
+        .filter(|d| {
+            d.table != "events" || !report.breaks.iter().any(|b| b.seq.to_string() == d.key)
+        })
+        .collect();
+    for d in &damaged {
+        outln!("{d}");
     }
+
     let covered = report.events - report.unchained;
     let head = &report.head;
     let line = match (report.is_intact(), report.first_chained) {
-        (true, _) if unreadable.is_some() => format!(
-            "journal {path}: damaged: its {} events chain, but a record beside them does not decode (above)",
+        (true, _) if !damaged.is_empty() => format!(
+            "journal {path}: its {} events chain, but records beside them are damaged (listed above, counted below)",
             report.events
         ),
         (false, _) => format!(
@@ -210,19 +217,17 @@ fn verify(reader: &JournalReader, expected: Option<&ExpectedHead>) -> Result<Exi
         ),
         None => {}
     }
-    Ok(if report.holds() && unreadable.is_none() {
+    if !damaged.is_empty() {
+        outln!(
+            "journal {path}: DAMAGED: {} record{} do{} not decode (the hash chain covers the events only): `dmm status` and a resume refuse the file; `dmm report` shows what the other records say",
+            damaged.len(),
+            if damaged.len() == 1 { "" } else { "s" },
+            if damaged.len() == 1 { "es" } else { "" },
+        );
+    }
+    Ok(if report.holds() && damaged.is_empty() {
         Exit::Success
     } else {
         Exit::Failures
     })
-}
-
-/// The first record other than the events that does not decode, if any.
-fn records_unreadable(reader: &JournalReader) -> Option<crate::journal::JournalError> {
-    reader
-        .runs()
-        .err()
-        .or_else(|| reader.steps(None).err())
-        .or_else(|| reader.verifications().err())
-        .or_else(|| reader.snapshot_scan().err())
 }

@@ -33,8 +33,18 @@ pub fn run(args: ReportArgs) -> Result<Exit, CliError> {
     if page.in_progress {
         outln!("a run is in progress: the report shows the journal as it stands now");
     }
+    if page.damaged() {
+        outln!(
+            "journal {}: damaged: {} record(s) do not decode, the first: {}; the report shows what the others say",
+            path.display(),
+            page.header.damaged.len(),
+            page.header.damaged[0]
+        );
+    }
     if page.chain_broken() {
         outln!("journal {}: {}", path.display(), chain.text);
+    }
+    if page.chain_broken() || page.damaged() {
         return Ok(Exit::Failures);
     }
     Ok(Exit::Success)
