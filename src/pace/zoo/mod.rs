@@ -94,10 +94,37 @@ struct Run {
     rate_waited: bool,
     slot_waited: bool,
     result: RunResult,
+    /// The run's trace, when asked for: each change of the rate, and once a simulated second
+    /// the rate, the in-flight limit and the work done.
+    trace: Option<Vec<String>>,
+    next_sample_us: u64,
 }
 
 /// Runs `work` items against `model` with `pacing`, for at most `limit`.
 pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64) -> RunResult {
+    run_with(model, pacing, work, limit, seed, false).0
+}
+
+/// [`run`], with its trace: what a failing model's rate did over simulated time.
+pub fn trace(
+    model: &Model,
+    pacing: Pacing,
+    work: u32,
+    limit: Duration,
+    seed: u64,
+) -> (RunResult, Vec<String>) {
+    let (result, trace) = run_with(model, pacing, work, limit, seed, true);
+    (result, trace.unwrap_or_default())
+}
+
+fn run_with(
+    model: &Model,
+    pacing: Pacing,
+    work: u32,
+    limit: Duration,
+    seed: u64,
+    traced: bool,
+) -> (RunResult, Option<Vec<String>>) {
     let t0 = Instant::now();
     let (control, budget) = match pacing {
         Pacing::Default => (
@@ -137,6 +164,8 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             settled_overload: 0,
             settled_answers: 0,
         },
+        trace: traced.then(Vec::new),
+        next_sample_us: 0,
     };
     let limit_us = limit.as_micros() as u64;
     let mut now = 0u64;
@@ -152,6 +181,7 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             break;
         };
         now = next;
+        run.sample(now);
         if next_answer == Some(now) {
             run.answered(now);
         } else if next_wait == Some(now) {
@@ -162,10 +192,44 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
     }
     run.result.finished = run.done >= work;
     run.result.seconds = now as f64 / 1e6;
-    run.result
+    (run.result, run.trace)
 }
 
 impl Run {
+    /// Notes a change of the rate in the trace.
+    fn note(&mut self, now: u64, change: Option<super::Change>) {
+        if let (Some(trace), Some(c)) = (self.trace.as_mut(), change) {
+            trace.push(format!(
+                "{:8.3} s  {:7.1} → {:7.1}/s  {}",
+                now as f64 / 1e6,
+                c.from,
+                c.to,
+                c.reason
+            ));
+        }
+    }
+
+    /// Once a simulated second, the rate, the in-flight limit and the work done, in the trace.
+    fn sample(&mut self, now: u64) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
+        while now >= self.next_sample_us {
+            let (rate, slots) = self
+                .control
+                .as_ref()
+                .map_or((0.0, 0), |c| (c.rate(), c.in_flight_limit()));
+            trace.push(format!(
+                "{:8.3} s  rate {rate:.1}/s, in flight {}/{slots}, done {}, retries waiting {}",
+                self.next_sample_us as f64 / 1e6,
+                self.in_flight,
+                self.done,
+                self.waiting.len()
+            ));
+            self.next_sample_us += 1_000_000;
+        }
+    }
+
     fn at(&self, us: u64) -> Instant {
         self.t0 + Duration::from_micros(us)
     }
@@ -207,7 +271,8 @@ impl Run {
         }
         let (at_now, at_sent) = (self.at(now), self.at(req.sent_us));
         if let Some(c) = self.control.as_mut() {
-            c.on_answer(at_now, at_sent, signal);
+            let change = c.on_answer(at_now, at_sent, signal);
+            self.note(now, change);
         }
         if matches!(signal, Signal::Clean(..)) {
             self.done += 1;
@@ -249,7 +314,8 @@ impl Run {
             b.on_first_attempt(at_now, c.faults_share() * c.rate());
         }
         if let Some(c) = self.control.as_mut() {
-            c.on_sent(at_now, self.rate_waited, self.slot_waited);
+            let change = c.on_sent(at_now, self.rate_waited, self.slot_waited);
+            self.note(now, change);
         }
         self.rate_waited = false;
         self.slot_waited = false;
