@@ -70,6 +70,8 @@ struct InFlight {
     item: u32,
     sent_us: u64,
     retries: u32,
+    /// A retry after a 429: the rate's to pace, not the retry budget's.
+    after_refusal: bool,
 }
 
 /// A run in progress: the client's pace and queues, the server, and its answers on their way.
@@ -79,8 +81,9 @@ struct Run {
     rng: Rng,
     control: Option<Controller>,
     budget: Option<RetryBudget>,
-    /// Items ready to send (and how many retries each has had).
-    ready: VecDeque<(u32, u32)>,
+    /// Items ready to send (how many retries each has had, and whether the last was refused
+    /// with a 429).
+    ready: VecDeque<(u32, u32, bool)>,
     /// Retries waiting for their time: (when, item, retries, refused with a 429: the rate's
     /// to pace, not the retry budget's).
     waiting: BinaryHeap<Reverse<(u64, u32, u32, bool)>>,
@@ -147,7 +150,7 @@ fn run_with(
         rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
         control,
         budget,
-        ready: (0..work).map(|i| (i, 0)).collect(),
+        ready: (0..work).map(|i| (i, 0, false)).collect(),
         waiting: BinaryHeap::new(),
         answers: BinaryHeap::new(),
         pending: HashMap::new(),
@@ -276,6 +279,13 @@ impl Run {
         }
         if matches!(signal, Signal::Clean(..)) {
             self.done += 1;
+            // As the client does: a retry the budget allowed, served, gives it back.
+            if req.retries > 0
+                && !req.after_refusal
+                && let Some(b) = self.budget.as_mut()
+            {
+                b.on_retry_served();
+            }
         } else {
             let wait =
                 backoff_us(req.retries + 1, &mut self.rng).max(answer.retry_after_us.unwrap_or(0));
@@ -295,7 +305,7 @@ impl Run {
             _ => Ok(()),
         };
         match verdict {
-            Ok(()) => self.ready.push_back((item, retries)),
+            Ok(()) => self.ready.push_back((item, retries, refused)),
             Err(wait) => {
                 let wait = wait.min(super::TICK).as_micros() as u64;
                 self.waiting
@@ -306,7 +316,7 @@ impl Run {
 
     /// The next ready item is sent.
     fn send(&mut self, now: u64) {
-        let (item, retries) = self.ready.pop_front().expect("ready");
+        let (item, retries, after_refusal) = self.ready.pop_front().expect("ready");
         let at_now = self.at(now);
         if retries == 0
             && let (Some(b), Some(c)) = (self.budget.as_mut(), self.control.as_ref())
@@ -331,6 +341,7 @@ impl Run {
             item,
             sent_us: now,
             retries,
+            after_refusal,
         };
         self.pending.insert(self.seq, (request, answer));
     }
