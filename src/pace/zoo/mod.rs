@@ -275,6 +275,10 @@ impl Run {
         let (at_now, at_sent) = (self.at(now), self.at(req.sent_us));
         if let Some(c) = self.control.as_mut() {
             let change = c.on_answer(at_now, at_sent, signal);
+            let verdict = c.take_verdict();
+            if let (Some(trace), Some(v)) = (self.trace.as_mut(), verdict) {
+                trace.push(format!("{:8.3} s  verdict: {v:?}", now as f64 / 1e6));
+            }
             self.note(now, change);
         }
         if matches!(signal, Signal::Clean(..)) {
