@@ -444,6 +444,8 @@ impl Controller {
                 let l = latency.as_secs_f64();
                 let smoothed = self.latency.map_or(l, |m| m + LATENCY_WEIGHT * (l - m));
                 self.latency = Some(smoothed);
+                self.evidence
+                    .set_answer_time(Duration::from_secs_f64(2.0 * smoothed));
                 self.latencies.push((class, latency));
                 self.tick_clean += 1;
                 self.tick(now)
@@ -1204,6 +1206,41 @@ mod tests {
             (report.in_flight_min, report.in_flight_max),
             (INITIAL_IN_FLIGHT, 64)
         );
+    }
+
+    /// Answers that take a second: a 503 cuts the rate, but the in-flight limit keeps what the
+    /// new rate needs at that latency; a timeout, a queue's sign, cuts the limit too.
+    #[test]
+    fn a_fault_never_cuts_the_in_flight_limit_below_what_the_rate_needs() {
+        let slow = Duration::from_secs(1);
+        let mut d = Drive::new(bounds());
+        for _ in 0..3 {
+            d.busy_tick(slow);
+        }
+        let before = d.c.in_flight_limit();
+        let sent = d.now;
+        d.c.on_sent(sent, true, true);
+        let cut = d.pushback(sent, Pushback::Status(503)).expect("a cut");
+        let needed = (cut.to * slow.as_secs_f64()).ceil().min(64.0) as usize;
+        assert!(
+            needed > (before as f64 * BETA) as usize,
+            "the rate needs more than a cut limit: {before}, {needed}"
+        );
+        assert!(
+            d.c.in_flight_limit() >= needed,
+            "{before} → {} at {} a second",
+            d.c.in_flight_limit(),
+            cut.to
+        );
+        let mut d = Drive::new(bounds());
+        for _ in 0..3 {
+            d.busy_tick(slow);
+        }
+        let before = d.c.in_flight_limit();
+        let sent = d.now;
+        d.c.on_sent(sent, true, true);
+        d.pushback(sent, Pushback::Timeout).expect("a cut");
+        assert!(d.c.in_flight_limit() < before, "{before}");
     }
 
     #[test]
