@@ -459,6 +459,9 @@ impl DominoClient {
             Err(failure) => failure.pace_signal(),
         };
         self.inner.limiter.answered(&ticket, signal);
+        if matches!(retry, Attempt::Retry) && result.is_ok() {
+            self.inner.limiter.retry_served();
+        }
         result
     }
 

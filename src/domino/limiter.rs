@@ -219,6 +219,14 @@ impl RequestLimiter {
         }
     }
 
+    /// A retry the budget allowed was served: it gives its retry back (the budget bounds the
+    /// retries that fail).
+    pub(crate) fn retry_served(&self) {
+        if let Some(budget) = &self.retry_budget {
+            lock(budget).on_retry_served();
+        }
+    }
+
     /// Retries the budget allowed and first attempts, with the adaptive pace.
     #[cfg(test)]
     pub(crate) fn retry_counts(&self) -> Option<(u64, u64)> {

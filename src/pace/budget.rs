@@ -6,8 +6,12 @@
 //! retry, and time earns [`MIN_PER_SECOND`], up to [`BURST`] saved; so does the weather the
 //! pace has accepted, in proportion to the rate in force (a rate held with a steady share of
 //! faults has those faults' retries priced in). A retry takes one; a retry that finds none
-//! waits for one (it is delayed, never dropped: a maintenance run must finish). Pure: time
-//! comes in as arguments.
+//! waits for one (it is delayed, never dropped: a maintenance run must finish). A retry that
+//! was served gives its one back (the AWS SDKs' retry quota refunds a retry that succeeds): the
+//! budget bounds the retries that fail, the load a retry storm adds to a deployment in trouble,
+//! not the retries of a deployment that has recovered (after a flap, the run's last requests
+//! are all retries, which no first attempt earns for: one a second, a thousand of them took
+//! minutes). Pure: time comes in as arguments.
 
 use std::time::Duration;
 
@@ -68,6 +72,11 @@ impl RetryBudget {
         Err(Duration::from_secs_f64((1.0 - self.tokens) / per_second))
     }
 
+    /// A retry the budget allowed was served: it gives its retry back.
+    pub fn on_retry_served(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(BURST.max(self.tokens));
+    }
+
     /// Retries allowed and first attempts so far.
     #[cfg(test)]
     pub fn counts(&self) -> (u64, u64) {
@@ -112,6 +121,34 @@ mod tests {
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         now += wait;
         assert!(b.try_retry(now, 0.0).is_ok(), "time earns one");
+    }
+
+    /// Failed retries stay within the budget; served ones do not use it up.
+    #[test]
+    fn a_retry_that_is_served_gives_its_retry_back() {
+        let mut now = Instant::now();
+        let mut b = RetryBudget::new(now);
+        // No first attempt: a run's last requests, all retries, every one of them served.
+        let mut allowed = 0;
+        for _ in 0..1000 {
+            now += Duration::from_millis(10);
+            if b.try_retry(now, 0.0).is_ok() {
+                allowed += 1;
+                b.on_retry_served();
+            }
+        }
+        assert_eq!(allowed, 1000, "10 s of retries, all served");
+        // The same retries, every one of them failing: the budget holds them to its minimum.
+        let start = now;
+        let mut failed = 0u64;
+        for _ in 0..1000 {
+            now += Duration::from_millis(10);
+            if b.try_retry(now, 0.0).is_ok() {
+                failed += 1;
+            }
+        }
+        let bound = BURST + MIN_PER_SECOND * now.duration_since(start).as_secs_f64();
+        assert!(failed as f64 <= bound, "{failed} > {bound}");
     }
 
     #[test]

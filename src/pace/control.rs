@@ -79,6 +79,8 @@ pub const LATENCY_SLACK: Duration = Duration::from_millis(10);
 const DELIVERY_WINDOW: Duration = Duration::from_secs(1);
 /// Answers served in that window below which what was served says nothing about a capacity.
 const MIN_DELIVERED: usize = 10;
+/// How far the smoothed latency of all clean answers moves towards each new one.
+const LATENCY_WEIGHT: f64 = 0.05;
 /// A change smaller than this share of the rate is not applied (and so not logged).
 const MIN_CHANGE: f64 = 0.02;
 
@@ -236,8 +238,9 @@ pub struct PaceReport {
 /// Why the rate is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cause {
-    /// A share of pushback above the weather; `refused` when the share of 429s rose.
-    Pushback { refused: bool },
+    /// A share of pushback above the weather; `refused` when the share of 429s rose, `timeout`
+    /// when the answer that cut never came (a queue's sign, like latency).
+    Pushback { refused: bool, timeout: bool },
     /// Answers slower than their kind's baseline.
     Latency,
 }
@@ -307,6 +310,11 @@ pub struct Controller {
     latencies: Vec<(RouteClass, Duration)>,
     /// Each class's baseline latency, in seconds.
     baselines: HashMap<RouteClass, f64>,
+    /// The latency of clean answers of any class, in seconds, smoothed over the last few
+    /// dozen; `None` before the first.
+    latency: Option<f64>,
+    /// The last verdict on a cut's round, until taken (the zoo's trace).
+    verdict: Option<Verdict>,
     /// Requests sent per second, smoothed over a few ticks; `None` before the first tick.
     measured: Option<f64>,
     /// When each answer of the last [`DELIVERY_WINDOW`] that was not a pushback came: what the
@@ -351,6 +359,8 @@ impl Controller {
             evidence: Evidence::new(now),
             latencies: Vec::new(),
             baselines: HashMap::new(),
+            latency: None,
+            verdict: None,
             measured: None,
             delivered: VecDeque::new(),
             first_sent: None,
@@ -404,6 +414,7 @@ impl Controller {
         };
         if let Some(verdict) = self.evidence.record(now, sent, outcome) {
             log_verdict(verdict);
+            self.verdict = Some(verdict);
         }
         match signal {
             Signal::Pushback(why) => {
@@ -424,11 +435,17 @@ impl Controller {
                     why.to_string(),
                     Cause::Pushback {
                         refused: excess.refused,
+                        timeout: why == Pushback::Timeout,
                     },
                 )
             }
             Signal::Clean(latency, class) => {
                 self.served(now);
+                let l = latency.as_secs_f64();
+                let smoothed = self.latency.map_or(l, |m| m + LATENCY_WEIGHT * (l - m));
+                self.latency = Some(smoothed);
+                self.evidence
+                    .set_answer_time(Duration::from_secs_f64(2.0 * smoothed));
                 self.latencies.push((class, latency));
                 self.tick_clean += 1;
                 self.tick(now)
@@ -445,6 +462,11 @@ impl Controller {
                 self.tick(now)
             }
         }
+    }
+
+    /// The last verdict on a cut's round, if any came since the last call.
+    pub fn take_verdict(&mut self) -> Option<Verdict> {
+        self.verdict.take()
     }
 
     /// The share of answers that fail whatever the rate, as far as is known (for the retry
@@ -520,7 +542,7 @@ impl Controller {
             || self
                 .last_bound
                 .is_some_and(|at| now.saturating_duration_since(at) < DELIVERY_WINDOW);
-        let refused = matches!(cause, Cause::Pushback { refused: true });
+        let refused = matches!(cause, Cause::Pushback { refused: true, .. });
         let (from, w_max) = match self.phase {
             // Slow start doubles the rate every tick, and a server that refuses beyond its
             // capacity only once a window of requests per second is full says no when the rate
@@ -604,7 +626,18 @@ impl Controller {
         }
         self.last_cut = Some(now);
         self.slow_ticks = 0;
-        self.set_in_flight(((self.in_flight as f64) * BETA).floor() as usize);
+        // The in-flight limit is cut with the rate, but a refusal or a fault is not a queue:
+        // never below what the new rate needs at the latency the deployment answers with
+        // (Little's law), or the limit, not the rate, would set the pace, far below it. At
+        // 3 s an answer, three cuts left 3 requests in flight at 12 a second: one answer a
+        // second. Latency and timeouts are a queue's signs, and the limit is what shortens it.
+        let needed = match cause {
+            Cause::Pushback { timeout: false, .. } => {
+                self.latency.map_or(0, |l| (to * l).ceil() as usize)
+            }
+            Cause::Pushback { timeout: true, .. } | Cause::Latency => 0,
+        };
+        self.set_in_flight((((self.in_flight as f64) * BETA).floor() as usize).max(needed));
         if matches!(cause, Cause::Pushback { .. }) {
             self.evidence.cut(now, self.in_flight, to);
         }
@@ -1173,6 +1206,41 @@ mod tests {
             (report.in_flight_min, report.in_flight_max),
             (INITIAL_IN_FLIGHT, 64)
         );
+    }
+
+    /// Answers that take a second: a 503 cuts the rate, but the in-flight limit keeps what the
+    /// new rate needs at that latency; a timeout, a queue's sign, cuts the limit too.
+    #[test]
+    fn a_fault_never_cuts_the_in_flight_limit_below_what_the_rate_needs() {
+        let slow = Duration::from_secs(1);
+        let mut d = Drive::new(bounds());
+        for _ in 0..3 {
+            d.busy_tick(slow);
+        }
+        let before = d.c.in_flight_limit();
+        let sent = d.now;
+        d.c.on_sent(sent, true, true);
+        let cut = d.pushback(sent, Pushback::Status(503)).expect("a cut");
+        let needed = (cut.to * slow.as_secs_f64()).ceil().min(64.0) as usize;
+        assert!(
+            needed > (before as f64 * BETA) as usize,
+            "the rate needs more than a cut limit: {before}, {needed}"
+        );
+        assert!(
+            d.c.in_flight_limit() >= needed,
+            "{before} → {} at {} a second",
+            d.c.in_flight_limit(),
+            cut.to
+        );
+        let mut d = Drive::new(bounds());
+        for _ in 0..3 {
+            d.busy_tick(slow);
+        }
+        let before = d.c.in_flight_limit();
+        let sent = d.now;
+        d.c.on_sent(sent, true, true);
+        d.pushback(sent, Pushback::Timeout).expect("a cut");
+        assert!(d.c.in_flight_limit() < before, "{before}");
     }
 
     #[test]

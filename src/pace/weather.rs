@@ -105,10 +105,15 @@ fn share(k: u32, n: u32) -> f64 {
 /// included: a weather learnt from one round of 30 answers is known to a few points only).
 /// With no weather (`w` = 0) any pushback is more.
 fn above(k: u32, n: u32, w: f64, n_w: f64) -> bool {
+    above_spread(k, n, w, n_w, w)
+}
+
+/// [`above`], with the spread of a share of `w_spread`.
+fn above_spread(k: u32, n: u32, w: f64, n_w: f64, w_spread: f64) -> bool {
     let n = n as f64;
-    let mut variance = n * w * (1.0 - w);
+    let mut variance = n * w_spread * (1.0 - w_spread);
     if n_w > 0.0 {
-        variance += n * n * w * (1.0 - w) / n_w;
+        variance += n * n * w_spread * (1.0 - w_spread) / n_w;
     }
     k as f64 > n * w + EXCESS_Z * variance.sqrt()
 }
@@ -149,13 +154,17 @@ pub enum Verdict {
     Rising { weather: f64, after: f64 },
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Judgement {
     since: Instant,
     /// Requests in flight after the cut: the round.
     round: u32,
     before: Tally,
+    /// The round's answers whose request was sent early enough that its success, had it
+    /// been one, would have come back by now (see [`Evidence::answer_time`]).
     after: Tally,
+    /// The round's other answers (when each request was sent, and what it got), until then.
+    early: Vec<(Instant, Outcome)>,
 }
 
 /// The evidence about pushback: the recent answers, the weather accepted so far, the round
@@ -179,6 +188,11 @@ pub struct Evidence {
     /// Answers since the last tick, which refine an accepted weather.
     fresh: Tally,
     judging: Option<Judgement>,
+    /// How long a success takes to come back (twice the smoothed latency of clean answers):
+    /// a fault comes back at once while a success waits in the deployment's queue, so the
+    /// first answers to a round's requests are its faults, and a round is judged only on the
+    /// answers to requests sent at least this long ago.
+    answer_time: std::time::Duration,
     start: Instant,
     /// Clean answers per whole second since `start`, the last [`FLOOR_MEMORY`] of them.
     clean_seconds: VecDeque<(u64, u32)>,
@@ -210,6 +224,7 @@ impl Evidence {
             beyond: Tally::default(),
             fresh: Tally::default(),
             judging: None,
+            answer_time: std::time::Duration::ZERO,
             start: now,
             clean_seconds: VecDeque::new(),
         }
@@ -225,6 +240,12 @@ impl Evidence {
     /// accepted as weather and the recent 500s and 502s.
     pub fn faults_share(&self) -> f64 {
         (self.weather.pushed + share(self.tally.neutral, self.tally.answers)).min(1.0)
+    }
+
+    /// How long a success takes to come back, as far as is known: a round is judged on the
+    /// answers to requests sent at least this long ago.
+    pub fn set_answer_time(&mut self, d: std::time::Duration) {
+        self.answer_time = d;
     }
 
     /// A cut's round is still being judged: no other cut until its verdict.
@@ -256,12 +277,20 @@ impl Evidence {
                 self.clean_seconds.pop_front();
             }
         }
+        let answer_time = self.answer_time;
         let judgement = self.judging.as_mut()?;
         if sent < judgement.since {
             // Sent before the cut: it says nothing about the new rate.
             return None;
         }
-        judgement.after.add(outcome, 1);
+        judgement.early.push((sent, outcome));
+        judgement.early.retain(|&(sent, outcome)| {
+            let due = sent + answer_time <= now;
+            if due {
+                judgement.after.add(outcome, 1);
+            }
+            !due
+        });
         let waited = now.saturating_duration_since(judgement.since);
         let n = judgement.after.answers;
         // Nearly every answer of a whole round pushed back: no need to wait for more.
@@ -299,8 +328,17 @@ impl Evidence {
         let b = self.beyond;
         let refused = above(t.refused, t.answers, self.weather.refused, n_w)
             || self.refusals_rose(b, EXCESS_Z);
+        // A share of none in `n_w` answers is known only to be under about one in `n_w`: a
+        // round of faults at 10% shows none in 20 answers one time in eight, and then a single
+        // fault looked like a rise. (Not for 429s: those of a capacity are a few in a
+        // hundred once it is nearly found, and must still cut.)
+        let w_spread = if n_w > 0.0 {
+            self.weather.pushed.max(1.0 / n_w)
+        } else {
+            self.weather.pushed
+        };
         Excess {
-            pushed: above(t.pushed, t.answers, self.weather.pushed, n_w),
+            pushed: above_spread(t.pushed, t.answers, self.weather.pushed, n_w, w_spread),
             refused,
         }
     }
@@ -316,6 +354,7 @@ impl Evidence {
             round: round as u32,
             before: self.tally,
             after: Tally::default(),
+            early: Vec::new(),
         });
         self.recent.clear();
         self.tally = Tally::default();
@@ -333,7 +372,10 @@ impl Evidence {
         // A fall clearly beyond chance (one standard deviation of the difference of two
         // shares, and at least two points): a small round before the cut proves nothing.
         let spread = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
-        if before - after > spread.max(0.02) || j.after.pushed == 0 {
+        // A round with no pushback at all is a fall, once it is a whole round: five answers
+        // without a fault say little of a share of 10%.
+        let none = j.after.pushed == 0 && j.after.answers >= JUDGE_ANSWERS;
+        if before - after > spread.max(0.02) || none {
             // What is left after a cut that worked is at most the weather.
             self.weather.pushed = self.weather.pushed.min(after);
             self.weather.refused = self.weather.refused.min(j.after.refused_share());
@@ -343,11 +385,20 @@ impl Evidence {
         } else if after <= MAX_WEATHER && j.after.refused_share() <= MAX_WEATHER_REFUSED {
             self.weather_rate = self.judged_rate;
             self.beyond = Tally::default();
+            // The share did not change across the cut: both rounds are the weather's
+            // estimate (a round after a cut at a low rate is a handful of answers). Unless it
+            // rose (weather that has just arrived): then the round after the cut is.
+            let mut both = j.after;
+            if after - before <= spread.max(0.02) {
+                both.answers += j.before.answers;
+                both.pushed += j.before.pushed;
+                both.refused += j.before.refused;
+            }
             self.weather = Shares {
-                pushed: after,
-                refused: j.after.refused_share(),
+                pushed: both.pushed_share(),
+                refused: both.refused_share(),
             };
-            self.weather_answers = j.after.answers as f64;
+            self.weather_answers = both.answers as f64;
             Verdict::Weather { before, after }
         } else {
             Verdict::Overloaded { before, after }
@@ -593,6 +644,36 @@ mod tests {
             "{verdict:?}"
         );
         assert!(e.weather().refused < 0.1, "{:?}", e.weather());
+    }
+
+    /// A queue answers faults at once and successes seconds later: the first answers to a
+    /// round's requests are its faults, and judged on them a steady share looked overloaded.
+    #[test]
+    fn a_round_is_judged_on_requests_whose_success_had_time_to_come_back() {
+        let mut now = Instant::now();
+        let mut e = Evidence::new(now);
+        // Successes take 5 s; the answer time is twice that.
+        e.set_answer_time(Duration::from_secs(10));
+        feed(&mut e, &mut now, 60, 3, Outcome::Pushed);
+        e.cut(now, 8, 10.0);
+        let cut = now;
+        // A request every 100 ms, a third of them failing at once, the rest served 5 s later.
+        let mut verdict = None;
+        for i in 0..300u32 {
+            let at = cut + Duration::from_millis(100) * i;
+            if i >= 50 && (i - 50) % 3 != 0 {
+                let sent = cut + Duration::from_millis(100) * (i - 50);
+                verdict = verdict.or(e.record(at, sent, Outcome::Served));
+            }
+            if i % 3 == 0 {
+                let answered = at + Duration::from_millis(5);
+                verdict = verdict.or(e.record(answered, at, Outcome::Pushed));
+            }
+        }
+        assert!(
+            matches!(verdict, Some(Verdict::Weather { .. })),
+            "the share stayed a third: {verdict:?}"
+        );
     }
 
     #[test]

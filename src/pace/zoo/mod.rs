@@ -70,6 +70,8 @@ struct InFlight {
     item: u32,
     sent_us: u64,
     retries: u32,
+    /// A retry after a 429: the rate's to pace, not the retry budget's.
+    after_refusal: bool,
 }
 
 /// A run in progress: the client's pace and queues, the server, and its answers on their way.
@@ -79,8 +81,9 @@ struct Run {
     rng: Rng,
     control: Option<Controller>,
     budget: Option<RetryBudget>,
-    /// Items ready to send (and how many retries each has had).
-    ready: VecDeque<(u32, u32)>,
+    /// Items ready to send (how many retries each has had, and whether the last was refused
+    /// with a 429).
+    ready: VecDeque<(u32, u32, bool)>,
     /// Retries waiting for their time: (when, item, retries, refused with a 429: the rate's
     /// to pace, not the retry budget's).
     waiting: BinaryHeap<Reverse<(u64, u32, u32, bool)>>,
@@ -94,10 +97,37 @@ struct Run {
     rate_waited: bool,
     slot_waited: bool,
     result: RunResult,
+    /// The run's trace, when asked for: each change of the rate, and once a simulated second
+    /// the rate, the in-flight limit and the work done.
+    trace: Option<Vec<String>>,
+    next_sample_us: u64,
 }
 
 /// Runs `work` items against `model` with `pacing`, for at most `limit`.
 pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64) -> RunResult {
+    run_with(model, pacing, work, limit, seed, false).0
+}
+
+/// [`run`], with its trace: what a failing model's rate did over simulated time.
+pub fn trace(
+    model: &Model,
+    pacing: Pacing,
+    work: u32,
+    limit: Duration,
+    seed: u64,
+) -> (RunResult, Vec<String>) {
+    let (result, trace) = run_with(model, pacing, work, limit, seed, true);
+    (result, trace.unwrap_or_default())
+}
+
+fn run_with(
+    model: &Model,
+    pacing: Pacing,
+    work: u32,
+    limit: Duration,
+    seed: u64,
+    traced: bool,
+) -> (RunResult, Option<Vec<String>>) {
     let t0 = Instant::now();
     let (control, budget) = match pacing {
         Pacing::Default => (
@@ -120,7 +150,7 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
         rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
         control,
         budget,
-        ready: (0..work).map(|i| (i, 0)).collect(),
+        ready: (0..work).map(|i| (i, 0, false)).collect(),
         waiting: BinaryHeap::new(),
         answers: BinaryHeap::new(),
         pending: HashMap::new(),
@@ -137,6 +167,8 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             settled_overload: 0,
             settled_answers: 0,
         },
+        trace: traced.then(Vec::new),
+        next_sample_us: 0,
     };
     let limit_us = limit.as_micros() as u64;
     let mut now = 0u64;
@@ -152,6 +184,7 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
             break;
         };
         now = next;
+        run.sample(now);
         if next_answer == Some(now) {
             run.answered(now);
         } else if next_wait == Some(now) {
@@ -162,10 +195,44 @@ pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64)
     }
     run.result.finished = run.done >= work;
     run.result.seconds = now as f64 / 1e6;
-    run.result
+    (run.result, run.trace)
 }
 
 impl Run {
+    /// Notes a change of the rate in the trace.
+    fn note(&mut self, now: u64, change: Option<super::Change>) {
+        if let (Some(trace), Some(c)) = (self.trace.as_mut(), change) {
+            trace.push(format!(
+                "{:8.3} s  {:7.1} → {:7.1}/s  {}",
+                now as f64 / 1e6,
+                c.from,
+                c.to,
+                c.reason
+            ));
+        }
+    }
+
+    /// Once a simulated second, the rate, the in-flight limit and the work done, in the trace.
+    fn sample(&mut self, now: u64) {
+        let Some(trace) = self.trace.as_mut() else {
+            return;
+        };
+        while now >= self.next_sample_us {
+            let (rate, slots) = self
+                .control
+                .as_ref()
+                .map_or((0.0, 0), |c| (c.rate(), c.in_flight_limit()));
+            trace.push(format!(
+                "{:8.3} s  rate {rate:.1}/s, in flight {}/{slots}, done {}, retries waiting {}",
+                self.next_sample_us as f64 / 1e6,
+                self.in_flight,
+                self.done,
+                self.waiting.len()
+            ));
+            self.next_sample_us += 1_000_000;
+        }
+    }
+
     fn at(&self, us: u64) -> Instant {
         self.t0 + Duration::from_micros(us)
     }
@@ -207,10 +274,22 @@ impl Run {
         }
         let (at_now, at_sent) = (self.at(now), self.at(req.sent_us));
         if let Some(c) = self.control.as_mut() {
-            c.on_answer(at_now, at_sent, signal);
+            let change = c.on_answer(at_now, at_sent, signal);
+            let verdict = c.take_verdict();
+            if let (Some(trace), Some(v)) = (self.trace.as_mut(), verdict) {
+                trace.push(format!("{:8.3} s  verdict: {v:?}", now as f64 / 1e6));
+            }
+            self.note(now, change);
         }
         if matches!(signal, Signal::Clean(..)) {
             self.done += 1;
+            // As the client does: a retry the budget allowed, served, gives it back.
+            if req.retries > 0
+                && !req.after_refusal
+                && let Some(b) = self.budget.as_mut()
+            {
+                b.on_retry_served();
+            }
         } else {
             let wait =
                 backoff_us(req.retries + 1, &mut self.rng).max(answer.retry_after_us.unwrap_or(0));
@@ -230,7 +309,7 @@ impl Run {
             _ => Ok(()),
         };
         match verdict {
-            Ok(()) => self.ready.push_back((item, retries)),
+            Ok(()) => self.ready.push_back((item, retries, refused)),
             Err(wait) => {
                 let wait = wait.min(super::TICK).as_micros() as u64;
                 self.waiting
@@ -241,7 +320,7 @@ impl Run {
 
     /// The next ready item is sent.
     fn send(&mut self, now: u64) {
-        let (item, retries) = self.ready.pop_front().expect("ready");
+        let (item, retries, after_refusal) = self.ready.pop_front().expect("ready");
         let at_now = self.at(now);
         if retries == 0
             && let (Some(b), Some(c)) = (self.budget.as_mut(), self.control.as_ref())
@@ -249,7 +328,8 @@ impl Run {
             b.on_first_attempt(at_now, c.faults_share() * c.rate());
         }
         if let Some(c) = self.control.as_mut() {
-            c.on_sent(at_now, self.rate_waited, self.slot_waited);
+            let change = c.on_sent(at_now, self.rate_waited, self.slot_waited);
+            self.note(now, change);
         }
         self.rate_waited = false;
         self.slot_waited = false;
@@ -265,6 +345,7 @@ impl Run {
             item,
             sent_us: now,
             retries,
+            after_refusal,
         };
         self.pending.insert(self.seq, (request, answer));
     }

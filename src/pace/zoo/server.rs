@@ -132,7 +132,8 @@ pub struct Server {
     workers: Vec<u64>,
 }
 
-const BASE_LATENCY_US: u64 = 5_000;
+/// How long the server takes to answer a request it does not queue.
+pub const BASE_LATENCY_US: u64 = 5_000;
 const SECOND_US: u64 = 1_000_000;
 
 impl Server {

@@ -66,6 +66,36 @@ impl Row {
     pub fn ratio(&self) -> f64 {
         self.default.seconds / self.best.seconds
     }
+
+    /// How many times longer than [`discovery_bound`] the default took, where there is one.
+    pub fn discovery_ratio(&self) -> Option<f64> {
+        discovery_bound(&self.model, self.best.seconds).map(|b| self.default.seconds / b)
+    }
+}
+
+/// The least time in which a controller that must discover the capacity can do the work, when
+/// that is more than the best fixed rate's time (`best`); `None` when it is not.
+///
+/// The assumption: a window answers as fast below its capacity as at it, so the only sign of
+/// its capacity is its 429. A controller that does not know the capacity in advance, and that
+/// must also be quick on the zoo's larger capacities (up to and beyond the client's ceiling of
+/// 2,000 a second), sends above a smaller one at least once, and the request refused waits the
+/// 429's `Retry-After` before its retry can be served. The earliest a window of `c` a second can
+/// refuse is at its `c + 1`-th request, sent at the client's ceiling; so the work cannot end
+/// before that instant, plus the refusal's answer, the `Retry-After`, and the retry's answer.
+/// (The rest of the work can go meanwhile: the bound is the larger of that and `best`.) A
+/// capacity at or above the ceiling is never exceeded, and a `Retry-After` shorter than the
+/// best fixed rate's time costs nothing that the work does not already take.
+pub fn discovery_bound(model: &Model, best: f64) -> Option<f64> {
+    let (Capacity::Window(c), Some(retry_after)) = (model.capacity, model.retry_after) else {
+        return None;
+    };
+    if c >= super::MAX_RATE {
+        return None;
+    }
+    let answer = super::server::BASE_LATENCY_US as f64 / 1e6;
+    let bound = c / super::MAX_RATE + answer + retry_after as f64 + answer;
+    (bound > best).then_some(bound)
 }
 
 /// Work for about `seconds` at the rate the model serves (the client's ceiling of 2,000 a
@@ -100,14 +130,23 @@ pub fn compare(model: &Model, seconds: f64, seed: u64) -> Row {
 }
 
 /// The sweep's table, worst ratio first: the model, the default's time, the best fixed rate
-/// and its time, their ratio, and the default's 429s of the capacity once settled.
+/// and its time, their ratio, the bound of a controller that must discover the capacity and
+/// the ratio to it (where it is above the best fixed rate's time), and the default's 429s of the
+/// capacity once settled.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| server model | default | best fixed rate | its time | ratio | 429 of the capacity, settled |\n| --- | --- | --- | --- | --- | --- |\n",
+        "| server model | default | best fixed rate | its time | ratio | discovery bound | ratio to it | 429 of the capacity, settled |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for row in rows {
+        let (bound, to_bound) = match discovery_bound(&row.model, row.best.seconds) {
+            Some(b) => (
+                format!("{b:.1} s"),
+                format!("{:.2}×", row.default.seconds / b),
+            ),
+            None => ("–".to_string(), "–".to_string()),
+        };
         out.push_str(&format!(
-            "| {} | {:.1} s{} | {:.0}/s | {:.1} s | {:.2}× | {:.2}% |\n",
+            "| {} | {:.1} s{} | {:.0}/s | {:.1} s | {:.2}× | {bound} | {to_bound} | {:.2}% |\n",
             row.model.name(),
             row.default.seconds,
             if row.default.finished {
@@ -215,6 +254,26 @@ mod tests {
         });
     }
 
+    /// The trace of the default pace on the models whose name contains `DMM_ZOO_TRACE`
+    /// (`DMM_ZOO_TRACE='capacity 300/s, flaps' cargo test --release --lib -- --ignored
+    /// trace_one_model --nocapture`): each change of the rate and a sample each second.
+    #[test]
+    #[ignore = "a diagnosis, not a check"]
+    fn trace_one_model() {
+        let wanted = std::env::var("DMM_ZOO_TRACE").unwrap_or_default();
+        for (i, model) in models().iter().enumerate() {
+            if model.name() != wanted {
+                continue;
+            }
+            let row = compare(model, 30.0, i as u64 + 1);
+            let work = work_for(model, 30.0);
+            let limit = Duration::from_secs_f64(30.0 * 20.0 + 120.0);
+            let (_, lines) = super::super::trace(model, Pacing::Default, work, limit, i as u64 + 1);
+            println!("{}", lines.join("\n"));
+            println!("{}", table(&[row]));
+        }
+    }
+
     /// The whole sweep, worst ten printed (`cargo test --release --lib -- --ignored zoo`).
     #[test]
     #[ignore = "the whole sweep: minutes in a debug build"]
@@ -225,12 +284,26 @@ mod tests {
             .map(|(i, m)| compare(m, 30.0, i as u64 + 1))
             .collect();
         rows.sort_by(|a, b| b.ratio().total_cmp(&a.ratio()));
-        println!("{}", table(&rows[..10.min(rows.len())]));
+        // `DMM_ZOO_ALL=1`: every row, worst first, not only the worst ten.
+        let shown = if std::env::var_os("DMM_ZOO_ALL").is_some() {
+            rows.len()
+        } else {
+            10.min(rows.len())
+        };
+        println!("{}", table(&rows[..shown]));
         let worst_429 = rows
             .iter()
             .map(|r| r.default.settled_429_share())
             .fold(0.0, f64::max);
         let slow = rows.iter().filter(|r| r.ratio() > 2.0).count();
+        let bounded = rows
+            .iter()
+            .filter(|r| r.discovery_ratio().is_some())
+            .count();
+        let slow_to_bound = rows
+            .iter()
+            .filter(|r| r.discovery_ratio().unwrap_or_else(|| r.ratio()) > 2.0)
+            .count();
         let refused = rows
             .iter()
             .filter(|r| r.default.settled_429_share() > 0.05)
@@ -247,6 +320,14 @@ mod tests {
             rows.len(),
             rows[0].ratio(),
             worst_429 * 100.0
+        );
+        let mut by_bound = rows.clone();
+        let judged = |r: &Row| r.discovery_ratio().unwrap_or_else(|| r.ratio());
+        by_bound.sort_by(|a, b| judged(b).total_cmp(&judged(a)));
+        println!("{}", table(&by_bound[..10.min(by_bound.len())]));
+        println!(
+            "judged against the discovery bound where there is one ({bounded} models): over 2×: {slow_to_bound}, worst {:.2}×",
+            judged(&by_bound[0])
         );
     }
 }
