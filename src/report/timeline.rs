@@ -579,17 +579,29 @@ fn failure_title(agg: &Aggregate, kind: Kind, bucket: usize, count: usize) -> St
 /// The upgrade gap from `a` to `b`, shaded.
 fn gap_mark(agg: &Aggregate, a: i64, b: i64) -> GapMark {
     let (x0, x1) = (x_of(agg, a), x_of(agg, b));
+    let label = format!("upgrade gap {}", show_duration(b - a));
     GapMark {
         x: num(x0),
         width: num((x1 - x0).max(1.0)),
-        label_x: num((x0 + x1) / 2.0),
-        label: format!("upgrade gap {}", show_duration(b - a)),
+        label_x: num(label_centre((x0 + x1) / 2.0, &label)),
+        label,
         title: format!(
             "from the end of the shutdown, {}, to the first start of the restore, {}",
             show_time(a),
             show_time(b)
         ),
     }
+}
+
+/// Where a centred label under the plot goes: over its mark, but never so near an edge that
+/// part of it falls outside the chart (a gap that ends with the window, a restore of seconds).
+fn label_centre(x: f64, label: &str) -> f64 {
+    // 11 px bold text is about 6.5 px a character wide; half of it, and a little room.
+    let half = label.chars().count() as f64 * 3.3 + 4.0;
+    x.clamp(
+        (PLOT_LEFT as f64 + half).min(WIDTH as f64 / 2.0),
+        (WIDTH as f64 - half).max(WIDTH as f64 / 2.0),
+    )
 }
 
 /// Tick times at a round step (1 s, 2 s, 5 s, ... 1 min, 2 min, 5 min, ... 1 h, ...) that gives
@@ -682,6 +694,29 @@ mod tests {
             prev_sha256: None,
             sha256: None,
         }
+    }
+
+    #[test]
+    fn a_gap_label_at_an_edge_stays_inside_the_chart() {
+        let label = "upgrade gap 41m 20s";
+        let half = label.chars().count() as f64 * 3.3;
+        for x in [
+            PLOT_LEFT as f64,
+            500.0,
+            WIDTH as f64 - 1.0,
+            WIDTH as f64 + 50.0,
+        ] {
+            let centre = label_centre(x, label);
+            assert!(
+                centre - half >= 0.0 && centre + half <= WIDTH as f64,
+                "{x} -> {centre}"
+            );
+        }
+        assert_eq!(
+            label_centre(500.0, label),
+            500.0,
+            "a label with room stays over its mark"
+        );
     }
 
     #[test]
