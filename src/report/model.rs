@@ -100,6 +100,26 @@ fn cut(s: &str) -> String {
     }
 }
 
+/// Where the failed steps of a window of more than one operation were: the headline names the
+/// last run's failures, and "29 failed" beside "the restore ended with 12" must add up.
+fn failed_per_operation(failures: &[StepItem]) -> String {
+    let mut per_op: Vec<(&str, usize)> = Vec::new();
+    for f in failures {
+        match per_op.iter_mut().find(|(op, _)| *op == f.op) {
+            Some((_, n)) => *n += 1,
+            None => per_op.push((f.op, 1)),
+        }
+    }
+    if per_op.len() < 2 {
+        return String::new();
+    }
+    let parts: Vec<String> = per_op
+        .iter()
+        .map(|(op, n)| format!("{n} in the {op}"))
+        .collect();
+    format!(" over the window ({})", parts.join(", "))
+}
+
 fn verdict(
     next: &NextAction,
     failures: &[StepItem],
@@ -111,8 +131,9 @@ fn verdict(
     let mut lines = Vec::new();
     if !failures.is_empty() {
         lines.push(format!(
-            "{} step(s) failed: {}",
+            "{} step(s) failed{}: {}",
             failures.len(),
+            failed_per_operation(failures),
             named(
                 failures
                     .iter()
@@ -1002,6 +1023,29 @@ mod tests {
             http_status: "500".into(),
             message: "refused".into(),
         }
+    }
+
+    #[test]
+    fn failures_of_two_operations_are_counted_per_operation_in_the_verdict() {
+        let restore = StepItem {
+            op: "restore",
+            ..failed_stop()
+        };
+        let failures = [failed_stop(), failed_stop(), restore];
+        let v = verdict(&NextAction::Complete, &failures, &[], "", None);
+        assert!(
+            v.lines[0].starts_with(
+                "3 step(s) failed over the window (2 in the shutdown, 1 in the restore): "
+            ),
+            "{}",
+            v.lines[0]
+        );
+        let one_op = verdict(&NextAction::Complete, &failures[..2], &[], "", None);
+        assert!(
+            one_op.lines[0].starts_with("2 step(s) failed: "),
+            "{}",
+            one_op.lines[0]
+        );
     }
 
     #[test]
