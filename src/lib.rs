@@ -4,6 +4,7 @@
 //! `cli` → `report` → `runner` → `journal`, `domino` → `snapshot`, `pace` (`report` reads
 //! journals and renders them; it sends nothing; `pace` is the client's pure control law).
 
+pub mod base64;
 pub mod cli;
 pub mod domino;
 pub mod journal;

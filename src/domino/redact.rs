@@ -54,7 +54,7 @@ fn encoded_forms(secret: &str) -> Vec<String> {
             })
             .collect::<String>()
     };
-    let b64 = base64(secret);
+    let b64 = crate::base64::base64(secret.as_bytes());
     vec![
         secret.replace('/', "\\/"),
         percent(true),
@@ -63,27 +63,6 @@ fn encoded_forms(secret: &str) -> Vec<String> {
         unicode(true),
         b64.trim_end_matches('=').to_owned(),
     ]
-}
-
-/// Standard base64 (RFC 4648, padded).
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -129,9 +108,6 @@ mod tests {
                 "{out}"
             );
         }
-        assert_eq!(base64("Ma"), "TWE=");
-        assert_eq!(base64("Man"), "TWFu");
-        assert_eq!(base64("M"), "TQ==");
     }
 
     #[test]
