@@ -102,7 +102,10 @@ pub trait JournalRead {
         read_guarded(self, |txn, path| {
             let mut damaged = Vec::new();
             let runs = read_all_readable(txn, path, RUNS, "runs", &mut damaged)?;
-            let steps = read_all_readable_steps(txn, path, &mut damaged)?;
+            let mut steps: Vec<StepRecord> =
+                read_all_readable(txn, path, STEPS, "steps", &mut damaged)?;
+            // The table's string order differs from `StepKey`'s, as in `read_steps`.
+            steps.sort_by(|a, b| a.key.cmp(&b.key));
             let events = read_all_readable(txn, path, EVENTS, "events", &mut damaged)?;
             let verifications =
                 read_all_readable(txn, path, VERIFICATIONS, "verifications", &mut damaged)?;
@@ -175,45 +178,26 @@ impl std::fmt::Display for Damaged {
 }
 
 /// [`read_all`], keeping the records that decode and naming the others in `damaged`.
-fn read_all_readable<T: DeserializeOwned>(
+fn read_all_readable<K, T>(
     txn: &ReadTransaction,
     path: &Path,
-    table: TableDefinition<u64, &[u8]>,
+    table: TableDefinition<K, &[u8]>,
     name: &'static str,
     damaged: &mut Vec<Damaged>,
-) -> Result<Vec<T>, JournalError> {
-    let table = txn
-        .open_table(table)
-        .map_err(|e| JournalError::from_redb(path, e))?;
+) -> Result<Vec<T>, JournalError>
+where
+    K: redb::Key + 'static,
+    for<'a> K::SelfType<'a>: std::fmt::Display,
+    T: DeserializeOwned,
+{
     let mut out = Vec::new();
-    for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
-        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
-        match serde_json::from_slice(value.value()) {
+    each_record(txn, path, table, name, |record| {
+        match record {
             Ok(record) => out.push(record),
-            Err(e) => damaged.push(Damaged::new(name, key.value(), &e)),
+            Err(damage) => damaged.push(damage),
         }
-    }
-    Ok(out)
-}
-
-/// [`read_steps`] over the whole table, keeping what decodes.
-fn read_all_readable_steps(
-    txn: &ReadTransaction,
-    path: &Path,
-    damaged: &mut Vec<Damaged>,
-) -> Result<Vec<StepRecord>, JournalError> {
-    let table = txn
-        .open_table(STEPS)
-        .map_err(|e| JournalError::from_redb(path, e))?;
-    let mut out: Vec<StepRecord> = Vec::new();
-    for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
-        let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
-        match serde_json::from_slice(value.value()) {
-            Ok(record) => out.push(record),
-            Err(e) => damaged.push(Damaged::new("steps", key.value(), &e)),
-        }
-    }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -320,22 +304,47 @@ pub(crate) fn begin_read_on(db: &Database, path: &Path) -> Result<ReadTransactio
         .map_err(|e| JournalError::from_redb(path, e))
 }
 
-/// Every record of a table keyed by sequence number, in key order.
+/// Every record of a table keyed by sequence number, in key order; the first that does not
+/// decode fails the read.
 fn read_all<T: DeserializeOwned>(
     txn: &ReadTransaction,
     path: &Path,
     table: TableDefinition<u64, &[u8]>,
-    name: &str,
+    name: &'static str,
 ) -> Result<Vec<T>, JournalError> {
+    let mut out = Vec::new();
+    each_record(txn, path, table, name, |record| {
+        out.push(record.map_err(|damage| JournalError::corrupt(path, damage.to_string()))?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands `take` each record of a table in key order, decoded or as the damage it is: one walk
+/// for the strict readers, which stop at the first record that does not decode, and for
+/// [`JournalRead::readable`], which keeps going and names each.
+fn each_record<K, T>(
+    txn: &ReadTransaction,
+    path: &Path,
+    table: TableDefinition<K, &[u8]>,
+    name: &'static str,
+    mut take: impl FnMut(Result<T, Damaged>) -> Result<(), JournalError>,
+) -> Result<(), JournalError>
+where
+    K: redb::Key + 'static,
+    for<'a> K::SelfType<'a>: std::fmt::Display,
+    T: DeserializeOwned,
+{
     let table = txn
         .open_table(table)
         .map_err(|e| JournalError::from_redb(path, e))?;
-    let mut out = Vec::new();
     for entry in table.iter().map_err(|e| JournalError::from_redb(path, e))? {
         let (key, value) = entry.map_err(|e| JournalError::from_redb(path, e))?;
-        out.push(schema::decode(path, name, key.value(), value.value())?);
+        take(
+            serde_json::from_slice(value.value()).map_err(|e| Damaged::new(name, key.value(), &e)),
+        )?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn read_steps(
