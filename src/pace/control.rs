@@ -899,6 +899,14 @@ mod tests {
             self.now += Duration::from_millis(1);
             self.c.on_answer(self.now, sent, Signal::Pushback(why))
         }
+
+        /// One request sent now (waiting for the rate, and for a slot when `slot_bound`), its
+        /// answer a pushback 1 ms later.
+        fn send_pushed_back(&mut self, slot_bound: bool, why: Pushback) -> Option<Change> {
+            let sent = self.now;
+            self.c.on_sent(sent, true, slot_bound);
+            self.pushback(sent, why)
+        }
     }
 
     const FAST: Duration = Duration::from_millis(5);
@@ -941,9 +949,7 @@ mod tests {
         assert_eq!(d.c.rate(), 60.0, "it reaches the maximum");
         assert_eq!(d.c.report().max, 60.0);
         // A cut and a long cubic regrowth stay under it too.
-        let sent = d.now;
-        d.c.on_sent(sent, true, false);
-        d.pushback(sent, Pushback::Status(429));
+        d.send_pushed_back(false, Pushback::Status(429));
         for _ in 0..200 {
             d.busy_tick(FAST);
             assert!(d.c.rate() <= 60.0);
@@ -1007,9 +1013,7 @@ mod tests {
         let mut d = Drive::new(bounds());
         for _ in 0..50 {
             d.now += TICK;
-            let sent = d.now;
-            d.c.on_sent(sent, true, false);
-            d.pushback(sent, Pushback::Connection);
+            d.send_pushed_back(false, Pushback::Connection);
         }
         assert_eq!(d.c.rate(), 1.0);
     }
@@ -1029,9 +1033,7 @@ mod tests {
             d.tick((w_max * TICK.as_secs_f64()) as u32, false, FAST);
         }
         assert_eq!(d.c.rate(), w_max);
-        let sent = d.now;
-        d.c.on_sent(sent, true, false);
-        let cut = d.pushback(sent, Pushback::Status(503)).unwrap();
+        let cut = d.send_pushed_back(false, Pushback::Status(503)).unwrap();
         assert!((cut.to - BETA * w_max).abs() < 1.0, "{cut:?}");
         let mut rates = vec![cut.to];
         for _ in 0..100 {
@@ -1061,9 +1063,7 @@ mod tests {
         }
         let before = d.c.rate();
         assert!(before >= 400.0, "{before}");
-        let sent = d.now;
-        d.c.on_sent(sent, true, false);
-        let cut = d.pushback(sent, Pushback::Status(429)).unwrap();
+        let cut = d.send_pushed_back(false, Pushback::Status(429)).unwrap();
         assert_eq!(cut.from, before, "the log says the rate in force");
         let served = d.c.delivery_rate(d.now);
         assert!((90.0..=110.0).contains(&served), "{served}");
@@ -1181,9 +1181,7 @@ mod tests {
             d.busy_tick(FAST);
         }
         assert_eq!(d.c.in_flight_limit(), 64);
-        let sent = d.now;
-        d.c.on_sent(sent, true, true);
-        d.pushback(sent, Pushback::Status(503));
+        d.send_pushed_back(true, Pushback::Status(503));
         let cut = d.c.in_flight_limit();
         assert!(cut < 64, "{cut}");
         // Then it grows back by one per clean tick that was short of slots (the tick of the
@@ -1218,9 +1216,9 @@ mod tests {
             d.busy_tick(slow);
         }
         let before = d.c.in_flight_limit();
-        let sent = d.now;
-        d.c.on_sent(sent, true, true);
-        let cut = d.pushback(sent, Pushback::Status(503)).expect("a cut");
+        let cut = d
+            .send_pushed_back(true, Pushback::Status(503))
+            .expect("a cut");
         let needed = (cut.to * slow.as_secs_f64()).ceil().min(64.0) as usize;
         assert!(
             needed > (before as f64 * BETA) as usize,
@@ -1237,9 +1235,7 @@ mod tests {
             d.busy_tick(slow);
         }
         let before = d.c.in_flight_limit();
-        let sent = d.now;
-        d.c.on_sent(sent, true, true);
-        d.pushback(sent, Pushback::Timeout).expect("a cut");
+        d.send_pushed_back(true, Pushback::Timeout).expect("a cut");
         assert!(d.c.in_flight_limit() < before, "{before}");
     }
 
@@ -1248,9 +1244,7 @@ mod tests {
         let mut d = Drive::new(bounds());
         for _ in 0..30 {
             d.now += TICK;
-            let sent = d.now;
-            d.c.on_sent(sent, true, true);
-            d.pushback(sent, Pushback::Timeout);
+            d.send_pushed_back(true, Pushback::Timeout);
         }
         assert_eq!(d.c.in_flight_limit(), 1);
     }
@@ -1471,9 +1465,9 @@ mod tests {
             ..bounds()
         });
         // The very first answer is a 429: another client's requests filled the window.
-        let sent = d.now;
-        d.c.on_sent(sent, true, false);
-        let cut = d.pushback(sent, Pushback::Status(429)).expect("a cut");
+        let cut = d
+            .send_pushed_back(false, Pushback::Status(429))
+            .expect("a cut");
         assert_eq!(cut.to, BETA * 25.0);
         for _ in 0..40 {
             d.busy_tick(FAST);
@@ -1481,9 +1475,7 @@ mod tests {
         // Doubling again once its round was judged, not creeping up the cubic curve towards 25.
         assert!(d.c.rate() > 200.0, "{}", d.c.rate());
         // Only once: a second pushback before anything was served ends slow start as usual.
-        let sent = d.now;
-        d.c.on_sent(sent, true, false);
-        d.pushback(sent, Pushback::Status(429));
+        d.send_pushed_back(false, Pushback::Status(429));
         assert!(matches!(d.c.phase, Phase::Cubic { .. }));
     }
 
