@@ -187,11 +187,8 @@ pub struct SnapshotArgs {
     /// Project listings in flight at once.
     #[arg(long, default_value_t = ScanOptions::DEFAULT.concurrency as u32, value_parser = clap::value_parser!(u32).range(1..))]
     pub concurrency: u32,
-    /// The change this window is made under (a ticket number such as CHG0012345): recorded
-    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
-    /// 64 characters; never a secret, it is printed wherever the window is.
-    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
-    pub change_id: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeIdArg,
     /// Without a terminal (a Kubernetes Job's log): say how far the listings are this often
     /// (0: never), so that a long wait is not silence.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
@@ -271,6 +268,16 @@ fn service_help() -> String {
     )
 }
 
+/// `--change-id`, of the snapshot and of each run.
+#[derive(Debug, Args)]
+pub struct ChangeIdArg {
+    /// The change this window is made under (a ticket number such as CHG0012345): recorded
+    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
+    /// 64 characters; never a secret, it is printed wherever the window is.
+    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
+    pub change_id: Option<String>,
+}
+
 /// Options shared by shutdown and restore.
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -329,11 +336,8 @@ pub struct RunArgs {
     /// the command that continues it.
     #[arg(long, value_name = "DURATION|RFC3339", value_parser = crate::cli::deadline::parse)]
     pub deadline: Option<crate::cli::deadline::Deadline>,
-    /// The change this window is made under (a ticket number such as CHG0012345): recorded
-    /// in the journal and shown by `dmm status` and `dmm report`. One printable line of at most
-    /// 64 characters; never a secret, it is printed wherever the window is.
-    #[arg(long, value_name = "REF", env = "DMM_CHANGE_ID", hide_env_values = true, value_parser = ChangeIdParser)]
-    pub change_id: Option<String>,
+    #[command(flatten)]
+    pub change: ChangeIdArg,
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..),
         help = format!("Requests in flight at once [default: {}]", defaults::CONCURRENCY))]
     pub concurrency: Option<u32>,
@@ -570,7 +574,7 @@ mod tests {
         let Command::Snapshot(a) = ok.command else {
             panic!()
         };
-        assert_eq!(a.change_id.as_deref(), Some("CHG1"));
+        assert_eq!(a.change.change_id.as_deref(), Some("CHG1"));
     }
 
     #[test]

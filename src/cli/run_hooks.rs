@@ -54,7 +54,7 @@ impl RunHooks {
                 args.notify_url.clone(),
                 prepared.host(),
                 op,
-                args.change_id.clone(),
+                args.change.change_id.clone(),
                 Box::new(move |report| EndWords {
                     next: hint::next_line(&report.next, &file, journal.as_deref()),
                 }),

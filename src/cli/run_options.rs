@@ -61,7 +61,7 @@ pub fn from_args(
             restart_jobs: args.restart_jobs,
             deadline: args.deadline.as_ref().map(|d| d.at_rfc3339()),
             host: None,
-            change_id: args.change_id.clone(),
+            change_id: args.change.change_id.clone(),
         },
         ..RunOptions::default()
     };

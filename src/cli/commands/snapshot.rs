@@ -48,7 +48,7 @@ pub async fn run(global: &GlobalArgs, out: &Output, args: SnapshotArgs) -> Resul
         &sha,
         conn.client.base_url(),
         &report,
-        args.change_id.clone(),
+        args.change.change_id.clone(),
     );
 
     outln!("{:<18} {:>8} {:>7}", "kind", "running", "errors");
