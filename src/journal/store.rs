@@ -592,3 +592,20 @@ fn event_for(
         sha256: None,
     }
 }
+
+#[cfg(test)]
+impl Journal {
+    /// A new journal, `snap.json.journal` for a snapshot `snap.json` with this SHA-256, in a
+    /// directory of its own that goes when the first is dropped: the setup of the tests that
+    /// write a journal in-process.
+    pub(crate) fn in_scratch_dir(snapshot_sha256: &str) -> (tempfile::TempDir, Journal) {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(
+            &dir.path().join("snap.json.journal"),
+            snapshot_sha256,
+            std::path::Path::new("snap.json"),
+        )
+        .unwrap();
+        (dir, journal)
+    }
+}

@@ -3,8 +3,6 @@
 //! window and rendered. (Writing 10,000 steps takes half a minute in a debug build, an
 //! end-to-end window of that size minutes; the benchmark measures one.)
 
-use std::path::Path;
-
 use serde_json::json;
 
 use super::inventory::{InventoryRow, for_page};
@@ -47,13 +45,7 @@ fn key(i: usize) -> StepKey {
 /// list of the page at its longest, every name at 250 characters.
 #[test]
 fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(
-        &dir.path().join("snap.json.journal"),
-        SHA,
-        Path::new("snap.json"),
-    )
-    .unwrap();
+    let (_dir, journal) = Journal::in_scratch_dir(SHA);
     let mut snapshot = Snapshot::new();
     snapshot.set(
         Kind::App,

@@ -2,7 +2,6 @@
 //! the end-of-run summary and the webhook's notice say the same outcome words, the same exit
 //! code and the same Jobs line.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::render::summary_lines;
@@ -148,13 +147,7 @@ fn each_frontend_agrees(journal: &Journal, op: Operation, outcome: RunOutcome) -
 
 /// A new journal, in a directory of its own, whose first run is a shutdown that made `moves`.
 fn after_shutdown(moves: &[Move], outcome: RunOutcome) -> (tempfile::TempDir, Journal) {
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(
-        &dir.path().join("snap.json.journal"),
-        SHA,
-        Path::new("snap.json"),
-    )
-    .unwrap();
+    let (dir, journal) = Journal::in_scratch_dir(SHA);
     run(&journal, Operation::Shutdown, moves, outcome);
     (dir, journal)
 }
