@@ -105,9 +105,9 @@ fn cut(s: &str) -> String {
 fn failed_per_operation(failures: &[StepItem]) -> String {
     let mut per_op: Vec<(&str, usize)> = Vec::new();
     for f in failures {
-        match per_op.iter_mut().find(|(op, _)| *op == f.op) {
+        match per_op.iter_mut().find(|(op, _)| *op == f.execution.op) {
             Some((_, n)) => *n += 1,
-            None => per_op.push((f.op, 1)),
+            None => per_op.push((f.execution.op, 1)),
         }
     }
     if per_op.len() < 2 {
@@ -137,7 +137,10 @@ fn verdict(
             named(
                 failures
                     .iter()
-                    .map(|f| format!("{} {} ({})", f.kind, cut(&f.name), cut(&f.owner)))
+                    .map(|f| {
+                        let e = &f.execution;
+                        format!("{} {} ({})", e.kind, cut(&e.name), cut(&e.owner))
+                    })
                     .collect()
             )
         ));
@@ -152,9 +155,9 @@ fn verdict(
                     .map(|m| {
                         format!(
                             "{} {} ({}: {})",
-                            m.kind,
-                            cut(&m.name),
-                            cut(&m.owner),
+                            m.execution.kind,
+                            cut(&m.execution.name),
+                            cut(&m.execution.owner),
                             m.finding
                         )
                     })
@@ -311,15 +314,22 @@ pub struct CountRow {
     pub total: usize,
 }
 
-/// One step, in full.
+/// The columns that say which execution a row of the page is about, and in which operation.
 #[derive(Clone, Debug, Serialize)]
-pub struct StepItem {
+pub struct ExecutionCells {
     pub op: &'static str,
     pub kind: &'static str,
     pub id: String,
     pub name: String,
     pub owner: String,
     pub project: String,
+}
+
+/// One step, in full.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepItem {
+    #[serde(flatten)]
+    pub execution: ExecutionCells,
     pub attempts: u32,
     pub http_status: String,
     pub message: String,
@@ -329,12 +339,8 @@ pub struct StepItem {
 #[derive(Clone, Debug, Serialize)]
 pub struct FindingItem {
     pub run: String,
-    pub op: &'static str,
-    pub kind: &'static str,
-    pub id: String,
-    pub name: String,
-    pub owner: String,
-    pub project: String,
+    #[serde(flatten)]
+    pub execution: ExecutionCells,
     pub finding: String,
     pub detail: String,
     /// The last HTTP status and message the step of this execution recorded.
@@ -763,12 +769,14 @@ fn failures(steps: &[StepRecord], projects: &ProjectIndex) -> Vec<StepItem> {
         .iter()
         .filter(|s| matches!(s.phase, StepPhase::Failed(_)))
         .map(|s| StepItem {
-            op: s.key.op.as_str(),
-            kind: s.key.kind.label(),
-            id: s.key.execution.clone(),
-            name: s.name.clone(),
-            owner: s.owner.clone(),
-            project: projects.of(s.key.kind, &s.key.execution),
+            execution: ExecutionCells {
+                op: s.key.op.as_str(),
+                kind: s.key.kind.label(),
+                id: s.key.execution.clone(),
+                name: s.name.clone(),
+                owner: s.owner.clone(),
+                project: projects.of(s.key.kind, &s.key.execution),
+            },
             attempts: s.attempts,
             http_status: http(s.last_http_status),
             message: step_message(s),
@@ -790,12 +798,14 @@ fn findings(
             let step = step_of.get(&(v.op, item.kind, item.execution.as_str()));
             let row = FindingItem {
                 run: v.run.map_or_else(|| "-".to_owned(), |r| r.to_string()),
-                op: v.op.as_str(),
-                kind: item.kind.label(),
-                id: item.execution.clone(),
-                name: item.name.clone(),
-                owner: item.owner.clone(),
-                project: projects.of(item.kind, &item.execution),
+                execution: ExecutionCells {
+                    op: v.op.as_str(),
+                    kind: item.kind.label(),
+                    id: item.execution.clone(),
+                    name: item.name.clone(),
+                    owner: item.owner.clone(),
+                    project: projects.of(item.kind, &item.execution),
+                },
                 finding: finding_word(&item.finding).to_owned(),
                 detail: item.detail.clone(),
                 http_status: http(step.and_then(|s| s.last_http_status)),
@@ -1013,12 +1023,14 @@ mod tests {
 
     fn failed_stop() -> StepItem {
         StepItem {
-            op: "shutdown",
-            kind: "Workspace",
-            id: "w1".into(),
-            name: "p/ws".into(),
-            owner: "ann".into(),
-            project: "p".into(),
+            execution: ExecutionCells {
+                op: "shutdown",
+                kind: "Workspace",
+                id: "w1".into(),
+                name: "p/ws".into(),
+                owner: "ann".into(),
+                project: "p".into(),
+            },
             attempts: 1,
             http_status: "500".into(),
             message: "refused".into(),
@@ -1027,10 +1039,8 @@ mod tests {
 
     #[test]
     fn failures_of_two_operations_are_counted_per_operation_in_the_verdict() {
-        let restore = StepItem {
-            op: "restore",
-            ..failed_stop()
-        };
+        let mut restore = failed_stop();
+        restore.execution.op = "restore";
         let failures = [failed_stop(), failed_stop(), restore];
         let v = verdict(&NextAction::Complete, &failures, &[], "", None);
         assert!(

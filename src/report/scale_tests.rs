@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::inventory::{InventoryRow, for_page};
-use super::model::{FindingItem, JobRow, StepItem, build};
+use super::model::{ExecutionCells, FindingItem, JobRow, StepItem, build};
 use super::owners::OwnerToTell;
 use super::render::{Format, render};
 use crate::journal::{Journal, NewStep, Operation, RunStart, StepKey, StepPhase, Transition};
@@ -109,9 +109,12 @@ fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
     let first = report.failures[0].clone();
     report.failures = (0..EXECUTIONS)
         .map(|i| StepItem {
-            id: format!("{i:024x}"),
-            name: long_name("app", i),
-            owner: owner(i),
+            execution: ExecutionCells {
+                id: format!("{i:024x}"),
+                name: long_name("app", i),
+                owner: owner(i),
+                ..first.execution.clone()
+            },
             ..first.clone()
         })
         .collect();
@@ -142,12 +145,7 @@ fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
         .iter()
         .map(|f| FindingItem {
             run: "1".into(),
-            op: f.op,
-            kind: f.kind,
-            id: f.id.clone(),
-            name: f.name.clone(),
-            owner: f.owner.clone(),
-            project: f.project.clone(),
+            execution: f.execution.clone(),
             finding: "still running".into(),
             detail: "expected stopped".into(),
             http_status: f.http_status.clone(),
