@@ -74,16 +74,9 @@ pub trait JournalRead {
     /// What the scan behind the snapshot saw, if `dmm snapshot` recorded it.
     fn snapshot_scan(&self) -> Result<Option<serde_json::Value>, JournalError> {
         read_guarded(self, |txn, path| {
-            let table = match txn.open_table(META) {
-                Ok(t) => t,
-                Err(e) => return Err(JournalError::from_redb(path, e)),
-            };
-            let value = table
-                .get(schema::META_SNAPSHOT_SCAN)
-                .map_err(|e| JournalError::from_redb(path, e))?;
-            value
-                .map(|v| schema::decode(path, "meta", schema::META_SNAPSHOT_SCAN, v.value()))
+            read_scan(txn, path)?
                 .transpose()
+                .map_err(|damage| damage.into_error(path))
         })
     }
 
@@ -109,19 +102,8 @@ pub trait JournalRead {
             let events = read_all_readable(txn, path, EVENTS, "events", &mut damaged)?;
             let verifications =
                 read_all_readable(txn, path, VERIFICATIONS, "verifications", &mut damaged)?;
-            let table = txn
-                .open_table(META)
-                .map_err(|e| JournalError::from_redb(path, e))?;
-            let scan = table
-                .get(schema::META_SNAPSHOT_SCAN)
-                .map_err(|e| JournalError::from_redb(path, e))?
-                .and_then(|v| {
-                    serde_json::from_slice::<serde_json::Value>(v.value())
-                        .map_err(|e| {
-                            damaged.push(Damaged::new("meta", schema::META_SNAPSHOT_SCAN, &e))
-                        })
-                        .ok()
-                });
+            let scan = read_scan(txn, path)?
+                .and_then(|scan| scan.map_err(|damage| damaged.push(damage)).ok());
             Ok(Readable {
                 runs,
                 steps,
@@ -158,6 +140,11 @@ pub struct Damaged {
 }
 
 impl Damaged {
+    /// The error of a strict read, which stops at the first record that does not decode.
+    fn into_error(self, path: &Path) -> JournalError {
+        JournalError::corrupt(path, self.to_string())
+    }
+
     fn new(table: &'static str, key: impl std::fmt::Display, error: &serde_json::Error) -> Self {
         Damaged {
             table,
@@ -314,7 +301,7 @@ fn read_all<T: DeserializeOwned>(
 ) -> Result<Vec<T>, JournalError> {
     let mut out = Vec::new();
     each_record(txn, path, table, name, |record| {
-        out.push(record.map_err(|damage| JournalError::corrupt(path, damage.to_string()))?);
+        out.push(record.map_err(|damage| damage.into_error(path))?);
         Ok(())
     })?;
     Ok(out)
@@ -345,6 +332,23 @@ where
         )?;
     }
     Ok(())
+}
+
+/// What the scan behind the snapshot saw, if recorded: decoded, or as the damage it is.
+fn read_scan(
+    txn: &ReadTransaction,
+    path: &Path,
+) -> Result<Option<Result<serde_json::Value, Damaged>>, JournalError> {
+    let table = txn
+        .open_table(META)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    let value = table
+        .get(schema::META_SNAPSHOT_SCAN)
+        .map_err(|e| JournalError::from_redb(path, e))?;
+    Ok(value.map(|v| {
+        serde_json::from_slice(v.value())
+            .map_err(|e| Damaged::new("meta", schema::META_SNAPSHOT_SCAN, &e))
+    }))
 }
 
 fn read_steps(
