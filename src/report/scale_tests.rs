@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::inventory::{InventoryRow, for_page};
-use super::model::{ExecutionCells, FindingItem, JobRow, StepItem, build};
+use super::model::{ExecutionCells, FindingItem, JobRow, Report, StepItem, build};
 use super::owners::OwnerToTell;
 use super::render::{Format, render};
 use crate::journal::{Journal, NewStep, Operation, RunStart, StepKey, StepPhase, Transition};
@@ -45,7 +45,34 @@ fn key(i: usize) -> StepKey {
 /// list of the page at its longest, every name at 250 characters.
 #[test]
 fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
-    let (_dir, journal) = Journal::in_scratch_dir(SHA);
+    let (_dir, journal, loaded) = failed_stops_journal();
+    let mut report = build(&journal, &loaded, false).unwrap();
+    assert_eq!(report.failures.len(), IN_JOURNAL);
+    assert_eq!(report.owners.len(), IN_JOURNAL);
+    grow_to_10_000_executions(&mut report);
+
+    let page = render(&report, Format::Html).unwrap();
+    assert!(
+        page.len() < 1024 * 1024,
+        "the page is {} bytes at {EXECUTIONS} executions",
+        page.len()
+    );
+    // What the page leaves out, it says, with where to find it.
+    for said in [
+        "The first 100 of 10000 failed steps",
+        "The first 100 of 10000 mismatches",
+        "the first 100 of 3000 owners",
+        "2000 Jobs in 50 projects",
+        "the first 100 of the 10000 that did not go as planned",
+        "--format csv",
+    ] {
+        assert!(page.contains(said), "the page says: {said}");
+    }
+}
+
+/// A journal of [`IN_JOURNAL`] failed stops of a snapshot of 10,000 Apps.
+fn failed_stops_journal() -> (tempfile::TempDir, Journal, LoadedSnapshot) {
+    let (dir, journal) = Journal::in_scratch_dir(SHA);
     let mut snapshot = Snapshot::new();
     snapshot.set(
         Kind::App,
@@ -101,11 +128,12 @@ fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
         snapshot,
         sha256: SHA.into(),
     };
-    let mut report = build(&journal, &loaded, false).unwrap();
-    assert_eq!(report.failures.len(), IN_JOURNAL);
-    assert_eq!(report.owners.len(), IN_JOURNAL);
-    // The lists grown to a 10,000-execution window's, row by row as the journal's: every
-    // execution failed and not as promised, 3,000 owners, 2,000 Jobs.
+    (dir, journal, loaded)
+}
+
+/// The model's lists grown to a 10,000-execution window's, row by row as the journal's: every
+/// execution failed and not as promised, 3,000 owners, 2,000 Jobs.
+fn grow_to_10_000_executions(report: &mut Report) {
     let first = report.failures[0].clone();
     report.failures = (0..EXECUTIONS)
         .map(|i| StepItem {
@@ -167,22 +195,4 @@ fn a_page_of_10_000_executions_every_one_failed_stays_under_1_mib() {
         })
         .collect();
     report.job_projects = super::model::job_projects(&report.jobs);
-
-    let page = render(&report, Format::Html).unwrap();
-    assert!(
-        page.len() < 1024 * 1024,
-        "the page is {} bytes at {EXECUTIONS} executions",
-        page.len()
-    );
-    // What the page leaves out, it says, with where to find it.
-    for said in [
-        "The first 100 of 10000 failed steps",
-        "The first 100 of 10000 mismatches",
-        "the first 100 of 3000 owners",
-        "2000 Jobs in 50 projects",
-        "the first 100 of the 10000 that did not go as planned",
-        "--format csv",
-    ] {
-        assert!(page.contains(said), "the page says: {said}");
-    }
 }
