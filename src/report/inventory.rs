@@ -27,7 +27,7 @@ pub struct InventoryRow {
 }
 
 /// The most rows the page lists: past it, the page lists the executions that did not go as
-/// planned (up to [`super::model::PAGE_LISTED`]) and counts the others, which the CSV lists (a
+/// planned (up to [`super::limits::PAGE_LISTED`]) and counts the others, which the CSV lists (a
 /// page of 10,000 executions stays under 1 MiB).
 pub const PAGE_ROWS: usize = 1_000;
 
@@ -39,7 +39,7 @@ pub fn for_page(rows: &[InventoryRow]) -> (Vec<InventoryRow>, usize) {
     let shown: Vec<InventoryRow> = rows
         .iter()
         .filter(|r| !r.as_planned)
-        .take(super::model::PAGE_LISTED)
+        .take(super::limits::PAGE_LISTED)
         .cloned()
         .collect();
     let left = rows.len() - shown.len();

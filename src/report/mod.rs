@@ -12,6 +12,7 @@
 //!   templates that escape every value.
 mod chain;
 pub mod inventory;
+mod limits;
 pub mod model;
 mod owners;
 mod render;

@@ -77,7 +77,7 @@ pub fn render(report: &Report, format: Format) -> Result<String, RenderError> {
         page_css => Value::from_safe_string(page_css),
         short_owners => Serde(short_owners),
         version => crate::TOOL_VERSION,
-        listed => super::model::PAGE_LISTED,
+        listed => super::limits::PAGE_LISTED,
         names_each => PAGE_NAMES_EACH,
     };
     template
