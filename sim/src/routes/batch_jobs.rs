@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Shared;
-use crate::sim::model::{Detail, Execution, Motion, Refusal};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::model::{Detail, Execution, Motion, Refusal};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

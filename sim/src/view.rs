@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::model::{AppStart, JobStop};
-use crate::snapshot::Kind;
+use crate::Kind;
 
 /// One execution, now.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

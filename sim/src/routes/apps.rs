@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 use super::Shared;
-use crate::sim::model::{AppStart, Detail, Execution, Refusal, Target};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::model::{AppStart, Detail, Execution, Refusal, Target};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

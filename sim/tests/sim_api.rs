@@ -2,8 +2,8 @@
 
 mod sim_support;
 
-use dmm::sim::{GenerateSpec, SimConfig};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{GenerateSpec, SimConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sim_support::{Api, KEY, small_config};
@@ -435,7 +435,7 @@ async fn rollout_fixture_shows_odd_but_valid_records() {
         "/fixtures/scenarios/rollout.json"
     ))
     .unwrap();
-    let scenario = dmm::sim::Scenario::from_json(&bytes).unwrap();
+    let scenario = domino_sim::Scenario::from_json(&bytes).unwrap();
     let api = Api::start(SimConfig::default().api_key(KEY).scenario(scenario));
     let projects = api.get("/v4/projects").await;
     assert_eq!(projects.as_array().unwrap().len(), 1);

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use crate::sim::model::{Deployment, Detail, Execution, Model, Refusal, Target};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::model::{Deployment, Detail, Execution, Model, Refusal, Target};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::API_KEY_HEADER;
 use super::Shared;
-use crate::sim::ids::{hash_str, mix};
+use crate::ids::{hash_str, mix};
 
 /// The Domino version the simulator answers as.
 pub const DOMINO_VERSION: &str = "5.11.1";

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::ids::{IdGenerator, unit_draw};
-use crate::snapshot::Kind;
+use crate::Kind;
 
 /// The two states a stop or a start aims for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1321,7 +1321,7 @@ mod word_tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::sim::generate::{GenerateSpec, generate};
+    use crate::generate::{GenerateSpec, generate};
 
     /// Every state word the Domino API uses for apps, model versions, workspaces and jobs shows up in
     /// a generated deployment, at the start, mid-transition or at rest.

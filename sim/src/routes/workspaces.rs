@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use crate::sim::config::UNKNOWN_STOPPING_WORD;
-use crate::sim::model::{Deployment, Detail, Execution, Refusal, Target};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::config::UNKNOWN_STOPPING_WORD;
+use crate::model::{Deployment, Detail, Execution, Refusal, Target};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

@@ -17,7 +17,7 @@ use super::model::{Refusal, Target};
 use super::routes::router;
 use super::simulator::Simulator;
 use super::view::SimState;
-use crate::snapshot::Kind;
+use crate::Kind;
 
 fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)

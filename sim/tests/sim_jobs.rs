@@ -7,11 +7,11 @@ mod sim_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dmm::sim::{
+use domino_sim::Kind;
+use domino_sim::{
     BatchJobSpec, BatchJobState, FaultsPatch, GenerateSpec, Outcome, ProjectSpec, Scenario,
     SimConfig, spawn,
 };
-use dmm::snapshot::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sim_support::{Api, KEY, eventually};

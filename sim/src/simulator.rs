@@ -12,7 +12,7 @@ use super::ids::{hash_str, mix};
 use super::log::{RefusedStart, RequestLog, Violation};
 use super::model::{Deployment, Detail, Motion, Refusal, Target, Timing};
 use super::view::{ExecutionState, JobState, SimState};
-use crate::snapshot::Kind;
+use crate::Kind;
 
 /// The `canonicalName` of the principal every accepted key or token acts as.
 pub const PRINCIPAL_NAME: &str = "sim-admin";

@@ -7,9 +7,9 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{API_KEY_HEADER, Shared, error};
-use crate::sim::faults::{Verdict, dropped_connection};
-use crate::sim::log::{MutationRecord, Outcome};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::faults::{Verdict, dropped_connection};
+use crate::log::{MutationRecord, Outcome};
 
 pub async fn require_key(State(sim): State<Shared>, req: Request, next: Next) -> Response {
     // A load balancer in front of Domino answers before Domino sees the key.

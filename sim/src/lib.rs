@@ -7,7 +7,7 @@
 //! reproducible. `/__sim/` reports state and request counts and lets tests change the deployment
 //! behind the tool's back.
 //!
-//! Modules, one job each: `model` (state and transitions), `scenario` (the JSON file format),
+//! Modules, one job each: `kind` (the kinds of execution, named in the server's words), `model` (state and transitions), `scenario` (the JSON file format),
 //! `generate` (generated deployments), `faults`, `log` (the request log), `view` (state as
 //! tests see it), `simulator` (the shared state), `routes` (HTTP), `handle` (running it).
 
@@ -17,6 +17,7 @@ mod faults;
 mod generate;
 mod handle;
 mod ids;
+mod kind;
 mod log;
 mod model;
 mod routes;
@@ -28,6 +29,7 @@ pub use config::{DeploymentSource, SimConfig, UNKNOWN_STOPPING_WORD};
 pub use faults::{Faults, FaultsPatch, RefuseRule};
 pub use generate::{GenerateSpec, generate};
 pub use handle::{SimHandle, serve, serve_until, spawn};
+pub use kind::Kind;
 pub use log::{
     FaultCounts, MutationRecord, Outcome, RefusedStart, RequestLog, SecondCount, Violation,
 };

@@ -31,7 +31,7 @@ use super::model::{
     DataMount, Deployment, Detail, Execution, Model, Motion, Project, Target, Timing, job_object,
     user_id,
 };
-use crate::snapshot::Kind;
+use crate::Kind;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]

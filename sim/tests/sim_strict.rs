@@ -3,8 +3,8 @@
 
 mod sim_support;
 
-use dmm::sim::Violation;
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::Violation;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sim_support::{Api, KEY, small_config};

@@ -8,8 +8,8 @@ use axum::routing::get;
 use serde_json::Value;
 
 use super::Shared;
-use crate::sim::model::{Detail, Refusal};
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::model::{Detail, Refusal};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use dmm::sim::{Faults, GenerateSpec, Scenario, SimConfig, Simulator, serve_until};
+use domino_sim::{Faults, GenerateSpec, Scenario, SimConfig, Simulator, serve_until};
 
 const EXAMPLE: &str = "\
 Example:

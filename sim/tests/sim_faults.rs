@@ -4,8 +4,8 @@ mod sim_support;
 
 use std::time::{Duration, Instant};
 
-use dmm::sim::{Faults, FaultsPatch, Outcome};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{Faults, FaultsPatch, Outcome};
 use reqwest::Method;
 use serde_json::{Value, json};
 use sim_support::{Api, small_config};

@@ -3,8 +3,8 @@
 
 mod sim_support;
 
-use dmm::sim::{GenerateSpec, SimConfig};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{GenerateSpec, SimConfig};
 use reqwest::Method;
 use sim_support::{Api, KEY};
 

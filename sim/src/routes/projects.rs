@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Shared;
-use crate::sim::model::{Project, Refusal};
+use crate::model::{Project, Refusal};
 
 pub fn routes() -> Router<Shared> {
     Router::new()

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use dmm::sim::{Scenario, SimConfig, SimHandle, spawn};
+use domino_sim::{Scenario, SimConfig, SimHandle, spawn};
 use reqwest::{Method, Response};
 use serde_json::Value;
 

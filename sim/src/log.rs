@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::snapshot::Kind;
+use crate::Kind;
 
 /// What became of a mutating request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

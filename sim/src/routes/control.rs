@@ -10,11 +10,11 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use super::{Shared, error};
-use crate::sim::faults::FaultsPatch;
-use crate::sim::log::{RefusedStart, RequestLog, Violation};
-use crate::sim::model::{Refusal, Target};
-use crate::sim::view::SimState;
-use crate::snapshot::Kind;
+use crate::Kind;
+use crate::faults::FaultsPatch;
+use crate::log::{RefusedStart, RequestLog, Violation};
+use crate::model::{Refusal, Target};
+use crate::view::SimState;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
