@@ -78,7 +78,28 @@ impl Default for SimConfig {
     }
 }
 
+/// Builder setters that store their argument as the field of the same name.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $field:ident: $ty:ty;)+) => {
+        $($(#[$doc])*
+        pub fn $field(mut self, $field: $ty) -> Self {
+            self.$field = $field;
+            self
+        })+
+    };
+}
+
 impl SimConfig {
+    setters! {
+        seed: u64;
+        stuck_rate: f64;
+        shifting_workspaces: bool;
+        require_content_length: bool;
+        unknown_stopping_word: bool;
+        strict_job_status: bool;
+        faults: Faults;
+    }
+
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = key.into();
         self
@@ -99,11 +120,6 @@ impl SimConfig {
         self
     }
 
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
     pub fn generate(mut self, spec: GenerateSpec) -> Self {
         self.deployment = DeploymentSource::Generate(spec);
         self
@@ -121,16 +137,6 @@ impl SimConfig {
         self
     }
 
-    pub fn stuck_rate(mut self, rate: f64) -> Self {
-        self.stuck_rate = rate;
-        self
-    }
-
-    pub fn shifting_workspaces(mut self, on: bool) -> Self {
-        self.shifting_workspaces = on;
-        self
-    }
-
     /// Serve at most `rows` rows per page of any paged listing.
     pub fn max_page_size(mut self, rows: usize) -> Self {
         self.max_page_size = Some(rows);
@@ -143,29 +149,9 @@ impl SimConfig {
         self
     }
 
-    pub fn require_content_length(mut self, on: bool) -> Self {
-        self.require_content_length = on;
-        self
-    }
-
-    pub fn unknown_stopping_word(mut self, on: bool) -> Self {
-        self.unknown_stopping_word = on;
-        self
-    }
-
-    pub fn strict_job_status(mut self, on: bool) -> Self {
-        self.strict_job_status = on;
-        self
-    }
-
     /// A page size as served: what was asked, capped by `max_page_size`.
     pub fn page_size(&self, asked: usize) -> usize {
         self.max_page_size.map_or(asked, |cap| asked.min(cap))
-    }
-
-    pub fn faults(mut self, faults: Faults) -> Self {
-        self.faults = faults;
-        self
     }
 
     /// The prefix in the form routers want: `""` or `"/x/y"` (leading slash, none trailing).

@@ -464,16 +464,18 @@ pub fn dropped_connection() -> Response {
 mod tests {
     use super::*;
 
+    /// An injector of `faults` with the seed the tests here use.
+    fn injector_of(faults: Faults) -> FaultInjector {
+        FaultInjector::new(faults, 1)
+    }
+
     #[test]
     fn latency_rises_past_the_knee_and_refusals_count_in_the_window() {
-        let mut injector = FaultInjector::new(
-            Faults {
-                max_rps: 100,
-                slow_from_pct: 70,
-                ..Faults::default()
-            },
-            1,
-        );
+        let mut injector = injector_of(Faults {
+            max_rps: 100,
+            slow_from_pct: 70,
+            ..Faults::default()
+        });
         // 70 requests in the first second: at the knee, no slowdown.
         let first: Vec<_> = (0..70).map(|i| injector.decide(i * 14)).collect();
         assert!(
@@ -541,15 +543,12 @@ mod tests {
 
     #[test]
     fn capacity_queues_then_refuses_with_429() {
-        let mut f = FaultInjector::new(
-            Faults {
-                latency_ms: 5,
-                capacity_rps: 100,
-                capacity_queue_ms: 20,
-                ..Faults::default()
-            },
-            1,
-        );
+        let mut f = injector_of(Faults {
+            latency_ms: 5,
+            capacity_rps: 100,
+            capacity_queue_ms: 20,
+            ..Faults::default()
+        });
         let decided: Vec<_> = (0..4).map(|_| f.decide(500)).collect();
         let latencies: Vec<u128> = decided[..3].iter().map(|(l, _)| l.as_millis()).collect();
         assert_eq!(
@@ -566,13 +565,10 @@ mod tests {
 
     #[test]
     fn max_rps_limits_each_second() {
-        let mut f = FaultInjector::new(
-            Faults {
-                max_rps: 3,
-                ..Faults::default()
-            },
-            1,
-        );
+        let mut f = injector_of(Faults {
+            max_rps: 3,
+            ..Faults::default()
+        });
         let verdicts: Vec<_> = (0..5).map(|_| f.decide(10).1).collect();
         assert_eq!(verdicts[..3], [Verdict::Pass, Verdict::Pass, Verdict::Pass]);
         assert!(matches!(verdicts[3], Verdict::RateLimited { .. }));
@@ -581,15 +577,12 @@ mod tests {
 
     #[test]
     fn flaps_answer_503_to_a_share_within_their_window_only() {
-        let mut f = FaultInjector::new(
-            Faults {
-                flap_every_s: 10,
-                flap_for_s: 3,
-                flap_error_rate: 0.5,
-                ..Faults::default()
-            },
-            1,
-        );
+        let mut f = injector_of(Faults {
+            flap_every_s: 10,
+            flap_for_s: 3,
+            flap_error_rate: 0.5,
+            ..Faults::default()
+        });
         let mut refused = |from_ms: u64| {
             (0..1000)
                 .filter(|i| f.decide(from_ms + i * 2).1 == Verdict::Error(503))
@@ -603,14 +596,11 @@ mod tests {
 
     #[test]
     fn workers_queue_what_passes_and_nothing_else() {
-        let mut f = FaultInjector::new(
-            Faults {
-                workers: 1,
-                service_ms: 20,
-                ..Faults::default()
-            },
-            1,
-        );
+        let mut f = injector_of(Faults {
+            workers: 1,
+            service_ms: 20,
+            ..Faults::default()
+        });
         let latencies: Vec<u128> = (0..3).map(|_| f.decide(100).0.as_millis()).collect();
         assert_eq!(latencies, [20, 40, 60]);
         f.faults.outage = true;

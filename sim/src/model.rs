@@ -219,6 +219,17 @@ pub struct Status {
 }
 
 impl Execution {
+    /// Sets off toward `target` now: one more transition, arriving when `timing` says (or
+    /// never, when it draws this transition as stuck).
+    fn move_toward(&mut self, target: Target, now_ms: u64, timing: &Timing) {
+        self.transitions += 1;
+        self.motion = Motion::Moving {
+            target,
+            since_ms: now_ms,
+            arrives_ms: timing.arrival(&self.id, self.transitions, now_ms, true),
+        };
+    }
+
     /// An execution settled in `target`, with no request or transition yet, shown in the first
     /// of its state words.
     pub fn settled(
@@ -655,12 +666,7 @@ impl Deployment {
         if ended || exec.motion.target() == Target::Stopped {
             return Ok(ended_at_start);
         }
-        exec.transitions += 1;
-        exec.motion = Motion::Moving {
-            target: Target::Stopped,
-            since_ms: now_ms,
-            arrives_ms: timing.arrival(&exec.id, exec.transitions, now_ms, true),
-        };
+        exec.move_toward(Target::Stopped, now_ms, &timing);
         Ok(ended_at_start)
     }
 
@@ -741,13 +747,8 @@ impl Deployment {
         if exec.motion.target() == target {
             return Ok(());
         }
-        exec.transitions += 1;
         exec.stopped_label = None;
-        exec.motion = Motion::Moving {
-            target,
-            since_ms: now_ms,
-            arrives_ms: timing.arrival(&exec.id, exec.transitions, now_ms, true),
-        };
+        exec.move_toward(target, now_ms, &timing);
         Ok(())
     }
 

@@ -366,13 +366,7 @@ async fn path_prefix_nests_every_domino_route() {
         .unwrap();
     assert_eq!(r.status(), 404);
     // `/__sim/` stays at the root.
-    let state = api
-        .client
-        .get(format!("{}/__sim/state", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(state.status(), 200);
+    api.control("/__sim/state").await;
     assert_eq!(api.sim.requests().count("GET", "/v4/projects"), 1);
 
     let stop = format!("/v4/modelProducts/{APP}/stop");

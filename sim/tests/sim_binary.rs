@@ -100,34 +100,27 @@ async fn prints_the_listening_line_serves_and_stops_on_sigterm() {
 
 #[test]
 fn bad_flags_exit_2_with_one_clear_line() {
-    let out = Command::new(BIN)
-        .args(["--api-key", "k", "--apps", "many"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(["--api-key", "k", "--apps", "many"]);
     assert!(
         stderr.starts_with("error: invalid value 'many'"),
         "{stderr}"
     );
 
-    let out = Command::new(BIN)
-        .args(["--api-key", "k", "--error-rate", "3"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(["--api-key", "k", "--error-rate", "3"]);
     assert!(
         stderr.contains("errorRate must be between 0 and 1"),
         "{stderr}"
     );
 
-    let out = Command::new(BIN)
-        .args(["--api-key", "k", "--scenario", "/nonexistent/scenario.json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read scenario"));
+    let stderr = refused(["--api-key", "k", "--scenario", "/nonexistent/scenario.json"]);
+    assert!(stderr.contains("cannot read scenario"), "{stderr}");
+}
+
+/// Runs the binary with `args`, asserts that it exits 2 (bad input), and returns its stderr.
+fn refused<const N: usize>(args: [&str; N]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -168,13 +168,7 @@ async fn outage_drops_every_domino_route_until_cleared() {
             .is_err()
     );
     // The control routes keep working during the outage.
-    let state = api
-        .client
-        .get(format!("{}/__sim/state", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(state.status(), 200);
+    api.control("/__sim/state").await;
     set(false).await;
     assert_eq!(api.status_of(Method::GET, "/v4/projects", None).await, 200);
 }

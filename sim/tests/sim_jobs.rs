@@ -270,11 +270,7 @@ async fn a_stop_with_commit_results_goes_stopping_then_stopped() {
     assert_eq!(job.stops.len(), 1);
     assert!(job.stops[0].commit_results);
     assert_eq!(job.restarts, 0);
-    assert!(
-        api.sim.violations().is_empty(),
-        "{:?}",
-        api.sim.violations()
-    );
+    api.assert_no_violation();
 
     let log = api.sim.requests();
     assert_eq!(log.count("POST", "/v4/jobs/stop"), 2);
@@ -328,7 +324,7 @@ async fn stops_that_are_not_the_contract_are_refused() {
             .stops
             .is_empty()
     );
-    assert!(api.sim.violations().is_empty());
+    api.assert_no_violation();
 }
 
 #[tokio::test]
@@ -414,11 +410,7 @@ async fn a_restart_makes_a_new_job_started_by_the_caller() {
     );
     assert_eq!(api.sim.restarts_of(RUNNING), 1);
     assert_eq!(api.sim.restarts_of(&new_id), 0);
-    assert!(
-        api.sim.violations().is_empty(),
-        "{:?}",
-        api.sim.violations()
-    );
+    api.assert_no_violation();
 
     let log = api.sim.requests();
     assert_eq!(log.count("POST", "/v4/jobs/restart"), 1);
@@ -493,7 +485,7 @@ async fn restarts_that_are_not_the_contract_are_refused_or_flagged() {
         );
     }
     assert_eq!(api.sim.restarts_of(RUNNING), 0);
-    assert!(api.sim.violations().is_empty());
+    api.assert_no_violation();
 
     // Served, but a restart must run the same code, and an ended-before job is never touched.
     stop(&api, P2, OTHER, json!(true)).await;
@@ -596,11 +588,7 @@ async fn some_jobs_end_on_their_own_and_a_later_stop_changes_nothing() {
         .unwrap();
     assert_eq!(job.execution_status, "Succeeded");
     assert_eq!(job.stops.len(), 1);
-    assert!(
-        api.sim.violations().is_empty(),
-        "{:?}",
-        api.sim.violations()
-    );
+    api.assert_no_violation();
 }
 
 #[tokio::test]
@@ -637,12 +625,7 @@ async fn the_test_hooks_cover_jobs() {
     assert_eq!(j["projectId"], P1);
     assert_eq!(j["statuses"]["executionStatus"], "Running");
     // Also over HTTP.
-    let r = api
-        .client
-        .post(format!("{}/__sim/executions/job", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap();
+    let r = api.control_post("/__sim/executions/job", None).await;
     assert_eq!(r.status(), 201);
 
     // A user stops a job: ended at once. A job does not start again.

@@ -25,14 +25,7 @@ fn app_start() -> String {
 }
 
 async fn violations_served(api: &Api) -> Vec<Violation> {
-    let r = api
-        .client
-        .get(format!("{}/__sim/violations", api.sim.root_url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    serde_json::from_value(api.control("/__sim/violations").await).unwrap()
 }
 
 #[tokio::test]
@@ -361,12 +354,8 @@ async fn a_bearer_token_is_accepted_until_it_is_rotated() {
     assert_eq!(get("first-token").await.unwrap().status(), 200);
     assert_eq!(get("other-token").await.unwrap().status(), 401);
     let rotate = api
-        .client
-        .post(format!("{}/__sim/token", api.sim.root_url()))
-        .json(&json!({"token": "second-token"}))
-        .send()
-        .await
-        .unwrap();
+        .control_post("/__sim/token", Some(&json!({"token": "second-token"})))
+        .await;
     assert_eq!(rotate.status(), 204);
     let refused = get("first-token").await.unwrap();
     assert_eq!(refused.status(), 401);
@@ -375,11 +364,7 @@ async fn a_bearer_token_is_accepted_until_it_is_rotated() {
     // The API key keeps working beside it.
     assert_eq!(api.status_of(Method::GET, "/v4/projects", None).await, 200);
     let bad = api
-        .client
-        .post(format!("{}/__sim/token", api.sim.root_url()))
-        .json(&json!({"token": ""}))
-        .send()
-        .await
-        .unwrap();
+        .control_post("/__sim/token", Some(&json!({"token": ""})))
+        .await;
     assert_eq!(bad.status(), 400);
 }

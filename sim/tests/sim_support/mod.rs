@@ -80,6 +80,22 @@ impl Api {
         r.json().await.expect("json")
     }
 
+    /// POSTs to a `/__sim/` control route (no key, never faulted), with `body` as JSON if any,
+    /// and returns the answer.
+    pub async fn control_post(&self, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.client.post(format!("{}{path}", self.sim.root_url()));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        req.send().await.expect(path)
+    }
+
+    /// Asserts that the simulator recorded no violation, listing them if it did.
+    pub fn assert_no_violation(&self) {
+        let violations = self.sim.violations();
+        assert!(violations.is_empty(), "{violations:?}");
+    }
+
     pub async fn status_of(&self, method: Method, path: &str, body: Option<&Value>) -> u16 {
         self.send(method, path, body).await.status().as_u16()
     }
