@@ -24,25 +24,6 @@ pub enum Kind {
     Job,
 }
 
-/// Each kind's label, short name and other spellings `/__sim/` routes accept.
-const NAMES: &[(Kind, &str, &str, &[&str])] = &[
-    (Kind::App, "App", "app", &["apps"]),
-    (
-        Kind::ModelApiVersion,
-        "Model API Version",
-        "model",
-        &["models", "modelapi", "modelapis", "modelapiversions"],
-    ),
-    (Kind::Workspace, "Workspace", "workspace", &["workspaces"]),
-    (
-        Kind::ScheduledJob,
-        "Scheduled Job",
-        "scheduled-job",
-        &["scheduledjobs"],
-    ),
-    (Kind::Job, "Job", "job", &["jobs"]),
-];
-
 impl Kind {
     /// Every kind.
     pub const EVERY: &'static [Kind] = &[
@@ -53,21 +34,29 @@ impl Kind {
         Kind::Job,
     ];
 
-    fn names(self) -> &'static (Kind, &'static str, &'static str, &'static [&'static str]) {
-        NAMES
-            .iter()
-            .find(|n| n.0 == self)
-            .expect("every kind has its names")
+    /// The label, the short name and the other spellings `/__sim/` routes accept.
+    fn names(self) -> (&'static str, &'static str, &'static [&'static str]) {
+        match self {
+            Kind::App => ("App", "app", &["apps"]),
+            Kind::ModelApiVersion => (
+                "Model API Version",
+                "model",
+                &["models", "modelapi", "modelapis", "modelapiversions"],
+            ),
+            Kind::Workspace => ("Workspace", "workspace", &["workspaces"]),
+            Kind::ScheduledJob => ("Scheduled Job", "scheduled-job", &["scheduledjobs"]),
+            Kind::Job => ("Job", "job", &["jobs"]),
+        }
     }
 
     /// `"App"`, `"Model API Version"`, `"Workspace"`, `"Scheduled Job"`, `"Job"`.
     pub fn label(self) -> &'static str {
-        self.names().1
+        self.names().0
     }
 
     /// A short name, for generated ids.
     pub fn slug(self) -> &'static str {
-        self.names().2
+        self.names().1
     }
 }
 
@@ -91,26 +80,27 @@ impl FromStr for Kind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let wanted = fold(s);
-        NAMES
+        Kind::EVERY
             .iter()
-            .find(|(_, label, slug, aliases)| {
+            .copied()
+            .find(|k| {
+                let (label, slug, aliases) = k.names();
                 fold(label) == wanted
                     || fold(slug) == wanted
                     || aliases.iter().any(|a| fold(a) == wanted)
             })
-            .map(|n| n.0)
             .ok_or_else(|| {
-                let labels: Vec<String> = NAMES
+                let labels: Vec<String> = Kind::EVERY
                     .iter()
-                    .map(|n| {
-                        if n.1.contains(' ') {
-                            format!("\"{}\"", n.1)
+                    .map(|k| {
+                        if k.label().contains(' ') {
+                            format!("\"{}\"", k.label())
                         } else {
-                            n.1.to_string()
+                            k.label().to_string()
                         }
                     })
                     .collect();
-                let slugs: Vec<&str> = NAMES.iter().map(|n| n.2).collect();
+                let slugs: Vec<&str> = Kind::EVERY.iter().map(|k| k.slug()).collect();
                 format!(
                     "unknown kind '{s}': expected one of {} (or {})",
                     labels.join(", "),
