@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The production image of dmm: the CLI alone, without the simulator (--no-default-features).
+# The production image of dmm: the CLI alone, without the simulator (package domino-sim, sim/).
 #
 #   docker build -t dmm .
 #   mkdir -p maintenance && sudo chown 10001:10001 maintenance
@@ -19,8 +19,10 @@ FROM rust:1.95-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-# Cargo reads every target the manifest declares, the benchmark included, even for one binary.
+# Cargo reads every target the manifest declares, the benchmark included, even for one binary,
+# and every member of the workspace: the simulator's manifest and sources are read, not built.
 COPY benches ./benches
+COPY sim ./sim
 # The registry and target folders are BuildKit caches, so a rebuild compiles only what changed;
 # the binary is copied out of the cache in the same step. A multi-platform build runs one
 # builder per platform at once: each gets its own target cache, and the registry cache is
@@ -28,7 +30,7 @@ COPY benches ./benches
 ARG TARGETARCH
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/src/target,id=dmm-target-${TARGETARCH} \
-    cargo build --release --locked --no-default-features --bin dmm \
+    cargo build --release --locked -p dmm --bin dmm \
     && install -m 0755 target/release/dmm /usr/local/bin/dmm
 
 FROM debian:bookworm-slim

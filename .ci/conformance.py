@@ -51,7 +51,7 @@ def fields(obj, types, where):
 def scenario():
     """The fixtures' small deployment, with Jobs in project churn: one running, one waiting in
     the queue, one ended."""
-    with open(os.path.join(ROOT, "fixtures/scenarios/small.json")) as f:
+    with open(os.path.join(ROOT, "sim/fixtures/scenarios/small.json")) as f:
         doc = json.load(f)
     doc["projects"][0]["jobs"] = [
         {"id": RUNNING_JOB, "title": "train", "command": "python train.py", "state": "running"},

@@ -13,7 +13,7 @@
 //! capacity of 100 requests per second: N = 1,000 by default (`DMM_BENCH_PACE_SIZES`).
 //!
 //! Design: the simulator runs in this process on its own thread and runtime
-//! (`dmm::sim::spawn`); each phase runs the real `dmm` binary (built by Cargo for the bench, the
+//! (`domino_sim::spawn`); each phase runs the real `dmm` binary (built by Cargo for the bench, the
 //! same profile) as a child process, exactly as an administrator would. So the wall time is what
 //! a user waits for (process start, journal, verification included), and the peak resident
 //! memory is dmm's alone (`wait4`'s `ru_maxrss`), never the simulator's. Requests are counted by
@@ -39,8 +39,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use dmm::sim::{RequestLog, SimHandle, spawn};
 use dmm::snapshot::Kind;
+use domino_sim::{RequestLog, SimHandle, spawn};
 use serde_json::json;
 use support::bound::{self, Bound, Counts, Limits};
 use support::child::{Outcome, run_dmm};

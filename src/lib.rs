@@ -18,8 +18,5 @@ pub mod runner;
 pub mod snapshot;
 pub mod visible;
 
-#[cfg(feature = "sim")]
-pub mod sim;
-
 /// The version recorded in every journal run, so an audit can tell which build touched what.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
-use dmm::sim::{FaultsPatch, GenerateSpec};
 use dmm::snapshot::Kind;
+use domino_sim::Kind as SimKind;
+use domino_sim::{FaultsPatch, GenerateSpec};
 
 type Exec = (Kind, String);
 
@@ -134,7 +135,7 @@ fn counts(env: &Env, op: Operation) -> BTreeMap<Exec, u64> {
                 Operation::Shutdown => e.stop_requests,
                 Operation::Restore => e.start_requests,
             };
-            ((e.kind, e.id.clone()), n)
+            ((dmm_kind(e.kind), e.id.clone()), n)
         })
         .collect()
 }
@@ -284,7 +285,7 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
         before[&Kind::ScheduledJob]
     );
     assert!(running(&env, Kind::Workspace).is_empty());
-    for e in state.of_kind(Kind::ModelApiVersion) {
+    for e in state.of_kind(SimKind::ModelApiVersion) {
         let was = before[&Kind::ModelApiVersion].contains(&e.id);
         assert_eq!(
             e.running_or_launching,
@@ -296,13 +297,12 @@ fn sigkill_at_many_points_loses_nothing_and_repeats_no_confirmed_step() {
     }
     // No execution outside the snapshot was started.
     for e in &state.executions {
-        if !in_snapshot.contains(&(e.kind, e.id.clone())) {
+        let exec = (dmm_kind(e.kind), e.id.clone());
+        if !in_snapshot.contains(&exec) {
             assert_eq!(
-                e.start_requests,
-                starts_before[&(e.kind, e.id.clone())],
+                e.start_requests, starts_before[&exec],
                 "{} {} is not in the snapshot but was started",
-                e.kind,
-                e.id
+                e.kind, e.id
             );
         }
     }
@@ -361,7 +361,7 @@ fn a_start_still_under_way_from_a_killed_restore_is_not_sent_again() {
     let under_way = left_requested
         .iter()
         .filter(|(kind, id)| {
-            state.get(*kind, id).is_some_and(|e| {
+            state.get(sim_kind(*kind), id).is_some_and(|e| {
                 e.in_motion && e.start_requests > starts_before[&(*kind, id.clone())]
             })
         })
@@ -531,9 +531,9 @@ fn sigterm_during_verification_interrupts_and_the_rerun_verifies() {
 fn a_signal_before_the_run_begins_is_said_and_exits_3() {
     let env = Env::small();
     env.sim
-        .set_faults(dmm::sim::FaultsPatch {
+        .set_faults(domino_sim::FaultsPatch {
             latency_ms: Some(5_000),
-            ..dmm::sim::FaultsPatch::default()
+            ..domino_sim::FaultsPatch::default()
         })
         .unwrap();
     let child = env

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use dmm::journal::{JournalRead, Operation, StepPhase};
 use dmm::snapshot::{self, Kind};
+use domino_sim::Kind as SimKind;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -28,9 +29,9 @@ fn verify_names_what_was_restarted_behind_the_tools_back_and_the_drift() {
     let loaded = snapshot::read(&snap).unwrap();
     let app = &loaded.snapshot.entries(Kind::App)[0];
     env.sim
-        .start_behind_back(Kind::App, app.key(Kind::App).unwrap())
+        .start_behind_back(SimKind::App, app.key(Kind::App).unwrap())
         .unwrap();
-    let intruder = env.sim.add_running(Kind::App).unwrap();
+    let intruder = env.sim.add_running(SimKind::App).unwrap();
     let out = env.run(&["verify", snap.to_str().unwrap(), "--expect", "stopped"]);
     assert_eq!(code(&out), 1, "{}", text(&out));
     let report = stdout(&out);

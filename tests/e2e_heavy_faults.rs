@@ -9,8 +9,8 @@ mod common;
 use std::time::Instant;
 
 use common::*;
-use dmm::sim::Faults;
 use dmm::snapshot::Kind;
+use domino_sim::Faults;
 
 /// 20% 5xx, 10% 429, 5% dropped connections, 5% answers lost after the effect.
 fn heavy() -> Faults {

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
-use dmm::sim::{FaultsPatch, GenerateSpec};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{FaultsPatch, GenerateSpec};
 
 fn spec_with_jobs(jobs: usize) -> GenerateSpec {
     GenerateSpec {

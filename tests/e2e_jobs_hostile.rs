@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{Operation, StepPhase};
-use dmm::sim::{FaultsPatch, RefuseRule};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{FaultsPatch, RefuseRule};
 
 /// Two Jobs started by the tool's own identity with one command (a rehearsal, or a service
 /// account that also runs Jobs), both stopped; B's restart is refused once. A, the other

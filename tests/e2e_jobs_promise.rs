@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmm::journal::{Operation, StepPhase};
-use dmm::sim::FaultsPatch;
-use dmm::snapshot::Kind;
+use domino_sim::FaultsPatch;
+use domino_sim::Kind;
 
 /// Two Jobs of one project run the same command; the first restart of A is refused (503, so
 /// certainly not applied). B's restart, by the same identity with the same command, must never

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{Operation, StepNote, StepPhase};
-use dmm::sim::{FaultsPatch, RefuseRule};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{FaultsPatch, RefuseRule};
 
 fn shut_down_one_job(env: &Env, command: &str) -> String {
     let project = env.sim.add_empty_project("etl");

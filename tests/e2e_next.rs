@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation};
-use dmm::sim::FaultsPatch;
 use dmm::snapshot::Kind;
+use domino_sim::FaultsPatch;
+use domino_sim::Kind as SimKind;
 use serde_json::Value;
 
 fn ended(r: &Receiver) -> Value {
@@ -86,7 +87,7 @@ fn after_a_deadline_every_continuation_keeps_jobs_leave_and_following_it_leaves_
     spec.jobs = 6;
     let env = Env::new(config(spec).transition(200, 50));
     env.take_snapshot();
-    let jobs_before = env.sim.running_ids(Kind::Job);
+    let jobs_before = env.sim.running_ids(SimKind::Job);
     assert!(!jobs_before.is_empty(), "the deployment runs Jobs");
     let r = receiver();
     let child = env

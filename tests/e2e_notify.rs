@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader};
-use dmm::sim::FaultsPatch;
+use domino_sim::FaultsPatch;
 use serde_json::Value;
 
 fn receiver() -> Receiver {

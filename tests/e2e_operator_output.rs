@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dmm::journal::Operation;
 use dmm::runner::JobsOfShutdown;
-use dmm::sim::GenerateSpec;
+use domino_sim::GenerateSpec;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Env, code, config, text};
-use dmm::sim::GenerateSpec;
+use domino_sim::GenerateSpec;
 
 /// Forty running Model API versions (read one at a time) whose stops take three seconds:
 /// polled every half second or so from the first second on, each would be read about five

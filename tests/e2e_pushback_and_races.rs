@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{Operation, StepPhase};
-use dmm::sim::{FaultsPatch, GenerateSpec, RefuseRule};
-use dmm::snapshot::Kind;
+use domino_sim::Kind;
+use domino_sim::{FaultsPatch, GenerateSpec, RefuseRule};
 
 /// The route of an App's stop, as the simulator declares it.
 const APP_STOP: &str = "POST /v4/modelProducts/{id}/stop";

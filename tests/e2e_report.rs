@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
-use dmm::sim::{FaultsPatch, RefuseRule};
+use domino_sim::{FaultsPatch, RefuseRule};
 
 fn report(env: &Env, extra: &[&str]) -> (std::process::Output, PathBuf) {
     let snap = env.snapshot();
@@ -387,7 +387,7 @@ fn fixed_env() -> Env {
         }
     ]}));
     Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(42)
             .scenario(scenario)
@@ -556,7 +556,7 @@ fn hostile_env() -> Env {
         "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
     }]}));
     Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(7)
             .scenario(scenario)
@@ -816,7 +816,7 @@ fn the_inventory_is_csv_a_spreadsheet_opens_as_text() {
             "jobs": [{"title": "nightly", "command": "python n.py"}]}]}),
     );
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(3)
             .scenario(scenario)
@@ -898,7 +898,7 @@ fn long_names_leave_the_verdict_and_the_summary_short() {
         serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]}),
     );
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(11)
             .scenario(scenario)

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use dmm::journal::{Operation, StepPhase};
 use dmm::snapshot::Kind;
+use domino_sim::Kind as SimKind;
 
 #[test]
 fn a_full_cycle_returns_the_deployment_to_what_ran() {
@@ -62,7 +63,7 @@ fn a_full_cycle_returns_the_deployment_to_what_ran() {
     for e in state
         .executions
         .iter()
-        .filter(|e| e.kind == Kind::ModelApiVersion)
+        .filter(|e| e.kind == SimKind::ModelApiVersion)
     {
         if before[&Kind::ModelApiVersion].contains(&e.id) && e.is_active == Some(true) {
             assert!(e.running, "active version {} not restored", e.id);
@@ -84,7 +85,7 @@ fn a_full_cycle_returns_the_deployment_to_what_ran() {
     for e in state
         .executions
         .iter()
-        .filter(|e| e.kind == Kind::App && before[&Kind::App].contains(&e.id))
+        .filter(|e| e.kind == SimKind::App && before[&Kind::App].contains(&e.id))
     {
         assert_eq!(e.app_starts.len(), 1, "app {} started once", e.id);
     }
@@ -125,7 +126,7 @@ fn a_run_killed_mid_way_continues_and_never_repeats_a_confirmed_step() {
     let confirmed: Vec<_> = steps
         .iter()
         .filter(|s| s.phase == StepPhase::Confirmed)
-        .map(|s| (s.key.kind, s.key.execution.clone()))
+        .map(|s| (sim_kind(s.key.kind), s.key.execution.clone()))
         .collect();
     assert!(
         steps.iter().any(|s| !s.phase.is_terminal()),
@@ -283,7 +284,7 @@ fn every_bodyless_post_carries_a_content_length() {
         .filter(|m| m.method == "POST")
         .collect();
     // App and version stops and starts, workspace stops: every kind that POSTs without a body.
-    for kind in [Kind::App, Kind::ModelApiVersion, Kind::Workspace] {
+    for kind in [SimKind::App, SimKind::ModelApiVersion, SimKind::Workspace] {
         assert!(posts.iter().any(|m| m.kind == Some(kind)), "{kind}");
     }
     let refused: Vec<_> = posts.iter().filter(|m| m.status == Some(411)).collect();
@@ -315,7 +316,7 @@ fn a_workspace_state_word_dmm_does_not_know_is_never_taken_for_stopped() {
     // dmm said every stop was confirmed: each must have arrived, not be on its way.
     let state = env.sim.state();
     for id in &snapped {
-        let ws = state.get(Kind::Workspace, id).unwrap();
+        let ws = state.get(SimKind::Workspace, id).unwrap();
         assert!(
             ws.stopped,
             "workspace {id} confirmed stopped while it shows {}",
@@ -326,7 +327,7 @@ fn a_workspace_state_word_dmm_does_not_know_is_never_taken_for_stopped() {
 
 #[test]
 fn a_restore_reads_each_projects_volumes_once() {
-    use dmm::sim::{AppSpec, DataMountSpec, ProjectSpec, Scenario, SimConfig};
+    use domino_sim::{AppSpec, DataMountSpec, ProjectSpec, Scenario, SimConfig};
     // 7 running apps in 4 projects, each project with a local and a remote volume.
     let projects = (0..4)
         .map(|p| ProjectSpec {
@@ -348,7 +349,7 @@ fn a_restore_reads_each_projects_volumes_once() {
                 .map(|a| AppSpec {
                     id: None,
                     name: format!("app-{p}-{a}"),
-                    state: dmm::sim::StartState::Running,
+                    state: domino_sim::StartState::Running,
                     hardware_tier_id: "small-k8s".into(),
                     owner: None,
                 })
@@ -378,7 +379,7 @@ fn a_restore_reads_each_projects_volumes_once() {
         requests.by_route
     );
     // Every start mounted its project's local volume, and only that one.
-    for app in env.sim.state().of_kind(Kind::App) {
+    for app in env.sim.state().of_kind(SimKind::App) {
         assert_eq!(app.app_starts.len(), 1, "{}", app.name);
         let mounted = app.app_starts[0]
             .external_volume_mount_ids
@@ -392,7 +393,7 @@ fn a_restore_reads_each_projects_volumes_once() {
 fn provoke_a_violation(env: &Env) {
     let state = env.sim.state();
     let inactive = state
-        .of_kind(Kind::ModelApiVersion)
+        .of_kind(SimKind::ModelApiVersion)
         .find(|v| v.is_active == Some(false))
         .expect("an inactive version");
     let url = format!(

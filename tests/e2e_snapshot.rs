@@ -5,12 +5,12 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use dmm::sim::{Faults, Scenario, SimConfig};
 use dmm::snapshot::{self, Kind};
+use domino_sim::{Faults, Scenario, SimConfig};
 
 /// Pending executions settle on their own as transitions end; slow transitions keep the
 /// deployment still while it is scanned, so what runs before and after is the same.
-fn still(spec: dmm::sim::GenerateSpec) -> SimConfig {
+fn still(spec: domino_sim::GenerateSpec) -> SimConfig {
     config(spec).transition(600_000, 0)
 }
 
@@ -107,7 +107,7 @@ fn an_unresolvable_project_is_reported_and_the_snapshot_still_written() {
     let scenario = Scenario::from_json(
         &std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/scenarios/rollout.json"
+            "/sim/fixtures/scenarios/rollout.json"
         ))
         .unwrap(),
     )
@@ -213,7 +213,7 @@ fn snapshots_of_the_earlier_tool_drive_a_shutdown() {
 /// One project with `total` workspaces, every third one stopped, and one model with `versions`
 /// versions, every third one running.
 fn paged_scenario(total: usize, versions: usize) -> Scenario {
-    use dmm::sim::{ModelSpec, ProjectSpec, StartState, WorkspaceSpec};
+    use domino_sim::{ModelSpec, ProjectSpec, StartState, WorkspaceSpec};
     let state = |i: usize| {
         if i % 3 == 2 {
             StartState::Stopped

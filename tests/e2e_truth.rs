@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
-use dmm::sim::FaultsPatch;
 use dmm::snapshot::Kind;
+use domino_sim::FaultsPatch;
+use domino_sim::Kind as SimKind;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -107,7 +108,9 @@ fn a_scheduled_job_resumed_behind_the_tools_back_is_reopened_and_paused_again() 
         .key(Kind::ScheduledJob)
         .unwrap()
         .to_owned();
-    env.sim.start_behind_back(Kind::ScheduledJob, &job).unwrap();
+    env.sim
+        .start_behind_back(SimKind::ScheduledJob, &job)
+        .unwrap();
 
     let out = env.run_op("shutdown", &[]);
     assert_eq!(code(&out), 1, "{}", text(&out));
@@ -171,7 +174,7 @@ fn an_accepted_stop_the_api_lost_is_sent_again() {
     });
     // The API restarts and forgets what it was asked: every App runs again, quite still.
     for app in &apps {
-        env.sim.start_behind_back(Kind::App, app).unwrap();
+        env.sim.start_behind_back(SimKind::App, app).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     check_no_key(&out);
@@ -221,7 +224,7 @@ fn a_request_whose_answer_is_lost_is_looked_at_not_counted_failed_nor_sent_twice
         let state = env.sim.state();
         for s in sent_to {
             let (kind, id) = (s.key.kind, &s.key.execution);
-            let e = state.get(kind, id).unwrap();
+            let e = state.get(sim_kind(kind), id).unwrap();
             let sent = match operation {
                 Operation::Shutdown => e.stop_requests,
                 Operation::Restore => e.start_requests,

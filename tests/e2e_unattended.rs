@@ -242,7 +242,7 @@ fn assert_confirmed_are_true(env: &Env, op: dmm::journal::Operation) -> usize {
         .filter(|s| s.phase == dmm::journal::StepPhase::Confirmed)
     {
         confirmed += 1;
-        if let Some(e) = state.get(s.key.kind, &s.key.execution) {
+        if let Some(e) = state.get(sim_kind(s.key.kind), &s.key.execution) {
             let ok = match op {
                 dmm::journal::Operation::Shutdown => e.stopped,
                 dmm::journal::Operation::Restore => e.running,
@@ -304,7 +304,9 @@ fn a_run_stopped_with_sigstop_and_continued_ends_correct() {
         .clone();
     // While the process is stopped, the deployment moves on: the stops in flight finish (200 ms
     // transitions), and someone starts an App that dmm has already confirmed stopped.
-    env.sim.start_behind_back(Kind::App, &restarted).unwrap();
+    env.sim
+        .start_behind_back(domino_sim::Kind::App, &restarted)
+        .unwrap();
     // Six seconds rather than a minute: what matters is that the stop outlasts the grace period
     // (-g 2 above) and the transitions, so every timer the run had is past due when it resumes;
     // nothing in the runner counts how much longer than that it was stopped.
@@ -523,7 +525,7 @@ fn a_run_without_a_terminal_says_how_far_it_is() {
 /// at the default level, without a terminal: what is waited for, and until when.
 #[test]
 fn a_long_retry_wait_is_said_with_until_when() {
-    use dmm::sim::{FaultsPatch, RefuseRule};
+    use domino_sim::{FaultsPatch, RefuseRule};
     let env = Env::new(config(small_spec()));
     env.sim
         .set_faults(FaultsPatch {
@@ -561,7 +563,7 @@ fn a_long_transition_wait_is_said_in_the_heartbeat() {
         "apps": [{"name": "slow-app", "state": "running"}]
     }]}));
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .scenario(scenario)
             .transition(13_000, 0),
@@ -593,7 +595,7 @@ fn a_server_that_answers_nothing_is_said_to_be_silent_not_slow_states() {
         "apps": [{"name": "slow-app", "state": "running"}]
     }]}));
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .scenario(scenario)
             .transition(60_000, 0),
@@ -615,9 +617,9 @@ fn a_server_that_answers_nothing_is_said_to_be_silent_not_slow_states() {
     // Once the stop is sent, every answer takes a minute: the server has gone silent.
     std::thread::sleep(Duration::from_secs(3));
     env.sim
-        .set_faults(dmm::sim::FaultsPatch {
+        .set_faults(domino_sim::FaultsPatch {
             latency_ms: Some(60_000),
-            ..dmm::sim::FaultsPatch::default()
+            ..domino_sim::FaultsPatch::default()
         })
         .unwrap();
     std::thread::sleep(Duration::from_secs(15));
@@ -643,7 +645,7 @@ fn retries_of_many_requests_are_a_few_lines_not_one_each() {
         serde_json::json!({"projects": [{"name": "proj", "owner": "alice", "apps": apps}]}),
     );
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(13)
             .scenario(scenario)
@@ -652,8 +654,8 @@ fn retries_of_many_requests_are_a_few_lines_not_one_each() {
     env.take_snapshot();
     // 503 with `Retry-After: 0`: retried at once, so many retries in a short test.
     env.sim
-        .set_faults(dmm::sim::FaultsPatch {
-            refuse: Some(vec![dmm::sim::RefuseRule {
+        .set_faults(domino_sim::FaultsPatch {
+            refuse: Some(vec![domino_sim::RefuseRule {
                 route: "POST /v4/modelProducts/{id}/stop".into(),
                 execution_id: None,
                 status: 503,
@@ -661,7 +663,7 @@ fn retries_of_many_requests_are_a_few_lines_not_one_each() {
                 after_applying: false,
                 retry_after: Some("0".into()),
             }]),
-            ..dmm::sim::FaultsPatch::default()
+            ..domino_sim::FaultsPatch::default()
         })
         .unwrap();
     let started = std::time::Instant::now();
@@ -756,7 +758,7 @@ fn many_failures_are_a_few_lines_and_a_count() {
 /// Retry-After).
 #[test]
 fn a_snapshot_without_a_terminal_has_a_heartbeat() {
-    use dmm::sim::{FaultsPatch, RefuseRule};
+    use domino_sim::{FaultsPatch, RefuseRule};
     let env = Env::new(config(small_spec()));
     env.sim
         .set_faults(FaultsPatch {

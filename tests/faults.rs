@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase};
-use dmm::sim::{Faults, FaultsPatch, Outcome};
 use dmm::snapshot::Kind;
+use domino_sim::{Faults, FaultsPatch, Outcome};
 
 fn storm() -> Faults {
     Faults {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use dmm::journal::JournalReader;
-use dmm::sim::GenerateSpec;
+use domino_sim::GenerateSpec;
 
 fn medium() -> Env {
     Env::new(config(GenerateSpec {
@@ -311,7 +311,7 @@ fn a_silent_server_fails_snapshot_and_shutdown_in_bounded_time_with_exit_2() {
 #[test]
 fn a_server_that_goes_silent_mid_run_interrupts_it_resumably() {
     use dmm::journal::{Operation, StepPhase};
-    use dmm::sim::FaultsPatch;
+    use domino_sim::FaultsPatch;
     let env = Env::new(config(small_spec()).transition(400, 100));
     env.take_snapshot();
     let mut args = vec!["--request-timeout".to_string(), FAST_TIMEOUT.to_string()];
@@ -364,7 +364,7 @@ fn a_server_that_goes_silent_mid_run_interrupts_it_resumably() {
         text(&out)
     );
 
-    env.sim.replace_faults(dmm::sim::Faults::none()).unwrap();
+    env.sim.replace_faults(domino_sim::Faults::none()).unwrap();
     let again = env.run_op("shutdown", &[]);
     assert_eq!(code(&again), 0, "{}", text(&again));
 }
@@ -431,7 +431,7 @@ fn with_json_logs_errors_and_interruptions_are_json_lines() {
             // Requests in flight that take their time: the second signal comes while the first
             // one waits for them.
             env.sim
-                .set_faults(dmm::sim::FaultsPatch {
+                .set_faults(domino_sim::FaultsPatch {
                     latency_ms: Some(5_000),
                     ..Default::default()
                 })
@@ -477,7 +477,7 @@ fn hostile_env() -> Env {
         "scheduledJobs": [{"title": HOSTILE, "owner": "alice", "paused": false}]
     }]}));
     Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(7)
             .scenario(scenario)
@@ -980,7 +980,7 @@ fn scratch_copies_go_beside_the_journal_and_stale_ones_are_removed() {
 /// before any of them sees it.
 #[test]
 fn an_error_page_that_echoes_the_request_never_carries_the_key_anywhere() {
-    use dmm::sim::{FaultsPatch, RefuseRule};
+    use domino_sim::{FaultsPatch, RefuseRule};
     let env = medium();
     env.take_snapshot();
     env.sim

@@ -9,8 +9,8 @@ use std::process::Output;
 use common::*;
 use dmm::journal::{JournalRead, JournalReader, PaceRecord, RunRecord};
 use dmm::runner::defaults;
-use dmm::sim::{Faults, FaultsPatch, GenerateSpec};
 use dmm::snapshot::Kind;
+use domino_sim::{Faults, FaultsPatch, GenerateSpec};
 
 /// Enough executions that the rate is what holds a run back at first.
 fn busy_spec() -> GenerateSpec {

@@ -10,12 +10,15 @@ use std::time::Duration;
 
 use common::*;
 use dmm::journal::{Operation, StepPhase};
-use dmm::sim::{Scenario, SimConfig};
+use domino_sim::{Scenario, SimConfig};
 use serde_json::Value;
 
 /// The small scenario of the fixtures, with every data volume local: nothing to warn about.
 fn healthy() -> SimConfig {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/scenarios/small.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sim/fixtures/scenarios/small.json"
+    );
     let text = std::fs::read_to_string(path).expect("fixture readable");
     assert!(
         text.contains(r#""local": false"#),
@@ -165,11 +168,11 @@ fn a_capped_page_size_is_found_and_warned_about() {
 /// them with the rest, and says a restore does not start them again unless asked.
 #[test]
 fn running_jobs_are_counted_and_their_stops_estimated() {
-    let env = Env::new(config(dmm::sim::GenerateSpec {
+    let env = Env::new(config(domino_sim::GenerateSpec {
         jobs: 12,
         ..small_spec()
     }));
-    let jobs = env.sim.running_ids(dmm::snapshot::Kind::Job).len();
+    let jobs = env.sim.running_ids(domino_sim::Kind::Job).len();
     assert!(jobs > 0, "the deployment runs Jobs");
     let out = preflight(&env, &[]);
     let text = stdout(&out);
@@ -213,7 +216,7 @@ fn rollouts_and_volumes_that_are_not_local_are_warned_about() {
     let app_names: Vec<&str> = state
         .executions
         .iter()
-        .filter(|e| e.kind == dmm::snapshot::Kind::App)
+        .filter(|e| e.kind == domino_sim::Kind::App)
         .map(|e| e.name.as_str())
         .collect();
     assert!(

@@ -12,6 +12,7 @@ fn the_readme_demo_runs_a_full_cycle() {
         "the README opens with the demo and the test command"
     );
     let bin_dir = Path::new(env!("CARGO_BIN_EXE_dmm")).parent().unwrap();
+    build_the_simulator_beside(bin_dir, root);
     let out = Command::new("bash")
         .arg(root.join("scripts/demo.sh"))
         .env("DMM_BIN_DIR", bin_dir)
@@ -50,4 +51,29 @@ fn the_readme_demo_runs_a_full_cycle() {
     let sim_log = std::fs::read_to_string(Path::new(&dir).join("sim.log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!sim_log.contains("violation"), "{sim_log}");
+}
+
+/// The demo runs the `domino-sim` binary from beside `dmm`. It is another package's binary, which
+/// cargo builds for this test only when it builds the whole workspace: ask for it, in the same
+/// profile and as the demo builds it, so that this test alone also runs the simulator as it is now.
+fn build_the_simulator_beside(bin_dir: &Path, root: &Path) {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(root)
+        .args(["build", "--locked", "--quiet", "--bin", "domino-sim"]);
+    if bin_dir.ends_with("release") {
+        build.arg("--release");
+    }
+    let out = build.output().expect("cargo runs");
+    assert!(
+        out.status.success(),
+        "building domino-sim: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        bin_dir.join("domino-sim").is_file(),
+        "no domino-sim in {}",
+        bin_dir.display()
+    );
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::*;
-use dmm::sim::{Faults, FaultsPatch};
+use domino_sim::{Faults, FaultsPatch};
 
 const WRONG_KEY: &str = "wrong-secret-key-d41c8e";
 
@@ -501,7 +501,7 @@ fn json_log_lines_carry_hostile_names_written_out() {
             "apps": [{"name": hostile, "state": "running", "owner": hostile}]}]}),
     );
     let env = Env::new(
-        dmm::sim::SimConfig::default()
+        domino_sim::SimConfig::default()
             .api_key(KEY)
             .seed(5)
             .scenario(scenario)

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dmm::sim::{RequestLog, SimHandle};
+use domino_sim::{RequestLog, SimHandle};
 
 /// A log line of interest, and when the bench read it.
 #[derive(Clone, Debug)]

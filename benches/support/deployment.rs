@@ -3,7 +3,7 @@
 //! a shutdown stops them, `restore --restart-jobs` starts them again), with a fixed request
 //! latency and a 2 s ± 0.5 s transition time.
 
-use dmm::sim::{BatchJobState, Faults, GenerateSpec, Scenario, SimConfig, StartState, generate};
+use domino_sim::{BatchJobState, Faults, GenerateSpec, Scenario, SimConfig, StartState, generate};
 
 /// The simulator's timing, shared by the configuration and the lower bound.
 #[derive(Clone, Copy, Debug)]

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use dmm::sim::{Faults, GenerateSpec, SimConfig, StartState, generate, spawn};
+use domino_sim::{Faults, GenerateSpec, SimConfig, StartState, generate, spawn};
 
 use super::child::run_dmm;
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dmm::journal::{JournalRead, JournalReader, PaceRecord};
 use dmm::runner::defaults;
-use dmm::sim::{FaultsPatch, SecondCount, spawn};
+use domino_sim::{FaultsPatch, SecondCount, spawn};
 use serde_json::json;
 
 use super::bound::{self, Bound, Counts, Limits};

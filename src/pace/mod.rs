@@ -10,7 +10,7 @@
 mod budget;
 mod control;
 mod weather;
-#[cfg(feature = "sim")]
+#[cfg(test)]
 pub mod zoo;
 
 pub use budget::RetryBudget;

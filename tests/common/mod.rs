@@ -11,9 +11,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dmm::journal::{JournalRead, JournalReader, Operation, StepPhase, StepRecord};
-use dmm::sim::{FaultsPatch, RefuseRule};
-use dmm::sim::{GenerateSpec, SimConfig, SimHandle, spawn};
 use dmm::snapshot::Kind;
+use domino_sim::{FaultsPatch, RefuseRule};
+use domino_sim::{GenerateSpec, SimConfig, SimHandle, spawn};
 
 pub const KEY: &str = "e2e-secret-key-7f3a9c";
 
@@ -209,8 +209,8 @@ pub fn text(out: &Output) -> String {
 
 /// A simulator scenario written inline as JSON (`{"projects": [...]}`); panics if invalid,
 /// which is the test's mistake.
-pub fn scenario_of(value: serde_json::Value) -> dmm::sim::Scenario {
-    dmm::sim::Scenario::from_json(value.to_string().as_bytes()).expect("a valid scenario")
+pub fn scenario_of(value: serde_json::Value) -> domino_sim::Scenario {
+    domino_sim::Scenario::from_json(value.to_string().as_bytes()).expect("a valid scenario")
 }
 
 /// The API key must never appear in anything dmm prints.
@@ -245,7 +245,31 @@ pub fn signal(child: &Child, sig: i32) {
 }
 
 pub fn running(env: &Env, kind: Kind) -> std::collections::BTreeSet<String> {
-    env.sim.running_ids(kind)
+    env.sim.running_ids(sim_kind(kind))
+}
+
+/// The simulator's name for one of dmm's kinds: the two crates name their kinds apart (the
+/// simulator is a witness of the client, not a part of it), and a kind dmm gains fails to
+/// compile here until the simulator serves it too.
+pub fn sim_kind(kind: Kind) -> domino_sim::Kind {
+    match kind {
+        Kind::App => domino_sim::Kind::App,
+        Kind::ModelApiVersion => domino_sim::Kind::ModelApiVersion,
+        Kind::Workspace => domino_sim::Kind::Workspace,
+        Kind::ScheduledJob => domino_sim::Kind::ScheduledJob,
+        Kind::Job => domino_sim::Kind::Job,
+    }
+}
+
+/// dmm's name for one of the simulator's kinds (the other way round from [`sim_kind`]).
+pub fn dmm_kind(kind: domino_sim::Kind) -> Kind {
+    match kind {
+        domino_sim::Kind::App => Kind::App,
+        domino_sim::Kind::ModelApiVersion => Kind::ModelApiVersion,
+        domino_sim::Kind::Workspace => Kind::Workspace,
+        domino_sim::Kind::ScheduledJob => Kind::ScheduledJob,
+        domino_sim::Kind::Job => Kind::Job,
+    }
 }
 
 pub fn file_contains(path: &Path, needle: &str) -> bool {
