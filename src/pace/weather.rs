@@ -118,6 +118,28 @@ fn above_spread(k: u32, n: u32, w: f64, n_w: f64, w_spread: f64) -> bool {
     k as f64 > n * w + EXCESS_Z * variance.sqrt()
 }
 
+/// A fall of the share of pushback across a cut is ours beyond this many standard deviations
+/// of the difference of the two shares (and at least two points). At one, a steady share of
+/// faults looked like a fall once in six rounds: "ours" left the weather unaccepted, the next
+/// fault cut again, and at 10–40 answers a second each such round is seconds long (a capacity
+/// of 300 a second with 40% faults was taken from 17.5 to 4.5 requests a second in 9 s by
+/// falls of 0.47 → 0.27 and 0.23 → 0.11, each a round of 30 answers).
+const FALL_Z: f64 = 2.0;
+/// A fall of the share of 429s alone is ours beyond this many: the capacity's 429s are a
+/// part of the pushback a steady share of faults hides (the faults' 503s and dropped
+/// connections stay across the cut while the 429s fall), and a lower bar for them keeps
+/// taking a capacity's 429s for weather rare.
+const FALL_Z_REFUSED: f64 = 1.5;
+
+/// Whether `k1` of `n1` before a cut and `k2` of `n2` after it is a fall beyond `z` standard
+/// deviations of the difference of the two shares, and of at least two points.
+fn fell_by(k1: u32, k2: u32, n1: f64, n2: f64, z: f64) -> bool {
+    let (k1, k2) = (k1 as f64, k2 as f64);
+    let pooled = (k1 + k2) / (n1 + n2);
+    let spread = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
+    k1 / n1 - k2 / n2 > (z * spread).max(0.02)
+}
+
 /// Answers the weather's estimate needs before the rate grows beyond the one it was judged at.
 const WEATHER_MIN_ANSWERS: f64 = 100.0;
 /// How many standard deviations above the 429s accepted at a lower rate make a rising share.
@@ -369,13 +391,13 @@ impl Evidence {
             j.after.answers.max(1) as f64,
         );
         let pooled = (j.before.pushed + j.after.pushed) as f64 / (n1 + n2);
-        // A fall clearly beyond chance (one standard deviation of the difference of two
-        // shares, and at least two points): a small round before the cut proves nothing.
         let spread = (pooled * (1.0 - pooled) * (1.0 / n1 + 1.0 / n2)).sqrt();
         // A round with no pushback at all is a fall, once it is a whole round: five answers
         // without a fault say little of a share of 10%.
         let none = j.after.pushed == 0 && j.after.answers >= JUDGE_ANSWERS;
-        if before - after > spread.max(0.02) || none {
+        let fell = fell_by(j.before.pushed, j.after.pushed, n1, n2, FALL_Z)
+            || fell_by(j.before.refused, j.after.refused, n1, n2, FALL_Z_REFUSED);
+        if fell || none {
             // What is left after a cut that worked is at most the weather.
             self.weather.pushed = self.weather.pushed.min(after);
             self.weather.refused = self.weather.refused.min(j.after.refused_share());
@@ -644,6 +666,51 @@ mod tests {
             "{verdict:?}"
         );
         assert!(e.weather().refused < 0.1, "{:?}", e.weather());
+    }
+
+    /// Before a cut, `pushed` of 30 answers pushed back, `refused` of them 429s; after it,
+    /// `pushed_after` and `refused_after` of 30: the verdict.
+    fn verdict_on(pushed: u32, refused: u32, pushed_after: u32, refused_after: u32) -> Verdict {
+        let mut now = Instant::now();
+        let mut e = Evidence::new(now);
+        // The served answers first: a round that starts with a run of pushback is judged on
+        // it as soon as it fills the requests in flight.
+        let outcome = |i: u32, pushed: u32, refused: u32| {
+            let i = 29 - i;
+            if i < refused {
+                Outcome::Refused
+            } else if i < pushed {
+                Outcome::Pushed
+            } else {
+                Outcome::Served
+            }
+        };
+        for i in 0..30 {
+            now += Duration::from_millis(10);
+            e.record(now, now, outcome(i, pushed, refused));
+        }
+        e.cut(now, 8, 10.0);
+        let mut verdict = None;
+        for i in 0..30 {
+            now += Duration::from_millis(10);
+            verdict = verdict.or(e.record(now, now, outcome(i, pushed_after, refused_after)));
+        }
+        verdict.expect("a whole round")
+    }
+
+    /// 14 of 30 then 8 of 30 is what a steady share of 37% gives now and then: not a fall.
+    #[test]
+    fn a_fall_of_a_steady_share_within_chance_is_weather() {
+        let verdict = verdict_on(14, 3, 8, 2);
+        assert!(matches!(verdict, Verdict::Weather { .. }), "{verdict:?}");
+    }
+
+    /// A steady share of 503s hides the fall of a capacity's 429s across a cut: all pushback
+    /// fell by a third only, the 429s from 8 to 1.
+    #[test]
+    fn a_fall_of_the_429s_hidden_in_steady_faults_is_ours() {
+        let verdict = verdict_on(10, 8, 7, 1);
+        assert!(matches!(verdict, Verdict::Ours { .. }), "{verdict:?}");
     }
 
     /// A queue answers faults at once and successes seconds later: the first answers to a
