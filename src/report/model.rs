@@ -9,8 +9,8 @@ use serde::Serialize;
 use super::chain::ChainVerdict;
 use super::timeline::{self, Chart, millis, show_time};
 use crate::journal::{
-    JournalError, JournalRead, Operation, Readable, RunOutcome, RunRecord, StepPhase, StepRecord,
-    VerificationRecord,
+    Damaged, JournalError, JournalRead, Operation, Readable, RunOutcome, RunRecord, StepPhase,
+    StepRecord, VerificationRecord,
 };
 use crate::runner::VerificationDetail;
 use crate::runner::verify::Finding;
@@ -475,35 +475,15 @@ pub fn build(
         .map(|s| ((s.key.op, s.key.kind, s.key.execution.as_str()), s))
         .collect();
 
-    let latest = |pick: fn(&RunRecord) -> Option<&String>| {
-        runs.iter()
-            .rev()
-            .find_map(pick)
-            .cloned()
-            .unwrap_or_else(|| NOT_RECORDED.to_owned())
-    };
-    let header = Header {
-        deployment: scan
-            .as_ref()
-            .and_then(|s| s.host.clone())
-            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
-        domino_version: latest(|r| r.domino_version.as_ref()),
-        acting_as: latest(|r| r.acting_as.as_ref()),
-        snapshot_path: snapshot.path.display().to_string(),
-        snapshot_sha256: snapshot.sha256.clone(),
-        snapshot_taken: scan
-            .as_ref()
-            .and_then(|s| s.taken_at.as_deref())
-            .map_or_else(|| NOT_RECORDED.to_owned(), show_rfc3339),
-        executions: snapshot.snapshot.len(),
-        journal_path: journal.path().display().to_string(),
-        events: events.len(),
+    let header = header(
+        journal,
+        snapshot,
+        scan.as_ref(),
+        &runs,
+        events.len(),
         chain,
-        damaged: damaged.iter().map(ToString::to_string).collect(),
-        change: change(scan.as_ref(), &runs),
-        window: crate::runner::window_line_shown(&runs, show_rfc3339)
-            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
-    };
+        &damaged,
+    );
     let last_run = runs.last().map(|r| r.id);
     let run_rows: Vec<RunRow> = runs
         .iter()
@@ -553,6 +533,46 @@ pub fn build(
         next,
         next_line: String::new(),
     })
+}
+
+/// The page's facts: the deployment, its version, whom the runs acted as, the snapshot, the
+/// journal and its chain, the change and the window.
+fn header(
+    journal: &impl JournalRead,
+    snapshot: &LoadedSnapshot,
+    scan: Option<&ScanRecord>,
+    runs: &[RunRecord],
+    events: usize,
+    chain: ChainVerdict,
+    damaged: &[Damaged],
+) -> Header {
+    let latest = |pick: fn(&RunRecord) -> Option<&String>| {
+        runs.iter()
+            .rev()
+            .find_map(pick)
+            .cloned()
+            .unwrap_or_else(|| NOT_RECORDED.to_owned())
+    };
+    Header {
+        deployment: scan
+            .and_then(|s| s.host.clone())
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
+        domino_version: latest(|r| r.domino_version.as_ref()),
+        acting_as: latest(|r| r.acting_as.as_ref()),
+        snapshot_path: snapshot.path.display().to_string(),
+        snapshot_sha256: snapshot.sha256.clone(),
+        snapshot_taken: scan
+            .and_then(|s| s.taken_at.as_deref())
+            .map_or_else(|| NOT_RECORDED.to_owned(), show_rfc3339),
+        executions: snapshot.snapshot.len(),
+        journal_path: journal.path().display().to_string(),
+        events,
+        chain,
+        damaged: damaged.iter().map(ToString::to_string).collect(),
+        change: change(scan, runs),
+        window: crate::runner::window_line_shown(runs, show_rfc3339)
+            .unwrap_or_else(|| NOT_RECORDED.to_owned()),
+    }
 }
 
 /// The mismatches the last verification found: the deployment as it stands; earlier ones are
