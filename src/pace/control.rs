@@ -299,8 +299,9 @@ pub struct Controller {
     tick_sent: u64,
     /// Some request of this tick had to wait for the rate: the rate is what limits.
     tick_bound: bool,
-    /// The end of the last tick in which the rate held requests back.
-    last_bound: Option<Instant>,
+    /// The ends of the ticks of the last [`DELIVERY_WINDOW`] in which the rate held requests
+    /// back.
+    bound_ticks: VecDeque<Instant>,
     /// Some request of this tick had to wait for a slot: the in-flight limit is what limits.
     tick_slot_bound: bool,
     /// Clean answers this tick.
@@ -353,7 +354,7 @@ impl Controller {
             tick_start: now,
             tick_sent: 0,
             tick_bound: false,
-            last_bound: None,
+            bound_ticks: VecDeque::new(),
             tick_slot_bound: false,
             tick_clean: 0,
             evidence: Evidence::new(now),
@@ -538,19 +539,64 @@ impl Controller {
     /// Cuts the rate and the in-flight limit to [`BETA`] times where they stood, not below the
     /// floor unless a share of 429s rose.
     fn cut(&mut self, now: Instant, reason: String, cause: Cause) -> Option<Change> {
-        let pushing = self.tick_bound
-            || self
-                .last_bound
-                .is_some_and(|at| now.saturating_duration_since(at) < DELIVERY_WINDOW);
         let refused = matches!(cause, Cause::Pushback { refused: true, .. });
+        let (from, w_max) = self.cut_origin(now, refused);
+        let served = self.delivery_rate(now);
+        let mut to = (BETA * from).max(self.bounds.min);
+        if refused {
+            // Never below BETA times what it served over the last second (that is already
+            // under what it takes).
+            let floor = (BETA * served).min(self.bounds.max);
+            if to < floor {
+                if floor >= self.rate * (1.0 - MIN_CHANGE) {
+                    return None;
+                }
+                to = floor;
+            }
+        } else {
+            // Weather, latency, 5xx: never below what the deployment has just shown it serves.
+            let floor = self.floor(now);
+            if to < floor {
+                if floor >= self.rate * (1.0 - MIN_CHANGE) {
+                    // Already at the floor: hold.
+                    self.slow_ticks = 0;
+                    return None;
+                }
+                to = floor;
+            }
+        }
+        self.restart_growth(now, to, w_max);
+        // The in-flight limit is cut with the rate, but a refusal or a fault is not a queue:
+        // never below what the new rate needs at the latency the deployment answers with
+        // (Little's law), or the limit, not the rate, would set the pace, far below it. At
+        // 3 s an answer, three cuts left 3 requests in flight at 12 a second: one answer a
+        // second. Latency and timeouts are a queue's signs, and the limit is what shortens it.
+        let needed = match cause {
+            Cause::Pushback { timeout: false, .. } => {
+                self.latency.map_or(0, |l| (to * l).ceil() as usize)
+            }
+            Cause::Pushback { timeout: true, .. } | Cause::Latency => 0,
+        };
+        self.set_in_flight((((self.in_flight as f64) * BETA).floor() as usize).max(needed));
+        if matches!(cause, Cause::Pushback { .. }) {
+            self.evidence.cut(now, self.in_flight, to);
+        }
+        self.set(to, reason, true)
+    }
+
+    /// Where a cut starts from, and where the growth after it returns towards (`w_max`).
+    fn cut_origin(&mut self, now: Instant, refused: bool) -> (f64, f64) {
+        let pushing = self.rate_held_back(now);
         let (from, w_max) = match self.phase {
             // Slow start doubles the rate every tick, and a server that refuses beyond its
             // capacity only once a window of requests per second is full says no when the rate
             // is far beyond that: what it served meanwhile is about what it takes. One cut from
             // that, rather than several from the rate slow start reached, each a tick of
             // refusals; and the growth returns towards it. Only for refusals while the rate was
-            // what held requests back: what was served while the run asked for little is the
-            // run's demand, not the deployment's capacity.
+            // what held requests back through most of the last second: what was served while
+            // the run asked for little is the run's demand, not the deployment's capacity (a
+            // burst of polls, bound for a tick, after seconds of waiting on transitions served
+            // 15 a second, and a 429 of the weather took the rate from 978 to 10.5).
             Phase::SlowStart if refused && pushing && self.delivered.len() >= MIN_DELIVERED => {
                 let served = self.rate.min(self.delivery_rate(now));
                 (served, served)
@@ -576,36 +622,39 @@ impl Controller {
         // at face value, cut after cut within the second, they took the rate to the minimum
         // and held it there for seconds.
         let served = self.delivery_rate(now);
-        let (from, w_max) = if refused {
+        if refused {
             let share_took = from * (1.0 - self.evidence.refused_beyond_weather(now));
             let took = share_took.max(served);
             (took.min(from), w_max.min(took))
         } else {
             (from, w_max)
-        };
-        let mut to = (BETA * from).max(self.bounds.min);
-        if refused {
-            // Never below BETA times what it served over the last second (that is already
-            // under what it takes).
-            let floor = (BETA * served).min(self.bounds.max);
-            if to < floor {
-                if floor >= self.rate * (1.0 - MIN_CHANGE) {
-                    return None;
-                }
-                to = floor;
-            }
-        } else {
-            // Weather, latency, 5xx: never below what the deployment has just shown it serves.
-            let floor = self.floor(now);
-            if to < floor {
-                if floor >= self.rate * (1.0 - MIN_CHANGE) {
-                    // Already at the floor: hold.
-                    self.slow_ticks = 0;
-                    return None;
-                }
-                to = floor;
-            }
         }
+    }
+
+    /// The rate held requests back in at least half of the ticks of the last
+    /// [`DELIVERY_WINDOW`] (or since the first request, when that is more recent), this one
+    /// included: the run asked for more than the rate let through.
+    fn rate_held_back(&mut self, now: Instant) -> bool {
+        while self
+            .bound_ticks
+            .front()
+            .is_some_and(|&at| at + DELIVERY_WINDOW <= now)
+        {
+            self.bound_ticks.pop_front();
+        }
+        let span = self
+            .first_sent
+            .map_or(DELIVERY_WINDOW, |first| {
+                now.saturating_duration_since(first)
+            })
+            .clamp(TICK, DELIVERY_WINDOW);
+        let ticks = (span.as_secs_f64() / TICK.as_secs_f64()).round().max(1.0);
+        let bound = self.bound_ticks.len() + usize::from(self.tick_bound);
+        2.0 * bound as f64 >= ticks
+    }
+
+    /// After a cut: the growth starts again from `to` towards `w_max`.
+    fn restart_growth(&mut self, now: Instant, to: f64, w_max: f64) {
         // A pushback before the deployment has served a handful of answers says nothing of
         // its capacity (a limiter's window still full of another client's requests, one
         // unlucky fault): the first such cut keeps slow start, rather than leaving the rate to
@@ -626,22 +675,6 @@ impl Controller {
         }
         self.last_cut = Some(now);
         self.slow_ticks = 0;
-        // The in-flight limit is cut with the rate, but a refusal or a fault is not a queue:
-        // never below what the new rate needs at the latency the deployment answers with
-        // (Little's law), or the limit, not the rate, would set the pace, far below it. At
-        // 3 s an answer, three cuts left 3 requests in flight at 12 a second: one answer a
-        // second. Latency and timeouts are a queue's signs, and the limit is what shortens it.
-        let needed = match cause {
-            Cause::Pushback { timeout: false, .. } => {
-                self.latency.map_or(0, |l| (to * l).ceil() as usize)
-            }
-            Cause::Pushback { timeout: true, .. } | Cause::Latency => 0,
-        };
-        self.set_in_flight((((self.in_flight as f64) * BETA).floor() as usize).max(needed));
-        if matches!(cause, Cause::Pushback { .. }) {
-            self.evidence.cut(now, self.in_flight, to);
-        }
-        self.set(to, reason, true)
     }
 
     fn set_in_flight(&mut self, to: usize) {
@@ -734,7 +767,7 @@ impl Controller {
         let clean = settled && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
-            self.last_bound = Some(now);
+            self.bound_ticks.push_back(now);
         }
         let slot_bound = self.tick_slot_bound;
         self.tick_start = now;
@@ -1058,8 +1091,10 @@ mod tests {
         for _ in 0..4 {
             d.busy_tick(FAST);
         }
+        // The rate held every request back (the run asked for more), and the deployment served
+        // 10 a tick.
         for _ in 0..6 {
-            d.tick(10, false, FAST);
+            d.tick(10, true, FAST);
         }
         let before = d.c.rate();
         assert!(before >= 400.0, "{before}");
@@ -1079,6 +1114,32 @@ mod tests {
             rates.push(d.c.rate());
         }
         assert!(rates.iter().all(|&r| r < 1.2 * served), "{rates:?}");
+    }
+
+    #[test]
+    fn a_pushback_while_the_run_asked_for_little_cuts_from_the_rate_in_force() {
+        // Slow start carried the rate to 400; then the run waited on transitions and asked for
+        // 10 requests a tick, none held back by the rate, until a burst of polls was (one
+        // tick) and met a 429. What was served is the run's demand, not what the deployment
+        // takes.
+        let mut d = Drive::new(bounds());
+        for _ in 0..4 {
+            d.busy_tick(FAST);
+        }
+        for _ in 0..12 {
+            d.tick(10, false, FAST);
+        }
+        let before = d.c.rate();
+        assert!(before >= 400.0, "{before}");
+        let served = d.c.delivery_rate(d.now);
+        assert!((90.0..=110.0).contains(&served), "{served}");
+        let cut = d.send_pushed_back(false, Pushback::Status(429)).unwrap();
+        assert_eq!(cut.from, before);
+        assert!(
+            cut.to >= BETA * BETA * before,
+            "cut from the rate in force ({before}), not to {} from what was served: {cut:?}",
+            BETA * served
+        );
     }
 
     #[test]
