@@ -413,10 +413,23 @@ impl Controller {
             Signal::Clean(..) | Signal::Answered => Outcome::Served,
             Signal::Neutral => Outcome::Neutral,
         };
+        let mut lifted = None;
         if let Some(verdict) = self.evidence.record(now, sent, outcome) {
             log_verdict(verdict);
             self.verdict = Some(verdict);
+            lifted = self.lift_to_floor(now, verdict);
         }
+        match (lifted, self.heard(now, sent, signal)) {
+            (Some(lift), Some(change)) => Some(Change {
+                from: lift.from,
+                ..change
+            }),
+            (lift, change) => change.or(lift),
+        }
+    }
+
+    /// What the answer itself does to the rate, once its round's verdict is in.
+    fn heard(&mut self, now: Instant, sent: Instant, signal: Signal) -> Option<Change> {
         match signal {
             Signal::Pushback(why) => {
                 self.pushbacks += 1;
@@ -463,6 +476,29 @@ impl Controller {
                 self.tick(now)
             }
         }
+    }
+
+    /// A round that showed the deployment's weather says the cuts before it were not the
+    /// answer: a rate they left below the floor (half of the best clean second of the last
+    /// minute) goes back to it. A steady share of faults read as a rising one in the run's
+    /// first seconds, before the weather was known, took a rate of 35 a second to 7.6, and the
+    /// wait to learn the weather held it there for 10 s.
+    fn lift_to_floor(&mut self, now: Instant, verdict: Verdict) -> Option<Change> {
+        if !matches!(verdict, Verdict::Weather { .. }) {
+            return None;
+        }
+        let floor = self.floor(now).min(self.bounds.max);
+        if self.rate >= floor * (1.0 - MIN_CHANGE) {
+            return None;
+        }
+        // The share judged weather at the cut's rate holds up to the floor, a rate served
+        // cleanly: its 429s there are not a rise with our rate.
+        self.evidence.weather_holds_at(floor);
+        self.set(
+            floor,
+            "the pushback stayed after the cut: the deployment's weather; back to half of what it served cleanly".to_string(),
+            true,
+        )
     }
 
     /// The last verdict on a cut's round, if any came since the last call.

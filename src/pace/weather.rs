@@ -456,6 +456,16 @@ impl Evidence {
         (self.tally.refused_share() - self.weather.refused).clamp(0.0, 1.0)
     }
 
+    /// The weather holds at `rate` too: a rate the deployment served cleanly within the last
+    /// minute, to which a round judged weather lifts the rate.
+    pub fn weather_holds_at(&mut self, rate: f64) {
+        if self.weather_rate > 0.0 {
+            self.weather_rate = self.weather_rate.max(rate);
+            // And it goes on learning the weather there.
+            self.judged_rate = self.judged_rate.max(rate);
+        }
+    }
+
     /// The rate in force is clearly above the one the weather was accepted at.
     fn above_weather_rate(&self) -> bool {
         self.weather_rate > 0.0 && self.rate > self.weather_rate * (1.0 + RATE_STEP)

@@ -6,6 +6,10 @@
 //! share of faults, flaps, `Retry-After`, slow listings, or a mix. Nothing sleeps: time is a
 //! number of microseconds, so a minute of a run takes milliseconds. The sweep compares, on each
 //! model, the time the default pace takes to do the work with the best of a few fixed rates.
+//!
+//! A maintenance run does not ask at one pace: a kind's stops go out at once, then the run waits
+//! on the deployment and polls a few a second. [`run_in_stages`] releases the work that way, and
+//! watches the rate against what the deployment last served cleanly.
 
 pub mod server;
 pub mod sweep;
@@ -30,6 +34,36 @@ pub enum Pacing {
     Fixed(f64),
 }
 
+/// A run's demand in stages: a burst of work (a kind's stops), then a trickle while the
+/// deployment moves (its polls), `stages` times.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Stages {
+    pub stages: u32,
+    pub burst: u32,
+    /// Work released a second between bursts.
+    pub trickle_per_s: u32,
+    /// Seconds from one burst to the next.
+    pub quiet_s: u32,
+}
+
+impl Stages {
+    /// When each piece of work becomes ready: (microsecond, items).
+    fn releases(&self) -> Vec<(u64, u32)> {
+        let mut at = Vec::new();
+        for stage in 0..u64::from(self.stages) {
+            let start = stage * u64::from(self.quiet_s) * 1_000_000;
+            at.push((start, self.burst));
+            if self.trickle_per_s > 0 {
+                let period = 1_000_000 / u64::from(self.trickle_per_s);
+                for i in 1..u64::from(self.quiet_s * self.trickle_per_s) {
+                    at.push((start + i * period, 1));
+                }
+            }
+        }
+        at
+    }
+}
+
 /// What one run did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunResult {
@@ -41,6 +75,9 @@ pub struct RunResult {
     /// and all answers after it.
     pub settled_overload: u64,
     pub settled_answers: u64,
+    /// The longest stretch, in seconds, during which the rate in force stayed below half of
+    /// the best second of clean answers in the minute before (measured in [`run_in_stages`]).
+    pub below_half_clean_s: f64,
 }
 
 impl RunResult {
@@ -101,11 +138,40 @@ struct Run {
     /// the rate, the in-flight limit and the work done.
     trace: Option<Vec<String>>,
     next_sample_us: u64,
+    /// Work not yet released (the stages' schedule, latest first).
+    unreleased: Vec<(u64, u32)>,
+    next_item: u32,
+    /// Clean answers in each whole second, and the watch on the rate against them.
+    clean_per_s: Vec<u32>,
+    next_watch_us: u64,
+    below_half_us: u64,
 }
 
 /// Runs `work` items against `model` with `pacing`, for at most `limit`.
 pub fn run(model: &Model, pacing: Pacing, work: u32, limit: Duration, seed: u64) -> RunResult {
-    run_with(model, pacing, work, limit, seed, false).0
+    run_with(model, pacing, work, limit, seed, false, None).0
+}
+
+/// The default pace against `model` with the work released in `stages`, and its trace.
+pub fn run_in_stages(
+    model: &Model,
+    stages: Stages,
+    limit: Duration,
+    seed: u64,
+) -> (RunResult, Vec<String>) {
+    let mut releases = stages.releases();
+    let work = releases.iter().map(|(_, n)| n).sum();
+    releases.reverse();
+    let (result, trace) = run_with(
+        model,
+        Pacing::Default,
+        work,
+        limit,
+        seed,
+        true,
+        Some(releases),
+    );
+    (result, trace.unwrap_or_default())
 }
 
 /// [`run`], with its trace: what a failing model's rate did over simulated time.
@@ -116,7 +182,7 @@ pub fn trace(
     limit: Duration,
     seed: u64,
 ) -> (RunResult, Vec<String>) {
-    let (result, trace) = run_with(model, pacing, work, limit, seed, true);
+    let (result, trace) = run_with(model, pacing, work, limit, seed, true, None);
     (result, trace.unwrap_or_default())
 }
 
@@ -127,6 +193,8 @@ fn run_with(
     limit: Duration,
     seed: u64,
     traced: bool,
+    // The work's release schedule, latest first; `None`: all of it ready at once.
+    staged: Option<Vec<(u64, u32)>>,
 ) -> (RunResult, Option<Vec<String>>) {
     let t0 = Instant::now();
     let (control, budget) = match pacing {
@@ -150,7 +218,7 @@ fn run_with(
         rng: Rng::new(seed.wrapping_mul(31).wrapping_add(7)),
         control,
         budget,
-        ready: (0..work).map(|i| (i, 0, false)).collect(),
+        ready: VecDeque::new(),
         waiting: BinaryHeap::new(),
         answers: BinaryHeap::new(),
         pending: HashMap::new(),
@@ -166,17 +234,25 @@ fn run_with(
             attempts: 0,
             settled_overload: 0,
             settled_answers: 0,
+            below_half_clean_s: 0.0,
         },
         trace: traced.then(Vec::new),
         next_sample_us: 0,
+        unreleased: staged.unwrap_or_else(|| vec![(0, work)]),
+        next_item: 0,
+        clean_per_s: Vec::new(),
+        next_watch_us: 0,
+        below_half_us: 0,
     };
+    run.release(0);
     let limit_us = limit.as_micros() as u64;
     let mut now = 0u64;
     while run.done < work && now <= limit_us {
         let next_send = run.next_send(pacing, now);
         let next_answer = run.answers.peek().map(|Reverse((t, _))| *t);
         let next_wait = run.waiting.peek().map(|Reverse((t, _, _, _))| *t);
-        let Some(next) = [next_answer, next_wait, next_send]
+        let next_release = run.unreleased.last().map(|(t, _)| *t);
+        let Some(next) = [next_answer, next_wait, next_send, next_release]
             .into_iter()
             .flatten()
             .min()
@@ -185,7 +261,10 @@ fn run_with(
         };
         now = next;
         run.sample(now);
-        if next_answer == Some(now) {
+        run.watch(now);
+        if next_release == Some(now) {
+            run.release(now);
+        } else if next_answer == Some(now) {
             run.answered(now);
         } else if next_wait == Some(now) {
             run.retry_due(now);
@@ -199,6 +278,48 @@ fn run_with(
 }
 
 impl Run {
+    /// The work due by `now` becomes ready.
+    fn release(&mut self, now: u64) {
+        while let Some(&(at, n)) = self.unreleased.last()
+            && at <= now
+        {
+            self.unreleased.pop();
+            for item in self.next_item..self.next_item + n {
+                self.ready.push_back((item, 0, false));
+            }
+            self.next_item += n;
+        }
+    }
+
+    /// Every 100 ms: is the rate in force below half of the best second of clean answers in
+    /// the minute before? The longest such stretch goes in the result.
+    fn watch(&mut self, now: u64) {
+        const STEP_US: u64 = 100_000;
+        let Some(rate) = self.control.as_ref().map(Controller::rate) else {
+            return;
+        };
+        while now >= self.next_watch_us {
+            let at = self.next_watch_us;
+            let whole = (at / 1_000_000) as usize;
+            let best = self.clean_per_s[whole.saturating_sub(60).min(self.clean_per_s.len())
+                ..whole.min(self.clean_per_s.len())]
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or(0);
+            if best > 0 && rate < f64::from(best) / 2.0 {
+                self.below_half_us += STEP_US;
+                self.result.below_half_clean_s = self
+                    .result
+                    .below_half_clean_s
+                    .max(self.below_half_us as f64 / 1e6);
+            } else {
+                self.below_half_us = 0;
+            }
+            self.next_watch_us += STEP_US;
+        }
+    }
+
     /// Notes a change of the rate in the trace.
     fn note(&mut self, now: u64, change: Option<super::Change>) {
         if let (Some(trace), Some(c)) = (self.trace.as_mut(), change) {
@@ -283,6 +404,11 @@ impl Run {
         }
         if matches!(signal, Signal::Clean(..)) {
             self.done += 1;
+            let second = (now / 1_000_000) as usize;
+            if self.clean_per_s.len() <= second {
+                self.clean_per_s.resize(second + 1, 0);
+            }
+            self.clean_per_s[second] += 1;
             // As the client does: a retry the budget allowed, served, gives it back.
             if req.retries > 0
                 && !req.after_refusal
