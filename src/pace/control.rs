@@ -550,26 +550,24 @@ impl Controller {
     }
 
     fn forget_deliveries(&mut self, now: Instant) {
-        while self
-            .delivered
-            .front()
-            .is_some_and(|&at| at + DELIVERY_WINDOW <= now)
-        {
-            self.delivered.pop_front();
-        }
+        forget_before_window(&mut self.delivered, now);
+    }
+
+    /// The last [`DELIVERY_WINDOW`], or the time since the first request when that is more
+    /// recent (at least a tick): what the figures over "the last second" are taken over.
+    fn window_span(&self, now: Instant) -> Duration {
+        self.first_sent
+            .map_or(DELIVERY_WINDOW, |first| {
+                now.saturating_duration_since(first)
+            })
+            .clamp(TICK, DELIVERY_WINDOW)
     }
 
     /// Answers per second the deployment served over the last [`DELIVERY_WINDOW`] (or since the
     /// first request, when that is more recent).
     fn delivery_rate(&mut self, now: Instant) -> f64 {
         self.forget_deliveries(now);
-        let span = self
-            .first_sent
-            .map_or(DELIVERY_WINDOW, |first| {
-                now.saturating_duration_since(first)
-            })
-            .clamp(TICK, DELIVERY_WINDOW);
-        self.delivered.len() as f64 / span.as_secs_f64()
+        self.delivered.len() as f64 / self.window_span(now).as_secs_f64()
     }
 
     /// Cuts the rate and the in-flight limit to [`BETA`] times where they stood, not below the
@@ -671,20 +669,10 @@ impl Controller {
     /// [`DELIVERY_WINDOW`] (or since the first request, when that is more recent), this one
     /// included: the run asked for more than the rate let through.
     fn rate_held_back(&mut self, now: Instant) -> bool {
-        while self
-            .bound_ticks
-            .front()
-            .is_some_and(|&at| at + DELIVERY_WINDOW <= now)
-        {
-            self.bound_ticks.pop_front();
-        }
-        let span = self
-            .first_sent
-            .map_or(DELIVERY_WINDOW, |first| {
-                now.saturating_duration_since(first)
-            })
-            .clamp(TICK, DELIVERY_WINDOW);
-        let ticks = (span.as_secs_f64() / TICK.as_secs_f64()).round().max(1.0);
+        forget_before_window(&mut self.bound_ticks, now);
+        let ticks = (self.window_span(now).as_secs_f64() / TICK.as_secs_f64())
+            .round()
+            .max(1.0);
         let bound = self.bound_ticks.len() + usize::from(self.tick_bound);
         2.0 * bound as f64 >= ticks
     }
@@ -803,7 +791,10 @@ impl Controller {
         let clean = settled && self.evidence.weather_known();
         let bound = self.tick_bound;
         if bound {
+            // Kept to the window as they come, as the deliveries are: between cuts nothing
+            // else would forget them.
             self.bound_ticks.push_back(now);
+            forget_before_window(&mut self.bound_ticks, now);
         }
         let slot_bound = self.tick_slot_bound;
         self.tick_start = now;
@@ -875,6 +866,13 @@ impl Controller {
         self.min_seen = self.min_seen.min(to);
         self.max_seen = self.max_seen.max(to);
         Some(Change { from, to, reason })
+    }
+}
+
+/// Forgets the instants of `at` (oldest first) that are a whole [`DELIVERY_WINDOW`] old by `now`.
+fn forget_before_window(at: &mut VecDeque<Instant>, now: Instant) {
+    while at.front().is_some_and(|&t| t + DELIVERY_WINDOW <= now) {
+        at.pop_front();
     }
 }
 
